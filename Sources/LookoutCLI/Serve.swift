@@ -1,0 +1,113 @@
+import ArgumentParser
+import Logging
+import PubSubCore
+import RESP
+import Relay
+import ServiceLifecycle
+import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `lookout serve`: runs the embedded relay until SIGINT or SIGTERM.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run Lookout: the embedded pub/sub relay (and, with later modules, the monitor and HTTP server)."
+    )
+
+    @Option(name: .customLong("relay"), help: "Address the embedded relay listens on (host:port).")
+    var relayAddress = "127.0.0.1:6380"
+
+    @Flag(name: .customLong("no-relay"), help: "Do not start the embedded relay.")
+    var noRelay = false
+
+    @Option(help: "Password clients must send with AUTH (requirepass). Also read from LOOKOUT_RELAY_PASSWORD.")
+    var relayPassword: String?
+
+    @Option(help: "Most clients connected to the relay at once.")
+    var maxClients = 10_000
+
+    @Option(help: "Output buffer limit for subscribers: 'hard soft seconds', as Redis's client-output-buffer-limit pubsub.")
+    var clientOutputBufferLimit = "32mb 8mb 60"
+
+    @Option(help: "Largest bulk string a client may send (proto-max-bulk-len), e.g. 512mb.")
+    var protoMaxBulkLen = "512mb"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard HostPort(relayAddress) != nil else {
+            throw ValidationError("--relay: '\(relayAddress)' is not host:port")
+        }
+        guard OutputBufferPolicy.Limits(redisSyntax: clientOutputBufferLimit) != nil else {
+            throw ValidationError("--client-output-buffer-limit: '\(clientOutputBufferLimit)' is not 'hard soft seconds' (e.g. 32mb 8mb 60)")
+        }
+        guard let bulk = OutputBufferPolicy.Limits.parseMemory(Substring(protoMaxBulkLen)), bulk > 0 else {
+            throw ValidationError("--proto-max-bulk-len: '\(protoMaxBulkLen)' is not a size (e.g. 512mb)")
+        }
+        guard maxClients > 0 else { throw ValidationError("--max-clients must be positive") }
+        if noRelay {
+            throw ValidationError("--no-relay needs a Redis source (--redis), which this build does not have yet")
+        }
+    }
+
+    func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "lookout")
+        let address = HostPort(relayAddress)!
+        var relayConfiguration = RelayConfiguration(host: address.host, port: address.port)
+        relayConfiguration.password = relayPassword ?? Environment.value("LOOKOUT_RELAY_PASSWORD")
+        relayConfiguration.maxClients = maxClients
+        relayConfiguration.outputBufferLimits = OutputBufferPolicy.Limits(redisSyntax: clientOutputBufferLimit)!
+        relayConfiguration.requestLimits.maxBulkLength = OutputBufferPolicy.Limits.parseMemory(Substring(protoMaxBulkLen))!
+
+        let relay = RelayServer(configuration: relayConfiguration, logger: Logger(label: "lookout.relay"))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: relay)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        do {
+            try await group.run()
+        } catch {
+            logger.error("lookout serve failed", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `host:port`, with `[v6]:port` for IPv6 addresses.
+struct HostPort: Hashable {
+    var host: String
+    var port: Int
+
+    init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.host = host
+        self.port = port
+    }
+}
+
+enum Environment {
+    static func value(_ name: String) -> String? {
+        guard let raw = getenv(name) else { return nil }
+        return String(cString: raw)
+    }
+}

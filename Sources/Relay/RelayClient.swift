@@ -1,0 +1,104 @@
+import NIOCore
+import PubSubCore
+import RESP
+
+/// One connection to the relay: its identity, protocol state, subscriptions and pending output.
+///
+/// Lives on the relay's single event loop and is only touched there.
+final class RelayClient: Hashable {
+    enum ReplyMode: String {
+        case on, off, skip
+    }
+
+    let id: UInt64
+    let channel: any Channel
+    let remoteAddress: String
+    let localAddress: String
+    let createdAt: NIODeadline
+    var lastInteraction: NIODeadline
+    var name = ""
+    var libraryName = ""
+    var libraryVersion = ""
+    var version: RESPVersion = .resp2
+    var authenticated: Bool
+    var replyMode: ReplyMode = .on
+    /// Set by CLIENT REPLY SKIP for the command after it.
+    var skipNextReply = false
+    /// Whether the command running now was preceded by CLIENT REPLY SKIP.
+    var replySkippedNow = false
+    var lastCommand = "NULL"
+    var closing = false
+
+    var channels: Set<ByteBuffer> = []
+    var patterns: Set<ByteBuffer> = []
+    var shardChannels: Set<ByteBuffer> = []
+    var subscriptionCount: Int { channels.count + patterns.count + shardChannels.count }
+
+    /// Replies and messages written since the last flush; written to the socket in one go.
+    var outbox: ByteBuffer
+    var awaitingFlush = false
+    var outputPolicy: OutputBufferPolicy
+
+    init(id: UInt64, channel: any Channel, authenticated: Bool, limits: OutputBufferPolicy.Limits) {
+        self.id = id
+        self.channel = channel
+        self.remoteAddress = Self.describe(channel.remoteAddress)
+        self.localAddress = Self.describe(channel.localAddress)
+        self.createdAt = .now()
+        self.lastInteraction = createdAt
+        self.authenticated = authenticated
+        self.outbox = channel.allocator.buffer(capacity: 256)
+        self.outputPolicy = OutputBufferPolicy(limits: limits)
+    }
+
+    private static func describe(_ address: SocketAddress?) -> String {
+        guard let address, let ip = address.ipAddress, let port = address.port else { return "" }
+        if case .v6 = address { return "[\(ip)]:\(port)" }
+        return "\(ip):\(port)"
+    }
+
+    static func == (lhs: RelayClient, rhs: RelayClient) -> Bool { lhs === rhs }
+    func hash(into hasher: inout Hasher) { hasher.combine(id) }
+
+    /// Whether replies to commands are written (CLIENT REPLY OFF/SKIP suppress them; pub/sub
+    /// messages are always written, as Redis 7.2 does).
+    var repliesEnabled: Bool { replyMode == .on && !replySkippedNow }
+
+    /// RESP2 clients with subscriptions may only run the pub/sub commands.
+    var inSubscribedContext: Bool { version == .resp2 && subscriptionCount > 0 }
+
+    func set(of kind: SubscriptionRegistry<RelayClient>.Kind) -> Set<ByteBuffer> {
+        switch kind {
+        case .channel: channels
+        case .pattern: patterns
+        case .shardChannel: shardChannels
+        }
+    }
+
+    func insert(_ name: ByteBuffer, kind: SubscriptionRegistry<RelayClient>.Kind) -> Bool {
+        switch kind {
+        case .channel: channels.insert(name).inserted
+        case .pattern: patterns.insert(name).inserted
+        case .shardChannel: shardChannels.insert(name).inserted
+        }
+    }
+
+    func remove(_ name: ByteBuffer, kind: SubscriptionRegistry<RelayClient>.Kind) -> Bool {
+        switch kind {
+        case .channel: channels.remove(name) != nil
+        case .pattern: patterns.remove(name) != nil
+        case .shardChannel: shardChannels.remove(name) != nil
+        }
+    }
+
+    /// Appends a command reply, unless replies are switched off.
+    func reply(_ value: RESPValue) {
+        guard repliesEnabled else { return }
+        value.encode(into: &outbox, version: version)
+    }
+
+    /// Appends bytes that are always sent (pub/sub messages and subscription confirmations).
+    func push(_ frame: ByteBuffer) {
+        outbox.writeImmutableBuffer(frame)
+    }
+}

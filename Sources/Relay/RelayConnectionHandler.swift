@@ -1,0 +1,101 @@
+import Logging
+import NIOCore
+import RESP
+
+/// The NIO handler of one relay connection: frames requests, runs them, and flushes at the end
+/// of each read batch (its own replies and every subscriber its publishes reached).
+final class RelayConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let core: RelayCore
+    private var client: RelayClient?
+    private var parser: RESPRequestParser
+    private var received: ByteBuffer?
+
+    init(core: RelayCore) {
+        self.core = core
+        self.parser = RESPRequestParser(configuration: core.configuration.requestLimits)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        core.assertOnLoop()
+        guard let client = core.register(channel: context.channel) else {
+            var refusal = context.channel.allocator.buffer(capacity: 40)
+            refusal.writeString("-ERR max number of clients reached\r\n")
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(refusal)).whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        self.client = client
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let client {
+            core.unregister(client)
+            self.client = nil
+        }
+        received = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let client, !client.closing else { return }
+        let bytes = unwrapInboundIn(data)
+        if var pending = received, pending.readableBytes > 0 {
+            received = nil  // keep the storage uniquely referenced while appending
+            pending.writeImmutableBuffer(bytes)
+            received = pending
+        } else {
+            received = bytes
+        }
+        client.lastInteraction = .now()
+        process(client)
+    }
+
+    private func process(_ client: RelayClient) {
+        guard var buffer = received else { return }
+        received = nil
+        defer {
+            if buffer.readableBytes > 0 {
+                buffer.discardReadBytes()
+                received = buffer
+            }
+        }
+        while !client.closing && buffer.readableBytes > 0 {
+            let before = buffer.readableBytes
+            do {
+                if let request = try parser.next(&buffer) {
+                    core.execute(request, for: client)
+                } else if buffer.readableBytes == before {
+                    return
+                }
+            } catch {
+                core.stats.protocolErrors += 1
+                core.logger.debug("protocol error", metadata: ["client.id": "\(client.id)", "error": "\(error.message)"])
+                client.push(RESPValue.error(error.replyLine).encoded(version: client.version))
+                core.close(client)
+                return
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if let client { core.scheduleFlush(client) }
+        core.flushAll()
+        context.fireChannelReadComplete()
+    }
+
+    /// A client whose own output piles up (it does not read its replies) is not read from until
+    /// the backlog drains: TCP back-pressure keeps its memory bounded.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        context.channel.setOption(.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        core.logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+}

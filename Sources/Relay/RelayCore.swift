@@ -1,0 +1,259 @@
+import Logging
+import NIOCore
+import PubSubCore
+import RESP
+
+/// The relay's shared state: clients, subscriptions, counters, and the fan-out of messages.
+///
+/// Everything here runs on the relay's single event loop, as Redis runs on its single thread:
+/// fan-out writes go straight into each subscriber's outbox with no locking and no hop, and
+/// every client sees every publisher's messages in the order they were published.
+final class RelayCore: @unchecked Sendable {
+    // @unchecked Sendable: all mutable state is confined to `eventLoop`; every entry point
+    // (the child channel initializer and the handlers it installs) runs there, which
+    // `assertOnLoop()` checks in debug builds. Other threads only read `configuration`
+    // (immutable) and the atomic-free `stats` snapshot through `eventLoop.submit`.
+    let eventLoop: any EventLoop
+    let configuration: RelayConfiguration
+    let logger: Logger
+    let startedAt = NIODeadline.now()
+    let runID: String
+    var observer: (any RelayObserver)?
+
+    var registry = SubscriptionRegistry<RelayClient>()
+    var clients: [UInt64: RelayClient] = [:]
+    private var nextClientID: UInt64 = 1
+    private var awaitingFlush: [RelayClient] = []
+    var stats = RelayStatistics()
+
+    init(eventLoop: any EventLoop, configuration: RelayConfiguration, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.configuration = configuration
+        self.logger = logger
+        var generator = SystemRandomNumberGenerator()
+        self.runID = (0..<40).map { _ in String(UInt8.random(in: 0..<16, using: &generator), radix: 16) }.joined()
+    }
+
+    @inline(__always)
+    func assertOnLoop() {
+        eventLoop.assertInEventLoop()
+    }
+
+    // MARK: clients
+
+    func register(channel: any Channel) -> RelayClient? {
+        assertOnLoop()
+        stats.connectionsReceived += 1
+        guard clients.count < configuration.maxClients else {
+            stats.rejectedConnections += 1
+            return nil
+        }
+        let client = RelayClient(
+            id: nextClientID, channel: channel,
+            authenticated: configuration.password == nil,
+            limits: configuration.outputBufferLimits
+        )
+        nextClientID += 1
+        clients[client.id] = client
+        notify(.connected, client)
+        return client
+    }
+
+    func unregister(_ client: RelayClient) {
+        assertOnLoop()
+        guard clients.removeValue(forKey: client.id) != nil else { return }
+        client.closing = true
+        dropAllSubscriptions(client)
+        timedDeliveries[client] = nil
+        notify(.disconnected, client)
+    }
+
+    func notify(_ event: ClientObservation.Event, _ client: RelayClient) {
+        guard let observer else { return }
+        observer.relayClientDidChange(ClientObservation(
+            event: event, clientID: client.id, name: client.name,
+            address: client.remoteAddress, subscriptions: client.subscriptionCount
+        ))
+    }
+
+    /// Closes a client after what it has been sent so far.
+    func close(_ client: RelayClient) {
+        guard !client.closing else { return }
+        client.closing = true
+        scheduleFlush(client)
+    }
+
+    // MARK: publishing
+
+    /// Delivers a message to every receiver and returns their count (PUBLISH's reply).
+    func publish(channel: ByteBuffer, payload: ByteBuffer, sharded: Bool, publisher: RelayClient) -> Int {
+        assertOnLoop()
+        let acceptedAt = NIODeadline.now()
+        var frames = MessageFrames(channel: channel, payload: payload, sharded: sharded)
+        let timed = observer?.observesDeliveries == true
+        let receivers: Int
+        if sharded {
+            receivers = registry.forEachShardReceiver(ofChannel: channel) { subscriber in
+                deliver(frames.frame(for: subscriber.version, pattern: nil), to: subscriber)
+                if timed { timedDeliveries[subscriber, default: []].append((channel, acceptedAt)) }
+            }
+        } else {
+            receivers = registry.forEachReceiver(ofChannel: channel) { subscriber, pattern in
+                deliver(frames.frame(for: subscriber.version, pattern: pattern), to: subscriber)
+                if timed { timedDeliveries[subscriber, default: []].append((channel, acceptedAt)) }
+            }
+        }
+        stats.messagesPublished += 1
+        stats.messagesDelivered += UInt64(receivers)
+        if receivers == 0 { stats.messagesUnrouted += 1 }
+        if let observer {
+            observer.relayDidPublish(PublishObservation(
+                channel: channel, payloadBytes: payload.readableBytes, receivers: receivers,
+                sharded: sharded, publisherID: publisher.id, acceptedAt: acceptedAt
+            ))
+        }
+        return receivers
+    }
+
+    /// Deliveries waiting for their write to complete, per subscriber (only with a delivery observer).
+    var timedDeliveries: [RelayClient: [(channel: ByteBuffer, acceptedAt: NIODeadline)]] = [:]
+
+    @inline(__always)
+    private func deliver(_ frame: ByteBuffer, to subscriber: RelayClient) {
+        guard !subscriber.closing else { return }
+        subscriber.push(frame)
+        scheduleFlush(subscriber)
+    }
+
+    // MARK: flushing
+
+    /// Marks a client as having output to write at the end of the current read batch.
+    func scheduleFlush(_ client: RelayClient) {
+        guard !client.awaitingFlush else { return }
+        client.awaitingFlush = true
+        awaitingFlush.append(client)
+    }
+
+    /// Writes every pending outbox, applies the output-buffer limits, and closes clients that
+    /// asked to be closed. Called at the end of each read batch.
+    func flushAll() {
+        assertOnLoop()
+        guard !awaitingFlush.isEmpty else { return }
+        let batch = awaitingFlush
+        awaitingFlush.removeAll(keepingCapacity: true)
+        let now = Double(NIODeadline.now().uptimeNanoseconds) / 1e9
+        for client in batch {
+            client.awaitingFlush = false
+            flush(client, now: now)
+        }
+    }
+
+    private func flush(_ client: RelayClient, now: Double) {
+        let channel = client.channel
+        if client.outbox.readableBytes > 0 {
+            let bytes = client.outbox
+            client.outbox.clear()
+            if let timings = timedDeliveries.removeValue(forKey: client), let observer {
+                let promise = channel.eventLoop.makePromise(of: Void.self)
+                let subscriberID = client.id
+                promise.futureResult.whenSuccess {
+                    let writtenAt = NIODeadline.now()
+                    for timing in timings {
+                        observer.relayDidDeliver(DeliveryObservation(
+                            channel: timing.channel, subscriberID: subscriberID,
+                            acceptedAt: timing.acceptedAt, writtenAt: writtenAt))
+                    }
+                }
+                channel.writeAndFlush(bytes, promise: promise)
+            } else {
+                channel.writeAndFlush(bytes, promise: nil)
+            }
+        }
+        if client.closing {
+            if clients[client.id] != nil { channel.close(promise: nil) }
+            return
+        }
+        guard client.subscriptionCount > 0 else { return }
+        let pending = (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+        switch client.outputPolicy.check(pendingBytes: pending, now: now) {
+        case .keep:
+            break
+        case .disconnectHardLimit, .disconnectSoftLimit:
+            stats.slowSubscriberDisconnects += 1
+            logger.warning("closing slow subscriber over its output buffer limit", metadata: [
+                "client.id": "\(client.id)", "client.name": "\(client.name)",
+                "client.addr": "\(client.remoteAddress)", "pending.bytes": "\(pending)",
+                "limit": "\(configuration.outputBufferLimits.redisSyntax)",
+            ])
+            client.closing = true
+            channel.close(promise: nil)
+        }
+    }
+}
+
+/// Counters behind INFO and the monitor's relay metrics.
+public struct RelayStatistics: Sendable, Hashable {
+    public var connectionsReceived: UInt64 = 0
+    public var rejectedConnections: UInt64 = 0
+    public var commandsProcessed: UInt64 = 0
+    public var messagesPublished: UInt64 = 0
+    public var messagesDelivered: UInt64 = 0
+    public var messagesUnrouted: UInt64 = 0
+    public var slowSubscriberDisconnects: UInt64 = 0
+    public var protocolErrors: UInt64 = 0
+    public var connectedClients = 0
+    public var channels = 0
+    public var patterns = 0
+    public var shardChannels = 0
+}
+
+/// The encoded message frames of one publish, built once per protocol and pattern on first use.
+struct MessageFrames {
+    let channel: ByteBuffer
+    let payload: ByteBuffer
+    let sharded: Bool
+    private var resp2: ByteBuffer?
+    private var resp3: ByteBuffer?
+    private var patternFrames: [ByteBuffer: (resp2: ByteBuffer?, resp3: ByteBuffer?)] = [:]
+
+    init(channel: ByteBuffer, payload: ByteBuffer, sharded: Bool) {
+        self.channel = channel
+        self.payload = payload
+        self.sharded = sharded
+    }
+
+    mutating func frame(for version: RESPVersion, pattern: ByteBuffer?) -> ByteBuffer {
+        if let pattern {
+            var entry = patternFrames[pattern] ?? (nil, nil)
+            if version == .resp2 {
+                if let frame = entry.resp2 { return frame }
+                entry.resp2 = encode(version, pattern: pattern)
+            } else {
+                if let frame = entry.resp3 { return frame }
+                entry.resp3 = encode(version, pattern: pattern)
+            }
+            patternFrames[pattern] = entry
+            return (version == .resp2 ? entry.resp2 : entry.resp3)!
+        }
+        if version == .resp2 {
+            if let resp2 { return resp2 }
+            resp2 = encode(.resp2, pattern: nil)
+            return resp2!
+        }
+        if let resp3 { return resp3 }
+        resp3 = encode(.resp3, pattern: nil)
+        return resp3!
+    }
+
+    private func encode(_ version: RESPVersion, pattern: ByteBuffer?) -> ByteBuffer {
+        let kind: StaticString = pattern != nil ? "$8\r\npmessage\r\n" : (sharded ? "$8\r\nsmessage\r\n" : "$7\r\nmessage\r\n")
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(channel.readableBytes + payload.readableBytes + (pattern?.readableBytes ?? 0) + 48)
+        buffer.writeRESPHeader(version == .resp3 ? UInt8(ascii: ">") : UInt8(ascii: "*"), pattern != nil ? 4 : 3)
+        buffer.writeStaticString(kind)
+        if let pattern { buffer.writeBulkString(pattern) }
+        buffer.writeBulkString(channel)
+        buffer.writeBulkString(payload)
+        return buffer
+    }
+}

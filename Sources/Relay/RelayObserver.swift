@@ -1,0 +1,48 @@
+import NIOCore
+
+/// One message accepted by the relay (PUBLISH or SPUBLISH), as the monitor sees it.
+public struct PublishObservation: Sendable {
+    /// The channel; a slice of the receive buffer, valid beyond the call (copy it to keep it small).
+    public var channel: ByteBuffer
+    public var payloadBytes: Int
+    /// How many subscriptions received it (PUBLISH's reply: channel plus pattern receivers).
+    public var receivers: Int
+    public var sharded: Bool
+    public var publisherID: UInt64
+    /// When the relay accepted the message.
+    public var acceptedAt: NIODeadline
+}
+
+/// One message written to one subscriber's socket.
+public struct DeliveryObservation: Sendable {
+    public var channel: ByteBuffer
+    public var subscriberID: UInt64
+    public var acceptedAt: NIODeadline
+    /// When the bytes were handed to the kernel.
+    public var writtenAt: NIODeadline
+}
+
+/// A client connecting, naming itself, changing subscriptions or leaving.
+public struct ClientObservation: Sendable {
+    public enum Event: Sendable, Hashable {
+        case connected, named, subscriptionsChanged, disconnected
+    }
+    public var event: Event
+    public var clientID: UInt64
+    public var name: String
+    public var address: String
+    public var subscriptions: Int
+}
+
+/// The relay's in-process tap for the monitor.
+///
+/// Methods are called on the relay's event loop, synchronously, so they must return at once:
+/// hand the observation over (a bounded queue, counting what does not fit) and never block.
+/// With no observer installed the relay does no observation work at all.
+public protocol RelayObserver: AnyObject, Sendable {
+    /// Whether `relayDidDeliver` is wanted; it costs a write promise per delivery.
+    var observesDeliveries: Bool { get }
+    func relayDidPublish(_ observation: PublishObservation)
+    func relayDidDeliver(_ observation: DeliveryObservation)
+    func relayClientDidChange(_ observation: ClientObservation)
+}

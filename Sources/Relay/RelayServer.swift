@@ -1,0 +1,97 @@
+import Logging
+import NIOCore
+import NIOPosix
+import PubSubCore
+import ServiceLifecycle
+import Synchronization
+
+/// Lookout's embedded pub/sub relay: a server that speaks the Redis protocol (RESP2 and RESP3)
+/// for the pub/sub commands, so that any Redis client can publish and subscribe through it.
+///
+/// Run it as a `Service` in a `ServiceGroup` (it stops on graceful shutdown), or call
+/// ``start()`` and ``stop()`` directly, as tests do.
+public final class RelayServer: Service, Sendable {
+    public let configuration: RelayConfiguration
+    private let core: RelayCore
+    private let group: any EventLoopGroup
+    private let ownsGroup: Bool
+    private let serverChannel = Mutex<(any Channel)?>(nil)
+
+    /// - Parameters:
+    ///   - configuration: address, password and limits.
+    ///   - observer: the monitor's tap, or nil.
+    ///   - eventLoop: the loop to run on; by default the relay starts its own single-threaded
+    ///     group. All clients share one loop, as Redis serves them from one thread.
+    public init(
+        configuration: RelayConfiguration,
+        observer: (any RelayObserver)? = nil,
+        eventLoop: (any EventLoop)? = nil,
+        logger: Logger = Logger(label: "lookout.relay")
+    ) {
+        self.configuration = configuration
+        if let eventLoop {
+            self.group = eventLoop
+            self.ownsGroup = false
+        } else {
+            self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            self.ownsGroup = true
+        }
+        self.core = RelayCore(eventLoop: group.next(), configuration: configuration, logger: logger)
+        self.core.observer = observer
+    }
+
+    /// Binds and starts accepting clients; returns the bound address (useful with port 0).
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        let core = self.core
+        let channel = try await ServerBootstrap(group: core.eventLoop)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(RelayConnectionHandler(core: core))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        serverChannel.withLock { $0 = channel }
+        core.logger.info("relay listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        return channel.localAddress!
+    }
+
+    /// Stops accepting, closes every client, and releases the event loop if the relay owns it.
+    public func stop() async {
+        if let channel = serverChannel.withLock({ channel in defer { channel = nil }; return channel }) {
+            try? await channel.close()
+        }
+        let core = self.core
+        try? await core.eventLoop.submit {
+            for client in core.clients.values { client.channel.close(promise: nil) }
+        }.get()
+        if ownsGroup {
+            try? await group.shutdownGracefully()
+        }
+    }
+
+    public func run() async throws {
+        try await start()
+        try? await gracefulShutdown()
+        core.logger.info("relay shutting down")
+        await stop()
+    }
+
+    /// A snapshot of the relay's counters and sizes.
+    public func statistics() async throws -> RelayStatistics {
+        let core = self.core
+        return try await core.eventLoop.submit {
+            var stats = core.stats
+            stats.connectedClients = core.clients.count
+            stats.channels = core.registry.names(kind: .channel).count
+            stats.patterns = core.registry.patternCount
+            stats.shardChannels = core.registry.names(kind: .shardChannel).count
+            return stats
+        }.get()
+    }
+}
