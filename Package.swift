@@ -68,6 +68,7 @@ let package = Package(
             dependencies: [
                 "Relay", "RESP",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

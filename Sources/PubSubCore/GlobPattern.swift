@@ -1,7 +1,7 @@
 /// Glob matching with Redis's semantics, used for PSUBSCRIBE patterns, PUBSUB CHANNELS filters
 /// and the monitor's channel-grouping rules.
 ///
-/// `*` matches any run of bytes, `?` any one byte, `[abc]`, `[^abc]` and `[a-z]` a class (a
+/// `*` matches any run of bytes (but, as in Redis, not the empty subject), `?` any one byte, `[abc]`, `[^abc]` and `[a-z]` a class (a
 /// reversed range is accepted, an unterminated class runs to the end of the pattern), and `\x`
 /// matches `x` literally. Bytes are compared as signed chars, as Redis's C code does, so ranges
 /// that span 0x80 behave identically. Recursion on `*` is capped so that an abusive pattern costs
@@ -41,7 +41,10 @@ public enum GlobPattern {
         _ subject: UnsafeRawBufferPointer, _ startS: Int,
         nesting: Int, exhausted: inout Bool
     ) -> Bool {
-        if nesting > maxNesting { return false }
+        if nesting > maxNesting {
+            exhausted = true  // give up on the whole match, not just this branch
+            return false
+        }
         var p = startP, s = startS
         let pEnd = pattern.count, sEnd = subject.count
         while p < pEnd && s < sEnd {
