@@ -57,6 +57,10 @@ extension RelayCore {
         case "punsubscribe": unsubscribe(client, arguments.dropFirst(), kind: .pattern)
         case "sunsubscribe": unsubscribe(client, arguments.dropFirst(), kind: .shardChannel)
         case "ping":
+            guard arguments.count <= 2 else {
+                client.reply(.error("ERR wrong number of arguments for 'ping' command"))
+                return
+            }
             if client.inSubscribedContext {
                 client.reply(.array([.bulkString("pong"), .bulkString(arguments.count > 1 ? arguments[1] : ByteBuffer())]))
             } else if arguments.count > 1 {
@@ -177,7 +181,11 @@ extension RelayCore {
     }
 
     private static func unsubscribeVerb(_ kind: SubscriptionRegistry<RelayClient>.Kind) -> String {
-        "un" + subscribeVerb(kind)
+        switch kind {
+        case .channel: "unsubscribe"
+        case .pattern: "punsubscribe"
+        case .shardChannel: "sunsubscribe"
+        }
     }
 
     /// `[verb, name, count]`; the count is channels plus patterns, or shard channels alone for
@@ -279,7 +287,7 @@ extension RelayCore {
         }
         guard client.authenticated else {
             client.reply(.error(
-                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"))
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"))
             return
         }
         if let newName {

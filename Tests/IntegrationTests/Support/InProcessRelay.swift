@@ -1,0 +1,19 @@
+import Logging
+import NIOCore
+import Relay
+
+/// The relay started in this process on a free loopback port.
+final class InProcessRelay {
+    let server: RelayServer
+    let port: Int
+
+    init(configuration: RelayConfiguration = .init(port: 0)) async throws {
+        var configuration = configuration
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        server = RelayServer(configuration: configuration, logger: Logger(label: "test.relay"))
+        port = try await server.start().port!
+    }
+
+    func stop() async { await server.stop() }
+}

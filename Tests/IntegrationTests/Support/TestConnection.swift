@@ -1,0 +1,136 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import RESP
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A blocking loopback TCP client for tests: raw bytes in, raw bytes out, with timeouts, so a
+/// test sees exactly what a server wrote (and whether it closed the connection).
+final class TestConnection {
+    private var fd: Int32
+    private(set) var closedByPeer = false
+    private var pending: [UInt8] = []
+
+    init(port: Int, host: String = "127.0.0.1") throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket() failed") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, host, &address.sin_addr)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else {
+            Glibc.close(fd)
+            throw TestFailure("connect to \(host):\(port) failed: errno \(errno)")
+        }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    deinit { close() }
+
+    func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+
+    /// Shrinks the kernel receive buffer, so that a subscriber that stops reading backs up fast.
+    func setReceiveBuffer(_ bytes: Int32) {
+        var size = bytes
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    func send(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw TestFailure("send failed: errno \(errno)") }
+            offset += n
+        }
+    }
+
+    func send(_ text: String) throws { try send(Array(text.utf8)) }
+
+    func send(command words: [[UInt8]]) throws {
+        var buffer = ByteBuffer()
+        RESPRequest(arguments: words.map { ByteBuffer(bytes: $0) }).encode(into: &buffer)
+        try send(Array(buffer.readableBytesView))
+    }
+
+    func send(command words: String...) throws { try send(command: words.map { Array($0.utf8) }) }
+
+    /// One read of at most 64 KiB, waiting up to `timeoutMilliseconds`; nil on timeout.
+    private func receiveChunk(timeoutMilliseconds: Int32) -> [UInt8]? {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, timeoutMilliseconds) > 0 else { return nil }
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 {
+            closedByPeer = true
+            return nil
+        }
+        return Array(chunk[..<n])
+    }
+
+    /// Reads RESP values until `stop` returns true for one; returns the raw bytes up to and
+    /// including that value, and the values.
+    func read(until stop: (RESPValue) -> Bool, timeoutSeconds: Double = 10) throws -> (bytes: [UInt8], values: [RESPValue]) {
+        let deadline = Self.now() + timeoutSeconds
+        var values: [RESPValue] = []
+        var consumed = 0
+        while true {
+            var buffer = ByteBuffer(bytes: pending[consumed...])
+            while let value = try RESPValueParser().next(&buffer) {
+                let end = pending.count - buffer.readableBytes
+                values.append(value)
+                if stop(value) {
+                    let bytes = Array(pending[..<end])
+                    pending.removeFirst(end)
+                    return (bytes, values)
+                }
+                consumed = end
+            }
+            let remaining = deadline - Self.now()
+            guard remaining > 0, let chunk = receiveChunk(timeoutMilliseconds: Int32(remaining * 1000)) else {
+                throw TestFailure("no matching reply within \(timeoutSeconds)s (closed: \(closedByPeer)); got \(values)")
+            }
+            pending += chunk
+        }
+    }
+
+    /// Reads `count` values.
+    func readValues(_ count: Int, timeoutSeconds: Double = 10) throws -> [RESPValue] {
+        var seen = 0
+        return try read(until: { _ in seen += 1; return seen == count }, timeoutSeconds: timeoutSeconds).values
+    }
+
+    /// Sends a command and returns its one reply.
+    func call(_ words: String...) throws -> RESPValue {
+        try send(command: words.map { Array($0.utf8) })
+        return try readValues(1)[0]
+    }
+
+    /// Reads until the peer closes (or the timeout passes); returns what arrived.
+    func readUntilClosed(timeoutSeconds: Double = 10) -> [UInt8] {
+        let deadline = Self.now() + timeoutSeconds
+        var bytes = pending
+        pending = []
+        while !closedByPeer, Self.now() < deadline {
+            if let chunk = receiveChunk(timeoutMilliseconds: 100) { bytes += chunk }
+        }
+        return bytes
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

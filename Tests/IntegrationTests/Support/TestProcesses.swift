@@ -1,0 +1,178 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// A free loopback TCP port, found by binding port 0.
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw TestFailure("could not bind a free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Waits until something accepts connections on `port`, for at most `seconds`.
+func waitForListener(port: Int, seconds: Double = 10) throws {
+    let deadline = TestConnection.now() + seconds
+    while TestConnection.now() < deadline {
+        if (try? TestConnection(port: port)) != nil { return }
+        usleep(20_000)
+    }
+    throw TestFailure("nothing listening on 127.0.0.1:\(port) after \(seconds)s")
+}
+
+/// Finds an executable on PATH (or the usual sbin folders, where Debian puts redis-server).
+func executable(_ name: String) throws -> String {
+    let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/usr/bin:/sbin"
+    for directory in path.split(separator: ":") {
+        let candidate = "\(directory)/\(name)"
+        if access(candidate, X_OK) == 0 { return candidate }
+    }
+    throw TestFailure("\(name) not found on PATH: run `make test`, which installs it")
+}
+
+/// A child process started with posix_spawn and reaped with waitpid; stopped (SIGTERM, then
+/// SIGKILL) when the test is done with it. Its output goes to a temporary file.
+final class ChildProcess {
+    let name: String
+    let pid: pid_t
+    let logPath: String
+    private var exitStatus: Int32?
+
+    init(_ path: String, _ arguments: [String], name: String? = nil) throws {
+        self.name = name ?? String(path.split(separator: "/").last ?? "")
+        logPath = "/tmp/lookout-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // The test runner's threads block some signals; the child must start with none blocked
+        // and default handlers, or SIGTERM would never reach it.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var defaultSignals = sigset_t()
+        sigemptyset(&defaultSignals)
+        for signal in [SIGTERM, SIGINT, SIGPIPE, SIGCHLD] { sigaddset(&defaultSignals, signal) }
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child: pid_t = 0
+        let result = posix_spawn(&child, path, &actions, &attributes, argv, environ)
+        guard result == 0 else { throw TestFailure("could not start \(path): error \(result)") }
+        pid = child
+    }
+
+    /// Whether the process is still running (reaps it if it has exited).
+    var isRunning: Bool {
+        guard exitStatus == nil else { return false }
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid {
+            exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+            return false
+        }
+        return true
+    }
+
+    /// Exit status (128 + signal when killed by one), once it has exited.
+    var terminationStatus: Int32? {
+        _ = isRunning
+        return exitStatus
+    }
+
+    /// Sends `signal` and waits up to `seconds` for the process to exit; returns its status,
+    /// or nil when it had to be killed.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM, seconds: Double = 10) -> Int32? {
+        guard isRunning else { return exitStatus }
+        kill(pid, signal)
+        let deadline = TestConnection.now() + seconds
+        while isRunning && TestConnection.now() < deadline { usleep(5_000) }
+        if isRunning {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            exitStatus = 128 + SIGKILL
+            return nil
+        }
+        return exitStatus
+    }
+
+    /// Everything the process has written so far.
+    func output() -> String {
+        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    }
+
+    /// Resident memory in bytes, from /proc.
+    func residentBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let kilobytes = line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+            return kilobytes.map { $0 * 1024 }
+        }
+        return nil
+    }
+
+    deinit {
+        stop()
+        unlink(logPath)
+    }
+}
+
+/// A real redis-server on a free loopback port, without persistence.
+final class RedisServer {
+    let port: Int
+    let child: ChildProcess
+
+    init(extraArguments: [String] = []) throws {
+        port = try freeLoopbackPort()
+        child = try ChildProcess(try executable("redis-server"), [
+            "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--daemonize", "no", "--loglevel", "warning",
+        ] + extraArguments)
+        try waitForListener(port: port)
+    }
+
+    func stop() { child.stop() }
+}
+
+/// The `lookout` executable built next to the test bundle, run as a child process.
+final class LookoutProcess {
+    let port: Int
+    let child: ChildProcess
+
+    static var binary: String {
+        get throws {
+            let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            var directory = testBinary.deletingLastPathComponent()
+            for _ in 0..<4 {
+                let candidate = directory.appendingPathComponent("lookout").path
+                if access(candidate, X_OK) == 0 { return candidate }
+                directory = directory.deletingLastPathComponent()
+            }
+            throw TestFailure("lookout binary not found next to \(testBinary.path): run `swift build` first")
+        }
+    }
+
+    init(arguments: [String] = []) throws {
+        port = try freeLoopbackPort()
+        child = try ChildProcess(try Self.binary, ["serve", "--relay", "127.0.0.1:\(port)"] + arguments, name: "lookout")
+        try waitForListener(port: port)
+    }
+}
