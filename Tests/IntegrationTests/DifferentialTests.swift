@@ -276,25 +276,22 @@ private func printable(_ bytes: [UInt8]) -> String {
 
     @Test func pubsubSessionsMatchRedis() async throws {
         let redis = try RedisServer()
-        let relay = try await InProcessRelay()
-        defer { redis.stop() }
-        try compare(Self.pubsubScript, clients: 4, relay: relay.port, redis: redis.port)
-        await relay.stop()
+        try await withRelay { relay in
+            try compare(Self.pubsubScript, clients: 4, relay: relay.port, redis: redis.port)
+        }
     }
 
     @Test func errorsMatchRedis() async throws {
         let redis = try RedisServer()
-        let relay = try await InProcessRelay()
-        defer { redis.stop() }
-        try compare(Self.errorScript, clients: 7, relay: relay.port, redis: redis.port)
-        await relay.stop()
+        try await withRelay { relay in
+            try compare(Self.errorScript, clients: 7, relay: relay.port, redis: redis.port)
+        }
     }
 
     @Test func authenticationMatchesRedis() async throws {
         let redis = try RedisServer(extraArguments: ["--requirepass", "s3cret"])
-        let relay = try await InProcessRelay(configuration: .init(password: "s3cret"))
-        defer { redis.stop() }
-        try compare(Self.authScript, clients: 2, relay: relay.port, redis: redis.port)
-        await relay.stop()
+        try await withRelay(.init(password: "s3cret")) { relay in
+            try compare(Self.authScript, clients: 2, relay: relay.port, redis: redis.port)
+        }
     }
 }

@@ -17,3 +17,19 @@ final class InProcessRelay {
 
     func stop() async { await server.stop() }
 }
+
+/// Runs `body` with a relay on a free loopback port, and stops the relay afterwards.
+func withRelay<T>(
+    _ configuration: RelayConfiguration = .init(port: 0),
+    _ body: (InProcessRelay) async throws -> T
+) async throws -> T {
+    let relay = try await InProcessRelay(configuration: configuration)
+    do {
+        let result = try await body(relay)
+        await relay.stop()
+        return result
+    } catch {
+        await relay.stop()
+        throw error
+    }
+}

@@ -96,15 +96,20 @@ final class ChildProcess {
         return exitStatus
     }
 
+    /// Waits up to `seconds` for the process to exit by itself; returns its status, or nil.
+    func waitForExit(seconds: Double) -> Int32? {
+        let deadline = TestConnection.now() + seconds
+        while isRunning && TestConnection.now() < deadline { usleep(5_000) }
+        return exitStatus
+    }
+
     /// Sends `signal` and waits up to `seconds` for the process to exit; returns its status,
     /// or nil when it had to be killed.
     @discardableResult
     func stop(signal: Int32 = SIGTERM, seconds: Double = 10) -> Int32? {
         guard isRunning else { return exitStatus }
         kill(pid, signal)
-        let deadline = TestConnection.now() + seconds
-        while isRunning && TestConnection.now() < deadline { usleep(5_000) }
-        if isRunning {
+        if waitForExit(seconds: seconds) == nil {
             kill(pid, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
