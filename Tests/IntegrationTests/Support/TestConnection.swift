@@ -41,12 +41,6 @@ final class TestConnection {
         fd = -1
     }
 
-    /// Shrinks the kernel receive buffer, so that a subscriber that stops reading backs up fast.
-    func setReceiveBuffer(_ bytes: Int32) {
-        var size = bytes
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-    }
-
     func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {

@@ -1,0 +1,137 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import RESP
+import Testing
+
+/// The relay as a separate `lookout serve` process under bad input, slow subscribers and signals.
+@Suite(.serialized) struct RelayResilienceTests {
+    /// A number from INFO.
+    private func info(_ connection: TestConnection, _ field: String) throws -> Int? {
+        guard let text = try connection.call("INFO").string else { return nil }
+        for line in text.split(separator: "\r\n") where line.hasPrefix(field + ":") {
+            return Int(line.dropFirst(field.count + 1))
+        }
+        return nil
+    }
+
+    /// Polls `condition` every 20 ms for at most `seconds`.
+    private func eventually(seconds: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = TestConnection.now() + seconds
+        while TestConnection.now() < deadline {
+            if try condition() { return true }
+            usleep(20_000)
+        }
+        return try condition()
+    }
+
+    @Test func slowSubscriberIsDisconnectedAndMemoryStaysBounded() throws {
+        let relay = try LookoutProcess(arguments: ["--client-output-buffer-limit", "4mb 1mb 1"])
+        let slow = try TestConnection(port: relay.port)
+        _ = try slow.call("SUBSCRIBE", "flood")
+        let fast = try TestConnection(port: relay.port)
+        _ = try fast.call("SUBSCRIBE", "flood")
+        let publisher = try TestConnection(port: relay.port)
+        let admin = try TestConnection(port: relay.port)
+        let baseline = relay.child.residentBytes() ?? 0
+
+        // Up to 256 MiB of 64 KiB messages, 1 MiB per batch; the slow subscriber never reads.
+        let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 64 * 1024)
+        let batch = (0..<16).flatMap { _ in ScriptStep.encode([Array("PUBLISH".utf8), Array("flood".utf8), payload]) }
+        var peak = baseline
+        var sent = 0
+        let deadline = TestConnection.now() + 60
+        while sent < 4096 && TestConnection.now() < deadline {
+            try publisher.send(batch)
+            _ = try publisher.readValues(16)
+            sent += 16
+            _ = try fast.readValues(16, timeoutSeconds: 30)  // the healthy subscriber keeps up
+            peak = max(peak, relay.child.residentBytes() ?? 0)
+            if sent % 256 == 0, try info(admin, "client_output_buffer_limit_disconnections") == 1 { break }
+        }
+        #expect(try info(admin, "client_output_buffer_limit_disconnections") == 1)
+        #expect(try info(admin, "connected_clients") == 3, "the fast subscriber, the publisher and admin remain")
+        let received = slow.readUntilClosed(timeoutSeconds: 20)
+        #expect(slow.closedByPeer)
+        #expect(received.count < 16 * 1024 * 1024, "the slow subscriber got at most the hard limit plus socket buffers, not \(received.count) bytes")
+        // Stated bound: the relay's resident memory stays under baseline + 64 MiB while 256 MiB
+        // could have queued for the slow subscriber.
+        #expect(peak - baseline < 64 * 1024 * 1024, "peak RSS grew by \(peak - baseline) bytes")
+        print("slow subscriber: \(sent) messages of 64 KiB sent, relay RSS baseline \(baseline >> 20) MiB, peak \(peak >> 20) MiB")
+        #expect(try publisher.call("PUBLISH", "flood", "after") == .integer(1))
+    }
+
+    @Test(arguments: [
+        ("*1\r\n$-5\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+        ("*2\r\nx\r\n", "-ERR Protocol error: expected '$', got 'x'\r\n"),
+        ("*abc\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
+        ("*3000000000\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
+        ("*1\r\n$99999999999999999999\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+        ("ping \"unterminated\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
+        ("*1\r\n$4\r\nPINGxx", "-ERR Protocol error: expected '\\r\\n' after bulk data\r\n"),
+        (String(repeating: "a", count: 70_000), "-ERR Protocol error: too big inline request\r\n"),
+        ("*" + String(repeating: "1", count: 70_000), "-ERR Protocol error: too big mbulk count string\r\n"),
+    ])
+    func malformedRequestsGetAnErrorAndAClosedConnection(input: String, reply: String) throws {
+        let relay = try LookoutProcess()
+        let client = try TestConnection(port: relay.port)
+        try client.send(input)
+        #expect(String(decoding: client.readUntilClosed(), as: UTF8.self) == reply)
+        #expect(client.closedByPeer)
+        let healthy = try TestConnection(port: relay.port)
+        #expect(try healthy.call("PING") == .simpleString("PONG"))
+        #expect(relay.child.isRunning)
+    }
+
+    @Test func announcedHugeBulkIsNotAllocated() throws {
+        // With the limit raised past 4 GB the relay must wait for the bytes, not reserve them.
+        let relay = try LookoutProcess(arguments: ["--proto-max-bulk-len", "8gb"])
+        let admin = try TestConnection(port: relay.port)
+        let before = relay.child.residentBytes() ?? 0
+        let client = try TestConnection(port: relay.port)
+        try client.send("*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$4294967296\r\n" + String(repeating: "x", count: 4096))
+        #expect(try admin.call("PING") == .simpleString("PONG"))
+        let after = relay.child.residentBytes() ?? 0
+        #expect(after - before < 16 * 1024 * 1024, "RSS grew by \(after - before) bytes")
+        client.close()
+        #expect(try eventually { try info(admin, "connected_clients") == 1 })
+    }
+
+    @Test func defaultLimitRefusesA4GBBulk() throws {
+        let relay = try LookoutProcess()
+        let client = try TestConnection(port: relay.port)
+        try client.send("*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$4294967296\r\n")
+        #expect(String(decoding: client.readUntilClosed(), as: UTF8.self) == "-ERR Protocol error: invalid bulk length\r\n")
+    }
+
+    @Test func halfRequestThenDisconnectIsCleanedUp() throws {
+        let relay = try LookoutProcess()
+        let admin = try TestConnection(port: relay.port)
+        for _ in 0..<20 {
+            let client = try TestConnection(port: relay.port)
+            try client.send("*3\r\n$7\r\nPUBLISH\r\n$6\r\norders\r\n$100\r\nonly part of it")
+            client.close()
+        }
+        #expect(try eventually { try info(admin, "connected_clients") == 1 })
+    }
+
+    @Test func sigtermShutsDownGracefully() throws {
+        let relay = try LookoutProcess()
+        let subscriber = try TestConnection(port: relay.port)
+        _ = try subscriber.call("SUBSCRIBE", "orders")
+        #expect(relay.child.stop(signal: SIGTERM, seconds: 10) == 0)
+        _ = subscriber.readUntilClosed(timeoutSeconds: 5)
+        #expect(subscriber.closedByPeer)
+        #expect(relay.child.output().contains("relay shutting down"))
+    }
+
+    @Test func maxClientsIsEnforced() throws {
+        let relay = try LookoutProcess(arguments: ["--max-clients", "2"])
+        let first = try TestConnection(port: relay.port)
+        #expect(try eventually { try info(first, "connected_clients") == 1 }, "the start-up probe has gone")
+        let second = try TestConnection(port: relay.port)
+        #expect(try second.call("PING") == .simpleString("PONG"))
+        let third = try TestConnection(port: relay.port)
+        #expect(String(decoding: third.readUntilClosed(), as: UTF8.self) == "-ERR max number of clients reached\r\n")
+    }
+}
