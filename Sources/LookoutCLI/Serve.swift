@@ -1,5 +1,7 @@
 import ArgumentParser
+import HTTPServer
 import Logging
+import Monitor
 import PubSubCore
 import RESP
 import Relay
@@ -36,6 +38,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest bulk string a client may send (proto-max-bulk-len), e.g. 512mb.")
     var protoMaxBulkLen = "512mb"
 
+    @Option(name: .customLong("metrics"), help: "Address of the HTTP server: /metrics, /healthz, /readyz, /api/v1 (host:port).")
+    var metricsAddress = "127.0.0.1:9480"
+
+    @Option(help: "Most distinct channels tracked as their own series; the rest count under channel=\"__other__\".")
+    var maxChannels = 1000
+
+    @Option(name: .customLong("channel-group"), help: "Count channels matching a glob under one label: PATTERN or PATTERN=LABEL. Repeatable.")
+    var channelGroups: [String] = []
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -50,6 +61,13 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--proto-max-bulk-len: '\(protoMaxBulkLen)' is not a size (e.g. 512mb)")
         }
         guard maxClients > 0 else { throw ValidationError("--max-clients must be positive") }
+        guard HostPort(metricsAddress) != nil else {
+            throw ValidationError("--metrics: '\(metricsAddress)' is not host:port")
+        }
+        guard maxChannels > 0 else { throw ValidationError("--max-channels must be positive") }
+        for group in channelGroups where group.split(separator: "=", omittingEmptySubsequences: false).first?.isEmpty != false {
+            throw ValidationError("--channel-group: '\(group)' has no pattern")
+        }
         if noRelay {
             throw ValidationError("--no-relay needs a Redis source (--redis), which this build does not have yet")
         }
@@ -70,10 +88,26 @@ struct Serve: AsyncParsableCommand {
         relayConfiguration.outputBufferLimits = OutputBufferPolicy.Limits(redisSyntax: clientOutputBufferLimit)!
         relayConfiguration.requestLimits.maxBulkLength = OutputBufferPolicy.Limits.parseMemory(Substring(protoMaxBulkLen))!
 
-        let relay = RelayServer(configuration: relayConfiguration, logger: Logger(label: "lookout.relay"))
+        let queue = ObservationQueue()
+        let metrics = MonitorMetrics(version: LookoutVersion.current)
+        let relay = RelayServer(
+            configuration: relayConfiguration, observer: RelayTap(queue: queue), logger: Logger(label: "lookout.relay"))
+        var monitorConfiguration = ChannelMonitor.Configuration()
+        monitorConfiguration.grouping = ChannelGrouping(
+            rules: channelGroups.map { group in
+                let parts = group.split(separator: "=", maxSplits: 1).map(String.init)
+                return ChannelGrouping.Rule(pattern: parts[0], label: parts.count > 1 ? parts[1] : nil)
+            },
+            maxTrackedChannels: maxChannels
+        )
+        let monitor = ChannelMonitor(queue: queue, metrics: metrics, relay: relay, configuration: monitorConfiguration)
+        let httpAddress = HostPort(metricsAddress)!
+        let http = LookoutHTTPServer.application(
+            .init(metrics: metrics, monitor: monitor, sourcesNotReady: { await relay.isListening ? [] : ["relay"] }),
+            host: httpAddress.host, port: httpAddress.port, logger: Logger(label: "lookout.http"))
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: relay)],
+                services: [.init(service: monitor), .init(service: relay), .init(service: http)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

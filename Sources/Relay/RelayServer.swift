@@ -82,6 +82,23 @@ public final class RelayServer: Service, Sendable {
         await stop()
     }
 
+    /// Whether the relay is bound and accepting clients.
+    public var isListening: Bool {
+        get async { serverChannel.withLock { $0?.isActive ?? false } }
+    }
+
+    /// Subscribers of every channel that has any (patterns not counted), keyed by channel name.
+    public func channelSubscriberCounts() async throws -> [String: Int] {
+        let core = self.core
+        return try await core.eventLoop.submit {
+            var counts: [String: Int] = [:]
+            for name in core.registry.names(kind: .channel) {
+                counts[String(buffer: name), default: 0] += core.registry.subscriberCount(of: name, kind: .channel)
+            }
+            return counts
+        }.get()
+    }
+
     /// A snapshot of the relay's counters and sizes.
     public func statistics() async throws -> RelayStatistics {
         let core = self.core

@@ -160,6 +160,7 @@ final class RedisServer {
 /// The `lookout` executable built next to the test bundle, run as a child process.
 final class LookoutProcess {
     let port: Int
+    let metricsPort: Int
     let child: ChildProcess
 
     static var binary: String {
@@ -177,7 +178,40 @@ final class LookoutProcess {
 
     init(arguments: [String] = []) throws {
         port = try freeLoopbackPort()
-        child = try ChildProcess(try Self.binary, ["serve", "--relay", "127.0.0.1:\(port)"] + arguments, name: "lookout")
+        metricsPort = try freeLoopbackPort()
+        child = try ChildProcess(try Self.binary, [
+            "serve", "--relay", "127.0.0.1:\(port)", "--metrics", "127.0.0.1:\(metricsPort)",
+        ] + arguments, name: "lookout")
         try waitForListener(port: port)
+        try waitForListener(port: metricsPort)
     }
+
+    /// GET `path` from the HTTP server; returns the status code and body.
+    func get(_ path: String) throws -> (status: Int, body: String) {
+        try httpGet(port: metricsPort, path: path)
+    }
+}
+
+/// A minimal HTTP/1.1 GET over loopback, enough to scrape `/metrics`.
+func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
+    let connection = try TestConnection(port: port)
+    try connection.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    let response = String(decoding: connection.readUntilClosed(), as: UTF8.self)
+    guard let statusLine = response.split(separator: "\r\n").first,
+          let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }),
+          let headerEnd = response.range(of: "\r\n\r\n") else {
+        throw TestFailure("malformed HTTP response: \(response.prefix(200))")
+    }
+    return (status, String(response[headerEnd.upperBound...]))
+}
+
+/// Runs a command to completion with `input` on its standard input; returns status and output.
+func runCommand(_ path: String, _ arguments: [String], input: String = "") throws -> (status: Int32?, output: String) {
+    let inputPath = "/tmp/lookout-test-input-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try input.write(toFile: inputPath, atomically: true, encoding: .utf8)
+    defer { unlink(inputPath) }
+    let quoted = ([path] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+    let child = try ChildProcess("/bin/sh", ["-c", "\(quoted) < '\(inputPath)'"])
+    let status = child.waitForExit(seconds: 60)
+    return (status, child.output())
 }

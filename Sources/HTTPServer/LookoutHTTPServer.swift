@@ -1,0 +1,91 @@
+import Foundation
+import Hummingbird
+import Logging
+import Monitor
+import NIOCore
+
+/// Lookout's HTTP endpoints: `/metrics` (Prometheus text format), `/healthz`, `/readyz` and the
+/// JSON API under `/api/v1`.
+public enum LookoutHTTPServer {
+    /// What the endpoints read from.
+    public struct Dependencies: Sendable {
+        public var metrics: MonitorMetrics
+        public var monitor: ChannelMonitor
+        /// Names of sources that are not connected; `/readyz` is ready when it is empty.
+        public var sourcesNotReady: @Sendable () async -> [String]
+
+        public init(metrics: MonitorMetrics, monitor: ChannelMonitor, sourcesNotReady: @escaping @Sendable () async -> [String]) {
+            self.metrics = metrics
+            self.monitor = monitor
+            self.sourcesNotReady = sourcesNotReady
+        }
+    }
+
+    /// The router with every endpoint, usable on its own in tests.
+    public static func router(_ dependencies: Dependencies) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/metrics") { _, _ -> Response in
+            dependencies.monitor.processQueued()
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: dependencies.metrics.exposition()))
+            )
+        }
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ -> Response in
+            let waiting = await dependencies.sourcesNotReady()
+            let body = waiting.isEmpty ? "ready\n" : "not ready: " + waiting.joined(separator: ", ") + "\n"
+            return Response(status: waiting.isEmpty ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        router.get("/api/v1/channels") { _, _ -> Response in
+            dependencies.monitor.processQueued()
+            let channels = dependencies.monitor.channels()
+                .map { ChannelResource(channel: $0.key, statistics: $0.value) }
+                .sorted { $0.channel < $1.channel }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let data = (try? encoder.encode(ChannelList(channels: channels))) ?? Data("{}".utf8)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        return router
+    }
+
+    /// The HTTP server as a `Service`, listening on `host:port`.
+    public static func application(
+        _ dependencies: Dependencies, host: String, port: Int, logger: Logger
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(dependencies),
+            configuration: .init(address: .hostname(host, port: port), serverName: "lookout"),
+            logger: logger
+        )
+    }
+}
+
+/// One entry of `GET /api/v1/channels`.
+struct ChannelResource: Codable {
+    var channel: String
+    var messages: UInt64
+    var bytes: UInt64
+    var unrouted: UInt64
+    var subscribers: Int
+    var messagesPerSecond: Double
+    var bytesPerSecond: Double
+    var lastMessageAt: Double?
+
+    init(channel: String, statistics: ChannelStatistics.Channel) {
+        self.channel = channel
+        messages = statistics.messages
+        bytes = statistics.bytes
+        unrouted = statistics.unrouted
+        subscribers = statistics.subscribers
+        messagesPerSecond = statistics.messagesPerSecond
+        bytesPerSecond = statistics.bytesPerSecond
+        lastMessageAt = statistics.lastMessageAt
+    }
+}
+
+struct ChannelList: Codable {
+    var channels: [ChannelResource]
+}

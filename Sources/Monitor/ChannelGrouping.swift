@@ -1,0 +1,54 @@
+import PubSubCore
+
+/// Turns raw channel names into a bounded set of label values for metrics.
+///
+/// Grouping rules map many channels to one name (`user:*:events` → `user:*:events`); channels
+/// on the exclusion list (keyspace notifications, client-tracking invalidations) are not tracked;
+/// the first `maxTrackedChannels` other names are tracked as themselves, and every later one is
+/// counted under ``overflowLabel``. Memory stays bounded however many distinct names pass by:
+/// only tracked labels are remembered.
+public struct ChannelGrouping: Sendable, Hashable {
+    /// A glob (Redis syntax) and the label every matching channel is counted under.
+    public struct Rule: Sendable, Hashable {
+        public var pattern: String
+        public var label: String
+
+        public init(pattern: String, label: String? = nil) {
+            self.pattern = pattern
+            self.label = label ?? pattern
+        }
+    }
+
+    public static let overflowLabel = "__other__"
+    /// Keyspace notifications and client-side-caching invalidations are Redis's own traffic.
+    public static let defaultExclusions = ["__keyspace@*", "__keyevent@*", "__redis__:*"]
+
+    public var rules: [Rule]
+    public var exclusions: [String]
+    public var maxTrackedChannels: Int
+    private(set) var tracked: Set<String> = []
+    /// Messages on channels that did not fit under the cap.
+    public private(set) var overflowCount: UInt64 = 0
+
+    public init(rules: [Rule] = [], exclusions: [String] = Self.defaultExclusions, maxTrackedChannels: Int = 1000) {
+        self.rules = rules
+        self.exclusions = exclusions
+        self.maxTrackedChannels = maxTrackedChannels
+    }
+
+    /// The label for `channel`, or nil when the channel is excluded.
+    public mutating func label(for channel: String) -> String? {
+        if tracked.contains(channel) { return channel }
+        for pattern in exclusions where GlobPattern.matches(pattern: pattern, subject: channel) { return nil }
+        for rule in rules where GlobPattern.matches(pattern: rule.pattern, subject: channel) { return rule.label }
+        if tracked.count < maxTrackedChannels {
+            tracked.insert(channel)
+            return channel
+        }
+        overflowCount += 1
+        return Self.overflowLabel
+    }
+
+    /// Number of distinct channel names tracked as themselves.
+    public var trackedCount: Int { tracked.count }
+}

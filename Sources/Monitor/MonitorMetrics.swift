@@ -1,0 +1,66 @@
+import Prometheus
+
+/// Lookout's Prometheus metrics: the registry `/metrics` renders, and the per-channel series,
+/// created on first use for each (bounded) channel label.
+public final class MonitorMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+
+    /// Delivery latency buckets, in seconds: 50 µs to 10 s. Fixed Prometheus buckets (rather
+    /// than an HdrHistogram) because they aggregate across instances and channels in PromQL
+    /// (`histogram_quantile` over `sum by (le)`), which is how dashboards and alerts read them.
+    public static let latencyBuckets: [Double] = [
+        0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+    ]
+
+    public let observationsDropped: Counter
+    public let channelsOverflowed: Counter
+    public let trackedChannels: Gauge
+    public let relayClients: Gauge
+    public let relaySlowSubscriberDisconnects: Counter
+
+    public init(version: String) {
+        registry.makeGauge(name: "lookout_build_info", labels: [("version", version)], help: "Lookout's version; always 1.").set(Int64(1))
+        observationsDropped = registry.makeCounter(
+            name: "lookout_monitor_observations_dropped_total",
+            help: "Observations the monitor could not take because its queue was full.")
+        channelsOverflowed = registry.makeCounter(
+            name: "lookout_channel_overflow_messages_total",
+            help: "Messages counted under channel=\"__other__\" because the tracked-channel cap was reached.")
+        trackedChannels = registry.makeGauge(name: "lookout_channels_tracked", help: "Distinct channel labels tracked.")
+        relayClients = registry.makeGauge(name: "lookout_relay_clients", help: "Clients connected to the embedded relay.")
+        relaySlowSubscriberDisconnects = registry.makeCounter(
+            name: "lookout_relay_slow_subscriber_disconnects_total",
+            help: "Subscribers the relay disconnected for exceeding the output buffer limit.")
+    }
+
+    /// The series of one channel label.
+    public struct ChannelSeries: Sendable {
+        public let messages: Counter
+        public let bytes: Counter
+        public let unrouted: Counter
+        public let subscribers: Gauge
+        public let latency: ValueHistogram
+    }
+
+    public func series(for label: String) -> ChannelSeries {
+        let labels = [("channel", label)]
+        return ChannelSeries(
+            messages: registry.makeCounter(name: "lookout_channel_messages_total", labels: labels,
+                                           help: "Messages published on the channel."),
+            bytes: registry.makeCounter(name: "lookout_channel_bytes_total", labels: labels,
+                                        help: "Payload bytes published on the channel."),
+            unrouted: registry.makeCounter(name: "lookout_channel_unrouted_messages_total", labels: labels,
+                                           help: "Messages published while the channel had no subscriber: lost."),
+            subscribers: registry.makeGauge(name: "lookout_channel_subscribers", labels: labels,
+                                            help: "Current subscribers of the channel (patterns not counted)."),
+            latency: registry.makeValueHistogram(name: "lookout_channel_delivery_latency_seconds", labels: labels,
+                                                 buckets: Self.latencyBuckets,
+                                                 help: "Time from publish accepted to message written to a subscriber.")
+        )
+    }
+
+    /// The Prometheus text exposition of every metric.
+    public func exposition() -> [UInt8] {
+        registry.emitToBuffer()
+    }
+}

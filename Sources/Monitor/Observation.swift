@@ -1,0 +1,7 @@
+/// What a source saw, handed to the channel monitor.
+public enum Observation: Sendable {
+    /// A message on `channel`; `receivers` when the source knows it (the relay does), nil otherwise.
+    case message(channel: String, bytes: Int, receivers: Int?, at: Double)
+    /// Time from publish to delivery (relay: accepted → written; Redis: probe or envelope timestamp).
+    case latency(channel: String, seconds: Double)
+}

@@ -1,0 +1,37 @@
+import NIOCore
+import Synchronization
+
+/// A bounded hand-over from a source (on the relay's event loop or a Redis reader thread) to the
+/// monitor. `offer` never blocks and never waits for the consumer: when the queue is full the
+/// observation is dropped and counted, so a slow monitor can never slow the relay.
+public final class ObservationQueue: Sendable {
+    private let items: Mutex<CircularBuffer<Observation>>
+    private let dropped = Atomic<UInt64>(0)
+    public let capacity: Int
+
+    public init(capacity: Int = 65_536) {
+        self.capacity = capacity
+        self.items = Mutex(CircularBuffer(initialCapacity: 1024))
+    }
+
+    /// Adds an observation, or counts it as dropped when the queue is full.
+    public func offer(_ observation: Observation) {
+        let accepted = items.withLock { items -> Bool in
+            guard items.count < capacity else { return false }
+            items.append(observation)
+            return true
+        }
+        if !accepted { dropped.add(1, ordering: .relaxed) }
+    }
+
+    /// Takes everything queued so far.
+    public func drain() -> CircularBuffer<Observation> {
+        items.withLock { items in
+            defer { items = CircularBuffer(initialCapacity: 1024) }
+            return items
+        }
+    }
+
+    /// Observations lost because the queue was full.
+    public var droppedCount: UInt64 { dropped.load(ordering: .relaxed) }
+}

@@ -1,0 +1,40 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import Relay
+
+/// The monitor's observer on the embedded relay: turns publishes and deliveries into
+/// observations on a bounded queue, on the relay's event loop, without waiting.
+public final class RelayTap: RelayObserver {
+    public let queue: ObservationQueue
+    private let clock: @Sendable () -> Double
+
+    public init(queue: ObservationQueue, clock: @escaping @Sendable () -> Double = wallClockSeconds) {
+        self.queue = queue
+        self.clock = clock
+    }
+
+    public var observesDeliveries: Bool { true }
+
+    public func relayDidPublish(_ observation: PublishObservation) {
+        queue.offer(.message(
+            channel: String(buffer: observation.channel), bytes: observation.payloadBytes,
+            receivers: observation.receivers, at: clock()
+        ))
+    }
+
+    public func relayDidDeliver(_ observation: DeliveryObservation) {
+        let seconds = Double((observation.writtenAt - observation.acceptedAt).nanoseconds) / 1e9
+        queue.offer(.latency(channel: String(buffer: observation.channel), seconds: max(0, seconds)))
+    }
+
+    public func relayClientDidChange(_ observation: ClientObservation) {}
+}
+
+/// Seconds since the Unix epoch.
+@Sendable public func wallClockSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

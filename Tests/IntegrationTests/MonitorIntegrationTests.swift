@@ -1,0 +1,87 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import RESP
+import Testing
+
+/// The monitor in a real `lookout serve`, scraped over HTTP.
+@Suite(.serialized) struct MonitorIntegrationTests {
+    /// The value of one sample line in Prometheus text format, e.g. `name{label="x"}`.
+    static func sample(_ exposition: String, _ series: String) -> Double? {
+        for line in exposition.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    @Test func relayTrafficAppearsOnMetricsWithExactCounts() throws {
+        let lookout = try LookoutProcess()
+        let subscriber = try TestConnection(port: lookout.port)
+        _ = try subscriber.send(command: "SUBSCRIBE", "ch0", "ch1")
+        _ = try subscriber.readValues(2)
+        let publisher = try TestConnection(port: lookout.port)
+        let perChannel = 50
+        var pipeline: [UInt8] = []
+        for i in 0..<perChannel {
+            for channel in ["ch0", "ch1", "ch2"] {
+                pipeline += ScriptStep.encode([Array("PUBLISH".utf8), Array(channel.utf8), Array("message \(i)".utf8)])
+            }
+        }
+        try publisher.send(pipeline)
+        _ = try publisher.readValues(perChannel * 3)
+        _ = try subscriber.readValues(perChannel * 2)
+
+        var metrics = ""
+        let deadline = TestConnection.now() + 10
+        repeat {
+            metrics = try lookout.get("/metrics").body
+            if Self.sample(metrics, "lookout_channel_subscribers{channel=\"ch0\"}") == 1 { break }
+            usleep(100_000)
+        } while TestConnection.now() < deadline
+
+        for channel in ["ch0", "ch1", "ch2"] {
+            #expect(Self.sample(metrics, "lookout_channel_messages_total{channel=\"\(channel)\"}") == Double(perChannel))
+        }
+        let payloadBytes = (0..<perChannel).map { "message \($0)".utf8.count }.reduce(0, +)
+        #expect(Self.sample(metrics, "lookout_channel_bytes_total{channel=\"ch0\"}") == Double(payloadBytes))
+        #expect(Self.sample(metrics, "lookout_channel_unrouted_messages_total{channel=\"ch0\"}") == 0)
+        #expect(Self.sample(metrics, "lookout_channel_unrouted_messages_total{channel=\"ch2\"}") == Double(perChannel))
+        #expect(Self.sample(metrics, "lookout_channel_subscribers{channel=\"ch0\"}") == 1)
+        #expect(Self.sample(metrics, "lookout_channel_delivery_latency_seconds_count{channel=\"ch0\"}") == Double(perChannel))
+        #expect(Self.sample(metrics, "lookout_channel_delivery_latency_seconds_count{channel=\"ch2\"}") == 0, "nothing was delivered on ch2")
+        #expect(Self.sample(metrics, "lookout_relay_clients") == 2)
+
+        let channels = try lookout.get("/api/v1/channels")
+        #expect(channels.status == 200)
+        #expect(channels.body.contains("\"channel\":\"ch2\""))
+        #expect(try lookout.get("/healthz").status == 200)
+        #expect(try lookout.get("/readyz").status == 200)
+
+        let check = try runCommand(try executable("promtool"), ["check", "metrics"], input: metrics)
+        #expect(check.status == 0, "promtool check metrics: \(check.output)")
+    }
+
+    @Test func channelCapAndGroupsBoundTheSeries() throws {
+        let lookout = try LookoutProcess(arguments: ["--max-channels", "5", "--channel-group", "user:*:events=user-events"])
+        let publisher = try TestConnection(port: lookout.port)
+        var pipeline: [UInt8] = []
+        for i in 0..<200 { pipeline += ScriptStep.encode([Array("PUBLISH".utf8), Array("session:\(i)".utf8), Array("x".utf8)]) }
+        for i in 0..<30 { pipeline += ScriptStep.encode([Array("PUBLISH".utf8), Array("user:\(i):events".utf8), Array("x".utf8)]) }
+        try publisher.send(pipeline)
+        _ = try publisher.readValues(230)
+        let metrics = try lookout.get("/metrics").body
+        #expect(Self.sample(metrics, "lookout_channel_messages_total{channel=\"user-events\"}") == 30)
+        #expect(Self.sample(metrics, "lookout_channel_messages_total{channel=\"__other__\"}") == 195)
+        #expect(Self.sample(metrics, "lookout_channel_messages_total{channel=\"session:0\"}") == 1)
+        let series = metrics.split(separator: "\n").filter { $0.hasPrefix("lookout_channel_messages_total{") }
+        #expect(series.count == 7, "5 tracked channels, one group, and __other__")
+    }
+
+    @Test func invalidFlagsExitWithStatus2() throws {
+        for arguments in [["--metrics", "nonsense"], ["--client-output-buffer-limit", "1 2"], ["--max-channels", "0"]] {
+            let result = try runCommand(try LookoutProcess.binary, ["serve"] + arguments)
+            #expect(result.status == 2, "\(arguments): \(result.output)")
+            #expect(result.output.contains("Error:"), "\(arguments): \(result.output)")
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import HTTPServer
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import Monitor
+
+@Suite struct MetricsEndpointTests {
+    private func makeServer() -> (ObservationQueue, ChannelMonitor, LookoutHTTPServer.Dependencies) {
+        let queue = ObservationQueue()
+        let metrics = MonitorMetrics(version: "test")
+        let monitor = ChannelMonitor(queue: queue, metrics: metrics, relay: nil)
+        return (queue, monitor, .init(metrics: metrics, monitor: monitor, sourcesNotReady: { [] }))
+    }
+
+    @Test func metricsShowPerChannelSeries() async throws {
+        let (queue, _, dependencies) = makeServer()
+        queue.offer(.message(channel: "orders", bytes: 12, receivers: 1, at: 1))
+        queue.offer(.message(channel: "orders", bytes: 8, receivers: 0, at: 2))
+        queue.offer(.latency(channel: "orders", seconds: 0.0003))
+        let app = Application(router: LookoutHTTPServer.router(dependencies))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/plain; version=0.0.4; charset=utf-8")
+                let text = String(buffer: response.body)
+                #expect(text.contains("lookout_channel_messages_total{channel=\"orders\"} 2\n"))
+                #expect(text.contains("lookout_channel_bytes_total{channel=\"orders\"} 20\n"))
+                #expect(text.contains("lookout_channel_unrouted_messages_total{channel=\"orders\"} 1\n"))
+                #expect(text.contains("lookout_channel_delivery_latency_seconds_bucket{channel=\"orders\",le=\"0.00025\"} 0\n"))
+                #expect(text.contains("lookout_channel_delivery_latency_seconds_bucket{channel=\"orders\",le=\"0.0005\"} 1\n"))
+                #expect(text.contains("lookout_channel_delivery_latency_seconds_count{channel=\"orders\"} 1\n"))
+                #expect(text.contains("lookout_build_info{version=\"test\"} 1.0\n"))
+                #expect(text.contains("# TYPE lookout_channel_messages_total counter\n"))
+            }
+        }
+    }
+
+    @Test func healthReadinessAndChannelsAPI() async throws {
+        let (queue, _, dependencies) = makeServer()
+        queue.offer(.message(channel: "b", bytes: 3, receivers: 0, at: 5))
+        queue.offer(.message(channel: "a", bytes: 1, receivers: 1, at: 6))
+        var notReady = dependencies
+        notReady.sourcesNotReady = { ["redis://127.0.0.1:6379"] }
+        let app = Application(router: LookoutHTTPServer.router(dependencies))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/api/v1/channels", method: .get) { response in
+                #expect(String(buffer: response.body) == """
+                    {"channels":[{"bytes":1,"bytesPerSecond":0,"channel":"a","lastMessageAt":6,"messages":1,"messagesPerSecond":0,\
+                    "subscribers":0,"unrouted":0},{"bytes":3,"bytesPerSecond":0,"channel":"b","lastMessageAt":5,"messages":1,\
+                    "messagesPerSecond":0,"subscribers":0,"unrouted":1}]}
+                    """)
+            }
+        }
+        try await Application(router: LookoutHTTPServer.router(notReady)).test(.router) { client in
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body) == "not ready: redis://127.0.0.1:6379\n")
+            }
+        }
+    }
+}
