@@ -14,10 +14,10 @@ public enum LookoutHTTPServer {
         /// Names of sources that are not connected; `/readyz` is ready when it is empty.
         public var sourcesNotReady: @Sendable () async -> [String]
 
-        public init(metrics: MonitorMetrics, monitor: ChannelMonitor, sourcesNotReady: @escaping @Sendable () async -> [String]) {
+        public init(metrics: MonitorMetrics, monitor: ChannelMonitor) {
             self.metrics = metrics
             self.monitor = monitor
-            self.sourcesNotReady = sourcesNotReady
+            self.sourcesNotReady = { await monitor.sourcesNotReady() }
         }
     }
 

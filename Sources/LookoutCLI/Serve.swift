@@ -38,6 +38,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest bulk string a client may send (proto-max-bulk-len), e.g. 512mb.")
     var protoMaxBulkLen = "512mb"
 
+    @Option(name: .customLong("redis"), help: "Watch a Redis: redis://[user:password@]host:port. Repeatable. The password may also come from LOOKOUT_REDIS_PASSWORD.")
+    var redisURLs: [String] = []
+
     @Option(name: .customLong("metrics"), help: "Address of the HTTP server: /metrics, /healthz, /readyz, /api/v1 (host:port).")
     var metricsAddress = "127.0.0.1:9480"
 
@@ -68,8 +71,11 @@ struct Serve: AsyncParsableCommand {
         for group in channelGroups where group.split(separator: "=", omittingEmptySubsequences: false).first?.isEmpty != false {
             throw ValidationError("--channel-group: '\(group)' has no pattern")
         }
-        if noRelay {
-            throw ValidationError("--no-relay needs a Redis source (--redis), which this build does not have yet")
+        for url in redisURLs where RedisURL(url) == nil {
+            throw ValidationError("--redis: '\(url)' is not redis://[user:password@]host[:port]")
+        }
+        if noRelay && redisURLs.isEmpty {
+            throw ValidationError("--no-relay: nothing to watch; give at least one --redis URL")
         }
     }
 
@@ -90,8 +96,21 @@ struct Serve: AsyncParsableCommand {
 
         let queue = ObservationQueue()
         let metrics = MonitorMetrics(version: LookoutVersion.current)
-        let relay = RelayServer(
-            configuration: relayConfiguration, observer: RelayTap(queue: queue), logger: Logger(label: "lookout.relay"))
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var sources: [any MonitoredSource] = []
+        if !noRelay {
+            let relay = RelayServer(
+                configuration: relayConfiguration, observer: RelayTap(queue: queue), logger: Logger(label: "lookout.relay"))
+            sources.append(RelaySource(relay: relay))
+            services.append(.init(service: relay))
+        }
+        for text in redisURLs {
+            var url = RedisURL(text)!
+            if url.password == nil { url.password = Environment.value("LOOKOUT_REDIS_PASSWORD") }
+            let source = RedisSource(configuration: .init(url: url), queue: queue, metrics: metrics)
+            sources.append(source)
+            services.append(.init(service: source))
+        }
         var monitorConfiguration = ChannelMonitor.Configuration()
         monitorConfiguration.grouping = ChannelGrouping(
             rules: channelGroups.map { group in
@@ -100,14 +119,14 @@ struct Serve: AsyncParsableCommand {
             },
             maxTrackedChannels: maxChannels
         )
-        let monitor = ChannelMonitor(queue: queue, metrics: metrics, relay: relay, configuration: monitorConfiguration)
+        let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: sources, configuration: monitorConfiguration)
         let httpAddress = HostPort(metricsAddress)!
         let http = LookoutHTTPServer.application(
-            .init(metrics: metrics, monitor: monitor, sourcesNotReady: { await relay.isListening ? [] : ["relay"] }),
+            .init(metrics: metrics, monitor: monitor),
             host: httpAddress.host, port: httpAddress.port, logger: Logger(label: "lookout.http"))
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: monitor), .init(service: relay), .init(service: http)],
+                services: [.init(service: monitor)] + services + [.init(service: http)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

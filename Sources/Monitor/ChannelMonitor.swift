@@ -26,16 +26,21 @@ public final class ChannelMonitor: Service, Sendable {
 
     public let queue: ObservationQueue
     public let metrics: MonitorMetrics
+    private let sources: [any MonitoredSource]
     private let relay: RelayServer?
     private let configuration: Configuration
     private let logger: Logger
     private let state: Mutex<State>
 
-    public init(queue: ObservationQueue, metrics: MonitorMetrics, relay: RelayServer?,
+    /// - Parameters:
+    ///   - sources: where subscriber counts come from; a ``RelaySource`` also provides the
+    ///     relay's own counters.
+    public init(queue: ObservationQueue, metrics: MonitorMetrics, sources: [any MonitoredSource],
                 configuration: Configuration = .init(), logger: Logger = Logger(label: "lookout.monitor")) {
         self.queue = queue
         self.metrics = metrics
-        self.relay = relay
+        self.sources = sources
+        self.relay = sources.lazy.compactMap { ($0 as? RelaySource)?.relay }.first
         self.configuration = configuration
         self.logger = logger
         self.state = Mutex(State(grouping: configuration.grouping))
@@ -87,11 +92,11 @@ public final class ChannelMonitor: Service, Sendable {
     public func refresh() async {
         let now = wallClockSeconds()
         var subscriberCounts: [String: Int] = [:]
-        var relayStatistics: RelayStatistics?
-        if let relay {
-            subscriberCounts = (try? await relay.channelSubscriberCounts()) ?? [:]
-            relayStatistics = try? await relay.statistics()
+        for source in sources {
+            subscriberCounts.merge(await source.subscriberCounts(), uniquingKeysWith: +)
         }
+        var relayStatistics: RelayStatistics?
+        if let relay { relayStatistics = try? await relay.statistics() }
         state.withLock { state in
             var byLabel: [String: Int] = [:]
             for (channel, count) in subscriberCounts {
@@ -118,6 +123,13 @@ public final class ChannelMonitor: Service, Sendable {
         let previous = state.exported[key] ?? 0
         if total > previous { counter.increment(by: Int64(total - previous)) }
         state.exported[key] = total
+    }
+
+    /// Names of sources that are not connected.
+    public func sourcesNotReady() async -> [String] {
+        var waiting: [String] = []
+        for source in sources where !(await source.isConnected) { waiting.append(source.name) }
+        return waiting
     }
 
     /// The current per-channel numbers.

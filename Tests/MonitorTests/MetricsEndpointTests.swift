@@ -9,8 +9,8 @@ import Testing
     private func makeServer() -> (ObservationQueue, ChannelMonitor, LookoutHTTPServer.Dependencies) {
         let queue = ObservationQueue()
         let metrics = MonitorMetrics(version: "test")
-        let monitor = ChannelMonitor(queue: queue, metrics: metrics, relay: nil)
-        return (queue, monitor, .init(metrics: metrics, monitor: monitor, sourcesNotReady: { [] }))
+        let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: [])
+        return (queue, monitor, .init(metrics: metrics, monitor: monitor))
     }
 
     @Test func metricsShowPerChannelSeries() async throws {

@@ -145,8 +145,10 @@ final class RedisServer {
     let port: Int
     let child: ChildProcess
 
-    init(extraArguments: [String] = []) throws {
-        port = try freeLoopbackPort()
+    /// - Parameter port: a port to reuse (to restart a server where a client expects it).
+    init(port: Int? = nil, extraArguments: [String] = []) throws {
+        let port = try port ?? freeLoopbackPort()
+        self.port = port
         child = try ChildProcess(try executable("redis-server"), [
             "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--daemonize", "no", "--loglevel", "warning",
@@ -182,7 +184,7 @@ final class LookoutProcess {
         child = try ChildProcess(try Self.binary, [
             "serve", "--relay", "127.0.0.1:\(port)", "--metrics", "127.0.0.1:\(metricsPort)",
         ] + arguments, name: "lookout")
-        try waitForListener(port: port)
+        if !arguments.contains("--no-relay") { try waitForListener(port: port) }
         try waitForListener(port: metricsPort)
     }
 

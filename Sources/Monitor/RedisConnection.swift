@@ -1,0 +1,134 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CHiredis
+
+/// A reply from Redis, copied out of hiredis's reply object.
+public enum RedisReply: Sendable, Hashable {
+    case string(String)
+    case bytes([UInt8])
+    case integer(Int64)
+    case array([RedisReply])
+    case status(String)
+    case error(String)
+    case null
+
+    /// The text of a bulk or status string.
+    public var text: String? {
+        switch self {
+        case .string(let s), .status(let s): return s
+        case .bytes(let b): return String(decoding: b, as: UTF8.self)
+        default: return nil
+        }
+    }
+}
+
+/// A failure talking to Redis: connecting, a broken connection, or an error reply where none
+/// was expected.
+public struct RedisConnectionError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// One blocking hiredis connection. Used from a single thread at a time (a source's own
+/// thread), never from an event loop or the cooperative pool.
+final class RedisConnection {
+    private let context: UnsafeMutablePointer<redisContext>
+
+    init(_ url: RedisURL, clientName: String, timeoutSeconds: Int = 2) throws {
+        let timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        guard let context = redisConnectWithTimeout(url.host, Int32(url.port), timeout) else {
+            throw RedisConnectionError(description: "cannot allocate a hiredis context")
+        }
+        if context.pointee.err != 0 {
+            let message = Self.errorString(context)
+            redisFree(context)
+            throw RedisConnectionError(description: "connect to \(url): \(message)")
+        }
+        self.context = context
+        redisSetTimeout(context, timeout)
+        redisEnableKeepAlive(context)
+        if let password = url.password {
+            let reply = try command(url.user.map { ["AUTH", $0, password] } ?? ["AUTH", password])
+            if case .error(let message) = reply { throw RedisConnectionError(description: "AUTH to \(url): \(message)") }
+        }
+        _ = try command(["CLIENT", "SETNAME", clientName])
+    }
+
+    deinit { redisFree(context) }
+
+    private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    private func failure(_ what: String) -> RedisConnectionError {
+        RedisConnectionError(description: "\(what): \(Self.errorString(context))")
+    }
+
+    /// Sends a command and waits for its reply (binary-safe arguments).
+    func command(_ words: [String]) throws -> RedisReply {
+        try append(words)
+        var reply: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &reply) == REDIS_OK, let reply else { throw failure(words.first ?? "command") }
+        defer { freeReplyObject(reply) }
+        return Self.convert(reply.assumingMemoryBound(to: redisReply.self))
+    }
+
+    /// Queues a command without waiting for its reply.
+    func append(_ words: [String]) throws {
+        let arguments = words.map { Array($0.utf8) }
+        let status: Int32 = arguments.withUnsafeBufferPointer { _ in
+            var pointers: [UnsafePointer<CChar>?] = []
+            var storage: [UnsafeMutablePointer<CChar>] = []
+            defer { storage.forEach { $0.deallocate() } }
+            for bytes in arguments {
+                let p = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, bytes.count))
+                bytes.withUnsafeBytes { if let base = $0.baseAddress { UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: bytes.count) } }
+                storage.append(p)
+                pointers.append(UnsafePointer(p))
+            }
+            let lengths = arguments.map(\.count)
+            return redisAppendCommandArgv(context, Int32(words.count), &pointers, lengths)
+        }
+        guard status == REDIS_OK else { throw failure("append") }
+    }
+
+    /// Writes queued commands, then waits up to `timeoutMilliseconds` for incoming data and
+    /// returns every complete reply (pushed messages included). Never holds the thread longer.
+    func poll(timeoutMilliseconds: Int32) throws -> [RedisReply] {
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(context, &done) == REDIS_OK else { throw failure("write") }
+        }
+        var replies = try bufferedReplies()
+        guard replies.isEmpty else { return replies }
+        var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+        guard Glibc.poll(&descriptor, 1, timeoutMilliseconds) > 0 else { return [] }
+        guard redisBufferRead(context) == REDIS_OK else { throw failure("read") }
+        replies = try bufferedReplies()
+        return replies
+    }
+
+    private func bufferedReplies() throws -> [RedisReply] {
+        var replies: [RedisReply] = []
+        while true {
+            var reply: UnsafeMutableRawPointer?
+            guard redisGetReplyFromReader(context, &reply) == REDIS_OK else { throw failure("protocol") }
+            guard let reply else { return replies }
+            replies.append(Self.convert(reply.assumingMemoryBound(to: redisReply.self)))
+            freeReplyObject(reply)
+        }
+    }
+
+    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {
+        let r = reply.pointee
+        func bytes() -> [UInt8] { Array(UnsafeRawBufferPointer(start: r.str, count: Int(r.len))) }
+        switch r.type {
+        case REDIS_REPLY_STRING: return .bytes(bytes())
+        case REDIS_REPLY_STATUS: return .status(String(decoding: bytes(), as: UTF8.self))
+        case REDIS_REPLY_ERROR: return .error(String(decoding: bytes(), as: UTF8.self))
+        case REDIS_REPLY_INTEGER: return .integer(r.integer)
+        case REDIS_REPLY_ARRAY: return .array((0..<Int(r.elements)).map { convert(r.element[$0]!) })
+        default: return .null
+        }
+    }
+}

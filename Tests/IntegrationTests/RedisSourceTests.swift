@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import RESP
+import Testing
+
+/// `lookout serve --no-relay --redis` against a real redis-server.
+@Suite(.serialized) struct RedisSourceTests {
+    private func scrape(_ lookout: LookoutProcess) throws -> String { try lookout.get("/metrics").body }
+
+    private func waitUntil(seconds: Double = 15, _ condition: () throws -> Bool) throws {
+        let deadline = TestConnection.now() + seconds
+        while TestConnection.now() < deadline {
+            if try condition() { return }
+            usleep(100_000)
+        }
+        throw TestFailure("condition not met within \(seconds)s")
+    }
+
+    private func sample(_ metrics: String, _ series: String) -> Double? {
+        MonitorIntegrationTests.sample(metrics, series)
+    }
+
+    @Test func countsEveryMessageOnRedisAndSurvivesARestart() throws {
+        let redis = try RedisServer()
+        let source = "redis://127.0.0.1:\(redis.port)"
+        let lookout = try LookoutProcess(arguments: ["--no-relay", "--redis", source])
+        try waitUntil { try lookout.get("/readyz").status == 200 }
+
+        let subscriber = try TestConnection(port: redis.port)
+        _ = try subscriber.call("SUBSCRIBE", "watched")
+        let publisher = try TestConnection(port: redis.port)
+        // Prime both channels so the poller has their NUMSUB, then publish the counted batch.
+        _ = try publisher.call("PUBLISH", "watched", "prime")
+        _ = try publisher.call("PUBLISH", "nobody", "prime")
+        try waitUntil { sample(try scrape(lookout), "lookout_channel_subscribers{channel=\"watched\"}") == 1 }
+        usleep(1_200_000)  // one more poll, after both channels were seen
+
+        let perChannel = 200
+        var pipeline: [UInt8] = []
+        for i in 0..<perChannel {
+            for channel in ["watched", "nobody", "third"] {
+                pipeline += ScriptStep.encode([Array("PUBLISH".utf8), Array(channel.utf8), Array("m\(i)".utf8)])
+            }
+        }
+        try publisher.send(pipeline)
+        let replies = try publisher.readValues(perChannel * 3)
+        #expect(replies.filter { $0 == .integer(2) }.count == perChannel,
+                "Redis counts the monitor's PSUBSCRIBE as a receiver on the watched channel")
+
+        try waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"third\"}") == Double(perChannel) }
+        let metrics = try scrape(lookout)
+        #expect(sample(metrics, "lookout_channel_messages_total{channel=\"watched\"}") == Double(perChannel + 1))
+        #expect(sample(metrics, "lookout_channel_messages_total{channel=\"nobody\"}") == Double(perChannel + 1))
+        #expect(sample(metrics, "lookout_channel_unrouted_messages_total{channel=\"watched\"}") == 0)
+        #expect((sample(metrics, "lookout_channel_unrouted_messages_total{channel=\"nobody\"}") ?? 0) >= Double(perChannel),
+                "published to nobody, although PUBLISH replied 1 (the monitor)")
+        #expect((sample(metrics, "lookout_probe_roundtrip_seconds_count{source=\"\(source)\"}") ?? 0) >= 1)
+        #expect(sample(metrics, "lookout_source_up{source=\"\(source)\"}") == 1)
+        #expect(sample(metrics, "lookout_channel_messages_total{channel=\"lookout:probe\"}") == nil, "probes are not traffic")
+
+        let check = try runCommand(try executable("promtool"), ["check", "metrics"], input: metrics)
+        #expect(check.status == 0, "promtool check metrics: \(check.output)")
+
+        // Redis goes away: the source goes down, Lookout keeps serving, and comes back with a recorded gap.
+        redis.stop()
+        try waitUntil { sample(try scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 0 }
+        #expect(try lookout.get("/readyz").status == 503)
+        let restarted = try RedisServer(port: redis.port)
+        defer { restarted.stop() }
+        try waitUntil { sample(try scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 1 }
+        let after = try scrape(lookout)
+        #expect(sample(after, "lookout_source_reconnects_total{source=\"\(source)\"}") == 1)
+        #expect((sample(after, "lookout_source_gap_seconds_total{source=\"\(source)\"}") ?? 0) > 0)
+        #expect(lookout.child.isRunning)
+        let newPublisher = try TestConnection(port: restarted.port)
+        _ = try newPublisher.call("PUBLISH", "third", "after the gap")
+        try waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"third\"}") == Double(perChannel + 1) }
+    }
+
+    @Test func keyspaceNotificationsAreNotCountedAsChannels() throws {
+        let redis = try RedisServer(extraArguments: ["--notify-keyspace-events", "KEA"])
+        let lookout = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"])
+        try waitUntil { try lookout.get("/readyz").status == 200 }
+        let client = try TestConnection(port: redis.port)
+        #expect(try client.call("SET", "k", "v") == .simpleString("OK"))
+        _ = try client.call("PUBLISH", "marker", "x")
+        try waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"marker\"}") == 1 }
+        #expect(!(try scrape(lookout)).contains("__keyspace@"))
+    }
+
+    @Test func passwordProtectedRedis() throws {
+        let redis = try RedisServer(extraArguments: ["--requirepass", "s3cret"])
+        let wrong = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://:nope@127.0.0.1:\(redis.port)"])
+        usleep(500_000)
+        #expect(try wrong.get("/readyz").status == 503)
+        let right = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://:s3cret@127.0.0.1:\(redis.port)"])
+        try waitUntil { try right.get("/readyz").status == 200 }
+    }
+}
