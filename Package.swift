@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -72,10 +73,17 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        .target(
+            name: "LookoutConfiguration",
+            dependencies: [
+                "Relay", "RESP", "PubSubCore", "Monitor",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .executableTarget(
             name: "LookoutCLI",
             dependencies: [
-                "Relay", "RESP", "PubSubCore", "Monitor", "HTTPServer",
+                "Relay", "RESP", "PubSubCore", "Monitor", "HTTPServer", "LookoutConfiguration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -92,6 +100,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "LookoutConfigurationTests", dependencies: ["LookoutConfiguration", "Monitor", "Relay", "PubSubCore", "RESP"]),
         .testTarget(
             name: "MonitorTests",
             dependencies: [

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Foundation
 import HTTPServer
 import Logging
+import LookoutConfiguration
 import Monitor
 import PubSubCore
 import RESP
@@ -8,122 +10,137 @@ import Relay
 import ServiceLifecycle
 import UnixSignals
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// `lookout serve`: runs the embedded relay until SIGINT or SIGTERM.
+/// `lookout serve`: the relay, the monitor and the HTTP server, until SIGINT or SIGTERM.
+///
+/// Settings come from `--config FILE` (YAML, see ``ServeConfiguration``); a flag given on the
+/// command line wins over the file.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run Lookout: the embedded pub/sub relay (and, with later modules, the monitor and HTTP server)."
+        abstract: "Run Lookout: the embedded pub/sub relay, the channel monitor and the metrics server."
     )
 
-    @Option(name: .customLong("relay"), help: "Address the embedded relay listens on (host:port).")
-    var relayAddress = "127.0.0.1:6380"
+    @Option(help: "YAML configuration file; flags override it.")
+    var config: String?
 
-    @Flag(name: .customLong("no-relay"), help: "Do not start the embedded relay.")
+    @Option(name: .customLong("relay"), help: "Address the embedded relay listens on (host:port; default 127.0.0.1:6380).")
+    var relayAddress: String?
+
+    @Flag(name: .customLong("no-relay"), help: "Do not start the embedded relay (sidecar mode, with --redis).")
     var noRelay = false
 
     @Option(help: "Password clients must send with AUTH (requirepass). Also read from LOOKOUT_RELAY_PASSWORD.")
     var relayPassword: String?
 
-    @Option(help: "Most clients connected to the relay at once.")
-    var maxClients = 10_000
+    @Option(help: "Most clients connected to the relay at once (default 10000).")
+    var maxClients: Int?
 
-    @Option(help: "Output buffer limit for subscribers: 'hard soft seconds', as Redis's client-output-buffer-limit pubsub.")
-    var clientOutputBufferLimit = "32mb 8mb 60"
+    @Option(help: "Output buffer limit for subscribers: 'hard soft seconds', as Redis's client-output-buffer-limit pubsub (default 32mb 8mb 60).")
+    var clientOutputBufferLimit: String?
 
-    @Option(help: "Largest bulk string a client may send (proto-max-bulk-len), e.g. 512mb.")
-    var protoMaxBulkLen = "512mb"
+    @Option(help: "Largest bulk string a client may send (proto-max-bulk-len, default 512mb).")
+    var protoMaxBulkLen: String?
 
     @Option(name: .customLong("redis"), help: "Watch a Redis: redis://[user:password@]host:port. Repeatable. The password may also come from LOOKOUT_REDIS_PASSWORD.")
     var redisURLs: [String] = []
 
-    @Option(name: .customLong("metrics"), help: "Address of the HTTP server: /metrics, /healthz, /readyz, /api/v1 (host:port).")
-    var metricsAddress = "127.0.0.1:9480"
+    @Option(name: .customLong("metrics"), help: "Address of the HTTP server: /metrics, /healthz, /readyz, /api/v1 (default 127.0.0.1:9480).")
+    var metricsAddress: String?
 
-    @Option(help: "Most distinct channels tracked as their own series; the rest count under channel=\"__other__\".")
-    var maxChannels = 1000
+    @Option(help: "Most distinct channels tracked as their own series; the rest count under channel=\"__other__\" (default 1000).")
+    var maxChannels: Int?
 
     @Option(name: .customLong("channel-group"), help: "Count channels matching a glob under one label: PATTERN or PATTERN=LABEL. Repeatable.")
     var channelGroups: [String] = []
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: "JSON field with the publish time (ms since the epoch or RFC 3339), for latency on Redis sources.")
+    var timestampField: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
+    var logLevel: String?
 
     func validate() throws {
-        guard HostPort(relayAddress) != nil else {
-            throw ValidationError("--relay: '\(relayAddress)' is not host:port")
+        _ = try resolve()
+    }
+
+    /// The configuration file, then the flags on top; every problem names the key or flag.
+    func resolve() throws -> ServeConfiguration {
+        var settings = ServeConfiguration()
+        if let config {
+            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
+                throw ValidationError("--config: cannot read '\(config)'")
+            }
+            do {
+                settings = try ServeConfiguration.parse(yaml: text)
+            } catch {
+                throw ValidationError("\(config): \(error)")
+            }
         }
-        guard OutputBufferPolicy.Limits(redisSyntax: clientOutputBufferLimit) != nil else {
-            throw ValidationError("--client-output-buffer-limit: '\(clientOutputBufferLimit)' is not 'hard soft seconds' (e.g. 32mb 8mb 60)")
+        func apply(_ flag: String, _ body: () throws -> Void) throws {
+            do { try body() } catch let error as ConfigurationError { throw ValidationError("--\(flag): \(error.reason)") }
         }
-        guard let bulk = OutputBufferPolicy.Limits.parseMemory(Substring(protoMaxBulkLen)), bulk > 0 else {
-            throw ValidationError("--proto-max-bulk-len: '\(protoMaxBulkLen)' is not a size (e.g. 512mb)")
+        try apply("relay") { if let v = relayAddress { (settings.relay.host, settings.relay.port) = try ServeConfiguration.hostPort(v) } }
+        if noRelay { settings.relayEnabled = false }
+        if let relayPassword { settings.relay.password = relayPassword }
+        if settings.relay.password == nil { settings.relay.password = Environment.value("LOOKOUT_RELAY_PASSWORD") }
+        try apply("max-clients") { if let v = maxClients { settings.relay.maxClients = try ServeConfiguration.positive(v) } }
+        try apply("client-output-buffer-limit") {
+            if let v = clientOutputBufferLimit { settings.relay.outputBufferLimits = try ServeConfiguration.outputBufferLimits(v) }
         }
-        guard maxClients > 0 else { throw ValidationError("--max-clients must be positive") }
-        guard HostPort(metricsAddress) != nil else {
-            throw ValidationError("--metrics: '\(metricsAddress)' is not host:port")
+        try apply("proto-max-bulk-len") { if let v = protoMaxBulkLen { settings.relay.requestLimits.maxBulkLength = try ServeConfiguration.size(v) } }
+        try apply("redis") {
+            for url in redisURLs { settings.redis.append(try ServeConfiguration.redisURL(url)) }
         }
-        guard maxChannels > 0 else { throw ValidationError("--max-channels must be positive") }
-        for group in channelGroups where group.split(separator: "=", omittingEmptySubsequences: false).first?.isEmpty != false {
-            throw ValidationError("--channel-group: '\(group)' has no pattern")
+        try apply("metrics") { if let v = metricsAddress { (settings.metricsHost, settings.metricsPort) = try ServeConfiguration.hostPort(v) } }
+        try apply("max-channels") { if let v = maxChannels { settings.grouping.maxTrackedChannels = try ServeConfiguration.positive(v) } }
+        for group in channelGroups {
+            let parts = group.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard !parts[0].isEmpty else { throw ValidationError("--channel-group: '\(group)' has no pattern") }
+            settings.grouping.rules.append(.init(pattern: parts[0], label: parts.count > 1 ? parts[1] : nil))
         }
-        for url in redisURLs where RedisURL(url) == nil {
-            throw ValidationError("--redis: '\(url)' is not redis://[user:password@]host[:port]")
+        if let timestampField { settings.timestampField = timestampField }
+        if let logLevel {
+            guard ServeConfiguration.logLevels.contains(logLevel) else {
+                throw ValidationError("--log-level: '\(logLevel)' is not one of \(ServeConfiguration.logLevels.joined(separator: ", "))")
+            }
+            settings.logLevel = logLevel
         }
-        if noRelay && redisURLs.isEmpty {
+        if !settings.relayEnabled && settings.redis.isEmpty {
             throw ValidationError("--no-relay: nothing to watch; give at least one --redis URL")
         }
+        return settings
     }
 
     func run() async throws {
-        let level = logLevel
+        let settings = try resolve()
+        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "lookout")
-        let address = HostPort(relayAddress)!
-        var relayConfiguration = RelayConfiguration(host: address.host, port: address.port)
-        relayConfiguration.password = relayPassword ?? Environment.value("LOOKOUT_RELAY_PASSWORD")
-        relayConfiguration.maxClients = maxClients
-        relayConfiguration.outputBufferLimits = OutputBufferPolicy.Limits(redisSyntax: clientOutputBufferLimit)!
-        relayConfiguration.requestLimits.maxBulkLength = OutputBufferPolicy.Limits.parseMemory(Substring(protoMaxBulkLen))!
-
         let queue = ObservationQueue()
         let metrics = MonitorMetrics(version: LookoutVersion.current)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         var sources: [any MonitoredSource] = []
-        if !noRelay {
-            let relay = RelayServer(
-                configuration: relayConfiguration, observer: RelayTap(queue: queue), logger: Logger(label: "lookout.relay"))
+        if settings.relayEnabled {
+            let relay = RelayServer(configuration: settings.relay, observer: RelayTap(queue: queue), logger: Logger(label: "lookout.relay"))
             sources.append(RelaySource(relay: relay))
             services.append(.init(service: relay))
         }
-        for text in redisURLs {
-            var url = RedisURL(text)!
+        for var url in settings.redis {
             if url.password == nil { url.password = Environment.value("LOOKOUT_REDIS_PASSWORD") }
-            let source = RedisSource(configuration: .init(url: url), queue: queue, metrics: metrics)
+            let source = RedisSource(
+                configuration: .init(url: url, timestampField: settings.timestampField), queue: queue, metrics: metrics)
             sources.append(source)
             services.append(.init(service: source))
         }
         var monitorConfiguration = ChannelMonitor.Configuration()
-        monitorConfiguration.grouping = ChannelGrouping(
-            rules: channelGroups.map { group in
-                let parts = group.split(separator: "=", maxSplits: 1).map(String.init)
-                return ChannelGrouping.Rule(pattern: parts[0], label: parts.count > 1 ? parts[1] : nil)
-            },
-            maxTrackedChannels: maxChannels
-        )
+        monitorConfiguration.grouping = settings.grouping
         let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: sources, configuration: monitorConfiguration)
-        let httpAddress = HostPort(metricsAddress)!
         let http = LookoutHTTPServer.application(
             .init(metrics: metrics, monitor: monitor),
-            host: httpAddress.host, port: httpAddress.port, logger: Logger(label: "lookout.http"))
+            host: settings.metricsHost, port: settings.metricsPort, logger: Logger(label: "lookout.http"))
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: monitor)] + services + [.init(service: http)],
@@ -140,27 +157,8 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
-
-/// `host:port`, with `[v6]:port` for IPv6 addresses.
-struct HostPort: Hashable {
-    var host: String
-    var port: Int
-
-    init?(_ text: String) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-              (0...65535).contains(port) else { return nil }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { return nil }
-        self.host = host
-        self.port = port
-    }
-}
-
 enum Environment {
     static func value(_ name: String) -> String? {
-        guard let raw = getenv(name) else { return nil }
-        return String(cString: raw)
+        ProcessInfo.processInfo.environment[name]
     }
 }

@@ -27,9 +27,12 @@ public final class RedisSource: MonitoredSource, Service {
         /// Most distinct channel names polled with NUMSUB.
         public var maxPolledChannels = 1000
         public var maxBackoff: Duration = .seconds(5)
+        /// JSON field with the publish time, for publish-to-observe latency; nil to skip.
+        public var timestampField: String?
 
-        public init(url: RedisURL) {
+        public init(url: RedisURL, timestampField: String? = nil) {
             self.url = url
+            self.timestampField = timestampField
         }
     }
 
@@ -48,6 +51,7 @@ public final class RedisSource: MonitoredSource, Service {
     private let shared = Mutex(Shared())
     private let stopping = Atomic<Bool>(false)
     private let probeID = UInt64.random(in: 1...UInt64.max)
+    private let envelope: EnvelopeTimestamp?
 
     private let up: Gauge
     private let reconnects: Counter
@@ -59,6 +63,7 @@ public final class RedisSource: MonitoredSource, Service {
         self.configuration = configuration
         self.queue = queue
         self.logger = logger
+        self.envelope = configuration.timestampField.map(EnvelopeTimestamp.init(field:))
         let labels = [("source", configuration.url.description)]
         let registry = metrics.registry
         up = registry.makeGauge(name: "lookout_source_up", labels: labels, help: "1 when the source's subscription is connected.")
@@ -178,6 +183,9 @@ public final class RedisSource: MonitoredSource, Service {
             return count == 0 && state.otherPatterns == 0 ? 0 : (count > 0 ? count : nil)
         }
         queue.offer(.message(channel: channel, bytes: payload.count, receivers: receivers, at: now))
+        if let publishedAt = envelope?.seconds(in: payload) {
+            queue.offer(.latency(channel: channel, seconds: max(0, now - publishedAt)))
+        }
     }
 
     // MARK: polling

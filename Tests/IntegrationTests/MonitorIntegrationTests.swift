@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import RESP
 import Testing
 
@@ -83,5 +84,39 @@ import Testing
             #expect(result.status == 2, "\(arguments): \(result.output)")
             #expect(result.output.contains("Error:"), "\(arguments): \(result.output)")
         }
+    }
+}
+
+/// `lookout serve --config FILE`.
+@Suite(.serialized) struct ConfigurationFileTests {
+    private func write(_ text: String) throws -> String {
+        let path = "/tmp/lookout-config-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func aBadFileIsRejectedWithTheKeyAndStatus2() throws {
+        let path = try write("relay:\n  max_clients: lots\n")
+        defer { unlink(path) }
+        let result = try runCommand(try LookoutProcess.binary, ["serve", "--config", path])
+        #expect(result.status == 2)
+        #expect(result.output.contains("relay.max_clients: expected a whole number greater than 0"), "\(result.output)")
+        let missing = try runCommand(try LookoutProcess.binary, ["serve", "--config", "/nonexistent/lookout.yaml"])
+        #expect(missing.status == 2)
+        #expect(missing.output.contains("cannot read '/nonexistent/lookout.yaml'"))
+    }
+
+    @Test func fileSettingsApplyAndFlagsWin() throws {
+        let path = try write("channels:\n  groups:\n    - pattern: \"job:*\"\n      label: jobs\nrelay:\n  max_clients: 1\n")
+        defer { unlink(path) }
+        // --relay and --metrics (from LookoutProcess) override the file; the groups come from it.
+        let lookout = try LookoutProcess(arguments: ["--config", path, "--max-clients", "5"])
+        let publisher = try TestConnection(port: lookout.port)
+        let second = try TestConnection(port: lookout.port)
+        #expect(try second.call("PING") == .simpleString("PONG"), "--max-clients 5 wins over the file's 1")
+        _ = try publisher.call("PUBLISH", "job:1", "x")
+        _ = try publisher.call("PUBLISH", "job:2", "x")
+        let metrics = try lookout.get("/metrics").body
+        #expect(MonitorIntegrationTests.sample(metrics, "lookout_channel_messages_total{channel=\"jobs\"}") == 2)
     }
 }

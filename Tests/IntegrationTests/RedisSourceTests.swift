@@ -89,6 +89,22 @@ import Testing
         #expect(!(try scrape(lookout)).contains("__keyspace@"))
     }
 
+    @Test func envelopeTimestampsGiveLatency() throws {
+        let redis = try RedisServer()
+        let lookout = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)", "--timestamp-field", "ts"])
+        try waitUntil { try lookout.get("/readyz").status == 200 }
+        let client = try TestConnection(port: redis.port)
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let milliseconds = Int(now.tv_sec) * 1000 + Int(now.tv_nsec) / 1_000_000
+        _ = try client.call("PUBLISH", "events", "{\"id\":1,\"ts\":\(milliseconds)}")
+        _ = try client.call("PUBLISH", "events", "no envelope")
+        try waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"events\"}") == 2 }
+        let metrics = try scrape(lookout)
+        #expect(sample(metrics, "lookout_channel_delivery_latency_seconds_count{channel=\"events\"}") == 1)
+        #expect((sample(metrics, "lookout_channel_delivery_latency_seconds_sum{channel=\"events\"}") ?? 99) < 5)
+    }
+
     @Test func passwordProtectedRedis() throws {
         let redis = try RedisServer(extraArguments: ["--requirepass", "s3cret"])
         let wrong = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://:nope@127.0.0.1:\(redis.port)"])

@@ -1,0 +1,227 @@
+import Monitor
+import PubSubCore
+import RESP
+import Relay
+import Yams
+
+/// Everything `lookout serve` runs with: from the YAML config file, then command-line flags on
+/// top. Each setting has one name in both (`relay.max_clients` ↔ `--max-clients`).
+///
+/// ```yaml
+/// relay:
+///   enabled: true
+///   address: 127.0.0.1:6380
+///   password: s3cret                 # or LOOKOUT_RELAY_PASSWORD
+///   max_clients: 10000
+///   client_output_buffer_limit: 32mb 8mb 60
+///   proto_max_bulk_len: 512mb
+/// redis:                             # sources to watch (sidecar mode)
+///   - redis://127.0.0.1:6379
+/// metrics:
+///   address: 127.0.0.1:9480
+/// channels:
+///   max_tracked: 1000
+///   groups:
+///     - pattern: "user:*:events"
+///       label: user-events
+///   exclude: ["__keyspace@*", "__keyevent@*", "__redis__:*"]
+///   timestamp_field: ts              # JSON payload field for publish-to-observe latency
+/// log_level: info
+/// ```
+public struct ServeConfiguration: Sendable {
+    public var relayEnabled = true
+    public var relay = RelayConfiguration()
+    public var redis: [RedisURL] = []
+    public var metricsHost = "127.0.0.1"
+    public var metricsPort = 9480
+    public var grouping = ChannelGrouping()
+    /// JSON field holding the publish time (ms since the epoch, or RFC 3339), or nil.
+    public var timestampField: String?
+    public var logLevel = "info"
+
+    public init() {}
+
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// Reads a YAML document; every problem names its key and the reason.
+    public static func parse(yaml: String) throws(ConfigurationError) -> ServeConfiguration {
+        let document: Any?
+        do {
+            document = try Yams.load(yaml: yaml)
+        } catch {
+            throw ConfigurationError(key: "(file)", reason: "not valid YAML: \(error)")
+        }
+        var configuration = ServeConfiguration()
+        guard let document else { return configuration }
+        let root = try Node(document, key: "").map()
+        try root.allowOnly(["relay", "redis", "metrics", "channels", "log_level"])
+        if let relay = try root.optional("relay")?.map() {
+            try relay.allowOnly(["enabled", "address", "password", "max_clients", "client_output_buffer_limit", "proto_max_bulk_len"])
+            if let enabled = try relay.optional("enabled")?.bool() { configuration.relayEnabled = enabled }
+            if let address = try relay.optional("address") {
+                let (host, port) = try address.hostPort()
+                configuration.relay.host = host
+                configuration.relay.port = port
+            }
+            if let password = try relay.optional("password")?.string() { configuration.relay.password = password }
+            if let maxClients = try relay.optional("max_clients")?.positiveInteger() { configuration.relay.maxClients = maxClients }
+            if let limit = try relay.optional("client_output_buffer_limit") {
+                configuration.relay.outputBufferLimits = try limit.outputBufferLimits()
+            }
+            if let bulk = try relay.optional("proto_max_bulk_len") {
+                configuration.relay.requestLimits.maxBulkLength = try bulk.size()
+            }
+        }
+        if let redis = try root.optional("redis")?.list() {
+            configuration.redis = try redis.map { (node) throws(ConfigurationError) in try node.redisURL() }
+        }
+        if let metrics = try root.optional("metrics")?.map() {
+            try metrics.allowOnly(["address"])
+            if let address = try metrics.optional("address") {
+                (configuration.metricsHost, configuration.metricsPort) = try address.hostPort()
+            }
+        }
+        if let channels = try root.optional("channels")?.map() {
+            try channels.allowOnly(["max_tracked", "groups", "exclude", "timestamp_field"])
+            if let max = try channels.optional("max_tracked")?.positiveInteger() { configuration.grouping.maxTrackedChannels = max }
+            if let groups = try channels.optional("groups")?.list() {
+                configuration.grouping.rules = try groups.map { (group) throws(ConfigurationError) in
+                    let entry = try group.map()
+                    try entry.allowOnly(["pattern", "label"])
+                    guard let pattern = try entry.optional("pattern")?.string(), !pattern.isEmpty else {
+                        throw ConfigurationError(key: entry.key + ".pattern", reason: "required, a glob such as user:*:events")
+                    }
+                    return ChannelGrouping.Rule(pattern: pattern, label: try entry.optional("label")?.string())
+                }
+            }
+            if let exclude = try channels.optional("exclude")?.list() {
+                configuration.grouping.exclusions = try exclude.map { (node) throws(ConfigurationError) in try node.string() }
+            }
+            configuration.timestampField = try channels.optional("timestamp_field")?.string()
+        }
+        if let level = try root.optional("log_level")?.string() {
+            guard logLevels.contains(level) else {
+                throw ConfigurationError(key: "log_level", reason: "'\(level)' is not one of \(logLevels.joined(separator: ", "))")
+            }
+            configuration.logLevel = level
+        }
+        return configuration
+    }
+}
+
+extension ServeConfiguration {
+    /// `host:port` (with `[v6]:port`), as a flag or file value.
+    public static func hostPort(_ text: String) throws(ConfigurationError) -> (String, Int) { try Node(text, key: "").hostPort() }
+    public static func positive(_ number: Int) throws(ConfigurationError) -> Int { try Node(number, key: "").positiveInteger() }
+    public static func size(_ text: String) throws(ConfigurationError) -> Int { try Node(text, key: "").size() }
+    public static func outputBufferLimits(_ text: String) throws(ConfigurationError) -> OutputBufferPolicy.Limits {
+        try Node(text, key: "").outputBufferLimits()
+    }
+    public static func redisURL(_ text: String) throws(ConfigurationError) -> RedisURL { try Node(text, key: "").redisURL() }
+}
+
+/// A configuration value that cannot be used, with the key that holds it.
+public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Dotted path of the key, e.g. `relay.max_clients` or `channels.groups[1].pattern`.
+    public var key: String
+    public var reason: String
+
+    public init(key: String, reason: String) {
+        self.key = key
+        self.reason = reason
+    }
+
+    public var description: String { "\(key): \(reason)" }
+}
+
+/// A value in the YAML document with its key path, and typed accessors that fail with that path.
+private struct Node {
+    let value: Any
+    let key: String
+
+    init(_ value: Any, key: String) {
+        self.value = value
+        self.key = key
+    }
+
+    func child(_ name: String) -> String { key.isEmpty ? name : "\(key).\(name)" }
+
+    func fail(_ reason: String) -> ConfigurationError { ConfigurationError(key: key.isEmpty ? "(file)" : key, reason: reason) }
+
+    func map() throws(ConfigurationError) -> MapNode {
+        guard let dictionary = value as? [String: Any] else { throw fail("expected a mapping of keys to values") }
+        return MapNode(values: dictionary, key: key)
+    }
+
+    func list() throws(ConfigurationError) -> [Node] {
+        guard let array = value as? [Any] else { throw fail("expected a list") }
+        return array.enumerated().map { Node($1, key: "\(key)[\($0)]") }
+    }
+
+    func string() throws(ConfigurationError) -> String {
+        if let text = value as? String { return text }
+        if let number = value as? Int { return String(number) }
+        throw fail("expected a string")
+    }
+
+    func bool() throws(ConfigurationError) -> Bool {
+        guard let flag = value as? Bool else { throw fail("expected true or false") }
+        return flag
+    }
+
+    func positiveInteger() throws(ConfigurationError) -> Int {
+        guard let number = value as? Int, number > 0 else { throw fail("expected a whole number greater than 0") }
+        return number
+    }
+
+    func hostPort() throws(ConfigurationError) -> (String, Int) {
+        let text = try string()
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw fail("'\(text)' is not host:port")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw fail("'\(text)' has no host") }
+        return (host, port)
+    }
+
+    func size() throws(ConfigurationError) -> Int {
+        let text = try string()
+        guard let bytes = OutputBufferPolicy.Limits.parseMemory(Substring(text)), bytes > 0 else {
+            throw fail("'\(text)' is not a size such as 512mb")
+        }
+        return bytes
+    }
+
+    func outputBufferLimits() throws(ConfigurationError) -> OutputBufferPolicy.Limits {
+        let text = try string()
+        guard let limits = OutputBufferPolicy.Limits(redisSyntax: text) else {
+            throw fail("'\(text)' is not 'hard soft seconds', e.g. 32mb 8mb 60")
+        }
+        return limits
+    }
+
+    func redisURL() throws(ConfigurationError) -> RedisURL {
+        let text = try string()
+        guard let url = RedisURL(text) else { throw fail("'\(text)' is not redis://[user:password@]host[:port]") }
+        return url
+    }
+}
+
+private struct MapNode {
+    let values: [String: Any]
+    let key: String
+
+    func optional(_ name: String) -> Node? {
+        values[name].map { Node($0, key: key.isEmpty ? name : "\(key).\(name)") }
+    }
+
+    /// Rejects unknown keys, so that a typo is an error rather than a silently ignored setting.
+    func allowOnly(_ names: Set<String>) throws(ConfigurationError) {
+        for name in values.keys.sorted() where !names.contains(name) {
+            throw ConfigurationError(
+                key: key.isEmpty ? name : "\(key).\(name)",
+                reason: "unknown key (expected one of: \(names.sorted().joined(separator: ", ")))")
+        }
+    }
+}

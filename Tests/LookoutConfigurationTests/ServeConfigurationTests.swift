@@ -1,0 +1,78 @@
+import Monitor
+import PubSubCore
+import RESP
+import Relay
+import Testing
+
+@testable import LookoutConfiguration
+
+@Suite struct ServeConfigurationTests {
+    @Test func readsEverySetting() throws {
+        let settings = try ServeConfiguration.parse(yaml: """
+            relay:
+              enabled: false
+              address: 0.0.0.0:7000
+              password: s3cret
+              max_clients: 50
+              client_output_buffer_limit: 1mb 256kb 5
+              proto_max_bulk_len: 1mb
+            redis:
+              - redis://:pw@127.0.0.1:6379
+              - redis://cache:6380
+            metrics:
+              address: "[::1]:9100"
+            channels:
+              max_tracked: 10
+              groups:
+                - pattern: "user:*:events"
+                  label: user-events
+                - pattern: "orders.*"
+              exclude: []
+              timestamp_field: ts
+            log_level: debug
+            """)
+        #expect(!settings.relayEnabled)
+        #expect(settings.relay.host == "0.0.0.0" && settings.relay.port == 7000)
+        #expect(settings.relay.password == "s3cret")
+        #expect(settings.relay.maxClients == 50)
+        #expect(settings.relay.outputBufferLimits == .init(hardBytes: 1 << 20, softBytes: 256 << 10, softSeconds: 5))
+        #expect(settings.relay.requestLimits.maxBulkLength == 1 << 20)
+        #expect(settings.redis.map(\.description) == ["redis://127.0.0.1:6379", "redis://cache:6380"])
+        #expect(settings.redis.first?.password == "pw")
+        #expect(settings.metricsHost == "::1" && settings.metricsPort == 9100)
+        #expect(settings.grouping.maxTrackedChannels == 10)
+        #expect(settings.grouping.rules == [.init(pattern: "user:*:events", label: "user-events"), .init(pattern: "orders.*")])
+        #expect(settings.grouping.exclusions.isEmpty)
+        #expect(settings.timestampField == "ts")
+        #expect(settings.logLevel == "debug")
+    }
+
+    @Test func anEmptyFileMeansDefaults() throws {
+        let settings = try ServeConfiguration.parse(yaml: "")
+        #expect(settings.relayEnabled && settings.relay.port == 6380 && settings.metricsPort == 9480)
+    }
+
+    @Test(arguments: [
+        ("relay:\n  port: 1", "relay.port", "unknown key"),
+        ("relay:\n  address: nowhere", "relay.address", "is not host:port"),
+        ("relay:\n  max_clients: -3", "relay.max_clients", "greater than 0"),
+        ("relay:\n  max_clients: many", "relay.max_clients", "whole number"),
+        ("relay:\n  enabled: sometimes", "relay.enabled", "true or false"),
+        ("relay:\n  client_output_buffer_limit: 32mb", "relay.client_output_buffer_limit", "hard soft seconds"),
+        ("redis: redis://x", "redis", "expected a list"),
+        ("redis:\n  - http://x", "redis[0]", "is not redis://"),
+        ("channels:\n  groups:\n    - label: x", "channels.groups[0].pattern", "required"),
+        ("log_level: loud", "log_level", "is not one of"),
+        ("relay: [1, 2", "(file)", "not valid YAML"),
+        ("- just\n- a list", "(file)", "mapping"),
+    ])
+    func errorsNameTheKeyAndTheReason(yaml: String, key: String, reason: String) {
+        do {
+            _ = try ServeConfiguration.parse(yaml: yaml)
+            Issue.record("accepted: \(yaml)")
+        } catch {
+            #expect(error.key == key)
+            #expect(error.reason.contains(reason), "\(error)")
+        }
+    }
+}
