@@ -90,7 +90,8 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "RESPTests", dependencies: ["RESP"]),
+        .target(name: "LookoutTestSupport", path: "Tests/Support"),
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "LookoutTestSupport"]),
         .testTarget(name: "PubSubCoreTests", dependencies: ["PubSubCore"]),
         .testTarget(
             name: "RelayTests",
@@ -104,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "MonitorTests",
             dependencies: [
-                "Monitor", "HTTPServer", "Relay",
+                "Monitor", "HTTPServer", "Relay", "LookoutTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

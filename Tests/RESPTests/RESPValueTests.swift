@@ -1,3 +1,4 @@
+import LookoutTestSupport
 import NIOCore
 import Testing
 

@@ -1,0 +1,150 @@
+import PubSubCore
+
+/// The failure detector of one consumer: a pure state machine driven by heartbeats, traffic on
+/// the consumer's channels, and an injected clock (`now`, seconds), so tests replay hours of
+/// heartbeats in milliseconds.
+///
+/// - `up` → `late` after `lateAfter` × interval without a heartbeat, → `down` after `downAfter` × interval.
+/// - `stalled`: heartbeats arrive, but `processed` has not moved for `stallWindow` seconds while the
+///   consumer's channels carried traffic.
+/// - `stopped`: the consumer said goodbye; nothing fires until it beats again.
+/// - Flapping is damped: leaving `down` takes `recoveryHeartbeats` on-time heartbeats in a row, so a
+///   consumer that beats once and dies again stays `down` (one alert, not a storm).
+public struct ConsumerStateMachine: Sendable, Hashable {
+    public enum State: String, Sendable, Hashable, CaseIterable, Codable {
+        case up, late, down, stalled, stopped
+    }
+
+    /// Detector settings; the defaults follow DESIGN.md.
+    public struct Configuration: Sendable, Hashable {
+        public var defaultInterval: Double = 5
+        public var lateAfter: Double = 1.5
+        public var downAfter: Double = 3
+        public var stallWindow: Double = 60
+        public var recoveryHeartbeats = 2
+
+        public init() {}
+    }
+
+    /// A change of state, with why it happened.
+    public struct Transition: Sendable, Hashable {
+        public var from: State
+        public var to: State
+        public var reason: String
+        public var at: Double
+    }
+
+    public let configuration: Configuration
+    public private(set) var state: State = .up
+    public private(set) var lastHeartbeatAt: Double
+    public private(set) var interval: Double
+    public private(set) var processed: UInt64?
+    public private(set) var failed: UInt64?
+    public private(set) var channels: [String] = []
+    private var processedChangedAt: Double
+    private var lastTrafficAt: Double?
+    private var onTimeHeartbeats = 0
+
+    /// Starts tracking a consumer at its first heartbeat.
+    public init(first heartbeat: Heartbeat, at now: Double, configuration: Configuration = .init()) {
+        self.configuration = configuration
+        lastHeartbeatAt = now
+        interval = heartbeat.interval ?? configuration.defaultInterval
+        processed = heartbeat.processed
+        failed = heartbeat.failed
+        channels = heartbeat.channels
+        processedChangedAt = now
+        if heartbeat.stopping { state = .stopped }
+    }
+
+    /// Restores a consumer from the store, in the state it had.
+    public init(restoring state: State, lastHeartbeatAt: Double, interval: Double, configuration: Configuration = .init()) {
+        self.configuration = configuration
+        self.state = state
+        self.lastHeartbeatAt = lastHeartbeatAt
+        self.interval = interval
+        self.processedChangedAt = lastHeartbeatAt
+    }
+
+    /// Applies a heartbeat; returns the transition it causes, if any.
+    public mutating func receive(_ heartbeat: Heartbeat, at now: Double) -> Transition? {
+        let onTime = now - lastHeartbeatAt <= configuration.lateAfter * interval
+        let silence = now - lastHeartbeatAt
+        lastHeartbeatAt = now
+        interval = heartbeat.interval ?? configuration.defaultInterval
+        channels = heartbeat.channels
+        failed = heartbeat.failed ?? failed
+        let moved = heartbeat.processed != nil && heartbeat.processed != processed
+        if heartbeat.processed != processed { processedChangedAt = now }
+        processed = heartbeat.processed
+        if heartbeat.stopping {
+            return move(to: .stopped, "said goodbye", at: now)
+        }
+        switch state {
+        case .up:
+            return nil
+        case .late:
+            return move(to: .up, "heartbeat after \(Self.seconds(silence)) of silence", at: now)
+        case .stalled:
+            return moved ? move(to: .up, "processing resumed (processed \(processed ?? 0))", at: now) : nil
+        case .stopped:
+            return move(to: .up, "started again", at: now)
+        case .down:
+            onTimeHeartbeats = onTime ? onTimeHeartbeats + 1 : 1
+            guard onTimeHeartbeats >= configuration.recoveryHeartbeats else { return nil }
+            return move(to: .up, "back: \(onTimeHeartbeats) heartbeats on time", at: now)
+        }
+    }
+
+    /// Notes that one of the consumer's channels carried a message.
+    public mutating func noteTraffic(at now: Double) {
+        lastTrafficAt = now
+    }
+
+    /// Whether `channel` is one the consumer serves (names or globs from its heartbeats).
+    public func serves(_ channel: String) -> Bool {
+        channels.contains { $0 == channel || GlobPattern.matches(pattern: $0, subject: channel) }
+    }
+
+    /// Checks the clock; returns the transition it causes, if any.
+    public mutating func evaluate(now: Double) -> Transition? {
+        guard state != .stopped else { return nil }
+        let silence = now - lastHeartbeatAt
+        if silence >= configuration.downAfter * interval {
+            return state == .down ? nil : move(to: .down, "no heartbeat for \(Self.seconds(silence)) (interval \(Self.seconds(interval)))", at: now)
+        }
+        if silence >= configuration.lateAfter * interval {
+            return state == .up || state == .stalled
+                ? move(to: .late, "no heartbeat for \(Self.seconds(silence)) (interval \(Self.seconds(interval)))", at: now) : nil
+        }
+        if state == .up, let processed, let lastTrafficAt, lastTrafficAt > processedChangedAt,
+           now - processedChangedAt >= configuration.stallWindow {
+            return move(to: .stalled,
+                        "processed stuck at \(processed) for \(Self.seconds(now - processedChangedAt)) while its channels carried traffic",
+                        at: now)
+        }
+        return nil
+    }
+
+    /// When `evaluate` could next change the state, for schedulers that wake exactly then.
+    public var nextDeadline: Double? {
+        switch state {
+        case .stopped, .down: return nil
+        case .up, .stalled: return lastHeartbeatAt + configuration.lateAfter * interval
+        case .late: return lastHeartbeatAt + configuration.downAfter * interval
+        }
+    }
+
+    private mutating func move(to next: State, _ reason: String, at now: Double) -> Transition? {
+        guard next != state else { return nil }
+        let transition = Transition(from: state, to: next, reason: reason, at: now)
+        state = next
+        onTimeHeartbeats = 0
+        return transition
+    }
+
+    private static func seconds(_ value: Double) -> String {
+        let rounded = (value * 10).rounded() / 10
+        return rounded == rounded.rounded() ? "\(Int(rounded))s" : "\(rounded)s"
+    }
+}

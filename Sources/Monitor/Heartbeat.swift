@@ -1,0 +1,120 @@
+import Foundation
+
+/// One consumer heartbeat, contract v1 (see the README): a JSON object published on the
+/// heartbeat channel (`lookout:heartbeat` by default).
+public struct Heartbeat: Sendable, Hashable {
+    public var consumer: String
+    public var group: String?
+    /// Heartbeat interval the consumer promises, in seconds.
+    public var interval: Double?
+    /// Channels (or globs) the consumer serves.
+    public var channels: [String]
+    /// Running count of messages processed; lets a stalled consumer be told from a live one.
+    public var processed: UInt64?
+    public var failed: UInt64?
+    /// When the consumer sent it, seconds since the epoch.
+    public var sentAt: Double?
+    /// A clean goodbye (`"state": "stopping"`).
+    public var stopping: Bool
+
+    public init(consumer: String, group: String? = nil, interval: Double? = nil, channels: [String] = [],
+                processed: UInt64? = nil, failed: UInt64? = nil, sentAt: Double? = nil, stopping: Bool = false) {
+        self.consumer = consumer
+        self.group = group
+        self.interval = interval
+        self.channels = channels
+        self.processed = processed
+        self.failed = failed
+        self.sentAt = sentAt
+        self.stopping = stopping
+    }
+
+    /// Why a heartbeat was rejected: the `reason` label of `lookout_heartbeats_invalid_total`.
+    public enum Rejection: String, Error, Sendable, Hashable, CaseIterable {
+        case oversized = "oversized"
+        case notJSON = "not_json"
+        case notAnObject = "not_object"
+        case missingVersion = "missing_version"
+        case unknownVersion = "unknown_version"
+        case missingConsumer = "missing_consumer"
+        case wrongType = "wrong_type"
+        case invalidValue = "invalid_value"
+    }
+
+    /// Largest heartbeat accepted, in bytes.
+    public static let maxBytes = 8 * 1024
+    /// Longest consumer or group name, in characters; longer names would make unbounded labels.
+    public static let maxNameLength = 200
+
+    /// Parses and validates a heartbeat payload. Unknown fields are ignored, so the contract can grow.
+    public static func parse(_ payload: [UInt8]) -> Result<Heartbeat, Rejection> {
+        guard payload.count <= maxBytes else { return .failure(.oversized) }
+        guard let document = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)) else { return .failure(.notJSON) }
+        guard case .object(let fields) = document else { return .failure(.notAnObject) }
+        guard let version = fields["v"] else { return .failure(.missingVersion) }
+        guard case .number(let v) = version else { return .failure(.wrongType) }
+        guard v == 1 else { return .failure(.unknownVersion) }
+        guard let consumerValue = fields["consumer"] else { return .failure(.missingConsumer) }
+        guard case .string(let consumer) = consumerValue else { return .failure(.wrongType) }
+        guard !consumer.isEmpty, consumer.count <= maxNameLength else { return .failure(.invalidValue) }
+        var heartbeat = Heartbeat(consumer: consumer)
+        if let group = fields["group"] {
+            guard case .string(let text) = group else { return .failure(.wrongType) }
+            guard text.count <= maxNameLength else { return .failure(.invalidValue) }
+            heartbeat.group = text.isEmpty ? nil : text
+        }
+        if let interval = fields["interval_ms"] {
+            guard case .number(let ms) = interval else { return .failure(.wrongType) }
+            guard ms >= 10, ms <= 86_400_000 else { return .failure(.invalidValue) }
+            heartbeat.interval = ms / 1000
+        }
+        if let channels = fields["channels"] {
+            guard case .array(let list) = channels else { return .failure(.wrongType) }
+            var names: [String] = []
+            for element in list {
+                guard case .string(let name) = element else { return .failure(.wrongType) }
+                names.append(name)
+            }
+            guard names.count <= 100 else { return .failure(.invalidValue) }
+            heartbeat.channels = names
+        }
+        for key in ["processed", "failed"] {
+            guard let value = fields[key] else { continue }
+            guard case .number(let count) = value else { return .failure(.wrongType) }
+            guard count >= 0, count == count.rounded(), count < 1.8e19 else { return .failure(.invalidValue) }
+            if key == "processed" { heartbeat.processed = UInt64(count) } else { heartbeat.failed = UInt64(count) }
+        }
+        if let ts = fields["ts"] {
+            guard case .number(let ms) = ts else { return .failure(.wrongType) }
+            heartbeat.sentAt = ms / 1000
+        }
+        if let state = fields["state"] {
+            guard case .string(let text) = state else { return .failure(.wrongType) }
+            guard text == "stopping" || text == "running" else { return .failure(.invalidValue) }
+            heartbeat.stopping = text == "stopping"
+        }
+        return .success(heartbeat)
+    }
+}
+
+/// Any JSON value, keeping booleans, numbers and strings apart (which the contract's type checks need).
+private enum JSONValue: Decodable {
+    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let flag = try? container.decode(Bool.self) {
+            self = .bool(flag)
+        } else if let number = try? container.decode(Double.self) {
+            self = .number(number)
+        } else if let text = try? container.decode(String.self) {
+            self = .string(text)
+        } else if let list = try? container.decode([JSONValue].self) {
+            self = .array(list)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+}
