@@ -12,6 +12,9 @@ public final class ChannelMonitor: Service, Sendable {
         public var drainInterval: Duration = .milliseconds(100)
         public var refreshInterval: Duration = .seconds(1)
         public var grouping = ChannelGrouping()
+        public var detector = ConsumerStateMachine.Configuration()
+        /// Called with every consumer state change, after metrics are updated (alerting hooks in here).
+        public var onTransition: @Sendable (HeartbeatTracker.ConsumerTransition) -> Void = { _ in }
 
         public init() {}
     }
@@ -19,6 +22,9 @@ public final class ChannelMonitor: Service, Sendable {
     private struct State: Sendable {
         var grouping: ChannelGrouping
         var statistics = ChannelStatistics()
+        var tracker: HeartbeatTracker
+        var consumerSeries: [String: MonitorMetrics.ConsumerSeries] = [:]
+        var reported: [String: (processed: UInt64, failed: UInt64)] = [:]
         var series: [String: MonitorMetrics.ChannelSeries] = [:]
         /// Absolute counters already added to their Prometheus counters.
         var exported: [String: UInt64] = [:]
@@ -31,6 +37,7 @@ public final class ChannelMonitor: Service, Sendable {
     private let configuration: Configuration
     private let logger: Logger
     private let state: Mutex<State>
+    private let invalidHeartbeatLog = RateLimitedLog(interval: 10)
 
     /// - Parameters:
     ///   - sources: where subscriber counts come from; a ``RelaySource`` also provides the
@@ -43,13 +50,14 @@ public final class ChannelMonitor: Service, Sendable {
         self.relay = sources.lazy.compactMap { ($0 as? RelaySource)?.relay }.first
         self.configuration = configuration
         self.logger = logger
-        self.state = Mutex(State(grouping: configuration.grouping))
+        self.state = Mutex(State(grouping: configuration.grouping, tracker: HeartbeatTracker(configuration: configuration.detector)))
     }
 
     public func run() async throws {
         var lastRefresh = ContinuousClock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             processQueued()
+            evaluateConsumers(now: wallClockSeconds())
             if ContinuousClock.now - lastRefresh >= configuration.refreshInterval {
                 lastRefresh = .now
                 await refresh()
@@ -63,10 +71,20 @@ public final class ChannelMonitor: Service, Sendable {
     public func processQueued() {
         let batch = queue.drain()
         guard !batch.isEmpty else { return }
+        var transitions: [HeartbeatTracker.ConsumerTransition] = []
         state.withLock { state in
             for observation in batch {
                 switch observation {
+                case .heartbeat(let payload, let time):
+                    switch state.tracker.receive(payload, at: time) {
+                    case .success(let transition):
+                        if let transition { transitions.append(transition) }
+                    case .failure(let rejection):
+                        metrics.invalidHeartbeats(rejection).increment()
+                        invalidHeartbeatLog.log(logger, rejection)
+                    }
                 case .message(let channel, let bytes, let receivers, let time):
+                    state.tracker.noteMessage(on: channel, at: time)
                     guard let label = state.grouping.label(for: channel) else { continue }
                     state.statistics.recordMessage(label: label, bytes: bytes, receivers: receivers, at: time)
                     let series = Self.series(label, in: &state, metrics: metrics)
@@ -78,7 +96,58 @@ public final class ChannelMonitor: Service, Sendable {
                     Self.series(label, in: &state, metrics: metrics).latency.record(seconds)
                 }
             }
+            updateConsumerSeries(&state)
         }
+        report(transitions)
+    }
+
+    /// Runs the failure detectors against the clock and reports what changed.
+    public func evaluateConsumers(now: Double) {
+        let transitions = state.withLock { state in
+            let transitions = state.tracker.evaluate(now: now)
+            if !transitions.isEmpty { updateConsumerSeries(&state) }
+            return transitions
+        }
+        report(transitions)
+    }
+
+    private func report(_ transitions: [HeartbeatTracker.ConsumerTransition]) {
+        for change in transitions {
+            let level: Logger.Level = change.transition.to == .down || change.transition.to == .stalled ? .warning : .info
+            logger.log(level: level, "consumer \(change.transition.to.rawValue)", metadata: [
+                "consumer": "\(change.consumer)", "group": "\(change.group)",
+                "from": "\(change.transition.from.rawValue)", "reason": "\(change.transition.reason)",
+            ])
+            configuration.onTransition(change)
+        }
+    }
+
+    private func updateConsumerSeries(_ state: inout State) {
+        for consumer in state.tracker.consumers {
+            let key = consumer.consumer + "\u{0}" + consumer.group
+            let series: MonitorMetrics.ConsumerSeries
+            if let existing = state.consumerSeries[key] {
+                series = existing
+            } else {
+                series = metrics.series(consumer: consumer.consumer, group: consumer.group)
+                state.consumerSeries[key] = series
+            }
+            series.up.set(Int64(consumer.state == .down || consumer.state == .stopped ? 0 : 1))
+            for (kind, gauge) in series.states { gauge.set(Int64(kind == consumer.state ? 1 : 0)) }
+            series.lastHeartbeat.set(consumer.lastHeartbeatAt)
+            let before = state.reported[key] ?? (0, 0)
+            let processed = consumer.processed ?? before.processed
+            let failed = consumer.failed ?? before.failed
+            // A running counter that went back means the consumer restarted: count from zero again.
+            series.processed.increment(by: Int64(processed >= before.processed ? processed - before.processed : processed))
+            series.failed.increment(by: Int64(failed >= before.failed ? failed - before.failed : failed))
+            state.reported[key] = (processed, failed)
+        }
+    }
+
+    /// Every tracked consumer.
+    public func consumers() -> [HeartbeatTracker.ConsumerSnapshot] {
+        state.withLock { $0.tracker.consumers }
     }
 
     private static func series(_ label: String, in state: inout State, metrics: MonitorMetrics) -> MonitorMetrics.ChannelSeries {

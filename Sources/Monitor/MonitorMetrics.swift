@@ -59,6 +59,41 @@ public final class MonitorMetrics: Sendable {
         )
     }
 
+    /// The series of one consumer.
+    public struct ConsumerSeries: Sendable {
+        public let up: Gauge
+        public let states: [ConsumerStateMachine.State: Gauge]
+        public let lastHeartbeat: Gauge
+        public let processed: Counter
+        public let failed: Counter
+    }
+
+    public func series(consumer: String, group: String) -> ConsumerSeries {
+        let labels = [("consumer", consumer), ("group", group)]
+        var states: [ConsumerStateMachine.State: Gauge] = [:]
+        for state in ConsumerStateMachine.State.allCases {
+            states[state] = registry.makeGauge(name: "lookout_consumer_state", labels: labels + [("state", state.rawValue)],
+                                               help: "1 for the consumer's current state (up, late, down, stalled, stopped), 0 for the others.")
+        }
+        return ConsumerSeries(
+            up: registry.makeGauge(name: "lookout_consumer_up", labels: labels,
+                                   help: "1 while the consumer sends heartbeats (up, late or stalled), 0 when down or stopped."),
+            states: states,
+            lastHeartbeat: registry.makeGauge(name: "lookout_consumer_last_heartbeat_timestamp_seconds", labels: labels,
+                                              help: "When the consumer's last heartbeat arrived, seconds since the epoch."),
+            processed: registry.makeCounter(name: "lookout_consumer_processed_total", labels: labels,
+                                            help: "Messages the consumer reports as processed."),
+            failed: registry.makeCounter(name: "lookout_consumer_failed_total", labels: labels,
+                                         help: "Messages the consumer reports as failed.")
+        )
+    }
+
+    /// `lookout_heartbeats_invalid_total{reason}`, one series per rejection reason.
+    public func invalidHeartbeats(_ reason: Heartbeat.Rejection) -> Counter {
+        registry.makeCounter(name: "lookout_heartbeats_invalid_total", labels: [("reason", reason.rawValue)],
+                             help: "Heartbeats rejected, by reason; a rejected heartbeat changes no consumer.")
+    }
+
     /// The Prometheus text exposition of every metric.
     public func exposition() -> [UInt8] {
         registry.emitToBuffer()

@@ -4,4 +4,6 @@ public enum Observation: Sendable {
     case message(channel: String, bytes: Int, receivers: Int?, at: Double)
     /// Time from publish to delivery (relay: accepted → written; Redis: probe or envelope timestamp).
     case latency(channel: String, seconds: Double)
+    /// A message on the heartbeat channel, to be parsed by the heartbeat tracker.
+    case heartbeat(payload: [UInt8], at: Double)
 }

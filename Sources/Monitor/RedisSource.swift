@@ -177,6 +177,9 @@ public final class RedisSource: MonitoredSource, Service {
             }
             return
         }
+        if channel == HeartbeatTracker.defaultChannel {
+            queue.offer(.heartbeat(payload: Array(payload.prefix(Heartbeat.maxBytes + 1)), at: now))
+        }
         let receivers: Int? = shared.withLock { state in
             if state.seenChannels.count < configuration.maxPolledChannels { state.seenChannels.insert(channel) }
             guard let count = state.numsub[channel] else { return nil }

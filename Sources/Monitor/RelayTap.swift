@@ -8,20 +8,25 @@ import Relay
 /// observations on a bounded queue, on the relay's event loop, without waiting.
 public final class RelayTap: RelayObserver {
     public let queue: ObservationQueue
+    private let heartbeatChannel: String
     private let clock: @Sendable () -> Double
 
-    public init(queue: ObservationQueue, clock: @escaping @Sendable () -> Double = wallClockSeconds) {
+    public init(queue: ObservationQueue, heartbeatChannel: String = HeartbeatTracker.defaultChannel,
+                clock: @escaping @Sendable () -> Double = wallClockSeconds) {
         self.queue = queue
+        self.heartbeatChannel = heartbeatChannel
         self.clock = clock
     }
 
     public var observesDeliveries: Bool { true }
 
     public func relayDidPublish(_ observation: PublishObservation) {
-        queue.offer(.message(
-            channel: String(buffer: observation.channel), bytes: observation.payloadBytes,
-            receivers: observation.receivers, at: clock()
-        ))
+        let channel = String(buffer: observation.channel)
+        let now = clock()
+        if channel == heartbeatChannel {
+            queue.offer(.heartbeat(payload: Array(observation.payload.readableBytesView.prefix(Heartbeat.maxBytes + 1)), at: now))
+        }
+        queue.offer(.message(channel: channel, bytes: observation.payloadBytes, receivers: observation.receivers, at: now))
     }
 
     public func relayDidDeliver(_ observation: DeliveryObservation) {

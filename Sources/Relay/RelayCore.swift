@@ -108,7 +108,7 @@ final class RelayCore: @unchecked Sendable {
         if receivers == 0 { stats.messagesUnrouted += 1 }
         if let observer {
             observer.relayDidPublish(PublishObservation(
-                channel: channel, payloadBytes: payload.readableBytes, receivers: receivers,
+                channel: channel, payload: payload, receivers: receivers,
                 sharded: sharded, publisherID: publisher.id, acceptedAt: acceptedAt
             ))
         }

@@ -4,7 +4,9 @@ import NIOCore
 public struct PublishObservation: Sendable {
     /// The channel; a slice of the receive buffer, valid beyond the call (copy it to keep it small).
     public var channel: ByteBuffer
-    public var payloadBytes: Int
+    /// The payload; a slice of the receive buffer, valid during the call only (copy what you keep).
+    public var payload: ByteBuffer
+    public var payloadBytes: Int { payload.readableBytes }
     /// How many subscriptions received it (PUBLISH's reply: channel plus pattern receivers).
     public var receivers: Int
     public var sharded: Bool

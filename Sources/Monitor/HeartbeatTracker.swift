@@ -1,0 +1,84 @@
+/// Every consumer's failure detector, fed by heartbeats and channel traffic; pure, with time
+/// passed in. Consumers are keyed by name; at most `maxConsumers` are tracked, so a stream of
+/// made-up names cannot grow memory without bound.
+public struct HeartbeatTracker: Sendable {
+    /// A transition of one consumer.
+    public struct ConsumerTransition: Sendable, Hashable {
+        public var consumer: String
+        public var group: String
+        public var transition: ConsumerStateMachine.Transition
+    }
+
+    /// One consumer as metrics and the API show it.
+    public struct ConsumerSnapshot: Sendable, Hashable {
+        public var consumer: String
+        public var group: String
+        public var state: ConsumerStateMachine.State
+        public var lastHeartbeatAt: Double
+        public var processed: UInt64?
+        public var failed: UInt64?
+    }
+
+    /// Where consumers publish heartbeats unless configured otherwise.
+    public static let defaultChannel = "lookout:heartbeat"
+
+    public var configuration: ConsumerStateMachine.Configuration
+    public var maxConsumers: Int
+    private var machines: [String: ConsumerStateMachine] = [:]
+    private var groups: [String: String] = [:]
+    /// Heartbeats from new consumers refused because `maxConsumers` were tracked.
+    public private(set) var refusedConsumers: UInt64 = 0
+
+    public init(configuration: ConsumerStateMachine.Configuration = .init(), maxConsumers: Int = 10_000) {
+        self.configuration = configuration
+        self.maxConsumers = maxConsumers
+    }
+
+    /// Applies a heartbeat payload. A rejected heartbeat changes nothing.
+    public mutating func receive(_ payload: [UInt8], at now: Double) -> Result<ConsumerTransition?, Heartbeat.Rejection> {
+        let heartbeat: Heartbeat
+        switch Heartbeat.parse(payload) {
+        case .failure(let rejection): return .failure(rejection)
+        case .success(let parsed): heartbeat = parsed
+        }
+        let group = heartbeat.group ?? ""
+        guard var machine = machines[heartbeat.consumer] else {
+            guard machines.count < maxConsumers else {
+                refusedConsumers += 1
+                return .success(nil)
+            }
+            machines[heartbeat.consumer] = ConsumerStateMachine(first: heartbeat, at: now, configuration: configuration)
+            groups[heartbeat.consumer] = group
+            return .success(nil)
+        }
+        groups[heartbeat.consumer] = group
+        let transition = machine.receive(heartbeat, at: now)
+        machines[heartbeat.consumer] = machine
+        return .success(transition.map { ConsumerTransition(consumer: heartbeat.consumer, group: group, transition: $0) })
+    }
+
+    /// Notes a message on `channel`, for the stall check of the consumers that serve it.
+    public mutating func noteMessage(on channel: String, at now: Double) {
+        for (name, machine) in machines where !machine.channels.isEmpty && machine.serves(channel) {
+            machines[name]!.noteTraffic(at: now)
+        }
+    }
+
+    /// Checks every consumer against the clock.
+    public mutating func evaluate(now: Double) -> [ConsumerTransition] {
+        var transitions: [ConsumerTransition] = []
+        for name in machines.keys.sorted() {
+            if let transition = machines[name]!.evaluate(now: now) {
+                transitions.append(ConsumerTransition(consumer: name, group: groups[name] ?? "", transition: transition))
+            }
+        }
+        return transitions
+    }
+
+    public var consumers: [ConsumerSnapshot] {
+        machines.map { name, machine in
+            ConsumerSnapshot(consumer: name, group: groups[name] ?? "", state: machine.state,
+                             lastHeartbeatAt: machine.lastHeartbeatAt, processed: machine.processed, failed: machine.failed)
+        }.sorted { $0.consumer < $1.consumer }
+    }
+}
