@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -74,6 +75,18 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Alerting",
+            dependencies: [
+                "Monitor",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "LookoutConfiguration",
             dependencies: [
                 "Relay", "RESP", "PubSubCore", "Monitor",
@@ -83,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "LookoutCLI",
             dependencies: [
-                "Relay", "RESP", "PubSubCore", "Monitor", "HTTPServer", "LookoutConfiguration",
+                "Relay", "RESP", "PubSubCore", "Monitor", "HTTPServer", "LookoutConfiguration", "Alerting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -102,6 +115,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LookoutConfigurationTests", dependencies: ["LookoutConfiguration", "Monitor", "Relay", "PubSubCore", "RESP"]),
+        .testTarget(name: "AlertingTests", dependencies: ["Alerting", "Monitor"]),
         .testTarget(
             name: "MonitorTests",
             dependencies: [
@@ -112,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Relay", "RESP", "CHiredis", "Monitor", "HTTPServer",
+                "Relay", "RESP", "CHiredis", "Monitor", "HTTPServer", "Alerting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

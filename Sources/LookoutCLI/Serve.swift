@@ -1,3 +1,4 @@
+import Alerting
 import ArgumentParser
 import Foundation
 import HTTPServer
@@ -55,6 +56,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "JSON field with the publish time (ms since the epoch or RFC 3339), for latency on Redis sources.")
     var timestampField: String?
 
+    @Option(name: .customLong("alert-webhook"), help: "Send consumer alerts to this URL in Alertmanager's webhook format. Repeatable.")
+    var alertWebhooks: [String] = []
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
     var logLevel: String?
 
@@ -98,6 +102,9 @@ struct Serve: AsyncParsableCommand {
             settings.grouping.rules.append(.init(pattern: parts[0], label: parts.count > 1 ? parts[1] : nil))
         }
         if let timestampField { settings.timestampField = timestampField }
+        try apply("alert-webhook") {
+            for url in alertWebhooks { settings.alertWebhooks.append(try ServeConfiguration.webhookURL(url)) }
+        }
         if let logLevel {
             guard ServeConfiguration.logLevels.contains(logLevel) else {
                 throw ValidationError("--log-level: '\(logLevel)' is not one of \(ServeConfiguration.logLevels.joined(separator: ", "))")
@@ -135,8 +142,12 @@ struct Serve: AsyncParsableCommand {
             sources.append(source)
             services.append(.init(service: source))
         }
+        let notifiers = settings.alertWebhooks.map { WebhookNotifier(url: $0, registry: metrics.registry) }
+        services += notifiers.map { .init(service: $0) }
+        let rules = AlertRouter(notifiers: notifiers)
         var monitorConfiguration = ChannelMonitor.Configuration()
         monitorConfiguration.grouping = settings.grouping
+        monitorConfiguration.onTransition = { rules.handle($0) }
         let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: sources, configuration: monitorConfiguration)
         let http = LookoutHTTPServer.application(
             .init(metrics: metrics, monitor: monitor),

@@ -26,6 +26,9 @@ import Yams
 ///       label: user-events
 ///   exclude: ["__keyspace@*", "__keyevent@*", "__redis__:*"]
 ///   timestamp_field: ts              # JSON payload field for publish-to-observe latency
+/// alerts:
+///   webhooks:                        # Alertmanager webhook format, version 4
+///     - http://127.0.0.1:5001/hook
 /// log_level: info
 /// ```
 public struct ServeConfiguration: Sendable {
@@ -37,6 +40,8 @@ public struct ServeConfiguration: Sendable {
     public var grouping = ChannelGrouping()
     /// JSON field holding the publish time (ms since the epoch, or RFC 3339), or nil.
     public var timestampField: String?
+    /// URLs that receive consumer alerts in Alertmanager's webhook format.
+    public var alertWebhooks: [String] = []
     public var logLevel = "info"
 
     public init() {}
@@ -54,7 +59,13 @@ public struct ServeConfiguration: Sendable {
         var configuration = ServeConfiguration()
         guard let document else { return configuration }
         let root = try Node(document, key: "").map()
-        try root.allowOnly(["relay", "redis", "metrics", "channels", "log_level"])
+        try root.allowOnly(["relay", "redis", "metrics", "channels", "alerts", "log_level"])
+        if let alerts = try root.optional("alerts")?.map() {
+            try alerts.allowOnly(["webhooks"])
+            if let hooks = try alerts.optional("webhooks")?.list() {
+                configuration.alertWebhooks = try hooks.map { (node) throws(ConfigurationError) in try node.webhookURL() }
+            }
+        }
         if let relay = try root.optional("relay")?.map() {
             try relay.allowOnly(["enabled", "address", "password", "max_clients", "client_output_buffer_limit", "proto_max_bulk_len"])
             if let enabled = try relay.optional("enabled")?.bool() { configuration.relayEnabled = enabled }
@@ -118,6 +129,7 @@ extension ServeConfiguration {
         try Node(text, key: "").outputBufferLimits()
     }
     public static func redisURL(_ text: String) throws(ConfigurationError) -> RedisURL { try Node(text, key: "").redisURL() }
+    public static func webhookURL(_ text: String) throws(ConfigurationError) -> String { try Node(text, key: "").webhookURL() }
 }
 
 /// A configuration value that cannot be used, with the key that holds it.
@@ -199,6 +211,14 @@ private struct Node {
             throw fail("'\(text)' is not 'hard soft seconds', e.g. 32mb 8mb 60")
         }
         return limits
+    }
+
+    func webhookURL() throws(ConfigurationError) -> String {
+        let text = try string()
+        guard text.hasPrefix("http://") || text.hasPrefix("https://"), text.count > "https://".count else {
+            throw fail("'\(text)' is not an http:// or https:// URL")
+        }
+        return text
     }
 
     func redisURL() throws(ConfigurationError) -> RedisURL {

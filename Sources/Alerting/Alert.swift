@@ -1,0 +1,78 @@
+import Foundation
+import Monitor
+
+/// One alert: an identity (its labels), when it started, when it ended, and what to tell a human.
+public struct Alert: Sendable, Hashable {
+    public enum Status: String, Sendable, Codable {
+        case firing, resolved
+    }
+
+    /// Labels, `alertname` included; they identify the alert.
+    public var labels: [String: String]
+    /// `summary` and `description`.
+    public var annotations: [String: String]
+    public var startsAt: Date
+    /// Set when the alert resolved.
+    public var endsAt: Date?
+
+    public var status: Status { endsAt == nil ? .firing : .resolved }
+    public var name: String { labels["alertname"] ?? "" }
+
+    /// A stable identity from the labels (what Alertmanager calls the fingerprint).
+    public var fingerprint: String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
+            for byte in (key + "\u{1}" + value + "\u{2}").utf8 {
+                hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3
+            }
+        }
+        return String(hash, radix: 16)
+    }
+}
+
+/// Turns consumer state changes into alerts: `down` fires LookoutConsumerDown, `stalled` fires
+/// LookoutConsumerStalled, and the return to `up` (or a clean goodbye) resolves them. Pure: it
+/// only remembers which alerts are firing.
+public struct ConsumerAlertRules: Sendable {
+    private var firing: [String: Alert] = [:]
+
+    public init() {}
+
+    /// The alerts to send for one transition (firing, resolved, or both).
+    public mutating func alerts(for change: HeartbeatTracker.ConsumerTransition) -> [Alert] {
+        let at = Date(timeIntervalSince1970: change.transition.at)
+        var out: [Alert] = []
+        func resolve(_ name: String) {
+            let key = name + "\u{0}" + change.consumer
+            guard var alert = firing.removeValue(forKey: key) else { return }
+            alert.endsAt = at
+            out.append(alert)
+        }
+        func fire(_ name: String, summary: String) {
+            let key = name + "\u{0}" + change.consumer
+            guard firing[key] == nil else { return }
+            let alert = Alert(
+                labels: ["alertname": name, "consumer": change.consumer, "group": change.group, "severity": "critical", "source": "lookout"],
+                annotations: ["summary": summary, "description": change.transition.reason],
+                startsAt: at)
+            firing[key] = alert
+            out.append(alert)
+        }
+        switch change.transition.to {
+        case .down:
+            resolve("LookoutConsumerStalled")
+            fire("LookoutConsumerDown", summary: "Consumer \(change.consumer) is down")
+        case .stalled:
+            fire("LookoutConsumerStalled", summary: "Consumer \(change.consumer) has stopped processing")
+        case .up, .stopped:
+            resolve("LookoutConsumerDown")
+            resolve("LookoutConsumerStalled")
+        case .late:
+            break
+        }
+        return out
+    }
+
+    /// Alerts firing now.
+    public var active: [Alert] { firing.values.sorted { $0.fingerprint < $1.fingerprint } }
+}

@@ -1,0 +1,20 @@
+import Monitor
+import Synchronization
+
+/// Applies the consumer alert rules to each transition and hands the resulting alerts to every
+/// notifier. Called from the monitor; never waits for a delivery.
+public final class AlertRouter: Sendable {
+    private let rules = Mutex(ConsumerAlertRules())
+    private let notifiers: [WebhookNotifier]
+
+    public init(notifiers: [WebhookNotifier]) {
+        self.notifiers = notifiers
+    }
+
+    public func handle(_ change: HeartbeatTracker.ConsumerTransition) {
+        let alerts = rules.withLock { $0.alerts(for: change) }
+        for alert in alerts {
+            for notifier in notifiers { notifier.send(alert) }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Prometheus
+import ServiceLifecycle
+
+/// Posts alerts to a webhook in Alertmanager's webhook format (version "4"), the body every
+/// Alertmanager receiver integration understands. Deliveries run on their own task and retry
+/// with backoff; `send` never waits, so a dead receiver never holds up detection.
+public final class WebhookNotifier: Service, Sendable {
+    public let url: String
+    private let client: HTTPClient
+    private let stream: AsyncStream<Alert>
+    private let continuation: AsyncStream<Alert>.Continuation
+    private let logger: Logger
+    private let sent: Counter
+    private let failed: Counter
+    private let dropped: Counter
+    private let maxAttempts: Int
+
+    public init(url: String, registry: PrometheusCollectorRegistry, maxAttempts: Int = 5,
+                logger: Logger = Logger(label: "lookout.alerts")) {
+        self.url = url
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton)
+        (stream, continuation) = AsyncStream.makeStream(of: Alert.self, bufferingPolicy: .bufferingOldest(10_000))
+        self.logger = logger
+        self.maxAttempts = maxAttempts
+        let help = "Alert deliveries, by notifier and outcome."
+        sent = registry.makeCounter(name: "lookout_alerts_sent_total", labels: [("notifier", "webhook"), ("outcome", "success")], help: help)
+        failed = registry.makeCounter(name: "lookout_alerts_sent_total", labels: [("notifier", "webhook"), ("outcome", "failure")], help: help)
+        dropped = registry.makeCounter(name: "lookout_alerts_sent_total", labels: [("notifier", "webhook"), ("outcome", "dropped")], help: help)
+    }
+
+    /// Queues an alert for delivery; counted as dropped if 10,000 are already waiting.
+    public func send(_ alert: Alert) {
+        if case .dropped = continuation.yield(alert) { dropped.increment() }
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            for await alert in stream {
+                await deliver(alert)
+            }
+        } onGracefulShutdown: {
+            self.continuation.finish()
+        }
+        try? await client.shutdown()
+    }
+
+    private func deliver(_ alert: Alert) async {
+        let body = Self.webhookBody(for: [alert], externalURL: "")
+        var delay: Duration = .milliseconds(250)
+        for attempt in 1...maxAttempts {
+            do {
+                var request = HTTPClientRequest(url: url)
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: body))
+                let response = try await client.execute(request, timeout: .seconds(5))
+                guard (200..<300).contains(Int(response.status.code)) else {
+                    throw WebhookError(description: "HTTP \(response.status.code)")
+                }
+                sent.increment()
+                logger.info("alert delivered", metadata: ["alert": "\(alert.name)", "status": "\(alert.status.rawValue)", "url": "\(url)"])
+                return
+            } catch {
+                logger.warning("alert delivery failed", metadata: [
+                    "alert": "\(alert.name)", "attempt": "\(attempt)", "url": "\(url)", "error": "\(error)",
+                ])
+                if attempt < maxAttempts {
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(10))
+                }
+            }
+        }
+        failed.increment()
+    }
+
+    /// Alertmanager's webhook payload (version "4") for `alerts` sharing one status.
+    public static func webhookBody(for alerts: [Alert], externalURL: String) -> Data {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let status = alerts.contains { $0.status == .firing } ? "firing" : "resolved"
+        let common = alerts.dropFirst().reduce(alerts.first?.labels ?? [:]) { common, alert in
+            common.filter { alert.labels[$0.key] == $0.value }
+        }
+        let payload = WebhookPayload(
+            version: "4",
+            groupKey: "{}:{alertname=\"\(alerts.first?.name ?? "")\"}",
+            truncatedAlerts: 0,
+            status: status,
+            receiver: "lookout",
+            groupLabels: ["alertname": alerts.first?.name ?? ""],
+            commonLabels: common,
+            commonAnnotations: alerts.count == 1 ? alerts[0].annotations : [:],
+            externalURL: externalURL,
+            alerts: alerts.map { alert in
+                .init(status: alert.status.rawValue, labels: alert.labels, annotations: alert.annotations,
+                      startsAt: formatter.string(from: alert.startsAt),
+                      endsAt: alert.endsAt.map { formatter.string(from: $0) } ?? "0001-01-01T00:00:00Z",
+                      generatorURL: externalURL, fingerprint: alert.fingerprint)
+            }
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(payload)) ?? Data()
+    }
+}
+
+struct WebhookError: Error, CustomStringConvertible {
+    var description: String
+}
+
+struct WebhookPayload: Codable {
+    struct Entry: Codable {
+        var status: String
+        var labels: [String: String]
+        var annotations: [String: String]
+        var startsAt: String
+        var endsAt: String
+        var generatorURL: String
+        var fingerprint: String
+    }
+
+    var version: String
+    var groupKey: String
+    var truncatedAlerts: Int
+    var status: String
+    var receiver: String
+    var groupLabels: [String: String]
+    var commonLabels: [String: String]
+    var commonAnnotations: [String: String]
+    var externalURL: String
+    var alerts: [Entry]
+}

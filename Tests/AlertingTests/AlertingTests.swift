@@ -1,0 +1,95 @@
+import Foundation
+@testable import Monitor
+import Testing
+
+@testable import Alerting
+
+@Suite struct ConsumerAlertRulesTests {
+    private func change(_ from: ConsumerStateMachine.State, _ to: ConsumerStateMachine.State, at: Double) -> HeartbeatTracker.ConsumerTransition {
+        .init(consumer: "w1", group: "billing", transition: .init(from: from, to: to, reason: "because", at: at))
+    }
+
+    @Test func downFiresAndUpResolves() {
+        var rules = ConsumerAlertRules()
+        #expect(rules.alerts(for: change(.up, .late, at: 7)).isEmpty)
+        let fired = rules.alerts(for: change(.late, .down, at: 15))
+        #expect(fired.count == 1)
+        #expect(fired[0].name == "LookoutConsumerDown")
+        #expect(fired[0].status == .firing)
+        #expect(fired[0].labels == ["alertname": "LookoutConsumerDown", "consumer": "w1", "group": "billing", "severity": "critical", "source": "lookout"])
+        #expect(fired[0].annotations == ["summary": "Consumer w1 is down", "description": "because"])
+        #expect(rules.active.count == 1)
+        let resolved = rules.alerts(for: change(.down, .up, at: 30))
+        #expect(resolved.count == 1)
+        #expect(resolved[0].status == .resolved)
+        #expect(resolved[0].endsAt == Date(timeIntervalSince1970: 30))
+        #expect(resolved[0].startsAt == Date(timeIntervalSince1970: 15))
+        #expect(resolved[0].fingerprint == fired[0].fingerprint)
+        #expect(rules.active.isEmpty)
+    }
+
+    @Test func stalledThenDownSwapsTheAlert() {
+        var rules = ConsumerAlertRules()
+        #expect(rules.alerts(for: change(.up, .stalled, at: 60)).map(\.name) == ["LookoutConsumerStalled"])
+        let next = rules.alerts(for: change(.stalled, .down, at: 80))
+        #expect(next.map(\.name) == ["LookoutConsumerStalled", "LookoutConsumerDown"])
+        #expect(next.map(\.status) == [.resolved, .firing])
+    }
+
+    @Test func aGoodbyeResolvesAndLateAloneNeverFires() {
+        var rules = ConsumerAlertRules()
+        _ = rules.alerts(for: change(.late, .down, at: 15))
+        #expect(rules.alerts(for: change(.down, .stopped, at: 20)).map(\.status) == [.resolved])
+        #expect(rules.alerts(for: change(.up, .late, at: 30)).isEmpty)
+    }
+}
+
+@Suite struct WebhookBodyTests {
+    @Test func alertmanagerWebhookVersion4() throws {
+        let alert = Alert(labels: ["alertname": "LookoutConsumerDown", "consumer": "w1"],
+                          annotations: ["summary": "Consumer w1 is down"],
+                          startsAt: Date(timeIntervalSince1970: 1_764_172_800))
+        let body = WebhookNotifier.webhookBody(for: [alert], externalURL: "http://127.0.0.1:9480")
+        let json = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
+        #expect(json["version"] as? String == "4")
+        #expect(json["status"] as? String == "firing")
+        #expect(json["receiver"] as? String == "lookout")
+        #expect(json["groupLabels"] as? [String: String] == ["alertname": "LookoutConsumerDown"])
+        #expect(json["commonLabels"] as? [String: String] == alert.labels)
+        let entries = try #require(json["alerts"] as? [[String: Any]])
+        #expect(entries.count == 1)
+        #expect(entries[0]["status"] as? String == "firing")
+        #expect(entries[0]["startsAt"] as? String == "2025-11-26T16:00:00.000Z")
+        #expect(entries[0]["endsAt"] as? String == "0001-01-01T00:00:00Z")
+        #expect(entries[0]["fingerprint"] as? String == alert.fingerprint)
+    }
+}
+
+@Suite struct HeartbeatTrackerTests {
+    @Test func badHeartbeatsChangeNothing() {
+        var tracker = HeartbeatTracker()
+        _ = tracker.receive(Array(#"{"v":1,"consumer":"w1","interval_ms":1000}"#.utf8), at: 0)
+        #expect(tracker.receive(Array(#"{"v":1,"consumer":"w1","interval_ms":"x"}"#.utf8), at: 0.5) == .failure(.wrongType))
+        #expect(tracker.evaluate(now: 3).map(\.transition.to) == [.down], "the bad heartbeat did not count as a beat")
+    }
+
+    @Test func consumersAreCapped() {
+        var tracker = HeartbeatTracker(maxConsumers: 2)
+        for name in ["a", "b", "c"] { _ = tracker.receive(Array("{\"v\":1,\"consumer\":\"\(name)\"}".utf8), at: 0) }
+        #expect(tracker.consumers.map(\.consumer) == ["a", "b"])
+        #expect(tracker.refusedConsumers == 1)
+    }
+
+    @Test func trafficOnServedChannelsFeedsTheStallCheck() {
+        var tracker = HeartbeatTracker()
+        let beat = Array(#"{"v":1,"consumer":"w1","interval_ms":5000,"channels":["orders.*"],"processed":5}"#.utf8)
+        _ = tracker.receive(beat, at: 0)
+        var stalled: [String] = []
+        for t in stride(from: 5.0, through: 70, by: 5) {
+            tracker.noteMessage(on: "orders.created", at: t - 1)
+            _ = tracker.receive(beat, at: t)
+            stalled += tracker.evaluate(now: t + 0.1).filter { $0.transition.to == .stalled }.map(\.consumer)
+        }
+        #expect(stalled == ["w1"])
+    }
+}
