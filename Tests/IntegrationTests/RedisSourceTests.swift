@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import RESP
 import Testing
 
@@ -94,9 +95,7 @@ import Testing
         let lookout = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)", "--timestamp-field", "ts"])
         try waitUntil { try lookout.get("/readyz").status == 200 }
         let client = try TestConnection(port: redis.port)
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let milliseconds = Int(now.tv_sec) * 1000 + Int(now.tv_nsec) / 1_000_000
+        let milliseconds = Int(Date().timeIntervalSince1970 * 1000)
         _ = try client.call("PUBLISH", "events", "{\"id\":1,\"ts\":\(milliseconds)}")
         _ = try client.call("PUBLISH", "events", "no envelope")
         try waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"events\"}") == 2 }

@@ -122,9 +122,11 @@ final class TestConnection {
         return bytes
     }
 
+    private static let origin = ContinuousClock.now
+
+    /// Monotonic seconds, for deadlines.
     static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        let elapsed = ContinuousClock.now - origin
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 }

@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+
+/// A real consumer process is killed; the webhook hears about it, then about its return.
+@Suite(.serialized) struct ConsumerAlertTests {
+    /// A shell loop that publishes a heartbeat every 200 ms with redis-cli (bounded: 600 beats).
+    private func consumer(port: Int, name: String) throws -> ChildProcess {
+        let heartbeat = #"{"v":1,"consumer":"\#(name)","group":"billing","interval_ms":500}"#
+        let cli = try executable("redis-cli")
+        let script = "for i in $(seq 1 600); do '\(cli)' -p \(port) publish lookout:heartbeat '\(heartbeat)' >/dev/null; sleep 0.2; done"
+        return try ChildProcess("/bin/sh", ["-c", script])
+    }
+
+    private func waitFor(seconds: Double, _ condition: () throws -> Bool) rethrows -> Double? {
+        let start = TestConnection.now()
+        while TestConnection.now() - start < seconds {
+            if try condition() { return TestConnection.now() - start }
+            usleep(20_000)
+        }
+        return nil
+    }
+
+    private func scenario(lookoutArguments: [String], publishPort: (LookoutProcess) -> Int) throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let lookout = try LookoutProcess(arguments: lookoutArguments + ["--alert-webhook", receiver.url])
+        var worker = try consumer(port: publishPort(lookout), name: "billing-worker-1")
+        let seen = waitFor(seconds: 10) {
+            (try? lookout.get("/metrics").body.contains(#"lookout_consumer_up{consumer="billing-worker-1",group="billing"} 1"#)) == true
+        }
+        #expect(seen != nil, "the consumer's heartbeats were seen")
+
+        worker.stop(signal: SIGKILL)
+        // Down after 3 × 500 ms; the alert must arrive within 3 × interval + 1 s of the kill.
+        let firedAfter = waitFor(seconds: 10) { receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" } }
+        #expect(firedAfter != nil)
+        if let firedAfter { #expect(firedAfter <= 2.5, "fired \(firedAfter) s after the kill") }
+        print("consumer down alert received \(firedAfter ?? -1) s after the kill")
+        #expect(receiver.alerts.first.map { $0.consumer == "billing-worker-1" } == true)
+        let metrics = try lookout.get("/metrics").body
+        #expect(metrics.contains(#"lookout_consumer_state{consumer="billing-worker-1",group="billing",state="down"} 1"#))
+
+        worker = try consumer(port: publishPort(lookout), name: "billing-worker-1")
+        defer { worker.stop(signal: SIGKILL) }
+        let resolvedAfter = waitFor(seconds: 10) { receiver.alerts.contains { $0.status == "resolved" && $0.name == "LookoutConsumerDown" } }
+        #expect(resolvedAfter != nil, "a resolved alert when the consumer returns")
+        #expect(receiver.alerts.filter { $0.status == "firing" }.count == 1, "one firing alert, no storm")
+    }
+
+    @Test func killedConsumerOnTheRelay() throws {
+        try scenario(lookoutArguments: [], publishPort: { $0.port })
+    }
+
+    @Test func killedConsumerOnRedis() throws {
+        let redis = try RedisServer()
+        try scenario(lookoutArguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"], publishPort: { _ in redis.port })
+    }
+}
