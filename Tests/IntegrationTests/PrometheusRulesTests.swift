@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+
+/// `alerts.yml` passes promtool, and its unit-test file covers every rule, firing and not firing.
+@Suite struct PrometheusRulesTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let rules = root.appendingPathComponent("alerts.yml").path
+    static let ruleTests = root.appendingPathComponent("Tests/PrometheusRules/alerts_test.yml").path
+
+    @Test func promtoolChecksTheRules() throws {
+        let result = try runCommand(try executable("promtool"), ["check", "rules", Self.rules])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("SUCCESS: 8 rules found"))
+    }
+
+    @Test func promtoolUnitTestsPass() throws {
+        let result = try runCommand("/bin/sh", ["-c", "cd '\(Self.root.path)/Tests/PrometheusRules' && '\(try executable("promtool"))' test rules alerts_test.yml"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("SUCCESS"))
+    }
+
+    @Test func everyRuleIsTestedFiringAndNotFiring() throws {
+        let rules = try String(contentsOfFile: Self.rules, encoding: .utf8)
+        let names = rules.split(separator: "\n").compactMap { line -> String? in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            return trimmed.hasPrefix("- alert: ") ? String(trimmed.dropFirst("- alert: ".count)) : nil
+        }
+        #expect(names.count == 8)
+        let lines = try String(contentsOfFile: Self.ruleTests, encoding: .utf8).split(separator: "\n").map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        for name in names {
+            let cases = lines.indices.filter { lines[$0] == "alertname: \(name)" && $0 + 1 < lines.count }.map { lines[$0 + 1] }
+            #expect(cases.contains("exp_alerts: []"), "\(name) has no not-firing case")
+            #expect(cases.contains("exp_alerts:"), "\(name) has no firing case")
+        }
+    }
+}
