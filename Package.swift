@@ -13,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "lookout", targets: ["LookoutCLI"]),
+        .library(name: "LookoutHeartbeat", targets: ["LookoutHeartbeat"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -87,6 +88,16 @@ let package = Package(
             ]
         ),
         .target(
+            name: "LookoutHeartbeat",
+            dependencies: [
+                "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "LookoutConfiguration",
             dependencies: [
                 "Relay", "RESP", "PubSubCore", "Monitor",
@@ -96,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "LookoutCLI",
             dependencies: [
-                "Relay", "RESP", "PubSubCore", "Monitor", "HTTPServer", "LookoutConfiguration", "Alerting",
+                "Relay", "RESP", "PubSubCore", "Monitor", "HTTPServer", "LookoutConfiguration", "Alerting", "LookoutHeartbeat",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

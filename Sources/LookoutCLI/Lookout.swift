@@ -12,7 +12,7 @@ struct Lookout: AsyncParsableCommand {
         commandName: "lookout",
         abstract: "Health sidecar for Redis pub/sub: an embedded relay, per-channel metrics and consumer heartbeats.",
         version: LookoutVersion.current,
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, HeartbeatCommand.self],
         defaultSubcommand: Serve.self
     )
 

@@ -58,3 +58,27 @@ import Testing
         try scenario(lookoutArguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"], publishPort: { _ in redis.port })
     }
 }
+
+/// `lookout heartbeat` as a consumer: seen as up, and a clean goodbye on SIGTERM.
+@Suite(.serialized) struct HeartbeatCommandTests {
+    @Test func heartbeatCommandIsSeenAndSaysGoodbye() throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let lookout = try LookoutProcess(arguments: ["--alert-webhook", receiver.url])
+        let sender = try ChildProcess(try LookoutProcess.binary, [
+            "heartbeat", "--consumer", "cli-worker", "--group", "demo", "--interval", "200ms",
+            "--channels", "orders.*", "--redis", "redis://127.0.0.1:\(lookout.port)",
+        ])
+        let up = #"lookout_consumer_state{consumer="cli-worker",group="demo",state="up"} 1"#
+        let deadline = TestConnection.now() + 10
+        while !(try lookout.get("/metrics").body.contains(up)) && TestConnection.now() < deadline { usleep(50_000) }
+        #expect(try lookout.get("/metrics").body.contains(up))
+        #expect(sender.stop(signal: SIGTERM) == 0)
+        let stopped = #"lookout_consumer_state{consumer="cli-worker",group="demo",state="stopped"} 1"#
+        while !(try lookout.get("/metrics").body.contains(stopped)) && TestConnection.now() < deadline { usleep(50_000) }
+        #expect(try lookout.get("/metrics").body.contains(stopped))
+        usleep(1_000_000)  // well past 3 × 200 ms: a goodbye must not turn into "down"
+        #expect(try lookout.get("/metrics").body.contains(stopped))
+        #expect(receiver.alerts.isEmpty, "a clean goodbye sends no alert")
+    }
+}
