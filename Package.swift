@@ -138,7 +138,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Relay", "RESP", "CHiredis", "Monitor", "HTTPServer", "Alerting",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -5,9 +5,9 @@ import Synchronization
 /// notifier. Called from the monitor; never waits for a delivery.
 public final class AlertRouter: Sendable {
     private let rules = Mutex(ConsumerAlertRules())
-    private let notifiers: [WebhookNotifier]
+    private let notifiers: [any AlertNotifier]
 
-    public init(notifiers: [WebhookNotifier]) {
+    public init(notifiers: [any AlertNotifier]) {
         self.notifiers = notifiers
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import HTTPServer
 import Logging
 import LookoutConfiguration
+import LookoutHeartbeat
 import Monitor
 import PubSubCore
 import RESP
@@ -59,6 +60,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("alert-webhook"), help: "Send consumer alerts to this URL in Alertmanager's webhook format. Repeatable.")
     var alertWebhooks: [String] = []
 
+    @Option(name: .customLong("alertmanager"), help: "Send consumer alerts to this Alertmanager (base URL, API v2). Repeatable.")
+    var alertmanagers: [String] = []
+
+    @Option(help: "Bus channel consumer alerts are published on (default lookout:alerts; \"\" turns it off).")
+    var alertChannel: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
     var logLevel: String?
 
@@ -105,6 +112,10 @@ struct Serve: AsyncParsableCommand {
         try apply("alert-webhook") {
             for url in alertWebhooks { settings.alertWebhooks.append(try ServeConfiguration.webhookURL(url)) }
         }
+        try apply("alertmanager") {
+            for url in alertmanagers { settings.alertmanagers.append(try ServeConfiguration.webhookURL(url)) }
+        }
+        if let alertChannel { settings.alertChannel = alertChannel.isEmpty ? nil : alertChannel }
         if let logLevel {
             guard ServeConfiguration.logLevels.contains(logLevel) else {
                 throw ValidationError("--log-level: '\(logLevel)' is not one of \(ServeConfiguration.logLevels.joined(separator: ", "))")
@@ -130,20 +141,36 @@ struct Serve: AsyncParsableCommand {
         let metrics = MonitorMetrics(version: LookoutVersion.current)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         var sources: [any MonitoredSource] = []
+        var relay: RelayServer?
         if settings.relayEnabled {
-            let relay = RelayServer(configuration: settings.relay, observer: RelayTap(queue: queue), logger: Logger(label: "lookout.relay"))
-            sources.append(RelaySource(relay: relay))
-            services.append(.init(service: relay))
+            let server = RelayServer(configuration: settings.relay, observer: RelayTap(queue: queue), logger: Logger(label: "lookout.relay"))
+            relay = server
+            sources.append(RelaySource(relay: server))
+            services.append(.init(service: server))
         }
-        for var url in settings.redis {
+        let redisURLs = settings.redis.map { url in
+            var url = url
             if url.password == nil { url.password = Environment.value("LOOKOUT_REDIS_PASSWORD") }
+            return url
+        }
+        for url in redisURLs {
             let source = RedisSource(
                 configuration: .init(url: url, timestampField: settings.timestampField), queue: queue, metrics: metrics)
             sources.append(source)
             services.append(.init(service: source))
         }
-        let notifiers = settings.alertWebhooks.map { WebhookNotifier(url: $0, registry: metrics.registry) }
-        services += notifiers.map { .init(service: $0) }
+        let httpNotifiers = settings.alertWebhooks.map { HTTPNotifier(url: $0, format: .webhook, registry: metrics.registry) }
+            + settings.alertmanagers.map { HTTPNotifier(url: $0, format: .alertmanager, registry: metrics.registry) }
+        services += httpNotifiers.map { .init(service: $0) }
+        var notifiers: [any AlertNotifier] = httpNotifiers + [LogNotifier()]
+        if let channel = settings.alertChannel {
+            if let relay {
+                notifiers.append(BusNotifier { payload in _ = try? await relay.publish(channel: channel, payload: payload) })
+            } else if let redis = redisURLs.first {
+                let publisher = RESPPublisher(host: redis.host, port: redis.port, password: redis.password)
+                notifiers.append(BusNotifier { payload in try? await publisher.publish(payload, on: channel) })
+            }
+        }
         let rules = AlertRouter(notifiers: notifiers)
         var monitorConfiguration = ChannelMonitor.Configuration()
         monitorConfiguration.grouping = settings.grouping

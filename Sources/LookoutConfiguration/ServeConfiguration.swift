@@ -29,6 +29,9 @@ import Yams
 /// alerts:
 ///   webhooks:                        # Alertmanager webhook format, version 4
 ///     - http://127.0.0.1:5001/hook
+///   alertmanagers:                   # Alertmanager API (POST /api/v2/alerts)
+///     - http://127.0.0.1:9093
+///   channel: lookout:alerts          # bus channel for alerts; "" turns it off
 /// log_level: info
 /// ```
 public struct ServeConfiguration: Sendable {
@@ -42,6 +45,10 @@ public struct ServeConfiguration: Sendable {
     public var timestampField: String?
     /// URLs that receive consumer alerts in Alertmanager's webhook format.
     public var alertWebhooks: [String] = []
+    /// Alertmanager base URLs that receive consumer alerts through its API.
+    public var alertmanagers: [String] = []
+    /// Bus channel alerts are published on; nil turns it off.
+    public var alertChannel: String? = "lookout:alerts"
     public var logLevel = "info"
 
     public init() {}
@@ -61,9 +68,15 @@ public struct ServeConfiguration: Sendable {
         let root = try Node(document, key: "").map()
         try root.allowOnly(["relay", "redis", "metrics", "channels", "alerts", "log_level"])
         if let alerts = try root.optional("alerts")?.map() {
-            try alerts.allowOnly(["webhooks"])
+            try alerts.allowOnly(["webhooks", "alertmanagers", "channel"])
             if let hooks = try alerts.optional("webhooks")?.list() {
                 configuration.alertWebhooks = try hooks.map { (node) throws(ConfigurationError) in try node.webhookURL() }
+            }
+            if let managers = try alerts.optional("alertmanagers")?.list() {
+                configuration.alertmanagers = try managers.map { (node) throws(ConfigurationError) in try node.webhookURL() }
+            }
+            if let channel = try alerts.optional("channel")?.string() {
+                configuration.alertChannel = channel.isEmpty ? nil : channel
             }
         }
         if let relay = try root.optional("relay")?.map() {

@@ -1,8 +1,5 @@
 import Foundation
 import Logging
-import NIOCore
-import NIOPosix
-import RESP
 import ServiceLifecycle
 import Synchronization
 
@@ -61,49 +58,17 @@ public final class HeartbeatSender: Service, Sendable {
     }
 
     public func run() async throws {
-        var channel: (any Channel)?
+        let publisher = RESPPublisher(host: configuration.host, port: configuration.port, password: configuration.password)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                if channel == nil || channel?.isActive == false { channel = try await connect() }
-                try await publish(payload(), on: channel!)
+                try await publisher.publish(payload(), on: configuration.heartbeatChannel)
                 sent.add(1, ordering: .relaxed)
             } catch {
                 logger.warning("heartbeat not sent", metadata: ["error": "\(error)"])
-                channel = nil
             }
             try? await Task.sleep(for: configuration.interval)
         }
-        if let channel, channel.isActive {
-            try? await publish(payload(stopping: true), on: channel)
-            try? await channel.close()
-        }
+        try? await publisher.publish(payload(stopping: true), on: configuration.heartbeatChannel)
+        await publisher.close()
     }
-
-    private func connect() async throws -> any Channel {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(DiscardReplies()) }
-            }
-            .connect(host: configuration.host, port: configuration.port).get()
-        if let password = configuration.password {
-            try await send(["AUTH", password], on: channel)
-        }
-        return channel
-    }
-
-    private func publish(_ payload: String, on channel: any Channel) async throws {
-        try await send(["PUBLISH", configuration.heartbeatChannel, payload], on: channel)
-    }
-
-    private func send(_ words: [String], on channel: any Channel) async throws {
-        var buffer = channel.allocator.buffer(capacity: 256)
-        RESPRequest(arguments: words.map { ByteBuffer(string: $0) }).encode(into: &buffer)
-        try await channel.writeAndFlush(buffer)
-    }
-}
-
-/// Reads and drops the server's replies, so they never pile up.
-private final class DiscardReplies: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

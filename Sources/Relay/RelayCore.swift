@@ -86,7 +86,7 @@ final class RelayCore: @unchecked Sendable {
     // MARK: publishing
 
     /// Delivers a message to every receiver and returns their count (PUBLISH's reply).
-    func publish(channel: ByteBuffer, payload: ByteBuffer, sharded: Bool, publisher: RelayClient) -> Int {
+    func publish(channel: ByteBuffer, payload: ByteBuffer, sharded: Bool, publisher: RelayClient?) -> Int {
         assertOnLoop()
         let acceptedAt = NIODeadline.now()
         var frames = MessageFrames(channel: channel, payload: payload, sharded: sharded)
@@ -109,7 +109,7 @@ final class RelayCore: @unchecked Sendable {
         if let observer {
             observer.relayDidPublish(PublishObservation(
                 channel: channel, payload: payload, receivers: receivers,
-                sharded: sharded, publisherID: publisher.id, acceptedAt: acceptedAt
+                sharded: sharded, publisherID: publisher?.id ?? 0, acceptedAt: acceptedAt
             ))
         }
         return receivers

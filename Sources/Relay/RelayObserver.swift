@@ -10,6 +10,7 @@ public struct PublishObservation: Sendable {
     /// How many subscriptions received it (PUBLISH's reply: channel plus pattern receivers).
     public var receivers: Int
     public var sharded: Bool
+    /// The publishing client's id; 0 for messages Lookout publishes itself.
     public var publisherID: UInt64
     /// When the relay accepted the message.
     public var acceptedAt: NIODeadline

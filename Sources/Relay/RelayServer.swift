@@ -82,6 +82,17 @@ public final class RelayServer: Service, Sendable {
         await stop()
     }
 
+    /// Publishes a message from Lookout itself (e.g. alerts on `lookout:alerts`); returns the receiver count.
+    @discardableResult
+    public func publish(channel: String, payload: String) async throws -> Int {
+        let core = self.core
+        return try await core.eventLoop.submit {
+            let receivers = core.publish(channel: ByteBuffer(string: channel), payload: ByteBuffer(string: payload), sharded: false, publisher: nil)
+            core.flushAll()
+            return receivers
+        }.get()
+    }
+
     /// Whether the relay is bound and accepting clients.
     public var isListening: Bool {
         get async { serverChannel.withLock { $0?.isActive ?? false } }

@@ -49,7 +49,7 @@ import Testing
         let alert = Alert(labels: ["alertname": "LookoutConsumerDown", "consumer": "w1"],
                           annotations: ["summary": "Consumer w1 is down"],
                           startsAt: Date(timeIntervalSince1970: 1_764_172_800))
-        let body = WebhookNotifier.webhookBody(for: [alert], externalURL: "http://127.0.0.1:9480")
+        let body = HTTPNotifier.webhookBody(for: [alert], externalURL: "http://127.0.0.1:9480")
         let json = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
         #expect(json["version"] as? String == "4")
         #expect(json["status"] as? String == "firing")
@@ -91,5 +91,26 @@ import Testing
             stalled += tracker.evaluate(now: t + 0.1).filter { $0.transition.to == .stalled }.map(\.consumer)
         }
         #expect(stalled == ["w1"])
+    }
+}
+
+@Suite struct NotifierFormatTests {
+    private let firing = Alert(labels: ["alertname": "LookoutConsumerDown", "consumer": "w1"], annotations: ["summary": "down"],
+                               startsAt: Date(timeIntervalSince1970: 1_764_172_800))
+
+    @Test func alertmanagerAPIBody() {
+        var resolved = firing
+        resolved.endsAt = Date(timeIntervalSince1970: 1_764_172_860)
+        #expect(String(decoding: HTTPNotifier.apiBody(for: [firing, resolved]), as: UTF8.self) == """
+            [{"annotations":{"summary":"down"},"labels":{"alertname":"LookoutConsumerDown","consumer":"w1"},\
+            "startsAt":"2025-11-26T16:00:00.000Z"},{"annotations":{"summary":"down"},"endsAt":"2025-11-26T16:01:00.000Z",\
+            "labels":{"alertname":"LookoutConsumerDown","consumer":"w1"},"startsAt":"2025-11-26T16:00:00.000Z"}]
+            """)
+    }
+
+    @Test func busMessageIsOneAlert() {
+        let json = BusNotifier.json(firing)
+        #expect(json.hasPrefix(#"{"annotations":{"summary":"down"},"endsAt":"0001-01-01T00:00:00Z","fingerprint":""#))
+        #expect(json.contains(#""status":"firing""#))
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RESP
 import Testing
 
 /// A real consumer process is killed; the webhook hears about it, then about its return.
@@ -26,6 +27,8 @@ import Testing
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let lookout = try LookoutProcess(arguments: lookoutArguments + ["--alert-webhook", receiver.url])
+        let bus = try TestConnection(port: publishPort(lookout))
+        _ = try bus.call("SUBSCRIBE", "lookout:alerts")
         var worker = try consumer(port: publishPort(lookout), name: "billing-worker-1")
         let seen = waitFor(seconds: 10) {
             (try? lookout.get("/metrics").body.contains(#"lookout_consumer_up{consumer="billing-worker-1",group="billing"} 1"#)) == true
@@ -39,6 +42,9 @@ import Testing
         if let firedAfter { #expect(firedAfter <= 2.5, "fired \(firedAfter) s after the kill") }
         print("consumer down alert received \(firedAfter ?? -1) s after the kill")
         #expect(receiver.alerts.first.map { $0.consumer == "billing-worker-1" } == true)
+        let busMessage = try bus.readValues(1)[0]
+        #expect(busMessage.elements?.first?.string == "message")
+        #expect(busMessage.elements?.last?.string?.contains(#""alertname":"LookoutConsumerDown""#) == true, "the alert is on the bus too")
         let metrics = try lookout.get("/metrics").body
         #expect(metrics.contains(#"lookout_consumer_state{consumer="billing-worker-1",group="billing",state="down"} 1"#))
 

@@ -1,31 +1,38 @@
 import Foundation
-import Hummingbird
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 import Synchronization
 
-/// A webhook endpoint on a free loopback port that records every JSON body POSTed to `/hook`.
+/// A webhook endpoint on a free loopback port that records every body POSTed to it.
+///
+/// It runs on its own NIO event loop, never on the Swift concurrency pool: the tests that use
+/// it block their thread while waiting, and a 2-core machine's pool would starve.
 final class WebhookReceiver: Sendable {
     let port: Int
-    private let bodies = Mutex<[Data]>([])
-    private let task: Mutex<Task<Void, Never>?> = Mutex(nil)
+    private let log = BodyLog()
+    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private let channel: any Channel
 
     init() throws {
-        port = try freeLoopbackPort()
-        let router = Router()
-        router.post("/hook") { [self] request, _ -> HTTPResponse.Status in
-            let body = Data(try await request.body.collect(upTo: 1 << 20).readableBytesView)
-            self.bodies.withLock { $0.append(body) }
-            return .ok
-        }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
-        task.withLock { $0 = Task { try? await app.runService(gracefulShutdownSignals: []) } }
-        try waitForListener(port: port)
+        let log = self.log
+        let channel = try ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(RecordingHandler { body in log.append(body) })
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        self.channel = channel
+        self.port = channel.localAddress!.port!
     }
 
     var url: String { "http://127.0.0.1:\(port)/hook" }
 
     /// (status, alertname, consumer) of every alert received so far, in arrival order.
     var alerts: [(status: String, name: String, consumer: String)] {
-        bodies.withLock { $0 }.flatMap { data in
+        log.all.flatMap { data in
             let body = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
             return (body["alerts"] as? [[String: Any]] ?? []).map { alert in
                 let labels = alert["labels"] as? [String: String] ?? [:]
@@ -35,6 +42,42 @@ final class WebhookReceiver: Sendable {
     }
 
     func stop() {
-        task.withLock { $0?.cancel() }
+        try? channel.close().wait()
+        try? group.syncShutdownGracefully()
+    }
+}
+
+/// The bodies received, shared by the handlers and the receiver.
+private final class BodyLog: Sendable {
+    private let bodies = Mutex<[Data]>([])
+    func append(_ body: Data) { bodies.withLock { $0.append(body) } }
+    var all: [Data] { bodies.withLock { $0 } }
+}
+
+private final class RecordingHandler: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: NIO calls a handler only on its channel's event loop.
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private var body = Data()
+    private let record: @Sendable (Data) -> Void
+
+    init(record: @escaping @Sendable (Data) -> Void) {
+        self.record = record
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            body = Data()
+        case .body(let chunk):
+            body.append(contentsOf: chunk.readableBytesView)
+        case .end:
+            record(body)
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Length", value: "0")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
     }
 }

@@ -5,12 +5,26 @@ import NIOCore
 import NIOHTTP1
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
-/// Posts alerts to a webhook in Alertmanager's webhook format (version "4"), the body every
-/// Alertmanager receiver integration understands. Deliveries run on their own task and retry
-/// with backoff; `send` never waits, so a dead receiver never holds up detection.
-public final class WebhookNotifier: Service, Sendable {
+/// Posts alerts over HTTP, either to a generic webhook in Alertmanager's webhook format
+/// (version "4"), or to Alertmanager's own API (`POST /api/v2/alerts`), where firing alerts are
+/// re-sent every `resendInterval` as Alertmanager expects and resolved ones carry `endsAt`.
+/// Deliveries run on their own task and retry with backoff; `send` never waits, so a dead
+/// receiver never holds up detection.
+public final class HTTPNotifier: Service, Sendable {
+    /// What the receiver speaks.
+    public enum Format: String, Sendable {
+        /// A webhook receiving Alertmanager's webhook body.
+        case webhook
+        /// Alertmanager's API: the URL is its base, e.g. `http://127.0.0.1:9093`.
+        case alertmanager
+    }
+
     public let url: String
+    public let format: Format
+    private let resendInterval: Duration
+    private let firing = Mutex<[String: Alert]>([:])
     private let client: HTTPClient
     private let stream: AsyncStream<Alert>
     private let continuation: AsyncStream<Alert>.Continuation
@@ -20,28 +34,40 @@ public final class WebhookNotifier: Service, Sendable {
     private let dropped: Counter
     private let maxAttempts: Int
 
-    public init(url: String, registry: PrometheusCollectorRegistry, maxAttempts: Int = 5,
-                logger: Logger = Logger(label: "lookout.alerts")) {
-        self.url = url
+    public init(url: String, format: Format = .webhook, registry: PrometheusCollectorRegistry, maxAttempts: Int = 5,
+                resendInterval: Duration = .seconds(60), logger: Logger = Logger(label: "lookout.alerts")) {
+        self.url = format == .alertmanager ? url.trimmingSuffix("/") + "/api/v2/alerts" : url
+        self.format = format
+        self.resendInterval = resendInterval
         self.client = HTTPClient(eventLoopGroupProvider: .singleton)
         (stream, continuation) = AsyncStream.makeStream(of: Alert.self, bufferingPolicy: .bufferingOldest(10_000))
         self.logger = logger
         self.maxAttempts = maxAttempts
         let help = "Alert deliveries, by notifier and outcome."
-        sent = registry.makeCounter(name: "lookout_alerts_sent_total", labels: [("notifier", "webhook"), ("outcome", "success")], help: help)
-        failed = registry.makeCounter(name: "lookout_alerts_sent_total", labels: [("notifier", "webhook"), ("outcome", "failure")], help: help)
-        dropped = registry.makeCounter(name: "lookout_alerts_sent_total", labels: [("notifier", "webhook"), ("outcome", "dropped")], help: help)
+        let notifier = format.rawValue
+        sent = registry.makeCounter(name: "lookout_alerts_sent_total", labels: [("notifier", notifier), ("outcome", "success")], help: help)
+        failed = registry.makeCounter(name: "lookout_alerts_sent_total", labels: [("notifier", notifier), ("outcome", "failure")], help: help)
+        dropped = registry.makeCounter(name: "lookout_alerts_sent_total", labels: [("notifier", notifier), ("outcome", "dropped")], help: help)
     }
 
     /// Queues an alert for delivery; counted as dropped if 10,000 are already waiting.
     public func send(_ alert: Alert) {
+        firing.withLock { firing in
+            if alert.status == .firing { firing[alert.fingerprint] = alert } else { firing[alert.fingerprint] = nil }
+        }
         if case .dropped = continuation.yield(alert) { dropped.increment() }
     }
 
     public func run() async throws {
         await withGracefulShutdownHandler {
-            for await alert in stream {
-                await deliver(alert)
+            await withTaskGroup(of: Void.self) { group in
+                if format == .alertmanager {
+                    group.addTask { await self.resendFiring() }
+                }
+                for await alert in stream {
+                    await deliver(alert)
+                }
+                group.cancelAll()
             }
         } onGracefulShutdown: {
             self.continuation.finish()
@@ -49,8 +75,16 @@ public final class WebhookNotifier: Service, Sendable {
         try? await client.shutdown()
     }
 
+    /// Alertmanager forgets an alert that is not re-sent: repeat every firing one.
+    private func resendFiring() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: resendInterval)
+            for alert in firing.withLock({ Array($0.values) }) { continuation.yield(alert) }
+        }
+    }
+
     private func deliver(_ alert: Alert) async {
-        let body = Self.webhookBody(for: [alert], externalURL: "")
+        let body = format == .alertmanager ? Self.apiBody(for: [alert]) : Self.webhookBody(for: [alert], externalURL: "")
         var delay: Duration = .milliseconds(250)
         for attempt in 1...maxAttempts {
             do {
@@ -76,6 +110,19 @@ public final class WebhookNotifier: Service, Sendable {
             }
         }
         failed.increment()
+    }
+
+    /// The body of Alertmanager's `POST /api/v2/alerts`.
+    public static func apiBody(for alerts: [Alert]) -> Data {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let entries = alerts.map { alert in
+            APIAlert(labels: alert.labels, annotations: alert.annotations, startsAt: formatter.string(from: alert.startsAt),
+                     endsAt: alert.endsAt.map { formatter.string(from: $0) }, generatorURL: nil)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(entries)) ?? Data()
     }
 
     /// Alertmanager's webhook payload (version "4") for `alerts` sharing one status.
@@ -106,6 +153,20 @@ public final class WebhookNotifier: Service, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return (try? encoder.encode(payload)) ?? Data()
+    }
+}
+
+struct APIAlert: Codable {
+    var labels: [String: String]
+    var annotations: [String: String]
+    var startsAt: String
+    var endsAt: String?
+    var generatorURL: String?
+}
+
+extension String {
+    func trimmingSuffix(_ suffix: String) -> String {
+        hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
     }
 }
 

@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+
+/// Somewhere alerts go. `send` must return at once; delivery happens elsewhere.
+public protocol AlertNotifier: Sendable {
+    func send(_ alert: Alert)
+}
+
+extension HTTPNotifier: AlertNotifier {}
+
+/// Publishes each alert as JSON on a bus channel (`lookout:alerts`), so services can react.
+/// The publish itself is given (the relay in process, or a Redis connection).
+public final class BusNotifier: AlertNotifier {
+    public static let defaultChannel = "lookout:alerts"
+    private let publish: @Sendable (String) async -> Void
+    private let continuation: AsyncStream<Alert>.Continuation
+    private let task: Task<Void, Never>
+
+    public init(publish: @escaping @Sendable (String) async -> Void) {
+        self.publish = publish
+        let (stream, continuation) = AsyncStream.makeStream(of: Alert.self, bufferingPolicy: .bufferingOldest(10_000))
+        self.continuation = continuation
+        task = Task {
+            for await alert in stream { await publish(Self.json(alert)) }
+        }
+    }
+
+    deinit {
+        continuation.finish()
+    }
+
+    public func send(_ alert: Alert) {
+        continuation.yield(alert)
+    }
+
+    /// `{"status":"firing","labels":{…},"annotations":{…},"startsAt":…,"endsAt":…,"fingerprint":…}`
+    public static func json(_ alert: Alert) -> String {
+        let body = HTTPNotifier.webhookBody(for: [alert], externalURL: "")
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+              let first = (object["alerts"] as? [Any])?.first,
+              let data = try? JSONSerialization.data(withJSONObject: first, options: [.sortedKeys]) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Writes each alert to the log.
+public struct LogNotifier: AlertNotifier {
+    let logger: Logger
+
+    public init(logger: Logger = Logger(label: "lookout.alerts")) {
+        self.logger = logger
+    }
+
+    public func send(_ alert: Alert) {
+        logger.log(level: alert.status == .firing ? .error : .notice, "alert \(alert.status.rawValue): \(alert.name)", metadata: [
+            "labels": "\(alert.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+            "summary": "\(alert.annotations["summary"] ?? "")",
+        ])
+    }
+}
