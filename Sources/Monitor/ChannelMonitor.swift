@@ -83,6 +83,10 @@ public final class ChannelMonitor: Service, Sendable {
                         metrics.invalidHeartbeats(rejection).increment()
                         invalidHeartbeatLog.log(logger, rejection)
                     }
+                case .namedConnection(let name, let subscribed, let reason, let time):
+                    if let transition = state.tracker.namedConnection(name, subscribed: subscribed, at: time, reason: reason) {
+                        transitions.append(transition)
+                    }
                 case .message(let channel, let bytes, let receivers, let time):
                     state.tracker.noteMessage(on: channel, at: time)
                     guard let label = state.grouping.label(for: channel) else { continue }

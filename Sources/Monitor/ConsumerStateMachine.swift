@@ -44,6 +44,31 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     private var processedChangedAt: Double
     private var lastTrafficAt: Double?
     private var onTimeHeartbeats = 0
+    /// Watched through its named, subscribed connection only (it sends no heartbeats): it is
+    /// down when the connection goes, never for silence.
+    public private(set) var connectionOnly = false
+
+    /// Starts tracking a consumer that sends no heartbeats, from its named subscribed connection.
+    public init(connectionAt now: Double, configuration: Configuration = .init()) {
+        self.configuration = configuration
+        lastHeartbeatAt = now
+        interval = configuration.defaultInterval
+        processedChangedAt = now
+        connectionOnly = true
+    }
+
+    /// The consumer's named connection is subscribed again.
+    public mutating func connectionOpened(at now: Double) -> Transition? {
+        guard connectionOnly else { return nil }
+        lastHeartbeatAt = now
+        return move(to: .up, "subscribed connection is back", at: now)
+    }
+
+    /// The consumer's named connection closed or unsubscribed from everything.
+    public mutating func connectionClosed(at now: Double, reason: String) -> Transition? {
+        guard connectionOnly else { return nil }
+        return move(to: .down, reason, at: now)
+    }
 
     /// Starts tracking a consumer at its first heartbeat.
     public init(first heartbeat: Heartbeat, at now: Double, configuration: Configuration = .init()) {
@@ -68,6 +93,7 @@ public struct ConsumerStateMachine: Sendable, Hashable {
 
     /// Applies a heartbeat; returns the transition it causes, if any.
     public mutating func receive(_ heartbeat: Heartbeat, at now: Double) -> Transition? {
+        connectionOnly = false
         let onTime = now - lastHeartbeatAt <= configuration.lateAfter * interval
         let silence = now - lastHeartbeatAt
         lastHeartbeatAt = now
@@ -108,7 +134,7 @@ public struct ConsumerStateMachine: Sendable, Hashable {
 
     /// Checks the clock; returns the transition it causes, if any.
     public mutating func evaluate(now: Double) -> Transition? {
-        guard state != .stopped else { return nil }
+        guard state != .stopped, !connectionOnly else { return nil }
         let silence = now - lastHeartbeatAt
         if silence >= configuration.downAfter * interval {
             return state == .down ? nil : move(to: .down, "no heartbeat for \(Self.seconds(silence)) (interval \(Self.seconds(interval)))", at: now)
@@ -129,6 +155,7 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     /// When `evaluate` could next change the state, for schedulers that wake exactly then.
     public var nextDeadline: Double? {
         switch state {
+        case _ where connectionOnly: return nil
         case .stopped, .down: return nil
         case .up, .stalled: return lastHeartbeatAt + configuration.lateAfter * interval
         case .late: return lastHeartbeatAt + configuration.downAfter * interval

@@ -57,6 +57,21 @@ public struct HeartbeatTracker: Sendable {
         return .success(transition.map { ConsumerTransition(consumer: heartbeat.consumer, group: group, transition: $0) })
     }
 
+    /// A named connection holds subscriptions (`opened`) or no longer does (closed or unsubscribed).
+    /// Consumers that send heartbeats are judged by them; the others are down when their
+    /// connection goes.
+    public mutating func namedConnection(_ name: String, subscribed: Bool, at now: Double, reason: String) -> ConsumerTransition? {
+        guard var machine = machines[name] else {
+            guard subscribed, machines.count < maxConsumers else { return nil }
+            machines[name] = ConsumerStateMachine(connectionAt: now, configuration: configuration)
+            groups[name] = ""
+            return nil
+        }
+        let transition = subscribed ? machine.connectionOpened(at: now) : machine.connectionClosed(at: now, reason: reason)
+        machines[name] = machine
+        return transition.map { ConsumerTransition(consumer: name, group: groups[name] ?? "", transition: $0) }
+    }
+
     /// Notes a message on `channel`, for the stall check of the consumers that serve it.
     public mutating func noteMessage(on channel: String, at now: Double) {
         for (name, machine) in machines where !machine.channels.isEmpty && machine.serves(channel) {

@@ -6,4 +6,6 @@ public enum Observation: Sendable {
     case latency(channel: String, seconds: Double)
     /// A message on the heartbeat channel, to be parsed by the heartbeat tracker.
     case heartbeat(payload: [UInt8], at: Double)
+    /// A named client connection now holds subscriptions, or no longer does.
+    case namedConnection(name: String, subscribed: Bool, reason: String, at: Double)
 }

@@ -42,6 +42,8 @@ public final class RedisSource: MonitoredSource, Service {
         var otherPatterns = 0
         var seenChannels: Set<String> = []
         var ownOutputBytes = 0
+        /// Named subscribers seen in the last CLIENT LIST (other than Lookout's own).
+        var namedSubscribers: Set<String>?
     }
 
     public let configuration: Configuration
@@ -222,9 +224,22 @@ public final class RedisSource: MonitoredSource, Service {
         var patterns = 0
         if case .integer(let count) = try connection.command(["PUBSUB", "NUMPAT"]) { patterns = Int(count) }
         var ownOutput = 0
+        var named: Set<String> = []
         if let text = try connection.command(["CLIENT", "LIST", "TYPE", "pubsub"]).text {
             let entries = ClientListEntry.parse(text)
             ownOutput = entries.first { $0.name == "lookout-monitor" }?.outputMemory ?? 0
+            named = Set(entries.filter { !$0.name.isEmpty && !$0.name.hasPrefix("lookout-") && $0.subscriptions > 0 }.map(\.name))
+        }
+        let previous = shared.withLock { state in
+            defer { state.namedSubscribers = named }
+            return state.namedSubscribers
+        }
+        let now = wallClockSeconds()
+        for name in named.subtracting(previous ?? []) {
+            queue.offer(.namedConnection(name: name, subscribed: true, reason: "", at: now))
+        }
+        for name in (previous ?? []).subtracting(named) {
+            queue.offer(.namedConnection(name: name, subscribed: false, reason: "named subscriber \(name) is no longer subscribed on Redis", at: now))
         }
         let subscribed = shared.withLock { state -> Bool in
             state.numsub = numsub

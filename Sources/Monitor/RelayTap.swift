@@ -34,7 +34,14 @@ public final class RelayTap: RelayObserver {
         queue.offer(.latency(channel: String(buffer: observation.channel), seconds: max(0, seconds)))
     }
 
-    public func relayClientDidChange(_ observation: ClientObservation) {}
+    /// Named subscribed connections are consumers too: their going away is a failure.
+    public func relayClientDidChange(_ observation: ClientObservation) {
+        guard !observation.name.isEmpty else { return }
+        let subscribed = observation.event != .disconnected && observation.subscriptions > 0
+        let reason = observation.event == .disconnected
+            ? "subscribed connection \(observation.address) closed" : "connection unsubscribed from everything"
+        queue.offer(.namedConnection(name: observation.name, subscribed: subscribed, reason: reason, at: clock()))
+    }
 }
 
 /// Seconds since the Unix epoch.

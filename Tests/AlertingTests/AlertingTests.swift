@@ -114,3 +114,21 @@ import Testing
         #expect(json.contains(#""status":"firing""#))
     }
 }
+
+@Suite struct NamedConnectionTests {
+    @Test func aNamedSubscriberThatVanishesIsDown() {
+        var tracker = HeartbeatTracker()
+        #expect(tracker.namedConnection("mailer", subscribed: true, at: 0, reason: "") == nil)
+        #expect(tracker.evaluate(now: 3600).isEmpty, "no heartbeats are expected from it")
+        let gone = tracker.namedConnection("mailer", subscribed: false, at: 10, reason: "closed")
+        #expect(gone?.transition.to == .down)
+        #expect(gone?.transition.reason == "closed")
+        #expect(tracker.namedConnection("mailer", subscribed: true, at: 20, reason: "")?.transition.to == .up)
+    }
+
+    @Test func heartbeatsTakePrecedence() {
+        var tracker = HeartbeatTracker()
+        _ = tracker.receive(Array(#"{"v":1,"consumer":"w"}"#.utf8), at: 0)
+        #expect(tracker.namedConnection("w", subscribed: false, at: 1, reason: "closed") == nil)
+    }
+}

@@ -88,3 +88,33 @@ import Testing
         #expect(receiver.alerts.isEmpty, "a clean goodbye sends no alert")
     }
 }
+
+/// Consumers without heartbeats: a named, subscribed connection that goes away is a failure.
+@Suite(.serialized) struct NamedSubscriberTests {
+    private func scenario(lookoutArguments: [String], port: (LookoutProcess) -> Int) throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let lookout = try LookoutProcess(arguments: lookoutArguments + ["--alert-webhook", receiver.url])
+        let worker = try TestConnection(port: port(lookout))
+        #expect(try worker.call("CLIENT", "SETNAME", "mailer-1") == .simpleString("OK"))
+        _ = try worker.call("SUBSCRIBE", "mail")
+        let up = #"lookout_consumer_up{consumer="mailer-1",group=""} 1"#
+        let deadline = TestConnection.now() + 10
+        while !(try lookout.get("/metrics").body.contains(up)) && TestConnection.now() < deadline { usleep(50_000) }
+        #expect(try lookout.get("/metrics").body.contains(up))
+        worker.close()
+        while !receiver.alerts.contains(where: { $0.consumer == "mailer-1" && $0.status == "firing" }) && TestConnection.now() < deadline {
+            usleep(50_000)
+        }
+        #expect(receiver.alerts.contains { $0.consumer == "mailer-1" && $0.status == "firing" && $0.name == "LookoutConsumerDown" })
+    }
+
+    @Test func onTheRelay() throws {
+        try scenario(lookoutArguments: [], port: { $0.port })
+    }
+
+    @Test func onRedis() throws {
+        let redis = try RedisServer()
+        try scenario(lookoutArguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"], port: { _ in redis.port })
+    }
+}
