@@ -73,6 +73,24 @@ public struct ConsumerAlertRules: Sendable {
         return out
     }
 
+    /// The alerts for a group's change of health: `down` fires LookoutGroupDown, leaving it resolves.
+    public mutating func alerts(for change: HeartbeatTracker.GroupTransition) -> [Alert] {
+        let key = "LookoutGroupDown\u{0}group\u{0}" + change.group
+        let at = Date(timeIntervalSince1970: change.at)
+        if change.to == .down {
+            guard firing[key] == nil else { return [] }
+            let alert = Alert(
+                labels: ["alertname": "LookoutGroupDown", "group": change.group, "severity": "critical", "source": "lookout"],
+                annotations: ["summary": "Every consumer of group \(change.group) is down", "description": change.reason],
+                startsAt: at)
+            firing[key] = alert
+            return [alert]
+        }
+        guard var alert = firing.removeValue(forKey: key) else { return [] }
+        alert.endsAt = at
+        return [alert]
+    }
+
     /// Alerts firing now.
     public var active: [Alert] { firing.values.sorted { $0.fingerprint < $1.fingerprint } }
 }

@@ -12,7 +12,14 @@ public final class AlertRouter: Sendable {
     }
 
     public func handle(_ change: HeartbeatTracker.ConsumerTransition) {
-        let alerts = rules.withLock { $0.alerts(for: change) }
+        dispatch(rules.withLock { $0.alerts(for: change) })
+    }
+
+    public func handle(_ change: HeartbeatTracker.GroupTransition) {
+        dispatch(rules.withLock { $0.alerts(for: change) })
+    }
+
+    private func dispatch(_ alerts: [Alert]) {
         for alert in alerts {
             for notifier in notifiers { notifier.send(alert) }
         }

@@ -175,6 +175,7 @@ struct Serve: AsyncParsableCommand {
         var monitorConfiguration = ChannelMonitor.Configuration()
         monitorConfiguration.grouping = settings.grouping
         monitorConfiguration.onTransition = { rules.handle($0) }
+        monitorConfiguration.onGroupTransition = { rules.handle($0) }
         let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: sources, configuration: monitorConfiguration)
         let http = LookoutHTTPServer.application(
             .init(metrics: metrics, monitor: monitor),

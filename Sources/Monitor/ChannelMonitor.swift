@@ -15,6 +15,8 @@ public final class ChannelMonitor: Service, Sendable {
         public var detector = ConsumerStateMachine.Configuration()
         /// Called with every consumer state change, after metrics are updated (alerting hooks in here).
         public var onTransition: @Sendable (HeartbeatTracker.ConsumerTransition) -> Void = { _ in }
+        /// Called when a group becomes degraded, down or healthy again.
+        public var onGroupTransition: @Sendable (HeartbeatTracker.GroupTransition) -> Void = { _ in }
 
         public init() {}
     }
@@ -72,7 +74,7 @@ public final class ChannelMonitor: Service, Sendable {
         let batch = queue.drain()
         guard !batch.isEmpty else { return }
         var transitions: [HeartbeatTracker.ConsumerTransition] = []
-        state.withLock { state in
+        let groupTransitions = state.withLock { state -> [HeartbeatTracker.GroupTransition] in
             for observation in batch {
                 switch observation {
                 case .heartbeat(let payload, let time):
@@ -101,21 +103,31 @@ public final class ChannelMonitor: Service, Sendable {
                 }
             }
             updateConsumerSeries(&state)
+            return transitions.isEmpty ? [] : state.tracker.updateGroups(at: wallClockSeconds())
         }
-        report(transitions)
+        report(transitions, groupTransitions)
     }
 
     /// Runs the failure detectors against the clock and reports what changed.
     public func evaluateConsumers(now: Double) {
-        let transitions = state.withLock { state in
+        let (transitions, groupTransitions) = state.withLock { state in
             let transitions = state.tracker.evaluate(now: now)
-            if !transitions.isEmpty { updateConsumerSeries(&state) }
-            return transitions
+            guard !transitions.isEmpty else { return (transitions, [HeartbeatTracker.GroupTransition]()) }
+            updateConsumerSeries(&state)
+            return (transitions, state.tracker.updateGroups(at: now))
         }
-        report(transitions)
+        report(transitions, groupTransitions)
     }
 
-    private func report(_ transitions: [HeartbeatTracker.ConsumerTransition]) {
+    private func report(_ transitions: [HeartbeatTracker.ConsumerTransition], _ groupTransitions: [HeartbeatTracker.GroupTransition]) {
+        defer {
+            for change in groupTransitions {
+                logger.log(level: change.to == .healthy ? .info : .warning, "group \(change.to.rawValue)", metadata: [
+                    "group": "\(change.group)", "from": "\(change.from.rawValue)", "reason": "\(change.reason)",
+                ])
+                configuration.onGroupTransition(change)
+            }
+        }
         for change in transitions {
             let level: Logger.Level = change.transition.to == .down || change.transition.to == .stalled ? .warning : .info
             logger.log(level: level, "consumer \(change.transition.to.rawValue)", metadata: [

@@ -22,6 +22,22 @@ public struct HeartbeatTracker: Sendable {
     /// Where consumers publish heartbeats unless configured otherwise.
     public static let defaultChannel = "lookout:heartbeat"
 
+    /// A group's health: `degraded` when some members are down, `down` when all live members are.
+    public enum GroupState: String, Sendable, Hashable {
+        case healthy, degraded, down
+    }
+
+    /// A change of a group's health.
+    public struct GroupTransition: Sendable, Hashable {
+        public var group: String
+        public var from: GroupState
+        public var to: GroupState
+        public var reason: String
+        public var at: Double
+    }
+
+    private var groupStates: [String: GroupState] = [:]
+
     public var configuration: ConsumerStateMachine.Configuration
     public var maxConsumers: Int
     private var machines: [String: ConsumerStateMachine] = [:]
@@ -86,6 +102,28 @@ public struct HeartbeatTracker: Sendable {
             if let transition = machines[name]!.evaluate(now: now) {
                 transitions.append(ConsumerTransition(consumer: name, group: groups[name] ?? "", transition: transition))
             }
+        }
+        return transitions
+    }
+
+    /// Recomputes every group's health; returns the groups whose health changed. Stopped
+    /// members do not count: a group whose members all said goodbye is not down.
+    public mutating func updateGroups(at now: Double) -> [GroupTransition] {
+        var members: [String: (total: Int, down: Int)] = [:]
+        for (name, machine) in machines {
+            guard let group = groups[name], !group.isEmpty, machine.state != .stopped else { continue }
+            members[group, default: (0, 0)].total += 1
+            if machine.state == .down { members[group]!.down += 1 }
+        }
+        var transitions: [GroupTransition] = []
+        for group in Set(members.keys).union(groupStates.keys).sorted() {
+            let count = members[group] ?? (0, 0)
+            let next: GroupState = count.down == 0 ? .healthy : (count.down == count.total ? .down : .degraded)
+            let previous = groupStates[group] ?? .healthy
+            guard next != previous else { continue }
+            groupStates[group] = next
+            transitions.append(GroupTransition(group: group, from: previous, to: next,
+                                               reason: "\(count.down) of \(count.total) consumers down", at: now))
         }
         return transitions
     }

@@ -132,3 +132,29 @@ import Testing
         #expect(tracker.namedConnection("w", subscribed: false, at: 1, reason: "closed") == nil)
     }
 }
+
+@Suite struct GroupHealthTests {
+    private func beat(_ name: String) -> [UInt8] { Array("{\"v\":1,\"consumer\":\"\(name)\",\"group\":\"mail\",\"interval_ms\":1000}".utf8) }
+
+    @Test func degradedThenDownThenHealthy() {
+        var tracker = HeartbeatTracker()
+        _ = tracker.receive(beat("a"), at: 0)
+        _ = tracker.receive(beat("b"), at: 0)
+        _ = tracker.receive(beat("b"), at: 2)
+        _ = tracker.evaluate(now: 3)  // a is down (3 × 1 s), b is fine
+        #expect(tracker.updateGroups(at: 3).map(\.to) == [.degraded])
+        _ = tracker.evaluate(now: 5)  // b down too
+        let down = tracker.updateGroups(at: 5)
+        #expect(down.map(\.to) == [.down])
+        #expect(down.first?.reason == "2 of 2 consumers down")
+        var rules = ConsumerAlertRules()
+        #expect(rules.alerts(for: down[0]).map(\.name) == ["LookoutGroupDown"])
+        for t in [6.0, 6.5] {
+            _ = tracker.receive(beat("a"), at: t)
+            _ = tracker.receive(beat("b"), at: t)
+        }
+        let healthy = tracker.updateGroups(at: 7)
+        #expect(healthy.map(\.to) == [.healthy])
+        #expect(rules.alerts(for: healthy[0]).map(\.status) == [.resolved])
+    }
+}

@@ -52,7 +52,8 @@ import Testing
         defer { worker.stop(signal: SIGKILL) }
         let resolvedAfter = waitFor(seconds: 10) { receiver.alerts.contains { $0.status == "resolved" && $0.name == "LookoutConsumerDown" } }
         #expect(resolvedAfter != nil, "a resolved alert when the consumer returns")
-        #expect(receiver.alerts.filter { $0.status == "firing" }.count == 1, "one firing alert, no storm")
+        #expect(receiver.alerts.filter { $0.status == "firing" && $0.name == "LookoutConsumerDown" }.count == 1, "one firing alert, no storm")
+        #expect(receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutGroupDown" }, "its group's only member is down")
     }
 
     @Test func killedConsumerOnTheRelay() throws {
