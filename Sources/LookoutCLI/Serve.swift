@@ -57,6 +57,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "JSON field with the publish time (ms since the epoch or RFC 3339), for latency on Redis sources.")
     var timestampField: String?
 
+    @Option(help: "Channel consumers publish heartbeats on (default lookout:heartbeat).")
+    var heartbeatChannel: String?
+
+    @Option(help: "Consumer failure detector: fixed (late 1.5 ×, down 3 × interval) or phi (phi-accrual, threshold 8).")
+    var detector: String?
+
     @Option(name: .customLong("alert-webhook"), help: "Send consumer alerts to this URL in Alertmanager's webhook format. Repeatable.")
     var alertWebhooks: [String] = []
 
@@ -116,6 +122,8 @@ struct Serve: AsyncParsableCommand {
             for url in alertmanagers { settings.alertmanagers.append(try ServeConfiguration.webhookURL(url)) }
         }
         if let alertChannel { settings.alertChannel = alertChannel.isEmpty ? nil : alertChannel }
+        if let heartbeatChannel { settings.heartbeatChannel = heartbeatChannel }
+        try apply("detector") { if let detector { try settings.setDetector(detector, key: "detector") } }
         if let logLevel {
             guard ServeConfiguration.logLevels.contains(logLevel) else {
                 throw ValidationError("--log-level: '\(logLevel)' is not one of \(ServeConfiguration.logLevels.joined(separator: ", "))")
@@ -143,7 +151,7 @@ struct Serve: AsyncParsableCommand {
         var sources: [any MonitoredSource] = []
         var relay: RelayServer?
         if settings.relayEnabled {
-            let server = RelayServer(configuration: settings.relay, observer: RelayTap(queue: queue), logger: Logger(label: "lookout.relay"))
+            let server = RelayServer(configuration: settings.relay, observer: RelayTap(queue: queue, heartbeatChannel: settings.heartbeatChannel), logger: Logger(label: "lookout.relay"))
             relay = server
             sources.append(RelaySource(relay: server))
             services.append(.init(service: server))
@@ -155,7 +163,8 @@ struct Serve: AsyncParsableCommand {
         }
         for url in redisURLs {
             let source = RedisSource(
-                configuration: .init(url: url, timestampField: settings.timestampField), queue: queue, metrics: metrics)
+                configuration: .init(url: url, timestampField: settings.timestampField, heartbeatChannel: settings.heartbeatChannel),
+                queue: queue, metrics: metrics)
             sources.append(source)
             services.append(.init(service: source))
         }
@@ -174,6 +183,7 @@ struct Serve: AsyncParsableCommand {
         let rules = AlertRouter(notifiers: notifiers)
         var monitorConfiguration = ChannelMonitor.Configuration()
         monitorConfiguration.grouping = settings.grouping
+        monitorConfiguration.detector = settings.detector
         monitorConfiguration.onTransition = { rules.handle($0) }
         monitorConfiguration.onGroupTransition = { rules.handle($0) }
         let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: sources, configuration: monitorConfiguration)

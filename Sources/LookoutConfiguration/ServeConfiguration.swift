@@ -26,6 +26,13 @@ import Yams
 ///       label: user-events
 ///   exclude: ["__keyspace@*", "__keyevent@*", "__redis__:*"]
 ///   timestamp_field: ts              # JSON payload field for publish-to-observe latency
+/// consumers:
+///   heartbeat_channel: lookout:heartbeat
+///   late_after: 1.5                  # × interval
+///   down_after: 3                    # × interval (fixed detector)
+///   stall_window: 60s
+///   detector: fixed                  # or phi (phi-accrual, threshold 8)
+///   phi_threshold: 8
 /// alerts:
 ///   webhooks:                        # Alertmanager webhook format, version 4
 ///     - http://127.0.0.1:5001/hook
@@ -43,6 +50,10 @@ public struct ServeConfiguration: Sendable {
     public var grouping = ChannelGrouping()
     /// JSON field holding the publish time (ms since the epoch, or RFC 3339), or nil.
     public var timestampField: String?
+    /// Channel consumers publish heartbeats on.
+    public var heartbeatChannel = "lookout:heartbeat"
+    /// The consumer failure detector's settings.
+    public var detector = ConsumerStateMachine.Configuration()
     /// URLs that receive consumer alerts in Alertmanager's webhook format.
     public var alertWebhooks: [String] = []
     /// Alertmanager base URLs that receive consumer alerts through its API.
@@ -66,7 +77,24 @@ public struct ServeConfiguration: Sendable {
         var configuration = ServeConfiguration()
         guard let document else { return configuration }
         let root = try Node(document, key: "").map()
-        try root.allowOnly(["relay", "redis", "metrics", "channels", "alerts", "log_level"])
+        try root.allowOnly(["relay", "redis", "metrics", "channels", "consumers", "alerts", "log_level"])
+        if let consumers = try root.optional("consumers")?.map() {
+            try consumers.allowOnly(["heartbeat_channel", "late_after", "down_after", "stall_window", "detector", "phi_threshold"])
+            if let channel = try consumers.optional("heartbeat_channel")?.string() { configuration.heartbeatChannel = channel }
+            if let late = try consumers.optional("late_after")?.positiveNumber() { configuration.detector.lateAfter = late }
+            if let down = try consumers.optional("down_after")?.positiveNumber() { configuration.detector.downAfter = down }
+            if let window = try consumers.optional("stall_window")?.duration() { configuration.detector.stallWindow = window }
+            if let threshold = try consumers.optional("phi_threshold")?.positiveNumber() {
+                configuration.detector.phiAccrual = configuration.detector.phiAccrual ?? PhiAccrual.Configuration()
+                configuration.detector.phiAccrual?.threshold = threshold
+            }
+            if let detector = try consumers.optional("detector") {
+                try configuration.setDetector(try detector.string(), key: detector.key)
+            }
+            guard configuration.detector.downAfter > configuration.detector.lateAfter else {
+                throw ConfigurationError(key: "consumers.down_after", reason: "must be greater than late_after")
+            }
+        }
         if let alerts = try root.optional("alerts")?.map() {
             try alerts.allowOnly(["webhooks", "alertmanagers", "channel"])
             if let hooks = try alerts.optional("webhooks")?.list() {
@@ -134,6 +162,15 @@ public struct ServeConfiguration: Sendable {
 }
 
 extension ServeConfiguration {
+    /// `fixed` (k × interval) or `phi` (phi-accrual).
+    public mutating func setDetector(_ name: String, key: String) throws(ConfigurationError) {
+        switch name {
+        case "fixed": detector.phiAccrual = nil
+        case "phi": detector.phiAccrual = detector.phiAccrual ?? PhiAccrual.Configuration()
+        default: throw ConfigurationError(key: key, reason: "'\(name)' is not fixed or phi")
+        }
+    }
+
     /// `host:port` (with `[v6]:port`), as a flag or file value.
     public static func hostPort(_ text: String) throws(ConfigurationError) -> (String, Int) { try Node(text, key: "").hostPort() }
     public static func positive(_ number: Int) throws(ConfigurationError) -> Int { try Node(number, key: "").positiveInteger() }
@@ -192,6 +229,18 @@ private struct Node {
     func bool() throws(ConfigurationError) -> Bool {
         guard let flag = value as? Bool else { throw fail("expected true or false") }
         return flag
+    }
+
+    func positiveNumber() throws(ConfigurationError) -> Double {
+        if let number = value as? Int, number > 0 { return Double(number) }
+        if let number = value as? Double, number > 0 { return number }
+        throw fail("expected a number greater than 0")
+    }
+
+    func duration() throws(ConfigurationError) -> Double {
+        let text = try string()
+        guard let duration = DurationText.parse(text) else { throw fail("'\(text)' is not a duration such as 60s") }
+        return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     func positiveInteger() throws(ConfigurationError) -> Int {

@@ -22,6 +22,9 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         public var downAfter: Double = 3
         public var stallWindow: Double = 60
         public var recoveryHeartbeats = 2
+        /// When set, `down` is decided by φ-accrual (once it has learned a few intervals)
+        /// instead of `downAfter` × interval.
+        public var phiAccrual: PhiAccrual.Configuration?
 
         public init() {}
     }
@@ -44,6 +47,7 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     private var processedChangedAt: Double
     private var lastTrafficAt: Double?
     private var onTimeHeartbeats = 0
+    private var phi: PhiAccrual?
     /// Watched through its named, subscribed connection only (it sends no heartbeats): it is
     /// down when the connection goes, never for silence.
     public private(set) var connectionOnly = false
@@ -79,6 +83,7 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         failed = heartbeat.failed
         channels = heartbeat.channels
         processedChangedAt = now
+        phi = configuration.phiAccrual.map(PhiAccrual.init(configuration:))
         if heartbeat.stopping { state = .stopped }
     }
 
@@ -96,6 +101,7 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         connectionOnly = false
         let onTime = now - lastHeartbeatAt <= configuration.lateAfter * interval
         let silence = now - lastHeartbeatAt
+        if state != .down && state != .stopped { phi?.record(silence) }
         lastHeartbeatAt = now
         interval = heartbeat.interval ?? configuration.defaultInterval
         channels = heartbeat.channels
@@ -136,7 +142,12 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     public mutating func evaluate(now: Double) -> Transition? {
         guard state != .stopped, !connectionOnly else { return nil }
         let silence = now - lastHeartbeatAt
-        if silence >= configuration.downAfter * interval {
+        if let phi, phi.sampleCount >= 3 {
+            if phi.isSuspected(elapsed: silence) {
+                return state == .down ? nil : move(to: .down,
+                    "no heartbeat for \(Self.seconds(silence)) (phi \(Int(phi.phi(elapsed: silence))) over \(Int(phi.configuration.threshold)))", at: now)
+            }
+        } else if silence >= configuration.downAfter * interval {
             return state == .down ? nil : move(to: .down, "no heartbeat for \(Self.seconds(silence)) (interval \(Self.seconds(interval)))", at: now)
         }
         if silence >= configuration.lateAfter * interval {
@@ -158,7 +169,7 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         case _ where connectionOnly: return nil
         case .stopped, .down: return nil
         case .up, .stalled: return lastHeartbeatAt + configuration.lateAfter * interval
-        case .late: return lastHeartbeatAt + configuration.downAfter * interval
+        case .late: return phi == nil ? lastHeartbeatAt + configuration.downAfter * interval : nil
         }
     }
 

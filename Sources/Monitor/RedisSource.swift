@@ -29,10 +29,13 @@ public final class RedisSource: MonitoredSource, Service {
         public var maxBackoff: Duration = .seconds(5)
         /// JSON field with the publish time, for publish-to-observe latency; nil to skip.
         public var timestampField: String?
+        /// Channel consumers publish heartbeats on.
+        public var heartbeatChannel: String
 
-        public init(url: RedisURL, timestampField: String? = nil) {
+        public init(url: RedisURL, timestampField: String? = nil, heartbeatChannel: String = HeartbeatTracker.defaultChannel) {
             self.url = url
             self.timestampField = timestampField
+            self.heartbeatChannel = heartbeatChannel
         }
     }
 
@@ -179,7 +182,7 @@ public final class RedisSource: MonitoredSource, Service {
             }
             return
         }
-        if channel == HeartbeatTracker.defaultChannel {
+        if channel == configuration.heartbeatChannel {
             queue.offer(.heartbeat(payload: Array(payload.prefix(Heartbeat.maxBytes + 1)), at: now))
         }
         let receivers: Int? = shared.withLock { state in

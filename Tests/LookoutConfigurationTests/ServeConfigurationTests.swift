@@ -47,6 +47,22 @@ import Testing
         #expect(settings.logLevel == "debug")
     }
 
+    @Test func consumerSettings() throws {
+        let settings = try ServeConfiguration.parse(yaml: """
+            consumers:
+              heartbeat_channel: hb
+              late_after: 2
+              down_after: 4.5
+              stall_window: 2m
+              detector: phi
+              phi_threshold: 10
+            """)
+        #expect(settings.heartbeatChannel == "hb")
+        #expect(settings.detector.lateAfter == 2 && settings.detector.downAfter == 4.5)
+        #expect(settings.detector.stallWindow == 120)
+        #expect(settings.detector.phiAccrual?.threshold == 10)
+    }
+
     @Test func anEmptyFileMeansDefaults() throws {
         let settings = try ServeConfiguration.parse(yaml: "")
         #expect(settings.relayEnabled && settings.relay.port == 6380 && settings.metricsPort == 9480)
@@ -63,6 +79,9 @@ import Testing
         ("redis:\n  - http://x", "redis[0]", "is not redis://"),
         ("channels:\n  groups:\n    - label: x", "channels.groups[0].pattern", "required"),
         ("log_level: loud", "log_level", "is not one of"),
+        ("consumers:\n  detector: magic", "consumers.detector", "is not fixed or phi"),
+        ("consumers:\n  late_after: 4", "consumers.down_after", "greater than late_after"),
+        ("consumers:\n  stall_window: soon", "consumers.stall_window", "is not a duration"),
         ("relay: [1, 2", "(file)", "not valid YAML"),
         ("- just\n- a list", "(file)", "mapping"),
     ])

@@ -98,3 +98,45 @@ import Testing
         #expect(machine.receive(beat, at: 302)?.to == .up)
     }
 }
+
+@Suite struct PhiAccrualTests {
+    @Test func phiGrowsWithSilence() {
+        var detector = PhiAccrual()
+        for _ in 0..<100 { detector.record(1.0) }
+        #expect(detector.phi(elapsed: 0.5) < 0.5)
+        #expect(detector.phi(elapsed: 1.0) < 1)
+        #expect(detector.phi(elapsed: 1.5) > 3)
+        #expect(detector.phi(elapsed: 2.0) > 8)
+        #expect(detector.phi(elapsed: 3) > detector.phi(elapsed: 2))
+    }
+
+    @Test func phiDetectorToleratesJitterButCatchesAStop() {
+        var configuration = ConsumerStateMachine.Configuration()
+        configuration.phiAccrual = PhiAccrual.Configuration()
+        let beat = Heartbeat(consumer: "w", interval: 5)
+        var machine = ConsumerStateMachine(first: beat, at: 0, configuration: configuration)
+        var rng = SplitMix64(state: 7)
+        var t = 0.0
+        var transitions: [ConsumerStateMachine.Transition] = []
+        while t < 3 * 3600 {
+            let next = t + 5 * Double.random(in: 0.6...1.4, using: &rng)
+            var tick = t + 0.5
+            while tick < next {
+                if let tr = machine.evaluate(now: tick) { transitions.append(tr) }
+                tick += 0.5
+            }
+            if let tr = machine.receive(beat, at: next) { transitions.append(tr) }
+            t = next
+        }
+        #expect(!transitions.contains { $0.to == .down }, "no false down over 3 hours of ±40% jitter")
+        var stoppedAt: Double?
+        var tick = t
+        while stoppedAt == nil && tick < t + 120 {
+            tick += 0.1
+            if let tr = machine.evaluate(now: tick), tr.to == .down { stoppedAt = tick - t }
+        }
+        #expect(stoppedAt != nil)
+        print("phi detector: down \(stoppedAt ?? -1) s after the last heartbeat")
+        #expect((stoppedAt ?? 0) > 5 && (stoppedAt ?? 99) < 15, "past the learned mean, sooner than the fixed 3 × interval")
+    }
+}
