@@ -57,6 +57,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "JSON field with the publish time (ms since the epoch or RFC 3339), for latency on Redis sources.")
     var timestampField: String?
 
+    @Option(help: "How long a channel without consumers or a lost source must last before it alerts (default 30s).")
+    var alertHold: String?
+
     @Option(help: "Channel consumers publish heartbeats on (default lookout:heartbeat).")
     var heartbeatChannel: String?
 
@@ -123,6 +126,10 @@ struct Serve: AsyncParsableCommand {
         }
         if let alertChannel { settings.alertChannel = alertChannel.isEmpty ? nil : alertChannel }
         if let heartbeatChannel { settings.heartbeatChannel = heartbeatChannel }
+        if let alertHold {
+            guard let hold = DurationText.parse(alertHold) else { throw ValidationError("--alert-hold: '\(alertHold)' is not a duration such as 30s") }
+            settings.alertHold = Double(hold.components.seconds) + Double(hold.components.attoseconds) / 1e18
+        }
         try apply("detector") { if let detector { try settings.setDetector(detector, key: "detector") } }
         if let logLevel {
             guard ServeConfiguration.logLevels.contains(logLevel) else {
@@ -180,12 +187,13 @@ struct Serve: AsyncParsableCommand {
                 notifiers.append(BusNotifier { payload in try? await publisher.publish(payload, on: channel) })
             }
         }
-        let rules = AlertRouter(notifiers: notifiers)
+        let rules = AlertRouter(notifiers: notifiers, holdFor: settings.alertHold)
         var monitorConfiguration = ChannelMonitor.Configuration()
         monitorConfiguration.grouping = settings.grouping
         monitorConfiguration.detector = settings.detector
         monitorConfiguration.onTransition = { rules.handle($0) }
         monitorConfiguration.onGroupTransition = { rules.handle($0) }
+        monitorConfiguration.onHealth = { rules.handle($0) }
         let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: sources, configuration: monitorConfiguration)
         let http = LookoutHTTPServer.application(
             .init(metrics: metrics, monitor: monitor),

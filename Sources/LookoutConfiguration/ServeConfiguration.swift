@@ -39,6 +39,7 @@ import Yams
 ///   alertmanagers:                   # Alertmanager API (POST /api/v2/alerts)
 ///     - http://127.0.0.1:9093
 ///   channel: lookout:alerts          # bus channel for alerts; "" turns it off
+///   hold: 30s                        # how long a consumer-less channel or lost source lasts before it alerts
 /// log_level: info
 /// ```
 public struct ServeConfiguration: Sendable {
@@ -58,6 +59,8 @@ public struct ServeConfiguration: Sendable {
     public var alertWebhooks: [String] = []
     /// Alertmanager base URLs that receive consumer alerts through its API.
     public var alertmanagers: [String] = []
+    /// Seconds a channel without consumers or a lost source must last before it alerts.
+    public var alertHold: Double = 30
     /// Bus channel alerts are published on; nil turns it off.
     public var alertChannel: String? = "lookout:alerts"
     public var logLevel = "info"
@@ -96,7 +99,8 @@ public struct ServeConfiguration: Sendable {
             }
         }
         if let alerts = try root.optional("alerts")?.map() {
-            try alerts.allowOnly(["webhooks", "alertmanagers", "channel"])
+            try alerts.allowOnly(["webhooks", "alertmanagers", "channel", "hold"])
+            if let hold = try alerts.optional("hold")?.duration() { configuration.alertHold = hold }
             if let hooks = try alerts.optional("webhooks")?.list() {
                 configuration.alertWebhooks = try hooks.map { (node) throws(ConfigurationError) in try node.webhookURL() }
             }

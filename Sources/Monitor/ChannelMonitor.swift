@@ -15,6 +15,8 @@ public final class ChannelMonitor: Service, Sendable {
         public var detector = ConsumerStateMachine.Configuration()
         /// Called with every consumer state change, after metrics are updated (alerting hooks in here).
         public var onTransition: @Sendable (HeartbeatTracker.ConsumerTransition) -> Void = { _ in }
+        /// Called after each refresh with what is unhealthy right now (alerting hooks in here).
+        public var onHealth: @Sendable (HealthSnapshot) -> Void = { _ in }
         /// Called when a group becomes degraded, down or healthy again.
         public var onGroupTransition: @Sendable (HeartbeatTracker.GroupTransition) -> Void = { _ in }
 
@@ -182,7 +184,8 @@ public final class ChannelMonitor: Service, Sendable {
         }
         var relayStatistics: RelayStatistics?
         if let relay { relayStatistics = try? await relay.statistics() }
-        state.withLock { state in
+        let notReady = await sourcesNotReady()
+        let unserved = state.withLock { state -> [String] in
             var byLabel: [String: Int] = [:]
             for (channel, count) in subscriberCounts {
                 guard let label = state.grouping.label(for: channel) else { continue }
@@ -200,7 +203,23 @@ public final class ChannelMonitor: Service, Sendable {
                 metrics.relayClients.set(Int64(relayStatistics.connectedClients))
                 Self.export(relayStatistics.slowSubscriberDisconnects, as: "slow", to: metrics.relaySlowSubscriberDisconnects, state: &state)
             }
+            return Self.unservedChannels(state)
         }
+        configuration.onHealth(HealthSnapshot(unservedChannels: unserved, sourcesDown: notReady, at: now))
+    }
+
+    /// Channels that carried traffic in the last refresh while nothing serves them: no subscriber,
+    /// or every consumer that declares the channel in its heartbeats is down or stopped.
+    private static func unservedChannels(_ state: State) -> [String] {
+        let consumers = state.tracker.machinesServingChannels
+        return state.statistics.channels.compactMap { label, channel -> String? in
+            guard channel.messagesPerSecond > 0, label != ChannelGrouping.overflowLabel,
+                  label != HeartbeatTracker.defaultChannel else { return nil }
+            if channel.subscribers == 0 { return label }
+            let declared = consumers.filter { $0.serves(label) }
+            if !declared.isEmpty && declared.allSatisfy({ $0.state == .down || $0.state == .stopped }) { return label }
+            return nil
+        }.sorted()
     }
 
     /// Adds the growth of an absolute count since the last export to a Prometheus counter.
@@ -208,6 +227,15 @@ public final class ChannelMonitor: Service, Sendable {
         let previous = state.exported[key] ?? 0
         if total > previous { counter.increment(by: Int64(total - previous)) }
         state.exported[key] = total
+    }
+
+    /// What is unhealthy at one refresh.
+    public struct HealthSnapshot: Sendable, Hashable {
+        /// Channel labels with traffic and no live consumer.
+        public var unservedChannels: [String]
+        /// Sources that are not connected.
+        public var sourcesDown: [String]
+        public var at: Double
     }
 
     /// Names of sources that are not connected.

@@ -128,6 +128,11 @@ public struct HeartbeatTracker: Sendable {
         return transitions
     }
 
+    /// Consumers that declare the channels they serve.
+    public var machinesServingChannels: [ConsumerStateMachine] {
+        machines.values.filter { !$0.channels.isEmpty }
+    }
+
     public var consumers: [ConsumerSnapshot] {
         machines.map { name, machine in
             ConsumerSnapshot(consumer: name, group: groups[name] ?? "", state: machine.state,

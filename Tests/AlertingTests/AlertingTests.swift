@@ -158,3 +158,27 @@ import Testing
         #expect(rules.alerts(for: healthy[0]).map(\.status) == [.resolved])
     }
 }
+
+@Suite struct ConditionAlertsTests {
+    private let channel = ConditionAlerts.Condition(labels: ["alertname": "LookoutChannelWithoutConsumers", "channel": "orders"],
+                                                    summary: "s", description: "d")
+
+    @Test func firesAfterTheHoldAndResolvesWhenItClears() {
+        var alerts = ConditionAlerts(holdFor: 30)
+        #expect(alerts.update(active: [channel], now: 0).isEmpty)
+        #expect(alerts.update(active: [channel], now: 29).isEmpty)
+        let fired = alerts.update(active: [channel], now: 30)
+        #expect(fired.map(\.status) == [.firing])
+        #expect(alerts.update(active: [channel], now: 60).isEmpty, "fires once")
+        #expect(alerts.update(active: [], now: 61).map(\.status) == [.resolved])
+    }
+
+    @Test func aBlipShorterThanTheHoldNeverFires() {
+        var alerts = ConditionAlerts(holdFor: 30)
+        #expect(alerts.update(active: [channel], now: 0).isEmpty)
+        #expect(alerts.update(active: [], now: 10).isEmpty)
+        #expect(alerts.update(active: [channel], now: 20).isEmpty)
+        #expect(alerts.update(active: [channel], now: 45).isEmpty, "the clock restarted at 20")
+        #expect(alerts.update(active: [channel], now: 50).count == 1)
+    }
+}

@@ -119,3 +119,31 @@ import Testing
         try scenario(lookoutArguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"], port: { _ in redis.port })
     }
 }
+
+/// A channel that carries traffic while nothing consumes it is pushed as an alert of its own.
+@Suite(.serialized) struct ChannelWithoutConsumersTests {
+    @Test func trafficWithNoSubscriberAlerts() throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let lookout = try LookoutProcess(arguments: ["--alert-webhook", receiver.url, "--alert-hold", "1s"])
+        let publisher = try TestConnection(port: lookout.port)
+        let deadline = TestConnection.now() + 15
+        var fired = false
+        for _ in 0..<150 where !fired && TestConnection.now() < deadline {
+            #expect(try publisher.call("PUBLISH", "orders", "lost") == .integer(0))
+            fired = receiver.alerts.contains { $0.name == "LookoutChannelWithoutConsumers" && $0.status == "firing" }
+            usleep(100_000)
+        }
+        #expect(fired)
+        #expect(!receiver.alerts.contains { $0.name == "LookoutChannelWithoutConsumers" && $0.status == "resolved" })
+        let subscriber = try TestConnection(port: lookout.port)
+        _ = try subscriber.call("SUBSCRIBE", "orders")
+        var resolved = false
+        for _ in 0..<100 where !resolved && TestConnection.now() < deadline + 10 {
+            _ = try publisher.call("PUBLISH", "orders", "consumed")
+            resolved = receiver.alerts.contains { $0.name == "LookoutChannelWithoutConsumers" && $0.status == "resolved" }
+            usleep(100_000)
+        }
+        #expect(resolved)
+    }
+}
