@@ -112,13 +112,16 @@ public final class HTTPNotifier: Service, Sendable {
         failed.increment()
     }
 
+    /// RFC 3339 with milliseconds, as Alertmanager writes times.
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
     /// The body of Alertmanager's `POST /api/v2/alerts`.
     public static func apiBody(for alerts: [Alert]) -> Data {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let entries = alerts.map { alert in
-            APIAlert(labels: alert.labels, annotations: alert.annotations, startsAt: formatter.string(from: alert.startsAt),
-                     endsAt: alert.endsAt.map { formatter.string(from: $0) }, generatorURL: nil)
+            APIAlert(labels: alert.labels, annotations: alert.annotations, startsAt: timestamp(alert.startsAt),
+                     endsAt: alert.endsAt.map(timestamp), generatorURL: nil)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -127,8 +130,6 @@ public final class HTTPNotifier: Service, Sendable {
 
     /// Alertmanager's webhook payload (version "4") for `alerts` sharing one status.
     public static func webhookBody(for alerts: [Alert], externalURL: String) -> Data {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let status = alerts.contains { $0.status == .firing } ? "firing" : "resolved"
         let common = alerts.dropFirst().reduce(alerts.first?.labels ?? [:]) { common, alert in
             common.filter { alert.labels[$0.key] == $0.value }
@@ -145,8 +146,8 @@ public final class HTTPNotifier: Service, Sendable {
             externalURL: externalURL,
             alerts: alerts.map { alert in
                 .init(status: alert.status.rawValue, labels: alert.labels, annotations: alert.annotations,
-                      startsAt: formatter.string(from: alert.startsAt),
-                      endsAt: alert.endsAt.map { formatter.string(from: $0) } ?? "0001-01-01T00:00:00Z",
+                      startsAt: timestamp(alert.startsAt),
+                      endsAt: alert.endsAt.map(timestamp) ?? "0001-01-01T00:00:00Z",
                       generatorURL: externalURL, fingerprint: alert.fingerprint)
             }
         )

@@ -73,10 +73,12 @@ public final class ChannelMonitor: Service, Sendable {
 
     /// Applies everything queued so far.
     public func processQueued() {
-        let batch = queue.drain()
-        guard !batch.isEmpty else { return }
         var transitions: [HeartbeatTracker.ConsumerTransition] = []
+        // Drain under the state lock: a scrape that comes while another caller applies a batch
+        // waits for it, instead of rendering metrics the batch has not reached yet.
         let groupTransitions = state.withLock { state -> [HeartbeatTracker.GroupTransition] in
+            let batch = queue.drain()
+            guard !batch.isEmpty else { return [] }
             for observation in batch {
                 switch observation {
                 case .heartbeat(let payload, let time):

@@ -14,15 +14,6 @@ import Testing
         return try ChildProcess("/bin/sh", ["-c", script])
     }
 
-    private func waitFor(seconds: Double, _ condition: () throws -> Bool) rethrows -> Double? {
-        let start = TestConnection.now()
-        while TestConnection.now() - start < seconds {
-            if try condition() { return TestConnection.now() - start }
-            usleep(20_000)
-        }
-        return nil
-    }
-
     private func scenario(lookoutArguments: [String], publishPort: (LookoutProcess) -> Int) throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
@@ -30,14 +21,14 @@ import Testing
         let bus = try TestConnection(port: publishPort(lookout))
         _ = try bus.call("SUBSCRIBE", "lookout:alerts")
         var worker = try consumer(port: publishPort(lookout), name: "billing-worker-1")
-        let seen = waitFor(seconds: 10) {
+        let seen = eventually(seconds: 10) {
             (try? lookout.get("/metrics").body.contains(#"lookout_consumer_up{consumer="billing-worker-1",group="billing"} 1"#)) == true
         }
         #expect(seen != nil, "the consumer's heartbeats were seen")
 
         worker.stop(signal: SIGKILL)
         // Down after 3 × 500 ms; the alert must arrive within 3 × interval + 1 s of the kill.
-        let firedAfter = waitFor(seconds: 10) { receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" } }
+        let firedAfter = eventually(seconds: 10) { receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" } }
         #expect(firedAfter != nil)
         if let firedAfter { #expect(firedAfter <= 2.5, "fired \(firedAfter) s after the kill") }
         print("consumer down alert received \(firedAfter ?? -1) s after the kill")
@@ -50,7 +41,7 @@ import Testing
 
         worker = try consumer(port: publishPort(lookout), name: "billing-worker-1")
         defer { worker.stop(signal: SIGKILL) }
-        let resolvedAfter = waitFor(seconds: 10) { receiver.alerts.contains { $0.status == "resolved" && $0.name == "LookoutConsumerDown" } }
+        let resolvedAfter = eventually(seconds: 10) { receiver.alerts.contains { $0.status == "resolved" && $0.name == "LookoutConsumerDown" } }
         #expect(resolvedAfter != nil, "a resolved alert when the consumer returns")
         #expect(receiver.alerts.filter { $0.status == "firing" && $0.name == "LookoutConsumerDown" }.count == 1, "one firing alert, no storm")
         #expect(receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutGroupDown" }, "its group's only member is down")
@@ -77,13 +68,10 @@ import Testing
             "--channels", "orders.*", "--redis", "redis://127.0.0.1:\(lookout.port)",
         ])
         let up = #"lookout_consumer_state{consumer="cli-worker",group="demo",state="up"} 1"#
-        let deadline = TestConnection.now() + 10
-        while !(try lookout.get("/metrics").body.contains(up)) && TestConnection.now() < deadline { usleep(50_000) }
-        #expect(try lookout.get("/metrics").body.contains(up))
+        #expect(try eventually { try lookout.get("/metrics").body.contains(up) } != nil)
         #expect(sender.stop(signal: SIGTERM) == 0)
         let stopped = #"lookout_consumer_state{consumer="cli-worker",group="demo",state="stopped"} 1"#
-        while !(try lookout.get("/metrics").body.contains(stopped)) && TestConnection.now() < deadline { usleep(50_000) }
-        #expect(try lookout.get("/metrics").body.contains(stopped))
+        #expect(try eventually { try lookout.get("/metrics").body.contains(stopped) } != nil)
         usleep(1_000_000)  // well past 3 × 200 ms: a goodbye must not turn into "down"
         #expect(try lookout.get("/metrics").body.contains(stopped))
         #expect(receiver.alerts.isEmpty, "a clean goodbye sends no alert")
@@ -100,14 +88,9 @@ import Testing
         #expect(try worker.call("CLIENT", "SETNAME", "mailer-1") == .simpleString("OK"))
         _ = try worker.call("SUBSCRIBE", "mail")
         let up = #"lookout_consumer_up{consumer="mailer-1",group=""} 1"#
-        let deadline = TestConnection.now() + 10
-        while !(try lookout.get("/metrics").body.contains(up)) && TestConnection.now() < deadline { usleep(50_000) }
-        #expect(try lookout.get("/metrics").body.contains(up))
+        #expect(try eventually { try lookout.get("/metrics").body.contains(up) } != nil)
         worker.close()
-        while !receiver.alerts.contains(where: { $0.consumer == "mailer-1" && $0.status == "firing" }) && TestConnection.now() < deadline {
-            usleep(50_000)
-        }
-        #expect(receiver.alerts.contains { $0.consumer == "mailer-1" && $0.status == "firing" && $0.name == "LookoutConsumerDown" })
+        #expect(eventually { receiver.alerts.contains { $0.consumer == "mailer-1" && $0.status == "firing" && $0.name == "LookoutConsumerDown" } } != nil)
     }
 
     @Test func onTheRelay() throws {

@@ -9,13 +9,9 @@ import Testing
 @Suite(.serialized) struct RedisSourceTests {
     private func scrape(_ lookout: LookoutProcess) throws -> String { try lookout.get("/metrics").body }
 
+    /// Waits for `condition`, failing the test when it never holds.
     private func waitUntil(seconds: Double = 15, _ condition: () throws -> Bool) throws {
-        let deadline = TestConnection.now() + seconds
-        while TestConnection.now() < deadline {
-            if try condition() { return }
-            usleep(100_000)
-        }
-        throw TestFailure("condition not met within \(seconds)s")
+        guard try eventually(seconds: seconds, condition) != nil else { throw TestFailure("condition not met within \(seconds)s") }
     }
 
     private func sample(_ metrics: String, _ series: String) -> Double? {

@@ -21,6 +21,17 @@ func freeLoopbackPort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
+/// Polls `condition` every 20 ms for at most `seconds`; returns how long it took to hold, or nil.
+@discardableResult
+func eventually(seconds: Double = 10, _ condition: () throws -> Bool) rethrows -> Double? {
+    let start = TestConnection.now()
+    while TestConnection.now() - start < seconds {
+        if try condition() { return TestConnection.now() - start }
+        usleep(20_000)
+    }
+    return try condition() ? TestConnection.now() - start : nil
+}
+
 /// Waits until something accepts connections on `port`, for at most `seconds`.
 func waitForListener(port: Int, seconds: Double = 10) throws {
     let deadline = TestConnection.now() + seconds
