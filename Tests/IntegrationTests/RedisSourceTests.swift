@@ -75,6 +75,29 @@ import Testing
         try waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"third\"}") == Double(perChannel + 1) }
     }
 
+    @Test func redisDroppingTheMonitorForItsOutputBufferIsAGapNotACrash() throws {
+        // A tiny pub/sub output buffer limit: Redis disconnects the monitor's subscription as soon
+        // as a burst of large messages piles up in it.
+        let redis = try RedisServer(extraArguments: ["--client-output-buffer-limit", "pubsub 32kb 16kb 1"])
+        let source = "redis://127.0.0.1:\(redis.port)"
+        let lookout = try LookoutProcess(arguments: ["--no-relay", "--redis", source])
+        try waitUntil { try lookout.get("/readyz").status == 200 }
+        let publisher = try TestConnection(port: redis.port)
+        let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 64 * 1024)
+        var burst: [UInt8] = []
+        for _ in 0..<64 { burst += ScriptStep.encode([Array("PUBLISH".utf8), Array("bulk".utf8), payload]) }
+        var reconnected = false
+        for _ in 0..<20 where !reconnected {
+            try publisher.send(burst)
+            _ = try publisher.readValues(64)
+            reconnected = (sample(try scrape(lookout), "lookout_source_reconnects_total{source=\"\(source)\"}") ?? 0) >= 1
+        }
+        try waitUntil { (sample(try scrape(lookout), "lookout_source_reconnects_total{source=\"\(source)\"}") ?? 0) >= 1 }
+        try waitUntil { sample(try scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 1 }
+        #expect(lookout.child.isRunning)
+        #expect(lookout.child.output().contains("subscription to Redis lost"))
+    }
+
     @Test func keyspaceNotificationsAreNotCountedAsChannels() throws {
         let redis = try RedisServer(extraArguments: ["--notify-keyspace-events", "KEA"])
         let lookout = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"])
