@@ -139,6 +139,7 @@ let package = Package(
             dependencies: [
                 "Relay", "RESP", "CHiredis", "Monitor", "HTTPServer", "Alerting",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -15,6 +15,13 @@ public struct Alert: Sendable, Hashable {
     /// Set when the alert resolved.
     public var endsAt: Date?
 
+    public init(labels: [String: String], annotations: [String: String], startsAt: Date, endsAt: Date? = nil) {
+        self.labels = labels
+        self.annotations = annotations
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+    }
+
     public var status: Status { endsAt == nil ? .firing : .resolved }
     public var name: String { labels["alertname"] ?? "" }
 

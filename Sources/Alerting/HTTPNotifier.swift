@@ -9,7 +9,8 @@ import Synchronization
 
 /// Posts alerts over HTTP, either to a generic webhook in Alertmanager's webhook format
 /// (version "4"), or to Alertmanager's own API (`POST /api/v2/alerts`), where firing alerts are
-/// re-sent every `resendInterval` as Alertmanager expects and resolved ones carry `endsAt`.
+/// re-sent every `resendInterval` as Alertmanager expects, and resolved ones carry `endsAt` and
+/// are re-sent three more times.
 /// Deliveries run on their own task and retry with backoff; `send` never waits, so a dead
 /// receiver never holds up detection.
 public final class HTTPNotifier: Service, Sendable {
@@ -24,7 +25,10 @@ public final class HTTPNotifier: Service, Sendable {
     public let url: String
     public let format: Format
     private let resendInterval: Duration
-    private let firing = Mutex<[String: Alert]>([:])
+    /// Alerts to repeat to Alertmanager: firing ones until they resolve, resolved ones a few more
+    /// times (`remaining`), so an Alertmanager that missed the resolution still hears of it.
+    private let resend = Mutex<[String: (alert: Alert, remaining: Int?)]>([:])
+    private static let resolvedRepeats = 3
     private let client: HTTPClient
     private let stream: AsyncStream<Alert>
     private let continuation: AsyncStream<Alert>.Continuation
@@ -52,8 +56,8 @@ public final class HTTPNotifier: Service, Sendable {
 
     /// Queues an alert for delivery; counted as dropped if 10,000 are already waiting.
     public func send(_ alert: Alert) {
-        firing.withLock { firing in
-            if alert.status == .firing { firing[alert.fingerprint] = alert } else { firing[alert.fingerprint] = nil }
+        if format == .alertmanager {
+            resend.withLock { $0[alert.fingerprint] = (alert, alert.status == .firing ? nil : Self.resolvedRepeats) }
         }
         if case .dropped = continuation.yield(alert) { dropped.increment() }
     }
@@ -75,11 +79,20 @@ public final class HTTPNotifier: Service, Sendable {
         try? await client.shutdown()
     }
 
-    /// Alertmanager forgets an alert that is not re-sent: repeat every firing one.
+    /// Alertmanager forgets an alert that is not re-sent: repeat every firing one, and each
+    /// resolved one a few times.
     private func resendFiring() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: resendInterval)
-            for alert in firing.withLock({ Array($0.values) }) { continuation.yield(alert) }
+            let due = resend.withLock { pending -> [Alert] in
+                let alerts = pending.values.map(\.alert)
+                for (key, entry) in pending {
+                    guard let remaining = entry.remaining else { continue }
+                    pending[key] = remaining > 1 ? (entry.alert, remaining - 1) : nil
+                }
+                return alerts
+            }
+            for alert in due { continuation.yield(alert) }
         }
     }
 

@@ -30,6 +30,9 @@ final class WebhookReceiver: Sendable {
 
     var url: String { "http://127.0.0.1:\(port)/hook" }
 
+    /// Every body received, in arrival order.
+    var bodies: [Data] { log.all }
+
     /// (status, alertname, consumer) of every alert received so far, in arrival order.
     var alerts: [(status: String, name: String, consumer: String)] {
         log.all.flatMap { data in
