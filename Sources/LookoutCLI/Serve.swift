@@ -127,8 +127,8 @@ struct Serve: AsyncParsableCommand {
         if let alertChannel { settings.alertChannel = alertChannel.isEmpty ? nil : alertChannel }
         if let heartbeatChannel { settings.heartbeatChannel = heartbeatChannel }
         if let alertHold {
-            guard let hold = DurationText.parse(alertHold) else { throw ValidationError("--alert-hold: '\(alertHold)' is not a duration such as 30s") }
-            settings.alertHold = Double(hold.components.seconds) + Double(hold.components.attoseconds) / 1e18
+            guard let hold = DurationText.seconds(alertHold) else { throw ValidationError("--alert-hold: '\(alertHold)' is not a duration such as 30s") }
+            settings.alertHold = hold
         }
         try apply("detector") { if let detector { try settings.setDetector(detector, key: "detector") } }
         if let logLevel {
@@ -191,6 +191,7 @@ struct Serve: AsyncParsableCommand {
         var monitorConfiguration = ChannelMonitor.Configuration()
         monitorConfiguration.grouping = settings.grouping
         monitorConfiguration.detector = settings.detector
+        monitorConfiguration.ownChannels = Set([settings.heartbeatChannel, "lookout:probe"] + (settings.alertChannel.map { [$0] } ?? []))
         monitorConfiguration.onTransition = { rules.handle($0) }
         monitorConfiguration.onGroupTransition = { rules.handle($0) }
         monitorConfiguration.onHealth = { rules.handle($0) }

@@ -9,4 +9,9 @@ public enum DurationText {
         }
         return nil
     }
+
+    /// The same, in seconds.
+    public static func seconds(_ text: String) -> Double? {
+        parse(text).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+    }
 }

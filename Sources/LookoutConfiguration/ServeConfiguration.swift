@@ -243,8 +243,8 @@ private struct Node {
 
     func duration() throws(ConfigurationError) -> Double {
         let text = try string()
-        guard let duration = DurationText.parse(text) else { throw fail("'\(text)' is not a duration such as 60s") }
-        return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        guard let seconds = DurationText.seconds(text) else { throw fail("'\(text)' is not a duration such as 60s") }
+        return seconds
     }
 
     func positiveInteger() throws(ConfigurationError) -> Int {

@@ -13,6 +13,8 @@ public final class ChannelMonitor: Service, Sendable {
         public var refreshInterval: Duration = .seconds(1)
         public var grouping = ChannelGrouping()
         public var detector = ConsumerStateMachine.Configuration()
+        /// Lookout's own channels (heartbeats, alerts, probes): never reported as consumer-less.
+        public var ownChannels: Set<String> = [HeartbeatTracker.defaultChannel, "lookout:alerts", "lookout:probe"]
         /// Called with every consumer state change, after metrics are updated (alerting hooks in here).
         public var onTransition: @Sendable (HeartbeatTracker.ConsumerTransition) -> Void = { _ in }
         /// Called after each refresh with what is unhealthy right now (alerting hooks in here).
@@ -205,18 +207,17 @@ public final class ChannelMonitor: Service, Sendable {
                 metrics.relayClients.set(Int64(relayStatistics.connectedClients))
                 Self.export(relayStatistics.slowSubscriberDisconnects, as: "slow", to: metrics.relaySlowSubscriberDisconnects, state: &state)
             }
-            return Self.unservedChannels(state)
+            return Self.unservedChannels(state, excluding: configuration.ownChannels)
         }
         configuration.onHealth(HealthSnapshot(unservedChannels: unserved, sourcesDown: notReady, at: now))
     }
 
     /// Channels that carried traffic in the last refresh while nothing serves them: no subscriber,
     /// or every consumer that declares the channel in its heartbeats is down or stopped.
-    private static func unservedChannels(_ state: State) -> [String] {
+    private static func unservedChannels(_ state: State, excluding own: Set<String>) -> [String] {
         let consumers = state.tracker.machinesServingChannels
         return state.statistics.channels.compactMap { label, channel -> String? in
-            guard channel.messagesPerSecond > 0, label != ChannelGrouping.overflowLabel,
-                  label != HeartbeatTracker.defaultChannel else { return nil }
+            guard channel.messagesPerSecond > 0, label != ChannelGrouping.overflowLabel, !own.contains(label) else { return nil }
             if channel.subscribers == 0 { return label }
             let declared = consumers.filter { $0.serves(label) }
             if !declared.isEmpty && declared.allSatisfy({ $0.state == .down || $0.state == .stopped }) { return label }

@@ -109,6 +109,12 @@ import Testing
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let lookout = try LookoutProcess(arguments: ["--alert-webhook", receiver.url, "--alert-hold", "1s"])
+        // Lookout's own channels carry traffic with no subscriber too (heartbeats, and the alerts
+        // themselves on lookout:alerts): they must never be reported.
+        let heartbeats = try ChildProcess(try LookoutProcess.binary, [
+            "heartbeat", "--consumer", "hb", "--interval", "200ms", "--redis", "redis://127.0.0.1:\(lookout.port)",
+        ])
+        defer { heartbeats.stop() }
         let publisher = try TestConnection(port: lookout.port)
         let deadline = TestConnection.now() + 15
         var fired = false
@@ -128,5 +134,6 @@ import Testing
             usleep(100_000)
         }
         #expect(resolved)
+        #expect(receiver.alerts.filter { $0.name == "LookoutChannelWithoutConsumers" }.allSatisfy { $0.labels["channel"] == "orders" })
     }
 }

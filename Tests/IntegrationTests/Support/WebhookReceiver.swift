@@ -33,13 +33,13 @@ final class WebhookReceiver: Sendable {
     /// Every body received, in arrival order.
     var bodies: [Data] { log.all }
 
-    /// (status, alertname, consumer) of every alert received so far, in arrival order.
-    var alerts: [(status: String, name: String, consumer: String)] {
+    /// (status, alertname, consumer, all labels) of every alert received so far, in arrival order.
+    var alerts: [(status: String, name: String, consumer: String, labels: [String: String])] {
         log.all.flatMap { data in
             let body = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
             return (body["alerts"] as? [[String: Any]] ?? []).map { alert in
                 let labels = alert["labels"] as? [String: String] ?? [:]
-                return (alert["status"] as? String ?? "", labels["alertname"] ?? "", labels["consumer"] ?? "")
+                return (alert["status"] as? String ?? "", labels["alertname"] ?? "", labels["consumer"] ?? "", labels)
             }
         }
     }
