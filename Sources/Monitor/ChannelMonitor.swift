@@ -4,8 +4,9 @@ import Relay
 import ServiceLifecycle
 import Synchronization
 
-/// Drains observations into per-channel statistics and Prometheus series, and polls the relay
-/// for subscriber counts and its own counters. Runs as a `Service` until graceful shutdown.
+/// The monitor's core: drains observations into per-channel statistics, the consumers' failure
+/// detectors and the Prometheus series; every second it refreshes rates and subscriber counts
+/// from the sources and reports what is unhealthy. Runs as a `Service` until graceful shutdown.
 public final class ChannelMonitor: Service, Sendable {
     /// How often observations are drained, and how often rates and subscriber counts refresh.
     public struct Configuration: Sendable {
