@@ -51,22 +51,34 @@ import Testing
         #expect(try publisher.call("PUBLISH", "flood", "after") == .integer(1))
     }
 
-    @Test(arguments: [
-        ("*1\r\n$-5\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        ("*2\r\nx\r\n", "-ERR Protocol error: expected '$', got 'x'\r\n"),
-        ("*abc\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
-        ("*3000000000\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
-        ("*1\r\n$99999999999999999999\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        ("ping \"unterminated\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
-        ("*1\r\n$4\r\nPINGxx", "-ERR Protocol error: expected '\\r\\n' after bulk data\r\n"),
-        (String(repeating: "a", count: 70_000), "-ERR Protocol error: too big inline request\r\n"),
-        ("*" + String(repeating: "1", count: 70_000), "-ERR Protocol error: too big mbulk count string\r\n"),
-    ])
-    func malformedRequestsGetAnErrorAndAClosedConnection(input: String, reply: String) throws {
+    /// A malformed request and Redis's reply to it; described briefly, since some inputs are 70 KB.
+    struct MalformedRequest: Sendable, CustomTestStringConvertible {
+        var name: String
+        var input: String
+        var reply: String
+        var testDescription: String { name }
+    }
+
+    static let malformedRequests: [MalformedRequest] = [
+        .init(name: "negative bulk length", input: "*1\r\n$-5\r\n", reply: "-ERR Protocol error: invalid bulk length\r\n"),
+        .init(name: "no $ before a bulk", input: "*2\r\nx\r\n", reply: "-ERR Protocol error: expected '$', got 'x'\r\n"),
+        .init(name: "non-numeric count", input: "*abc\r\n", reply: "-ERR Protocol error: invalid multibulk length\r\n"),
+        .init(name: "count over the limit", input: "*3000000000\r\n", reply: "-ERR Protocol error: invalid multibulk length\r\n"),
+        .init(name: "bulk length overflow", input: "*1\r\n$99999999999999999999\r\n", reply: "-ERR Protocol error: invalid bulk length\r\n"),
+        .init(name: "unbalanced quotes", input: "ping \"unterminated\r\n", reply: "-ERR Protocol error: unbalanced quotes in request\r\n"),
+        .init(name: "bulk without CRLF", input: "*1\r\n$4\r\nPINGxx", reply: "-ERR Protocol error: expected '\\r\\n' after bulk data\r\n"),
+        .init(name: "70 KB inline request", input: String(repeating: "a", count: 70_000),
+              reply: "-ERR Protocol error: too big inline request\r\n"),
+        .init(name: "70 KB count line", input: "*" + String(repeating: "1", count: 70_000),
+              reply: "-ERR Protocol error: too big mbulk count string\r\n"),
+    ]
+
+    @Test(arguments: malformedRequests)
+    func malformedRequestsGetAnErrorAndAClosedConnection(request: MalformedRequest) throws {
         let relay = try LookoutProcess()
         let client = try TestConnection(port: relay.port)
-        try client.send(input)
-        #expect(String(decoding: client.readUntilClosed(), as: UTF8.self) == reply)
+        try client.send(request.input)
+        #expect(String(decoding: client.readUntilClosed(), as: UTF8.self) == request.reply)
         #expect(client.closedByPeer)
         let healthy = try TestConnection(port: relay.port)
         #expect(try healthy.call("PING") == .simpleString("PONG"))
