@@ -88,7 +88,8 @@ final class RelayCore: @unchecked Sendable {
     /// Delivers a message to every receiver and returns their count (PUBLISH's reply).
     func publish(channel: ByteBuffer, payload: ByteBuffer, sharded: Bool, publisher: RelayClient?) -> Int {
         assertOnLoop()
-        let acceptedAt = NIODeadline.now()
+        // Read the clock only for an observer: with none, publishing does no observation work.
+        let acceptedAt = observer == nil ? NIODeadline.uptimeNanoseconds(0) : NIODeadline.now()
         var frames = MessageFrames(channel: channel, payload: payload, sharded: sharded)
         let timed = observer?.observesDeliveries == true
         let receivers: Int
