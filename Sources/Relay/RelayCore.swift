@@ -171,7 +171,10 @@ final class RelayCore: @unchecked Sendable {
             }
         }
         if client.closing {
-            if clients[client.id] != nil { channel.close(promise: nil) }
+            // QUIT or a protocol error: close once the last reply has been written, not before.
+            if clients[client.id] != nil {
+                channel.writeAndFlush(channel.allocator.buffer(capacity: 0)).whenComplete { _ in channel.close(promise: nil) }
+            }
             return
         }
         guard client.subscriptionCount > 0 else { return }
