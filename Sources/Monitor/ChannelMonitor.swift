@@ -204,6 +204,7 @@ public final class ChannelMonitor: Service, Sendable {
             metrics.trackedChannels.set(Int64(state.series.count))
             Self.export(state.grouping.overflowCount, as: "overflow", to: metrics.channelsOverflowed, state: &state)
             Self.export(queue.droppedCount, as: "dropped", to: metrics.observationsDropped, state: &state)
+            Self.export(state.tracker.refusedConsumers, as: "refused", to: metrics.consumersRefused, state: &state)
             if let relayStatistics {
                 metrics.relayClients.set(Int64(relayStatistics.connectedClients))
                 Self.export(relayStatistics.slowSubscriberDisconnects, as: "slow", to: metrics.relaySlowSubscriberDisconnects, state: &state)

@@ -58,6 +58,7 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         lastHeartbeatAt = now
         interval = configuration.defaultInterval
         processedChangedAt = now
+        phi = configuration.phiAccrual.map(PhiAccrual.init(configuration:))
         connectionOnly = true
     }
 
@@ -85,15 +86,6 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         processedChangedAt = now
         phi = configuration.phiAccrual.map(PhiAccrual.init(configuration:))
         if heartbeat.stopping { state = .stopped }
-    }
-
-    /// Restores a consumer from the store, in the state it had.
-    public init(restoring state: State, lastHeartbeatAt: Double, interval: Double, configuration: Configuration = .init()) {
-        self.configuration = configuration
-        self.state = state
-        self.lastHeartbeatAt = lastHeartbeatAt
-        self.interval = interval
-        self.processedChangedAt = lastHeartbeatAt
     }
 
     /// Applies a heartbeat; returns the transition it causes, if any.
@@ -161,16 +153,6 @@ public struct ConsumerStateMachine: Sendable, Hashable {
                         at: now)
         }
         return nil
-    }
-
-    /// When `evaluate` could next change the state, for schedulers that wake exactly then.
-    public var nextDeadline: Double? {
-        switch state {
-        case _ where connectionOnly: return nil
-        case .stopped, .down: return nil
-        case .up, .stalled: return lastHeartbeatAt + configuration.lateAfter * interval
-        case .late: return phi == nil ? lastHeartbeatAt + configuration.downAfter * interval : nil
-        }
     }
 
     private mutating func move(to next: State, _ reason: String, at now: Double) -> Transition? {

@@ -42,7 +42,7 @@ public struct HeartbeatTracker: Sendable {
     public var maxConsumers: Int
     private var machines: [String: ConsumerStateMachine] = [:]
     private var groups: [String: String] = [:]
-    /// Heartbeats from new consumers refused because `maxConsumers` were tracked.
+    /// New consumers (by heartbeat or named connection) refused because `maxConsumers` were tracked.
     public private(set) var refusedConsumers: UInt64 = 0
 
     public init(configuration: ConsumerStateMachine.Configuration = .init(), maxConsumers: Int = 10_000) {
@@ -78,7 +78,11 @@ public struct HeartbeatTracker: Sendable {
     /// connection goes.
     public mutating func namedConnection(_ name: String, subscribed: Bool, at now: Double, reason: String) -> ConsumerTransition? {
         guard var machine = machines[name] else {
-            guard subscribed, machines.count < maxConsumers else { return nil }
+            guard subscribed else { return nil }
+            guard machines.count < maxConsumers else {
+                refusedConsumers += 1
+                return nil
+            }
             machines[name] = ConsumerStateMachine(connectionAt: now, configuration: configuration)
             groups[name] = ""
             return nil

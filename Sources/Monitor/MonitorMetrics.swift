@@ -13,6 +13,7 @@ public final class MonitorMetrics: Sendable {
     ]
 
     public let observationsDropped: Counter
+    public let consumersRefused: Counter
     public let channelsOverflowed: Counter
     public let trackedChannels: Gauge
     public let relayClients: Gauge
@@ -23,6 +24,9 @@ public final class MonitorMetrics: Sendable {
         observationsDropped = registry.makeCounter(
             name: "lookout_monitor_observations_dropped_total",
             help: "Observations the monitor could not take because its queue was full.")
+        consumersRefused = registry.makeCounter(
+            name: "lookout_consumers_refused_total",
+            help: "New consumers not tracked because the cap on tracked consumers was reached.")
         channelsOverflowed = registry.makeCounter(
             name: "lookout_channel_overflow_messages_total",
             help: "Messages counted under channel=\"__other__\" because the tracked-channel cap was reached.")

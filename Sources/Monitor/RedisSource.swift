@@ -44,7 +44,6 @@ public final class RedisSource: MonitoredSource, Service {
         var numsub: [String: Int] = [:]
         var otherPatterns = 0
         var seenChannels: Set<String> = []
-        var ownOutputBytes = 0
         /// Named subscribers seen in the last CLIENT LIST (other than Lookout's own).
         var namedSubscribers: Set<String>?
     }
@@ -234,9 +233,14 @@ public final class RedisSource: MonitoredSource, Service {
             named = Set(entries.filter { !$0.name.isEmpty && !$0.name.hasPrefix("lookout-") && $0.subscriptions > 0 }.map(\.name))
         }
         let previous = shared.withLock { state in
-            defer { state.namedSubscribers = named }
+            defer {
+                state.namedSubscribers = named
+                state.numsub = numsub
+                state.otherPatterns = max(0, patterns - (state.subscriberConnected ? 1 : 0))
+            }
             return state.namedSubscribers
         }
+        outputBuffer.set(Int64(ownOutput))
         let now = wallClockSeconds()
         for name in named.subtracting(previous ?? []) {
             queue.offer(.namedConnection(name: name, subscribed: true, reason: "", at: now))
@@ -244,13 +248,5 @@ public final class RedisSource: MonitoredSource, Service {
         for name in (previous ?? []).subtracting(named) {
             queue.offer(.namedConnection(name: name, subscribed: false, reason: "named subscriber \(name) is no longer subscribed on Redis", at: now))
         }
-        let subscribed = shared.withLock { state -> Bool in
-            state.numsub = numsub
-            state.ownOutputBytes = ownOutput
-            state.otherPatterns = max(0, patterns - (state.subscriberConnected ? 1 : 0))
-            return state.subscriberConnected
-        }
-        _ = subscribed
-        outputBuffer.set(Int64(ownOutput))
     }
 }

@@ -6,10 +6,6 @@ import RESP
 ///
 /// Lives on the relay's single event loop and is only touched there.
 final class RelayClient: Hashable {
-    enum ReplyMode: String {
-        case on, off, skip
-    }
-
     let id: UInt64
     let channel: any Channel
     let remoteAddress: String
@@ -21,7 +17,8 @@ final class RelayClient: Hashable {
     var libraryVersion = ""
     var version: RESPVersion = .resp2
     var authenticated: Bool
-    var replyMode: ReplyMode = .on
+    /// Set by CLIENT REPLY OFF.
+    var repliesOff = false
     /// Set by CLIENT REPLY SKIP for the command after it.
     var skipNextReply = false
     /// Whether the command running now was preceded by CLIENT REPLY SKIP.
@@ -62,7 +59,7 @@ final class RelayClient: Hashable {
 
     /// Whether replies to commands are written (CLIENT REPLY OFF/SKIP suppress them; pub/sub
     /// messages are always written, as Redis 7.2 does).
-    var repliesEnabled: Bool { replyMode == .on && !replySkippedNow }
+    var repliesEnabled: Bool { !repliesOff && !replySkippedNow }
 
     /// RESP2 clients with subscriptions may only run the pub/sub commands.
     var inSubscribedContext: Bool { version == .resp2 && subscriptionCount > 0 }

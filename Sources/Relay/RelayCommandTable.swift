@@ -20,9 +20,6 @@ struct RelayCommandSpec: Sendable {
     func accepts(argumentCount: Int) -> Bool {
         arity >= 0 ? argumentCount == arity : argumentCount >= -arity
     }
-
-    /// The name as COMMAND shows it, without the container.
-    var shortName: String { name.split(separator: "|").last.map(String.init) ?? name }
 }
 
 extension RelayCommandSpec {

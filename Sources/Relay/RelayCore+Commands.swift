@@ -214,7 +214,7 @@ extension RelayCore {
         dropAllSubscriptions(client)
         client.version = .resp2
         client.name = ""
-        client.replyMode = .on
+        client.repliesOff = false
         client.authenticated = configuration.password == nil
         if hadSubscriptions { notify(.subscriptionsChanged, client) }
     }
@@ -332,12 +332,12 @@ extension RelayCore {
     private func clientReply(_ client: RelayClient, _ arguments: [ByteBuffer]) {
         switch String(buffer: arguments[2]).lowercased() {
         case "on":
-            client.replyMode = .on
+            client.repliesOff = false
             client.reply(.simpleString("OK"))
         case "off":
-            client.replyMode = .off
+            client.repliesOff = true
         case "skip":
-            if client.replyMode == .on { client.skipNextReply = true }
+            if !client.repliesOff { client.skipNextReply = true }
         default:
             client.reply(.error("ERR syntax error"))
         }
@@ -465,7 +465,7 @@ extension RelayCore {
 
     private func commandInfo(_ spec: RelayCommandSpec) -> RESPValue {
         .array([
-            .bulkString(spec.shortName == spec.name ? spec.name : spec.name),
+            .bulkString(spec.name),
             .integer(Int64(spec.arity)),
             .set(spec.flags.map { .simpleString($0) }),
             .integer(0), .integer(0), .integer(0),
