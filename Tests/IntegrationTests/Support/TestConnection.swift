@@ -27,8 +27,11 @@ final class TestConnection {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard result == 0 else {
-            Glibc.close(fd)
-            throw TestFailure("connect to \(host):\(port) failed: errno \(errno)")
+            let error = errno
+            // close() once, through the instance: deinit runs after a failed init too, and a
+            // second close of the same number would close whatever socket took it meanwhile.
+            close()
+            throw TestFailure("connect to \(host):\(port) failed: errno \(error)")
         }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
