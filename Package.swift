@@ -88,6 +88,20 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Store",
+            dependencies: [
+                "CSQLite", "Monitor", "Alerting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "Reports",
+            dependencies: ["Store", "Monitor", "Alerting", "LookoutConfiguration"]
+        ),
+        .target(
             name: "LookoutHeartbeat",
             dependencies: [
                 "RESP",
@@ -107,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "LookoutCLI",
             dependencies: [
-                "Relay", "RESP", "PubSubCore", "Monitor", "HTTPServer", "LookoutConfiguration", "Alerting", "LookoutHeartbeat",
+                "Relay", "RESP", "PubSubCore", "Monitor", "HTTPServer", "LookoutConfiguration", "Alerting", "LookoutHeartbeat", "Store", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -128,6 +142,11 @@ let package = Package(
         .testTarget(name: "LookoutConfigurationTests", dependencies: ["LookoutConfiguration", "Monitor", "Relay", "PubSubCore", "RESP"]),
         .testTarget(name: "AlertingTests", dependencies: ["Alerting", "Monitor"]),
         .testTarget(
+            name: "StoreTests",
+            dependencies: ["Store", "Reports", "Monitor", "Alerting", .product(name: "Prometheus", package: "swift-prometheus")],
+            exclude: ["Golden"]
+        ),
+        .testTarget(
             name: "MonitorTests",
             dependencies: [
                 "Monitor", "HTTPServer", "Relay", "LookoutTestSupport",
@@ -137,7 +156,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Relay", "RESP", "CHiredis", "Monitor", "HTTPServer", "Alerting",
+                "Relay", "RESP", "CHiredis", "Monitor", "HTTPServer", "Alerting", "Store",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -100,4 +100,20 @@ public struct ConsumerAlertRules: Sendable {
 
     /// Alerts firing now.
     public var active: [Alert] { firing.values.sorted { $0.fingerprint < $1.fingerprint } }
+
+    /// Takes back consumer and group alerts that were firing before a restart.
+    public mutating func resume(_ alerts: [Alert]) {
+        for alert in alerts where alert.status == .firing {
+            switch alert.name {
+            case "LookoutConsumerDown", "LookoutConsumerStalled":
+                guard let consumer = alert.labels["consumer"] else { continue }
+                firing[alert.name + "\u{0}" + consumer] = alert
+            case "LookoutGroupDown":
+                guard let group = alert.labels["group"] else { continue }
+                firing["LookoutGroupDown\u{0}group\u{0}" + group] = alert
+            default:
+                continue
+            }
+        }
+    }
 }

@@ -48,4 +48,16 @@ public struct ConditionAlerts: Sendable {
         }
         return out.sorted { $0.fingerprint < $1.fingerprint }
     }
+
+    /// Takes back condition alerts that were firing before a restart.
+    public mutating func resume(_ alerts: [Alert]) {
+        for alert in alerts where alert.status == .firing && Self.names.contains(alert.name) {
+            firing[alert.labels] = alert
+        }
+    }
+
+    /// Alerts firing now.
+    public var active: [Alert] { Array(firing.values) }
+
+    static let names: Set<String> = ["LookoutChannelWithoutConsumers", "LookoutSourceDown"]
 }

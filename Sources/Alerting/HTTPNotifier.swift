@@ -30,8 +30,10 @@ public final class HTTPNotifier: Service, Sendable {
     private let resend = Mutex<[String: (alert: Alert, remaining: Int?)]>([:])
     private static let resolvedRepeats = 3
     private let client: HTTPClient
-    private let stream: AsyncStream<Alert>
-    private let continuation: AsyncStream<Alert>.Continuation
+    /// Alerts to deliver; `true` marks a periodic re-send to Alertmanager, which is not reported.
+    private let stream: AsyncStream<(Alert, Bool)>
+    private let continuation: AsyncStream<(Alert, Bool)>.Continuation
+    private let onDelivery: @Sendable (AlertDelivery) -> Void
     private let logger: Logger
     private let sent: Counter
     private let failed: Counter
@@ -39,12 +41,14 @@ public final class HTTPNotifier: Service, Sendable {
     private let maxAttempts: Int
 
     public init(url: String, format: Format = .webhook, registry: PrometheusCollectorRegistry, maxAttempts: Int = 5,
-                resendInterval: Duration = .seconds(60), logger: Logger = Logger(label: "lookout.alerts")) {
+                resendInterval: Duration = .seconds(60), logger: Logger = Logger(label: "lookout.alerts"),
+                onDelivery: @escaping @Sendable (AlertDelivery) -> Void = { _ in }) {
+        self.onDelivery = onDelivery
         self.url = format == .alertmanager ? url.trimmingSuffix("/") + "/api/v2/alerts" : url
         self.format = format
         self.resendInterval = resendInterval
         self.client = HTTPClient(eventLoopGroupProvider: .singleton)
-        (stream, continuation) = AsyncStream.makeStream(of: Alert.self, bufferingPolicy: .bufferingOldest(10_000))
+        (stream, continuation) = AsyncStream.makeStream(of: (Alert, Bool).self, bufferingPolicy: .bufferingOldest(10_000))
         self.logger = logger
         self.maxAttempts = maxAttempts
         let help = "Alert deliveries, by notifier and outcome."
@@ -59,8 +63,20 @@ public final class HTTPNotifier: Service, Sendable {
         if format == .alertmanager {
             resend.withLock { $0[alert.fingerprint] = (alert, alert.status == .firing ? nil : Self.resolvedRepeats) }
         }
-        if case .dropped = continuation.yield(alert) { dropped.increment() }
+        if case .dropped = continuation.yield((alert, false)) {
+            dropped.increment()
+            onDelivery(AlertDelivery(alert: alert, notifier: notifierName, outcome: .dropped, attempts: 0, error: "queue full"))
+        }
     }
+
+    /// Takes back an alert that was firing before a restart: Alertmanager hears it again at the
+    /// next re-send (a webhook is not told twice).
+    public func resume(_ alert: Alert) {
+        guard format == .alertmanager, alert.status == .firing else { return }
+        resend.withLock { $0[alert.fingerprint] = (alert, nil) }
+    }
+
+    private var notifierName: String { "\(format.rawValue) \(url)" }
 
     public func run() async throws {
         await withGracefulShutdownHandler {
@@ -68,8 +84,8 @@ public final class HTTPNotifier: Service, Sendable {
                 if format == .alertmanager {
                     group.addTask { await self.resendFiring() }
                 }
-                for await alert in stream {
-                    await deliver(alert)
+                for await (alert, isResend) in stream {
+                    await deliver(alert, reported: !isResend)
                 }
                 group.cancelAll()
             }
@@ -92,13 +108,14 @@ public final class HTTPNotifier: Service, Sendable {
                 }
                 return alerts
             }
-            for alert in due { continuation.yield(alert) }
+            for alert in due { continuation.yield((alert, true)) }
         }
     }
 
-    private func deliver(_ alert: Alert) async {
+    private func deliver(_ alert: Alert, reported: Bool) async {
         let body = format == .alertmanager ? Self.apiBody(for: [alert]) : Self.webhookBody(for: [alert], externalURL: "")
         var delay: Duration = .milliseconds(250)
+        var lastError = ""
         for attempt in 1...maxAttempts {
             do {
                 var request = HTTPClientRequest(url: url)
@@ -111,8 +128,10 @@ public final class HTTPNotifier: Service, Sendable {
                 }
                 sent.increment()
                 logger.info("alert delivered", metadata: ["alert": "\(alert.name)", "status": "\(alert.status.rawValue)", "url": "\(url)"])
+                if reported { onDelivery(AlertDelivery(alert: alert, notifier: notifierName, outcome: .success, attempts: attempt)) }
                 return
             } catch {
+                lastError = "\(error)"
                 logger.warning("alert delivery failed", metadata: [
                     "alert": "\(alert.name)", "attempt": "\(attempt)", "url": "\(url)", "error": "\(error)",
                 ])
@@ -123,6 +142,7 @@ public final class HTTPNotifier: Service, Sendable {
             }
         }
         failed.increment()
+        if reported { onDelivery(AlertDelivery(alert: alert, notifier: notifierName, outcome: .failure, attempts: maxAttempts, error: lastError)) }
     }
 
     /// RFC 3339 with milliseconds, as Alertmanager writes times.

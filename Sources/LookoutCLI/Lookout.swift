@@ -5,14 +5,15 @@ import Relay
 import Glibc
 #endif
 
-/// The `lookout` command: the server (`serve`) and, as the project grows, the query commands.
+/// The `lookout` command: the server (`serve`), the history queries (`channels`, `history`,
+/// `consumers`, `alerts`) and `heartbeat`.
 @main
 struct Lookout: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lookout",
         abstract: "Health sidecar for Redis pub/sub: an embedded relay, per-channel metrics and consumer heartbeats.",
         version: LookoutVersion.current,
-        subcommands: [Serve.self, HeartbeatCommand.self],
+        subcommands: [Serve.self, ChannelsCommand.self, HistoryCommand.self, ConsumersCommand.self, AlertsCommand.self, HeartbeatCommand.self],
         defaultSubcommand: Serve.self
     )
 
@@ -29,6 +30,10 @@ struct Lookout: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+        } catch let failure as CommandFailure {
+            let message = "lookout: \(failure.message)\n"
+            _ = message.withCString { Glibc.write(2, $0, strlen($0)) }
+            Glibc.exit(failure.status)
         } catch {
             if exitCode(for: error) == .validationFailure {
                 let message = fullMessage(for: error) + "\n"
@@ -37,5 +42,16 @@ struct Lookout: AsyncParsableCommand {
             }
             exit(withError: error)
         }
+    }
+}
+
+/// A command that cannot do what was asked: one line on standard error, then `status`.
+struct CommandFailure: Error {
+    var message: String
+    var status: Int32
+
+    init(_ message: String, status: Int32 = 1) {
+        self.message = message
+        self.status = status
     }
 }

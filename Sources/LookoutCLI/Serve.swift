@@ -10,6 +10,7 @@ import PubSubCore
 import RESP
 import Relay
 import ServiceLifecycle
+import Store
 import UnixSignals
 
 /// `lookout serve`: the relay, the monitor and the HTTP server, until SIGINT or SIGTERM.
@@ -78,6 +79,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
     var logLevel: String?
 
+    @Option(help: "SQLite database the history is recorded in (default lookout.db).")
+    var db: String?
+
+    @Flag(name: .customLong("no-db"), help: "Record no history.")
+    var noDB = false
+
+    @Option(help: "How often the store writes, one transaction each time (default 1s).")
+    var storeFlushInterval: String?
+
+    @Option(help: "How long raw per-second samples are kept (default 24h).")
+    var rawRetention: String?
+
+    @Option(help: "How long one-minute roll-ups, state changes, alerts and gaps are kept (default 30d).")
+    var rollupRetention: String?
+
     func validate() throws {
         _ = try resolve()
     }
@@ -130,6 +146,14 @@ struct Serve: AsyncParsableCommand {
             guard let hold = DurationText.seconds(alertHold) else { throw ValidationError("--alert-hold: '\(alertHold)' is not a duration such as 30s") }
             settings.alertHold = hold
         }
+        if let db { settings.storePath = db }
+        if noDB { settings.storePath = nil }
+        for (flag, text, setting) in [("store-flush-interval", storeFlushInterval, \ServeConfiguration.storeFlushInterval),
+                                      ("raw-retention", rawRetention, \.rawRetention), ("rollup-retention", rollupRetention, \.rollupRetention)] {
+            guard let text else { continue }
+            guard let seconds = DurationText.seconds(text) else { throw ValidationError("--\(flag): '\(text)' is not a duration such as 24h") }
+            settings[keyPath: setting] = seconds
+        }
         try apply("detector") { if let detector { try settings.setDetector(detector, key: "detector") } }
         if let logLevel {
             guard ServeConfiguration.logLevels.contains(logLevel) else {
@@ -154,6 +178,20 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "lookout")
         let queue = ObservationQueue()
         let metrics = MonitorMetrics(version: LookoutVersion.current)
+        let store: StoreWriter?
+        if let path = settings.storePath {
+            var storeConfiguration = StoreWriter.Configuration()
+            storeConfiguration.flushInterval = .milliseconds(Int64(settings.storeFlushInterval * 1000))
+            storeConfiguration.rawRetention = settings.rawRetention
+            storeConfiguration.rollupRetention = settings.rollupRetention
+            do {
+                store = try StoreWriter(path: path, configuration: storeConfiguration, registry: metrics.registry)
+            } catch {
+                throw CommandFailure("\(error)", status: Lookout.invalidConfigurationStatus)
+            }
+        } else {
+            store = nil
+        }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         var sources: [any MonitoredSource] = []
         var relay: RelayServer?
@@ -169,33 +207,57 @@ struct Serve: AsyncParsableCommand {
             return url
         }
         for url in redisURLs {
-            let source = RedisSource(
-                configuration: .init(url: url, timestampField: settings.timestampField, heartbeatChannel: settings.heartbeatChannel),
-                queue: queue, metrics: metrics)
+            var sourceConfiguration = RedisSource.Configuration(url: url, timestampField: settings.timestampField,
+                                                                heartbeatChannel: settings.heartbeatChannel)
+            sourceConfiguration.onGap = { source, start, end in store?.recordGap(source: source, start: start, end: end) }
+            let source = RedisSource(configuration: sourceConfiguration, queue: queue, metrics: metrics)
             sources.append(source)
             services.append(.init(service: source))
         }
-        let httpNotifiers = settings.alertWebhooks.map { HTTPNotifier(url: $0, format: .webhook, registry: metrics.registry) }
-            + settings.alertmanagers.map { HTTPNotifier(url: $0, format: .alertmanager, registry: metrics.registry) }
+        let recordDelivery: @Sendable (AlertDelivery) -> Void = { store?.record($0) }
+        let httpNotifiers = settings.alertWebhooks.map {
+            HTTPNotifier(url: $0, format: .webhook, registry: metrics.registry, onDelivery: recordDelivery)
+        } + settings.alertmanagers.map {
+            HTTPNotifier(url: $0, format: .alertmanager, registry: metrics.registry, onDelivery: recordDelivery)
+        }
         services += httpNotifiers.map { .init(service: $0) }
         var notifiers: [any AlertNotifier] = httpNotifiers + [LogNotifier()]
         if let channel = settings.alertChannel {
             if let relay {
-                notifiers.append(BusNotifier { payload in _ = try? await relay.publish(channel: channel, payload: payload) })
+                notifiers.append(BusNotifier(channel: channel, publish: { payload in
+                    (try? await relay.publish(channel: channel, payload: payload)) != nil
+                }, onDelivery: recordDelivery))
             } else if let redis = redisURLs.first {
                 let publisher = RESPPublisher(host: redis.host, port: redis.port, password: redis.password)
-                notifiers.append(BusNotifier { payload in try? await publisher.publish(payload, on: channel) })
+                notifiers.append(BusNotifier(channel: channel, publish: { payload in
+                    (try? await publisher.publish(payload, on: channel)) != nil
+                }, onDelivery: recordDelivery))
             }
         }
-        let rules = AlertRouter(notifiers: notifiers, holdFor: settings.alertHold)
+        let rules = AlertRouter(notifiers: notifiers, holdFor: settings.alertHold, onAlert: { store?.record($0) })
         var monitorConfiguration = ChannelMonitor.Configuration()
         monitorConfiguration.grouping = settings.grouping
         monitorConfiguration.detector = settings.detector
         monitorConfiguration.ownChannels = Set([settings.heartbeatChannel, "lookout:probe"] + (settings.alertChannel.map { [$0] } ?? []))
-        monitorConfiguration.onTransition = { rules.handle($0) }
+        monitorConfiguration.onTransition = { change in
+            store?.record(change)
+            rules.handle(change)
+        }
+        monitorConfiguration.onRefresh = { buckets, consumers in store?.record(buckets: buckets, consumers: consumers) }
         monitorConfiguration.onGroupTransition = { rules.handle($0) }
         monitorConfiguration.onHealth = { rules.handle($0) }
         let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: sources, configuration: monitorConfiguration)
+        if let store {
+            // Resume where the last run stopped: consumers in their states, firing alerts still
+            // firing, so a restart neither forgets a dead consumer nor alerts on it twice.
+            do {
+                monitor.resume(try store.savedConsumers())
+                rules.resume(firing: try store.firingAlerts())
+            } catch {
+                logger.error("could not read the saved consumers and alerts; starting afresh", metadata: ["error": "\(error)"])
+            }
+            services.append(.init(service: store))
+        }
         let http = LookoutHTTPServer.application(
             .init(metrics: metrics, monitor: monitor),
             host: settings.metricsHost, port: settings.metricsPort, logger: Logger(label: "lookout.http"))

@@ -40,6 +40,11 @@ import Yams
 ///     - http://127.0.0.1:9093
 ///   channel: lookout:alerts          # bus channel for alerts; "" turns it off
 ///   hold: 30s                        # how long a consumer-less channel or lost source lasts before it alerts
+/// store:
+///   path: lookout.db                 # SQLite database; "" turns recording off
+///   flush_interval: 1s               # one transaction per interval
+///   raw_retention: 24h               # per-refresh samples
+///   rollup_retention: 30d            # one-minute roll-ups, transitions, alerts, gaps
 /// log_level: info
 /// ```
 public struct ServeConfiguration: Sendable {
@@ -64,6 +69,14 @@ public struct ServeConfiguration: Sendable {
     /// Bus channel alerts are published on; nil turns it off.
     public var alertChannel: String? = "lookout:alerts"
     public var logLevel = "info"
+    /// The SQLite database history is recorded in; nil records nothing.
+    public var storePath: String? = "lookout.db"
+    /// Seconds between two writes of the store.
+    public var storeFlushInterval: Double = 1
+    /// Seconds raw samples are kept.
+    public var rawRetention: Double = 24 * 3600
+    /// Seconds one-minute roll-ups, transitions, alerts and gaps are kept.
+    public var rollupRetention: Double = 30 * 24 * 3600
 
     public init() {}
 
@@ -80,7 +93,14 @@ public struct ServeConfiguration: Sendable {
         var configuration = ServeConfiguration()
         guard let document else { return configuration }
         let root = try Node(document, key: "").map()
-        try root.allowOnly(["relay", "redis", "metrics", "channels", "consumers", "alerts", "log_level"])
+        try root.allowOnly(["relay", "redis", "metrics", "channels", "consumers", "alerts", "store", "log_level"])
+        if let store = try root.optional("store")?.map() {
+            try store.allowOnly(["path", "flush_interval", "raw_retention", "rollup_retention"])
+            if let path = try store.optional("path")?.string() { configuration.storePath = path.isEmpty ? nil : path }
+            if let flush = try store.optional("flush_interval")?.duration() { configuration.storeFlushInterval = flush }
+            if let raw = try store.optional("raw_retention")?.duration() { configuration.rawRetention = raw }
+            if let rollup = try store.optional("rollup_retention")?.duration() { configuration.rollupRetention = rollup }
+        }
         if let consumers = try root.optional("consumers")?.map() {
             try consumers.allowOnly(["heartbeat_channel", "late_after", "down_after", "stall_window", "detector", "phi_threshold"])
             if let channel = try consumers.optional("heartbeat_channel")?.string() { configuration.heartbeatChannel = channel }

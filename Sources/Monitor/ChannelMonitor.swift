@@ -22,6 +22,8 @@ public final class ChannelMonitor: Service, Sendable {
         public var onHealth: @Sendable (HealthSnapshot) -> Void = { _ in }
         /// Called when a group becomes degraded, down or healthy again.
         public var onGroupTransition: @Sendable (HeartbeatTracker.GroupTransition) -> Void = { _ in }
+        /// Called after each refresh with the channel buckets it closed and every consumer (the store hooks in here).
+        public var onRefresh: @Sendable ([ChannelStatistics.Bucket], [HeartbeatTracker.ConsumerSnapshot]) -> Void = { _, _ in }
 
         public init() {}
     }
@@ -107,6 +109,7 @@ public final class ChannelMonitor: Service, Sendable {
                 case .latency(let channel, let seconds):
                     guard let label = state.grouping.label(for: channel) else { continue }
                     Self.series(label, in: &state, metrics: metrics).latency.record(seconds)
+                    state.statistics.recordLatency(label: label, seconds: seconds)
                 }
             }
             updateConsumerSeries(&state)
@@ -168,6 +171,14 @@ public final class ChannelMonitor: Service, Sendable {
         }
     }
 
+    /// Resumes consumers saved before a restart (see ``HeartbeatTracker/resume(_:at:)``).
+    public func resume(_ consumers: [HeartbeatTracker.ConsumerSnapshot]) {
+        state.withLock { state in
+            state.tracker.resume(consumers, at: wallClockSeconds())
+            updateConsumerSeries(&state)
+        }
+    }
+
     /// Every tracked consumer.
     public func consumers() -> [HeartbeatTracker.ConsumerSnapshot] {
         state.withLock { $0.tracker.consumers }
@@ -190,7 +201,7 @@ public final class ChannelMonitor: Service, Sendable {
         var relayStatistics: RelayStatistics?
         if let relay { relayStatistics = try? await relay.statistics() }
         let notReady = await sourcesNotReady()
-        let unserved = state.withLock { state -> [String] in
+        let (unserved, buckets, consumers) = state.withLock { state in
             var byLabel: [String: Int] = [:]
             for (channel, count) in subscriberCounts {
                 guard let label = state.grouping.label(for: channel) else { continue }
@@ -200,7 +211,7 @@ public final class ChannelMonitor: Service, Sendable {
             for (label, channel) in state.statistics.channels {
                 Self.series(label, in: &state, metrics: metrics).subscribers.set(Int64(channel.subscribers))
             }
-            state.statistics.tick(now: now)
+            let buckets = state.statistics.tick(now: now)
             metrics.trackedChannels.set(Int64(state.series.count))
             Self.export(state.grouping.overflowCount, as: "overflow", to: metrics.channelsOverflowed, state: &state)
             Self.export(queue.droppedCount, as: "dropped", to: metrics.observationsDropped, state: &state)
@@ -209,8 +220,9 @@ public final class ChannelMonitor: Service, Sendable {
                 metrics.relayClients.set(Int64(relayStatistics.connectedClients))
                 Self.export(relayStatistics.slowSubscriberDisconnects, as: "slow", to: metrics.relaySlowSubscriberDisconnects, state: &state)
             }
-            return Self.unservedChannels(state, excluding: configuration.ownChannels)
+            return (Self.unservedChannels(state, excluding: configuration.ownChannels), buckets, state.tracker.consumers)
         }
+        configuration.onRefresh(buckets, consumers)
         configuration.onHealth(HealthSnapshot(unservedChannels: unserved, sourcesDown: notReady, at: now))
     }
 

@@ -1,6 +1,33 @@
 /// Per-channel traffic as plain numbers: what `/api/v1/channels` shows and what the store
 /// records. Keys are labels from ``ChannelGrouping``; time is passed in.
 public struct ChannelStatistics: Sendable {
+    /// One channel's traffic over one bucket (the time between two ticks): what the store keeps.
+    public struct Bucket: Sendable, Hashable {
+        public var channel: String
+        /// Whole seconds since the epoch at the bucket's start.
+        public var start: Int64
+        public var messages: UInt64
+        public var bytes: UInt64
+        public var unrouted: UInt64
+        /// Subscribers at the end of the bucket.
+        public var subscribers: Int
+        public var latency: LatencyDigest
+
+        public init(channel: String, start: Int64, messages: UInt64, bytes: UInt64, unrouted: UInt64, subscribers: Int,
+                    latency: LatencyDigest = .init()) {
+            self.channel = channel
+            self.start = start
+            self.messages = messages
+            self.bytes = bytes
+            self.unrouted = unrouted
+            self.subscribers = subscribers
+            self.latency = latency
+        }
+    }
+
+    /// An idle channel is still recorded this often (seconds), so its subscribers show in history.
+    public static let idleSampleInterval: Double = 60
+
     /// One channel's (or group's) numbers.
     public struct Channel: Sendable, Hashable, Codable {
         public var messages: UInt64 = 0
@@ -18,8 +45,11 @@ public struct ChannelStatistics: Sendable {
     }
 
     public private(set) var channels: [String: Channel] = [:]
-    private var previous: [String: (messages: UInt64, bytes: UInt64)] = [:]
+    private var previous: [String: (messages: UInt64, bytes: UInt64, unrouted: UInt64)] = [:]
     private var previousTick: Double?
+    private var latencies: [String: LatencyDigest] = [:]
+    /// When each channel was last put in a bucket, and with how many subscribers.
+    private var lastSampled: [String: (at: Double, subscribers: Int)] = [:]
 
     public init() {}
 
@@ -29,6 +59,11 @@ public struct ChannelStatistics: Sendable {
         channels[label]!.bytes += UInt64(bytes)
         channels[label]!.lastMessageAt = time
         if receivers == 0 { channels[label]!.unrouted += 1 }
+    }
+
+    /// Adds one delivery latency of `label` to the current bucket.
+    public mutating func recordLatency(label: String, seconds: Double) {
+        latencies[label, default: LatencyDigest()].record(seconds)
     }
 
     /// Sets the current subscriber count of `label`.
@@ -42,18 +77,36 @@ public struct ChannelStatistics: Sendable {
         for (label, count) in counts where channels[label] == nil { setSubscribers(label: label, count: count) }
     }
 
-    /// Recomputes rates from the counts since the previous tick.
-    public mutating func tick(now: Double) {
+    /// Recomputes rates from the counts since the previous tick, and returns the bucket that tick
+    /// closes: every channel with traffic, a changed subscriber count, or no sample for
+    /// ``idleSampleInterval``. The first tick's bucket holds everything counted before it (and
+    /// sets no rate: there is no interval yet).
+    @discardableResult
+    public mutating func tick(now: Double) -> [Bucket] {
         defer {
             previousTick = now
-            previous = channels.mapValues { ($0.messages, $0.bytes) }
+            previous = channels.mapValues { ($0.messages, $0.bytes, $0.unrouted) }
+            latencies = [:]
         }
-        guard let last = previousTick, now > last else { return }
-        let elapsed = now - last
+        if let last = previousTick, now <= last { return [] }
+        let start = previousTick ?? (now - 1)
+        let elapsed = previousTick.map { now - $0 }
+        var buckets: [Bucket] = []
         for (label, channel) in channels {
-            let before = previous[label] ?? (0, 0)
-            channels[label]!.messagesPerSecond = Double(channel.messages - before.messages) / elapsed
-            channels[label]!.bytesPerSecond = Double(channel.bytes - before.bytes) / elapsed
+            let before = previous[label] ?? (0, 0, 0)
+            let messages = channel.messages - before.messages
+            if let elapsed {
+                channels[label]!.messagesPerSecond = Double(messages) / elapsed
+                channels[label]!.bytesPerSecond = Double(channel.bytes - before.bytes) / elapsed
+            }
+            let sampled = lastSampled[label]
+            guard messages > 0 || sampled?.subscribers != channel.subscribers
+                || now - (sampled?.at ?? -.infinity) >= Self.idleSampleInterval else { continue }
+            lastSampled[label] = (now, channel.subscribers)
+            buckets.append(Bucket(channel: label, start: Int64(start.rounded(.down)), messages: messages,
+                                  bytes: channel.bytes - before.bytes, unrouted: channel.unrouted - before.unrouted,
+                                  subscribers: channel.subscribers, latency: latencies[label] ?? LatencyDigest()))
         }
+        return buckets.sorted { $0.channel < $1.channel }
     }
 }

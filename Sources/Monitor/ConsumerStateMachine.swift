@@ -35,6 +35,13 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         public var to: State
         public var reason: String
         public var at: Double
+
+        public init(from: State, to: State, reason: String, at: Double) {
+            self.from = from
+            self.to = to
+            self.reason = reason
+            self.at = at
+        }
     }
 
     public let configuration: Configuration
@@ -44,6 +51,14 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     public private(set) var processed: UInt64?
     public private(set) var failed: UInt64?
     public private(set) var channels: [String] = []
+    /// When the current state began, and why.
+    public private(set) var stateSince: Double
+    public private(set) var reason = ""
+    /// Silence is measured from here: the last heartbeat, or the moment a restored detector
+    /// resumed, whichever is later (Lookout cannot judge the time it was not running).
+    private var watchedSince: Double
+    /// Restored as subscribed: down if its connection does not come back within `downAfter` × interval.
+    private var awaitingConnection = false
     private var processedChangedAt: Double
     private var lastTrafficAt: Double?
     private var onTimeHeartbeats = 0
@@ -56,22 +71,77 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     public init(connectionAt now: Double, configuration: Configuration = .init()) {
         self.configuration = configuration
         lastHeartbeatAt = now
+        watchedSince = now
+        stateSince = now
         interval = configuration.defaultInterval
         processedChangedAt = now
         phi = configuration.phiAccrual.map(PhiAccrual.init(configuration:))
         connectionOnly = true
     }
 
+    /// What a detector needs to resume after a restart, as the store keeps it.
+    public struct Saved: Sendable, Hashable {
+        public var state: State
+        public var stateSince: Double
+        public var reason: String
+        public var lastHeartbeatAt: Double
+        public var interval: Double
+        public var processed: UInt64?
+        public var failed: UInt64?
+        public var channels: [String]
+        public var connectionOnly: Bool
+
+        public init(state: State, stateSince: Double, reason: String, lastHeartbeatAt: Double, interval: Double,
+                    processed: UInt64?, failed: UInt64?, channels: [String], connectionOnly: Bool) {
+            self.state = state
+            self.stateSince = stateSince
+            self.reason = reason
+            self.lastHeartbeatAt = lastHeartbeatAt
+            self.interval = interval
+            self.processed = processed
+            self.failed = failed
+            self.channels = channels
+            self.connectionOnly = connectionOnly
+        }
+    }
+
+    public var saved: Saved {
+        Saved(state: state, stateSince: stateSince, reason: reason, lastHeartbeatAt: lastHeartbeatAt, interval: interval,
+              processed: processed, failed: failed, channels: channels, connectionOnly: connectionOnly)
+    }
+
+    /// Resumes a saved detector at `now`: same state (so nothing fires again), silence counted from
+    /// `now` at the earliest.
+    public init(resuming saved: Saved, at now: Double, configuration: Configuration = .init()) {
+        self.configuration = configuration
+        state = saved.state
+        stateSince = saved.stateSince
+        reason = saved.reason
+        lastHeartbeatAt = saved.lastHeartbeatAt
+        watchedSince = max(saved.lastHeartbeatAt, now)
+        interval = saved.interval
+        processed = saved.processed
+        failed = saved.failed
+        channels = saved.channels
+        connectionOnly = saved.connectionOnly
+        awaitingConnection = saved.connectionOnly && saved.state != .down
+        processedChangedAt = now
+        phi = configuration.phiAccrual.map(PhiAccrual.init(configuration:))
+    }
+
     /// The consumer's named connection is subscribed again.
     public mutating func connectionOpened(at now: Double) -> Transition? {
         guard connectionOnly else { return nil }
         lastHeartbeatAt = now
+        watchedSince = now
+        awaitingConnection = false
         return move(to: .up, "subscribed connection is back", at: now)
     }
 
     /// The consumer's named connection closed or unsubscribed from everything.
     public mutating func connectionClosed(at now: Double, reason: String) -> Transition? {
         guard connectionOnly else { return nil }
+        awaitingConnection = false
         return move(to: .down, reason, at: now)
     }
 
@@ -79,22 +149,29 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     public init(first heartbeat: Heartbeat, at now: Double, configuration: Configuration = .init()) {
         self.configuration = configuration
         lastHeartbeatAt = now
+        watchedSince = now
+        stateSince = now
         interval = heartbeat.interval ?? configuration.defaultInterval
         processed = heartbeat.processed
         failed = heartbeat.failed
         channels = heartbeat.channels
         processedChangedAt = now
         phi = configuration.phiAccrual.map(PhiAccrual.init(configuration:))
-        if heartbeat.stopping { state = .stopped }
+        if heartbeat.stopping {
+            state = .stopped
+            reason = "said goodbye"
+        }
     }
 
     /// Applies a heartbeat; returns the transition it causes, if any.
     public mutating func receive(_ heartbeat: Heartbeat, at now: Double) -> Transition? {
         connectionOnly = false
-        let onTime = now - lastHeartbeatAt <= configuration.lateAfter * interval
-        let silence = now - lastHeartbeatAt
+        awaitingConnection = false
+        let silence = now - watchedSince
+        let onTime = silence <= configuration.lateAfter * interval
         if state != .down && state != .stopped { phi?.record(silence) }
         lastHeartbeatAt = now
+        watchedSince = now
         interval = heartbeat.interval ?? configuration.defaultInterval
         channels = heartbeat.channels
         failed = heartbeat.failed ?? failed
@@ -132,8 +209,12 @@ public struct ConsumerStateMachine: Sendable, Hashable {
 
     /// Checks the clock; returns the transition it causes, if any.
     public mutating func evaluate(now: Double) -> Transition? {
+        if awaitingConnection, now - watchedSince >= configuration.downAfter * interval {
+            awaitingConnection = false
+            return move(to: .down, "subscribed connection did not come back after Lookout restarted", at: now)
+        }
         guard state != .stopped, !connectionOnly else { return nil }
-        let silence = now - lastHeartbeatAt
+        let silence = now - watchedSince
         if let phi, phi.sampleCount >= 3 {
             if phi.isSuspected(elapsed: silence) {
                 return state == .down ? nil : move(to: .down,
@@ -155,10 +236,12 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         return nil
     }
 
-    private mutating func move(to next: State, _ reason: String, at now: Double) -> Transition? {
+    private mutating func move(to next: State, _ why: String, at now: Double) -> Transition? {
         guard next != state else { return nil }
-        let transition = Transition(from: state, to: next, reason: reason, at: now)
+        let transition = Transition(from: state, to: next, reason: why, at: now)
         state = next
+        stateSince = now
+        reason = why
         onTimeHeartbeats = 0
         return transition
     }

@@ -7,16 +7,30 @@ public struct HeartbeatTracker: Sendable {
         public var consumer: String
         public var group: String
         public var transition: ConsumerStateMachine.Transition
+
+        public init(consumer: String, group: String, transition: ConsumerStateMachine.Transition) {
+            self.consumer = consumer
+            self.group = group
+            self.transition = transition
+        }
     }
 
-    /// One consumer as metrics and the API show it.
+    /// One consumer as metrics, the API and the store see it.
     public struct ConsumerSnapshot: Sendable, Hashable {
         public var consumer: String
         public var group: String
-        public var state: ConsumerStateMachine.State
-        public var lastHeartbeatAt: Double
-        public var processed: UInt64?
-        public var failed: UInt64?
+        public var detector: ConsumerStateMachine.Saved
+
+        public init(consumer: String, group: String, detector: ConsumerStateMachine.Saved) {
+            self.consumer = consumer
+            self.group = group
+            self.detector = detector
+        }
+
+        public var state: ConsumerStateMachine.State { detector.state }
+        public var lastHeartbeatAt: Double { detector.lastHeartbeatAt }
+        public var processed: UInt64? { detector.processed }
+        public var failed: UInt64? { detector.failed }
     }
 
     /// Where consumers publish heartbeats unless configured otherwise.
@@ -132,6 +146,16 @@ public struct HeartbeatTracker: Sendable {
         return transitions
     }
 
+    /// Resumes consumers saved before a restart, in their saved states: nothing fires for them
+    /// again, and their silence counts from `now`. Group health is recomputed without reporting.
+    public mutating func resume(_ saved: [ConsumerSnapshot], at now: Double) {
+        for consumer in saved.prefix(maxConsumers) {
+            machines[consumer.consumer] = ConsumerStateMachine(resuming: consumer.detector, at: now, configuration: configuration)
+            groups[consumer.consumer] = consumer.group
+        }
+        _ = updateGroups(at: now)
+    }
+
     /// Consumers that declare the channels they serve.
     public var machinesServingChannels: [ConsumerStateMachine] {
         machines.values.filter { !$0.channels.isEmpty }
@@ -139,8 +163,7 @@ public struct HeartbeatTracker: Sendable {
 
     public var consumers: [ConsumerSnapshot] {
         machines.map { name, machine in
-            ConsumerSnapshot(consumer: name, group: groups[name] ?? "", state: machine.state,
-                             lastHeartbeatAt: machine.lastHeartbeatAt, processed: machine.processed, failed: machine.failed)
+            ConsumerSnapshot(consumer: name, group: groups[name] ?? "", detector: machine.saved)
         }.sorted { $0.consumer < $1.consumer }
     }
 }

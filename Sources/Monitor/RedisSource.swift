@@ -31,6 +31,9 @@ public final class RedisSource: MonitoredSource, Service {
         public var timestampField: String?
         /// Channel consumers publish heartbeats on.
         public var heartbeatChannel: String
+        /// Called when the subscription is back after a gap: the source, and the gap's start and
+        /// end in seconds since the epoch (the store hooks in here).
+        public var onGap: @Sendable (_ source: String, _ start: Double, _ end: Double) -> Void = { _, _, _ in }
 
         public init(url: RedisURL, timestampField: String? = nil, heartbeatChannel: String = HeartbeatTracker.defaultChannel) {
             self.url = url
@@ -142,7 +145,10 @@ public final class RedisSource: MonitoredSource, Service {
                     reconnects.increment()
                     if let lostAt {
                         let gap = ContinuousClock.now - lostAt
-                        gapSeconds.increment(by: Double(gap.components.seconds) + Double(gap.components.attoseconds) / 1e18)
+                        let seconds = Double(gap.components.seconds) + Double(gap.components.attoseconds) / 1e18
+                        gapSeconds.increment(by: seconds)
+                        let end = wallClockSeconds()
+                        configuration.onGap(name, end - seconds, end)
                         logger.warning("resubscribed after a gap", metadata: ["source": "\(name)", "gap": "\(gap)"])
                     }
                 }

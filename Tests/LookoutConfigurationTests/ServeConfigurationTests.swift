@@ -63,6 +63,20 @@ import Testing
         #expect(settings.detector.phiAccrual?.threshold == 10)
     }
 
+    @Test func storeSettings() throws {
+        let settings = try ServeConfiguration.parse(yaml: """
+            store:
+              path: /var/lib/lookout/history.db
+              flush_interval: 500ms
+              raw_retention: 6h
+              rollup_retention: 7d
+            """)
+        #expect(settings.storePath == "/var/lib/lookout/history.db")
+        #expect(settings.storeFlushInterval == 0.5 && settings.rawRetention == 6 * 3600 && settings.rollupRetention == 7 * 86400)
+        #expect(try ServeConfiguration.parse(yaml: "store:\n  path: \"\"").storePath == nil)
+        #expect(ServeConfiguration().storePath == "lookout.db")
+    }
+
     @Test func anEmptyFileMeansDefaults() throws {
         let settings = try ServeConfiguration.parse(yaml: "")
         #expect(settings.relayEnabled && settings.relay.port == 6380 && settings.metricsPort == 9480)
@@ -76,6 +90,8 @@ import Testing
         ("relay:\n  enabled: sometimes", "relay.enabled", "true or false"),
         ("relay:\n  client_output_buffer_limit: 32mb", "relay.client_output_buffer_limit", "hard soft seconds"),
         ("redis: redis://x", "redis", "expected a list"),
+        ("store:\n  raw_retention: forever", "store.raw_retention", "is not a duration"),
+        ("store:\n  keep: 1d", "store.keep", "unknown key"),
         ("redis:\n  - http://x", "redis[0]", "is not redis://"),
         ("channels:\n  groups:\n    - label: x", "channels.groups[0].pattern", "required"),
         ("log_level: loud", "log_level", "is not one of"),

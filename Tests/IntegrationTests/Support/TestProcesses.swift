@@ -189,14 +189,38 @@ final class LookoutProcess {
         }
     }
 
+    /// The database this process writes: `--db` if given, otherwise a fresh temporary one
+    /// (removed with the process).
+    let databasePath: String?
+    private let ownsDatabase: Bool
+
     init(arguments: [String] = []) throws {
         port = try freeLoopbackPort()
         metricsPort = try freeLoopbackPort()
+        var arguments = arguments
+        if let index = arguments.firstIndex(of: "--db") {
+            databasePath = arguments[index + 1]
+            ownsDatabase = false
+        } else if arguments.contains("--no-db") {
+            databasePath = nil
+            ownsDatabase = false
+        } else {
+            databasePath = "/tmp/lookout-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).db"
+            ownsDatabase = true
+            arguments += ["--db", databasePath!]
+        }
         child = try ChildProcess(try Self.binary, [
             "serve", "--relay", "127.0.0.1:\(port)", "--metrics", "127.0.0.1:\(metricsPort)",
         ] + arguments, name: "lookout")
         if !arguments.contains("--no-relay") { try waitForListener(port: port) }
         try waitForListener(port: metricsPort)
+    }
+
+    deinit {
+        child.stop()
+        if ownsDatabase, let databasePath {
+            for suffix in ["", "-wal", "-shm"] { unlink(databasePath + suffix) }
+        }
     }
 
     /// GET `path` from the HTTP server; returns the status code and body.

@@ -1,0 +1,70 @@
+import Alerting
+import Foundation
+import Monitor
+import Store
+
+// The JSON and CSV shape of each listing. Field names and order are a documented contract
+// (README, "Query the history"): add fields at the end, never rename or remove one.
+
+struct ChannelRecord: ReportRecord {
+    static let fields = ["channel", "messages", "messages_per_second", "bytes", "unrouted", "subscribers", "latency_p99_seconds",
+                         "last_message_at"]
+    var values: [Any?]
+
+    init(_ row: ChannelSummary, seconds: Double) {
+        values = [row.channel, row.messages, Human.rounded(Double(row.messages) / seconds), row.bytes, row.unrouted, row.subscribers,
+                  row.latencyP99.map(Human.latencySeconds), row.lastMessageAt.map(Human.rfc3339)]
+    }
+}
+
+struct HistoryRecord: ReportRecord {
+    static let fields = ["start", "step_seconds", "messages", "messages_per_second", "bytes", "unrouted", "subscribers",
+                         "latency_p50_seconds", "latency_p90_seconds", "latency_p99_seconds", "latency_max_seconds"]
+    var values: [Any?]
+
+    init(_ point: HistoryPoint, step: Int64) {
+        values = [Human.rfc3339(Double(point.start)), step, point.messages, Human.rounded(Double(point.messages) / Double(step)),
+                  point.bytes, point.unrouted, point.subscribers, point.latencyP50.map(Human.latencySeconds),
+                  point.latencyP90.map(Human.latencySeconds), point.latencyP99.map(Human.latencySeconds),
+                  point.latencyMax.map(Human.latencySeconds)]
+    }
+}
+
+struct ConsumerRecord: ReportRecord {
+    static let fields = ["consumer", "group", "state", "state_since", "reason", "last_heartbeat", "interval_seconds", "processed",
+                         "failed", "channels", "heartbeats"]
+    var values: [Any?]
+
+    init(_ consumer: HeartbeatTracker.ConsumerSnapshot) {
+        let detector = consumer.detector
+        values = [consumer.consumer, consumer.group, detector.state.rawValue, Human.rfc3339(detector.stateSince), detector.reason,
+                  detector.connectionOnly ? nil : Human.rfc3339(detector.lastHeartbeatAt), detector.interval, detector.processed,
+                  detector.failed, detector.channels, !detector.connectionOnly]
+    }
+}
+
+struct TransitionRow: ReportRecord {
+    static let fields = ["at", "consumer", "group", "from", "to", "reason"]
+    var values: [Any?]
+
+    init(_ transition: TransitionRecord) {
+        values = [Human.rfc3339(transition.at), transition.consumer, transition.group, transition.from.rawValue, transition.to.rawValue,
+                  transition.reason]
+    }
+}
+
+struct AlertRecord: ReportRecord {
+    static let fields = ["alert", "status", "subject", "started_at", "ended_at", "summary", "description", "labels", "deliveries"]
+    var values: [Any?]
+
+    init(_ stored: StoredAlert) {
+        let alert = stored.alert
+        let deliveries: [[String: Any]] = stored.deliveries.map { delivery in
+            ["status": delivery.status.rawValue, "notifier": delivery.notifier, "outcome": delivery.outcome,
+             "attempts": delivery.attempts, "at": Human.rfc3339(delivery.at), "error": delivery.error ?? NSNull()]
+        }
+        values = [alert.name, alert.status.rawValue, Reports.subject(alert), Human.rfc3339(alert.startsAt.timeIntervalSince1970),
+                  alert.endsAt.map { Human.rfc3339($0.timeIntervalSince1970) }, alert.annotations["summary"] ?? "",
+                  alert.annotations["description"] ?? "", alert.labels, deliveries]
+    }
+}

@@ -1,0 +1,211 @@
+import Alerting
+import Foundation
+import Monitor
+import Store
+
+/// How a listing is printed.
+public enum OutputFormat: String, CaseIterable, Sendable {
+    /// Aligned columns for a terminal, times in the local time zone.
+    case table
+    /// A JSON array (or object for one consumer), keys in snake_case and sorted, times in RFC 3339 UTC,
+    /// durations in seconds.
+    case json
+    /// RFC 4180 CSV with a header line; the same fields and units as JSON.
+    case csv
+}
+
+/// What a table depends on besides the data: the clock, the time zone and the terminal.
+public struct ReportStyle: Sendable {
+    public var now: Double
+    public var timeZone: TimeZone
+    /// Draw the sparkline of `history` (on a terminal).
+    public var sparkline: Bool
+    public var width: Int
+
+    public init(now: Double, timeZone: TimeZone = .current, sparkline: Bool = false, width: Int = 80) {
+        self.now = now
+        self.timeZone = timeZone
+        self.sparkline = sparkline
+        self.width = width
+    }
+}
+
+/// Turns what the store answers into the text the CLI prints, in each ``OutputFormat``. Pure:
+/// the same data and style give the same bytes (what the golden tests check).
+public enum Reports {
+    // MARK: channels
+
+    public static func channels(_ rows: [ChannelSummary], since: Double, until: Double, format: OutputFormat, style: ReportStyle) -> String {
+        let seconds = max(1, until - since)
+        switch format {
+        case .table:
+            var table = TextTable([.init("CHANNEL", shrinks: true), .init("MSGS", alignRight: true), .init("MSG/S", alignRight: true),
+                                   .init("BYTES", alignRight: true), .init("UNROUTED", alignRight: true), .init("SUBS", alignRight: true),
+                                   .init("P99", alignRight: true), .init("LAST MSG", alignRight: true)])
+            for row in rows {
+                table.append([row.channel, Human.count(row.messages), Human.rate(Double(row.messages) / seconds), Human.bytes(row.bytes),
+                              Human.count(row.unrouted), "\(row.subscribers)", Human.latency(row.latencyP99),
+                              row.lastMessageAt.map { Human.age(style.now - $0) } ?? "-"])
+            }
+            return table.render(width: style.width)
+        case .json, .csv:
+            return encode(rows.map { ChannelRecord($0, seconds: seconds) }, format: format)
+        }
+    }
+
+    // MARK: history
+
+    public static func history(channel: String, _ points: [HistoryPoint], step: Int64, format: OutputFormat, style: ReportStyle) -> String {
+        let rates = points.map { Double($0.messages) / Double(step) }
+        switch format {
+        case .table:
+            var out = ""
+            if style.sparkline, let first = points.first, let last = points.last {
+                out += "\(channel)  \(Human.time(Double(first.start), style)) – \(Human.time(Double(last.start + step), style))"
+                out += "  step \(Human.duration(Double(step)))\n"
+                out += "msg/s \(Sparkline.render(rates))  max \(Human.rate(rates.max() ?? 0))\n\n"
+            }
+            var table = TextTable([.init("TIME"), .init("MSGS", alignRight: true), .init("MSG/S", alignRight: true),
+                                   .init("BYTES", alignRight: true), .init("UNROUTED", alignRight: true), .init("SUBS", alignRight: true),
+                                   .init("P50", alignRight: true), .init("P99", alignRight: true), .init("MAX", alignRight: true)])
+            for (point, rate) in zip(points, rates) {
+                table.append([Human.time(Double(point.start), style), Human.count(point.messages), Human.rate(rate), Human.bytes(point.bytes),
+                              Human.count(point.unrouted), point.subscribers.map { "\($0)" } ?? "-", Human.latency(point.latencyP50),
+                              Human.latency(point.latencyP99), Human.latency(point.latencyMax)])
+            }
+            return out + table.render(width: style.width)
+        case .json, .csv:
+            return encode(points.map { HistoryRecord($0, step: step) }, format: format)
+        }
+    }
+
+    // MARK: consumers
+
+    public static func consumers(_ consumers: [HeartbeatTracker.ConsumerSnapshot], format: OutputFormat, style: ReportStyle) -> String {
+        switch format {
+        case .table:
+            var table = TextTable([.init("CONSUMER", shrinks: true), .init("GROUP", shrinks: true), .init("STATE"),
+                                   .init("SINCE", alignRight: true), .init("LAST BEAT", alignRight: true),
+                                   .init("PROCESSED", alignRight: true), .init("FAILED", alignRight: true)])
+            for consumer in consumers {
+                let detector = consumer.detector
+                table.append([consumer.consumer, consumer.group.isEmpty ? "-" : consumer.group, detector.state.rawValue,
+                              Human.age(style.now - detector.stateSince),
+                              detector.connectionOnly ? "no beats" : Human.age(style.now - detector.lastHeartbeatAt),
+                              detector.processed.map(Human.count) ?? "-", detector.failed.map(Human.count) ?? "-"])
+            }
+            return table.render(width: style.width)
+        case .json, .csv:
+            return encode(consumers.map(ConsumerRecord.init), format: format)
+        }
+    }
+
+    /// One consumer in depth: its record, then its state changes.
+    public static func consumer(_ consumer: HeartbeatTracker.ConsumerSnapshot, transitions: [TransitionRecord], format: OutputFormat,
+                                style: ReportStyle) -> String {
+        let records = transitions.map(TransitionRow.init)
+        switch format {
+        case .table:
+            let detector = consumer.detector
+            var out = ""
+            let facts: [(String, String)] = [
+                ("consumer", consumer.consumer), ("group", consumer.group.isEmpty ? "-" : consumer.group),
+                ("state", "\(detector.state.rawValue) since \(Human.time(detector.stateSince, style)) (\(Human.age(style.now - detector.stateSince)))"),
+                ("reason", detector.reason.isEmpty ? "-" : detector.reason),
+                ("last beat", detector.connectionOnly ? "none (watched by its subscribed connection)"
+                    : "\(Human.time(detector.lastHeartbeatAt, style)) (\(Human.age(style.now - detector.lastHeartbeatAt))), every \(Human.duration(detector.interval))"),
+                ("processed", detector.processed.map { "\($0)" } ?? "-"), ("failed", detector.failed.map { "\($0)" } ?? "-"),
+                ("channels", detector.channels.isEmpty ? "-" : detector.channels.joined(separator: ", ")),
+            ]
+            for (key, value) in facts { out += key.padding(toLength: 11, withPad: " ", startingAt: 0) + value + "\n" }
+            out += "\n"
+            if transitions.isEmpty { return out + "no state changes in the range\n" }
+            var table = TextTable([.init("TIME"), .init("FROM"), .init("TO"), .init("REASON", shrinks: true)])
+            for transition in transitions {
+                table.append([Human.time(transition.at, style), transition.from.rawValue, transition.to.rawValue, transition.reason])
+            }
+            return out + table.render(width: style.width)
+        case .json:
+            return json(ConsumerRecord(consumer).object.merging(["transitions": records.map(\.object)]) { first, _ in first })
+        case .csv:
+            return encode(records, format: .csv)
+        }
+    }
+
+    // MARK: alerts
+
+    public static func alerts(_ alerts: [StoredAlert], format: OutputFormat, style: ReportStyle) -> String {
+        switch format {
+        case .table:
+            var table = TextTable([.init("STARTED"), .init("LASTED", alignRight: true), .init("ALERT"), .init("ON", shrinks: true),
+                                   .init("SENT")])
+            for stored in alerts {
+                let alert = stored.alert
+                let lasted = alert.endsAt.map { Human.duration($0.timeIntervalSince(alert.startsAt)) } ?? "firing"
+                table.append([Human.time(alert.startsAt.timeIntervalSince1970, style), lasted, alert.name, subject(alert),
+                              deliverySummary(stored.deliveries)])
+            }
+            return table.render(width: style.width)
+        case .json, .csv:
+            return encode(alerts.map(AlertRecord.init), format: format)
+        }
+    }
+
+    /// What an alert is about: its consumer, channel, group or source.
+    static func subject(_ alert: Alert) -> String {
+        for key in ["consumer", "channel", "group", "source"] {
+            if let value = alert.labels[key] { return value }
+        }
+        return "-"
+    }
+
+    /// How many deliveries succeeded out of how many: `2/2 ok`, `0/1 ok`.
+    static func deliverySummary(_ deliveries: [StoredAlert.Delivery]) -> String {
+        guard !deliveries.isEmpty else { return "-" }
+        return "\(deliveries.filter { $0.outcome == "success" }.count)/\(deliveries.count) ok"
+    }
+
+    // MARK: encoding
+
+    /// Records as a JSON array or as CSV.
+    static func encode(_ records: [some ReportRecord], format: OutputFormat) -> String {
+        guard format == .csv else { return json(records.map(\.object)) }
+        let fields = type(of: records).Element.fields
+        return CSV.render(header: fields, rows: records.map { record in record.values.map(csvText) })
+    }
+
+    /// Pretty-printed JSON with sorted keys and a final newline.
+    static func json(_ value: Any) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// A CSV field: empty for null, `k=v;k=v` for labels, `a;b` for lists of names, compact JSON
+    /// for lists of objects (deliveries).
+    static func csvText(_ value: Any?) -> String {
+        switch value {
+        case nil, is NSNull: return ""
+        case let text as String: return text
+        case let labels as [String: String]: return labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ";")
+        case let list as [String]: return list.joined(separator: ";")
+        case let list as [[String: Any]]:
+            let data = (try? JSONSerialization.data(withJSONObject: list, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            return String(decoding: data, as: UTF8.self)
+        case let number as Double: return "\(number)"
+        case let some?: return "\(some)"
+        }
+    }
+}
+
+/// One line of a JSON or CSV listing: its field names (the documented, stable order) and values.
+protocol ReportRecord {
+    static var fields: [String] { get }
+    /// Values in the order of `fields`; nil is JSON null and an empty CSV field.
+    var values: [Any?] { get }
+}
+
+extension ReportRecord {
+    var object: [String: Any] {
+        Dictionary(uniqueKeysWithValues: zip(Self.fields, values.map { $0 ?? NSNull() }))
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+
+/// The database's tables, as an ordered list of migrations. `schema_version` records each one
+/// applied; opening a database applies the missing ones in order, each in its own transaction.
+/// A migration, once released, never changes: a new need is a new migration.
+///
+/// Times are seconds since the epoch: whole seconds for bucket starts, fractional elsewhere.
+package enum Schema {
+    package static let migrations: [String] = [
+        // 1: raw samples, consumers, transitions, alerts and deliveries, source gaps.
+        """
+        CREATE TABLE channel_samples (
+            bucket INTEGER NOT NULL,
+            channel TEXT NOT NULL,
+            messages INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            unrouted INTEGER NOT NULL,
+            subscribers INTEGER NOT NULL,
+            latency_samples INTEGER NOT NULL,
+            latency_p50 REAL, latency_p90 REAL, latency_p99 REAL, latency_max REAL,
+            PRIMARY KEY (channel, bucket)
+        ) WITHOUT ROWID;
+        CREATE INDEX channel_samples_by_bucket ON channel_samples (bucket);
+        CREATE TABLE consumers (
+            consumer TEXT PRIMARY KEY,
+            consumer_group TEXT NOT NULL,
+            state TEXT NOT NULL,
+            state_since REAL NOT NULL,
+            reason TEXT NOT NULL,
+            last_heartbeat REAL NOT NULL,
+            interval REAL NOT NULL,
+            processed INTEGER,
+            failed INTEGER,
+            channels TEXT NOT NULL,
+            connection_only INTEGER NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE consumer_transitions (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            consumer TEXT NOT NULL,
+            consumer_group TEXT NOT NULL,
+            from_state TEXT NOT NULL,
+            to_state TEXT NOT NULL,
+            reason TEXT NOT NULL
+        );
+        CREATE INDEX consumer_transitions_by_consumer ON consumer_transitions (consumer, at);
+        CREATE INDEX consumer_transitions_by_time ON consumer_transitions (at);
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            name TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            description TEXT NOT NULL,
+            starts_at REAL NOT NULL,
+            ends_at REAL,
+            UNIQUE (fingerprint, starts_at)
+        );
+        CREATE INDEX alerts_by_start ON alerts (starts_at);
+        CREATE TABLE alert_deliveries (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            notifier TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            at REAL NOT NULL,
+            error TEXT
+        );
+        CREATE INDEX alert_deliveries_by_alert ON alert_deliveries (alert_id);
+        CREATE TABLE source_gaps (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            ended_at REAL NOT NULL
+        );
+        CREATE INDEX source_gaps_by_start ON source_gaps (started_at);
+        """,
+        // 2: one-minute roll-ups of the raw samples, and how far the roll-up has gone.
+        """
+        CREATE TABLE channel_minutes (
+            bucket INTEGER NOT NULL,
+            channel TEXT NOT NULL,
+            messages INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            unrouted INTEGER NOT NULL,
+            subscribers INTEGER NOT NULL,
+            latency_samples INTEGER NOT NULL,
+            latency_p50 REAL, latency_p90 REAL, latency_p99 REAL, latency_max REAL,
+            PRIMARY KEY (channel, bucket)
+        ) WITHOUT ROWID;
+        CREATE INDEX channel_minutes_by_bucket ON channel_minutes (bucket);
+        CREATE TABLE store_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        """,
+    ]
+
+    package static var currentVersion: Int { migrations.count }
+
+    /// How several samples combine into one (roll-ups and history steps): counts add up,
+    /// subscribers and the maximum latency take the maximum, p50 is the mean of the parts' p50
+    /// weighted by their latency samples, and p90/p99 take the largest part's value — an upper
+    /// bound, so a slow second is never averaged away. Columns in the order of the tables.
+    package static let combinedColumns = """
+        SUM(messages), SUM(bytes), SUM(unrouted), MAX(subscribers), SUM(latency_samples),
+        SUM(latency_p50 * latency_samples) / NULLIF(SUM(CASE WHEN latency_p50 IS NULL THEN 0 ELSE latency_samples END), 0),
+        MAX(latency_p90), MAX(latency_p99), MAX(latency_max)
+        """
+
+    /// Applies the migrations `connection` lacks, up to `version`; returns the version it found.
+    @discardableResult
+    package static func migrate(_ connection: SQLiteConnection, upTo version: Int = currentVersion) throws -> Int {
+        try connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+        let found = Int(try connection.integer("SELECT MAX(version) FROM schema_version") ?? 0)
+        guard found <= migrations.count else {
+            throw SQLiteError(code: 0, message: "the database has schema version \(found), newer than this Lookout knows (\(migrations.count))")
+        }
+        for next in found..<version {
+            try connection.transaction {
+                try connection.execute(migrations[next])
+                try connection.run("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                                   [.integer(Int64(next + 1)), .real(Date().timeIntervalSince1970)])
+            }
+        }
+        return found
+    }
+}

@@ -1,0 +1,277 @@
+import Alerting
+import Foundation
+import Monitor
+
+/// A question the database cannot answer: a missing file, an unknown name.
+public struct StoreQueryError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}
+
+/// One channel over a time range.
+public struct ChannelSummary: Sendable, Hashable {
+    public var channel: String
+    public var messages: UInt64
+    public var bytes: UInt64
+    public var unrouted: UInt64
+    /// Subscribers at the channel's latest sample in the range.
+    public var subscribers: Int
+    /// The largest per-bucket p99 in the range.
+    public var latencyP99: Double?
+    /// Start of the latest bucket with a message, if any.
+    public var lastMessageAt: Double?
+}
+
+/// One step of a channel's history.
+public struct HistoryPoint: Sendable, Hashable {
+    public var start: Int64
+    public var messages: UInt64
+    public var bytes: UInt64
+    public var unrouted: UInt64
+    /// The most subscribers seen in the step; nil when no sample fell in it.
+    public var subscribers: Int?
+    public var latencyP50: Double?
+    public var latencyP90: Double?
+    public var latencyP99: Double?
+    public var latencyMax: Double?
+}
+
+/// One consumer state change, as recorded.
+public struct TransitionRecord: Sendable, Hashable {
+    public var at: Double
+    public var consumer: String
+    public var group: String
+    public var from: ConsumerStateMachine.State
+    public var to: ConsumerStateMachine.State
+    public var reason: String
+}
+
+/// An alert and what became of its deliveries.
+public struct StoredAlert: Sendable, Hashable {
+    /// One delivery of the alert's firing or resolved notice.
+    public struct Delivery: Sendable, Hashable {
+        public var status: Alert.Status
+        public var notifier: String
+        public var outcome: String
+        public var attempts: Int
+        public var at: Double
+        public var error: String?
+    }
+
+    public var alert: Alert
+    public var deliveries: [Delivery]
+}
+
+/// A subscription to a source that was lost and came back.
+public struct SourceGap: Sendable, Hashable {
+    public var source: String
+    public var start: Double
+    public var end: Double
+}
+
+/// Read-only questions to the database, for the CLI. It never creates or changes the file, and
+/// reads alongside a running writer (WAL); a copied database with no server works the same.
+public final class StoreReader {
+    private let connection: SQLiteConnection
+
+    public init(path: String) throws(StoreQueryError) {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreQueryError("no database at '\(path)' (is lookout serve writing elsewhere? use --db PATH)")
+        }
+        do {
+            connection = try SQLiteConnection(path: path, mode: .readOnly)
+            let version = try connection.integer("SELECT MAX(version) FROM schema_version") ?? 0
+            guard version == Schema.currentVersion else {
+                throw StoreQueryError("'\(path)' has schema version \(version), this lookout reads version \(Schema.currentVersion); run lookout serve on it once to migrate")
+            }
+        } catch let error as StoreQueryError {
+            throw error
+        } catch {
+            throw StoreQueryError("cannot read '\(path)': \(error)")
+        }
+    }
+
+    init(connection: SQLiteConnection) {
+        self.connection = connection
+    }
+
+    /// Every channel with samples in `[since, until)`, busiest first.
+    public func channels(since: Double, until: Double) throws(StoreQueryError) -> [ChannelSummary] {
+        try attempt {
+            let watermark = try rolledUpUntil()
+            return try connection.query("""
+                SELECT channel, SUM(messages), SUM(bytes), SUM(unrouted), MAX(latency_p99),
+                       MAX(CASE WHEN messages > 0 THEN bucket END), MAX(bucket)
+                FROM (\(Self.unionSQL(channelFilter: false)))
+                GROUP BY channel ORDER BY SUM(messages) DESC, channel
+                """, Self.unionValues(channel: nil, since: since, until: until, watermark: watermark)) { row in
+                ChannelSummary(channel: row.text(0) ?? "", messages: row.unsigned(1), bytes: row.unsigned(2), unrouted: row.unsigned(3),
+                               subscribers: 0, latencyP99: row.real(4), lastMessageAt: row.real(5))
+            }.map { summary in
+                var summary = summary
+                summary.subscribers = Int(try connection.integer("""
+                    SELECT subscribers FROM (\(Self.unionSQL(channelFilter: true))) ORDER BY bucket DESC LIMIT 1
+                    """, Self.unionValues(channel: summary.channel, since: since, until: until, watermark: watermark)) ?? 0)
+                return summary
+            }
+        }
+    }
+
+    /// A channel's history in steps of `step` seconds over `[since, until)`; steps with no sample
+    /// are zero. One-minute roll-ups stand in for raw samples where those have expired.
+    public func history(channel: String, since: Double, until: Double, step: Int64) throws(StoreQueryError) -> [HistoryPoint] {
+        try attempt {
+            guard try connection.integer("SELECT 1 FROM channel_samples WHERE channel = ? LIMIT 1", [.text(channel)]) != nil
+                || connection.integer("SELECT 1 FROM channel_minutes WHERE channel = ? LIMIT 1", [.text(channel)]) != nil else {
+                throw StoreQueryError("unknown channel '\(channel)' (lookout channels lists the recorded ones)")
+            }
+            let first = Int64(since.rounded(.down)) / step * step
+            let watermark = try rolledUpUntil()
+            var points: [Int64: HistoryPoint] = [:]
+            try connection.run("""
+                SELECT bucket / ? * ? AS step, \(Schema.combinedColumns)
+                FROM (\(Self.unionSQL(channelFilter: true))) GROUP BY step ORDER BY step
+                """, [.integer(step), .integer(step)] + Self.unionValues(channel: channel, since: Double(first), until: until, watermark: watermark)) { row in
+                let start = row.integer(0) ?? 0
+                points[start] = HistoryPoint(start: start, messages: row.unsigned(1), bytes: row.unsigned(2), unrouted: row.unsigned(3),
+                                             subscribers: row.integer(4).map(Int.init), latencyP50: row.real(6), latencyP90: row.real(7),
+                                             latencyP99: row.real(8), latencyMax: row.real(9))
+            }
+            return stride(from: first, to: Int64(until.rounded(.up)), by: Int(step)).map { start in
+                points[start] ?? HistoryPoint(start: start, messages: 0, bytes: 0, unrouted: 0)
+            }
+        }
+    }
+
+    /// Every consumer as last recorded, optionally one group's.
+    public func consumers(group: String? = nil) throws(StoreQueryError) -> [HeartbeatTracker.ConsumerSnapshot] {
+        try attempt {
+            let consumers = try Self.consumers(connection, group: group)
+            if let group, consumers.isEmpty {
+                throw StoreQueryError("unknown group '\(group)' (lookout consumers lists the recorded ones)")
+            }
+            return consumers
+        }
+    }
+
+    /// One consumer as last recorded.
+    public func consumer(_ name: String) throws(StoreQueryError) -> HeartbeatTracker.ConsumerSnapshot {
+        guard let consumer = try consumers().first(where: { $0.consumer == name }) else {
+            throw StoreQueryError("unknown consumer '\(name)' (lookout consumers lists the recorded ones)")
+        }
+        return consumer
+    }
+
+    /// State changes in `[since, until)`, oldest first, optionally of one consumer.
+    public func transitions(consumer: String? = nil, since: Double, until: Double) throws(StoreQueryError) -> [TransitionRecord] {
+        try attempt {
+            try connection.query("""
+                SELECT at, consumer, consumer_group, from_state, to_state, reason FROM consumer_transitions
+                WHERE at >= ? AND at < ? AND (? IS NULL OR consumer = ?) ORDER BY at, id
+                """, [.real(since), .real(until), .optional(consumer), .optional(consumer)]) { row in
+                TransitionRecord(at: row.real(0) ?? 0, consumer: row.text(1) ?? "", group: row.text(2) ?? "",
+                                 from: row.text(3).flatMap(ConsumerStateMachine.State.init(rawValue:)) ?? .up,
+                                 to: row.text(4).flatMap(ConsumerStateMachine.State.init(rawValue:)) ?? .up, reason: row.text(5) ?? "")
+            }
+        }
+    }
+
+    /// Alerts active at some point in `[since, until)`, oldest first, with their deliveries.
+    public func alerts(since: Double, until: Double) throws(StoreQueryError) -> [StoredAlert] {
+        try attempt {
+            try Self.alerts(connection, where: "starts_at < ? AND (ends_at IS NULL OR ends_at >= ?)", [.real(until), .real(since)])
+        }
+    }
+
+    /// Source gaps that ended in `[since, until)`.
+    public func gaps(since: Double, until: Double) throws(StoreQueryError) -> [SourceGap] {
+        try attempt {
+            try connection.query("SELECT source, started_at, ended_at FROM source_gaps WHERE ended_at >= ? AND ended_at < ? ORDER BY started_at",
+                                 [.real(since), .real(until)]) { row in
+                SourceGap(source: row.text(0) ?? "", start: row.real(1) ?? 0, end: row.real(2) ?? 0)
+            }
+        }
+    }
+
+    // MARK: - Shared with the writer
+
+    static func consumers(_ connection: SQLiteConnection, group: String?) throws -> [HeartbeatTracker.ConsumerSnapshot] {
+        try connection.query("""
+            SELECT consumer, consumer_group, state, state_since, reason, last_heartbeat, interval, processed, failed, channels,
+                   connection_only FROM consumers WHERE (? IS NULL OR consumer_group = ?) ORDER BY consumer
+            """, [.optional(group), .optional(group)]) { row -> HeartbeatTracker.ConsumerSnapshot? in
+            guard let name = row.text(0), let state = row.text(2).flatMap(ConsumerStateMachine.State.init(rawValue:)) else { return nil }
+            let detector = ConsumerStateMachine.Saved(
+                state: state, stateSince: row.real(3) ?? 0, reason: row.text(4) ?? "", lastHeartbeatAt: row.real(5) ?? 0,
+                interval: row.real(6) ?? 5, processed: row.integer(7).map { UInt64(max(0, $0)) },
+                failed: row.integer(8).map { UInt64(max(0, $0)) }, channels: decode([String].self, row.text(9)) ?? [],
+                connectionOnly: row.integer(10) == 1)
+            return HeartbeatTracker.ConsumerSnapshot(consumer: name, group: row.text(1) ?? "", detector: detector)
+        }.compactMap { $0 }
+    }
+
+    static func alerts(_ connection: SQLiteConnection, where condition: String, _ values: [SQLiteValue]) throws -> [StoredAlert] {
+        let alerts = try connection.query("""
+            SELECT id, labels, summary, description, starts_at, ends_at FROM alerts WHERE \(condition) ORDER BY starts_at, id
+            """, values) { row in
+            (id: row.integer(0) ?? 0,
+             alert: Alert(labels: decode([String: String].self, row.text(1)) ?? [:],
+                          annotations: ["summary": row.text(2) ?? "", "description": row.text(3) ?? ""].filter { !$0.value.isEmpty },
+                          startsAt: Date(timeIntervalSince1970: row.real(4) ?? 0),
+                          endsAt: row.real(5).map(Date.init(timeIntervalSince1970:))))
+        }
+        return try alerts.map { id, alert in
+            let deliveries = try connection.query("""
+                SELECT status, notifier, outcome, attempts, at, error FROM alert_deliveries WHERE alert_id = ? ORDER BY at, id
+                """, [.integer(id)]) { row in
+                StoredAlert.Delivery(status: row.text(0).flatMap(Alert.Status.init(rawValue:)) ?? .firing, notifier: row.text(1) ?? "",
+                                     outcome: row.text(2) ?? "", attempts: Int(row.integer(3) ?? 0), at: row.real(4) ?? 0, error: row.text(5))
+            }
+            return StoredAlert(alert: alert, deliveries: deliveries)
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func rolledUpUntil() throws -> Int64 {
+        try connection.integer("SELECT value FROM store_state WHERE key = 'rolled_up_until'") ?? Int64.min
+    }
+
+    /// Roll-ups before the watermark, raw samples from it on: each moment counted once.
+    private static func unionSQL(channelFilter: Bool) -> String {
+        let filter = channelFilter ? "channel = ? AND" : "(? IS NULL) AND"
+        return """
+            SELECT * FROM channel_minutes WHERE \(filter) bucket >= ? AND bucket < ? AND bucket < ?
+            UNION ALL
+            SELECT * FROM channel_samples WHERE \(filter) bucket >= MAX(?, ?) AND bucket < ?
+            """
+    }
+
+    private static func unionValues(channel: String?, since: Double, until: Double, watermark: Int64) -> [SQLiteValue] {
+        let name = SQLiteValue.optional(channel)
+        let from = SQLiteValue.integer(Int64(since.rounded(.down)))
+        let to = SQLiteValue.integer(Int64(until.rounded(.up)))
+        return [name, from, to, .integer(watermark), name, from, .integer(watermark), to]
+    }
+
+    private func attempt<T>(_ body: () throws -> T) throws(StoreQueryError) -> T {
+        do {
+            return try body()
+        } catch let error as StoreQueryError {
+            throw error
+        } catch {
+            throw StoreQueryError("cannot read '\(connection.path)': \(error)")
+        }
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, _ text: String?) -> T? {
+        text.flatMap { try? JSONDecoder().decode(type, from: Data($0.utf8)) }
+    }
+}
+
+extension SQLiteRow {
+    func unsigned(_ column: Int32) -> UInt64 { UInt64(max(0, integer(column) ?? 0)) }
+}

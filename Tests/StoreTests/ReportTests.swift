@@ -1,0 +1,200 @@
+import Alerting
+import Foundation
+import Monitor
+import Reports
+import Testing
+
+@testable import Store
+
+/// A database with a known story, built through the writer: ten minutes of traffic on `orders`
+/// (quiet in minute 4), lost messages on `nobody`, billing-worker-3 dying at minute 6.
+func storyDatabase() throws -> TemporaryDatabase {
+    let database = TemporaryDatabase()
+    let (writer, _) = try database.writer()
+    for second in 0..<600 {
+        let at = t0 + Int64(second)
+        let quiet = (240..<300).contains(second)
+        var buckets = [bucket("orders", at: at, messages: quiet ? 0 : UInt64(10 + second % 7), subscribers: second < 360 ? 2 : 1,
+                              latencies: quiet ? [] : [0.0004, 0.0006, 0.0009 + Double(second % 5) / 10_000])]
+        if second % 10 == 0 { buckets.append(bucket("nobody", at: at, messages: 3, unrouted: 3, subscribers: 0)) }
+        if second % 60 == 0 { buckets.append(bucket("audit.events", at: at, messages: 0, subscribers: 1)) }
+        writer.record(buckets: buckets, consumers: [])
+    }
+    let deathAt = Double(t0 + 375)
+    writer.record(buckets: [], consumers: [
+        consumer("billing-worker-1", state: .up, since: Double(t0), lastHeartbeat: Double(t0 + 598), processed: 5_123),
+        consumer("billing-worker-3", state: .down, since: deathAt, lastHeartbeat: Double(t0 + 360), processed: 2_871),
+        HeartbeatTracker.ConsumerSnapshot(consumer: "audit-tail", group: "", detector: .init(
+            state: .up, stateSince: Double(t0 + 12), reason: "", lastHeartbeatAt: Double(t0 + 12), interval: 5, processed: nil,
+            failed: nil, channels: [], connectionOnly: true)),
+    ])
+    writer.record(.init(consumer: "billing-worker-3", group: "billing",
+                        transition: .init(from: .up, to: .late, reason: "no heartbeat for 7.5s (interval 5s)", at: Double(t0) + 367.5)))
+    writer.record(.init(consumer: "billing-worker-3", group: "billing",
+                        transition: .init(from: .late, to: .down, reason: "no heartbeat for 15s (interval 5s)", at: deathAt)))
+    let down = Alert(labels: ["alertname": "LookoutConsumerDown", "consumer": "billing-worker-3", "group": "billing", "severity": "critical"],
+                     annotations: ["summary": "Consumer billing-worker-3 is down", "description": "no heartbeat for 15s (interval 5s)"],
+                     startsAt: Date(timeIntervalSince1970: deathAt))
+    var unserved = Alert(labels: ["alertname": "LookoutChannelWithoutConsumers", "channel": "nobody", "severity": "warning"],
+                         annotations: ["summary": "Channel nobody carries traffic with no live consumer", "description": "Messages are lost, \"really\"."],
+                         startsAt: Date(timeIntervalSince1970: Double(t0 + 30)))
+    writer.record(down)
+    writer.record(unserved)
+    writer.record(AlertDelivery(alert: down, notifier: "webhook http://127.0.0.1:5001/hook", outcome: .success, attempts: 1,
+                                at: Date(timeIntervalSince1970: deathAt + 0.2)))
+    writer.record(AlertDelivery(alert: down, notifier: "bus lookout:alerts", outcome: .success, attempts: 1,
+                                at: Date(timeIntervalSince1970: deathAt + 0.1)))
+    writer.record(AlertDelivery(alert: unserved, notifier: "webhook http://127.0.0.1:5001/hook", outcome: .failure, attempts: 5,
+                                at: Date(timeIntervalSince1970: Double(t0 + 45)), error: "HTTP 503"))
+    unserved.endsAt = Date(timeIntervalSince1970: Double(t0 + 150))
+    writer.record(unserved)
+    #expect(writer.flush(now: Double(t0 + 600)))
+    return database
+}
+
+@Suite struct ReportTests {
+    static let style = ReportStyle(now: Double(t0 + 600), timeZone: TimeZone(identifier: "UTC")!, sparkline: true)
+    static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
+
+    /// Every listing in every format, as printed from the story database.
+    static func outputs() throws -> [(String, String)] {
+        let database = try storyDatabase()
+        let reader = try StoreReader(path: database.path)
+        let (since, until) = (Double(t0), Double(t0 + 600))
+        var outputs: [(String, String)] = []
+        for format in OutputFormat.allCases {
+            let ext = format == .table ? "txt" : format.rawValue
+            outputs.append(("channels.\(ext)", Reports.channels(try reader.channels(since: since, until: until), since: since, until: until,
+                                                                 format: format, style: style)))
+            outputs.append(("history-orders.\(ext)", Reports.history(
+                channel: "orders", try reader.history(channel: "orders", since: since, until: until, step: 60), step: 60,
+                format: format, style: style)))
+            outputs.append(("consumers.\(ext)", Reports.consumers(try reader.consumers(), format: format, style: style)))
+            outputs.append(("consumer-billing-worker-3.\(ext)", Reports.consumer(
+                try reader.consumer("billing-worker-3"), transitions: try reader.transitions(consumer: "billing-worker-3", since: since, until: until),
+                format: format, style: style)))
+            outputs.append(("alerts.\(ext)", Reports.alerts(try reader.alerts(since: since, until: until), format: format, style: style)))
+        }
+        return outputs
+    }
+
+    /// Set LOOKOUT_UPDATE_GOLDEN=1 to rewrite the files after an intended change, then review the diff.
+    @Test func outputsMatchTheGoldenFiles() throws {
+        let update = ProcessInfo.processInfo.environment["LOOKOUT_UPDATE_GOLDEN"] == "1"
+        for (name, text) in try Self.outputs() {
+            let file = Self.golden.appendingPathComponent(name)
+            if update { try text.write(to: file, atomically: true, encoding: .utf8) }
+            let expected = try String(contentsOf: file, encoding: .utf8)
+            #expect(text == expected, "\(name) differs from Golden/\(name)")
+        }
+    }
+
+    @Test func tablesFitEightyColumns() throws {
+        for (name, text) in try Self.outputs() where name.hasSuffix(".txt") {
+            let widest = text.split(separator: "\n").map(\.count).max() ?? 0
+            #expect(widest <= 80, "\(name) is \(widest) columns wide")
+        }
+    }
+
+    @Test func jsonParsesAndCSVHasOneFieldCountPerListing() throws {
+        for (name, text) in try Self.outputs() {
+            if name.hasSuffix(".json") {
+                #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil, "\(name) is not JSON")
+            } else if name.hasSuffix(".csv") {
+                let records = parseCSV(text)
+                #expect(records.count > 1 && Set(records.map(\.count)).count == 1, "\(name): \(records.map(\.count))")
+            }
+        }
+    }
+
+    @Test func historyFillsQuietStepsAndUsesRollUpsForOldData() throws {
+        let database = try storyDatabase()
+        let reader = try StoreReader(path: database.path)
+        let points = try reader.history(channel: "orders", since: Double(t0), until: Double(t0 + 600), step: 60)
+        #expect(points.count == 10)
+        #expect(points[4].messages == 0 && points[4].latencyP99 == nil)
+        let busySeconds = (0..<600).filter { !(240..<300).contains($0) }
+        let published: UInt64 = busySeconds.map { UInt64(10 + $0 % 7) }.reduce(0, +)
+        let total: UInt64 = points.map(\.messages).reduce(0, +)
+        #expect(total == published)
+        // The same answer at one-second steps, summed: roll-ups and raw samples count each moment once.
+        let seconds = try reader.history(channel: "orders", since: Double(t0), until: Double(t0 + 600), step: 1)
+        let secondsTotal: UInt64 = seconds.map(\.messages).reduce(0, +)
+        #expect(seconds.count == 600 && secondsTotal == total)
+    }
+
+    @Test func unknownNamesAreOneLineErrors() throws {
+        let database = try storyDatabase()
+        let reader = try StoreReader(path: database.path)
+        #expect(throws: StoreQueryError("unknown channel 'ordres' (lookout channels lists the recorded ones)")) {
+            try reader.history(channel: "ordres", since: 0, until: 1, step: 1)
+        }
+        #expect(throws: StoreQueryError("unknown consumer 'billing-worker-9' (lookout consumers lists the recorded ones)")) {
+            try reader.consumer("billing-worker-9")
+        }
+        #expect(throws: StoreQueryError("unknown group 'shipping' (lookout consumers lists the recorded ones)")) {
+            try reader.consumers(group: "shipping")
+        }
+    }
+
+    @Test func readingNeverCreatesOrChangesAFile() throws {
+        let database = try storyDatabase()
+        let before = database.listing()
+        #expect(before.keys.sorted() == ["lookout.db"], "the writer closed cleanly: no -wal left")
+        let reader = try StoreReader(path: database.path)
+        _ = try reader.channels(since: 0, until: Double(t0 + 600))
+        _ = try reader.alerts(since: 0, until: Double(t0 + 600))
+        #expect(database.listing() == before)
+        let missing = database.directory + "/missing.db"
+        #expect(throws: StoreQueryError("no database at '\(missing)' (is lookout serve writing elsewhere? use --db PATH)")) {
+            try StoreReader(path: missing)
+        }
+        #expect(!FileManager.default.fileExists(atPath: missing))
+    }
+
+    @Test func timeArguments() {
+        let now = Double(t0)
+        #expect(TimeArgument.parse("15m", now: now) == now - 900)
+        #expect(TimeArgument.parse("now", now: now) == now)
+        #expect(TimeArgument.parse("2027-01-15T08:00:00Z", now: 0) == Double(t0))
+        #expect(TimeArgument.parse("2027-01-15T09:00:00.5+01:00", now: 0) == Double(t0) + 0.5)
+        #expect(TimeArgument.parse("yesterday", now: now) == nil)
+        #expect(TimeArgument.step("10s") == 10 && TimeArgument.step("1.5s") == nil && TimeArgument.step("0s") == nil)
+        #expect(TimeArgument.defaultStep(since: 0, until: 600) == 60)
+        #expect(TimeArgument.defaultStep(since: 0, until: 86400) == 900)
+        #expect(TimeArgument.defaultStep(since: 0, until: 30 * 86400) == 6 * 3600)
+    }
+}
+
+/// RFC 4180 records (quoted fields may hold commas, quotes and line breaks).
+func parseCSV(_ text: String) -> [[String]] {
+    var records: [[String]] = []
+    var record: [String] = []
+    var field = ""
+    var quoted = false
+    var characters = Array(text).makeIterator()
+    var pending: Character? = nil
+    while let character = pending ?? characters.next() {
+        pending = nil
+        if quoted {
+            if character == "\"" {
+                let next = characters.next()
+                if next == "\"" { field.append("\"") } else { quoted = false; pending = next }
+            } else {
+                field.append(character)
+            }
+        } else if character == "\"" {
+            quoted = true
+        } else if character == "," {
+            record.append(field)
+            field = ""
+        } else if character == "\r\n" || character == "\n" {
+            record.append(field)
+            records.append(record)
+            (record, field) = ([], "")
+        } else {
+            field.append(character)
+        }
+    }
+    return records
+}

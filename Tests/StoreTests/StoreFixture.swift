@@ -1,0 +1,56 @@
+import Alerting
+import Foundation
+import Monitor
+import Prometheus
+
+@testable import Store
+
+/// A fresh directory with a database path in it, removed at the end of the test.
+final class TemporaryDatabase {
+    let directory: String
+    var path: String { directory + "/lookout.db" }
+
+    init() {
+        directory = NSTemporaryDirectory() + "lookout-store-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func writer(_ configure: (inout StoreWriter.Configuration) -> Void = { _ in }) throws -> (StoreWriter, PrometheusCollectorRegistry) {
+        var configuration = StoreWriter.Configuration()
+        configure(&configuration)
+        let registry = PrometheusCollectorRegistry()
+        return (try StoreWriter(path: path, configuration: configuration, registry: registry), registry)
+    }
+
+    /// Files in the directory, with their contents' hash.
+    func listing() -> [String: Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return Dictionary(uniqueKeysWithValues: names.map { name in
+            (name, (FileManager.default.contents(atPath: directory + "/" + name) ?? Data()).hashValue)
+        })
+    }
+}
+
+/// A bucket of `messages` messages of 10 bytes each, with latencies if given.
+func bucket(_ channel: String, at start: Int64, messages: UInt64, unrouted: UInt64 = 0, subscribers: Int = 1,
+            latencies: [Double] = []) -> ChannelStatistics.Bucket {
+    var digest = LatencyDigest()
+    for latency in latencies { digest.record(latency) }
+    return ChannelStatistics.Bucket(channel: channel, start: start, messages: messages, bytes: messages * 10, unrouted: unrouted,
+                                    subscribers: subscribers, latency: digest)
+}
+
+func consumer(_ name: String, group: String = "billing", state: ConsumerStateMachine.State, since: Double,
+              lastHeartbeat: Double, processed: UInt64? = 10) -> HeartbeatTracker.ConsumerSnapshot {
+    HeartbeatTracker.ConsumerSnapshot(consumer: name, group: group, detector: .init(
+        state: state, stateSince: since, reason: state == .down ? "no heartbeat for 15s (interval 5s)" : "", lastHeartbeatAt: lastHeartbeat,
+        interval: 5, processed: processed, failed: 0, channels: ["orders"], connectionOnly: false))
+}
+
+func exposition(_ registry: PrometheusCollectorRegistry) -> String {
+    String(decoding: registry.emitToBuffer(), as: UTF8.self)
+}

@@ -1,0 +1,211 @@
+import Alerting
+import Foundation
+import Monitor
+import Prometheus
+import Testing
+
+@testable import Store
+
+/// A minute boundary: 2027-01-15T08:00:00Z.
+let t0: Int64 = 1_800_000_000
+
+@Suite struct MigrationTests {
+    @Test func anEmptyFileGetsTheWholeSchema() throws {
+        let database = TemporaryDatabase()
+        _ = try database.writer()
+        let connection = try SQLiteConnection(path: database.path, mode: .readWriteCreate)
+        #expect(try connection.integer("SELECT MAX(version) FROM schema_version") == Int64(Schema.currentVersion))
+        let tables = try connection.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") { $0.text(0) ?? "" }
+        #expect(tables == ["alert_deliveries", "alerts", "channel_minutes", "channel_samples", "consumer_transitions", "consumers",
+                           "schema_version", "source_gaps", "store_state"])
+        #expect(try connection.query("PRAGMA journal_mode") { $0.text(0) } == ["wal"])
+    }
+
+    @Test func thePreviousSchemaIsMigratedAndKeepsItsRows() throws {
+        let database = TemporaryDatabase()
+        do {
+            let old = try SQLiteConnection(path: database.path, mode: .readWriteCreate)
+            try Schema.migrate(old, upTo: Schema.currentVersion - 1)
+            try old.run("INSERT INTO channel_samples VALUES (?, 'orders', 7, 70, 1, 2, 0, NULL, NULL, NULL, NULL)", [.integer(t0)])
+        }
+        let (writer, _) = try database.writer()
+        writer.flush(now: Double(t0 + 120))
+        let connection = try SQLiteConnection(path: database.path, mode: .readOnly)
+        #expect(try connection.integer("SELECT COUNT(*) FROM schema_version") == Int64(Schema.currentVersion))
+        #expect(try connection.integer("SELECT messages FROM channel_samples WHERE channel = 'orders'") == 7)
+        // The new roll-up table picks up the old row.
+        #expect(try connection.integer("SELECT messages FROM channel_minutes WHERE channel = 'orders' AND bucket = ?", [.integer(t0)]) == 7)
+    }
+
+    @Test func aNewerSchemaIsRefused() throws {
+        let database = TemporaryDatabase()
+        _ = try database.writer()
+        try SQLiteConnection(path: database.path, mode: .readWriteCreate).run("INSERT INTO schema_version VALUES (99, 0)")
+        #expect { try database.writer() } throws: { "\($0)".contains("schema version 99, newer than this Lookout knows") }
+    }
+}
+
+@Suite struct StoreWriterTests {
+    @Test func recordsAreWrittenOnlyAtTheFlushAllInOneBatch() throws {
+        let database = TemporaryDatabase()
+        let (writer, registry) = try database.writer()
+        let buckets = (0..<1000).map { bucket("channel-\($0)", at: t0, messages: 5) }
+        writer.record(buckets: buckets, consumers: [consumer("w1", state: .up, since: Double(t0), lastHeartbeat: Double(t0))])
+        let reader = try StoreReader(path: database.path)
+        #expect(try reader.channels(since: Double(t0), until: Double(t0 + 1)).isEmpty)
+        #expect(exposition(registry).contains("lookout_store_pending_records 1001"))
+        #expect(writer.flush(now: Double(t0 + 1)))
+        #expect(try reader.channels(since: Double(t0), until: Double(t0 + 1)).count == 1000)
+        #expect(try reader.consumers().map(\.consumer) == ["w1"])
+        #expect(exposition(registry).contains("lookout_store_rows_written_total 1001"))
+        #expect(exposition(registry).contains("lookout_store_pending_records 0"))
+    }
+
+    @Test func unchangedConsumersAreNotRewritten() throws {
+        let database = TemporaryDatabase()
+        let (writer, registry) = try database.writer()
+        let w1 = consumer("w1", state: .up, since: Double(t0), lastHeartbeat: Double(t0))
+        writer.record(buckets: [], consumers: [w1])
+        writer.flush(now: Double(t0))
+        writer.record(buckets: [], consumers: [w1])
+        writer.flush(now: Double(t0 + 1))
+        #expect(exposition(registry).contains("lookout_store_rows_written_total 1"))
+    }
+
+    @Test func rollUpsAddCountsAndKeepTheWorstLatency() throws {
+        let database = TemporaryDatabase()
+        let (writer, _) = try database.writer()
+        // Minute 0: 60 one-second buckets; second 10 is slow. Minute 1: one bucket.
+        var buckets: [ChannelStatistics.Bucket] = []
+        for second in 0..<60 {
+            let latency: Double = second == 10 ? 0.5 : 0.001
+            buckets.append(bucket("orders", at: t0 + Int64(second), messages: 10, unrouted: second == 0 ? 3 : 0,
+                                  subscribers: second == 30 ? 4 : 2, latencies: Array(repeating: latency, count: 10)))
+        }
+        buckets.append(bucket("orders", at: t0 + 60, messages: 1))
+        writer.record(buckets: buckets, consumers: [])
+        #expect(writer.flush(now: Double(t0 + 100)))
+        let reader = try StoreReader(path: database.path)
+        let minute = try #require(try reader.history(channel: "orders", since: Double(t0), until: Double(t0 + 60), step: 60).first)
+        #expect(minute.messages == 600 && minute.bytes == 6000 && minute.unrouted == 3)
+        #expect(minute.subscribers == 4)
+        // p50: the mean of the seconds' p50s weighted by their samples: (59 × ~1 ms + 1 × ~500 ms) / 60.
+        let p50 = try #require(minute.latencyP50)
+        #expect(abs(p50 - (59 * 0.001 + 0.5) / 60) / ((59 * 0.001 + 0.5) / 60) < 0.06)
+        // p99 and max: the slowest second's, within the digest's 5%.
+        #expect(abs(try #require(minute.latencyP99) - 0.5) < 0.5 * 0.05)
+        #expect(minute.latencyMax == 0.5)
+        let connection = try SQLiteConnection(path: database.path, mode: .readOnly)
+        #expect(try connection.integer("SELECT COUNT(*) FROM channel_minutes") == 1, "minute 1 is not finished at t0 + 100")
+        #expect(try connection.integer("SELECT value FROM store_state WHERE key = 'rolled_up_until'") == t0 + 60)
+    }
+
+    @Test func retentionKeepsTheDatabaseBounded() throws {
+        let database = TemporaryDatabase()
+        let (writer, _) = try database.writer {
+            $0.rawRetention = 120
+            $0.rollupRetention = 900
+            $0.flushInterval = .seconds(10)
+        }
+        var sizes: [Int: Int] = [:]
+        let connection = try SQLiteConnection(path: database.path, mode: .readWriteCreate)
+        // 1 hour of 20 channels, one bucket per second, flushed every 10 s.
+        for tenSeconds in 0..<360 {
+            let start = t0 + Int64(tenSeconds * 10)
+            writer.record(buckets: (0..<10).flatMap { second in
+                (0..<20).map { bucket("channel-\($0)", at: start + Int64(second), messages: 100, latencies: [0.001]) }
+            }, consumers: [])
+            #expect(writer.flush(now: Double(start + 10)))
+            if tenSeconds % 60 == 59 {
+                try connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                sizes[tenSeconds / 60] = (try? FileManager.default.attributesOfItem(atPath: database.path)[.size] as? Int) ?? 0
+            }
+        }
+        let now = t0 + 3600
+        let oldestRaw = try #require(try connection.integer("SELECT MIN(bucket) FROM channel_samples"))
+        #expect(oldestRaw >= now - 130, "raw samples older than the retention (give or take one flush) are gone")
+        let oldestMinute = try #require(try connection.integer("SELECT MIN(bucket) FROM channel_minutes"))
+        #expect(oldestMinute >= now - 900 - 60)
+        #expect(try connection.integer("SELECT COUNT(*) FROM channel_minutes") ?? 0 <= 20 * 16)
+        // Once retention is reached (after 15 minutes), freed pages are reused: the file stops growing.
+        let (at30, at60) = (try #require(sizes[2]), try #require(sizes[5]))
+        #expect(Double(at60) <= Double(at30) * 1.1, "size at 30 min \(at30) B, at 60 min \(at60) B")
+    }
+
+    @Test func aFullDiskIsCountedRetriedAndLosesNothing() throws {
+        let database = TemporaryDatabase()
+        let (writer, registry) = try database.writer()
+        let pages = try writer.withConnection { try $0.integer("PRAGMA page_count") ?? 0 }
+        try writer.withConnection { try $0.execute("PRAGMA max_page_count = \(pages + 2)") }
+        let buckets = (0..<5000).map { bucket("a-rather-long-channel-name-\($0)", at: t0, messages: 1) }
+        writer.record(buckets: buckets, consumers: [])
+        #expect(!writer.flush(now: Double(t0 + 1)))
+        #expect(exposition(registry).contains(#"lookout_store_errors_total{operation="write"} 1"#))
+        #expect(exposition(registry).contains("lookout_store_pending_records 5000"))
+        writer.record(buckets: [bucket("orders", at: t0 + 1, messages: 1)], consumers: [])
+        #expect(!writer.flush(now: Double(t0 + 2)))
+        // Space again: everything queued is written by the next flush.
+        try writer.withConnection { try $0.execute("PRAGMA max_page_count = 1073741823") }
+        #expect(writer.flush(now: Double(t0 + 3)))
+        let count = try writer.withConnection { try $0.integer("SELECT COUNT(*) FROM channel_samples") }
+        #expect(count == 5001)
+        #expect(exposition(registry).contains(#"lookout_store_errors_total{operation="write"} 2"#))
+    }
+
+    @Test func queuedSamplesAreBoundedAndTheExcessCounted() throws {
+        let database = TemporaryDatabase()
+        let (writer, registry) = try database.writer { $0.maxPendingSamples = 100 }
+        writer.record(buckets: (0..<150).map { bucket("c\($0)", at: t0, messages: 1) }, consumers: [])
+        #expect(exposition(registry).contains("lookout_store_dropped_samples_total 50"))
+        writer.flush(now: Double(t0 + 1))
+        let kept = try writer.withConnection { try $0.query("SELECT channel FROM channel_samples ORDER BY channel") { $0.text(0) ?? "" } }
+        #expect(Set(kept) == Set((50..<150).map { "c\($0)" }), "the newest are kept")
+    }
+
+    @Test func anUnwritablePathOrACorruptFileIsAClearError() throws {
+        #expect { try StoreWriter(path: "/proc/lookout/nowhere.db", registry: .init()) } throws: {
+            "\($0)" == "cannot open database '/proc/lookout/nowhere.db': unable to open database file"
+        }
+        let database = TemporaryDatabase()
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: database.path))
+        #expect { try database.writer() } throws: { "\($0)".hasSuffix("file is not a database") }
+    }
+
+    @Test func consumersAndFiringAlertsComeBack() throws {
+        let database = TemporaryDatabase()
+        let down = Alert(labels: ["alertname": "LookoutConsumerDown", "consumer": "w2"], annotations: ["summary": "w2 down"],
+                         startsAt: Date(timeIntervalSince1970: Double(t0)))
+        var resolved = Alert(labels: ["alertname": "LookoutConsumerDown", "consumer": "w3"], annotations: ["summary": "w3 down"],
+                             startsAt: Date(timeIntervalSince1970: Double(t0)))
+        let saved = [consumer("w1", state: .up, since: Double(t0), lastHeartbeat: Double(t0 + 9)),
+                     consumer("w2", state: .down, since: Double(t0 + 5), lastHeartbeat: Double(t0))]
+        do {
+            let (writer, _) = try database.writer()
+            writer.record(buckets: [], consumers: saved)
+            writer.record(down)
+            writer.record(resolved)
+            resolved.endsAt = Date(timeIntervalSince1970: Double(t0 + 20))
+            writer.record(resolved)
+            writer.record(AlertDelivery(alert: down, notifier: "webhook http://127.0.0.1:1/", outcome: .success, attempts: 1,
+                                        at: Date(timeIntervalSince1970: Double(t0 + 1))))
+            writer.flush(now: Double(t0 + 30))
+        }
+        let (writer, _) = try database.writer()
+        #expect(try writer.savedConsumers() == saved)
+        #expect(try writer.firingAlerts() == [down])
+        let stored = try StoreReader(path: database.path).alerts(since: Double(t0), until: Double(t0 + 60))
+        #expect(stored.map(\.alert) == [down, resolved])
+        #expect(stored[0].deliveries.map(\.outcome) == ["success"])
+    }
+
+    @Test func aTransitionUpdatesItsConsumerAtOnce() throws {
+        let database = TemporaryDatabase()
+        let (writer, _) = try database.writer()
+        writer.record(buckets: [], consumers: [consumer("w1", state: .up, since: Double(t0), lastHeartbeat: Double(t0))])
+        writer.record(.init(consumer: "w1", group: "billing",
+                            transition: .init(from: .up, to: .down, reason: "no heartbeat for 15s", at: Double(t0 + 15))))
+        writer.flush(now: Double(t0 + 16))
+        let saved = try #require(try writer.savedConsumers().first)
+        #expect(saved.state == .down && saved.detector.stateSince == Double(t0 + 15) && saved.detector.reason == "no heartbeat for 15s")
+    }
+}
