@@ -8,7 +8,7 @@ BUILD_DEPS   := libhiredis-dev libsqlite3-dev pkg-config
 TEST_DEPS    := redis-server redis-tools prometheus jq sqlite3
 ARGS         ?=
 
-.PHONY: all deps test-deps build run test clean
+.PHONY: all deps test-deps build run test bench clean
 
 all: build
 
@@ -40,6 +40,11 @@ run: build
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# Benchmarks in release mode; QUICK=1 for a short run. Results also go to bench-results.json.
+bench: deps
+	$(SWIFT) build -c $(CONFIG)
+	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/lookout-bench $(if $(QUICK),--quick) --json bench-results.json
 
 clean:
 	rm -rf .build

@@ -13,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "lookout", targets: ["LookoutCLI"]),
+        .executable(name: "lookout-bench", targets: ["LookoutBench"]),
         .library(name: "LookoutHeartbeat", targets: ["LookoutHeartbeat"]),
     ],
     dependencies: [
@@ -126,6 +127,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "LookoutBench",
+            dependencies: [
+                "Store", "Monitor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .target(name: "LookoutTestSupport", path: "Tests/Support"),
