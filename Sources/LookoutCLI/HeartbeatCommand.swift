@@ -43,6 +43,8 @@ struct HeartbeatCommand: AsyncParsableCommand {
         settings.host = url.host
         settings.port = url.port
         settings.password = url.password
+        // A shell's beat says the process is alive, not that it processes messages.
+        settings.reportsProgress = false
         let sender = HeartbeatSender(configuration: settings)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: sender)], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "lookout")))

@@ -18,6 +18,9 @@ public final class HeartbeatSender: Service, Sendable {
         public var port = 6380
         public var password: String?
         public var heartbeatChannel = "lookout:heartbeat"
+        /// Send the processed and failed counts. Turn off for a sender that processes nothing
+        /// itself (a shell script's liveness beat): with no counts, no stall can be judged.
+        public var reportsProgress = true
 
         public init(consumer: String) {
             self.consumer = consumer
@@ -47,9 +50,12 @@ public final class HeartbeatSender: Service, Sendable {
         var fields: [String: Any] = [
             "v": 1, "consumer": configuration.consumer,
             "interval_ms": Int(configuration.interval.components.seconds * 1000 + configuration.interval.components.attoseconds / 1_000_000_000_000_000),
-            "processed": processed.load(ordering: .relaxed), "failed": failed.load(ordering: .relaxed),
             "ts": Int(now.timeIntervalSince1970 * 1000),
         ]
+        if configuration.reportsProgress {
+            fields["processed"] = processed.load(ordering: .relaxed)
+            fields["failed"] = failed.load(ordering: .relaxed)
+        }
         if let group = configuration.group { fields["group"] = group }
         if !configuration.channels.isEmpty { fields["channels"] = configuration.channels }
         if stopping { fields["state"] = "stopping" }

@@ -14,6 +14,8 @@ public final class ChannelMonitor: Service, Sendable {
         public var refreshInterval: Duration = .seconds(1)
         public var grouping = ChannelGrouping()
         public var detector = ConsumerStateMachine.Configuration()
+        /// A channel counts as carrying traffic while its last message is at most this old (seconds).
+        public var trafficWindow: Double = 60
         /// Lookout's own channels (heartbeats, alerts, probes): never reported as consumer-less.
         public var ownChannels: Set<String> = [HeartbeatTracker.defaultChannel, "lookout:alerts", "lookout:probe"]
         /// Called with every consumer state change, after metrics are updated (alerting hooks in here).
@@ -220,18 +222,20 @@ public final class ChannelMonitor: Service, Sendable {
                 metrics.relayClients.set(Int64(relayStatistics.connectedClients))
                 Self.export(relayStatistics.slowSubscriberDisconnects, as: "slow", to: metrics.relaySlowSubscriberDisconnects, state: &state)
             }
-            return (Self.unservedChannels(state, excluding: configuration.ownChannels), buckets, state.tracker.consumers)
+            let unserved = Self.unservedChannels(state, excluding: configuration.ownChannels, since: now - configuration.trafficWindow)
+            return (unserved, buckets, state.tracker.consumers)
         }
         configuration.onRefresh(buckets, consumers)
         configuration.onHealth(HealthSnapshot(unservedChannels: unserved, sourcesDown: notReady, at: now))
     }
 
-    /// Channels that carried traffic in the last refresh while nothing serves them: no subscriber,
-    /// or every consumer that declares the channel in its heartbeats is down or stopped.
-    private static func unservedChannels(_ state: State, excluding own: Set<String>) -> [String] {
+    /// Channels that carried traffic since `since` while nothing serves them: no subscriber, or
+    /// every consumer that declares the channel in its heartbeats is down or stopped. (A window,
+    /// not the last second, so a channel with a message every few seconds is judged steadily.)
+    private static func unservedChannels(_ state: State, excluding own: Set<String>, since: Double) -> [String] {
         let consumers = state.tracker.machinesServingChannels
         return state.statistics.channels.compactMap { label, channel -> String? in
-            guard channel.messagesPerSecond > 0, label != ChannelGrouping.overflowLabel, !own.contains(label) else { return nil }
+            guard (channel.lastMessageAt ?? -.infinity) >= since, label != ChannelGrouping.overflowLabel, !own.contains(label) else { return nil }
             if channel.subscribers == 0 { return label }
             let declared = consumers.filter { $0.serves(label) }
             if !declared.isEmpty && declared.allSatisfy({ $0.state == .down || $0.state == .stopped }) { return label }

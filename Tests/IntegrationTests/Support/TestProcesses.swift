@@ -239,7 +239,22 @@ func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
           let headerEnd = response.range(of: "\r\n\r\n") else {
         throw TestFailure("malformed HTTP response: \(response.prefix(200))")
     }
-    return (status, String(response[headerEnd.upperBound...]))
+    let headers = response[..<headerEnd.lowerBound].lowercased()
+    let body = String(response[headerEnd.upperBound...])
+    return (status, headers.contains("transfer-encoding: chunked") ? dechunked(body) : body)
+}
+
+/// The body of a chunked HTTP/1.1 response: each chunk is a hex size line, then that many bytes.
+func dechunked(_ body: String) -> String {
+    var bytes = Array(body.utf8)[...]
+    var out: [UInt8] = []
+    while let lineEnd = bytes.firstIndex(of: UInt8(ascii: "\r")) {
+        let sizeText = String(decoding: bytes[..<lineEnd], as: UTF8.self).split(separator: ";").first ?? ""
+        guard let size = Int(sizeText, radix: 16), size > 0, lineEnd + 2 + size <= bytes.endIndex else { break }
+        out += bytes[(lineEnd + 2)..<(lineEnd + 2 + size)]
+        bytes = bytes[min(bytes.endIndex, lineEnd + 2 + size + 2)...]
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// Runs a command to completion with `input` on its standard input; returns status and output.
