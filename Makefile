@@ -34,7 +34,8 @@ build: deps
 	$(SWIFT) build -c $(CONFIG) --product lookout
 
 run: build
-	@echo "lookout: relay on 127.0.0.1:6380 — try: redis-cli -p 6380 subscribe orders"
+	@echo "lookout: relay on 127.0.0.1:6380, metrics on http://127.0.0.1:9480/metrics — try: redis-cli -p 6380 subscribe orders"
+	@echo "lookout: for synthetic traffic, consumers and alerts: make run ARGS=--demo"
 	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/lookout serve $(ARGS)
 
 test: test-deps

@@ -79,6 +79,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
     var logLevel: String?
 
+    @Flag(help: "Run synthetic publishers and consumers on the embedded relay (one consumer dies and returns every 90 s), to see every panel and alert move.")
+    var demo = false
+
     @Option(help: "SQLite database the history is recorded in (default lookout.db).")
     var db: String?
 
@@ -160,6 +163,9 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--log-level: '\(logLevel)' is not one of \(ServeConfiguration.logLevels.joined(separator: ", "))")
             }
             settings.logLevel = logLevel
+        }
+        if demo && !settings.relayEnabled {
+            throw ValidationError("--demo: needs the embedded relay (drop --no-relay)")
         }
         if !settings.relayEnabled && settings.redis.isEmpty {
             throw ValidationError("--no-relay: nothing to watch; give at least one --redis URL")
@@ -257,6 +263,10 @@ struct Serve: AsyncParsableCommand {
                 logger.error("could not read the saved consumers and alerts; starting afresh", metadata: ["error": "\(error)"])
             }
             services.append(.init(service: store))
+        }
+        if demo {
+            services.append(.init(service: DemoTraffic(host: settings.relay.host, port: settings.relay.port, password: settings.relay.password,
+                                                       heartbeatChannel: settings.heartbeatChannel)))
         }
         let http = LookoutHTTPServer.application(
             .init(metrics: metrics, monitor: monitor),
