@@ -14,21 +14,21 @@ import Testing
         return try ChildProcess("/bin/sh", ["-c", script])
     }
 
-    private func scenario(lookoutArguments: [String], publishPort: (LookoutProcess) -> Int) throws {
+    private func scenario(lookoutArguments: [String], publishPort: (LookoutProcess) -> Int) async throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let lookout = try LookoutProcess(arguments: lookoutArguments + ["--alert-webhook", receiver.url])
         let bus = try TestConnection(port: publishPort(lookout))
         _ = try bus.call("SUBSCRIBE", "lookout:alerts")
         var worker = try consumer(port: publishPort(lookout), name: "billing-worker-1")
-        let seen = eventually(seconds: 10) {
+        let seen = await eventually(seconds: 10) {
             (try? lookout.get("/metrics").body.contains(#"lookout_consumer_up{consumer="billing-worker-1",group="billing"} 1"#)) == true
         }
         #expect(seen != nil, "the consumer's heartbeats were seen")
 
         worker.stop(signal: SIGKILL)
         // Down after 3 × 500 ms; the alert must arrive within 3 × interval + 1 s of the kill.
-        let firedAfter = eventually(seconds: 10) { receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" } }
+        let firedAfter = await eventually(seconds: 10) { receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" } }
         #expect(firedAfter != nil)
         if let firedAfter { #expect(firedAfter <= 2.5, "fired \(firedAfter) s after the kill") }
         print("consumer down alert received \(firedAfter ?? -1) s after the kill")
@@ -41,25 +41,25 @@ import Testing
 
         worker = try consumer(port: publishPort(lookout), name: "billing-worker-1")
         defer { worker.stop(signal: SIGKILL) }
-        let resolvedAfter = eventually(seconds: 10) { receiver.alerts.contains { $0.status == "resolved" && $0.name == "LookoutConsumerDown" } }
+        let resolvedAfter = await eventually(seconds: 10) { receiver.alerts.contains { $0.status == "resolved" && $0.name == "LookoutConsumerDown" } }
         #expect(resolvedAfter != nil, "a resolved alert when the consumer returns")
         #expect(receiver.alerts.filter { $0.status == "firing" && $0.name == "LookoutConsumerDown" }.count == 1, "one firing alert, no storm")
         #expect(receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutGroupDown" }, "its group's only member is down")
     }
 
-    @Test func killedConsumerOnTheRelay() throws {
-        try scenario(lookoutArguments: [], publishPort: { $0.port })
+    @Test func killedConsumerOnTheRelay() async throws {
+        try await scenario(lookoutArguments: [], publishPort: { $0.port })
     }
 
-    @Test func killedConsumerOnRedis() throws {
+    @Test func killedConsumerOnRedis() async throws {
         let redis = try RedisServer()
-        try scenario(lookoutArguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"], publishPort: { _ in redis.port })
+        try await scenario(lookoutArguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"], publishPort: { _ in redis.port })
     }
 }
 
 /// `lookout heartbeat` as a consumer: seen as up, and a clean goodbye on SIGTERM.
 @Suite(.serialized) struct HeartbeatCommandTests {
-    @Test func heartbeatCommandIsSeenAndSaysGoodbye() throws {
+    @Test func heartbeatCommandIsSeenAndSaysGoodbye() async throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let lookout = try LookoutProcess(arguments: ["--alert-webhook", receiver.url])
@@ -68,11 +68,11 @@ import Testing
             "--channels", "orders.*", "--redis", "redis://127.0.0.1:\(lookout.port)",
         ])
         let up = #"lookout_consumer_state{consumer="cli-worker",group="demo",state="up"} 1"#
-        #expect(try eventually { try lookout.get("/metrics").body.contains(up) } != nil)
+        await #expect(try eventually { try lookout.get("/metrics").body.contains(up) } != nil)
         #expect(sender.stop(signal: SIGTERM) == 0)
         let stopped = #"lookout_consumer_state{consumer="cli-worker",group="demo",state="stopped"} 1"#
-        #expect(try eventually { try lookout.get("/metrics").body.contains(stopped) } != nil)
-        usleep(1_000_000)  // well past 3 × 200 ms: a goodbye must not turn into "down"
+        await #expect(try eventually { try lookout.get("/metrics").body.contains(stopped) } != nil)
+        try await Task.sleep(for: .microseconds(1_000_000))  // well past 3 × 200 ms: a goodbye must not turn into "down"
         #expect(try lookout.get("/metrics").body.contains(stopped))
         #expect(receiver.alerts.isEmpty, "a clean goodbye sends no alert")
     }
@@ -80,7 +80,7 @@ import Testing
 
 /// Consumers without heartbeats: a named, subscribed connection that goes away is a failure.
 @Suite(.serialized) struct NamedSubscriberTests {
-    private func scenario(lookoutArguments: [String], port: (LookoutProcess) -> Int) throws {
+    private func scenario(lookoutArguments: [String], port: (LookoutProcess) -> Int) async throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let lookout = try LookoutProcess(arguments: lookoutArguments + ["--alert-webhook", receiver.url])
@@ -88,24 +88,24 @@ import Testing
         #expect(try worker.call("CLIENT", "SETNAME", "mailer-1") == .simpleString("OK"))
         _ = try worker.call("SUBSCRIBE", "mail")
         let up = #"lookout_consumer_up{consumer="mailer-1",group=""} 1"#
-        #expect(try eventually { try lookout.get("/metrics").body.contains(up) } != nil)
+        await #expect(try eventually { try lookout.get("/metrics").body.contains(up) } != nil)
         worker.close()
-        #expect(eventually { receiver.alerts.contains { $0.consumer == "mailer-1" && $0.status == "firing" && $0.name == "LookoutConsumerDown" } } != nil)
+        await #expect(eventually { receiver.alerts.contains { $0.consumer == "mailer-1" && $0.status == "firing" && $0.name == "LookoutConsumerDown" } } != nil)
     }
 
-    @Test func onTheRelay() throws {
-        try scenario(lookoutArguments: [], port: { $0.port })
+    @Test func onTheRelay() async throws {
+        try await scenario(lookoutArguments: [], port: { $0.port })
     }
 
-    @Test func onRedis() throws {
+    @Test func onRedis() async throws {
         let redis = try RedisServer()
-        try scenario(lookoutArguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"], port: { _ in redis.port })
+        try await scenario(lookoutArguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"], port: { _ in redis.port })
     }
 }
 
 /// A channel that carries traffic while nothing consumes it is pushed as an alert of its own.
 @Suite(.serialized) struct ChannelWithoutConsumersTests {
-    @Test func trafficWithNoSubscriberAlerts() throws {
+    @Test func trafficWithNoSubscriberAlerts() async throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let lookout = try LookoutProcess(arguments: ["--alert-webhook", receiver.url, "--alert-hold", "1s"])
@@ -121,7 +121,7 @@ import Testing
         for _ in 0..<150 where !fired && TestConnection.now() < deadline {
             #expect(try publisher.call("PUBLISH", "orders", "lost") == .integer(0))
             fired = receiver.alerts.contains { $0.name == "LookoutChannelWithoutConsumers" && $0.status == "firing" }
-            usleep(100_000)
+            try await Task.sleep(for: .microseconds(100_000))
         }
         #expect(fired)
         #expect(!receiver.alerts.contains { $0.name == "LookoutChannelWithoutConsumers" && $0.status == "resolved" })
@@ -131,7 +131,7 @@ import Testing
         for _ in 0..<100 where !resolved && TestConnection.now() < deadline + 10 {
             _ = try publisher.call("PUBLISH", "orders", "consumed")
             resolved = receiver.alerts.contains { $0.name == "LookoutChannelWithoutConsumers" && $0.status == "resolved" }
-            usleep(100_000)
+            try await Task.sleep(for: .microseconds(100_000))
         }
         #expect(resolved)
         #expect(receiver.alerts.filter { $0.name == "LookoutChannelWithoutConsumers" }.allSatisfy { $0.labels["channel"] == "orders" })

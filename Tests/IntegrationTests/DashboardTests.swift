@@ -12,7 +12,7 @@ import Testing
 
     /// A Lookout with every kind of series present: relay and a Redis source, a notifier, a
     /// consumer, traffic on a subscribed and an unsubscribed channel.
-    static func liveScrape() throws -> String {
+    static func liveScrape() async throws -> String {
         let redis = try RedisServer()
         let lookout = try LookoutProcess(arguments: ["--redis", "redis://127.0.0.1:\(redis.port)", "--alertmanager", "http://127.0.0.1:9/"])
         let subscriber = try TestConnection(port: lookout.port)
@@ -22,7 +22,7 @@ import Testing
         _ = try publisher.call("PUBLISH", "orders", "o")
         _ = try publisher.call("PUBLISH", "nobody", "x")
         var body = ""
-        let complete = eventually(seconds: 10) {
+        let complete = await eventually(seconds: 10) {
             body = (try? lookout.get("/metrics").body) ?? ""
             return body.contains("lookout_consumer_up{") && body.contains("lookout_channel_delivery_latency_seconds_bucket{")
                 && body.contains("lookout_probe_roundtrip_seconds_bucket{") && body.contains("lookout_store_flush_duration_seconds_bucket")
@@ -40,8 +40,8 @@ import Testing
         })
     }
 
-    @Test func everyMetricInDashboardsAndRulesIsExported() throws {
-        let exported = Self.exportedNames(try Self.liveScrape())
+    @Test func everyMetricInDashboardsAndRulesIsExported() async throws {
+        let exported = await Self.exportedNames(try Self.liveScrape())
         let expressions = try Dashboards.targets().map { ("\($0.dashboard) “\($0.panel)” \($0.refID)", $0.expr) }
             + Dashboards.ruleExpressions().map { ("alerts.yml", $0) }
         #expect(expressions.count > 40)
@@ -62,7 +62,7 @@ import Testing
         #expect(names == ["lookout_a_bucket", "lookout_b", "up"])
     }
 
-    @Test func everyExpressionParses() throws {
+    @Test func everyExpressionParses() async throws {
         let targets = try Dashboards.targets()
         var rules = "groups:\n  - name: dashboards\n    rules:\n"
         for (index, target) in targets.enumerated() {
@@ -77,7 +77,7 @@ import Testing
         #expect(result.output.contains("SUCCESS: \(targets.count) rules found"))
     }
 
-    @Test func dashboardsHaveWhatGrafanaNeeds() throws {
+    @Test func dashboardsHaveWhatGrafanaNeeds() async throws {
         let dashboards = try Dashboards.all()
         #expect(dashboards.map(\.name) == ["lookout-consumer.json", "lookout-overview.json"])
         for (name, json) in dashboards {

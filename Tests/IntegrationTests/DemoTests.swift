@@ -4,10 +4,10 @@ import Testing
 /// `lookout serve --demo` makes every kind of series move within a minute.
 @Suite struct DemoTests {
     @Test(.timeLimit(.minutes(2)))
-    func theDemoPublishesConsumesAndLosesAConsumer() throws {
+    func theDemoPublishesConsumesAndLosesAConsumer() async throws {
         let lookout = try LookoutProcess(arguments: ["--demo"])
         func metrics() -> String { (try? lookout.get("/metrics").body) ?? "" }
-        let flowing = eventually(seconds: 15) {
+        let flowing = await eventually(seconds: 15) {
             let body = metrics()
             return ["demo.orders", "demo.payments", "demo.audit"].allSatisfy { body.contains(#"lookout_channel_messages_total{channel="\#($0)"}"#) }
                 && body.contains(#"lookout_consumer_state{consumer="demo-orders-1",group="demo-orders",state="up"} 1"#)
@@ -17,7 +17,7 @@ import Testing
         let body = metrics()
         #expect(!body.contains(#"lookout_channel_unrouted_messages_total{channel="demo.audit"} 0"#), "demo.audit is read by nobody")
         // demo-orders-2 dies 45 s after start; down 3 heartbeat intervals (3 s) later.
-        let died = eventually(seconds: 60) {
+        let died = await eventually(seconds: 60) {
             metrics().contains(#"lookout_consumer_state{consumer="demo-orders-2",group="demo-orders",state="down"} 1"#)
         }
         #expect(died != nil, "the dying demo consumer is detected")

@@ -13,7 +13,7 @@ private let prometheusStackInstalled = (try? executable("prometheus")) != nil &&
 @Suite(.serialized) struct EndToEndTests {
     @Test(.enabled(if: prometheusStackInstalled, "prometheus and prometheus-alertmanager are not installed (make test-deps installs them)"),
           .timeLimit(.minutes(2)))
-    func consumerDownGoesThroughPrometheusAndAlertmanagerAndComesBack() throws {
+    func consumerDownGoesThroughPrometheusAndAlertmanagerAndComesBack() async throws {
         let started = Date().timeIntervalSince1970
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
@@ -36,7 +36,7 @@ private let prometheusStackInstalled = (try? executable("prometheus")) != nil &&
         var worker = try heartbeatProcess(port: lookout.port, name: "billing-worker-3", interval: "500ms")
         defer { worker.stop(signal: SIGKILL) }
 
-        let scraped = eventually(seconds: 20) {
+        let scraped = await eventually(seconds: 20) {
             (try? prometheus.query(#"lookout_consumer_up{job="lookout", consumer="billing-worker-3"} == 1"#).isEmpty) == false
         }
         #expect(scraped != nil, "Prometheus has Lookout's series")
@@ -46,10 +46,10 @@ private let prometheusStackInstalled = (try? executable("prometheus")) != nil &&
             receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" && $0.consumer == "billing-worker-3"
                 && (source == "lookout" ? $0.labels["source"] == "lookout" : $0.labels["job"] == "lookout") }
         }
-        let direct = eventually(seconds: 15) { firing("lookout") }
+        let direct = await eventually(seconds: 15) { firing("lookout") }
         #expect(direct != nil, "Lookout's own notifier reached the receiver through Alertmanager")
         // The rule has `for: 30s`; then Alertmanager waits 1 s.
-        let ruleFired = eventually(seconds: 50) { firing("prometheus") }
+        let ruleFired = await eventually(seconds: 50) { firing("prometheus") }
         #expect(ruleFired != nil, "the LookoutConsumerDown rule fired in Prometheus and Alertmanager delivered it")
         print("end to end: direct alert \(direct ?? -1) s after the kill, Prometheus rule \((direct ?? 0) + (ruleFired ?? -1)) s")
         #expect((try? prometheus.query(#"ALERTS{alertname="LookoutConsumerDown", alertstate="firing"}"#).count) == 1)
@@ -65,7 +65,7 @@ private let prometheusStackInstalled = (try? executable("prometheus")) != nil &&
 
         // The consumer returns: both alerts resolve.
         worker = try heartbeatProcess(port: lookout.port, name: "billing-worker-3", interval: "500ms")
-        let resolved = eventually(seconds: 30) {
+        let resolved = await eventually(seconds: 30) {
             let resolved = receiver.alerts.filter { $0.status == "resolved" && $0.name == "LookoutConsumerDown" }
             return resolved.contains { $0.labels["source"] == "lookout" } && resolved.contains { $0.labels["job"] == "lookout" }
         }

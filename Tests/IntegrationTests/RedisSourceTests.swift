@@ -10,19 +10,19 @@ import Testing
     private func scrape(_ lookout: LookoutProcess) throws -> String { try lookout.get("/metrics").body }
 
     /// Waits for `condition`, failing the test when it never holds.
-    private func waitUntil(seconds: Double = 15, _ condition: () throws -> Bool) throws {
-        guard try eventually(seconds: seconds, condition) != nil else { throw TestFailure("condition not met within \(seconds)s") }
+    private func waitUntil(seconds: Double = 15, _ condition: () throws -> Bool) async throws {
+        guard try await eventually(seconds: seconds, condition) != nil else { throw TestFailure("condition not met within \(seconds)s") }
     }
 
     private func sample(_ metrics: String, _ series: String) -> Double? {
         MonitorIntegrationTests.sample(metrics, series)
     }
 
-    @Test func countsEveryMessageOnRedisAndSurvivesARestart() throws {
+    @Test func countsEveryMessageOnRedisAndSurvivesARestart() async throws {
         let redis = try RedisServer()
         let source = "redis://127.0.0.1:\(redis.port)"
         let lookout = try LookoutProcess(arguments: ["--no-relay", "--redis", source])
-        try waitUntil { try lookout.get("/readyz").status == 200 }
+        try await waitUntil { try lookout.get("/readyz").status == 200 }
 
         let subscriber = try TestConnection(port: redis.port)
         _ = try subscriber.call("SUBSCRIBE", "watched")
@@ -30,8 +30,8 @@ import Testing
         // Prime both channels so the poller has their NUMSUB, then publish the counted batch.
         _ = try publisher.call("PUBLISH", "watched", "prime")
         _ = try publisher.call("PUBLISH", "nobody", "prime")
-        try waitUntil { sample(try scrape(lookout), "lookout_channel_subscribers{channel=\"watched\"}") == 1 }
-        usleep(1_200_000)  // one more poll, after both channels were seen
+        try await waitUntil { sample(try scrape(lookout), "lookout_channel_subscribers{channel=\"watched\"}") == 1 }
+        try await Task.sleep(for: .microseconds(1_200_000))  // one more poll, after both channels were seen
 
         let perChannel = 200
         var pipeline: [UInt8] = []
@@ -45,7 +45,7 @@ import Testing
         #expect(replies.filter { $0 == .integer(2) }.count == perChannel,
                 "Redis counts the monitor's PSUBSCRIBE as a receiver on the watched channel")
 
-        try waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"third\"}") == Double(perChannel) }
+        try await waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"third\"}") == Double(perChannel) }
         let metrics = try scrape(lookout)
         #expect(sample(metrics, "lookout_channel_messages_total{channel=\"watched\"}") == Double(perChannel + 1))
         #expect(sample(metrics, "lookout_channel_messages_total{channel=\"nobody\"}") == Double(perChannel + 1))
@@ -61,27 +61,27 @@ import Testing
 
         // Redis goes away: the source goes down, Lookout keeps serving, and comes back with a recorded gap.
         redis.stop()
-        try waitUntil { sample(try scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 0 }
+        try await waitUntil { sample(try scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 0 }
         #expect(try lookout.get("/readyz").status == 503)
         let restarted = try RedisServer(port: redis.port)
         defer { restarted.stop() }
-        try waitUntil { sample(try scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 1 }
+        try await waitUntil { sample(try scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 1 }
         let after = try scrape(lookout)
         #expect(sample(after, "lookout_source_reconnects_total{source=\"\(source)\"}") == 1)
         #expect((sample(after, "lookout_source_gap_seconds_total{source=\"\(source)\"}") ?? 0) > 0)
         #expect(lookout.child.isRunning)
         let newPublisher = try TestConnection(port: restarted.port)
         _ = try newPublisher.call("PUBLISH", "third", "after the gap")
-        try waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"third\"}") == Double(perChannel + 1) }
+        try await waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"third\"}") == Double(perChannel + 1) }
     }
 
-    @Test func redisDroppingTheMonitorForItsOutputBufferIsAGapNotACrash() throws {
+    @Test func redisDroppingTheMonitorForItsOutputBufferIsAGapNotACrash() async throws {
         // A tiny pub/sub output buffer limit: Redis disconnects the monitor's subscription as soon
         // as a burst of large messages piles up in it.
         let redis = try RedisServer(extraArguments: ["--client-output-buffer-limit", "pubsub 32kb 16kb 1"])
         let source = "redis://127.0.0.1:\(redis.port)"
         let lookout = try LookoutProcess(arguments: ["--no-relay", "--redis", source])
-        try waitUntil { try lookout.get("/readyz").status == 200 }
+        try await waitUntil { try lookout.get("/readyz").status == 200 }
         let publisher = try TestConnection(port: redis.port)
         let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 64 * 1024)
         var burst: [UInt8] = []
@@ -92,43 +92,43 @@ import Testing
             _ = try publisher.readValues(64)
             reconnected = (sample(try scrape(lookout), "lookout_source_reconnects_total{source=\"\(source)\"}") ?? 0) >= 1
         }
-        try waitUntil { (sample(try scrape(lookout), "lookout_source_reconnects_total{source=\"\(source)\"}") ?? 0) >= 1 }
-        try waitUntil { sample(try scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 1 }
+        try await waitUntil { (sample(try scrape(lookout), "lookout_source_reconnects_total{source=\"\(source)\"}") ?? 0) >= 1 }
+        try await waitUntil { sample(try scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 1 }
         #expect(lookout.child.isRunning)
         #expect(lookout.child.output().contains("subscription to Redis lost"))
     }
 
-    @Test func keyspaceNotificationsAreNotCountedAsChannels() throws {
+    @Test func keyspaceNotificationsAreNotCountedAsChannels() async throws {
         let redis = try RedisServer(extraArguments: ["--notify-keyspace-events", "KEA"])
         let lookout = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"])
-        try waitUntil { try lookout.get("/readyz").status == 200 }
+        try await waitUntil { try lookout.get("/readyz").status == 200 }
         let client = try TestConnection(port: redis.port)
         #expect(try client.call("SET", "k", "v") == .simpleString("OK"))
         _ = try client.call("PUBLISH", "marker", "x")
-        try waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"marker\"}") == 1 }
+        try await waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"marker\"}") == 1 }
         #expect(!(try scrape(lookout)).contains("__keyspace@"))
     }
 
-    @Test func envelopeTimestampsGiveLatency() throws {
+    @Test func envelopeTimestampsGiveLatency() async throws {
         let redis = try RedisServer()
         let lookout = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)", "--timestamp-field", "ts"])
-        try waitUntil { try lookout.get("/readyz").status == 200 }
+        try await waitUntil { try lookout.get("/readyz").status == 200 }
         let client = try TestConnection(port: redis.port)
         let milliseconds = Int(Date().timeIntervalSince1970 * 1000)
         _ = try client.call("PUBLISH", "events", "{\"id\":1,\"ts\":\(milliseconds)}")
         _ = try client.call("PUBLISH", "events", "no envelope")
-        try waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"events\"}") == 2 }
+        try await waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"events\"}") == 2 }
         let metrics = try scrape(lookout)
         #expect(sample(metrics, "lookout_channel_delivery_latency_seconds_count{channel=\"events\"}") == 1)
         #expect((sample(metrics, "lookout_channel_delivery_latency_seconds_sum{channel=\"events\"}") ?? 99) < 5)
     }
 
-    @Test func passwordProtectedRedis() throws {
+    @Test func passwordProtectedRedis() async throws {
         let redis = try RedisServer(extraArguments: ["--requirepass", "s3cret"])
         let wrong = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://:nope@127.0.0.1:\(redis.port)"])
-        usleep(500_000)
+        try await Task.sleep(for: .microseconds(500_000))
         #expect(try wrong.get("/readyz").status == 503)
         let right = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://:s3cret@127.0.0.1:\(redis.port)"])
-        try waitUntil { try right.get("/readyz").status == 200 }
+        try await waitUntil { try right.get("/readyz").status == 200 }
     }
 }

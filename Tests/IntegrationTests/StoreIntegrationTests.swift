@@ -38,7 +38,7 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
 @Suite(.serialized) struct StoreDurabilityTests {
     /// kill -9 while traffic flows: what was flushed survives, the file is intact, and the
     /// restarted server resumes the dead consumer (no second alert) and resolves it on return.
-    @Test func killNineLosesAtMostTheLastFlushAndTheRestartResumes() throws {
+    @Test func killNineLosesAtMostTheLastFlushAndTheRestartResumes() async throws {
         let directory = DatabaseDirectory()
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
@@ -48,9 +48,9 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
         let subscriber = try TestConnection(port: port)
         _ = try subscriber.call("SUBSCRIBE", "orders")
         var worker = try heartbeatProcess(port: port, name: "billing-worker-3")
-        #expect(eventually(seconds: 10) { (try? lookout!.get("/metrics").body.contains(#"lookout_consumer_up{consumer="billing-worker-3",group="billing"} 1"#)) == true } != nil)
+        #expect(await eventually(seconds: 10) { (try? lookout!.get("/metrics").body.contains(#"lookout_consumer_up{consumer="billing-worker-3",group="billing"} 1"#)) == true } != nil)
         worker.stop(signal: SIGKILL)
-        #expect(eventually(seconds: 10) { receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" } } != nil)
+        #expect(await eventually(seconds: 10) { receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" } } != nil)
 
         // Traffic right up to the kill: 20 messages every 50 ms for 3 s.
         let publisher = try TestConnection(port: port)
@@ -60,7 +60,7 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
             for _ in 0..<20 { try publisher.send(command: "PUBLISH", "orders", "order") }
             total += 20
             published.append((TestConnection.now(), total))
-            usleep(50_000)
+            try await Task.sleep(for: .microseconds(50_000))
         }
         _ = try publisher.readValues(total)
         let killedAt = TestConnection.now()
@@ -80,19 +80,19 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
 
         // Restart on the same database: the consumer is down again at once, and no new alert fires.
         let restarted = try LookoutProcess(arguments: arguments)
-        let resumed = eventually(seconds: 10) {
+        let resumed = await eventually(seconds: 10) {
             (try? restarted.get("/metrics").body.contains(#"lookout_consumer_state{consumer="billing-worker-3",group="billing",state="down"} 1"#)) == true
         }
         #expect(resumed != nil, "the consumer's state came back from the database")
-        usleep(3_000_000)
+        try await Task.sleep(for: .microseconds(3_000_000))
         #expect(receiver.alerts.filter { $0.status == "firing" && $0.name == "LookoutConsumerDown" }.count == 1, "no duplicate alert")
 
         // The consumer returns: the alert that fired before the restart resolves.
         worker = try heartbeatProcess(port: restarted.port, name: "billing-worker-3")
         defer { worker.stop() }
-        #expect(eventually(seconds: 10) { receiver.alerts.contains { $0.status == "resolved" && $0.name == "LookoutConsumerDown" } } != nil)
+        #expect(await eventually(seconds: 10) { receiver.alerts.contains { $0.status == "resolved" && $0.name == "LookoutConsumerDown" } } != nil)
         // The CLI reads the story while the server writes it.
-        let story = eventually(seconds: 10) {
+        let story = await eventually(seconds: 10) {
             let (status, output) = (try? runCommand(try LookoutProcess.binary, ["consumers", "billing-worker-3", "--db", directory.database])) ?? (nil, "")
             return status == 0 && output.contains("late  down") && output.contains("down  up")
         }
@@ -102,18 +102,18 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
 
 @Suite struct QueryCommandTests {
     /// A small database written by a real server that then stopped cleanly.
-    static func recordedDatabase() throws -> DatabaseDirectory {
+    static func recordedDatabase() async throws -> DatabaseDirectory {
         let directory = DatabaseDirectory()
         let lookout = try LookoutProcess(arguments: ["--db", directory.database])
         let publisher = try TestConnection(port: lookout.port)
         for _ in 0..<25 { _ = try publisher.call("PUBLISH", "orders", "x") }
-        #expect(eventually(seconds: 10) { recordedMessages(directory.database, channel: "orders") == 25 } != nil)
+        #expect(await eventually(seconds: 10) { recordedMessages(directory.database, channel: "orders") == 25 } != nil)
         #expect(lookout.child.stop() == 0)
         return directory
     }
 
-    @Test func theCommandsReadACopyWithoutChangingIt() throws {
-        let directory = try Self.recordedDatabase()
+    @Test func theCommandsReadACopyWithoutChangingIt() async throws {
+        let directory = try await Self.recordedDatabase()
         let copy = directory.path + "/copy.db"
         try FileManager.default.copyItem(atPath: directory.database, toPath: copy)
         let before = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
@@ -132,8 +132,8 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
         #expect(FileManager.default.contents(atPath: copy) == bytes, "the file is unchanged")
     }
 
-    @Test func jsonGoesThroughJqAndCSVThroughSQLiteImport() throws {
-        let directory = try Self.recordedDatabase()
+    @Test func jsonGoesThroughJqAndCSVThroughSQLiteImport() async throws {
+        let directory = try await Self.recordedDatabase()
         let binary = try LookoutProcess.binary
         let (_, json) = try runCommand(binary, ["channels", "--db", directory.database, "--since", "10m", "--format", "json"])
         let jq = try runCommand(try executable("jq"), ["-r", #".[] | select(.channel == "orders") | .messages"#], input: json)
@@ -152,14 +152,14 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
         (["history", "orders", "--step", "1.5s"], 2, "lookout: --step: '1.5s' is not a whole number of seconds such as 10s or 1m"),
         (["alerts", "--format", "xml"], 2, "lookout: --format: 'xml' is not one of table, json, csv"),
     ])
-    func badQuestionsGetOneLineAndAStatus(arguments: [String], status: Int32, message: String) throws {
-        let directory = try Self.recordedDatabase()
+    func badQuestionsGetOneLineAndAStatus(arguments: [String], status: Int32, message: String) async throws {
+        let directory = try await Self.recordedDatabase()
         let (exit, output) = try runCommand(try LookoutProcess.binary, arguments + ["--db", directory.database])
         #expect(exit == status)
         #expect(output == message + "\n")
     }
 
-    @Test func aMissingDatabaseIsAnErrorAndIsNotCreated() throws {
+    @Test func aMissingDatabaseIsAnErrorAndIsNotCreated() async throws {
         let directory = DatabaseDirectory()
         let missing = directory.path + "/none.db"
         let (status, output) = try runCommand(try LookoutProcess.binary, ["channels", "--db", missing])
@@ -168,7 +168,7 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
         #expect(!FileManager.default.fileExists(atPath: missing))
     }
 
-    @Test func serveRefusesAnUnwritableOrCorruptDatabase() throws {
+    @Test func serveRefusesAnUnwritableOrCorruptDatabase() async throws {
         let directory = DatabaseDirectory()
         let binary = try LookoutProcess.binary
         let unwritable = try runCommand(binary, ["serve", "--relay", "127.0.0.1:\(try freeLoopbackPort())", "--db", "/proc/nowhere/lookout.db"])

@@ -32,6 +32,18 @@ func eventually(seconds: Double = 10, _ condition: () throws -> Bool) rethrows -
     return try condition() ? TestConnection.now() - start : nil
 }
 
+/// The same, for async tests: sleeps without holding one of the few threads of the concurrency
+/// pool (a blocked pool starves the async tests that run alongside).
+@discardableResult
+func eventually(seconds: Double = 10, _ condition: () throws -> Bool) async rethrows -> Double? {
+    let start = TestConnection.now()
+    while TestConnection.now() - start < seconds {
+        if try condition() { return TestConnection.now() - start }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try condition() ? TestConnection.now() - start : nil
+}
+
 /// Waits until something accepts connections on `port`, for at most `seconds`.
 func waitForListener(port: Int, seconds: Double = 10) throws {
     let deadline = TestConnection.now() + seconds
