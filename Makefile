@@ -6,6 +6,7 @@ CONFIG       ?= release
 SUDO         := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 BUILD_DEPS   := libhiredis-dev libsqlite3-dev pkg-config
 TEST_DEPS    := redis-server redis-tools prometheus prometheus-alertmanager jq sqlite3
+BENCH_DEPS   := redis-server redis-tools
 ARGS         ?=
 
 .PHONY: all deps test-deps build run test bench clean
@@ -42,10 +43,12 @@ test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-# Benchmarks in release mode; QUICK=1 for a short run. Results also go to bench-results.json.
+# Benchmarks in release mode against a real redis-server started on a free loopback port;
+# QUICK=1 for a short run. Results also go to bench-results.json.
 bench: deps
-	$(SWIFT) build -c $(CONFIG)
-	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/lookout-bench $(if $(QUICK),--quick) --json bench-results.json
+	$(call apt_install,$(BENCH_DEPS))
+	$(SWIFT) build -c release
+	$$($(SWIFT) build -c release --show-bin-path)/lookout-bench $(if $(QUICK),--quick) --json bench-results.json
 
 clean:
 	rm -rf .build

@@ -129,10 +129,12 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(name: "CBenchSupport", path: "Sources/CBenchSupport"),
         .executableTarget(
             name: "LookoutBench",
             dependencies: [
-                "Store", "Monitor",
+                "Store", "Monitor", "Relay", "PubSubCore", "RESP", "CHiredis", "CBenchSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -176,6 +178,6 @@ let package = Package(
     ]
 )
 
-for target in package.targets where target.type != .system {
+for target in package.targets where target.type != .system && target.name != "CBenchSupport" {
     target.swiftSettings = (target.swiftSettings ?? []) + swiftSettings
 }

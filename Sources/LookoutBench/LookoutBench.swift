@@ -1,43 +1,289 @@
 import ArgumentParser
 import Foundation
 
-/// `lookout-bench`: Lookout's benchmarks, run by `make bench` in release mode. Each suite prints a
-/// table and adds its figures to a JSON report for comparing runs.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `lookout-bench`: Lookout's benchmarks, run by `make bench` in release mode. The relay is
+/// measured side by side with a real redis-server in the same run (same load generator, same
+/// machine, alternating rounds); each suite prints its table, and everything goes to a JSON
+/// report for comparing runs.
 @main
-struct LookoutBench: ParsableCommand {
+struct LookoutBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lookout-bench",
-        abstract: "Benchmarks: the store's writer and queries.")
+        abstract: "Benchmarks: the relay against redis-server, the monitor's cost, the hot pure code, the store.")
 
-    @Flag(help: "Fewer rounds (a smoke run).")
+    enum Suite: String, CaseIterable, ExpressibleByArgument {
+        case relay, monitor, micro, store
+    }
+
+    @Flag(help: "One short round of each scenario (a smoke run, under 2 minutes).")
     var quick = false
+
+    @Option(help: "Rounds per scenario and server (default 3, 1 with --quick).")
+    var rounds: Int?
+
+    @Option(help: "Run only these suites: relay, monitor, micro, store (repeatable).")
+    var only: [Suite] = []
 
     @Option(help: "Write the results as JSON here.")
     var json: String?
 
-    func run() throws {
-        var report: [String: Any] = ["machine": machineDescription(), "quick": quick, "date": ISO8601DateFormatter().string(from: Date())]
-        print("== store: 1,000 channels × 1 s buckets, and 30-day history on a month-old database")
-        let store = try StoreBenchmark.run(quick: quick)
-        print(String(format: "flush of 1,000 channel buckets: median %.2f ms (min %.2f, p90 %.2f, max %.2f), CPU %.2f ms per flush",
-                     store.flushMilliseconds.median, store.flushMilliseconds.min, store.flushMilliseconds.p90, store.flushMilliseconds.max,
-                     store.cpuMillisecondsPerFlush))
-        for (name, summary) in store.historyMilliseconds.sorted(by: { $0.key > $1.key }) {
-            print(String(format: "history %@ (one channel of 50, %d minute rows): median %.2f ms (min %.2f, max %.2f)",
-                         name, store.minuteRows, summary.median, summary.min, summary.max))
-        }
-        print("database: \(store.databaseBytes / 1_048_576) MiB")
-        report["store"] = [
-            "flush_1000_channels_ms": summaryObject(store.flushMilliseconds),
-            "flush_cpu_ms": store.cpuMillisecondsPerFlush,
-            "history_30d_ms": store.historyMilliseconds.mapValues(summaryObject),
-            "database_bytes": store.databaseBytes,
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let suites = only.isEmpty ? Suite.allCases : only
+        let rounds = self.rounds ?? (quick ? 1 : 3)
+        let started = Date()
+        var report: [String: Any] = [
+            "machine": machineDescription(), "quick": quick, "rounds": rounds,
+            "date": ISO8601DateFormatter().string(from: started),
         ]
+        print("lookout-bench on \(report["machine"]!), \(rounds) round(s) per scenario\(quick ? ", quick" : "")\n")
+        if suites.contains(.relay) { report["relay"] = try relaySuite(rounds: rounds) }
+        if suites.contains(.monitor) { report["monitor"] = try monitorSuite(rounds: rounds) }
+        if suites.contains(.micro) { report["micro"] = try await microSuite() }
+        if suites.contains(.store) { report["store"] = try storeSuite() }
+        print("total time \(Int(Date().timeIntervalSince(started))) s")
         if let json {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
             try data.write(to: URL(fileURLWithPath: json))
             print("results written to \(json)")
         }
+    }
+
+    // MARK: relay vs redis-server
+
+    func relaySuite(rounds: Int) throws -> [[String: Any]] {
+        print("== The relay against redis-server \(redisVersion()) (throughput: messages published per second until all were delivered)")
+        let redis = try ServerProcess.redis()
+        let lookout = try ServerProcess.lookout()
+        defer {
+            redis.stop()
+            lookout.stop()
+        }
+        let servers = [redis, lookout]
+        var table = ResultTable()
+        var rows: [[String: Any]] = []
+        var maxima: [String: [String: Double]] = [:]
+        for scenario in RelayScenario.all(quick: quick) {
+            var runs: [String: [LoadRun]] = [:]
+            for round in 0..<rounds {
+                for server in round % 2 == 0 ? servers : servers.reversed() {
+                    var maximum: Double?
+                    if case .shareOfMaximum(_, let source) = scenario.rate { maximum = maxima[source]?[server.name] }
+                    let run = try scenario.run(on: server, maximum: maximum)
+                    runs[server.name, default: []].append(run)
+                }
+            }
+            if case .maximal = scenario.rate {
+                maxima[scenario.name] = runs.mapValues { Summary($0.map(\.rate)).median }
+            }
+            let redisRuns = runs["redis"] ?? []
+            let lookoutRuns = runs["lookout"] ?? []
+            let memory = (Summary(redisRuns.map { Double($0.peakResidentBytes) }).median, Summary(lookoutRuns.map { Double($0.peakResidentBytes) }).median)
+            if scenario.reportsLatency {
+                for (label, quantile) in [("p50", 0.5), ("p99", 0.99), ("p999", 0.999)] {
+                    let redisFigure = Summary(redisRuns.map { $0.latency(quantile) * 1e6 })
+                    let lookoutFigure = Summary(lookoutRuns.map { $0.latency(quantile) * 1e6 })
+                    table.add(scenario.name, "\(label) µs", redisFigure, lookoutFigure, memory: memory, higherIsBetter: false)
+                    rows.append(row(scenario.name, "latency_\(label)_us", redisFigure, lookoutFigure, memory: memory))
+                }
+                let rates = (Summary(redisRuns.map(\.rate)), Summary(lookoutRuns.map(\.rate)))
+                table.add(scenario.name, "msgs/s", rates.0, rates.1, memory: nil, higherIsBetter: true)
+            } else {
+                let redisFigure = Summary(redisRuns.map(\.rate))
+                let lookoutFigure = Summary(lookoutRuns.map(\.rate))
+                table.add(scenario.name, "msgs/s", redisFigure, lookoutFigure, memory: memory, higherIsBetter: true)
+                rows.append(row(scenario.name, "msgs_per_second", redisFigure, lookoutFigure, memory: memory))
+            }
+            let lost = (redisRuns + lookoutRuns).contains { run in run.received < run.published * scenario.receivers }
+            if lost { print("  note: \(scenario.name): some messages were not delivered within the wait") }
+        }
+        // Independent cross-check: redis-benchmark's own PUBLISH loop against both.
+        var crossCheck: [String: Double] = [:]
+        for server in servers {
+            crossCheck[server.name] = redisBenchmark(port: server.port, requests: quick ? 200_000 : 1_000_000)
+        }
+        if let redisRate = crossCheck["redis"], let lookoutRate = crossCheck["lookout"] {
+            table.add("redis-benchmark PUBLISH -P 16, 0 subscribers", "msgs/s", Summary([redisRate]), Summary([lookoutRate]), memory: nil,
+                      higherIsBetter: true)
+            rows.append(row("redis-benchmark PUBLISH -P 16", "msgs_per_second", Summary([redisRate]), Summary([lookoutRate]), memory: nil))
+        }
+        print(table.render(left: "redis", right: "lookout"))
+        return rows
+    }
+
+    // MARK: monitor
+
+    func monitorSuite(rounds: Int) throws -> [String: Any] {
+        print("== What watching costs")
+        var result: [String: Any] = [:]
+        // (a) The relay with the monitor observing every publish and delivery, and with no observer.
+        do {
+            let watched = try ServerProcess.lookout(name: "watched")
+            let unwatched = try ServerProcess.lookout(["--bench-unobserved"], name: "unwatched")
+            defer {
+                watched.stop()
+                unwatched.stop()
+            }
+            var table = ResultTable()
+            var costs: [[String: Any]] = []
+            for scenario in RelayScenario.all(quick: quick).filter({ $0.name == "PUBLISH, 0 subscribers" || $0.name == "PUBLISH, 1 subscriber" }) {
+                var rates: [String: [Double]] = [:]
+                for round in 0..<rounds {
+                    for server in round % 2 == 0 ? [unwatched, watched] : [watched, unwatched] {
+                        rates[server.name, default: []].append(try scenario.run(on: server, maximum: nil).rate)
+                    }
+                }
+                let off = Summary(rates["unwatched"] ?? [])
+                let on = Summary(rates["watched"] ?? [])
+                table.add(scenario.name, "msgs/s", off, on, memory: nil, higherIsBetter: true)
+                costs.append(["scenario": scenario.name, "unobserved": summaryObject(off), "observed": summaryObject(on),
+                              "cost_percent": (1 - on.median / off.median) * 100])
+            }
+            print("(a) the relay without and with the monitor (cost = 1 − observed/unobserved)")
+            print(table.render(left: "no observer", right: "monitor on"))
+            result["relay_observer_cost"] = costs
+        }
+        // (b) Beside Redis: does the monitor keep up with a maximal publisher?
+        let sidecar = try MonitorBenchmarks.sidecar(quick: quick)
+        print("(b) lookout serve --no-relay --redis, maximal publisher on 10 channels: published \(sidecar.published) at \(Int(sidecar.publishRate)) msgs/s; "
+              + "hiredis subscriber counted \(sidecar.hiredisCount), Lookout counted \(sidecar.lookoutCount) "
+              + "(\(sidecar.lookoutCount == sidecar.hiredisCount ? "equal" : "DIFFERENT")), reconnects \(sidecar.reconnects), "
+              + String(format: "CPU %.2f µs per message", sidecar.cpuMicrosecondsPerMessage))
+        result["sidecar"] = ["published": sidecar.published, "hiredis_count": sidecar.hiredisCount, "lookout_count": sidecar.lookoutCount,
+                             "reconnects": sidecar.reconnects, "cpu_us_per_message": sidecar.cpuMicrosecondsPerMessage,
+                             "publish_rate": sidecar.publishRate]
+        // (c) A scrape with 1,000 channels and 1,000 consumers.
+        let scrape = try MonitorBenchmarks.scrapeCost(quick: quick)
+        print(String(format: "(c) GET /metrics with %d channels and %d consumers: median %.1f ms (min %.1f, max %.1f), %d KiB\n",
+                     scrape.channels, scrape.consumers, scrape.milliseconds.median, scrape.milliseconds.min, scrape.milliseconds.max,
+                     scrape.bytes / 1024))
+        result["scrape"] = ["channels": scrape.channels, "consumers": scrape.consumers, "ms": summaryObject(scrape.milliseconds), "bytes": scrape.bytes]
+        return result
+    }
+
+    // MARK: micro
+
+    func microSuite() async throws -> [String: Any] {
+        print("== Hot pure code, in process (best of 5 rounds)")
+        let results = MicroBenchmarks.run(quick: quick)
+        let nameWidth = results.map(\.name.count).max() ?? 20
+        print("benchmark".padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "      ns/op  allocs/op  instructions/op")
+        for result in results {
+            print(result.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+                  + String(format: " %10.1f %10.2f %16@", result.nanoseconds, result.allocations,
+                           result.instructions.map { String(format: "%.0f", $0) } ?? "n/a"))
+        }
+        var fanOut: [[String: Any]] = []
+        for observed in [false, true] {
+            let result = try await MicroBenchmarks.relayFanOut(observed: observed, quick: quick)
+            print(String(format: "relay fan-out to 1 subscriber%@: %.3f allocations per message (%d messages, warmed up)",
+                         observed ? " with the monitor's tap" : ", no observer", result.allocationsPerMessage, result.messages))
+            fanOut.append(["observed": observed, "allocations_per_message": result.allocationsPerMessage, "messages": result.messages])
+        }
+        print("")
+        return [
+            "functions": results.map { ["name": $0.name, "ns_per_op": $0.nanoseconds, "allocations_per_op": $0.allocations,
+                                        "instructions_per_op": $0.instructions.map { $0 as Any } ?? NSNull()] },
+            "relay_fan_out": fanOut,
+        ]
+    }
+
+    // MARK: store
+
+    func storeSuite() throws -> [String: Any] {
+        print("== Store: 1,000 channels × 1 s buckets, and 30-day history on a month-old database")
+        let store = try StoreBenchmark.run(quick: quick)
+        print(String(format: "flush of 1,000 channel buckets: median %.2f ms (min %.2f, p90 %.2f, max %.2f), CPU %.2f ms per flush",
+                     store.flushMilliseconds.median, store.flushMilliseconds.min, store.flushMilliseconds.p90, store.flushMilliseconds.max,
+                     store.cpuMillisecondsPerFlush))
+        for (name, summary) in store.historyMilliseconds.sorted(by: { $0.key > $1.key }) {
+            print(String(format: "history %@ (one channel of %d, %d minute rows): median %.2f ms (min %.2f, max %.2f)",
+                         name, store.channels, store.minuteRows, summary.median, summary.min, summary.max))
+        }
+        print("database: \(store.databaseBytes / 1_048_576) MiB\n")
+        return [
+            "flush_1000_channels_ms": summaryObject(store.flushMilliseconds),
+            "flush_cpu_ms": store.cpuMillisecondsPerFlush,
+            "history_30d_ms": store.historyMilliseconds.mapValues(summaryObject),
+            "database_bytes": store.databaseBytes,
+        ]
+    }
+
+    // MARK: helpers
+
+    func row(_ scenario: String, _ metric: String, _ redis: Summary, _ lookout: Summary, memory: (Double, Double)?) -> [String: Any] {
+        var row: [String: Any] = ["scenario": scenario, "metric": metric, "redis": summaryObject(redis), "lookout": summaryObject(lookout),
+                                  "ratio": lookout.median / redis.median]
+        if let memory { row["rss_bytes"] = ["redis": memory.0, "lookout": memory.1] }
+        return row
+    }
+
+    /// `redis-benchmark … PUBLISH bench hello`: its requests per second, or nil.
+    func redisBenchmark(port: Int, requests: Int) -> Double? {
+        guard let path = try? executable("redis-benchmark") else { return nil }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-n", "\(requests)", "-c", "4", "-P", "16", "-q", "PUBLISH", "bench", "hello"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        guard (try? process.run()) != nil else { return nil }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        // "PUBLISH bench hello: 123456.79 requests per second, p50=0.031 msec"
+        guard let range = output.range(of: " requests per second") else { return nil }
+        return Double(output[..<range.lowerBound].split(whereSeparator: { $0 == " " || $0 == "\r" || $0 == "\n" }).last ?? "")
+    }
+
+    func redisVersion() -> String {
+        guard let path = try? executable("redis-server") else { return "?" }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["--version"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        guard (try? process.run()) != nil else { return "?" }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return output.split(separator: " ").first { $0.hasPrefix("v=") }.map { String($0.dropFirst(2)) } ?? "?"
+    }
+}
+
+/// The side-by-side table: scenario, metric, left and right (median, min–max), ratio right/left,
+/// and peak resident memory of each server.
+struct ResultTable {
+    private var rows: [[String]] = []
+
+    mutating func add(_ scenario: String, _ metric: String, _ left: Summary, _ right: Summary, memory: (Double, Double)?, higherIsBetter: Bool) {
+        rows.append([scenario, metric, Self.figure(left), Self.figure(right), String(format: "%.2f", right.median / left.median),
+                     memory.map { "\(Int($0.0 / 1_048_576))" } ?? "", memory.map { "\(Int($0.1 / 1_048_576))" } ?? ""])
+    }
+
+    func render(left: String, right: String) -> String {
+        let header = ["scenario", "metric", "\(left) (median, min–max)", "\(right) (median, min–max)", "\(right)/\(left)",
+                      "RSS MiB \(left)", "RSS MiB \(right)"]
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { index, cell in
+                index < 2 ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[index] - cell.count) + cell
+            }.joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
+    }
+
+    static func figure(_ summary: Summary) -> String {
+        func short(_ value: Double) -> String {
+            if value.isNaN { return "-" }
+            if value >= 1_000_000 { return String(format: "%.2fM", value / 1_000_000) }
+            if value >= 10_000 { return String(format: "%.0fk", value / 1000) }
+            return String(format: value >= 100 ? "%.0f" : "%.1f", value)
+        }
+        return summary.min == summary.max ? short(summary.median) : "\(short(summary.median)) (\(short(summary.min))–\(short(summary.max)))"
     }
 }
 

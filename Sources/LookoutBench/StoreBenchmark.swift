@@ -12,6 +12,7 @@ enum StoreBenchmark {
         var cpuMillisecondsPerFlush: Double
         var historyMilliseconds: [String: Summary]
         var databaseBytes: Int
+        var channels: Int
         var minuteRows: Int
     }
 
@@ -24,7 +25,7 @@ enum StoreBenchmark {
 
         // A month of one-minute roll-ups for 50 channels, written directly (what 30 days of
         // running leaves behind), then the writer's steady state on top.
-        let channels = 50
+        let channels = quick ? 10 : 50
         let minutes = 30 * 24 * 60
         let now = Int64(Date().timeIntervalSince1970) / 60 * 60
         try writer.withConnection { connection in
@@ -74,6 +75,6 @@ enum StoreBenchmark {
         writer.close()
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         return Result(flushMilliseconds: Summary(flushes), cpuMillisecondsPerFlush: Summary(cpu).median, historyMilliseconds: history,
-                      databaseBytes: size, minuteRows: channels * minutes)
+                      databaseBytes: size, channels: channels, minuteRows: channels * minutes)
     }
 }

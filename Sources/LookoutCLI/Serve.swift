@@ -82,6 +82,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Run synthetic publishers and consumers on the embedded relay (one consumer dies and returns every 90 s), to see every panel and alert move.")
     var demo = false
 
+    @Flag(name: .customLong("bench-unobserved"), help: ArgumentHelp("Run the relay with no observer (benchmarks: the cost of watching).", visibility: .hidden))
+    var benchUnobserved = false
+
     @Option(help: "SQLite database the history is recorded in (default lookout.db).")
     var db: String?
 
@@ -202,7 +205,8 @@ struct Serve: AsyncParsableCommand {
         var sources: [any MonitoredSource] = []
         var relay: RelayServer?
         if settings.relayEnabled {
-            let server = RelayServer(configuration: settings.relay, observer: RelayTap(queue: queue, heartbeatChannel: settings.heartbeatChannel), logger: Logger(label: "lookout.relay"))
+            let tap = benchUnobserved ? nil : RelayTap(queue: queue, heartbeatChannel: settings.heartbeatChannel)
+            let server = RelayServer(configuration: settings.relay, observer: tap, logger: Logger(label: "lookout.relay"))
             relay = server
             sources.append(RelaySource(relay: server))
             services.append(.init(service: server))

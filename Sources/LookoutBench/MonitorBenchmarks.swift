@@ -1,0 +1,174 @@
+import CHiredis
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What watching costs: on the relay (observer on vs off), on Redis (the monitor against a
+/// plain hiredis subscriber under a maximal publisher), and at scrape time.
+enum MonitorBenchmarks {
+    // MARK: (b) Lookout beside Redis
+
+    struct SidecarResult {
+        var published: Int
+        var hiredisCount: Int
+        var lookoutCount: Int
+        var reconnects: Int
+        var cpuMicrosecondsPerMessage: Double
+        var publishRate: Double
+    }
+
+    static func sidecar(quick: Bool) throws -> SidecarResult {
+        let redis = try ServerProcess.redis()
+        defer { redis.stop() }
+        let lookout = try ServerProcess.lookout(["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)", "--max-channels", "100"],
+                                                name: "lookout-sidecar", relay: false)
+        defer { lookout.stop() }
+        // The monitor is subscribed once lookout_source_up says so.
+        let metricsPort = lookout.metricsPort!
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, !(try scrape(metricsPort).contains("lookout_source_up{source=\"redis://127.0.0.1:\(redis.port)\"} 1")) {
+            usleep(100_000)
+        }
+        let channels = (0..<10).map { "bench:\($0)" }
+        let messages = quick ? 300_000 : 2_000_000
+        let counter = HiredisCounter(port: redis.port)
+        try counter.start()
+        let cpuBefore = lookout.cpuSeconds
+        let publisher = try Publisher(port: redis.port, channels: channels, payloadSize: 16)
+        let start = monotonicNanoseconds()
+        let published = try publisher.run(messages: messages, seconds: quick ? 10 : 30)
+        let publishSeconds = Double(monotonicNanoseconds() - start) / 1e9
+        counter.wait(for: published, seconds: 30)
+        // Then until Lookout's count stops moving (bounded).
+        var lookoutCount = -1
+        var stable = 0
+        let countDeadline = Date().addingTimeInterval(30)
+        while stable < 3 && Date() < countDeadline {
+            usleep(300_000)
+            let count = try messageCount(metricsPort, channels: channels)
+            stable = count == lookoutCount ? stable + 1 : 0
+            lookoutCount = count
+            if count == published { break }
+        }
+        let cpu = lookout.cpuSeconds - cpuBefore
+        let metrics = try scrape(metricsPort)
+        let reconnects = metrics.split(separator: "\n").first { $0.hasPrefix("lookout_source_reconnects_total{") }
+            .flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }.map { Int($0) } ?? -1
+        return SidecarResult(published: published, hiredisCount: counter.count, lookoutCount: lookoutCount, reconnects: reconnects,
+                             cpuMicrosecondsPerMessage: cpu / Double(max(1, published)) * 1e6, publishRate: Double(published) / publishSeconds)
+    }
+
+    // MARK: (c) /metrics with 1,000 channels and 1,000 consumers
+
+    struct ScrapeResult {
+        var milliseconds: Summary
+        var bytes: Int
+        var channels: Int
+        var consumers: Int
+    }
+
+    static func scrapeCost(quick: Bool) throws -> ScrapeResult {
+        let lookout = try ServerProcess.lookout(["--max-channels", "5000"], name: "lookout-scrape")
+        defer { lookout.stop() }
+        let connection = try WireConnection(port: lookout.port)
+        var pipeline: [UInt8] = []
+        for index in 0..<1000 {
+            pipeline += RESPCommand.encode(["PUBLISH", "orders:\(index)", "x"])
+            pipeline += RESPCommand.encode(["PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"consumer-\#(index)","group":"g\#(index % 20)","interval_ms":600000,"processed":\#(index)}"#])
+        }
+        try connection.send(pipeline)
+        let metricsPort = lookout.metricsPort!
+        var body = ""
+        let deadline = Date().addingTimeInterval(20)
+        repeat {
+            usleep(200_000)
+            body = try scrape(metricsPort)
+        } while Date() < deadline && (count("lookout_consumer_up{", in: body) < 1000 || count("lookout_channel_subscribers{", in: body) < 1000)
+        var times: [Double] = []
+        var size = 0
+        for _ in 0..<(quick ? 10 : 30) {
+            let start = monotonicNanoseconds()
+            let (status, bytes) = try httpGet(port: metricsPort, path: "/metrics")
+            times.append(Double(monotonicNanoseconds() - start) / 1e6)
+            guard status == 200 else { throw BenchError("/metrics answered \(status)") }
+            size = bytes.count
+        }
+        return ScrapeResult(milliseconds: Summary(times), bytes: size, channels: count("lookout_channel_subscribers{", in: body),
+                            consumers: count("lookout_consumer_up{", in: body))
+    }
+
+    // MARK: helpers
+
+    static func scrape(_ port: Int) throws -> String {
+        String(decoding: try httpGet(port: port, path: "/metrics").body, as: UTF8.self)
+    }
+
+    static func messageCount(_ port: Int, channels: [String]) throws -> Int {
+        let wanted = Set(channels.map { "lookout_channel_messages_total{channel=\"\($0)\"}" })
+        return try scrape(port).split(separator: "\n").reduce(0) { total, line in
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, wanted.contains(String(parts[0])), let value = Double(parts[1]) else { return total }
+            return total + Int(value)
+        }
+    }
+
+    static func count(_ prefix: String, in text: String) -> Int {
+        text.split(separator: "\n").filter { $0.hasPrefix(prefix) }.count
+    }
+}
+
+/// A plain C subscriber: hiredis, `PSUBSCRIBE *`, counting `pmessage` replies on its own thread.
+final class HiredisCounter: @unchecked Sendable {
+    private let port: Int
+    private let received = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private let ready = Atomic<Bool>(false)
+
+    init(port: Int) {
+        self.port = port
+    }
+
+    var count: Int { received.load(ordering: .relaxed) }
+
+    func start() throws {
+        let thread = Thread { self.loop() }
+        thread.start()
+        let deadline = Date().addingTimeInterval(10)
+        while !ready.load(ordering: .acquiring) && Date() < deadline { usleep(10_000) }
+        guard ready.load(ordering: .acquiring) else { throw BenchError("hiredis subscriber did not subscribe") }
+    }
+
+    func wait(for expected: Int, seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while count < expected && Date() < deadline { usleep(10_000) }
+        stopping.store(true, ordering: .relaxed)
+    }
+
+    private func loop() {
+        guard let context = redisConnect("127.0.0.1", Int32(port)), context.pointee.err == 0 else { return }
+        defer { redisFree(context) }
+        redisSetTimeout(context, timeval(tv_sec: 0, tv_usec: 200_000))
+        var words: [UnsafePointer<CChar>?] = [UnsafePointer(strdup("PSUBSCRIBE")), UnsafePointer(strdup("*"))]
+        defer { words.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
+        var lengths = [10, 1]
+        guard let confirmation = redisCommandArgv(context, 2, &words, &lengths) else { return }
+        freeReplyObject(confirmation)
+        ready.store(true, ordering: .releasing)
+        while !stopping.load(ordering: .relaxed) {
+            var reply: UnsafeMutableRawPointer?
+            if redisGetReply(context, &reply) != REDIS_OK {
+                // A read timeout: clear the error and keep waiting.
+                context.pointee.err = 0
+                continue
+            }
+            if let reply {
+                let value = reply.assumingMemoryBound(to: redisReply.self).pointee
+                if value.type == REDIS_REPLY_ARRAY && value.elements == 4 { received.add(1, ordering: .relaxed) }
+                freeReplyObject(reply)
+            }
+        }
+    }
+}
