@@ -35,28 +35,32 @@ struct LookoutBench: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let suites = only.isEmpty ? Suite.allCases : only
         let rounds = self.rounds ?? (quick ? 1 : 3)
+        // A hard bound on the whole run: a stuck scenario ends the run (and its servers, which
+        // are our children and see their connections close) instead of hanging it.
+        let budget: UInt32 = (quick ? 180 : 600) * UInt32(max(1, rounds)) / (quick ? 1 : 3)
+        alarm(budget)
         let started = Date()
         var report: [String: Any] = [
             "machine": machineDescription(), "quick": quick, "rounds": rounds,
             "date": ISO8601DateFormatter().string(from: started),
         ]
-        print("lookout-bench on \(report["machine"]!), \(rounds) round(s) per scenario\(quick ? ", quick" : "")\n")
+        say("lookout-bench on \(report["machine"]!), \(rounds) round(s) per scenario\(quick ? ", quick" : "")\n")
         if suites.contains(.relay) { report["relay"] = try relaySuite(rounds: rounds) }
         if suites.contains(.monitor) { report["monitor"] = try monitorSuite(rounds: rounds) }
         if suites.contains(.micro) { report["micro"] = try await microSuite() }
         if suites.contains(.store) { report["store"] = try storeSuite() }
-        print("total time \(Int(Date().timeIntervalSince(started))) s")
+        say("total time \(Int(Date().timeIntervalSince(started))) s")
         if let json {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
             try data.write(to: URL(fileURLWithPath: json))
-            print("results written to \(json)")
+            say("results written to \(json)")
         }
     }
 
     // MARK: relay vs redis-server
 
     func relaySuite(rounds: Int) throws -> [[String: Any]] {
-        print("== The relay against redis-server \(redisVersion()) (throughput: messages published per second until all were delivered)")
+        say("== The relay against redis-server \(redisVersion()) (throughput: messages published per second until all were delivered)")
         let redis = try ServerProcess.redis()
         let lookout = try ServerProcess.lookout()
         defer {
@@ -69,6 +73,7 @@ struct LookoutBench: AsyncParsableCommand {
         var maxima: [String: [String: Double]] = [:]
         for scenario in RelayScenario.all(quick: quick) {
             var runs: [String: [LoadRun]] = [:]
+            progress("  \(scenario.name)")
             for round in 0..<rounds {
                 for server in round % 2 == 0 ? servers : servers.reversed() {
                     var maximum: Double?
@@ -99,7 +104,7 @@ struct LookoutBench: AsyncParsableCommand {
                 rows.append(row(scenario.name, "msgs_per_second", redisFigure, lookoutFigure, memory: memory))
             }
             let lost = (redisRuns + lookoutRuns).contains { run in run.received < run.published * scenario.receivers }
-            if lost { print("  note: \(scenario.name): some messages were not delivered within the wait") }
+            if lost { say("  note: \(scenario.name): some messages were not delivered within the wait") }
         }
         // Independent cross-check: redis-benchmark's own PUBLISH loop against both.
         var crossCheck: [String: Double] = [:]
@@ -111,14 +116,14 @@ struct LookoutBench: AsyncParsableCommand {
                       higherIsBetter: true)
             rows.append(row("redis-benchmark PUBLISH -P 16", "msgs_per_second", Summary([redisRate]), Summary([lookoutRate]), memory: nil))
         }
-        print(table.render(left: "redis", right: "lookout"))
+        say(table.render(left: "redis", right: "lookout"))
         return rows
     }
 
     // MARK: monitor
 
     func monitorSuite(rounds: Int) throws -> [String: Any] {
-        print("== What watching costs")
+        say("== What watching costs")
         var result: [String: Any] = [:]
         // (a) The relay with the monitor observing every publish and delivery, and with no observer.
         do {
@@ -143,13 +148,13 @@ struct LookoutBench: AsyncParsableCommand {
                 costs.append(["scenario": scenario.name, "unobserved": summaryObject(off), "observed": summaryObject(on),
                               "cost_percent": (1 - on.median / off.median) * 100])
             }
-            print("(a) the relay without and with the monitor (cost = 1 − observed/unobserved)")
-            print(table.render(left: "no observer", right: "monitor on"))
+            say("(a) the relay without and with the monitor (cost = 1 − observed/unobserved)")
+            say(table.render(left: "no observer", right: "monitor on"))
             result["relay_observer_cost"] = costs
         }
         // (b) Beside Redis: does the monitor keep up with a maximal publisher?
         let sidecar = try MonitorBenchmarks.sidecar(quick: quick)
-        print("(b) lookout serve --no-relay --redis, maximal publisher on 10 channels: published \(sidecar.published) at \(Int(sidecar.publishRate)) msgs/s; "
+        say("(b) lookout serve --no-relay --redis, maximal publisher on 10 channels: published \(sidecar.published) at \(Int(sidecar.publishRate)) msgs/s; "
               + "hiredis subscriber counted \(sidecar.hiredisCount), Lookout counted \(sidecar.lookoutCount) "
               + "(\(sidecar.lookoutCount == sidecar.hiredisCount ? "equal" : "DIFFERENT")), reconnects \(sidecar.reconnects), "
               + String(format: "CPU %.2f µs per message", sidecar.cpuMicrosecondsPerMessage))
@@ -158,7 +163,7 @@ struct LookoutBench: AsyncParsableCommand {
                              "publish_rate": sidecar.publishRate]
         // (c) A scrape with 1,000 channels and 1,000 consumers.
         let scrape = try MonitorBenchmarks.scrapeCost(quick: quick)
-        print(String(format: "(c) GET /metrics with %d channels and %d consumers: median %.1f ms (min %.1f, max %.1f), %d KiB\n",
+        say(String(format: "(c) GET /metrics with %d channels and %d consumers: median %.1f ms (min %.1f, max %.1f), %d KiB\n",
                      scrape.channels, scrape.consumers, scrape.milliseconds.median, scrape.milliseconds.min, scrape.milliseconds.max,
                      scrape.bytes / 1024))
         result["scrape"] = ["channels": scrape.channels, "consumers": scrape.consumers, "ms": summaryObject(scrape.milliseconds), "bytes": scrape.bytes]
@@ -168,23 +173,23 @@ struct LookoutBench: AsyncParsableCommand {
     // MARK: micro
 
     func microSuite() async throws -> [String: Any] {
-        print("== Hot pure code, in process (best of 5 rounds)")
+        say("== Hot pure code, in process (best of 5 rounds)")
         let results = MicroBenchmarks.run(quick: quick)
         let nameWidth = results.map(\.name.count).max() ?? 20
-        print("benchmark".padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "      ns/op  allocs/op  instructions/op")
+        say("benchmark".padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "      ns/op  allocs/op  instructions/op")
         for result in results {
-            print(result.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+            say(result.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
                   + String(format: " %10.1f %10.2f %16@", result.nanoseconds, result.allocations,
                            result.instructions.map { String(format: "%.0f", $0) } ?? "n/a"))
         }
         var fanOut: [[String: Any]] = []
         for observed in [false, true] {
             let result = try await MicroBenchmarks.relayFanOut(observed: observed, quick: quick)
-            print(String(format: "relay fan-out to 1 subscriber%@: %.3f allocations per message (%d messages, warmed up)",
+            say(String(format: "relay fan-out to 1 subscriber%@: %.3f allocations per message (%d messages, warmed up)",
                          observed ? " with the monitor's tap" : ", no observer", result.allocationsPerMessage, result.messages))
             fanOut.append(["observed": observed, "allocations_per_message": result.allocationsPerMessage, "messages": result.messages])
         }
-        print("")
+        say("")
         return [
             "functions": results.map { ["name": $0.name, "ns_per_op": $0.nanoseconds, "allocations_per_op": $0.allocations,
                                         "instructions_per_op": $0.instructions.map { $0 as Any } ?? NSNull()] },
@@ -195,16 +200,16 @@ struct LookoutBench: AsyncParsableCommand {
     // MARK: store
 
     func storeSuite() throws -> [String: Any] {
-        print("== Store: 1,000 channels × 1 s buckets, and 30-day history on a month-old database")
+        say("== Store: 1,000 channels × 1 s buckets, and 30-day history on a month-old database")
         let store = try StoreBenchmark.run(quick: quick)
-        print(String(format: "flush of 1,000 channel buckets: median %.2f ms (min %.2f, p90 %.2f, max %.2f), CPU %.2f ms per flush",
+        say(String(format: "flush of 1,000 channel buckets: median %.2f ms (min %.2f, p90 %.2f, max %.2f), CPU %.2f ms per flush",
                      store.flushMilliseconds.median, store.flushMilliseconds.min, store.flushMilliseconds.p90, store.flushMilliseconds.max,
                      store.cpuMillisecondsPerFlush))
         for (name, summary) in store.historyMilliseconds.sorted(by: { $0.key > $1.key }) {
-            print(String(format: "history %@ (one channel of %d, %d minute rows): median %.2f ms (min %.2f, max %.2f)",
+            say(String(format: "history %@ (one channel of %d, %d minute rows): median %.2f ms (min %.2f, max %.2f)",
                          name, store.channels, store.minuteRows, summary.median, summary.min, summary.max))
         }
-        print("database: \(store.databaseBytes / 1_048_576) MiB\n")
+        say("database: \(store.databaseBytes / 1_048_576) MiB\n")
         return [
             "flush_1000_channels_ms": summaryObject(store.flushMilliseconds),
             "flush_cpu_ms": store.cpuMillisecondsPerFlush,
@@ -289,6 +294,16 @@ struct ResultTable {
 
 func summaryObject(_ summary: Summary) -> [String: Double] {
     ["median": summary.median, "min": summary.min, "max": summary.max, "p90": summary.p90]
+}
+
+/// A line on standard output, written at once (print is block-buffered into a file or pipe).
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// A line on standard error, so the table on standard output stays clean.
+func progress(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
 /// CPU model and count, memory, kernel: what a reader needs to compare figures.
