@@ -29,6 +29,9 @@ public struct ChannelGrouping: Sendable, Hashable {
     private(set) var tracked: Set<String> = []
     /// Messages on channels that did not fit under the cap.
     public private(set) var overflowCount: UInt64 = 0
+    /// Channels an exclusion or a rule decided (nil: excluded), so each glob runs once per name,
+    /// not once per message; bounded, forgotten when full.
+    private var decided: [String: String?] = [:]
 
     public init(rules: [Rule] = [], exclusions: [String] = Self.defaultExclusions, maxTrackedChannels: Int = 1000) {
         self.rules = rules
@@ -39,14 +42,26 @@ public struct ChannelGrouping: Sendable, Hashable {
     /// The label for `channel`, or nil when the channel is excluded.
     public mutating func label(for channel: String) -> String? {
         if tracked.contains(channel) { return channel }
-        for pattern in exclusions where GlobPattern.matches(pattern: pattern, subject: channel) { return nil }
-        for rule in rules where GlobPattern.matches(pattern: rule.pattern, subject: channel) { return rule.label }
+        if let decision = decided[channel] { return decision }
+        if exclusions.contains(where: { GlobPattern.matches(pattern: $0, subject: channel) }) {
+            remember(channel, nil)
+            return nil
+        }
+        if let rule = rules.first(where: { GlobPattern.matches(pattern: $0.pattern, subject: channel) }) {
+            remember(channel, rule.label)
+            return rule.label
+        }
         if tracked.count < maxTrackedChannels {
             tracked.insert(channel)
             return channel
         }
         overflowCount += 1
         return Self.overflowLabel
+    }
+
+    private mutating func remember(_ channel: String, _ label: String?) {
+        if decided.count >= 10_000 { decided.removeAll(keepingCapacity: true) }
+        decided[channel] = .some(label)
     }
 
     /// Number of distinct channel names tracked as themselves.

@@ -55,10 +55,15 @@ public struct ChannelStatistics: Sendable {
 
     /// Counts one message of `bytes` published on `label`; `receivers` 0 means nobody got it.
     public mutating func recordMessage(label: String, bytes: Int, receivers: Int?, at time: Double) {
-        channels[label, default: Channel()].messages += 1
-        channels[label]!.bytes += UInt64(bytes)
-        channels[label]!.lastMessageAt = time
-        if receivers == 0 { channels[label]!.unrouted += 1 }
+        Self.count(&channels[label, default: Channel()], bytes: bytes, unrouted: receivers == 0, at: time)
+    }
+
+    /// One lookup per message: the entry is updated in place.
+    private static func count(_ channel: inout Channel, bytes: Int, unrouted: Bool, at time: Double) {
+        channel.messages += 1
+        channel.bytes += UInt64(bytes)
+        channel.lastMessageAt = time
+        if unrouted { channel.unrouted += 1 }
     }
 
     /// Adds one delivery latency of `label` to the current bucket.

@@ -56,6 +56,11 @@ public struct HeartbeatTracker: Sendable {
     public var maxConsumers: Int
     private var machines: [String: ConsumerStateMachine] = [:]
     private var groups: [String: String] = [:]
+    /// Per channel, the consumers that serve it; rebuilt lazily when a consumer's channels change
+    /// (so counting a message does not visit every consumer).
+    private var servers: [String: [String]] = [:]
+    /// Consumers that declare channels.
+    private var declaring: Set<String> = []
     /// New consumers (by heartbeat or named connection) refused because `maxConsumers` were tracked.
     public private(set) var refusedConsumers: UInt64 = 0
 
@@ -79,11 +84,14 @@ public struct HeartbeatTracker: Sendable {
             }
             machines[heartbeat.consumer] = ConsumerStateMachine(first: heartbeat, at: now, configuration: configuration)
             groups[heartbeat.consumer] = group
+            channelsChanged(heartbeat.consumer, to: heartbeat.channels)
             return .success(nil)
         }
         groups[heartbeat.consumer] = group
+        let before = machine.channels
         let transition = machine.receive(heartbeat, at: now)
         machines[heartbeat.consumer] = machine
+        if machine.channels != before { channelsChanged(heartbeat.consumer, to: machine.channels) }
         return .success(transition.map { ConsumerTransition(consumer: heartbeat.consumer, group: group, transition: $0) })
     }
 
@@ -108,9 +116,21 @@ public struct HeartbeatTracker: Sendable {
 
     /// Notes a message on `channel`, for the stall check of the consumers that serve it.
     public mutating func noteMessage(on channel: String, at now: Double) {
-        for (name, machine) in machines where !machine.channels.isEmpty && machine.serves(channel) {
-            machines[name]!.noteTraffic(at: now)
+        guard !declaring.isEmpty else { return }
+        let serving: [String]
+        if let known = servers[channel] {
+            serving = known
+        } else {
+            serving = declaring.filter { machines[$0]?.serves(channel) == true }.sorted()
+            if servers.count >= 10_000 { servers.removeAll() }
+            servers[channel] = serving
         }
+        for name in serving { machines[name]?.noteTraffic(at: now) }
+    }
+
+    private mutating func channelsChanged(_ consumer: String, to channels: [String]) {
+        if channels.isEmpty { declaring.remove(consumer) } else { declaring.insert(consumer) }
+        servers.removeAll()
     }
 
     /// Checks every consumer against the clock.
@@ -152,6 +172,7 @@ public struct HeartbeatTracker: Sendable {
         for consumer in saved.prefix(maxConsumers) {
             machines[consumer.consumer] = ConsumerStateMachine(resuming: consumer.detector, at: now, configuration: configuration)
             groups[consumer.consumer] = consumer.group
+            channelsChanged(consumer.consumer, to: consumer.detector.channels)
         }
         _ = updateGroups(at: now)
     }

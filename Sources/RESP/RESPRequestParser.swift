@@ -57,6 +57,8 @@ public struct RESPRequestParser: Sendable {
 
     public var configuration: Configuration
     private var progress: MultibulkProgress?
+    /// The element ranges of the request being read, kept between requests for their capacity.
+    private var scratchRanges: [(offset: Int, length: Int)] = []
 
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration
@@ -70,44 +72,58 @@ public struct RESPRequestParser: Sendable {
     /// - Throws: ``RESPProtocolError`` for malformed or oversized input; the connection should
     ///   send ``RESPProtocolError/replyLine`` and close.
     public mutating func next(_ buffer: inout ByteBuffer) throws(RESPProtocolError) -> RESPRequest? {
+        var arguments: [ByteBuffer] = []
+        return try next(&buffer, into: &arguments) ? RESPRequest(arguments: arguments) : nil
+    }
+
+    /// The same, writing the request's arguments into `arguments` (emptied first, capacity kept):
+    /// a connection that reuses one array parses without allocating. Returns whether a request
+    /// was read.
+    public mutating func next(_ buffer: inout ByteBuffer, into arguments: inout [ByteBuffer]) throws(RESPProtocolError) -> Bool {
         while buffer.readableBytes > 0 {
             let before = buffer.readerIndex
             if progress == nil && buffer.readableBytesView.first != UInt8(ascii: "*") {
-                if let request = try parseInline(&buffer) { return request }
+                if let request = try parseInline(&buffer) {
+                    arguments = request.arguments
+                    return true
+                }
             } else {
-                if let request = try parseMultibulk(&buffer) { return request }
+                if try parseMultibulk(&buffer, into: &arguments) { return true }
             }
-            if buffer.readerIndex == before { return nil }  // incomplete
+            if buffer.readerIndex == before { return false }  // incomplete
         }
-        return nil
+        return false
     }
 
     // MARK: multibulk
 
-    private mutating func parseMultibulk(_ buffer: inout ByteBuffer) throws(RESPProtocolError) -> RESPRequest? {
+    private mutating func parseMultibulk(_ buffer: inout ByteBuffer, into arguments: inout [ByteBuffer]) throws(RESPProtocolError) -> Bool {
         let view = buffer.readableBytesView
         let start = view.startIndex
         if progress == nil {
             guard let (count, lineEnd) = try readCountLine(view, at: start + 1, tooBig: .tooBigMultibulkCountLine) else {
-                return nil
+                return false
             }
             guard let count, count <= configuration.maxArrayLength else { throw .invalidMultibulkLength }
             if count <= 0 {
                 buffer.moveReaderIndex(to: lineEnd)
-                return nil
+                return false
             }
-            progress = MultibulkProgress(remaining: count, offset: lineEnd - start, ranges: [])
-            progress!.ranges.reserveCapacity(min(count, 16))
+            var ranges = scratchRanges
+            scratchRanges = []
+            ranges.removeAll(keepingCapacity: true)
+            ranges.reserveCapacity(min(count, 16))
+            progress = MultibulkProgress(remaining: count, offset: lineEnd - start, ranges: ranges)
         }
         while progress!.remaining > 0 {
             let elementStart = start + progress!.offset
-            guard elementStart < view.endIndex else { return nil }
+            guard elementStart < view.endIndex else { return false }
             guard view[elementStart] == UInt8(ascii: "$") else { throw .expectedDollar(got: view[elementStart]) }
             guard let (length, lineEnd) = try readCountLine(view, at: elementStart + 1, tooBig: .tooBigBulkCountLine) else {
-                return nil
+                return false
             }
             guard let length, length >= 0, length <= configuration.maxBulkLength else { throw .invalidBulkLength }
-            guard view.endIndex - lineEnd >= length + 2 else { return nil }
+            guard view.endIndex - lineEnd >= length + 2 else { return false }
             guard view[lineEnd + length] == UInt8(ascii: "\r"), view[lineEnd + length + 1] == UInt8(ascii: "\n") else {
                 throw .missingTerminator
             }
@@ -117,13 +133,14 @@ public struct RESPRequestParser: Sendable {
         }
         let finished = progress!
         progress = nil
-        var arguments: [ByteBuffer] = []
+        arguments.removeAll(keepingCapacity: true)
         arguments.reserveCapacity(finished.ranges.count)
         for range in finished.ranges {
             arguments.append(buffer.getSlice(at: buffer.readerIndex + range.offset, length: range.length)!)
         }
         buffer.moveReaderIndex(forwardBy: finished.offset)
-        return RESPRequest(arguments: arguments)
+        scratchRanges = finished.ranges
+        return true
     }
 
     /// Reads a decimal count terminated by `\r\n` starting at `index`.

@@ -30,6 +30,9 @@ extension RelayCommandSpec {
     private static let pubsubFlags = ["pubsub", "noscript", "loading", "stale"]
     private static let connectionFlags = ["noscript", "loading", "stale", "fast"]
 
+    /// PUBLISH's entry, looked up once.
+    static let publish = all["publish"]!
+
     static let all: [String: RelayCommandSpec] = {
         let list: [RelayCommandSpec] = [
             spec("subscribe", -2, pubsubFlags, ["@pubsub", "@slow"]),

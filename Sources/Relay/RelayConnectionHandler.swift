@@ -12,6 +12,8 @@ final class RelayConnectionHandler: ChannelInboundHandler {
     private var client: RelayClient?
     private var parser: RESPRequestParser
     private var received: ByteBuffer?
+    /// The arguments of the request being run, reused from one request to the next.
+    private var arguments: [ByteBuffer] = []
 
     init(core: RelayCore) {
         self.core = core
@@ -66,8 +68,8 @@ final class RelayConnectionHandler: ChannelInboundHandler {
         while !client.closing && buffer.readableBytes > 0 {
             let before = buffer.readableBytes
             do {
-                if let request = try parser.next(&buffer) {
-                    core.execute(request, for: client)
+                if try parser.next(&buffer, into: &arguments) {
+                    core.execute(arguments, for: client)
                 } else if buffer.readableBytes == before {
                     return
                 }

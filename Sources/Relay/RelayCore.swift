@@ -95,12 +95,12 @@ final class RelayCore: @unchecked Sendable {
         let receivers: Int
         if sharded {
             receivers = registry.forEachShardReceiver(ofChannel: channel) { subscriber in
-                deliver(frames.frame(for: subscriber.version, pattern: nil), to: subscriber)
+                deliver(&frames, pattern: nil, to: subscriber)
                 if timed { timedDeliveries[subscriber, default: []].append((channel, acceptedAt)) }
             }
         } else {
             receivers = registry.forEachReceiver(ofChannel: channel) { subscriber, pattern in
-                deliver(frames.frame(for: subscriber.version, pattern: pattern), to: subscriber)
+                deliver(&frames, pattern: pattern, to: subscriber)
                 if timed { timedDeliveries[subscriber, default: []].append((channel, acceptedAt)) }
             }
         }
@@ -120,9 +120,9 @@ final class RelayCore: @unchecked Sendable {
     var timedDeliveries: [RelayClient: [(channel: ByteBuffer, acceptedAt: NIODeadline)]] = [:]
 
     @inline(__always)
-    private func deliver(_ frame: ByteBuffer, to subscriber: RelayClient) {
+    private func deliver(_ frames: inout MessageFrames, pattern: ByteBuffer?, to subscriber: RelayClient) {
         guard !subscriber.closing else { return }
-        subscriber.push(frame)
+        frames.write(to: &subscriber.outbox, version: subscriber.version, pattern: pattern)
         scheduleFlush(subscriber)
     }
 
@@ -211,7 +211,9 @@ public struct RelayStatistics: Sendable, Hashable {
     public var shardChannels = 0
 }
 
-/// The encoded message frames of one publish, built once per protocol and pattern on first use.
+/// The encoded message frames of one publish. The first receiver of each kind (protocol,
+/// pattern) gets the message encoded straight into its outbox, which allocates nothing; a
+/// second one makes the frame be built once and copied from then on.
 struct MessageFrames {
     let channel: ByteBuffer
     let payload: ByteBuffer
@@ -219,11 +221,26 @@ struct MessageFrames {
     private var resp2: ByteBuffer?
     private var resp3: ByteBuffer?
     private var patternFrames: [ByteBuffer: (resp2: ByteBuffer?, resp3: ByteBuffer?)] = [:]
+    /// Whether a receiver without a pattern already got the message encoded directly, per protocol.
+    private var wroteDirectly: (resp2: Bool, resp3: Bool) = (false, false)
 
     init(channel: ByteBuffer, payload: ByteBuffer, sharded: Bool) {
         self.channel = channel
         self.payload = payload
         self.sharded = sharded
+    }
+
+    /// Appends the message, as `version` and `pattern` want it, to `outbox`.
+    mutating func write(to outbox: inout ByteBuffer, version: RESPVersion, pattern: ByteBuffer?) {
+        if pattern == nil {
+            let first = version == .resp2 ? !wroteDirectly.resp2 : !wroteDirectly.resp3
+            if first {
+                if version == .resp2 { wroteDirectly.resp2 = true } else { wroteDirectly.resp3 = true }
+                encode(version, pattern: nil, into: &outbox)
+                return
+            }
+        }
+        outbox.writeImmutableBuffer(frame(for: version, pattern: pattern))
     }
 
     mutating func frame(for version: RESPVersion, pattern: ByteBuffer?) -> ByteBuffer {
@@ -250,14 +267,18 @@ struct MessageFrames {
     }
 
     private func encode(_ version: RESPVersion, pattern: ByteBuffer?) -> ByteBuffer {
-        let kind: StaticString = pattern != nil ? "$8\r\npmessage\r\n" : (sharded ? "$8\r\nsmessage\r\n" : "$7\r\nmessage\r\n")
         var buffer = ByteBuffer()
         buffer.reserveCapacity(channel.readableBytes + payload.readableBytes + (pattern?.readableBytes ?? 0) + 48)
+        encode(version, pattern: pattern, into: &buffer)
+        return buffer
+    }
+
+    private func encode(_ version: RESPVersion, pattern: ByteBuffer?, into buffer: inout ByteBuffer) {
+        let kind: StaticString = pattern != nil ? "$8\r\npmessage\r\n" : (sharded ? "$8\r\nsmessage\r\n" : "$7\r\nmessage\r\n")
         buffer.writeRESPHeader(version == .resp3 ? UInt8(ascii: ">") : UInt8(ascii: "*"), pattern != nil ? 4 : 3)
         buffer.writeStaticString(kind)
         if let pattern { buffer.writeBulkString(pattern) }
         buffer.writeBulkString(channel)
         buffer.writeBulkString(payload)
-        return buffer
     }
 }
