@@ -56,3 +56,25 @@ uint64_t bench_instructions_read(int fd) {
 void bench_instructions_close(int fd) {
     if (fd >= 0) close(fd);
 }
+
+#include <signal.h>
+
+static volatile sig_atomic_t child_count;
+static int children[64];
+
+void bench_register_child(int pid) {
+    if (child_count < 64) children[child_count++] = pid;
+}
+
+static void deadline_expired(int signal_number) {
+    (void)signal_number;
+    static const char message[] = "lookout-bench: time bound reached; stopping every server it started\n";
+    write(2, message, sizeof message - 1);
+    for (int index = 0; index < child_count; index++) kill(children[index], SIGKILL);
+    _exit(3);
+}
+
+void bench_set_deadline(unsigned seconds) {
+    signal(SIGALRM, deadline_expired);
+    alarm(seconds);
+}

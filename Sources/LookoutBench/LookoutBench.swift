@@ -1,4 +1,5 @@
 import ArgumentParser
+import CBenchSupport
 import Foundation
 
 #if canImport(Glibc)
@@ -38,7 +39,7 @@ struct LookoutBench: AsyncParsableCommand {
         // A hard bound on the whole run: a stuck scenario ends the run (and its servers, which
         // are our children and see their connections close) instead of hanging it.
         let budget: UInt32 = (quick ? 180 : 600) * UInt32(max(1, rounds)) / (quick ? 1 : 3)
-        alarm(budget)
+        bench_set_deadline(budget)
         let started = Date()
         var report: [String: Any] = [
             "machine": machineDescription(), "quick": quick, "rounds": rounds,

@@ -1,3 +1,4 @@
+import CBenchSupport
 import Foundation
 import Synchronization
 
@@ -25,6 +26,7 @@ final class ServerProcess {
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         process.standardError = FileHandle(forWritingAtPath: directory + "/\(name).log") ?? FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
+        bench_register_child(process.processIdentifier)
         try waitForListener(port: port)
         if let metricsPort { try waitForListener(port: metricsPort) }
     }

@@ -14,4 +14,10 @@ int bench_instructions_open(void);
 uint64_t bench_instructions_read(int fd);
 void bench_instructions_close(int fd);
 
+/// Remembers a child process to kill if the run's time bound expires.
+void bench_register_child(int pid);
+/// After `seconds`, kills every registered child, says so on standard error and exits with
+/// status 3: the whole benchmark run is bounded in time.
+void bench_set_deadline(unsigned seconds);
+
 #endif
