@@ -131,8 +131,15 @@ final class Publisher {
         while sent < messages && monotonicNanoseconds() < deadline {
             if let rate {
                 let due = start + UInt64(Double(sent) / rate * 1e9)
-                while monotonicNanoseconds() < due {
-                    acknowledged += try readReplies(buffer, timeout: 0)
+                // Sleep through most of the wait (leaving the CPU to the server), spin the rest.
+                while case let now = monotonicNanoseconds(), now < due {
+                    if due - now > 300_000 {
+                        acknowledged += try readReplies(buffer, timeout: Int32((due - now) / 1_000_000))
+                        let left = Int64(due) - Int64(monotonicNanoseconds())
+                        if left > 300_000 { usleep(UInt32(left / 1000 - 200)) }
+                    } else {
+                        acknowledged += try readReplies(buffer, timeout: 0)
+                    }
                 }
             }
             if inFlight(sent, acknowledged) >= inFlightLimit {

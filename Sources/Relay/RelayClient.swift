@@ -34,6 +34,9 @@ final class RelayClient: Hashable {
     /// Replies and messages written since the last flush; written to the socket in one go.
     var outbox: ByteBuffer
     var awaitingFlush = false
+    /// Messages in the outbox waiting for their write, with when each was published (only with
+    /// a delivery observer).
+    var timedDeliveries: [(channel: ByteBuffer, acceptedAt: NIODeadline)] = []
     var outputPolicy: OutputBufferPolicy
 
     init(id: UInt64, channel: any Channel, authenticated: Bool, limits: OutputBufferPolicy.Limits) {

@@ -15,9 +15,7 @@ extension RelayCore {
         defer { client.replySkippedNow = false }
 
         // PUBLISH is most of the traffic: recognised from its bytes, without building a String.
-        let isPublish = arguments[0].readableBytes == 7 && arguments[0].withUnsafeReadableBytes { bytes in
-            zip(bytes, "publish".utf8).allSatisfy { $0 | 0x20 == $1 }
-        }
+        let isPublish = Self.isPublish(arguments[0])
         let name = isPublish ? "publish" : String(buffer: arguments[0]).lowercased()
         guard var spec = isPublish ? RelayCommandSpec.publish : RelayCommandSpec.all[name] else {
             client.reply(.error(Self.unknownCommandMessage(arguments)))
@@ -46,6 +44,17 @@ extension RelayCore {
         }
         client.lastCommand = spec.name
         run(spec.name, arguments, for: client)
+    }
+
+    /// Whether `word` is PUBLISH in any letter case: 7 bytes compared as two overlapping 4-byte
+    /// words, lower-cased.
+    @inline(__always)
+    static func isPublish(_ word: ByteBuffer) -> Bool {
+        guard word.readableBytes == 7,
+              let head = word.getInteger(at: word.readerIndex, endianness: .big, as: UInt32.self),
+              let tail = word.getInteger(at: word.readerIndex + 3, endianness: .big, as: UInt32.self) else { return false }
+        // "publ" and "lish" (overlapping on the "l").
+        return head | 0x2020_2020 == 0x7075_626C && tail | 0x2020_2020 == 0x6C69_7368
     }
 
     private func run(_ command: String, _ arguments: [ByteBuffer], for client: RelayClient) {

@@ -64,7 +64,7 @@ final class RelayCore: @unchecked Sendable {
         guard clients.removeValue(forKey: client.id) != nil else { return }
         client.closing = true
         dropAllSubscriptions(client)
-        timedDeliveries[client] = nil
+        client.timedDeliveries = []
         notify(.disconnected, client)
     }
 
@@ -96,12 +96,12 @@ final class RelayCore: @unchecked Sendable {
         if sharded {
             receivers = registry.forEachShardReceiver(ofChannel: channel) { subscriber in
                 deliver(&frames, pattern: nil, to: subscriber)
-                if timed { timedDeliveries[subscriber, default: []].append((channel, acceptedAt)) }
+                if timed { subscriber.timedDeliveries.append((channel, acceptedAt)) }
             }
         } else {
             receivers = registry.forEachReceiver(ofChannel: channel) { subscriber, pattern in
                 deliver(&frames, pattern: pattern, to: subscriber)
-                if timed { timedDeliveries[subscriber, default: []].append((channel, acceptedAt)) }
+                if timed { subscriber.timedDeliveries.append((channel, acceptedAt)) }
             }
         }
         stats.messagesPublished += 1
@@ -115,9 +115,6 @@ final class RelayCore: @unchecked Sendable {
         }
         return receivers
     }
-
-    /// Deliveries waiting for their write to complete, per subscriber (only with a delivery observer).
-    var timedDeliveries: [RelayClient: [(channel: ByteBuffer, acceptedAt: NIODeadline)]] = [:]
 
     @inline(__always)
     private func deliver(_ frames: inout MessageFrames, pattern: ByteBuffer?, to subscriber: RelayClient) {
@@ -154,7 +151,9 @@ final class RelayCore: @unchecked Sendable {
         if client.outbox.readableBytes > 0 {
             let bytes = client.outbox
             client.outbox.clear()
-            if let timings = timedDeliveries.removeValue(forKey: client), let observer {
+            if !client.timedDeliveries.isEmpty, let observer {
+                let timings = client.timedDeliveries
+                client.timedDeliveries = []
                 let promise = channel.eventLoop.makePromise(of: Void.self)
                 let subscriberID = client.id
                 promise.futureResult.whenSuccess {

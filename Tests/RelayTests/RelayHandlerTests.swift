@@ -199,3 +199,12 @@ extension EmbeddedChannel {
         #expect(recorder.events == [.connected, .subscriptionsChanged, .connected])
     }
 }
+
+@Suite struct PublishRecognitionTests {
+    @Test func publishIsRecognisedInAnyCaseAndNothingElseIs() {
+        for word in ["publish", "PUBLISH", "PuBlIsH"] { #expect(RelayCore.isPublish(ByteBuffer(string: word)), "\(word)") }
+        for word in ["publis", "publisher", "spublish", "publiss", "qublish", "PUBLISh ", "pub\u{0}ish", "p@blish"] {
+            #expect(!RelayCore.isPublish(ByteBuffer(string: word)), "\(word)")
+        }
+    }
+}
