@@ -32,6 +32,7 @@ enum MonitorBenchmarks {
         while Date() < deadline, !(try scrape(metricsPort).contains("lookout_source_up{source=\"redis://127.0.0.1:\(redis.port)\"} 1")) {
             usleep(100_000)
         }
+        progress("  sidecar: monitor subscribed")
         let channels = (0..<10).map { "bench:\($0)" }
         let messages = quick ? 300_000 : 2_000_000
         let counter = HiredisCounter(port: redis.port)
@@ -41,7 +42,9 @@ enum MonitorBenchmarks {
         let start = monotonicNanoseconds()
         let published = try publisher.run(messages: messages, seconds: quick ? 10 : 30)
         let publishSeconds = Double(monotonicNanoseconds() - start) / 1e9
+        progress("  sidecar: published \(published)")
         counter.wait(for: published, seconds: 30)
+        progress("  sidecar: hiredis counted \(counter.count)")
         // Then until Lookout's count stops moving (bounded).
         var lookoutCount = -1
         var stable = 0

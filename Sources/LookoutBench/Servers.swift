@@ -73,10 +73,16 @@ final class ServerProcess {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// SIGTERM, then SIGKILL after 3 s (a child can inherit a blocked SIGTERM from the thread
+    /// that spawned it).
     func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        if process.isRunning {
+            process.terminate()
+            let deadline = Date().addingTimeInterval(3)
+            while process.isRunning && Date() < deadline { usleep(10_000) }
+            if process.isRunning { kill(pid, SIGKILL) }
+            process.waitUntilExit()
+        }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -154,19 +160,30 @@ func temporaryDirectory(_ label: String) throws -> String {
     return path
 }
 
-/// A plain HTTP GET over loopback: status and body.
+/// A plain HTTP/1.1 GET over loopback (Connection: close): status and body, read up to its
+/// Content-Length (or the end of the connection), waiting at most 10 s for each piece.
 func httpGet(port: Int, path: String) throws -> (status: Int, body: [UInt8]) {
     let connection = try WireConnection(port: port)
-    try connection.send(Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+    try connection.send(Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8))
     var response: [UInt8] = []
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 1)
     defer { buffer.deallocate() }
+    var expectedLength: Int?
+    var headerEnd: Int?
     while true {
-        let count = recv(connection.fd, buffer.baseAddress, buffer.count, 0)
+        if let headerEnd, let expectedLength, response.count - headerEnd >= expectedLength { break }
+        let count = (try? connection.receive(into: buffer, timeoutMilliseconds: 10_000)) ?? 0
         if count <= 0 { break }
         response += buffer.prefix(count)
+        if headerEnd == nil, let split = response.firstRange(of: [13, 10, 13, 10]) {
+            headerEnd = split.upperBound
+            let headers = String(decoding: response[..<split.lowerBound], as: UTF8.self).lowercased()
+            if let line = headers.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }) {
+                expectedLength = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+            }
+        }
     }
-    guard let split = response.firstRange(of: [13, 10, 13, 10]) else { throw BenchError("bad HTTP response") }
-    let status = Int(String(decoding: response[..<split.lowerBound], as: UTF8.self).split(separator: " ").dropFirst().first ?? "") ?? 0
-    return (status, Array(response[split.upperBound...]))
+    guard let headerEnd else { throw BenchError("bad HTTP response") }
+    let status = Int(String(decoding: response[..<headerEnd], as: UTF8.self).split(separator: " ").dropFirst().first ?? "") ?? 0
+    return (status, Array(response[headerEnd...]))
 }

@@ -9,7 +9,7 @@ public final class ObservationQueue: Sendable {
     private let dropped = Atomic<UInt64>(0)
     public let capacity: Int
 
-    public init(capacity: Int = 65_536) {
+    public init(capacity: Int = 262_144) {
         self.capacity = capacity
         self.items = Mutex(CircularBuffer(initialCapacity: 1024))
     }
