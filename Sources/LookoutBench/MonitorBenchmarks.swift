@@ -123,7 +123,8 @@ enum MonitorBenchmarks {
     }
 }
 
-/// A plain C subscriber: hiredis, `PSUBSCRIBE *`, counting `pmessage` replies on its own thread.
+/// A plain C subscriber: hiredis, `PSUBSCRIBE *`, counting `pmessage` replies on `bench:`
+/// channels on its own thread.
 final class HiredisCounter: @unchecked Sendable {
     private let port: Int
     private let received = Atomic<Int>(0)
@@ -169,7 +170,12 @@ final class HiredisCounter: @unchecked Sendable {
             }
             if let reply {
                 let value = reply.assumingMemoryBound(to: redisReply.self).pointee
-                if value.type == REDIS_REPLY_ARRAY && value.elements == 4 { received.add(1, ordering: .relaxed) }
+                // pmessage, pattern, channel, payload: count the benchmark's channels only (not
+                // Lookout's probes, which pass through the same Redis).
+                if value.type == REDIS_REPLY_ARRAY && value.elements == 4, let channel = value.element[2]?.pointee,
+                   channel.len > 6, memcmp(channel.str, "bench:", 6) == 0 {
+                    received.add(1, ordering: .relaxed)
+                }
                 freeReplyObject(reply)
             }
         }

@@ -98,6 +98,7 @@ public struct RESPRequestParser: Sendable {
     // MARK: multibulk
 
     private mutating func parseMultibulk(_ buffer: inout ByteBuffer, into arguments: inout [ByteBuffer]) throws(RESPProtocolError) -> Bool {
+        if progress == nil, parseWhole(&buffer, into: &arguments) { return true }
         let view = buffer.readableBytesView
         let start = view.startIndex
         if progress == nil {
@@ -140,6 +141,58 @@ public struct RESPRequestParser: Sendable {
         }
         buffer.moveReaderIndex(forwardBy: finished.offset)
         scratchRanges = finished.ranges
+        return true
+    }
+
+    /// The fast path: a well-formed request that is entirely in `buffer`, scanned once over raw
+    /// bytes. Anything else (incomplete, malformed, over a limit, unusual digits) returns false
+    /// without consuming, and the incremental path above takes over, with its exact errors.
+    private mutating func parseWhole(_ buffer: inout ByteBuffer, into arguments: inout [ByteBuffer]) -> Bool {
+        var ranges = scratchRanges
+        scratchRanges = []
+        ranges.removeAll(keepingCapacity: true)
+        let maxArray = configuration.maxArrayLength
+        let maxBulk = configuration.maxBulkLength
+        let consumed = buffer.withUnsafeReadableBytes { bytes -> Int? in
+            let count = bytes.count
+            /// A positive decimal without leading zeros, up to `\r\n`; (value, index after `\n`).
+            func number(from start: Int) -> (Int, Int)? {
+                var index = start
+                var value = 0
+                while index < count, index - start < 12 {
+                    let byte = bytes[index]
+                    if byte == 13 {
+                        guard index > start, index + 1 < count, bytes[index + 1] == 10 else { return nil }
+                        if bytes[start] == UInt8(ascii: "0") && index - start > 1 { return nil }
+                        return (value, index + 2)
+                    }
+                    guard byte >= 48 && byte <= 57 else { return nil }
+                    value = value * 10 + Int(byte - 48)
+                    index += 1
+                }
+                return nil
+            }
+            guard count > 3, let (elements, afterCount) = number(from: 1), elements > 0, elements <= maxArray else { return nil }
+            var index = afterCount
+            for _ in 0..<elements {
+                guard index < count, bytes[index] == UInt8(ascii: "$"),
+                      let (length, bodyStart) = number(from: index + 1), length <= maxBulk,
+                      bodyStart + length + 2 <= count,
+                      bytes[bodyStart + length] == 13, bytes[bodyStart + length + 1] == 10 else { return nil }
+                ranges.append((bodyStart, length))
+                index = bodyStart + length + 2
+            }
+            return index
+        }
+        defer { scratchRanges = ranges }
+        guard let consumed else { return false }
+        arguments.removeAll(keepingCapacity: true)
+        arguments.reserveCapacity(ranges.count)
+        let base = buffer.readerIndex
+        for range in ranges {
+            arguments.append(buffer.getSlice(at: base + range.offset, length: range.length)!)
+        }
+        buffer.moveReaderIndex(forwardBy: consumed)
         return true
     }
 
