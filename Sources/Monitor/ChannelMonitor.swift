@@ -109,23 +109,38 @@ public final class ChannelMonitor: Service, Sendable {
                         transitions.append(transition)
                     }
                 case .message(let channel, let bytes, let receivers, let time):
-                    state.tracker.noteMessage(on: channel, at: time)
-                    guard let label = state.grouping.label(for: channel) else { continue }
-                    state.statistics.recordMessage(label: label, bytes: bytes, receivers: receivers, at: time)
-                    let series = Self.series(label, in: &state, metrics: metrics)
-                    series.messages.increment()
-                    series.bytes.increment(by: Int64(bytes))
-                    if receivers == 0 { series.unrouted.increment() }
+                    count(channel, messages: 1, bytes: bytes, unrouted: receivers == 0 ? 1 : 0, at: time, in: &state)
+                case .traffic(let channel, let messages, let bytes, let unrouted, let time):
+                    count(channel, messages: messages, bytes: bytes, unrouted: unrouted, at: time, in: &state)
                 case .latency(let channel, let seconds):
-                    guard let label = state.grouping.label(for: channel) else { continue }
-                    Self.series(label, in: &state, metrics: metrics).latency.record(seconds)
-                    state.statistics.recordLatency(label: label, seconds: seconds)
+                    record(channel, latencies: CollectionOfOne(seconds), in: &state)
+                case .latencies(let channel, let seconds):
+                    record(channel, latencies: seconds, in: &state)
                 }
             }
             updateConsumerSeries(&state)
             return transitions.isEmpty ? [] : state.tracker.updateGroups(at: wallClockSeconds())
         }
         report(transitions, groupTransitions)
+    }
+
+    private func count(_ channel: String, messages: Int, bytes: Int, unrouted: Int, at time: Double, in state: inout State) {
+        state.tracker.noteMessage(on: channel, at: time)
+        guard let label = state.grouping.label(for: channel) else { return }
+        state.statistics.record(label: label, messages: messages, bytes: bytes, unrouted: unrouted, at: time)
+        let series = Self.series(label, in: &state, metrics: metrics)
+        series.messages.increment(by: Int64(messages))
+        series.bytes.increment(by: Int64(bytes))
+        if unrouted > 0 { series.unrouted.increment(by: Int64(unrouted)) }
+    }
+
+    private func record(_ channel: String, latencies: some Collection<Double>, in state: inout State) {
+        guard let label = state.grouping.label(for: channel) else { return }
+        let histogram = Self.series(label, in: &state, metrics: metrics).latency
+        for seconds in latencies {
+            histogram.record(seconds)
+            state.statistics.recordLatency(label: label, seconds: seconds)
+        }
     }
 
     /// Runs the failure detectors against the clock and reports what changed.

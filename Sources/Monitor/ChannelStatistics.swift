@@ -55,15 +55,20 @@ public struct ChannelStatistics: Sendable {
 
     /// Counts one message of `bytes` published on `label`; `receivers` 0 means nobody got it.
     public mutating func recordMessage(label: String, bytes: Int, receivers: Int?, at time: Double) {
-        Self.count(&channels[label, default: Channel()], bytes: bytes, unrouted: receivers == 0, at: time)
+        record(label: label, messages: 1, bytes: bytes, unrouted: receivers == 0 ? 1 : 0, at: time)
     }
 
-    /// One lookup per message: the entry is updated in place.
-    private static func count(_ channel: inout Channel, bytes: Int, unrouted: Bool, at time: Double) {
-        channel.messages += 1
+    /// Counts `messages` messages of `bytes` bytes in all, `unrouted` of which reached nobody.
+    public mutating func record(label: String, messages: Int, bytes: Int, unrouted: Int, at time: Double) {
+        Self.count(&channels[label, default: Channel()], messages: messages, bytes: bytes, unrouted: unrouted, at: time)
+    }
+
+    /// One lookup per batch: the entry is updated in place.
+    private static func count(_ channel: inout Channel, messages: Int, bytes: Int, unrouted: Int, at time: Double) {
+        channel.messages += UInt64(messages)
         channel.bytes += UInt64(bytes)
         channel.lastMessageAt = time
-        if unrouted { channel.unrouted += 1 }
+        channel.unrouted += UInt64(unrouted)
     }
 
     /// Adds one delivery latency of `label` to the current bucket.

@@ -6,32 +6,89 @@ import Relay
 
 /// The monitor's observer on the embedded relay: turns publishes and deliveries into
 /// observations on a bounded queue, on the relay's event loop, without waiting.
+///
+/// Publishes and delivery times are summed per channel on the event loop and handed over once
+/// per batch (``relayDidFinishBatch()``): one observation per channel per read batch instead
+/// of one per message, which is what keeps watching cheap at a million messages a second.
 public final class RelayTap: RelayObserver {
     public let queue: ObservationQueue
-    private let heartbeatChannel: String
+    private let heartbeatChannel: ByteBuffer
     private let clock: @Sendable () -> Double
+
+    /// One channel's sums in the current batch.
+    private struct Sums {
+        var name: String
+        var messages = 0
+        var bytes = 0
+        var unrouted = 0
+        var latencies: [Double] = []
+    }
+
+    /// Touched only on the relay's event loop (every observer call comes from it).
+    nonisolated(unsafe) private var sums: [ByteBuffer: Sums] = [:]
+    /// Channels with something to hand over, in the order they were first seen in the batch.
+    nonisolated(unsafe) private var dirty: [ByteBuffer] = []
+    /// Channels remembered at most (names and buffers are kept between batches to avoid
+    /// allocating); beyond it the table starts afresh.
+    private static let maxChannels = 10_000
 
     public init(queue: ObservationQueue, heartbeatChannel: String = HeartbeatTracker.defaultChannel,
                 clock: @escaping @Sendable () -> Double = wallClockSeconds) {
         self.queue = queue
-        self.heartbeatChannel = heartbeatChannel
+        self.heartbeatChannel = ByteBuffer(string: heartbeatChannel)
         self.clock = clock
     }
 
     public var observesDeliveries: Bool { true }
 
     public func relayDidPublish(_ observation: PublishObservation) {
-        let channel = String(buffer: observation.channel)
-        let now = clock()
-        if channel == heartbeatChannel {
-            queue.offer(.heartbeat(payload: Array(observation.payload.readableBytesView.prefix(Heartbeat.maxBytes + 1)), at: now))
+        if observation.channel == heartbeatChannel {
+            queue.offer(.heartbeat(payload: Array(observation.payload.readableBytesView.prefix(Heartbeat.maxBytes + 1)), at: clock()))
         }
-        queue.offer(.message(channel: channel, bytes: observation.payloadBytes, receivers: observation.receivers, at: now))
+        update(observation.channel) { sums in
+            sums.messages += 1
+            sums.bytes += observation.payloadBytes
+            if observation.receivers == 0 { sums.unrouted += 1 }
+        }
     }
 
     public func relayDidDeliver(_ observation: DeliveryObservation) {
         let seconds = Double((observation.writtenAt - observation.acceptedAt).nanoseconds) / 1e9
-        queue.offer(.latency(channel: String(buffer: observation.channel), seconds: max(0, seconds)))
+        update(observation.channel) { $0.latencies.append(max(0, seconds)) }
+    }
+
+    public func relayDidFinishBatch() {
+        guard !dirty.isEmpty else { return }
+        let now = clock()
+        for channel in dirty {
+            guard var entry = sums[channel] else { continue }
+            if entry.messages > 0 {
+                queue.offer(.traffic(channel: entry.name, messages: entry.messages, bytes: entry.bytes, unrouted: entry.unrouted, at: now))
+            }
+            if !entry.latencies.isEmpty {
+                queue.offer(.latencies(channel: entry.name, seconds: entry.latencies))
+            }
+            entry.messages = 0
+            entry.bytes = 0
+            entry.unrouted = 0
+            entry.latencies = []
+            sums[channel] = entry
+        }
+        dirty.removeAll(keepingCapacity: true)
+    }
+
+    /// Applies `change` to `channel`'s sums, marking it for the end of the batch.
+    private func update(_ channel: ByteBuffer, _ change: (inout Sums) -> Void) {
+        if sums[channel] == nil {
+            if sums.count >= Self.maxChannels {
+                relayDidFinishBatch()
+                sums.removeAll()
+            }
+            // Copy the key: the channel is a slice of a receive buffer that must not be kept.
+            sums[ByteBuffer(buffer: channel)] = Sums(name: String(buffer: channel))
+        }
+        change(&sums[channel]!)
+        if let entry = sums[channel], entry.messages + entry.latencies.count == 1 { dirty.append(channel) }
     }
 
     /// Named subscribed connections are consumers too: their going away is a failure.

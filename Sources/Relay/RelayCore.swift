@@ -136,6 +136,7 @@ final class RelayCore: @unchecked Sendable {
     /// asked to be closed. Called at the end of each read batch.
     func flushAll() {
         assertOnLoop()
+        observer?.relayDidFinishBatch()
         guard !awaitingFlush.isEmpty else { return }
         let batch = awaitingFlush
         awaitingFlush.removeAll(keepingCapacity: true)
@@ -163,6 +164,7 @@ final class RelayCore: @unchecked Sendable {
                             channel: timing.channel, subscriberID: subscriberID,
                             acceptedAt: timing.acceptedAt, writtenAt: writtenAt))
                     }
+                    observer.relayDidFinishBatch()
                 }
                 channel.writeAndFlush(bytes, promise: promise)
             } else {

@@ -48,4 +48,11 @@ public protocol RelayObserver: AnyObject, Sendable {
     func relayDidPublish(_ observation: PublishObservation)
     func relayDidDeliver(_ observation: DeliveryObservation)
     func relayClientDidChange(_ observation: ClientObservation)
+    /// The end of a run of calls (a read batch, or a write's deliveries): an observer that sums
+    /// on the event loop hands its sums over here.
+    func relayDidFinishBatch()
+}
+
+extension RelayObserver {
+    public func relayDidFinishBatch() {}
 }
