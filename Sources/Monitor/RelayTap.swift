@@ -28,6 +28,9 @@ public final class RelayTap: RelayObserver {
     nonisolated(unsafe) private var sums: [ByteBuffer: Sums] = [:]
     /// Channels with something to hand over, in the order they were first seen in the batch.
     nonisolated(unsafe) private var dirty: [ByteBuffer] = []
+    /// The last channel updated and where it is: a run of messages on one channel (the usual
+    /// burst) compares bytes instead of hashing them.
+    nonisolated(unsafe) private var last: (channel: ByteBuffer, index: Dictionary<ByteBuffer, Sums>.Index)?
     /// Channels remembered at most (names and buffers are kept between batches to avoid
     /// allocating); beyond it the table starts afresh.
     private static let maxChannels = 10_000
@@ -75,20 +78,31 @@ public final class RelayTap: RelayObserver {
             sums[channel] = entry
         }
         dirty.removeAll(keepingCapacity: true)
+        last = nil
     }
 
     /// Applies `change` to `channel`'s sums, marking it for the end of the batch.
     private func update(_ channel: ByteBuffer, _ change: (inout Sums) -> Void) {
-        if sums[channel] == nil {
+        let index: Dictionary<ByteBuffer, Sums>.Index
+        if let last, last.channel == channel {
+            index = last.index
+        } else if let found = sums.index(forKey: channel) {
+            index = found
+        } else {
             if sums.count >= Self.maxChannels {
                 relayDidFinishBatch()
                 sums.removeAll()
             }
+            last = nil
             // Copy the key: the channel is a slice of a receive buffer that must not be kept.
-            sums[ByteBuffer(buffer: channel)] = Sums(name: String(buffer: channel))
+            let key = ByteBuffer(buffer: channel)
+            sums[key] = Sums(name: String(buffer: channel))
+            index = sums.index(forKey: key)!
         }
-        change(&sums[channel]!)
-        if let entry = sums[channel], entry.messages + entry.latencies.count == 1 { dirty.append(channel) }
+        last = (sums.keys[index], index)
+        let wasIdle = sums.values[index].messages == 0 && sums.values[index].latencies.isEmpty
+        change(&sums.values[index])
+        if wasIdle { dirty.append(sums.keys[index]) }
     }
 
     /// Named subscribed connections are consumers too: their going away is a failure.

@@ -88,20 +88,27 @@ final class RelayCore: @unchecked Sendable {
     /// Delivers a message to every receiver and returns their count (PUBLISH's reply).
     func publish(channel: ByteBuffer, payload: ByteBuffer, sharded: Bool, publisher: RelayClient?) -> Int {
         assertOnLoop()
-        // Read the clock only for an observer: with none, publishing does no observation work.
-        let acceptedAt = observer == nil ? NIODeadline.uptimeNanoseconds(0) : NIODeadline.now()
+        // Read the clock only to time a delivery: with no observer, or no receiver, publishing
+        // reads no clock.
+        var acceptedAt = NIODeadline.uptimeNanoseconds(0)
         var frames = MessageFrames(channel: channel, payload: payload, sharded: sharded)
         let timed = observer?.observesDeliveries == true
         let receivers: Int
         if sharded {
             receivers = registry.forEachShardReceiver(ofChannel: channel) { subscriber in
                 deliver(&frames, pattern: nil, to: subscriber)
-                if timed { subscriber.timedDeliveries.append((channel, acceptedAt)) }
+                if timed {
+                    if acceptedAt.uptimeNanoseconds == 0 { acceptedAt = .now() }
+                    subscriber.timedDeliveries.append((channel, acceptedAt))
+                }
             }
         } else {
             receivers = registry.forEachReceiver(ofChannel: channel) { subscriber, pattern in
                 deliver(&frames, pattern: pattern, to: subscriber)
-                if timed { subscriber.timedDeliveries.append((channel, acceptedAt)) }
+                if timed {
+                    if acceptedAt.uptimeNanoseconds == 0 { acceptedAt = .now() }
+                    subscriber.timedDeliveries.append((channel, acceptedAt))
+                }
             }
         }
         stats.messagesPublished += 1
