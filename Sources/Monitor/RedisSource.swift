@@ -137,7 +137,7 @@ public final class RedisSource: MonitoredSource, Service {
                 var confirmed = false
                 while !confirmed && !isStopping {
                     for reply in try connection.poll(timeoutMilliseconds: 200) {
-                        if case .array(let parts) = reply, parts.first?.text == "psubscribe" { confirmed = true } else { handle(reply) }
+                        if case .array(let parts) = reply, parts.first?.text == "psubscribe" { confirmed = true } else { handle([reply]) }
                     }
                 }
                 setConnected(true)
@@ -156,7 +156,7 @@ public final class RedisSource: MonitoredSource, Service {
                 lostAt = nil
                 backoff = .milliseconds(100)
                 while !isStopping {
-                    for reply in try connection.poll(timeoutMilliseconds: 200) { handle(reply) }
+                    handle(try connection.poll(timeoutMilliseconds: 200))
                 }
             } catch {
                 if lostAt == nil {
@@ -176,28 +176,44 @@ public final class RedisSource: MonitoredSource, Service {
         up.set(Int64(connected ? 1 : 0))
     }
 
-    private func handle(_ reply: RedisReply) {
-        guard case .array(let parts) = reply, parts.count == 4, parts[0].text == "pmessage",
-              let channel = parts[2].text, case .bytes(let payload) = parts[3] else { return }
+    /// One poll's messages: summed per channel, with one clock read, one lock and one hand-over
+    /// per channel per poll (not per message), so the reader keeps up with a maximal publisher.
+    private func handle(_ replies: [RedisReply]) {
+        guard !replies.isEmpty else { return }
         let now = wallClockSeconds()
-        if channel == configuration.probeChannel {
-            let words = String(decoding: payload, as: UTF8.self).split(separator: " ")
-            if words.count == 2, UInt64(words[0]) == probeID, let sentAt = Double(words[1]) {
-                probeRoundTrip.record(max(0, now - sentAt))
+        var sums: [String: (messages: Int, bytes: Int, latencies: [Double])] = [:]
+        var order: [String] = []
+        for reply in replies {
+            guard case .array(let parts) = reply, parts.count == 4, case .bytes(let kind) = parts[0], kind.elementsEqual("pmessage".utf8),
+                  let channel = parts[2].text, case .bytes(let payload) = parts[3] else { continue }
+            if channel == configuration.probeChannel {
+                let words = String(decoding: payload, as: UTF8.self).split(separator: " ")
+                if words.count == 2, UInt64(words[0]) == probeID, let sentAt = Double(words[1]) {
+                    probeRoundTrip.record(max(0, now - sentAt))
+                }
+                continue
             }
-            return
+            if channel == configuration.heartbeatChannel {
+                queue.offer(.heartbeat(payload: Array(payload.prefix(Heartbeat.maxBytes + 1)), at: now))
+            }
+            if sums[channel] == nil { order.append(channel) }
+            sums[channel, default: (0, 0, [])].messages += 1
+            sums[channel]!.bytes += payload.count
+            if let publishedAt = envelope?.seconds(in: payload) { sums[channel]!.latencies.append(max(0, now - publishedAt)) }
         }
-        if channel == configuration.heartbeatChannel {
-            queue.offer(.heartbeat(payload: Array(payload.prefix(Heartbeat.maxBytes + 1)), at: now))
+        guard !order.isEmpty else { return }
+        let receivers: [Int?] = shared.withLock { state in
+            order.map { channel in
+                if state.seenChannels.count < configuration.maxPolledChannels { state.seenChannels.insert(channel) }
+                guard let count = state.numsub[channel] else { return nil }
+                return count == 0 && state.otherPatterns == 0 ? 0 : (count > 0 ? count : nil)
+            }
         }
-        let receivers: Int? = shared.withLock { state in
-            if state.seenChannels.count < configuration.maxPolledChannels { state.seenChannels.insert(channel) }
-            guard let count = state.numsub[channel] else { return nil }
-            return count == 0 && state.otherPatterns == 0 ? 0 : (count > 0 ? count : nil)
-        }
-        queue.offer(.message(channel: channel, bytes: payload.count, receivers: receivers, at: now))
-        if let publishedAt = envelope?.seconds(in: payload) {
-            queue.offer(.latency(channel: channel, seconds: max(0, now - publishedAt)))
+        for (channel, channelReceivers) in zip(order, receivers) {
+            let sum = sums[channel]!
+            queue.offer(.traffic(channel: channel, messages: sum.messages, bytes: sum.bytes,
+                                 unrouted: channelReceivers == 0 ? sum.messages : 0, at: now))
+            if !sum.latencies.isEmpty { queue.offer(.latencies(channel: channel, seconds: sum.latencies)) }
         }
     }
 
