@@ -90,9 +90,3 @@ struct RelayScenario {
                        peakResidentBytes: peak)
     }
 }
-
-/// Figures of one scenario over its rounds, per server.
-struct ScenarioResult {
-    var scenario: String
-    var runs: [String: [LoadRun]] = [:]
-}

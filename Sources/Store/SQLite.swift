@@ -132,9 +132,6 @@ package final class SQLiteConnection: @unchecked Sendable {
         }
     }
 
-    /// Rows changed by the last statement.
-    package var changes: Int { Int(sqlite3_changes(handle)) }
-
     private func prepared(_ sql: String) throws -> OpaquePointer? {
         if let statement = statements[sql] { return statement }
         var statement: OpaquePointer?

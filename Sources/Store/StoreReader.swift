@@ -65,13 +65,6 @@ public struct StoredAlert: Sendable, Hashable {
     public var deliveries: [Delivery]
 }
 
-/// A subscription to a source that was lost and came back.
-public struct SourceGap: Sendable, Hashable {
-    public var source: String
-    public var start: Double
-    public var end: Double
-}
-
 /// Read-only questions to the database, for the CLI. It never creates or changes the file, and
 /// reads alongside a running writer (WAL); a copied database with no server works the same.
 public final class StoreReader {
@@ -183,16 +176,6 @@ public final class StoreReader {
     public func alerts(since: Double, until: Double) throws(StoreQueryError) -> [StoredAlert] {
         try attempt {
             try Self.alerts(connection, where: "starts_at < ? AND (ends_at IS NULL OR ends_at >= ?)", [.real(until), .real(since)])
-        }
-    }
-
-    /// Source gaps that ended in `[since, until)`.
-    public func gaps(since: Double, until: Double) throws(StoreQueryError) -> [SourceGap] {
-        try attempt {
-            try connection.query("SELECT source, started_at, ended_at FROM source_gaps WHERE ended_at >= ? AND ended_at < ? ORDER BY started_at",
-                                 [.real(since), .real(until)]) { row in
-                SourceGap(source: row.text(0) ?? "", start: row.real(1) ?? 0, end: row.real(2) ?? 0)
-            }
         }
     }
 

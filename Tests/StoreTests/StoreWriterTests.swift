@@ -198,6 +198,17 @@ let t0: Int64 = 1_800_000_000
         #expect(stored[0].deliveries.map(\.outcome) == ["success"])
     }
 
+    @Test func sourceGapsAreRecorded() throws {
+        let database = TemporaryDatabase()
+        let (writer, _) = try database.writer()
+        writer.recordGap(source: "redis://127.0.0.1:6379", start: Double(t0), end: Double(t0) + 3.5)
+        #expect(writer.flush(now: Double(t0 + 4)))
+        let gaps = try writer.withConnection { connection in
+            try connection.query("SELECT source, ended_at - started_at FROM source_gaps") { ($0.text(0) ?? "", $0.real(1) ?? 0) }
+        }
+        #expect(gaps.map(\.0) == ["redis://127.0.0.1:6379"] && gaps.map(\.1) == [3.5])
+    }
+
     @Test func aTransitionUpdatesItsConsumerAtOnce() throws {
         let database = TemporaryDatabase()
         let (writer, _) = try database.writer()
