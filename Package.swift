@@ -8,6 +8,11 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
 ]
 
+let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
+
 let package = Package(
     name: "lookout",
     platforms: [.macOS(.v15)],
@@ -27,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
+        // System libraries.
         .systemLibrary(
             name: "CHiredis",
             path: "Sources/CHiredis",
@@ -39,93 +45,74 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+
+        // Pure: values and logic, no I/O.
+        .target(name: "Glob"),
+        .target(name: "RESP", dependencies: [nioCore]),
+        .target(name: "PubSubCore", dependencies: ["Glob", nioCore]),
+        .target(name: "LookoutCore", dependencies: ["Glob"]),
+        .target(name: "LookoutMetrics", dependencies: [prometheus]),
+
+        // Storage and rendering: pure modules and SQLite only.
         .target(
-            name: "RESP",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+            name: "Store",
+            dependencies: ["LookoutCore", "LookoutMetrics", "CSQLite", logging, prometheus, lifecycle,
+                           .product(name: "NIOPosix", package: "swift-nio")]
         ),
-        .target(
-            name: "PubSubCore",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
-        ),
+        .target(name: "Reports", dependencies: ["LookoutCore", "Store"]),
+
+        // I/O.
         .target(
             name: "Relay",
-            dependencies: [
-                "RESP", "PubSubCore",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            dependencies: ["RESP", "PubSubCore", "Glob", nioCore, .product(name: "NIOPosix", package: "swift-nio"), logging, lifecycle]
         ),
         .target(
             name: "Monitor",
-            dependencies: [
-                "Relay", "PubSubCore", "CHiredis",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            dependencies: ["LookoutCore", "LookoutMetrics", "Relay", nioCore, logging, prometheus, lifecycle]
         ),
         .target(
-            name: "HTTPServer",
-            dependencies: [
-                "Monitor",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ]
+            name: "RedisSources",
+            dependencies: ["LookoutCore", "LookoutMetrics", "Monitor", "CHiredis", .product(name: "NIOPosix", package: "swift-nio"),
+                           logging, prometheus, lifecycle]
         ),
         .target(
             name: "Alerting",
             dependencies: [
-                "Monitor",
+                "LookoutCore", "LookoutMetrics",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                logging, prometheus, lifecycle, nioCore,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .target(
-            name: "Store",
-            dependencies: [
-                "CSQLite", "Monitor", "Alerting",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
-        ),
-        .target(
-            name: "Reports",
-            dependencies: ["Store", "Monitor", "Alerting", "LookoutConfiguration"]
+            name: "HTTPServer",
+            dependencies: ["LookoutCore", "Monitor", .product(name: "Hummingbird", package: "hummingbird"), logging, nioCore]
         ),
         .target(
             name: "LookoutHeartbeat",
-            dependencies: [
-                "RESP",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            dependencies: ["RESP", nioCore, .product(name: "NIOPosix", package: "swift-nio"), logging, lifecycle]
         ),
+
+        // Composition.
         .target(
             name: "LookoutConfiguration",
+            dependencies: ["LookoutCore", "Relay", "RESP", "PubSubCore", .product(name: "Yams", package: "Yams")]
+        ),
+        .target(
+            name: "LookoutApplication",
             dependencies: [
-                "Relay", "RESP", "PubSubCore", "Monitor",
-                .product(name: "Yams", package: "Yams"),
+                "LookoutCore", "LookoutConfiguration", "Relay", "RESP", "Monitor", "RedisSources", "Alerting", "Store", "HTTPServer",
+                "LookoutHeartbeat", logging, lifecycle, nioCore, prometheus, .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+
+        // Executables.
         .executableTarget(
             name: "LookoutCLI",
             dependencies: [
-                "Relay", "RESP", "PubSubCore", "Monitor", "HTTPServer", "LookoutConfiguration", "Alerting", "LookoutHeartbeat", "Store", "Reports",
+                "LookoutApplication", "LookoutConfiguration", "LookoutCore", "LookoutHeartbeat", "Relay", "Store", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                logging, lifecycle,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
@@ -133,46 +120,49 @@ let package = Package(
         .executableTarget(
             name: "LookoutBench",
             dependencies: [
-                "Store", "Monitor", "Relay", "PubSubCore", "RESP", "CHiredis", "CBenchSupport",
-                .product(name: "NIOCore", package: "swift-nio"),
+                "Glob", "LookoutCore", "Store", "Monitor", "Relay", "PubSubCore", "RESP", "CHiredis", "CBenchSupport", nioCore, prometheus,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .target(name: "LookoutTestSupport", path: "Tests/Support"),
+
+        // Tests: one target per library module, plus integration tests against real servers.
+        .target(
+            name: "LookoutTestSupport",
+            dependencies: ["LookoutCore", "Store", "RESP", nioCore, prometheus],
+            path: "Tests/Support"
+        ),
+        .testTarget(name: "GlobTests", dependencies: ["Glob"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP", "LookoutTestSupport"]),
-        .testTarget(name: "PubSubCoreTests", dependencies: ["PubSubCore"]),
+        .testTarget(name: "PubSubCoreTests", dependencies: ["PubSubCore", nioCore]),
+        .testTarget(name: "LookoutCoreTests", dependencies: ["LookoutCore", "LookoutTestSupport"]),
+        .testTarget(name: "LookoutMetricsTests", dependencies: ["LookoutMetrics", prometheus]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "LookoutCore", "LookoutTestSupport", prometheus]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "LookoutCore", "LookoutTestSupport"], exclude: ["Golden"]),
         .testTarget(
             name: "RelayTests",
-            dependencies: [
-                "Relay", "RESP",
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["Relay", "RESP", .product(name: "NIOEmbedded", package: "swift-nio"), logging]
         ),
-        .testTarget(name: "LookoutConfigurationTests", dependencies: ["LookoutConfiguration", "Monitor", "Relay", "PubSubCore", "RESP"]),
-        .testTarget(name: "AlertingTests", dependencies: ["Alerting", "Monitor"]),
+        .testTarget(name: "MonitorTests", dependencies: ["Monitor", "LookoutCore", "Relay", "LookoutTestSupport", prometheus]),
+        .testTarget(name: "RedisSourcesTests", dependencies: ["RedisSources", "Monitor", "LookoutCore", "LookoutTestSupport", prometheus]),
+        .testTarget(name: "AlertingTests", dependencies: ["Alerting", "LookoutCore", "LookoutTestSupport", prometheus]),
         .testTarget(
-            name: "StoreTests",
-            dependencies: ["Store", "Reports", "Monitor", "Alerting", .product(name: "Prometheus", package: "swift-prometheus")],
-            exclude: ["Golden"]
+            name: "HTTPServerTests",
+            dependencies: ["HTTPServer", "Monitor", "LookoutCore", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
+        .testTarget(name: "LookoutHeartbeatTests", dependencies: ["LookoutHeartbeat", "LookoutCore", "LookoutTestSupport", lifecycle]),
+        .testTarget(name: "LookoutConfigurationTests", dependencies: ["LookoutConfiguration", "LookoutCore", "Relay", "PubSubCore"]),
         .testTarget(
-            name: "MonitorTests",
-            dependencies: [
-                "Monitor", "HTTPServer", "Relay", "LookoutTestSupport",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ]
+            name: "LookoutApplicationTests",
+            dependencies: ["LookoutApplication", "LookoutConfiguration", "LookoutCore", "LookoutTestSupport", "Store", lifecycle, logging]
         ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Relay", "RESP", "CHiredis", "Monitor", "HTTPServer", "Alerting", "Store",
+                "LookoutApplication", "LookoutConfiguration", "LookoutCore", "LookoutTestSupport", "Relay", "RESP", "RedisSources",
+                "Monitor", "Alerting", "Store",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                prometheus, logging, lifecycle,
             ]
         ),
     ]
@@ -185,6 +175,6 @@ for target in package.targets where target.type != .system && target.name != "CB
 // The per-message path (parse, route, fan out, observe) runs on one thread with no shared
 // mutable state outside its locks; dynamic exclusivity checks there cost ~7% of the relay's time
 // (perf). Release builds of these modules leave them out; debug builds and tests keep them.
-for target in package.targets where ["RESP", "PubSubCore", "Relay", "Monitor"].contains(target.name) {
+for target in package.targets where ["RESP", "PubSubCore", "Relay", "LookoutCore", "Monitor"].contains(target.name) {
     target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 }

@@ -1,5 +1,9 @@
 import Foundation
 import Logging
+import LookoutCore
+import LookoutMetrics
+import Prometheus
+import ServiceLifecycle
 
 /// Somewhere alerts go. `send` must return at once; delivery happens elsewhere.
 public protocol AlertNotifier: Sendable {
@@ -12,61 +16,51 @@ extension AlertNotifier {
     public func resume(_ alert: Alert) {}
 }
 
-/// What became of one alert sent to one notifier: what the store records.
-public struct AlertDelivery: Sendable, Hashable {
-    public enum Outcome: String, Sendable, Hashable {
-        case success, failure, dropped
-    }
-
-    public var alert: Alert
-    /// The notifier's kind and destination, e.g. `webhook http://…` or `bus lookout:alerts`.
-    public var notifier: String
-    public var outcome: Outcome
-    public var attempts: Int
-    public var at: Date
-    public var error: String?
-
-    public init(alert: Alert, notifier: String, outcome: Outcome, attempts: Int, at: Date = Date(), error: String? = nil) {
-        self.alert = alert
-        self.notifier = notifier
-        self.outcome = outcome
-        self.attempts = attempts
-        self.at = at
-        self.error = error
-    }
-}
-
 extension HTTPNotifier: AlertNotifier {}
 
 /// Publishes each alert as JSON on a bus channel (`lookout:alerts`), so services can react.
-/// The publish itself is given (the relay in process, or a Redis connection).
-public final class BusNotifier: AlertNotifier {
+/// The publish itself is given (the relay in process, or a Redis connection). Runs as a
+/// `Service`: it publishes until graceful shutdown, then publishes what is still queued.
+public final class BusNotifier: AlertNotifier, Service {
     public static let defaultChannel = "lookout:alerts"
+    public let channel: String
     private let publish: @Sendable (String) async -> Bool
+    private let onDelivery: @Sendable (AlertDelivery) -> Void
+    private let stream: AsyncStream<Alert>
     private let continuation: AsyncStream<Alert>.Continuation
-    private let task: Task<Void, Never>
+    private let outcomes: AlertsSentCounters
 
-    /// - Parameter publish: publishes one payload on the bus channel; returns whether it was accepted.
-    public init(channel: String, publish: @escaping @Sendable (String) async -> Bool,
+    /// - Parameters:
+    ///   - publish: publishes one payload on the bus channel; returns whether it was accepted.
+    ///   - registry: where `lookout_alerts_sent_total{notifier="bus"}` is counted.
+    public init(channel: String, registry: PrometheusCollectorRegistry, publish: @escaping @Sendable (String) async -> Bool,
                 onDelivery: @escaping @Sendable (AlertDelivery) -> Void = { _ in }) {
+        self.channel = channel
         self.publish = publish
-        let (stream, continuation) = AsyncStream.makeStream(of: Alert.self, bufferingPolicy: .bufferingOldest(10_000))
-        self.continuation = continuation
-        task = Task {
+        self.onDelivery = onDelivery
+        (stream, continuation) = AsyncStream.makeStream(of: Alert.self, bufferingPolicy: .bufferingOldest(10_000))
+        outcomes = AlertsSentCounters(notifier: "bus", registry: registry)
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
             for await alert in stream {
                 let accepted = await publish(Self.json(alert))
+                (accepted ? outcomes.success : outcomes.failure).increment()
                 onDelivery(AlertDelivery(alert: alert, notifier: "bus \(channel)", outcome: accepted ? .success : .failure, attempts: 1,
                                          error: accepted ? nil : "publish failed"))
             }
+        } onGracefulShutdown: {
+            self.continuation.finish()
         }
     }
 
-    deinit {
-        continuation.finish()
-    }
-
+    /// Queues an alert; counted as dropped if 10,000 are already waiting.
     public func send(_ alert: Alert) {
-        continuation.yield(alert)
+        if case .dropped = continuation.yield(alert) {
+            outcomes.dropped.increment()
+            onDelivery(AlertDelivery(alert: alert, notifier: "bus \(channel)", outcome: .dropped, attempts: 0, error: "queue full"))
+        }
     }
 
     /// `{"status":"firing","labels":{…},"annotations":{…},"startsAt":…,"endsAt":…,"fingerprint":…}`
@@ -92,5 +86,23 @@ public struct LogNotifier: AlertNotifier {
             "labels": "\(alert.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
             "summary": "\(alert.annotations["summary"] ?? "")",
         ])
+    }
+}
+
+/// `lookout_alerts_sent_total{notifier, outcome}` of one notifier, every outcome exported from
+/// the start (at 0), so a dashboard shows 0 rather than "No data".
+struct AlertsSentCounters: Sendable {
+    let success: Counter
+    let failure: Counter
+    let dropped: Counter
+
+    init(notifier: String, registry: PrometheusCollectorRegistry) {
+        func counter(_ outcome: String) -> Counter {
+            registry.counter("lookout_alerts_sent_total", labels: [("notifier", notifier), ("outcome", outcome)],
+                             help: "Alert deliveries, by notifier and outcome.")
+        }
+        success = counter("success")
+        failure = counter("failure")
+        dropped = counter("dropped")
     }
 }

@@ -1,4 +1,4 @@
-import Monitor
+import LookoutCore
 import Synchronization
 
 /// Applies the consumer alert rules to each transition and hands the resulting alerts to every
@@ -19,18 +19,8 @@ public final class AlertRouter: Sendable {
     }
 
     /// Channels with traffic and no live consumer, and lost sources, from one monitor refresh.
-    public func handle(_ health: ChannelMonitor.HealthSnapshot) {
-        var active: [ConditionAlerts.Condition] = health.unservedChannels.map { channel in
-            .init(labels: ["alertname": "LookoutChannelWithoutConsumers", "channel": channel, "severity": "warning", "source": "lookout"],
-                  summary: "Channel \(channel) carries traffic with no live consumer",
-                  description: "Messages are published on \(channel) while no subscriber or declared consumer is alive: they are being lost.")
-        }
-        active += health.sourcesDown.map { source in
-            .init(labels: ["alertname": "LookoutSourceDown", "source": source, "severity": "critical"],
-                  summary: "Lookout lost its subscription to \(source)",
-                  description: "Lookout cannot see traffic on \(source); channel and consumer health there are unknown.")
-        }
-        dispatch(conditions.withLock { $0.update(active: active, now: health.at) })
+    public func handle(_ health: HealthSnapshot) {
+        dispatch(conditions.withLock { $0.update(active: health.conditions, now: health.at) })
     }
 
     public func handle(_ change: HeartbeatTracker.ConsumerTransition) {

@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import LookoutCore
+import LookoutMetrics
 import NIOCore
 import NIOHTTP1
 import Prometheus
@@ -35,9 +37,7 @@ public final class HTTPNotifier: Service, Sendable {
     private let continuation: AsyncStream<(Alert, Bool)>.Continuation
     private let onDelivery: @Sendable (AlertDelivery) -> Void
     private let logger: Logger
-    private let sent: Counter
-    private let failed: Counter
-    private let dropped: Counter
+    private let outcomes: AlertsSentCounters
     private let maxAttempts: Int
 
     public init(url: String, format: Format = .webhook, registry: PrometheusCollectorRegistry, maxAttempts: Int = 5,
@@ -51,11 +51,7 @@ public final class HTTPNotifier: Service, Sendable {
         (stream, continuation) = AsyncStream.makeStream(of: (Alert, Bool).self, bufferingPolicy: .bufferingOldest(10_000))
         self.logger = logger
         self.maxAttempts = maxAttempts
-        let help = "Alert deliveries, by notifier and outcome."
-        let notifier = format.rawValue
-        sent = registry.makeCounter(name: "lookout_alerts_sent_total", labels: [("notifier", notifier), ("outcome", "success")], help: help)
-        failed = registry.makeCounter(name: "lookout_alerts_sent_total", labels: [("notifier", notifier), ("outcome", "failure")], help: help)
-        dropped = registry.makeCounter(name: "lookout_alerts_sent_total", labels: [("notifier", notifier), ("outcome", "dropped")], help: help)
+        outcomes = AlertsSentCounters(notifier: format.rawValue, registry: registry)
     }
 
     /// Queues an alert for delivery; counted as dropped if 10,000 are already waiting.
@@ -64,7 +60,7 @@ public final class HTTPNotifier: Service, Sendable {
             resend.withLock { $0[alert.fingerprint] = (alert, alert.status == .firing ? nil : Self.resolvedRepeats) }
         }
         if case .dropped = continuation.yield((alert, false)) {
-            dropped.increment()
+            outcomes.dropped.increment()
             onDelivery(AlertDelivery(alert: alert, notifier: notifierName, outcome: .dropped, attempts: 0, error: "queue full"))
         }
     }
@@ -126,7 +122,7 @@ public final class HTTPNotifier: Service, Sendable {
                 guard (200..<300).contains(Int(response.status.code)) else {
                     throw WebhookError(description: "HTTP \(response.status.code)")
                 }
-                sent.increment()
+                outcomes.success.increment()
                 logger.info("alert delivered", metadata: ["alert": "\(alert.name)", "status": "\(alert.status.rawValue)", "url": "\(url)"])
                 if reported { onDelivery(AlertDelivery(alert: alert, notifier: notifierName, outcome: .success, attempts: attempt)) }
                 return
@@ -141,7 +137,7 @@ public final class HTTPNotifier: Service, Sendable {
                 }
             }
         }
-        failed.increment()
+        outcomes.failure.increment()
         if reported { onDelivery(AlertDelivery(alert: alert, notifier: notifierName, outcome: .failure, attempts: maxAttempts, error: lastError)) }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import LookoutCore
 import Monitor
 import NIOCore
 
@@ -51,13 +52,16 @@ public enum LookoutHTTPServer {
         return router
     }
 
-    /// The HTTP server as a `Service`, listening on `host:port`.
+    /// The HTTP server as a `Service`, listening on `host:port`; `onServerRunning` is told the
+    /// bound channel (its port, when `port` is 0).
     public static func application(
-        _ dependencies: Dependencies, host: String, port: Int, logger: Logger
+        _ dependencies: Dependencies, host: String, port: Int, logger: Logger,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
             router: router(dependencies),
             configuration: .init(address: .hostname(host, port: port), serverName: "lookout"),
+            onServerRunning: onServerRunning,
             logger: logger
         )
     }

@@ -1,5 +1,7 @@
 import CBenchSupport
 import Foundation
+import Glob
+import LookoutCore
 import Monitor
 import NIOCore
 import PubSubCore
@@ -103,7 +105,7 @@ enum MicroBenchmarks {
         let relay = RelayServer(configuration: RelayConfiguration(host: "127.0.0.1", port: 0),
                                 observer: observed ? RelayTap(queue: queue) : nil)
         let address = try await relay.start()
-        defer { Task { try? await relay.stop() } }
+        defer { Task { await relay.stop() } }
         let port = address.port ?? 0
         let pool = try SubscriberPool(port: port, subscriptions: [[["SUBSCRIBE", "bench"]]], threads: 1, sampleCapacity: 0)
         let publisher = try Publisher(port: port, channels: ["bench"], payloadSize: 16)

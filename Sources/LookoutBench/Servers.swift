@@ -45,7 +45,7 @@ final class ServerProcess {
         let port = try freeLoopbackPort()
         let metricsPort = try freeLoopbackPort()
         let directory = try temporaryDirectory("lookout")
-        FileManager.default.createFile(atPath: directory + "/\(name).log", contents: nil)
+        _ = FileManager.default.createFile(atPath: directory + "/\(name).log", contents: nil)
         return try ServerProcess(name: name, executable: try lookoutBinary(), arguments: [
             "serve", "--relay", "127.0.0.1:\(port)", "--metrics", "127.0.0.1:\(metricsPort)", "--db", directory + "/lookout.db",
             "--log-level", "warning",

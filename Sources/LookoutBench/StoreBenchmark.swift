@@ -1,4 +1,6 @@
 import Foundation
+import Glob
+import LookoutCore
 import Monitor
 import Prometheus
 

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Logging
 import LookoutConfiguration
+import LookoutCore
 import LookoutHeartbeat
-import Monitor
 import ServiceLifecycle
 import UnixSignals
 

@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import Monitor
 import Reports
 import Store
 
 #if canImport(Glibc)
 import Glibc
+import LookoutCore
 #endif
 
 /// What every history query takes: the database and the output format.

@@ -1,16 +1,9 @@
-import Alerting
 import ArgumentParser
 import Foundation
-import HTTPServer
 import Logging
+import LookoutApplication
 import LookoutConfiguration
-import LookoutHeartbeat
-import Monitor
-import PubSubCore
-import RESP
-import Relay
 import ServiceLifecycle
-import Store
 import UnixSignals
 
 /// `lookout serve`: the relay, the monitor and the HTTP server, until SIGINT or SIGTERM.
@@ -67,6 +60,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Consumer failure detector: fixed (late 1.5 ×, down 3 × interval) or phi (phi-accrual, threshold 8).")
     var detector: String?
 
+    @Option(help: "How long a consumer's processed count may stand still while its channels carry traffic before it is stalled (default 60s).")
+    var stallWindow: String?
+
     @Option(name: .customLong("alert-webhook"), help: "Send consumer alerts to this URL in Alertmanager's webhook format. Repeatable.")
     var alertWebhooks: [String] = []
 
@@ -104,76 +100,53 @@ struct Serve: AsyncParsableCommand {
         _ = try resolve()
     }
 
-    /// The configuration file, then the flags on top; every problem names the key or flag.
+    /// The flags as overrides of the configuration file.
+    var overrides: ServeOverrides {
+        var flags = ServeOverrides()
+        flags.relayAddress = relayAddress
+        flags.noRelay = noRelay
+        flags.relayPassword = relayPassword
+        flags.maxClients = maxClients
+        flags.clientOutputBufferLimit = clientOutputBufferLimit
+        flags.protoMaxBulkLen = protoMaxBulkLen
+        flags.redisURLs = redisURLs
+        flags.metricsAddress = metricsAddress
+        flags.maxChannels = maxChannels
+        flags.channelGroups = channelGroups
+        flags.timestampField = timestampField
+        flags.alertHold = alertHold
+        flags.heartbeatChannel = heartbeatChannel
+        flags.detector = detector
+        flags.stallWindow = stallWindow
+        flags.alertWebhooks = alertWebhooks
+        flags.alertmanagers = alertmanagers
+        flags.alertChannel = alertChannel
+        flags.logLevel = logLevel
+        flags.demo = demo
+        flags.observeRelay = !benchUnobserved
+        flags.db = db
+        flags.noDB = noDB
+        flags.storeFlushInterval = storeFlushInterval
+        flags.rawRetention = rawRetention
+        flags.rollupRetention = rollupRetention
+        return flags
+    }
+
+    /// The configuration file, then the flags on top, then the environment; every problem names
+    /// the key or flag.
     func resolve() throws -> ServeConfiguration {
-        var settings = ServeConfiguration()
+        var file: (path: String, text: String)?
         if let config {
             guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
                 throw ValidationError("--config: cannot read '\(config)'")
             }
-            do {
-                settings = try ServeConfiguration.parse(yaml: text)
-            } catch {
-                throw ValidationError("\(config): \(error)")
-            }
+            file = (config, text)
         }
-        func apply(_ flag: String, _ body: () throws -> Void) throws {
-            do { try body() } catch let error as ConfigurationError { throw ValidationError("--\(flag): \(error.reason)") }
+        do {
+            return try ServeConfiguration.resolve(file: file, overrides: overrides, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.description)
         }
-        try apply("relay") { if let v = relayAddress { (settings.relay.host, settings.relay.port) = try ServeConfiguration.hostPort(v) } }
-        if noRelay { settings.relayEnabled = false }
-        if let relayPassword { settings.relay.password = relayPassword }
-        if settings.relay.password == nil { settings.relay.password = Environment.value("LOOKOUT_RELAY_PASSWORD") }
-        try apply("max-clients") { if let v = maxClients { settings.relay.maxClients = try ServeConfiguration.positive(v) } }
-        try apply("client-output-buffer-limit") {
-            if let v = clientOutputBufferLimit { settings.relay.outputBufferLimits = try ServeConfiguration.outputBufferLimits(v) }
-        }
-        try apply("proto-max-bulk-len") { if let v = protoMaxBulkLen { settings.relay.requestLimits.maxBulkLength = try ServeConfiguration.size(v) } }
-        try apply("redis") {
-            for url in redisURLs { settings.redis.append(try ServeConfiguration.redisURL(url)) }
-        }
-        try apply("metrics") { if let v = metricsAddress { (settings.metricsHost, settings.metricsPort) = try ServeConfiguration.hostPort(v) } }
-        try apply("max-channels") { if let v = maxChannels { settings.grouping.maxTrackedChannels = try ServeConfiguration.positive(v) } }
-        for group in channelGroups {
-            let parts = group.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            guard !parts[0].isEmpty else { throw ValidationError("--channel-group: '\(group)' has no pattern") }
-            settings.grouping.rules.append(.init(pattern: parts[0], label: parts.count > 1 ? parts[1] : nil))
-        }
-        if let timestampField { settings.timestampField = timestampField }
-        try apply("alert-webhook") {
-            for url in alertWebhooks { settings.alertWebhooks.append(try ServeConfiguration.webhookURL(url)) }
-        }
-        try apply("alertmanager") {
-            for url in alertmanagers { settings.alertmanagers.append(try ServeConfiguration.webhookURL(url)) }
-        }
-        if let alertChannel { settings.alertChannel = alertChannel.isEmpty ? nil : alertChannel }
-        if let heartbeatChannel { settings.heartbeatChannel = heartbeatChannel }
-        if let alertHold {
-            guard let hold = DurationText.seconds(alertHold) else { throw ValidationError("--alert-hold: '\(alertHold)' is not a duration such as 30s") }
-            settings.alertHold = hold
-        }
-        if let db { settings.storePath = db }
-        if noDB { settings.storePath = nil }
-        for (flag, text, setting) in [("store-flush-interval", storeFlushInterval, \ServeConfiguration.storeFlushInterval),
-                                      ("raw-retention", rawRetention, \.rawRetention), ("rollup-retention", rollupRetention, \.rollupRetention)] {
-            guard let text else { continue }
-            guard let seconds = DurationText.seconds(text) else { throw ValidationError("--\(flag): '\(text)' is not a duration such as 24h") }
-            settings[keyPath: setting] = seconds
-        }
-        try apply("detector") { if let detector { try settings.setDetector(detector, key: "detector") } }
-        if let logLevel {
-            guard ServeConfiguration.logLevels.contains(logLevel) else {
-                throw ValidationError("--log-level: '\(logLevel)' is not one of \(ServeConfiguration.logLevels.joined(separator: ", "))")
-            }
-            settings.logLevel = logLevel
-        }
-        if demo && !settings.relayEnabled {
-            throw ValidationError("--demo: needs the embedded relay (drop --no-relay)")
-        }
-        if !settings.relayEnabled && settings.redis.isEmpty {
-            throw ValidationError("--no-relay: nothing to watch; give at least one --redis URL")
-        }
-        return settings
     }
 
     func run() async throws {
@@ -185,114 +158,19 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "lookout")
-        let queue = ObservationQueue()
-        let metrics = MonitorMetrics(version: LookoutVersion.current)
-        let store: StoreWriter?
-        if let path = settings.storePath {
-            var storeConfiguration = StoreWriter.Configuration()
-            storeConfiguration.flushInterval = .milliseconds(Int64(settings.storeFlushInterval * 1000))
-            storeConfiguration.rawRetention = settings.rawRetention
-            storeConfiguration.rollupRetention = settings.rollupRetention
-            do {
-                store = try StoreWriter(path: path, configuration: storeConfiguration, registry: metrics.registry)
-            } catch {
-                throw CommandFailure("\(error)", status: Lookout.invalidConfigurationStatus)
-            }
-        } else {
-            store = nil
+        let application: LookoutApplication
+        do {
+            application = try LookoutApplication(configuration: settings, logger: logger)
+        } catch {
+            throw CommandFailure("\(error)", status: Lookout.invalidConfigurationStatus)
         }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        var sources: [any MonitoredSource] = []
-        var relay: RelayServer?
-        if settings.relayEnabled {
-            let tap = benchUnobserved ? nil : RelayTap(queue: queue, heartbeatChannel: settings.heartbeatChannel)
-            let server = RelayServer(configuration: settings.relay, observer: tap, logger: Logger(label: "lookout.relay"))
-            relay = server
-            sources.append(RelaySource(relay: server))
-            services.append(.init(service: server))
-        }
-        let redisURLs = settings.redis.map { url in
-            var url = url
-            if url.password == nil { url.password = Environment.value("LOOKOUT_REDIS_PASSWORD") }
-            return url
-        }
-        for url in redisURLs {
-            var sourceConfiguration = RedisSource.Configuration(url: url, timestampField: settings.timestampField,
-                                                                heartbeatChannel: settings.heartbeatChannel)
-            sourceConfiguration.onGap = { source, start, end in store?.recordGap(source: source, start: start, end: end) }
-            let source = RedisSource(configuration: sourceConfiguration, queue: queue, metrics: metrics)
-            sources.append(source)
-            services.append(.init(service: source))
-        }
-        let recordDelivery: @Sendable (AlertDelivery) -> Void = { store?.record($0) }
-        let httpNotifiers = settings.alertWebhooks.map {
-            HTTPNotifier(url: $0, format: .webhook, registry: metrics.registry, onDelivery: recordDelivery)
-        } + settings.alertmanagers.map {
-            HTTPNotifier(url: $0, format: .alertmanager, registry: metrics.registry, onDelivery: recordDelivery)
-        }
-        services += httpNotifiers.map { .init(service: $0) }
-        var notifiers: [any AlertNotifier] = httpNotifiers + [LogNotifier()]
-        if let channel = settings.alertChannel {
-            if let relay {
-                notifiers.append(BusNotifier(channel: channel, publish: { payload in
-                    (try? await relay.publish(channel: channel, payload: payload)) != nil
-                }, onDelivery: recordDelivery))
-            } else if let redis = redisURLs.first {
-                let publisher = RESPPublisher(host: redis.host, port: redis.port, password: redis.password)
-                notifiers.append(BusNotifier(channel: channel, publish: { payload in
-                    (try? await publisher.publish(payload, on: channel)) != nil
-                }, onDelivery: recordDelivery))
-            }
-        }
-        let rules = AlertRouter(notifiers: notifiers, holdFor: settings.alertHold, onAlert: { store?.record($0) })
-        var monitorConfiguration = ChannelMonitor.Configuration()
-        monitorConfiguration.grouping = settings.grouping
-        monitorConfiguration.detector = settings.detector
-        monitorConfiguration.ownChannels = Set([settings.heartbeatChannel, "lookout:probe"] + (settings.alertChannel.map { [$0] } ?? []))
-        monitorConfiguration.onTransition = { change in
-            store?.record(change)
-            rules.handle(change)
-        }
-        monitorConfiguration.onRefresh = { buckets, consumers in store?.record(buckets: buckets, consumers: consumers) }
-        monitorConfiguration.onGroupTransition = { rules.handle($0) }
-        monitorConfiguration.onHealth = { rules.handle($0) }
-        let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: sources, configuration: monitorConfiguration)
-        if let store {
-            // Resume where the last run stopped: consumers in their states, firing alerts still
-            // firing, so a restart neither forgets a dead consumer nor alerts on it twice.
-            do {
-                monitor.resume(try store.savedConsumers())
-                rules.resume(firing: try store.firingAlerts())
-            } catch {
-                logger.error("could not read the saved consumers and alerts; starting afresh", metadata: ["error": "\(error)"])
-            }
-            services.append(.init(service: store))
-        }
-        if demo {
-            services.append(.init(service: DemoTraffic(host: settings.relay.host, port: settings.relay.port, password: settings.relay.password,
-                                                       heartbeatChannel: settings.heartbeatChannel)))
-        }
-        let http = LookoutHTTPServer.application(
-            .init(metrics: metrics, monitor: monitor),
-            host: settings.metricsHost, port: settings.metricsPort, logger: Logger(label: "lookout.http"))
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: monitor)] + services + [.init(service: http)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
-        )
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: application)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
             logger.error("lookout serve failed", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
-    }
-}
-
-enum Environment {
-    static func value(_ name: String) -> String? {
-        ProcessInfo.processInfo.environment[name]
     }
 }

@@ -1,4 +1,4 @@
-import Monitor
+import LookoutCore
 import PubSubCore
 import RESP
 import Relay
@@ -77,8 +77,18 @@ public struct ServeConfiguration: Sendable {
     public var rawRetention: Double = 24 * 3600
     /// Seconds one-minute roll-ups, transitions, alerts and gaps are kept.
     public var rollupRetention: Double = 30 * 24 * 3600
+    /// Synthetic publishers and consumers on the embedded relay (`--demo`).
+    public var demo = false
+    /// Whether the monitor watches the embedded relay; off only to measure what watching costs.
+    public var observeRelay = true
 
     public init() {}
+
+    /// Lookout's own channels (heartbeats, probes, alerts): the monitor is their receiver, so
+    /// they are never reported as consumer-less nor counted as unrouted.
+    public var ownChannels: Set<String> {
+        Set([heartbeatChannel, "lookout:probe"] + (alertChannel.map { [$0] } ?? []))
+    }
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 

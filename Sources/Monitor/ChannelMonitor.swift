@@ -1,4 +1,5 @@
 import Logging
+import LookoutCore
 import Prometheus
 import Relay
 import ServiceLifecycle
@@ -271,15 +272,6 @@ public final class ChannelMonitor: Service, Sendable {
         let previous = state.exported[key] ?? 0
         if total > previous { counter.increment(by: Int64(total - previous)) }
         state.exported[key] = total
-    }
-
-    /// What is unhealthy at one refresh.
-    public struct HealthSnapshot: Sendable, Hashable {
-        /// Channel labels with traffic and no live consumer.
-        public var unservedChannels: [String]
-        /// Sources that are not connected.
-        public var sourcesDown: [String]
-        public var at: Double
     }
 
     /// Names of sources that are not connected.

@@ -1,3 +1,5 @@
+import LookoutCore
+import LookoutMetrics
 import Prometheus
 
 /// Lookout's Prometheus metrics: the registry `/metrics` renders, and the per-channel series,
@@ -20,7 +22,7 @@ public final class MonitorMetrics: Sendable {
     public let relaySlowSubscriberDisconnects: Counter
 
     public init(version: String) {
-        registry.makeGauge(name: "lookout_build_info", labels: [("version", version)], help: "Lookout's version; always 1.").set(Int64(1))
+        registry.gauge("lookout_build_info", labels: [("version", version)], help: "Lookout's version; always 1.").set(Int64(1))
         observationsDropped = registry.makeCounter(
             name: "lookout_monitor_observations_dropped_total",
             help: "Observations the monitor could not take because its queue was full.")
@@ -30,8 +32,8 @@ public final class MonitorMetrics: Sendable {
         channelsOverflowed = registry.makeCounter(
             name: "lookout_channel_overflow_messages_total",
             help: "Messages counted under channel=\"__other__\" because the tracked-channel cap was reached.")
-        trackedChannels = registry.makeGauge(name: "lookout_channels_tracked", help: "Distinct channel labels tracked.")
-        relayClients = registry.makeGauge(name: "lookout_relay_clients", help: "Clients connected to the embedded relay.")
+        trackedChannels = registry.gauge("lookout_channels_tracked", help: "Distinct channel labels tracked.")
+        relayClients = registry.gauge("lookout_relay_clients", help: "Clients connected to the embedded relay.")
         relaySlowSubscriberDisconnects = registry.makeCounter(
             name: "lookout_relay_slow_subscriber_disconnects_total",
             help: "Subscribers the relay disconnected for exceeding the output buffer limit.")
@@ -49,15 +51,15 @@ public final class MonitorMetrics: Sendable {
     public func series(for label: String) -> ChannelSeries {
         let labels = [("channel", label)]
         return ChannelSeries(
-            messages: registry.makeCounter(name: "lookout_channel_messages_total", labels: labels,
+            messages: registry.counter("lookout_channel_messages_total", labels: labels,
                                            help: "Messages published on the channel."),
-            bytes: registry.makeCounter(name: "lookout_channel_bytes_total", labels: labels,
+            bytes: registry.counter("lookout_channel_bytes_total", labels: labels,
                                         help: "Payload bytes published on the channel."),
-            unrouted: registry.makeCounter(name: "lookout_channel_unrouted_messages_total", labels: labels,
+            unrouted: registry.counter("lookout_channel_unrouted_messages_total", labels: labels,
                                            help: "Messages published while the channel had no subscriber: lost."),
-            subscribers: registry.makeGauge(name: "lookout_channel_subscribers", labels: labels,
+            subscribers: registry.gauge("lookout_channel_subscribers", labels: labels,
                                             help: "Current subscribers of the channel (patterns not counted)."),
-            latency: registry.makeValueHistogram(name: "lookout_channel_delivery_latency_seconds", labels: labels,
+            latency: registry.histogram("lookout_channel_delivery_latency_seconds", labels: labels,
                                                  buckets: Self.latencyBuckets,
                                                  help: "Time from publish accepted to message written to a subscriber.")
         )
@@ -76,25 +78,25 @@ public final class MonitorMetrics: Sendable {
         let labels = [("consumer", consumer), ("group", group)]
         var states: [ConsumerStateMachine.State: Gauge] = [:]
         for state in ConsumerStateMachine.State.allCases {
-            states[state] = registry.makeGauge(name: "lookout_consumer_state", labels: labels + [("state", state.rawValue)],
+            states[state] = registry.gauge("lookout_consumer_state", labels: labels + [("state", state.rawValue)],
                                                help: "1 for the consumer's current state (up, late, down, stalled, stopped), 0 for the others.")
         }
         return ConsumerSeries(
-            up: registry.makeGauge(name: "lookout_consumer_up", labels: labels,
+            up: registry.gauge("lookout_consumer_up", labels: labels,
                                    help: "1 while the consumer sends heartbeats (up, late or stalled), 0 when down or stopped."),
             states: states,
-            lastHeartbeat: registry.makeGauge(name: "lookout_consumer_last_heartbeat_timestamp_seconds", labels: labels,
+            lastHeartbeat: registry.gauge("lookout_consumer_last_heartbeat_timestamp_seconds", labels: labels,
                                               help: "When the consumer's last heartbeat arrived, seconds since the epoch."),
-            processed: registry.makeCounter(name: "lookout_consumer_processed_total", labels: labels,
+            processed: registry.counter("lookout_consumer_processed_total", labels: labels,
                                             help: "Messages the consumer reports as processed."),
-            failed: registry.makeCounter(name: "lookout_consumer_failed_total", labels: labels,
+            failed: registry.counter("lookout_consumer_failed_total", labels: labels,
                                          help: "Messages the consumer reports as failed.")
         )
     }
 
     /// `lookout_heartbeats_invalid_total{reason}`, one series per rejection reason.
     public func invalidHeartbeats(_ reason: Heartbeat.Rejection) -> Counter {
-        registry.makeCounter(name: "lookout_heartbeats_invalid_total", labels: [("reason", reason.rawValue)],
+        registry.counter("lookout_heartbeats_invalid_total", labels: [("reason", reason.rawValue)],
                              help: "Heartbeats rejected, by reason; a rejected heartbeat changes no consumer.")
     }
 

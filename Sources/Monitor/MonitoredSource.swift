@@ -1,3 +1,4 @@
+import LookoutCore
 import Relay
 
 /// Something the monitor watches: the embedded relay or a Redis server.

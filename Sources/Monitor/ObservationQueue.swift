@@ -1,3 +1,4 @@
+import LookoutCore
 import NIOCore
 import Synchronization
 

@@ -1,4 +1,5 @@
 import Logging
+import LookoutCore
 import Synchronization
 
 /// Logs a rejected heartbeat at most once per `interval` seconds, with how many were

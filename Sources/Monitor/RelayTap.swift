@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import LookoutCore
 import NIOCore
 import Relay
 
@@ -113,11 +111,4 @@ public final class RelayTap: RelayObserver {
             ? "subscribed connection \(observation.address) closed" : "connection unsubscribed from everything"
         queue.offer(.namedConnection(name: observation.name, subscribed: subscribed, reason: reason, at: clock()))
     }
-}
-
-/// Seconds since the Unix epoch.
-@Sendable public func wallClockSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

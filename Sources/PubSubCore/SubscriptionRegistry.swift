@@ -1,3 +1,4 @@
+import Glob
 import NIOCore
 
 /// Who is subscribed to what: the channel, pattern and shard-channel tables of a pub/sub server.

@@ -1,3 +1,4 @@
+import Glob
 import NIOCore
 import PubSubCore
 import RESP

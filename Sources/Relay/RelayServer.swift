@@ -93,6 +93,11 @@ public final class RelayServer: Service, Sendable {
         }.get()
     }
 
+    /// The port the relay listens on once bound (the one the system chose for port 0), or nil.
+    public var boundPort: Int? {
+        serverChannel.withLock { $0?.localAddress?.port }
+    }
+
     /// Whether the relay is bound and accepting clients.
     public var isListening: Bool {
         get async { serverChannel.withLock { $0?.isActive ?? false } }

@@ -1,5 +1,5 @@
 import Foundation
-import LookoutConfiguration
+import LookoutCore
 
 /// Numbers, sizes, durations and times the way the tables print them.
 enum Human {

@@ -1,6 +1,5 @@
-import Alerting
 import Foundation
-import Monitor
+import LookoutCore
 import Store
 
 // The JSON and CSV shape of each listing. Field names and order are a documented contract

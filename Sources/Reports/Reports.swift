@@ -1,6 +1,5 @@
-import Alerting
 import Foundation
-import Monitor
+import LookoutCore
 import Store
 
 /// How a listing is printed.

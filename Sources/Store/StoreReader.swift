@@ -1,6 +1,5 @@
-import Alerting
 import Foundation
-import Monitor
+import LookoutCore
 
 /// A question the database cannot answer: a missing file, an unknown name.
 public struct StoreQueryError: Error, CustomStringConvertible, Equatable {

@@ -1,7 +1,7 @@
-import Alerting
 import Foundation
 import Logging
-import Monitor
+import LookoutCore
+import LookoutMetrics
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
@@ -358,13 +358,12 @@ public final class StoreWriter: Service, Sendable {
 
         init(registry: PrometheusCollectorRegistry) {
             self.registry = registry
-            rows = registry.makeCounter(name: "lookout_store_rows_written_total", help: "Rows the store wrote.")
-            dropped = registry.makeCounter(name: "lookout_store_dropped_samples_total",
+            rows = registry.counter("lookout_store_rows_written_total", help: "Rows the store wrote.")
+            dropped = registry.counter("lookout_store_dropped_samples_total",
                                            help: "Channel samples dropped because the database could not be written for too long.")
-            pending = registry.makeGauge(name: "lookout_store_pending_records", help: "Records queued for the next flush.")
-            size = registry.makeGauge(name: "lookout_store_size_bytes", help: "Size of the database file and its write-ahead log.")
-            flushDuration = registry.makeDurationHistogram(
-                name: "lookout_store_flush_duration_seconds",
+            pending = registry.gauge("lookout_store_pending_records", help: "Records queued for the next flush.")
+            size = registry.gauge("lookout_store_size_bytes", help: "Size of the database file and its write-ahead log.")
+            flushDuration = registry.histogram("lookout_store_flush_duration_seconds",
                 buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
                           .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5)],
                 help: "Time of one flush: the batch's transaction, the roll-up and the expiry.")
@@ -372,7 +371,7 @@ public final class StoreWriter: Service, Sendable {
         }
 
         func errors(_ operation: Operation) -> Counter {
-            registry.makeCounter(name: "lookout_store_errors_total", labels: [("operation", operation.rawValue)],
+            registry.counter("lookout_store_errors_total", labels: [("operation", operation.rawValue)],
                                  help: "Store operations that failed (disk full, I/O errors); each is retried.")
         }
     }
@@ -382,9 +381,4 @@ extension SQLiteValue {
     static func optional(_ value: Double?) -> SQLiteValue { value.map(SQLiteValue.real) ?? .null }
     static func optional(_ value: UInt64?) -> SQLiteValue { value.map { .integer(Int64(clamping: $0)) } ?? .null }
     static func optional(_ value: String?) -> SQLiteValue { value.map(SQLiteValue.text) ?? .null }
-}
-
-extension Duration {
-    /// The duration in seconds, as a Double.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -1,4 +1,4 @@
-import PubSubCore
+import Glob
 
 /// The failure detector of one consumer: a pure state machine driven by heartbeats, traffic on
 /// the consumer's channels, and an injected clock (`now`, seconds), so tests replay hours of

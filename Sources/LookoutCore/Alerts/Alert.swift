@@ -1,5 +1,4 @@
 import Foundation
-import Monitor
 
 /// One alert: an identity (its labels), when it started, when it ended, and what to tell a human.
 public struct Alert: Sendable, Hashable {

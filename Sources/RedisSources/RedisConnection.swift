@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CHiredis
+import LookoutCore
 
 /// A reply from Redis, copied out of hiredis's reply object.
 public enum RedisReply: Sendable, Hashable {

@@ -12,6 +12,6 @@ public enum DurationText {
 
     /// The same, in seconds.
     public static func seconds(_ text: String) -> Double? {
-        parse(text).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+        parse(text)?.seconds
     }
 }

@@ -4,6 +4,7 @@ import LookoutHeartbeat
 import NIOCore
 import NIOPosix
 import RESP
+import Relay
 import ServiceLifecycle
 
 /// `lookout serve --demo`: synthetic publishers and consumers on the embedded relay, so every
@@ -21,7 +22,7 @@ final class DemoTraffic: Service {
     }
 
     private let host: String
-    private let port: Int
+    private let relay: RelayServer
     private let password: String?
     private let heartbeatChannel: String
     private let logger = Logger(label: "lookout.demo")
@@ -31,20 +32,26 @@ final class DemoTraffic: Service {
         Consumer(name: "demo-payments-1", group: "demo-payments", channel: "demo.payments"),
     ]
 
-    init(host: String, port: Int, password: String?, heartbeatChannel: String) {
+    init(relay: RelayServer, password: String?, heartbeatChannel: String) {
+        let host = relay.configuration.host
         self.host = host == "0.0.0.0" ? "127.0.0.1" : (host == "::" ? "::1" : host)
-        self.port = port
+        self.relay = relay
         self.password = password
         self.heartbeatChannel = heartbeatChannel
     }
 
     func run() async throws {
+        // The relay runs beside the demo in the same group: wait until it is bound.
+        while relay.boundPort == nil && !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        guard let port = relay.boundPort else { return }
         logger.notice("demo traffic on the relay: demo.orders, demo.payments, demo.audit; demo-orders-2 dies for 45 s every 90 s")
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.publish() }
+                group.addTask { await self.publish(port: port) }
                 for consumer in self.consumers {
-                    group.addTask { await self.consume(consumer) }
+                    group.addTask { await self.consume(consumer, port: port) }
                 }
             }
         }
@@ -52,7 +59,7 @@ final class DemoTraffic: Service {
 
     /// Publishes on the three channels: orders at 10–30 msg/s on a slow wave, payments at 5,
     /// audit at 1.
-    private func publish() async {
+    private func publish(port: Int) async {
         let publisher = RESPPublisher(host: host, port: port, password: password)
         let started = Date()
         var tick = 0
@@ -76,7 +83,7 @@ final class DemoTraffic: Service {
 
     /// One consumer: a subscribed connection counting what it receives, and a heartbeat every
     /// second carrying that count. Dying means both stop at once, with no goodbye.
-    private func consume(_ consumer: Consumer) async {
+    private func consume(_ consumer: Consumer, port: Int) async {
         var configuration = HeartbeatSender.Configuration(consumer: consumer.name)
         configuration.group = consumer.group
         configuration.channels = [consumer.channel]
@@ -86,7 +93,7 @@ final class DemoTraffic: Service {
         while !Task.isCancelled {
             var subscription: (any Channel)?
             while subscription == nil && !Task.isCancelled {
-                subscription = try? await subscribe(to: consumer.channel) { beats.recordProcessed() }
+                subscription = try? await subscribe(to: consumer.channel, port: port) { beats.recordProcessed() }
                 if subscription == nil { try? await Task.sleep(for: .milliseconds(500)) }
             }
             let aliveUntil = Date().addingTimeInterval(consumer.cycle?.alive ?? .infinity)
@@ -104,7 +111,7 @@ final class DemoTraffic: Service {
         await publisher.close()
     }
 
-    private func subscribe(to channelName: String, onMessage: @escaping @Sendable () -> Void) async throws -> any Channel {
+    private func subscribe(to channelName: String, port: Int, onMessage: @escaping @Sendable () -> Void) async throws -> any Channel {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(MessageCounter(onMessage: onMessage)) }

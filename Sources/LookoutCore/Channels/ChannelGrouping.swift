@@ -1,4 +1,4 @@
-import PubSubCore
+import Glob
 
 /// Turns raw channel names into a bounded set of label values for metrics.
 ///

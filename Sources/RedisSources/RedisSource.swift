@@ -2,6 +2,9 @@
 import Glibc
 #endif
 import Logging
+import LookoutCore
+import LookoutMetrics
+import Monitor
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
@@ -73,14 +76,14 @@ public final class RedisSource: MonitoredSource, Service {
         self.envelope = configuration.timestampField.map(EnvelopeTimestamp.init(field:))
         let labels = [("source", configuration.url.description)]
         let registry = metrics.registry
-        up = registry.makeGauge(name: "lookout_source_up", labels: labels, help: "1 when the source's subscription is connected.")
-        reconnects = registry.makeCounter(name: "lookout_source_reconnects_total", labels: labels, help: "Reconnections after a lost connection.")
-        gapSeconds = registry.makeCounter(name: "lookout_source_gap_seconds_total", labels: labels,
+        up = registry.gauge("lookout_source_up", labels: labels, help: "1 when the source's subscription is connected.")
+        reconnects = registry.counter("lookout_source_reconnects_total", labels: labels, help: "Reconnections after a lost connection.")
+        gapSeconds = registry.counter("lookout_source_gap_seconds_total", labels: labels,
                                           help: "Seconds without a subscription, when messages were not seen.")
-        probeRoundTrip = registry.makeValueHistogram(name: "lookout_probe_roundtrip_seconds", labels: labels,
+        probeRoundTrip = registry.histogram("lookout_probe_roundtrip_seconds", labels: labels,
                                                      buckets: MonitorMetrics.latencyBuckets,
                                                      help: "Time from publishing a probe to receiving it on the subscription.")
-        outputBuffer = registry.makeGauge(name: "lookout_source_output_buffer_bytes", labels: labels,
+        outputBuffer = registry.gauge("lookout_source_output_buffer_bytes", labels: labels,
                                           help: "The monitor's own output buffer on Redis (CLIENT LIST omem).")
     }
 
@@ -145,7 +148,7 @@ public final class RedisSource: MonitoredSource, Service {
                     reconnects.increment()
                     if let lostAt {
                         let gap = ContinuousClock.now - lostAt
-                        let seconds = Double(gap.components.seconds) + Double(gap.components.attoseconds) / 1e18
+                        let seconds = gap.seconds
                         gapSeconds.increment(by: seconds)
                         let end = wallClockSeconds()
                         configuration.onGap(name, end - seconds, end)

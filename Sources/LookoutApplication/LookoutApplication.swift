@@ -1,0 +1,182 @@
+import Alerting
+import HTTPServer
+import Logging
+import LookoutConfiguration
+import LookoutCore
+import LookoutHeartbeat
+import Monitor
+import NIOCore
+import Prometheus
+import RedisSources
+import Relay
+import ServiceLifecycle
+import Store
+import Synchronization
+
+/// Lookout as a library: everything `lookout serve` runs, wired from one resolved
+/// ``ServeConfiguration`` and run as one `Service` (as Hummingbird's `Application` is).
+///
+/// Services start in dependency order and stop in reverse: the store, then the notifiers, the
+/// monitor, the Redis sources, the relay, the HTTP server (and the demo traffic). So on a
+/// graceful shutdown the HTTP server and the relay stop taking work first, the monitor applies
+/// what is still queued, and the notifiers and the store it feeds are the last to stop. Each
+/// stage has `shutdownTimeout` before the rest is cancelled.
+///
+/// Run it in a `ServiceGroup` (the CLI adds SIGTERM and SIGINT), or on its own in tests: ports
+/// 0 bind free loopback ports, reported by ``relayPort`` and ``httpPort``.
+public final class LookoutApplication: Service, Sendable {
+    public let configuration: ServeConfiguration
+    public let metrics: MonitorMetrics
+    public let monitor: ChannelMonitor
+    public let alerts: AlertRouter
+    /// The embedded relay, unless `relay.enabled` is false.
+    public let relay: RelayServer?
+    /// The history writer, unless recording is off.
+    public let store: StoreWriter?
+    /// Longest wait for one service to stop before the rest are cancelled.
+    public let shutdownTimeout: Duration
+    private let services: [any Service]
+    private let boundHTTPPort = BoundPort()
+    private let logger: Logger
+
+    /// Opens the store (restoring the consumers and alerts saved by the last run) and wires
+    /// every part; nothing listens or connects until ``run()``.
+    /// - Throws: ``StoreOpenError`` when the database cannot be opened or is not one.
+    public init(configuration: ServeConfiguration, shutdownTimeout: Duration = .seconds(10),
+                logger: Logger = Logger(label: "lookout")) throws(StoreOpenError) {
+        self.configuration = configuration
+        self.shutdownTimeout = shutdownTimeout
+        self.logger = logger
+        let queue = ObservationQueue()
+        let metrics = MonitorMetrics(version: LookoutVersion.current)
+        self.metrics = metrics
+
+        let store: StoreWriter?
+        if let path = configuration.storePath {
+            var storeConfiguration = StoreWriter.Configuration()
+            storeConfiguration.flushInterval = .milliseconds(Int64(configuration.storeFlushInterval * 1000))
+            storeConfiguration.rawRetention = configuration.rawRetention
+            storeConfiguration.rollupRetention = configuration.rollupRetention
+            store = try StoreWriter(path: path, configuration: storeConfiguration, registry: metrics.registry)
+        } else {
+            store = nil
+        }
+        self.store = store
+
+        var sources: [any MonitoredSource] = []
+        var sourceServices: [any Service] = []
+        var relay: RelayServer?
+        if configuration.relayEnabled {
+            let tap = configuration.observeRelay ? RelayTap(queue: queue, heartbeatChannel: configuration.heartbeatChannel) : nil
+            let server = RelayServer(configuration: configuration.relay, observer: tap, logger: Logger(label: "lookout.relay"))
+            relay = server
+            sources.append(RelaySource(relay: server))
+        }
+        self.relay = relay
+        for url in configuration.redis {
+            var sourceConfiguration = RedisSource.Configuration(url: url, timestampField: configuration.timestampField,
+                                                                heartbeatChannel: configuration.heartbeatChannel)
+            sourceConfiguration.onGap = { source, start, end in store?.recordGap(source: source, start: start, end: end) }
+            let source = RedisSource(configuration: sourceConfiguration, queue: queue, metrics: metrics)
+            sources.append(source)
+            sourceServices.append(source)
+        }
+
+        let recordDelivery: @Sendable (AlertDelivery) -> Void = { store?.record($0) }
+        let httpNotifiers = configuration.alertWebhooks.map {
+            HTTPNotifier(url: $0, format: .webhook, registry: metrics.registry, onDelivery: recordDelivery)
+        } + configuration.alertmanagers.map {
+            HTTPNotifier(url: $0, format: .alertmanager, registry: metrics.registry, onDelivery: recordDelivery)
+        }
+        var notifiers: [any AlertNotifier] = httpNotifiers + [LogNotifier()]
+        var notifierServices: [any Service] = httpNotifiers
+        if let bus = Self.busNotifier(configuration, relay: relay, registry: metrics.registry, onDelivery: recordDelivery) {
+            notifiers.append(bus)
+            notifierServices.append(bus)
+        }
+        let alerts = AlertRouter(notifiers: notifiers, holdFor: configuration.alertHold, onAlert: { store?.record($0) })
+        self.alerts = alerts
+
+        var monitorConfiguration = ChannelMonitor.Configuration()
+        monitorConfiguration.grouping = configuration.grouping
+        monitorConfiguration.detector = configuration.detector
+        monitorConfiguration.ownChannels = configuration.ownChannels
+        monitorConfiguration.onTransition = { change in
+            store?.record(change)
+            alerts.handle(change)
+        }
+        monitorConfiguration.onRefresh = { buckets, consumers in store?.record(buckets: buckets, consumers: consumers) }
+        monitorConfiguration.onGroupTransition = { alerts.handle($0) }
+        monitorConfiguration.onHealth = { alerts.handle($0) }
+        let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: sources, configuration: monitorConfiguration)
+        self.monitor = monitor
+
+        if let store {
+            // Resume where the last run stopped: consumers in their states, firing alerts still
+            // firing, so a restart neither forgets a dead consumer nor alerts on it twice.
+            do {
+                monitor.resume(try store.savedConsumers())
+                alerts.resume(firing: try store.firingAlerts())
+            } catch {
+                logger.error("could not read the saved consumers and alerts; starting afresh", metadata: ["error": "\(error)"])
+            }
+        }
+
+        let boundHTTPPort = self.boundHTTPPort
+        let http = LookoutHTTPServer.application(
+            .init(metrics: metrics, monitor: monitor),
+            host: configuration.metricsHost, port: configuration.metricsPort, logger: Logger(label: "lookout.http"),
+            onServerRunning: { channel in boundHTTPPort.set(channel.localAddress?.port) })
+
+        var services: [any Service] = []
+        if let store { services.append(store) }
+        services += notifierServices
+        services.append(monitor)
+        services += sourceServices
+        if let relay { services.append(relay) }
+        services.append(http)
+        if configuration.demo, let relay {
+            services.append(DemoTraffic(relay: relay, password: configuration.relay.password, heartbeatChannel: configuration.heartbeatChannel))
+        }
+        self.services = services
+    }
+
+    /// The bus notifier: through the relay in process, else on the first Redis source.
+    private static func busNotifier(_ configuration: ServeConfiguration, relay: RelayServer?, registry: PrometheusCollectorRegistry,
+                                    onDelivery: @escaping @Sendable (AlertDelivery) -> Void) -> BusNotifier? {
+        guard let channel = configuration.alertChannel else { return nil }
+        if let relay {
+            return BusNotifier(channel: channel, registry: registry, publish: { payload in
+                (try? await relay.publish(channel: channel, payload: payload)) != nil
+            }, onDelivery: onDelivery)
+        }
+        guard let redis = configuration.redis.first else { return nil }
+        let publisher = RESPPublisher(host: redis.host, port: redis.port, password: redis.password)
+        return BusNotifier(channel: channel, registry: registry, publish: { payload in
+            (try? await publisher.publish(payload, on: channel)) != nil
+        }, onDelivery: onDelivery)
+    }
+
+    /// Runs every service until graceful shutdown (or until one of them fails).
+    public func run() async throws {
+        var group = ServiceGroupConfiguration(
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }, logger: logger)
+        group.maximumGracefulShutdownDuration = shutdownTimeout * services.count
+        group.maximumCancellationDuration = shutdownTimeout
+        try await ServiceGroup(configuration: group).run()
+    }
+
+    /// The relay's port once it listens (the one the system chose when configured with 0).
+    public var relayPort: Int? { relay?.boundPort }
+
+    /// The HTTP server's port once it listens.
+    public var httpPort: Int? { boundHTTPPort.value }
+}
+
+/// A port learnt once a server is bound, read from any thread.
+private final class BoundPort: Sendable {
+    private let port = Mutex<Int?>(nil)
+
+    func set(_ value: Int?) { port.withLock { $0 = value } }
+    var value: Int? { port.withLock { $0 } }
+}
