@@ -96,7 +96,10 @@ let package = Package(
         // Composition.
         .target(
             name: "LookoutConfiguration",
-            dependencies: ["LookoutCore", "Relay", "RESP", "PubSubCore", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "LookoutCore", "Relay", "RESP", "PubSubCore", .product(name: "Yams", package: "Yams"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .target(
             name: "LookoutApplication",
@@ -128,7 +131,10 @@ let package = Package(
         // Tests: one target per library module, plus integration tests against real servers.
         .target(
             name: "LookoutTestSupport",
-            dependencies: ["LookoutCore", "Store", "RESP", nioCore, prometheus],
+            dependencies: [
+                "LookoutApplication", "LookoutConfiguration", "LookoutCore", "Store", "RESP", nioCore, prometheus, lifecycle, logging,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Tests/Support"
         ),
         .testTarget(name: "GlobTests", dependencies: ["Glob"]),
@@ -150,7 +156,7 @@ let package = Package(
             dependencies: ["HTTPServer", "Monitor", "LookoutCore", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(name: "LookoutHeartbeatTests", dependencies: ["LookoutHeartbeat", "LookoutCore", "LookoutTestSupport", lifecycle]),
-        .testTarget(name: "LookoutConfigurationTests", dependencies: ["LookoutConfiguration", "LookoutCore", "Relay", "PubSubCore"]),
+        .testTarget(name: "LookoutConfigurationTests", dependencies: ["LookoutConfiguration", "LookoutCore", "Relay", "RESP", "PubSubCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "LookoutApplicationTests",
             dependencies: ["LookoutApplication", "LookoutConfiguration", "LookoutCore", "LookoutTestSupport", "Store", lifecycle, logging]

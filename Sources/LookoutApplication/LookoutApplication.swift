@@ -123,10 +123,16 @@ public final class LookoutApplication: Service, Sendable {
         }
 
         let boundHTTPPort = self.boundHTTPPort
+        let httpLogger = Logger(label: "lookout.http")
         let http = LookoutHTTPServer.application(
             .init(metrics: metrics, monitor: monitor),
-            host: configuration.metricsHost, port: configuration.metricsPort, logger: Logger(label: "lookout.http"),
-            onServerRunning: { channel in boundHTTPPort.set(channel.localAddress?.port) })
+            host: configuration.metricsHost, port: configuration.metricsPort, logger: httpLogger,
+            onServerRunning: { channel in
+                boundHTTPPort.set(channel.localAddress?.port)
+                httpLogger.info("http listening", metadata: [
+                    "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "port": "\(channel.localAddress?.port ?? 0)",
+                ])
+            })
 
         var services: [any Service] = []
         if let store { services.append(store) }

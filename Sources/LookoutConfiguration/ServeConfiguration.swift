@@ -121,7 +121,7 @@ public struct ServeConfiguration: Sendable {
                 configuration.detector.phiAccrual = configuration.detector.phiAccrual ?? PhiAccrual.Configuration()
                 configuration.detector.phiAccrual?.threshold = threshold
             }
-            if let detector = try consumers.optional("detector") {
+            if let detector = consumers.optional("detector") {
                 try configuration.setDetector(try detector.string(), key: detector.key)
             }
             guard configuration.detector.downAfter > configuration.detector.lateAfter else {
@@ -144,17 +144,17 @@ public struct ServeConfiguration: Sendable {
         if let relay = try root.optional("relay")?.map() {
             try relay.allowOnly(["enabled", "address", "password", "max_clients", "client_output_buffer_limit", "proto_max_bulk_len"])
             if let enabled = try relay.optional("enabled")?.bool() { configuration.relayEnabled = enabled }
-            if let address = try relay.optional("address") {
+            if let address = relay.optional("address") {
                 let (host, port) = try address.hostPort()
                 configuration.relay.host = host
                 configuration.relay.port = port
             }
             if let password = try relay.optional("password")?.string() { configuration.relay.password = password }
             if let maxClients = try relay.optional("max_clients")?.positiveInteger() { configuration.relay.maxClients = maxClients }
-            if let limit = try relay.optional("client_output_buffer_limit") {
+            if let limit = relay.optional("client_output_buffer_limit") {
                 configuration.relay.outputBufferLimits = try limit.outputBufferLimits()
             }
-            if let bulk = try relay.optional("proto_max_bulk_len") {
+            if let bulk = relay.optional("proto_max_bulk_len") {
                 configuration.relay.requestLimits.maxBulkLength = try bulk.size()
             }
         }
@@ -163,7 +163,7 @@ public struct ServeConfiguration: Sendable {
         }
         if let metrics = try root.optional("metrics")?.map() {
             try metrics.allowOnly(["address"])
-            if let address = try metrics.optional("address") {
+            if let address = metrics.optional("address") {
                 (configuration.metricsHost, configuration.metricsPort) = try address.hostPort()
             }
         }

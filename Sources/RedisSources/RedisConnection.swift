@@ -31,11 +31,11 @@ public struct RedisConnectionError: Error, CustomStringConvertible {
 }
 
 /// One blocking hiredis connection. Used from a single thread at a time (a source's own
-/// thread), never from an event loop or the cooperative pool.
-final class RedisConnection {
+/// thread, or a test), never from an event loop or the cooperative pool.
+package final class RedisConnection {
     private let context: UnsafeMutablePointer<redisContext>
 
-    init(_ url: RedisURL, clientName: String, timeoutSeconds: Int = 2) throws {
+    package init(_ url: RedisURL, clientName: String?, timeoutSeconds: Int = 2) throws {
         let timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         guard let context = redisConnectWithTimeout(url.host, Int32(url.port), timeout) else {
             throw RedisConnectionError(description: "cannot allocate a hiredis context")
@@ -52,7 +52,7 @@ final class RedisConnection {
             let reply = try command(url.user.map { ["AUTH", $0, password] } ?? ["AUTH", password])
             if case .error(let message) = reply { throw RedisConnectionError(description: "AUTH to \(url): \(message)") }
         }
-        _ = try command(["CLIENT", "SETNAME", clientName])
+        if let clientName { _ = try command(["CLIENT", "SETNAME", clientName]) }
     }
 
     deinit { redisFree(context) }
@@ -66,7 +66,7 @@ final class RedisConnection {
     }
 
     /// Sends a command and waits for its reply (binary-safe arguments).
-    func command(_ words: [String]) throws -> RedisReply {
+    package func command(_ words: [String]) throws -> RedisReply {
         try append(words)
         var reply: UnsafeMutableRawPointer?
         guard redisGetReply(context, &reply) == REDIS_OK, let reply else { throw failure(words.first ?? "command") }
@@ -74,8 +74,16 @@ final class RedisConnection {
         return Self.convert(reply.assumingMemoryBound(to: redisReply.self))
     }
 
+    /// Waits for the next reply (a pushed message, when subscribed), up to the timeout.
+    package func nextReply() throws -> RedisReply {
+        var reply: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &reply) == REDIS_OK, let reply else { throw failure("read") }
+        defer { freeReplyObject(reply) }
+        return Self.convert(reply.assumingMemoryBound(to: redisReply.self))
+    }
+
     /// Queues a command without waiting for its reply.
-    func append(_ words: [String]) throws {
+    package func append(_ words: [String]) throws {
         let arguments = words.map { Array($0.utf8) }
         let status: Int32 = arguments.withUnsafeBufferPointer { _ in
             var pointers: [UnsafePointer<CChar>?] = []
@@ -95,7 +103,7 @@ final class RedisConnection {
 
     /// Writes queued commands, then waits up to `timeoutMilliseconds` for incoming data and
     /// returns every complete reply (pushed messages included). Never holds the thread longer.
-    func poll(timeoutMilliseconds: Int32) throws -> [RedisReply] {
+    package func poll(timeoutMilliseconds: Int32) throws -> [RedisReply] {
         var done: Int32 = 0
         while done == 0 {
             guard redisBufferWrite(context, &done) == REDIS_OK else { throw failure("write") }

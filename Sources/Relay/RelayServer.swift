@@ -57,7 +57,9 @@ public final class RelayServer: Service, Sendable {
             .bind(host: configuration.host, port: configuration.port)
             .get()
         serverChannel.withLock { $0 = channel }
-        core.logger.info("relay listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        core.logger.info("relay listening", metadata: [
+            "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "port": "\(channel.localAddress?.port ?? 0)",
+        ])
         return channel.localAddress!
     }
 

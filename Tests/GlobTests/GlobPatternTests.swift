@@ -1,6 +1,6 @@
 import Testing
 
-@testable import PubSubCore
+@testable import Glob
 
 @Suite struct GlobPatternTests {
     @Test(arguments: [

@@ -1,6 +1,7 @@
 import HTTPServer
 import Hummingbird
 import HummingbirdTesting
+import LookoutCore
 import Testing
 
 @testable import Monitor

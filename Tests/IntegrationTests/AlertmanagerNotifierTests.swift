@@ -1,7 +1,9 @@
 import Alerting
 import Foundation
+import LookoutCore
 import Prometheus
 import Testing
+import LookoutTestSupport
 
 /// The Alertmanager API notifier's re-sends, against a local HTTP endpoint.
 @Suite struct AlertmanagerNotifierTests {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import RESP
 import Testing
+import LookoutTestSupport
 
 /// A real consumer process is killed; the webhook hears about it, then about its return.
 @Suite(.serialized) struct ConsumerAlertTests {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Testing
+import LookoutTestSupport
 
 /// The dashboards and rules stay in step with what `lookout serve` exports: every metric they
 /// name is in a live scrape, every expression parses, every panel has what Grafana needs.

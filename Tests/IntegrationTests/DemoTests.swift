@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import LookoutTestSupport
 
 /// `lookout serve --demo` makes every kind of series move within a minute.
 @Suite struct DemoTests {

@@ -2,6 +2,7 @@ import NIOCore
 import RESP
 import Relay
 import Testing
+import LookoutTestSupport
 
 /// One step of a scripted session: what one client sends, and how its output is compared.
 struct ScriptStep {

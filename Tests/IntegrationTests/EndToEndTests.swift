@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Testing
+import LookoutTestSupport
 
 /// Whether Debian's Prometheus and Alertmanager are installed (`make test` installs them).
 private let prometheusStackInstalled = (try? executable("prometheus")) != nil && (try? executable("prometheus-alertmanager")) != nil

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import RESP
 import Testing
+import LookoutTestSupport
 
 /// The monitor in a real `lookout serve`, scraped over HTTP.
 @Suite(.serialized) struct MonitorIntegrationTests {

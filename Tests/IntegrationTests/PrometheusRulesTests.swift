@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import LookoutTestSupport
 
 /// `alerts.yml` passes promtool, and its unit-test file covers every rule, firing and not firing.
 @Suite struct PrometheusRulesTests {

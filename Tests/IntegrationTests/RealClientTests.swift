@@ -1,8 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import LookoutCore
 import RESP
+import RedisSources
 import Testing
+import LookoutTestSupport
 
 /// Real Redis clients against the relay: redis-cli processes and hiredis.
 @Suite(.serialized) struct RealClientTests {
@@ -29,14 +32,16 @@ import Testing
 
     @Test func hiredisPublishAndSubscribe() async throws {
         try await withRelay { relay in
-            let subscriber = try HiredisClient(port: relay.port)
-            let publisher = try HiredisClient(port: relay.port)
-            #expect(try subscriber.command(["SUBSCRIBE", "orders.created"]) == .array([.string("subscribe"), .string("orders.created"), .integer(1)]))
-            #expect(try subscriber.command(["PSUBSCRIBE", "orders.*"]) == .array([.string("psubscribe"), .string("orders.*"), .integer(2)]))
+            let url = try #require(RedisURL("redis://127.0.0.1:\(relay.port)"))
+            let subscriber = try RedisConnection(url, clientName: nil, timeoutSeconds: 5)
+            let publisher = try RedisConnection(url, clientName: nil, timeoutSeconds: 5)
+            func bulk(_ text: String) -> RedisReply { .bytes(Array(text.utf8)) }
+            #expect(try subscriber.command(["SUBSCRIBE", "orders.created"]) == .array([bulk("subscribe"), bulk("orders.created"), .integer(1)]))
+            #expect(try subscriber.command(["PSUBSCRIBE", "orders.*"]) == .array([bulk("psubscribe"), bulk("orders.*"), .integer(2)]))
             let payload = "{\"id\":1}\r\n\u{0}tail"
             #expect(try publisher.command(["PUBLISH", "orders.created", payload]) == .integer(2))
-            #expect(try subscriber.nextReply() == .array([.string("message"), .string("orders.created"), .string(payload)]))
-            #expect(try subscriber.nextReply() == .array([.string("pmessage"), .string("orders.*"), .string("orders.created"), .string(payload)]))
+            #expect(try subscriber.nextReply() == .array([bulk("message"), bulk("orders.created"), bulk(payload)]))
+            #expect(try subscriber.nextReply() == .array([bulk("pmessage"), bulk("orders.*"), bulk("orders.created"), bulk(payload)]))
             #expect(try publisher.command(["PING"]) == .status("PONG"))
             #expect(try publisher.command(["NOPE"]) == .error("ERR unknown command 'NOPE', with args beginning with: "))
         }

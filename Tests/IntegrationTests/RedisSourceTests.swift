@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import RESP
 import Testing
+import LookoutTestSupport
 
 /// `lookout serve --no-relay --redis` against a real redis-server.
 @Suite(.serialized) struct RedisSourceTests {

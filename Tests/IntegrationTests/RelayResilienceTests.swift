@@ -3,6 +3,7 @@ import Glibc
 #endif
 import RESP
 import Testing
+import LookoutTestSupport
 
 /// The relay as a separate `lookout serve` process under bad input, slow subscribers and signals.
 @Suite(.serialized) struct RelayResilienceTests {

@@ -1,10 +1,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Alerting
 import Foundation
-import Monitor
+import LookoutCore
 import Testing
+import LookoutTestSupport
 
 @testable import Store
 

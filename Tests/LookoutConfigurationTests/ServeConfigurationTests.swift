@@ -1,4 +1,5 @@
-import Monitor
+import ArgumentParser
+import LookoutCore
 import PubSubCore
 import RESP
 import Relay
@@ -112,15 +113,68 @@ import Testing
     }
 }
 
-@Suite struct DurationTextTests {
-    @Test func parsesUnits() {
-        #expect(DurationText.parse("500ms") == .milliseconds(500))
-        #expect(DurationText.parse("5s") == .seconds(5))
-        #expect(DurationText.parse("15m") == .seconds(900))
-        #expect(DurationText.parse("24h") == .seconds(86400))
-        #expect(DurationText.parse("1.5s") == .milliseconds(1500))
-        #expect(DurationText.parse("5") == nil)
-        #expect(DurationText.parse("-5s") == nil)
-        #expect(DurationText.parse("soon") == nil)
+/// `lookout serve`'s settings: the file, then the flags, then the environment, in one pure function.
+@Suite struct ConfigurationResolutionTests {
+    private func resolve(_ flags: [String], file: String? = nil, environment: [String: String] = [:]) throws -> ServeConfiguration {
+        try ServeConfiguration.resolve(file: file.map { ("lookout.yml", $0) }, options: try ServeOptions.parse(flags), environment: environment)
+    }
+
+    @Test func flagsWinOverTheFile() throws {
+        let settings = try resolve(["--max-clients", "7", "--redis", "redis://127.0.0.1:7001", "--stall-window", "90s"], file: """
+            relay:
+              max_clients: 50
+              password: fromfile
+            redis:
+              - redis://127.0.0.1:7000
+            consumers:
+              stall_window: 30s
+            """)
+        #expect(settings.relay.maxClients == 7)
+        #expect(settings.relay.password == "fromfile")
+        #expect(settings.redis.map(\.port) == [7000, 7001], "--redis adds to the file's sources")
+        #expect(settings.detector.stallWindow == 90)
+    }
+
+    @Test func passwordsFallBackToTheEnvironmentInOnePlace() throws {
+        let environment = ["LOOKOUT_RELAY_PASSWORD": "relay-secret", "LOOKOUT_REDIS_PASSWORD": "redis-secret"]
+        let settings = try resolve(["--redis", "redis://127.0.0.1:7000", "--redis", "redis://:own@127.0.0.1:7001"], environment: environment)
+        #expect(settings.relay.password == "relay-secret")
+        #expect(settings.redis.map(\.password) == ["redis-secret", "own"], "a URL's own password wins")
+        #expect(try resolve(["--relay-password", "flag"], environment: environment).relay.password == "flag")
+        #expect(try resolve([]).relay.password == nil)
+    }
+
+    @Test func ownChannelsFollowTheSettings() throws {
+        #expect(try resolve([]).ownChannels == ["lookout:heartbeat", "lookout:probe", "lookout:alerts"])
+        #expect(try resolve(["--heartbeat-channel", "hb", "--alert-channel", ""]).ownChannels == ["hb", "lookout:probe"])
+    }
+
+    @Test(arguments: [
+        (["--max-clients", "0"], "--max-clients", "greater than 0"),
+        (["--stall-window", "later"], "--stall-window", "is not a duration"),
+        (["--alert-hold", "x"], "--alert-hold", "is not a duration"),
+        (["--redis", "http://x"], "--redis", "is not redis://"),
+        (["--no-relay"], "--no-relay", "nothing to watch"),
+        (["--demo", "--no-relay", "--redis", "redis://127.0.0.1:1"], "--demo", "needs the embedded relay"),
+        (["--log-level", "loud"], "--log-level", "is not one of"),
+        (["--channel-group", "=label"], "--channel-group", "has no pattern"),
+    ])
+    func badFlagsNameTheFlag(flags: [String], key: String, reason: String) throws {
+        do {
+            _ = try resolve(flags)
+            Issue.record("accepted: \(flags)")
+        } catch let error as ConfigurationError {
+            #expect(error.key == key)
+            #expect(error.reason.contains(reason), "\(error)")
+        }
+    }
+
+    @Test func fileErrorsNameTheFileAndTheKey() throws {
+        do {
+            _ = try resolve([], file: "relay:\n  max_clients: none")
+            Issue.record("accepted")
+        } catch let error as ConfigurationError {
+            #expect(error.description.hasPrefix("lookout.yml: relay.max_clients: "))
+        }
     }
 }

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import Monitor
+@testable import LookoutCore
 
 @Suite struct ChannelGroupingTests {
     @Test func rulesGroupChannels() {
@@ -65,17 +65,5 @@ import Testing
         statistics.replaceSubscribers(["b": 3])
         #expect(statistics.channels["a"]?.subscribers == 0)
         #expect(statistics.channels["b"]?.subscribers == 3)
-    }
-}
-
-@Suite struct ObservationQueueTests {
-    @Test func aFullQueueCountsWhatItDrops() {
-        let queue = ObservationQueue(capacity: 3)
-        for i in 0..<5 { queue.offer(.message(channel: "c\(i)", bytes: 1, receivers: 1, at: 0)) }
-        #expect(queue.droppedCount == 2)
-        #expect(queue.drain().count == 3)
-        #expect(queue.drain().isEmpty)
-        queue.offer(.latency(channel: "c", seconds: 0.001))
-        #expect(queue.drain().count == 1)
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import LookoutTestSupport
 import Testing
 
-@testable import Monitor
+@testable import LookoutCore
 
 /// What the monitor hands the store: latency digests, per-bucket channel samples, and detectors
 /// that resume after a restart.

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import Monitor
+@testable import LookoutCore
 
 @Suite struct ClientListTests {
     /// Captured from Debian's redis-server 7.0.15.

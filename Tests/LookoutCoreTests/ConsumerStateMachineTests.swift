@@ -1,7 +1,7 @@
 import LookoutTestSupport
 import Testing
 
-@testable import Monitor
+@testable import LookoutCore
 
 /// The detector replayed on a simulated clock.
 @Suite struct ConsumerStateMachineTests {

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import Monitor
+@testable import LookoutCore
 
 @Suite struct EnvelopeTimestampTests {
     private func seconds(_ json: String, field: String = "ts") -> Double? {

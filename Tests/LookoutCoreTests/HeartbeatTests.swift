@@ -1,6 +1,6 @@
 import Testing
 
-@testable import Monitor
+@testable import LookoutCore
 
 @Suite struct HeartbeatTests {
     private func parse(_ text: String) -> Result<Heartbeat, Heartbeat.Rejection> { Heartbeat.parse(Array(text.utf8)) }

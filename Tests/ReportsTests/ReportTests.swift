@@ -1,6 +1,6 @@
-import Alerting
 import Foundation
-import Monitor
+import LookoutCore
+import LookoutTestSupport
 import Reports
 import Testing
 

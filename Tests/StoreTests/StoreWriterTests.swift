@@ -1,13 +1,11 @@
-import Alerting
 import Foundation
-import Monitor
+import LookoutCore
+import LookoutTestSupport
 import Prometheus
 import Testing
 
 @testable import Store
 
-/// A minute boundary: 2027-01-15T08:00:00Z.
-let t0: Int64 = 1_800_000_000
 
 @Suite struct MigrationTests {
     @Test func anEmptyFileGetsTheWholeSchema() throws {

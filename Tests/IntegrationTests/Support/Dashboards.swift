@@ -1,4 +1,5 @@
 import Foundation
+import LookoutTestSupport
 
 /// The PromQL in `dashboards/*.json` and `alerts.yml`, and how to make it concrete for a test.
 enum Dashboards {

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import Relay
+import LookoutTestSupport
 
 /// The relay started in this process on a free loopback port.
 final class InProcessRelay {

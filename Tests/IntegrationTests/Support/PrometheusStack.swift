@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import LookoutTestSupport
 
 /// A real Prometheus (Debian's `prometheus`) on a free loopback port, scraping one target every
 /// second with `alerts.yml` loaded, evaluating every second, sending alerts to an Alertmanager.

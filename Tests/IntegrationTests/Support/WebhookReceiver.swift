@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Synchronization
+import LookoutTestSupport
 
 /// A webhook endpoint on a free loopback port that records every body POSTed to it.
 ///

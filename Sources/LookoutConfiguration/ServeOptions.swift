@@ -1,39 +1,110 @@
+import ArgumentParser
+import Foundation
 import LookoutCore
 import RESP
 import Relay
 
-/// What `lookout serve`'s flags say, before they are applied: every field is optional (nil or
-/// empty means "the flag was not given"), so the same settings can come from a file, the flags
-/// and the environment, and be resolved by one pure function (``ServeConfiguration/resolve(file:overrides:environment:)``).
-public struct ServeOverrides: Sendable, Hashable {
+/// `lookout serve`'s flags, as an ArgumentParser group: every field is optional (nil or empty
+/// means "the flag was not given"), so the same settings can come from a file, the flags and the
+/// environment, and be resolved by one pure function,
+/// ``ServeConfiguration/resolve(file:options:environment:)``. Tests parse the same flags.
+public struct ServeOptions: ParsableArguments, Sendable {
+    @Option(help: "YAML configuration file; flags override it.")
+    public var config: String?
+
+    @Option(name: .customLong("relay"), help: "Address the embedded relay listens on (host:port; default 127.0.0.1:6380).")
     public var relayAddress: String?
+
+    @Flag(name: .customLong("no-relay"), help: "Do not start the embedded relay (sidecar mode, with --redis).")
     public var noRelay = false
+
+    @Option(help: "Password clients must send with AUTH (requirepass). Also read from LOOKOUT_RELAY_PASSWORD.")
     public var relayPassword: String?
+
+    @Option(help: "Most clients connected to the relay at once (default 10000).")
     public var maxClients: Int?
+
+    @Option(help: "Output buffer limit for subscribers: 'hard soft seconds', as Redis's client-output-buffer-limit pubsub (default 32mb 8mb 60).")
     public var clientOutputBufferLimit: String?
+
+    @Option(help: "Largest bulk string a client may send (proto-max-bulk-len, default 512mb).")
     public var protoMaxBulkLen: String?
+
+    @Option(name: .customLong("redis"), help: "Watch a Redis: redis://[user:password@]host:port. Repeatable. The password may also come from LOOKOUT_REDIS_PASSWORD.")
     public var redisURLs: [String] = []
+
+    @Option(name: .customLong("metrics"), help: "Address of the HTTP server: /metrics, /healthz, /readyz, /api/v1 (default 127.0.0.1:9480).")
     public var metricsAddress: String?
+
+    @Option(help: "Most distinct channels tracked as their own series; the rest count under channel=\"__other__\" (default 1000).")
     public var maxChannels: Int?
+
+    @Option(name: .customLong("channel-group"), help: "Count channels matching a glob under one label: PATTERN or PATTERN=LABEL. Repeatable.")
     public var channelGroups: [String] = []
+
+    @Option(help: "JSON field with the publish time (ms since the epoch or RFC 3339), for latency on Redis sources.")
     public var timestampField: String?
+
+    @Option(help: "How long a channel without consumers or a lost source must last before it alerts (default 30s).")
     public var alertHold: String?
+
+    @Option(help: "Channel consumers publish heartbeats on (default lookout:heartbeat).")
     public var heartbeatChannel: String?
+
+    @Option(help: "Consumer failure detector: fixed (late 1.5 ×, down 3 × interval) or phi (phi-accrual, threshold 8).")
     public var detector: String?
+
+    @Option(help: "How long a consumer's processed count may stand still while its channels carry traffic before it is stalled (default 60s).")
     public var stallWindow: String?
+
+    @Option(name: .customLong("alert-webhook"), help: "Send consumer alerts to this URL in Alertmanager's webhook format. Repeatable.")
     public var alertWebhooks: [String] = []
+
+    @Option(name: .customLong("alertmanager"), help: "Send consumer alerts to this Alertmanager (base URL, API v2). Repeatable.")
     public var alertmanagers: [String] = []
+
+    @Option(help: "Bus channel consumer alerts are published on (default lookout:alerts; \"\" turns it off).")
     public var alertChannel: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
     public var logLevel: String?
+
+    @Flag(help: "Run synthetic publishers and consumers on the embedded relay (one consumer dies and returns every 90 s), to see every panel and alert move.")
     public var demo = false
-    public var observeRelay = true
+
+    @Flag(name: .customLong("bench-unobserved"), help: ArgumentHelp("Run the relay with no observer (benchmarks: the cost of watching).", visibility: .hidden))
+    public var benchUnobserved = false
+
+    @Option(help: "SQLite database the history is recorded in (default lookout.db).")
     public var db: String?
+
+    @Flag(name: .customLong("no-db"), help: "Record no history.")
     public var noDB = false
+
+    @Option(help: "How often the store writes, one transaction each time (default 1s).")
     public var storeFlushInterval: String?
+
+    @Option(help: "How long raw per-second samples are kept (default 24h).")
     public var rawRetention: String?
+
+    @Option(help: "How long one-minute roll-ups, state changes, alerts and gaps are kept (default 30d).")
     public var rollupRetention: String?
 
     public init() {}
+
+    /// Reads the configuration file named by `--config`, then resolves it with these flags and
+    /// `environment`.
+    /// - Throws: ``ConfigurationError`` naming the file, key or flag.
+    public func resolve(environment: [String: String]) throws(ConfigurationError) -> ServeConfiguration {
+        var file: (path: String, text: String)?
+        if let config {
+            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
+                throw ConfigurationError(key: "--config", reason: "cannot read '\(config)'")
+            }
+            file = (config, text)
+        }
+        return try ServeConfiguration.resolve(file: file, options: self, environment: environment)
+    }
 }
 
 extension ServeConfiguration {
@@ -51,13 +122,13 @@ extension ServeConfiguration {
     ///
     /// - Parameters:
     ///   - file: the YAML document and its path (the path only names it in errors).
-    ///   - overrides: the flags given.
+    ///   - options: the flags given.
     ///   - environment: the process environment (only ``EnvironmentKey`` is read).
     /// - Throws: ``ConfigurationError`` whose key is the file's key path (prefixed with the
     ///   file's path) or the flag (`--max-clients`).
     public static func resolve(
         file: (path: String, text: String)? = nil,
-        overrides flags: ServeOverrides = .init(),
+        options flags: ServeOptions = .init(),
         environment: [String: String] = [:]
     ) throws(ConfigurationError) -> ServeConfiguration {
         var settings = ServeConfiguration()
@@ -133,7 +204,7 @@ extension ServeConfiguration {
             settings.logLevel = level
         }
         if flags.demo { settings.demo = true }
-        if !flags.observeRelay { settings.observeRelay = false }
+        if flags.benchUnobserved { settings.observeRelay = false }
 
         if settings.relay.password == nil { settings.relay.password = environment[EnvironmentKey.relayPassword] }
         if let password = environment[EnvironmentKey.redisPassword] {

@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 
 /// A free loopback TCP port, found by binding port 0.
-func freeLoopbackPort() throws -> Int {
+package func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
@@ -23,7 +23,7 @@ func freeLoopbackPort() throws -> Int {
 
 /// Polls `condition` every 20 ms for at most `seconds`; returns how long it took to hold, or nil.
 @discardableResult
-func eventually(seconds: Double = 10, _ condition: () throws -> Bool) rethrows -> Double? {
+package func eventually(seconds: Double = 10, _ condition: () throws -> Bool) rethrows -> Double? {
     let start = TestConnection.now()
     while TestConnection.now() - start < seconds {
         if try condition() { return TestConnection.now() - start }
@@ -35,7 +35,7 @@ func eventually(seconds: Double = 10, _ condition: () throws -> Bool) rethrows -
 /// The same, for async tests: sleeps without holding one of the few threads of the concurrency
 /// pool (a blocked pool starves the async tests that run alongside).
 @discardableResult
-func eventually(seconds: Double = 10, _ condition: () throws -> Bool) async rethrows -> Double? {
+package func eventually(seconds: Double = 10, _ condition: () throws -> Bool) async rethrows -> Double? {
     let start = TestConnection.now()
     while TestConnection.now() - start < seconds {
         if try condition() { return TestConnection.now() - start }
@@ -45,7 +45,7 @@ func eventually(seconds: Double = 10, _ condition: () throws -> Bool) async reth
 }
 
 /// Waits until something accepts connections on `port`, for at most `seconds`.
-func waitForListener(port: Int, seconds: Double = 10) throws {
+package func waitForListener(port: Int, seconds: Double = 10) throws {
     let deadline = TestConnection.now() + seconds
     while TestConnection.now() < deadline {
         if (try? TestConnection(port: port)) != nil { return }
@@ -55,7 +55,7 @@ func waitForListener(port: Int, seconds: Double = 10) throws {
 }
 
 /// Finds an executable on PATH (or the usual sbin folders, where Debian puts redis-server).
-func executable(_ name: String) throws -> String {
+package func executable(_ name: String) throws -> String {
     let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/usr/bin:/sbin"
     for directory in path.split(separator: ":") {
         let candidate = "\(directory)/\(name)"
@@ -66,13 +66,13 @@ func executable(_ name: String) throws -> String {
 
 /// A child process started with posix_spawn and reaped with waitpid; stopped (SIGTERM, then
 /// SIGKILL) when the test is done with it. Its output goes to a temporary file.
-final class ChildProcess {
-    let name: String
-    let pid: pid_t
-    let logPath: String
+package final class ChildProcess {
+    package let name: String
+    package let pid: pid_t
+    package let logPath: String
     private var exitStatus: Int32?
 
-    init(_ path: String, _ arguments: [String], name: String? = nil) throws {
+    package init(_ path: String, _ arguments: [String], name: String? = nil) throws {
         self.name = name ?? String(path.split(separator: "/").last ?? "")
         logPath = "/tmp/lookout-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
         var actions = posix_spawn_file_actions_t()
@@ -103,7 +103,7 @@ final class ChildProcess {
     }
 
     /// Whether the process is still running (reaps it if it has exited).
-    var isRunning: Bool {
+    package var isRunning: Bool {
         guard exitStatus == nil else { return false }
         var status: Int32 = 0
         if waitpid(pid, &status, WNOHANG) == pid {
@@ -114,13 +114,13 @@ final class ChildProcess {
     }
 
     /// Exit status (128 + signal when killed by one), once it has exited.
-    var terminationStatus: Int32? {
+    package var terminationStatus: Int32? {
         _ = isRunning
         return exitStatus
     }
 
     /// Waits up to `seconds` for the process to exit by itself; returns its status, or nil.
-    func waitForExit(seconds: Double) -> Int32? {
+    package func waitForExit(seconds: Double) -> Int32? {
         let deadline = TestConnection.now() + seconds
         while isRunning && TestConnection.now() < deadline { usleep(5_000) }
         return exitStatus
@@ -129,7 +129,7 @@ final class ChildProcess {
     /// Sends `signal` and waits up to `seconds` for the process to exit; returns its status,
     /// or nil when it had to be killed.
     @discardableResult
-    func stop(signal: Int32 = SIGTERM, seconds: Double = 10) -> Int32? {
+    package func stop(signal: Int32 = SIGTERM, seconds: Double = 10) -> Int32? {
         guard isRunning else { return exitStatus }
         kill(pid, signal)
         if waitForExit(seconds: seconds) == nil {
@@ -143,12 +143,12 @@ final class ChildProcess {
     }
 
     /// Everything the process has written so far.
-    func output() -> String {
+    package func output() -> String {
         (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
     }
 
     /// Resident memory in bytes, from /proc.
-    func residentBytes() -> Int? {
+    package func residentBytes() -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
         for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
             let kilobytes = line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
@@ -164,12 +164,12 @@ final class ChildProcess {
 }
 
 /// A real redis-server on a free loopback port, without persistence.
-final class RedisServer {
-    let port: Int
-    let child: ChildProcess
+package final class RedisServer {
+    package let port: Int
+    package let child: ChildProcess
 
     /// - Parameter port: a port to reuse (to restart a server where a client expects it).
-    init(port: Int? = nil, extraArguments: [String] = []) throws {
+    package init(port: Int? = nil, extraArguments: [String] = []) throws {
         let port = try port ?? freeLoopbackPort()
         self.port = port
         child = try ChildProcess(try executable("redis-server"), [
@@ -179,16 +179,19 @@ final class RedisServer {
         try waitForListener(port: port)
     }
 
-    func stop() { child.stop() }
+    package func stop() { child.stop() }
 }
 
-/// The `lookout` executable built next to the test bundle, run as a child process.
-final class LookoutProcess {
-    let port: Int
-    let metricsPort: Int
-    let child: ChildProcess
+/// The `lookout` executable built next to the test bundle, run as a child process: for what
+/// only a process shows (signals, exit codes, resident memory, kill -9). Both servers bind port
+/// 0; the ports the system chose are read from the log lines `relay listening` and
+/// `http listening`. Most tests run ``InProcessLookout`` instead.
+package final class LookoutProcess {
+    package let port: Int
+    package let metricsPort: Int
+    package let child: ChildProcess
 
-    static var binary: String {
+    package static var binary: String {
         get throws {
             let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             var directory = testBinary.deletingLastPathComponent()
@@ -203,46 +206,66 @@ final class LookoutProcess {
 
     /// The database this process writes: `--db` if given, otherwise a fresh temporary one
     /// (removed with the process).
-    let databasePath: String?
+    package let databasePath: String?
     private let ownsDatabase: Bool
 
-    init(arguments: [String] = []) throws {
-        port = try freeLoopbackPort()
-        metricsPort = try freeLoopbackPort()
+    package init(arguments: [String] = [], seconds: Double = 30) throws {
         var arguments = arguments
-        if let index = arguments.firstIndex(of: "--db") {
-            databasePath = arguments[index + 1]
-            ownsDatabase = false
-        } else if arguments.contains("--no-db") {
-            databasePath = nil
-            ownsDatabase = false
-        } else {
-            databasePath = "/tmp/lookout-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).db"
-            ownsDatabase = true
-            arguments += ["--db", databasePath!]
-        }
-        child = try ChildProcess(try Self.binary, [
-            "serve", "--relay", "127.0.0.1:\(port)", "--metrics", "127.0.0.1:\(metricsPort)",
+        (databasePath, ownsDatabase) = temporaryDatabase(&arguments)
+        let child = try ChildProcess(try Self.binary, [
+            "serve", "--relay", "127.0.0.1:0", "--metrics", "127.0.0.1:0",
         ] + arguments, name: "lookout")
-        if !arguments.contains("--no-relay") { try waitForListener(port: port) }
-        try waitForListener(port: metricsPort)
+        self.child = child
+        let relayed = !arguments.contains("--no-relay")
+        var ports: (relay: Int?, http: Int?) = (nil, nil)
+        eventually(seconds: seconds) {
+            ports = (Self.loggedPort("relay listening", in: child.output()), Self.loggedPort("http listening", in: child.output()))
+            return (ports.relay != nil || !relayed) && ports.http != nil || !child.isRunning
+        }
+        guard let http = ports.http, ports.relay != nil || !relayed else {
+            throw TestFailure("lookout did not report its ports within \(seconds)s; its output:\n\(child.output())")
+        }
+        port = ports.relay ?? 0
+        metricsPort = http
+    }
+
+    /// The `port=` of the first log line that says `message`.
+    private static func loggedPort(_ message: String, in output: String) -> Int? {
+        for line in output.split(separator: "\n") where line.contains(message) {
+            guard let range = line.range(of: "port=") else { continue }
+            return Int(line[range.upperBound...].prefix { $0.isNumber })
+        }
+        return nil
     }
 
     deinit {
         child.stop()
-        if ownsDatabase, let databasePath {
-            for suffix in ["", "-wal", "-shm"] { unlink(databasePath + suffix) }
-        }
+        if ownsDatabase, let databasePath { removeDatabase(databasePath) }
     }
 
     /// GET `path` from the HTTP server; returns the status code and body.
-    func get(_ path: String) throws -> (status: Int, body: String) {
+    package func get(_ path: String) throws -> (status: Int, body: String) {
         try httpGet(port: metricsPort, path: path)
     }
 }
 
+/// The database a test's Lookout writes: the `--db` in `arguments` if there is one (kept), none
+/// with `--no-db`, otherwise a fresh temporary file (added to `arguments`, to remove afterwards).
+func temporaryDatabase(_ arguments: inout [String]) -> (path: String?, owned: Bool) {
+    if let index = arguments.firstIndex(of: "--db") { return (arguments[index + 1], false) }
+    if arguments.contains("--no-db") { return (nil, false) }
+    let path = "/tmp/lookout-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).db"
+    arguments += ["--db", path]
+    return (path, true)
+}
+
+/// Removes a database file and its WAL and shared-memory files.
+package func removeDatabase(_ path: String) {
+    for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+}
+
 /// A minimal HTTP/1.1 GET over loopback, enough to scrape `/metrics`.
-func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
+package func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
     let connection = try TestConnection(port: port)
     try connection.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     let response = String(decoding: connection.readUntilClosed(), as: UTF8.self)
@@ -257,7 +280,7 @@ func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
 }
 
 /// The body of a chunked HTTP/1.1 response: each chunk is a hex size line, then that many bytes.
-func dechunked(_ body: String) -> String {
+package func dechunked(_ body: String) -> String {
     var bytes = Array(body.utf8)[...]
     var out: [UInt8] = []
     while let lineEnd = bytes.firstIndex(of: UInt8(ascii: "\r")) {
@@ -270,7 +293,7 @@ func dechunked(_ body: String) -> String {
 }
 
 /// Runs a command to completion with `input` on its standard input; returns status and output.
-func runCommand(_ path: String, _ arguments: [String], input: String = "") throws -> (status: Int32?, output: String) {
+package func runCommand(_ path: String, _ arguments: [String], input: String = "") throws -> (status: Int32?, output: String) {
     let inputPath = "/tmp/lookout-test-input-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     try input.write(toFile: inputPath, atomically: true, encoding: .utf8)
     defer { unlink(inputPath) }

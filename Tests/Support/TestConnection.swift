@@ -4,19 +4,19 @@ import Glibc
 import NIOCore
 import RESP
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+package struct TestFailure: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// A blocking loopback TCP client for tests: raw bytes in, raw bytes out, with timeouts, so a
 /// test sees exactly what a server wrote (and whether it closed the connection).
-final class TestConnection {
+package final class TestConnection {
     private var fd: Int32
-    private(set) var closedByPeer = false
+    package private(set) var closedByPeer = false
     private var pending: [UInt8] = []
 
-    init(port: Int, host: String = "127.0.0.1") throws {
+    package init(port: Int, host: String = "127.0.0.1") throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed") }
         var address = sockaddr_in()
@@ -39,12 +39,12 @@ final class TestConnection {
 
     deinit { close() }
 
-    func close() {
+    package func close() {
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
     }
 
-    func send(_ bytes: [UInt8]) throws {
+    package func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -53,15 +53,15 @@ final class TestConnection {
         }
     }
 
-    func send(_ text: String) throws { try send(Array(text.utf8)) }
+    package func send(_ text: String) throws { try send(Array(text.utf8)) }
 
-    func send(command words: [[UInt8]]) throws {
+    package func send(command words: [[UInt8]]) throws {
         var buffer = ByteBuffer()
         RESPRequest(arguments: words.map { ByteBuffer(bytes: $0) }).encode(into: &buffer)
         try send(Array(buffer.readableBytesView))
     }
 
-    func send(command words: String...) throws { try send(command: words.map { Array($0.utf8) }) }
+    package func send(command words: String...) throws { try send(command: words.map { Array($0.utf8) }) }
 
     /// One read of at most 64 KiB, waiting up to `timeoutMilliseconds`; nil on timeout.
     private func receiveChunk(timeoutMilliseconds: Int32) -> [UInt8]? {
@@ -78,7 +78,7 @@ final class TestConnection {
 
     /// Reads RESP values until `stop` returns true for one; returns the raw bytes up to and
     /// including that value, and the values.
-    func read(until stop: (RESPValue) -> Bool, timeoutSeconds: Double = 10) throws -> (bytes: [UInt8], values: [RESPValue]) {
+    package func read(until stop: (RESPValue) -> Bool, timeoutSeconds: Double = 10) throws -> (bytes: [UInt8], values: [RESPValue]) {
         let deadline = Self.now() + timeoutSeconds
         var values: [RESPValue] = []
         var consumed = 0
@@ -103,19 +103,19 @@ final class TestConnection {
     }
 
     /// Reads `count` values.
-    func readValues(_ count: Int, timeoutSeconds: Double = 10) throws -> [RESPValue] {
+    package func readValues(_ count: Int, timeoutSeconds: Double = 10) throws -> [RESPValue] {
         var seen = 0
         return try read(until: { _ in seen += 1; return seen == count }, timeoutSeconds: timeoutSeconds).values
     }
 
     /// Sends a command and returns its one reply.
-    func call(_ words: String...) throws -> RESPValue {
+    package func call(_ words: String...) throws -> RESPValue {
         try send(command: words.map { Array($0.utf8) })
         return try readValues(1)[0]
     }
 
     /// Reads until the peer closes (or the timeout passes); returns what arrived.
-    func readUntilClosed(timeoutSeconds: Double = 10) -> [UInt8] {
+    package func readUntilClosed(timeoutSeconds: Double = 10) -> [UInt8] {
         let deadline = Self.now() + timeoutSeconds
         var bytes = pending
         pending = []
@@ -128,7 +128,7 @@ final class TestConnection {
     private static let origin = ContinuousClock.now
 
     /// Monotonic seconds, for deadlines.
-    static func now() -> Double {
+    package static func now() -> Double {
         let elapsed = ContinuousClock.now - origin
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }

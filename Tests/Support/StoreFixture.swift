@@ -1,16 +1,18 @@
-import Alerting
 import Foundation
-import Monitor
+import LookoutCore
 import Prometheus
 
-@testable import Store
+import Store
+
+/// A minute boundary: 2027-01-15T08:00:00Z.
+package let t0: Int64 = 1_800_000_000
 
 /// A fresh directory with a database path in it, removed at the end of the test.
-final class TemporaryDatabase {
-    let directory: String
-    var path: String { directory + "/lookout.db" }
+package final class TemporaryDatabase {
+    package let directory: String
+    package var path: String { directory + "/lookout.db" }
 
-    init() {
+    package init() {
         directory = NSTemporaryDirectory() + "lookout-store-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
@@ -19,7 +21,7 @@ final class TemporaryDatabase {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    func writer(_ configure: (inout StoreWriter.Configuration) -> Void = { _ in }) throws -> (StoreWriter, PrometheusCollectorRegistry) {
+    package func writer(_ configure: (inout StoreWriter.Configuration) -> Void = { _ in }) throws -> (StoreWriter, PrometheusCollectorRegistry) {
         var configuration = StoreWriter.Configuration()
         configure(&configuration)
         let registry = PrometheusCollectorRegistry()
@@ -27,7 +29,7 @@ final class TemporaryDatabase {
     }
 
     /// Files in the directory, with their contents' hash.
-    func listing() -> [String: Int] {
+    package func listing() -> [String: Int] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return Dictionary(uniqueKeysWithValues: names.map { name in
             (name, (FileManager.default.contents(atPath: directory + "/" + name) ?? Data()).hashValue)
@@ -36,7 +38,7 @@ final class TemporaryDatabase {
 }
 
 /// A bucket of `messages` messages of 10 bytes each, with latencies if given.
-func bucket(_ channel: String, at start: Int64, messages: UInt64, unrouted: UInt64 = 0, subscribers: Int = 1,
+package func bucket(_ channel: String, at start: Int64, messages: UInt64, unrouted: UInt64 = 0, subscribers: Int = 1,
             latencies: [Double] = []) -> ChannelStatistics.Bucket {
     var digest = LatencyDigest()
     for latency in latencies { digest.record(latency) }
@@ -44,13 +46,13 @@ func bucket(_ channel: String, at start: Int64, messages: UInt64, unrouted: UInt
                                     subscribers: subscribers, latency: digest)
 }
 
-func consumer(_ name: String, group: String = "billing", state: ConsumerStateMachine.State, since: Double,
+package func consumer(_ name: String, group: String = "billing", state: ConsumerStateMachine.State, since: Double,
               lastHeartbeat: Double, processed: UInt64? = 10) -> HeartbeatTracker.ConsumerSnapshot {
     HeartbeatTracker.ConsumerSnapshot(consumer: name, group: group, detector: .init(
         state: state, stateSince: since, reason: state == .down ? "no heartbeat for 15s (interval 5s)" : "", lastHeartbeatAt: lastHeartbeat,
         interval: 5, processed: processed, failed: 0, channels: ["orders"], connectionOnly: false))
 }
 
-func exposition(_ registry: PrometheusCollectorRegistry) -> String {
+package func exposition(_ registry: PrometheusCollectorRegistry) -> String {
     String(decoding: registry.emitToBuffer(), as: UTF8.self)
 }

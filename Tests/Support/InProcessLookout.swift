@@ -1,0 +1,68 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Foundation
+import Logging
+import LookoutApplication
+import LookoutConfiguration
+import ServiceLifecycle
+
+/// `lookout serve` run inside the test process: the same flags, resolved the same way, the
+/// same ``LookoutApplication``, with real sockets on loopback port 0. Stop it with ``stop()``
+/// (a graceful shutdown, as SIGTERM gives the process); if a test fails before that, the
+/// application is cancelled when this object goes away.
+package final class InProcessLookout: Sendable {
+    package let application: LookoutApplication
+    /// The relay's port (0 with `--no-relay`).
+    package let port: Int
+    package let metricsPort: Int
+    /// The database this application writes (see ``temporaryDatabase(_:)``).
+    package let databasePath: String?
+    private let ownsDatabase: Bool
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    /// - Parameters:
+    ///   - arguments: `lookout serve` flags; the relay and HTTP addresses default to 127.0.0.1:0.
+    ///   - environment: what the flags' environment fallbacks read.
+    package init(arguments: [String] = [], environment: [String: String] = [:], seconds: Double = 30) async throws {
+        var arguments = arguments
+        (databasePath, ownsDatabase) = temporaryDatabase(&arguments)
+        let options = try ServeOptions.parse(["--relay", "127.0.0.1:0", "--metrics", "127.0.0.1:0"] + arguments)
+        let configuration = try options.resolve(environment: environment)
+        var logger = Logger(label: "test.lookout")
+        logger.logLevel = .warning
+        let application = try LookoutApplication(configuration: configuration, shutdownTimeout: .seconds(5), logger: logger)
+        self.application = application
+        let group = ServiceGroup(configuration: .init(services: [.init(service: application)], logger: logger))
+        self.group = group
+        task = Task { try await group.run() }
+        let relayed = configuration.relayEnabled
+        let bound = await eventually(seconds: seconds) {
+            (application.relayPort != nil || !relayed) && application.httpPort != nil
+        }
+        guard bound != nil, let http = application.httpPort else {
+            task.cancel()
+            throw TestFailure("the application did not listen within \(seconds)s")
+        }
+        port = application.relayPort ?? 0
+        metricsPort = http
+    }
+
+    /// Graceful shutdown, as `lookout serve` does on SIGTERM; returns once every service stopped.
+    package func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+
+    deinit {
+        task.cancel()
+        if ownsDatabase, let databasePath { removeDatabase(databasePath) }
+    }
+
+    /// GET `path` from the HTTP server; returns the status code and body.
+    package func get(_ path: String) throws -> (status: Int, body: String) {
+        try httpGet(port: metricsPort, path: path)
+    }
+}
