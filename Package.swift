@@ -133,6 +133,7 @@ let package = Package(
             name: "LookoutTestSupport",
             dependencies: [
                 "LookoutApplication", "LookoutConfiguration", "LookoutCore", "Store", "RESP", nioCore, prometheus, lifecycle, logging,
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tests/Support"

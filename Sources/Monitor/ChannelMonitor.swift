@@ -54,6 +54,8 @@ public final class ChannelMonitor: Service, Sendable {
     private let logger: Logger
     private let state: Mutex<State>
     private let invalidHeartbeatLog = RateLimitedLog(interval: 10)
+    /// `lookout_source_up` of each source, in the order of `sources`.
+    private let sourceUp: [Gauge]
 
     /// - Parameters:
     ///   - sources: where subscriber counts come from; a ``RelaySource`` also provides the
@@ -67,6 +69,8 @@ public final class ChannelMonitor: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.state = Mutex(State(grouping: configuration.grouping, tracker: HeartbeatTracker(configuration: configuration.detector)))
+        self.sourceUp = sources.map { metrics.sourceUp($0.name) }
+        for source in sources { _ = metrics.sourceReconnects(source.name) }
     }
 
     public func run() async throws {
@@ -127,6 +131,8 @@ public final class ChannelMonitor: Service, Sendable {
 
     private func count(_ channel: String, messages: Int, bytes: Int, unrouted: Int, at time: Double, in state: inout State) {
         state.tracker.noteMessage(on: channel, at: time)
+        // The monitor itself receives Lookout's own channels: they are never published to nobody.
+        let unrouted = configuration.ownChannels.contains(channel) ? 0 : unrouted
         guard let label = state.grouping.label(for: channel) else { return }
         state.statistics.record(label: label, messages: messages, bytes: bytes, unrouted: unrouted, at: time)
         let series = Self.series(label, in: &state, metrics: metrics)
@@ -274,10 +280,14 @@ public final class ChannelMonitor: Service, Sendable {
         state.exported[key] = total
     }
 
-    /// Names of sources that are not connected.
+    /// Names of sources that are not connected; updates `lookout_source_up` on the way.
     public func sourcesNotReady() async -> [String] {
         var waiting: [String] = []
-        for source in sources where !(await source.isConnected) { waiting.append(source.name) }
+        for (source, up) in zip(sources, sourceUp) {
+            let connected = await source.isConnected
+            up.set(Int64(connected ? 1 : 0))
+            if !connected { waiting.append(source.name) }
+        }
         return waiting
     }
 

@@ -37,6 +37,8 @@ public final class MonitorMetrics: Sendable {
         relaySlowSubscriberDisconnects = registry.makeCounter(
             name: "lookout_relay_slow_subscriber_disconnects_total",
             help: "Subscribers the relay disconnected for exceeding the output buffer limit.")
+        // Every reason from the start, so that a dashboard shows 0 rather than "No data".
+        for reason in Heartbeat.Rejection.allCases { _ = invalidHeartbeats(reason) }
     }
 
     /// The series of one channel label.
@@ -92,6 +94,16 @@ public final class MonitorMetrics: Sendable {
             failed: registry.counter("lookout_consumer_failed_total", labels: labels,
                                          help: "Messages the consumer reports as failed.")
         )
+    }
+
+    /// `lookout_source_up{source}`: 1 while the source is connected and delivering.
+    public func sourceUp(_ source: String) -> Gauge {
+        registry.gauge("lookout_source_up", labels: [("source", source)], help: "1 when the source's subscription is connected.")
+    }
+
+    /// `lookout_source_reconnects_total{source}`.
+    public func sourceReconnects(_ source: String) -> Counter {
+        registry.counter("lookout_source_reconnects_total", labels: [("source", source)], help: "Reconnections after a lost connection.")
     }
 
     /// `lookout_heartbeats_invalid_total{reason}`, one series per rejection reason.

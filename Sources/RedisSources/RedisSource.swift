@@ -76,8 +76,8 @@ public final class RedisSource: MonitoredSource, Service {
         self.envelope = configuration.timestampField.map(EnvelopeTimestamp.init(field:))
         let labels = [("source", configuration.url.description)]
         let registry = metrics.registry
-        up = registry.gauge("lookout_source_up", labels: labels, help: "1 when the source's subscription is connected.")
-        reconnects = registry.counter("lookout_source_reconnects_total", labels: labels, help: "Reconnections after a lost connection.")
+        up = metrics.sourceUp(configuration.url.description)
+        reconnects = metrics.sourceReconnects(configuration.url.description)
         gapSeconds = registry.counter("lookout_source_gap_seconds_total", labels: labels,
                                           help: "Seconds without a subscription, when messages were not seen.")
         probeRoundTrip = registry.histogram("lookout_probe_roundtrip_seconds", labels: labels,

@@ -16,6 +16,9 @@ public final class RelayServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let ownsGroup: Bool
     private let serverChannel = Mutex<(any Channel)?>(nil)
+    /// Set once ``stop()`` begins: from then on nothing more is submitted to the event loop,
+    /// which is about to shut down (a task submitted to a shut-down loop never completes).
+    private let stopped = Atomic<Bool>(false)
 
     /// - Parameters:
     ///   - configuration: address, password and limits.
@@ -65,6 +68,7 @@ public final class RelayServer: Service, Sendable {
 
     /// Stops accepting, closes every client, and releases the event loop if the relay owns it.
     public func stop() async {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         if let channel = serverChannel.withLock({ channel in defer { channel = nil }; return channel }) {
             try? await channel.close()
         }
@@ -87,6 +91,7 @@ public final class RelayServer: Service, Sendable {
     /// Publishes a message from Lookout itself (e.g. alerts on `lookout:alerts`); returns the receiver count.
     @discardableResult
     public func publish(channel: String, payload: String) async throws -> Int {
+        try checkRunning()
         let core = self.core
         return try await core.eventLoop.submit {
             let receivers = core.publish(channel: ByteBuffer(string: channel), payload: ByteBuffer(string: payload), sharded: false, publisher: nil)
@@ -100,6 +105,10 @@ public final class RelayServer: Service, Sendable {
         serverChannel.withLock { $0?.localAddress?.port }
     }
 
+    private func checkRunning() throws(RelayStoppedError) {
+        if stopped.load(ordering: .acquiring) { throw RelayStoppedError() }
+    }
+
     /// Whether the relay is bound and accepting clients.
     public var isListening: Bool {
         get async { serverChannel.withLock { $0?.isActive ?? false } }
@@ -107,6 +116,7 @@ public final class RelayServer: Service, Sendable {
 
     /// Subscribers of every channel that has any (patterns not counted), keyed by channel name.
     public func channelSubscriberCounts() async throws -> [String: Int] {
+        try checkRunning()
         let core = self.core
         return try await core.eventLoop.submit {
             var counts: [String: Int] = [:]
@@ -119,6 +129,7 @@ public final class RelayServer: Service, Sendable {
 
     /// A snapshot of the relay's counters and sizes.
     public func statistics() async throws -> RelayStatistics {
+        try checkRunning()
         let core = self.core
         return try await core.eventLoop.submit {
             var stats = core.stats
@@ -129,4 +140,9 @@ public final class RelayServer: Service, Sendable {
             return stats
         }.get()
     }
+}
+
+/// The relay has stopped: it publishes nothing more and has no statistics to give.
+public struct RelayStoppedError: Error, CustomStringConvertible {
+    public var description: String { "the relay has stopped" }
 }

@@ -5,7 +5,7 @@ import RESP
 import Testing
 import LookoutTestSupport
 
-/// A real consumer process is killed; the webhook hears about it, then about its return.
+/// A real consumer process is killed; the webhook hears about it, then about its return (Lookout in process).
 @Suite(.serialized) struct ConsumerAlertTests {
     /// A shell loop that publishes a heartbeat every 200 ms with redis-cli (bounded: 600 beats).
     private func consumer(port: Int, name: String) throws -> ChildProcess {
@@ -15,15 +15,15 @@ import LookoutTestSupport
         return try ChildProcess("/bin/sh", ["-c", script])
     }
 
-    private func scenario(lookoutArguments: [String], publishPort: (LookoutProcess) -> Int) async throws {
+    private func scenario(lookoutArguments: [String], publishPort: (InProcessLookout) -> Int) async throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
-        let lookout = try LookoutProcess(arguments: lookoutArguments + ["--alert-webhook", receiver.url])
+        let lookout = try await InProcessLookout(arguments: lookoutArguments + ["--alert-webhook", receiver.url])
         let bus = try TestConnection(port: publishPort(lookout))
         _ = try bus.call("SUBSCRIBE", "lookout:alerts")
         var worker = try consumer(port: publishPort(lookout), name: "billing-worker-1")
         let seen = await eventually(seconds: 10) {
-            (try? lookout.get("/metrics").body.contains(#"lookout_consumer_up{consumer="billing-worker-1",group="billing"} 1"#)) == true
+            (try? await lookout.get("/metrics").body.contains(#"lookout_consumer_up{consumer="billing-worker-1",group="billing"} 1"#)) == true
         }
         #expect(seen != nil, "the consumer's heartbeats were seen")
 
@@ -37,7 +37,7 @@ import LookoutTestSupport
         let busMessage = try bus.readValues(1)[0]
         #expect(busMessage.elements?.first?.string == "message")
         #expect(busMessage.elements?.last?.string?.contains(#""alertname":"LookoutConsumerDown""#) == true, "the alert is on the bus too")
-        let metrics = try lookout.get("/metrics").body
+        let metrics = try await lookout.get("/metrics").body
         #expect(metrics.contains(#"lookout_consumer_state{consumer="billing-worker-1",group="billing",state="down"} 1"#))
 
         worker = try consumer(port: publishPort(lookout), name: "billing-worker-1")
@@ -46,6 +46,7 @@ import LookoutTestSupport
         #expect(resolvedAfter != nil, "a resolved alert when the consumer returns")
         #expect(receiver.alerts.filter { $0.status == "firing" && $0.name == "LookoutConsumerDown" }.count == 1, "one firing alert, no storm")
         #expect(receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutGroupDown" }, "its group's only member is down")
+        try await lookout.stop()
     }
 
     @Test func killedConsumerOnTheRelay() async throws {
@@ -63,35 +64,37 @@ import LookoutTestSupport
     @Test func heartbeatCommandIsSeenAndSaysGoodbye() async throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
-        let lookout = try LookoutProcess(arguments: ["--alert-webhook", receiver.url])
+        let lookout = try await InProcessLookout(arguments: ["--alert-webhook", receiver.url])
         let sender = try ChildProcess(try LookoutProcess.binary, [
             "heartbeat", "--consumer", "cli-worker", "--group", "demo", "--interval", "200ms",
             "--channels", "orders.*", "--redis", "redis://127.0.0.1:\(lookout.port)",
         ])
         let up = #"lookout_consumer_state{consumer="cli-worker",group="demo",state="up"} 1"#
-        await #expect(try eventually { try lookout.get("/metrics").body.contains(up) } != nil)
+        await #expect(try await eventually { try await lookout.get("/metrics").body.contains(up) } != nil)
         #expect(sender.stop(signal: SIGTERM) == 0)
         let stopped = #"lookout_consumer_state{consumer="cli-worker",group="demo",state="stopped"} 1"#
-        await #expect(try eventually { try lookout.get("/metrics").body.contains(stopped) } != nil)
+        await #expect(try await eventually { try await lookout.get("/metrics").body.contains(stopped) } != nil)
         try await Task.sleep(for: .microseconds(1_000_000))  // well past 3 × 200 ms: a goodbye must not turn into "down"
-        #expect(try lookout.get("/metrics").body.contains(stopped))
+        #expect(try await lookout.get("/metrics").body.contains(stopped))
         #expect(receiver.alerts.isEmpty, "a clean goodbye sends no alert")
+        try await lookout.stop()
     }
 }
 
 /// Consumers without heartbeats: a named, subscribed connection that goes away is a failure.
 @Suite(.serialized) struct NamedSubscriberTests {
-    private func scenario(lookoutArguments: [String], port: (LookoutProcess) -> Int) async throws {
+    private func scenario(lookoutArguments: [String], port: (InProcessLookout) -> Int) async throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
-        let lookout = try LookoutProcess(arguments: lookoutArguments + ["--alert-webhook", receiver.url])
+        let lookout = try await InProcessLookout(arguments: lookoutArguments + ["--alert-webhook", receiver.url])
         let worker = try TestConnection(port: port(lookout))
         #expect(try worker.call("CLIENT", "SETNAME", "mailer-1") == .simpleString("OK"))
         _ = try worker.call("SUBSCRIBE", "mail")
         let up = #"lookout_consumer_up{consumer="mailer-1",group=""} 1"#
-        await #expect(try eventually { try lookout.get("/metrics").body.contains(up) } != nil)
+        await #expect(try await eventually { try await lookout.get("/metrics").body.contains(up) } != nil)
         worker.close()
         await #expect(eventually { receiver.alerts.contains { $0.consumer == "mailer-1" && $0.status == "firing" && $0.name == "LookoutConsumerDown" } } != nil)
+        try await lookout.stop()
     }
 
     @Test func onTheRelay() async throws {
@@ -109,7 +112,7 @@ import LookoutTestSupport
     @Test func trafficWithNoSubscriberAlerts() async throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
-        let lookout = try LookoutProcess(arguments: ["--alert-webhook", receiver.url, "--alert-hold", "1s"])
+        let lookout = try await InProcessLookout(arguments: ["--alert-webhook", receiver.url, "--alert-hold", "1s"])
         // Lookout's own channels carry traffic with no subscriber too (heartbeats, and the alerts
         // themselves on lookout:alerts): they must never be reported.
         let heartbeats = try ChildProcess(try LookoutProcess.binary, [
@@ -136,5 +139,6 @@ import LookoutTestSupport
         }
         #expect(resolved)
         #expect(receiver.alerts.filter { $0.name == "LookoutChannelWithoutConsumers" }.allSatisfy { $0.labels["channel"] == "orders" })
+        try await lookout.stop()
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 import Testing
 import LookoutTestSupport
 
-/// The dashboards and rules stay in step with what `lookout serve` exports: every metric they
+/// The dashboards and rules stay in step with what Lookout exports: every metric they
 /// name is in a live scrape, every expression parses, every panel has what Grafana needs.
 @Suite struct DashboardTests {
     /// Series that are not Lookout's: Prometheus's own.
@@ -15,7 +15,7 @@ import LookoutTestSupport
     /// consumer, traffic on a subscribed and an unsubscribed channel.
     static func liveScrape() async throws -> String {
         let redis = try RedisServer()
-        let lookout = try LookoutProcess(arguments: ["--redis", "redis://127.0.0.1:\(redis.port)", "--alertmanager", "http://127.0.0.1:9/"])
+        let lookout = try await InProcessLookout(arguments: ["--redis", "redis://127.0.0.1:\(redis.port)", "--alertmanager", "http://127.0.0.1:9/"])
         let subscriber = try TestConnection(port: lookout.port)
         _ = try subscriber.call("SUBSCRIBE", "orders")
         let publisher = try TestConnection(port: lookout.port)
@@ -24,11 +24,12 @@ import LookoutTestSupport
         _ = try publisher.call("PUBLISH", "nobody", "x")
         var body = ""
         let complete = await eventually(seconds: 10) {
-            body = (try? lookout.get("/metrics").body) ?? ""
+            body = (try? await lookout.get("/metrics").body) ?? ""
             return body.contains("lookout_consumer_up{") && body.contains("lookout_channel_delivery_latency_seconds_bucket{")
                 && body.contains("lookout_probe_roundtrip_seconds_bucket{") && body.contains("lookout_store_flush_duration_seconds_bucket")
         }
         #expect(complete != nil, "the scrape has consumer, latency, probe and store series")
+        try await lookout.stop()
         return body
     }
 

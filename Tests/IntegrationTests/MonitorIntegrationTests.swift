@@ -6,7 +6,7 @@ import RESP
 import Testing
 import LookoutTestSupport
 
-/// The monitor in a real `lookout serve`, scraped over HTTP.
+/// The monitor in a real Lookout application (in process, real sockets), scraped over HTTP.
 @Suite(.serialized) struct MonitorIntegrationTests {
     /// The value of one sample line in Prometheus text format, e.g. `name{label="x"}`.
     static func sample(_ exposition: String, _ series: String) -> Double? {
@@ -16,8 +16,8 @@ import LookoutTestSupport
         return nil
     }
 
-    @Test func relayTrafficAppearsOnMetricsWithExactCounts() throws {
-        let lookout = try LookoutProcess()
+    @Test func relayTrafficAppearsOnMetricsWithExactCounts() async throws {
+        let lookout = try await InProcessLookout()
         let subscriber = try TestConnection(port: lookout.port)
         _ = try subscriber.send(command: "SUBSCRIBE", "ch0", "ch1")
         _ = try subscriber.readValues(2)
@@ -34,12 +34,10 @@ import LookoutTestSupport
         _ = try subscriber.readValues(perChannel * 2)
 
         var metrics = ""
-        let deadline = TestConnection.now() + 10
-        repeat {
-            metrics = try lookout.get("/metrics").body
-            if Self.sample(metrics, "lookout_channel_subscribers{channel=\"ch0\"}") == 1 { break }
-            usleep(100_000)
-        } while TestConnection.now() < deadline
+        try await eventually {
+            metrics = try await lookout.get("/metrics").body
+            return Self.sample(metrics, "lookout_channel_subscribers{channel=\"ch0\"}") == 1
+        }
 
         for channel in ["ch0", "ch1", "ch2"] {
             #expect(Self.sample(metrics, "lookout_channel_messages_total{channel=\"\(channel)\"}") == Double(perChannel))
@@ -53,30 +51,59 @@ import LookoutTestSupport
         #expect(Self.sample(metrics, "lookout_channel_delivery_latency_seconds_count{channel=\"ch2\"}") == 0, "nothing was delivered on ch2")
         #expect(Self.sample(metrics, "lookout_relay_clients") == 2)
 
-        let channels = try lookout.get("/api/v1/channels")
+        let channels = try await lookout.get("/api/v1/channels")
         #expect(channels.status == 200)
         #expect(channels.body.contains("\"channel\":\"ch2\""))
-        #expect(try lookout.get("/healthz").status == 200)
-        #expect(try lookout.get("/readyz").status == 200)
+        #expect(try await lookout.get("/healthz").status == 200)
+        #expect(try await lookout.get("/readyz").status == 200)
 
         let check = try runCommand(try executable("promtool"), ["check", "metrics"], input: metrics)
         #expect(check.status == 0, "promtool check metrics: \(check.output)")
+        try await lookout.stop()
     }
 
-    @Test func channelCapAndGroupsBoundTheSeries() throws {
-        let lookout = try LookoutProcess(arguments: ["--max-channels", "5", "--channel-group", "user:*:events=user-events"])
+    @Test func lookoutsOwnChannelsAreNeverUnrouted() async throws {
+        let lookout = try await InProcessLookout()
+        let publisher = try TestConnection(port: lookout.port)
+        _ = try publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"w1","interval_ms":1000}"#)
+        _ = try publisher.call("PUBLISH", "nobody-listens", "x")
+        var metrics = ""
+        try await eventually {
+            metrics = try await lookout.get("/metrics").body
+            return Self.sample(metrics, "lookout_channel_messages_total{channel=\"lookout:heartbeat\"}") == 1
+                && Self.sample(metrics, "lookout_consumer_up{consumer=\"w1\",group=\"\"}") == 1
+        }
+        #expect(Self.sample(metrics, "lookout_channel_unrouted_messages_total{channel=\"lookout:heartbeat\"}") == 0,
+                "the monitor itself receives the heartbeats")
+        #expect(Self.sample(metrics, "lookout_channel_unrouted_messages_total{channel=\"nobody-listens\"}") == 1)
+        try await lookout.stop()
+    }
+
+    @Test func knownSeriesAreExportedFromTheStart() async throws {
+        let lookout = try await InProcessLookout(arguments: ["--alert-webhook", "http://127.0.0.1:9/hook"])
+        let metrics = try await lookout.get("/metrics").body
+        #expect(Self.sample(metrics, "lookout_source_up{source=\"relay\"}") != nil)
+        #expect(Self.sample(metrics, "lookout_alerts_sent_total{notifier=\"webhook\",outcome=\"success\"}") == 0)
+        #expect(Self.sample(metrics, "lookout_alerts_sent_total{notifier=\"bus\",outcome=\"failure\"}") == 0)
+        #expect(Self.sample(metrics, "lookout_heartbeats_invalid_total{reason=\"not_json\"}") == 0)
+        try await lookout.stop()
+    }
+
+    @Test func channelCapAndGroupsBoundTheSeries() async throws {
+        let lookout = try await InProcessLookout(arguments: ["--max-channels", "5", "--channel-group", "user:*:events=user-events"])
         let publisher = try TestConnection(port: lookout.port)
         var pipeline: [UInt8] = []
         for i in 0..<200 { pipeline += ScriptStep.encode([Array("PUBLISH".utf8), Array("session:\(i)".utf8), Array("x".utf8)]) }
         for i in 0..<30 { pipeline += ScriptStep.encode([Array("PUBLISH".utf8), Array("user:\(i):events".utf8), Array("x".utf8)]) }
         try publisher.send(pipeline)
         _ = try publisher.readValues(230)
-        let metrics = try lookout.get("/metrics").body
+        let metrics = try await lookout.get("/metrics").body
         #expect(Self.sample(metrics, "lookout_channel_messages_total{channel=\"user-events\"}") == 30)
         #expect(Self.sample(metrics, "lookout_channel_messages_total{channel=\"__other__\"}") == 195)
         #expect(Self.sample(metrics, "lookout_channel_messages_total{channel=\"session:0\"}") == 1)
         let series = metrics.split(separator: "\n").filter { $0.hasPrefix("lookout_channel_messages_total{") }
         #expect(series.count == 7, "5 tracked channels, one group, and __other__")
+        try await lookout.stop()
     }
 
     @Test func invalidFlagsExitWithStatus2() throws {
@@ -107,17 +134,18 @@ import LookoutTestSupport
         #expect(missing.output.contains("cannot read '/nonexistent/lookout.yaml'"))
     }
 
-    @Test func fileSettingsApplyAndFlagsWin() throws {
+    @Test func fileSettingsApplyAndFlagsWin() async throws {
         let path = try write("channels:\n  groups:\n    - pattern: \"job:*\"\n      label: jobs\nrelay:\n  max_clients: 1\n")
         defer { unlink(path) }
-        // --relay and --metrics (from LookoutProcess) override the file; the groups come from it.
-        let lookout = try LookoutProcess(arguments: ["--config", path, "--max-clients", "5"])
+        // --relay and --metrics (from InProcessLookout) override the file; the groups come from it.
+        let lookout = try await InProcessLookout(arguments: ["--config", path, "--max-clients", "5"])
         let publisher = try TestConnection(port: lookout.port)
         let second = try TestConnection(port: lookout.port)
         #expect(try second.call("PING") == .simpleString("PONG"), "--max-clients 5 wins over the file's 1")
         _ = try publisher.call("PUBLISH", "job:1", "x")
         _ = try publisher.call("PUBLISH", "job:2", "x")
-        let metrics = try lookout.get("/metrics").body
+        let metrics = try await lookout.get("/metrics").body
         #expect(MonitorIntegrationTests.sample(metrics, "lookout_channel_messages_total{channel=\"jobs\"}") == 2)
+        try await lookout.stop()
     }
 }

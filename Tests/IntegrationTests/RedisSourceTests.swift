@@ -6,12 +6,12 @@ import RESP
 import Testing
 import LookoutTestSupport
 
-/// `lookout serve --no-relay --redis` against a real redis-server.
+/// Lookout in sidecar mode (`--no-relay --redis`, in process) against a real redis-server.
 @Suite(.serialized) struct RedisSourceTests {
-    private func scrape(_ lookout: LookoutProcess) throws -> String { try lookout.get("/metrics").body }
+    private func scrape(_ lookout: InProcessLookout) async throws -> String { try await lookout.get("/metrics").body }
 
     /// Waits for `condition`, failing the test when it never holds.
-    private func waitUntil(seconds: Double = 15, _ condition: () throws -> Bool) async throws {
+    private func waitUntil(seconds: Double = 15, _ condition: () async throws -> Bool) async throws {
         guard try await eventually(seconds: seconds, condition) != nil else { throw TestFailure("condition not met within \(seconds)s") }
     }
 
@@ -22,8 +22,8 @@ import LookoutTestSupport
     @Test func countsEveryMessageOnRedisAndSurvivesARestart() async throws {
         let redis = try RedisServer()
         let source = "redis://127.0.0.1:\(redis.port)"
-        let lookout = try LookoutProcess(arguments: ["--no-relay", "--redis", source])
-        try await waitUntil { try lookout.get("/readyz").status == 200 }
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source])
+        try await waitUntil { try await lookout.get("/readyz").status == 200 }
 
         let subscriber = try TestConnection(port: redis.port)
         _ = try subscriber.call("SUBSCRIBE", "watched")
@@ -31,8 +31,11 @@ import LookoutTestSupport
         // Prime both channels so the poller has their NUMSUB, then publish the counted batch.
         _ = try publisher.call("PUBLISH", "watched", "prime")
         _ = try publisher.call("PUBLISH", "nobody", "prime")
-        try await waitUntil { sample(try scrape(lookout), "lookout_channel_subscribers{channel=\"watched\"}") == 1 }
-        try await Task.sleep(for: .microseconds(1_200_000))  // one more poll, after both channels were seen
+        try await waitUntil { sample(try await scrape(lookout), "lookout_channel_subscribers{channel=\"watched\"}") == 1 }
+        // One more whole poll after both channels were seen (each poll starts with a probe), so
+        // the poller knows that "nobody" has no subscriber.
+        let probes = sample(try await scrape(lookout), "lookout_probe_roundtrip_seconds_count{source=\"\(source)\"}") ?? 0
+        try await waitUntil { (sample(try await scrape(lookout), "lookout_probe_roundtrip_seconds_count{source=\"\(source)\"}") ?? 0) >= probes + 2 }
 
         let perChannel = 200
         var pipeline: [UInt8] = []
@@ -46,8 +49,8 @@ import LookoutTestSupport
         #expect(replies.filter { $0 == .integer(2) }.count == perChannel,
                 "Redis counts the monitor's PSUBSCRIBE as a receiver on the watched channel")
 
-        try await waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"third\"}") == Double(perChannel) }
-        let metrics = try scrape(lookout)
+        try await waitUntil { sample(try await scrape(lookout), "lookout_channel_messages_total{channel=\"third\"}") == Double(perChannel) }
+        let metrics = try await scrape(lookout)
         #expect(sample(metrics, "lookout_channel_messages_total{channel=\"watched\"}") == Double(perChannel + 1))
         #expect(sample(metrics, "lookout_channel_messages_total{channel=\"nobody\"}") == Double(perChannel + 1))
         #expect(sample(metrics, "lookout_channel_unrouted_messages_total{channel=\"watched\"}") == 0)
@@ -62,18 +65,19 @@ import LookoutTestSupport
 
         // Redis goes away: the source goes down, Lookout keeps serving, and comes back with a recorded gap.
         redis.stop()
-        try await waitUntil { sample(try scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 0 }
-        #expect(try lookout.get("/readyz").status == 503)
+        try await waitUntil { sample(try await scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 0 }
+        #expect(try await lookout.get("/readyz").status == 503)
         let restarted = try RedisServer(port: redis.port)
         defer { restarted.stop() }
-        try await waitUntil { sample(try scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 1 }
-        let after = try scrape(lookout)
+        try await waitUntil { sample(try await scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 1 }
+        let after = try await scrape(lookout)
         #expect(sample(after, "lookout_source_reconnects_total{source=\"\(source)\"}") == 1)
         #expect((sample(after, "lookout_source_gap_seconds_total{source=\"\(source)\"}") ?? 0) > 0)
-        #expect(lookout.child.isRunning)
+        #expect(try await lookout.get("/healthz").status == 200)
         let newPublisher = try TestConnection(port: restarted.port)
         _ = try newPublisher.call("PUBLISH", "third", "after the gap")
-        try await waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"third\"}") == Double(perChannel + 1) }
+        try await waitUntil { sample(try await scrape(lookout), "lookout_channel_messages_total{channel=\"third\"}") == Double(perChannel + 1) }
+        try await lookout.stop()
     }
 
     @Test func redisDroppingTheMonitorForItsOutputBufferIsAGapNotACrash() async throws {
@@ -81,8 +85,8 @@ import LookoutTestSupport
         // as a burst of large messages piles up in it.
         let redis = try RedisServer(extraArguments: ["--client-output-buffer-limit", "pubsub 32kb 16kb 1"])
         let source = "redis://127.0.0.1:\(redis.port)"
-        let lookout = try LookoutProcess(arguments: ["--no-relay", "--redis", source])
-        try await waitUntil { try lookout.get("/readyz").status == 200 }
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source])
+        try await waitUntil { try await lookout.get("/readyz").status == 200 }
         let publisher = try TestConnection(port: redis.port)
         let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 64 * 1024)
         var burst: [UInt8] = []
@@ -91,45 +95,49 @@ import LookoutTestSupport
         for _ in 0..<20 where !reconnected {
             try publisher.send(burst)
             _ = try publisher.readValues(64)
-            reconnected = (sample(try scrape(lookout), "lookout_source_reconnects_total{source=\"\(source)\"}") ?? 0) >= 1
+            reconnected = (sample(try await scrape(lookout), "lookout_source_reconnects_total{source=\"\(source)\"}") ?? 0) >= 1
         }
-        try await waitUntil { (sample(try scrape(lookout), "lookout_source_reconnects_total{source=\"\(source)\"}") ?? 0) >= 1 }
-        try await waitUntil { sample(try scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 1 }
-        #expect(lookout.child.isRunning)
-        #expect(lookout.child.output().contains("subscription to Redis lost"))
+        try await waitUntil { (sample(try await scrape(lookout), "lookout_source_reconnects_total{source=\"\(source)\"}") ?? 0) >= 1 }
+        try await waitUntil { sample(try await scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 1 }
+        #expect(try await lookout.get("/healthz").status == 200)
+        #expect((sample(try await scrape(lookout), "lookout_source_gap_seconds_total{source=\"\(source)\"}") ?? 0) > 0, "the gap is counted")
+        try await lookout.stop()
     }
 
     @Test func keyspaceNotificationsAreNotCountedAsChannels() async throws {
         let redis = try RedisServer(extraArguments: ["--notify-keyspace-events", "KEA"])
-        let lookout = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"])
-        try await waitUntil { try lookout.get("/readyz").status == 200 }
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"])
+        try await waitUntil { try await lookout.get("/readyz").status == 200 }
         let client = try TestConnection(port: redis.port)
         #expect(try client.call("SET", "k", "v") == .simpleString("OK"))
         _ = try client.call("PUBLISH", "marker", "x")
-        try await waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"marker\"}") == 1 }
-        #expect(!(try scrape(lookout)).contains("__keyspace@"))
+        try await waitUntil { sample(try await scrape(lookout), "lookout_channel_messages_total{channel=\"marker\"}") == 1 }
+        #expect(!(try await scrape(lookout)).contains("__keyspace@"))
+        try await lookout.stop()
     }
 
     @Test func envelopeTimestampsGiveLatency() async throws {
         let redis = try RedisServer()
-        let lookout = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)", "--timestamp-field", "ts"])
-        try await waitUntil { try lookout.get("/readyz").status == 200 }
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)", "--timestamp-field", "ts"])
+        try await waitUntil { try await lookout.get("/readyz").status == 200 }
         let client = try TestConnection(port: redis.port)
         let milliseconds = Int(Date().timeIntervalSince1970 * 1000)
         _ = try client.call("PUBLISH", "events", "{\"id\":1,\"ts\":\(milliseconds)}")
         _ = try client.call("PUBLISH", "events", "no envelope")
-        try await waitUntil { sample(try scrape(lookout), "lookout_channel_messages_total{channel=\"events\"}") == 2 }
-        let metrics = try scrape(lookout)
+        try await waitUntil { sample(try await scrape(lookout), "lookout_channel_messages_total{channel=\"events\"}") == 2 }
+        let metrics = try await scrape(lookout)
         #expect(sample(metrics, "lookout_channel_delivery_latency_seconds_count{channel=\"events\"}") == 1)
         #expect((sample(metrics, "lookout_channel_delivery_latency_seconds_sum{channel=\"events\"}") ?? 99) < 5)
+        try await lookout.stop()
     }
 
     @Test func passwordProtectedRedis() async throws {
         let redis = try RedisServer(extraArguments: ["--requirepass", "s3cret"])
-        let wrong = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://:nope@127.0.0.1:\(redis.port)"])
-        try await Task.sleep(for: .microseconds(500_000))
-        #expect(try wrong.get("/readyz").status == 503)
-        let right = try LookoutProcess(arguments: ["--no-relay", "--redis", "redis://:s3cret@127.0.0.1:\(redis.port)"])
-        try await waitUntil { try right.get("/readyz").status == 200 }
+        let wrong = try await InProcessLookout(arguments: ["--no-relay", "--redis", "redis://:nope@127.0.0.1:\(redis.port)"])
+        let right = try await InProcessLookout(arguments: ["--no-relay", "--redis", "redis://:s3cret@127.0.0.1:\(redis.port)"])
+        try await waitUntil { try await right.get("/readyz").status == 200 }
+        #expect(try await wrong.get("/readyz").status == 503, "started at the same time as the right one, and never connected")
+        try await wrong.stop()
+        try await right.stop()
     }
 }

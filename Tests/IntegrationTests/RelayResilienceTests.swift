@@ -97,7 +97,7 @@ import LookoutTestSupport
         let after = relay.child.residentBytes() ?? 0
         #expect(after - before < 16 * 1024 * 1024, "RSS grew by \(after - before) bytes")
         client.close()
-        #expect(try eventually { try info(admin, "connected_clients") == 1 } != nil)
+        #expect(try blockingEventually { try info(admin, "connected_clients") == 1 } != nil)
     }
 
     @Test func defaultLimitRefusesA4GBBulk() throws {
@@ -115,7 +115,7 @@ import LookoutTestSupport
             try client.send("*3\r\n$7\r\nPUBLISH\r\n$6\r\norders\r\n$100\r\nonly part of it")
             client.close()
         }
-        #expect(try eventually { try info(admin, "connected_clients") == 1 } != nil)
+        #expect(try blockingEventually { try info(admin, "connected_clients") == 1 } != nil)
     }
 
     @Test func sigtermShutsDownGracefully() throws {
@@ -131,7 +131,7 @@ import LookoutTestSupport
     @Test func maxClientsIsEnforced() throws {
         let relay = try LookoutProcess(arguments: ["--max-clients", "2"])
         let first = try TestConnection(port: relay.port)
-        #expect(try eventually { try info(first, "connected_clients") == 1 } != nil, "the start-up probe has gone")
+        #expect(try blockingEventually { try info(first, "connected_clients") == 1 } != nil, "the start-up probe has gone")
         let second = try TestConnection(port: relay.port)
         #expect(try second.call("PING") == .simpleString("PONG"))
         let third = try TestConnection(port: relay.port)

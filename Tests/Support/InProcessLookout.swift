@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import LookoutApplication
 import LookoutConfiguration
+import NIOPosix
 import ServiceLifecycle
 
 /// `lookout serve` run inside the test process: the same flags, resolved the same way, the
@@ -37,7 +38,7 @@ package final class InProcessLookout: Sendable {
         self.application = application
         let group = ServiceGroup(configuration: .init(services: [.init(service: application)], logger: logger))
         self.group = group
-        task = Task { try await group.run() }
+        task = Task.detached { try await group.run() }
         let relayed = configuration.relayEnabled
         let bound = await eventually(seconds: seconds) {
             (application.relayPort != nil || !relayed) && application.httpPort != nil
@@ -61,8 +62,11 @@ package final class InProcessLookout: Sendable {
         if ownsDatabase, let databasePath { removeDatabase(databasePath) }
     }
 
-    /// GET `path` from the HTTP server; returns the status code and body.
-    package func get(_ path: String) throws -> (status: Int, body: String) {
-        try httpGet(port: metricsPort, path: path)
+    /// GET `path` from the HTTP server; returns the status code and body. The blocking client
+    /// runs on NIO's thread pool: the server answers from the concurrency pool, which a test
+    /// must not hold while it waits.
+    package func get(_ path: String) async throws -> (status: Int, body: String) {
+        let port = metricsPort
+        return try await NIOThreadPool.singleton.runIfActive { try httpGet(port: port, path: path) }
     }
 }

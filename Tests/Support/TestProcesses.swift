@@ -22,8 +22,11 @@ package func freeLoopbackPort() throws -> Int {
 }
 
 /// Polls `condition` every 20 ms for at most `seconds`; returns how long it took to hold, or nil.
+/// Blocks its thread: for synchronous code only (from async code, `await eventually`: the
+/// concurrency pool has only as many threads as cores).
+@available(*, noasync, message: "use the async eventually")
 @discardableResult
-package func eventually(seconds: Double = 10, _ condition: () throws -> Bool) rethrows -> Double? {
+package func blockingEventually(seconds: Double = 10, _ condition: () throws -> Bool) rethrows -> Double? {
     let start = TestConnection.now()
     while TestConnection.now() - start < seconds {
         if try condition() { return TestConnection.now() - start }
@@ -35,13 +38,13 @@ package func eventually(seconds: Double = 10, _ condition: () throws -> Bool) re
 /// The same, for async tests: sleeps without holding one of the few threads of the concurrency
 /// pool (a blocked pool starves the async tests that run alongside).
 @discardableResult
-package func eventually(seconds: Double = 10, _ condition: () throws -> Bool) async rethrows -> Double? {
+package func eventually(seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Double? {
     let start = TestConnection.now()
     while TestConnection.now() - start < seconds {
-        if try condition() { return TestConnection.now() - start }
+        if try await condition() { return TestConnection.now() - start }
         try? await Task.sleep(for: .milliseconds(20))
     }
-    return try condition() ? TestConnection.now() - start : nil
+    return try await condition() ? TestConnection.now() - start : nil
 }
 
 /// Waits until something accepts connections on `port`, for at most `seconds`.
@@ -218,7 +221,7 @@ package final class LookoutProcess {
         self.child = child
         let relayed = !arguments.contains("--no-relay")
         var ports: (relay: Int?, http: Int?) = (nil, nil)
-        eventually(seconds: seconds) {
+        blockingEventually(seconds: seconds) {
             ports = (Self.loggedPort("relay listening", in: child.output()), Self.loggedPort("http listening", in: child.output()))
             return (ports.relay != nil || !relayed) && ports.http != nil || !child.isRunning
         }
