@@ -1,0 +1,149 @@
+import NIOCore
+import RESP
+
+/// PING, ECHO, QUIT, RESET, HELLO, AUTH, SELECT and CLIENT's subcommands.
+extension RelayCore {
+    func ping(_ client: RelayClient, _ arguments: [ByteBuffer]) {
+        guard arguments.count <= 2 else {
+            client.reply(.error("ERR wrong number of arguments for 'ping' command"))
+            return
+        }
+        if client.inSubscribedContext {
+            client.reply(.array([.bulkString("pong"), .bulkString(arguments.count > 1 ? arguments[1] : ByteBuffer())]))
+        } else if arguments.count > 1 {
+            client.reply(.bulkString(arguments[1]))
+        } else {
+            client.reply(.simpleString("PONG"))
+        }
+    }
+
+    func select(_ client: RelayClient, _ arguments: [ByteBuffer]) {
+        guard let index = Int(String(buffer: arguments[1])) else {
+            client.reply(.error("ERR value is not an integer or out of range"))
+            return
+        }
+        client.reply(index >= 0 && index < 16 ? .simpleString("OK") : .error("ERR DB index is out of range"))
+    }
+
+    func clientSetname(_ client: RelayClient, _ arguments: [ByteBuffer]) {
+        guard let name = Self.validClientName(arguments[2]) else {
+            client.reply(.error("ERR Client names cannot contain spaces, newlines or special characters."))
+            return
+        }
+        client.name = name
+        notify(.named, client)
+        client.reply(.simpleString("OK"))
+    }
+
+    func resetConnection(_ client: RelayClient) {
+        let hadSubscriptions = client.subscriptionCount > 0
+        dropAllSubscriptions(client)
+        client.version = .resp2
+        client.name = ""
+        client.repliesOff = false
+        client.authenticated = configuration.password == nil
+        if hadSubscriptions { notify(.subscriptionsChanged, client) }
+    }
+
+    private func checkPassword(user: String, password: ByteBuffer) -> Bool {
+        guard user == "default" else { return false }
+        guard let expected = configuration.password else { return true }
+        return String(buffer: password) == expected
+    }
+
+    func auth(_ client: RelayClient, _ arguments: [ByteBuffer]) {
+        guard arguments.count <= 3 else {
+            client.reply(.error("ERR syntax error"))
+            return
+        }
+        if arguments.count == 2 && configuration.password == nil {
+            client.reply(.error(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"))
+            return
+        }
+        let user = arguments.count == 3 ? String(buffer: arguments[1]) : "default"
+        if checkPassword(user: user, password: arguments[arguments.count - 1]) {
+            client.authenticated = true
+            client.reply(.simpleString("OK"))
+        } else {
+            client.reply(.error("WRONGPASS invalid username-password pair or user is disabled."))
+        }
+    }
+
+    func hello(_ client: RelayClient, _ arguments: [ByteBuffer]) {
+        let request: HelloArguments
+        switch HelloArguments.parse(arguments) {
+        case .success(let parsed): request = parsed
+        case .failure(let error):
+            client.reply(.error(error.message))
+            return
+        }
+        let version = request.version ?? client.version
+        let credentials = request.credentials
+        let newName = request.name
+        if let (user, password) = credentials {
+            guard checkPassword(user: user, password: password) else {
+                client.reply(.error("WRONGPASS invalid username-password pair or user is disabled."))
+                return
+            }
+            client.authenticated = true
+        }
+        guard client.authenticated else {
+            client.reply(.error(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"))
+            return
+        }
+        if let newName {
+            client.name = newName
+            notify(.named, client)
+        }
+        client.version = version
+        client.reply(.map([
+            RESPMapEntry(.bulkString("server"), .bulkString("redis")),
+            RESPMapEntry(.bulkString("version"), .bulkString(compatibleRedisVersion)),
+            RESPMapEntry(.bulkString("proto"), .integer(Int64(version.rawValue))),
+            RESPMapEntry(.bulkString("id"), .integer(Int64(client.id))),
+            RESPMapEntry(.bulkString("mode"), .bulkString("standalone")),
+            RESPMapEntry(.bulkString("role"), .bulkString("master")),
+            RESPMapEntry(.bulkString("modules"), .array([])),
+        ]))
+    }
+
+    /// Redis accepts names of printable ASCII without spaces; the empty name clears it.
+    static func validClientName(_ bytes: ByteBuffer) -> String? {
+        guard bytes.readableBytesView.allSatisfy({ $0 >= UInt8(ascii: "!") && $0 <= UInt8(ascii: "~") }) else { return nil }
+        return String(buffer: bytes)
+    }
+
+    func clientSetInfo(_ client: RelayClient, _ arguments: [ByteBuffer]) {
+        let attribute = String(buffer: arguments[2]).lowercased()
+        let value = String(buffer: arguments[3])
+        guard arguments[3].readableBytesView.allSatisfy({ $0 >= UInt8(ascii: "!") && $0 <= UInt8(ascii: "~") }) else {
+            client.reply(.error("ERR \(attribute) cannot contain spaces, newlines or special characters."))
+            return
+        }
+        switch attribute {
+        case "lib-name": client.libraryName = value
+        case "lib-ver": client.libraryVersion = value
+        default:
+            client.reply(.error("ERR Unrecognized option '\(Self.printable(arguments[2]))'"))
+            return
+        }
+        client.reply(.simpleString("OK"))
+    }
+
+    func clientReply(_ client: RelayClient, _ arguments: [ByteBuffer]) {
+        switch String(buffer: arguments[2]).lowercased() {
+        case "on":
+            client.repliesOff = false
+            client.reply(.simpleString("OK"))
+        case "off":
+            client.repliesOff = true
+        case "skip":
+            if !client.repliesOff { client.skipNextReply = true }
+        default:
+            client.reply(.error("ERR syntax error"))
+        }
+    }
+
+}
