@@ -133,7 +133,7 @@ let package = Package(
             name: "LookoutTestSupport",
             dependencies: [
                 "LookoutApplication", "LookoutConfiguration", "LookoutCore", "Store", "RESP", nioCore, prometheus, lifecycle, logging,
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tests/Support"
@@ -143,7 +143,7 @@ let package = Package(
         .testTarget(name: "PubSubCoreTests", dependencies: ["PubSubCore", nioCore]),
         .testTarget(name: "LookoutCoreTests", dependencies: ["LookoutCore", "LookoutTestSupport"]),
         .testTarget(name: "LookoutMetricsTests", dependencies: ["LookoutMetrics", prometheus]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "LookoutCore", "LookoutTestSupport", prometheus]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "LookoutCore", "LookoutTestSupport", prometheus, lifecycle, logging]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "LookoutCore", "LookoutTestSupport"], exclude: ["Golden"]),
         .testTarget(
             name: "RelayTests",
@@ -151,7 +151,10 @@ let package = Package(
         ),
         .testTarget(name: "MonitorTests", dependencies: ["Monitor", "LookoutCore", "Relay", "LookoutTestSupport", prometheus]),
         .testTarget(name: "RedisSourcesTests", dependencies: ["RedisSources", "Monitor", "LookoutCore", "LookoutTestSupport", prometheus]),
-        .testTarget(name: "AlertingTests", dependencies: ["Alerting", "LookoutCore", "LookoutTestSupport", prometheus]),
+        .testTarget(
+            name: "AlertingTests",
+            dependencies: ["Alerting", "LookoutCore", "LookoutTestSupport", prometheus, .product(name: "NIOHTTP1", package: "swift-nio")]
+        ),
         .testTarget(
             name: "HTTPServerTests",
             dependencies: ["HTTPServer", "Monitor", "LookoutCore", .product(name: "HummingbirdTesting", package: "hummingbird")]

@@ -39,9 +39,11 @@ public final class HTTPNotifier: Service, Sendable {
     private let logger: Logger
     private let outcomes: AlertsSentCounters
     private let maxAttempts: Int
+    private let clock: any Clock<Duration>
 
     public init(url: String, format: Format = .webhook, registry: PrometheusCollectorRegistry, maxAttempts: Int = 5,
-                resendInterval: Duration = .seconds(60), logger: Logger = Logger(label: "lookout.alerts"),
+                resendInterval: Duration = .seconds(60), clock: any Clock<Duration> = ContinuousClock(),
+                logger: Logger = Logger(label: "lookout.alerts"),
                 onDelivery: @escaping @Sendable (AlertDelivery) -> Void = { _ in }) {
         self.onDelivery = onDelivery
         self.url = format == .alertmanager ? url.trimmingSuffix("/") + "/api/v2/alerts" : url
@@ -51,6 +53,7 @@ public final class HTTPNotifier: Service, Sendable {
         (stream, continuation) = AsyncStream.makeStream(of: (Alert, Bool).self, bufferingPolicy: .bufferingOldest(10_000))
         self.logger = logger
         self.maxAttempts = maxAttempts
+        self.clock = clock
         outcomes = AlertsSentCounters(notifier: format.rawValue, registry: registry)
     }
 
@@ -78,7 +81,7 @@ public final class HTTPNotifier: Service, Sendable {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 if format == .alertmanager {
-                    group.addTask { await self.resendFiring() }
+                    group.addTask { await self.resendFiring(on: self.clock) }
                 }
                 for await (alert, isResend) in stream {
                     await deliver(alert, reported: !isResend)
@@ -93,9 +96,9 @@ public final class HTTPNotifier: Service, Sendable {
 
     /// Alertmanager forgets an alert that is not re-sent: repeat every firing one, and each
     /// resolved one a few times.
-    private func resendFiring() async {
+    private func resendFiring<C: Clock<Duration>>(on clock: C) async {
         while !Task.isCancelled {
-            try? await Task.sleep(for: resendInterval)
+            try? await clock.sleep(for: resendInterval)
             let due = resend.withLock { pending -> [Alert] in
                 let alerts = pending.values.map(\.alert)
                 for (key, entry) in pending {
@@ -132,7 +135,7 @@ public final class HTTPNotifier: Service, Sendable {
                     "alert": "\(alert.name)", "attempt": "\(attempt)", "url": "\(url)", "error": "\(error)",
                 ])
                 if attempt < maxAttempts {
-                    try? await Task.sleep(for: delay)
+                    try? await clock.sleep(for: delay)
                     delay = min(delay * 2, .seconds(10))
                 }
             }

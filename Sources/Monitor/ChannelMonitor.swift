@@ -31,6 +31,10 @@ public final class ChannelMonitor: Service, Sendable {
         public var onGroupTransition: @Sendable (HeartbeatTracker.GroupTransition) -> Void = { _ in }
         /// Called after each refresh with the channel buckets it closed and every consumer (the store hooks in here).
         public var onRefresh: @Sendable ([ChannelStatistics.Bucket], [HeartbeatTracker.ConsumerSnapshot]) -> Void = { _, _ in }
+        /// What the drain, evaluation and refresh intervals are measured on.
+        public var clock: any Clock<Duration> = ContinuousClock()
+        /// Seconds since the epoch: the time of detector checks, buckets and health snapshots.
+        public var wallClock: @Sendable () -> Double = wallClockSeconds
 
         public init() {}
     }
@@ -74,21 +78,27 @@ public final class ChannelMonitor: Service, Sendable {
     }
 
     public func run() async throws {
-        var lastRefresh = ContinuousClock.now
-        var lastEvaluation = ContinuousClock.now
+        await run(on: configuration.clock)
+        processQueued()
+    }
+
+    /// Drains every `drainInterval`, evaluates the detectors every `evaluationInterval` and
+    /// refreshes every `refreshInterval`, on `clock`, until graceful shutdown.
+    private func run<C: Clock<Duration>>(on clock: C) async {
+        var lastRefresh = clock.now
+        var lastEvaluation = clock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             processQueued()
-            if ContinuousClock.now - lastEvaluation >= configuration.evaluationInterval {
-                lastEvaluation = .now
-                evaluateConsumers(now: wallClockSeconds())
+            if lastEvaluation.duration(to: clock.now) >= configuration.evaluationInterval {
+                lastEvaluation = clock.now
+                evaluateConsumers(now: configuration.wallClock())
             }
-            if ContinuousClock.now - lastRefresh >= configuration.refreshInterval {
-                lastRefresh = .now
+            if lastRefresh.duration(to: clock.now) >= configuration.refreshInterval {
+                lastRefresh = clock.now
                 await refresh()
             }
-            try? await Task.sleep(for: configuration.drainInterval)
+            try? await clock.sleep(for: configuration.drainInterval)
         }
-        processQueued()
     }
 
     /// Applies everything queued so far.
@@ -124,7 +134,7 @@ public final class ChannelMonitor: Service, Sendable {
                 }
             }
             updateConsumerSeries(&state)
-            return transitions.isEmpty ? [] : state.tracker.updateGroups(at: wallClockSeconds())
+            return transitions.isEmpty ? [] : state.tracker.updateGroups(at: configuration.wallClock())
         }
         report(transitions, groupTransitions)
     }
@@ -206,7 +216,7 @@ public final class ChannelMonitor: Service, Sendable {
     /// Resumes consumers saved before a restart (see ``HeartbeatTracker/resume(_:at:)``).
     public func resume(_ consumers: [HeartbeatTracker.ConsumerSnapshot]) {
         state.withLock { state in
-            state.tracker.resume(consumers, at: wallClockSeconds())
+            state.tracker.resume(consumers, at: configuration.wallClock())
             updateConsumerSeries(&state)
         }
     }
@@ -225,7 +235,7 @@ public final class ChannelMonitor: Service, Sendable {
 
     /// Recomputes rates and pulls subscriber counts and counters from the relay.
     public func refresh() async {
-        let now = wallClockSeconds()
+        let now = configuration.wallClock()
         var subscriberCounts: [String: Int] = [:]
         for source in sources {
             subscriberCounts.merge(await source.subscriberCounts(), uniquingKeysWith: +)

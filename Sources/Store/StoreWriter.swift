@@ -34,6 +34,10 @@ public final class StoreWriter: Service, Sendable {
         public var rollupMinutesPerFlush = 30
         /// Samples held while the database cannot be written.
         public var maxPendingSamples = 600_000
+        /// What the flush interval is measured on.
+        public var clock: any Clock<Duration> = ContinuousClock()
+        /// Seconds since the epoch: what retention and `updated_at` are reckoned from.
+        public var wallClock: @Sendable () -> Double = wallClockSeconds
 
         public init() {}
     }
@@ -128,14 +132,18 @@ public final class StoreWriter: Service, Sendable {
     public func run() async throws {
         let pool = NIOThreadPool.singleton
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: self.configuration.flushInterval)
-                _ = try? await pool.runIfActive { self.flush() }
-            }
+            await self.flushPeriodically(on: self.configuration.clock, pool: pool)
         }
         _ = try? await pool.runIfActive {
             self.flush()
             self.close()
+        }
+    }
+
+    private func flushPeriodically<C: Clock<Duration>>(on clock: C, pool: NIOThreadPool) async {
+        while !Task.isCancelled {
+            try? await clock.sleep(for: configuration.flushInterval)
+            _ = try? await pool.runIfActive { self.flush() }
         }
     }
 
@@ -154,15 +162,16 @@ public final class StoreWriter: Service, Sendable {
     /// Writes everything queued in one transaction, then rolls up and expires a bounded amount.
     /// Returns false if the write failed (the records stay queued for the next flush).
     @discardableResult
-    public func flush(now: Double = wallClockSeconds()) -> Bool {
-        connection.withLock { connection in
+    public func flush(now: Double? = nil) -> Bool {
+        let now = now ?? configuration.wallClock()
+        return connection.withLock { connection in
             let batch = pending.withLock { pending in
                 defer { pending = Pending() }
                 return pending
             }
             let started = ContinuousClock.now
             do {
-                let rows = try connection.transaction { try write(batch, to: connection) }
+                let rows = try connection.transaction { try write(batch, to: connection, at: now) }
                 metrics.rows.increment(by: Int64(rows))
             } catch {
                 pending.withLock { $0.prepend(batch) }
@@ -186,7 +195,7 @@ public final class StoreWriter: Service, Sendable {
         }
     }
 
-    private func write(_ batch: Pending, to connection: SQLiteConnection) throws -> Int {
+    private func write(_ batch: Pending, to connection: SQLiteConnection, at now: Double) throws -> Int {
         var rows = 0
         for sample in batch.samples {
             let latency = sample.latency
@@ -220,7 +229,7 @@ public final class StoreWriter: Service, Sendable {
                 """, [
                     .text(name), .text(consumer.group), .text(detector.state.rawValue), .real(detector.stateSince), .text(detector.reason),
                     .real(detector.lastHeartbeatAt), .real(detector.interval), .optional(detector.processed), .optional(detector.failed),
-                    .text(Self.json(detector.channels)), .integer(detector.connectionOnly ? 1 : 0), .real(wallClockSeconds()),
+                    .text(Self.json(detector.channels)), .integer(detector.connectionOnly ? 1 : 0), .real(now),
                 ])
             rows += 1
         }

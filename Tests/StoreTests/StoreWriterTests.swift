@@ -1,7 +1,9 @@
 import Foundation
+import Logging
 import LookoutCore
 import LookoutTestSupport
 import Prometheus
+import ServiceLifecycle
 import Testing
 
 @testable import Store
@@ -216,5 +218,36 @@ import Testing
         writer.flush(now: Double(t0 + 16))
         let saved = try #require(try writer.savedConsumers().first)
         #expect(saved.state == .down && saved.detector.stateSince == Double(t0 + 15) && saved.detector.reason == "no heartbeat for 15s")
+    }
+}
+
+/// The writer's schedule on a manual clock: one flush per interval, never earlier.
+@Suite struct StoreFlushScheduleTests {
+    @Test func writesOncePerFlushIntervalAndOnceMoreWhenItStops() async throws {
+        let database = TemporaryDatabase()
+        let clock = ManualClock()
+        let (writer, registry) = try database.writer {
+            $0.flushInterval = .seconds(1)
+            $0.clock = clock
+            $0.wallClock = clock.wallClock
+        }
+        func rowsWritten() -> String? {
+            exposition(registry).split(separator: "\n").first { $0.hasPrefix("lookout_store_rows_written_total ") }.map(String.init)
+        }
+        let group = ServiceGroup(services: [writer], logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+        #expect(await clock.waitForSleepers(1), "the writer waits on the clock")
+        writer.record(buckets: [bucket("orders", at: t0, messages: 5)], consumers: [])
+        await clock.advance(by: .milliseconds(999))
+        #expect(rowsWritten() == "lookout_store_rows_written_total 0", "nothing before the interval")
+        await clock.advance(by: .milliseconds(1))
+        #expect(rowsWritten() == "lookout_store_rows_written_total 1", "one flush at the interval")
+        writer.record(buckets: [bucket("orders", at: t0 + 1, messages: 5), bucket("payments", at: t0 + 1, messages: 1)], consumers: [])
+        await clock.advance(by: .seconds(10))
+        #expect(rowsWritten() == "lookout_store_rows_written_total 3", "the next batch at the next flush; idle flushes write nothing")
+        writer.record(buckets: [bucket("orders", at: t0 + 12, messages: 1)], consumers: [])
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(rowsWritten() == "lookout_store_rows_written_total 4", "what is queued is written when the writer stops")
     }
 }

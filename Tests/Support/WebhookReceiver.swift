@@ -3,25 +3,25 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Synchronization
-import LookoutTestSupport
 
 /// A webhook endpoint on a free loopback port that records every body POSTed to it.
 ///
 /// It runs on its own NIO event loop, never on the Swift concurrency pool: the tests that use
 /// it block their thread while waiting, and a 2-core machine's pool would starve.
-final class WebhookReceiver: Sendable {
-    let port: Int
+package final class WebhookReceiver: Sendable {
+    package let port: Int
     private let log = BodyLog()
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private let channel: any Channel
 
-    init() throws {
+    /// - Parameter status: the status every POST is answered with (500 plays a failing receiver).
+    package init(status: HTTPResponseStatus = .ok) throws {
         let log = self.log
         let channel = try ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(RecordingHandler { body in log.append(body) })
+                    channel.pipeline.addHandler(RecordingHandler(status: status) { body in log.append(body) })
                 }
             }
             .bind(host: "127.0.0.1", port: 0).wait()
@@ -29,13 +29,13 @@ final class WebhookReceiver: Sendable {
         self.port = channel.localAddress!.port!
     }
 
-    var url: String { "http://127.0.0.1:\(port)/hook" }
+    package var url: String { "http://127.0.0.1:\(port)/hook" }
 
     /// Every body received, in arrival order.
-    var bodies: [Data] { log.all }
+    package var bodies: [Data] { log.all }
 
     /// (status, alertname, consumer, all labels) of every alert received so far, in arrival order.
-    var alerts: [(status: String, name: String, consumer: String, labels: [String: String])] {
+    package var alerts: [(status: String, name: String, consumer: String, labels: [String: String])] {
         log.all.flatMap { data in
             let body = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
             return (body["alerts"] as? [[String: Any]] ?? []).map { alert in
@@ -45,7 +45,7 @@ final class WebhookReceiver: Sendable {
         }
     }
 
-    func stop() {
+    package func stop() {
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
     }
@@ -65,8 +65,10 @@ private final class RecordingHandler: ChannelInboundHandler, @unchecked Sendable
 
     private var body = Data()
     private let record: @Sendable (Data) -> Void
+    private let status: HTTPResponseStatus
 
-    init(record: @escaping @Sendable (Data) -> Void) {
+    init(status: HTTPResponseStatus, record: @escaping @Sendable (Data) -> Void) {
+        self.status = status
         self.record = record
     }
 
@@ -80,7 +82,7 @@ private final class RecordingHandler: ChannelInboundHandler, @unchecked Sendable
             record(body)
             var headers = HTTPHeaders()
             headers.add(name: "Content-Length", value: "0")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
     }

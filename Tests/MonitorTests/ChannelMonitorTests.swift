@@ -1,0 +1,68 @@
+import LookoutCore
+import LookoutTestSupport
+import Synchronization
+import Testing
+
+@testable import Monitor
+
+/// The monitor's loop on a manual clock: drains, detector checks and refreshes at their
+/// intervals, consumer failures detected at their exact bounds.
+@Suite struct ChannelMonitorTests {
+    /// What the monitor reports, from any thread.
+    private final class Reports: Sendable {
+        private let state = Mutex<(refreshes: [[ChannelStatistics.Bucket]], transitions: [HeartbeatTracker.ConsumerTransition])>(([], []))
+        func refreshed(_ buckets: [ChannelStatistics.Bucket]) { state.withLock { $0.refreshes.append(buckets) } }
+        func changed(_ transition: HeartbeatTracker.ConsumerTransition) { state.withLock { $0.transitions.append(transition) } }
+        var refreshes: [[ChannelStatistics.Bucket]] { state.withLock { $0.refreshes } }
+        var transitions: [HeartbeatTracker.ConsumerTransition] { state.withLock { $0.transitions } }
+    }
+
+    private func makeMonitor(_ clock: ManualClock, _ reports: Reports) -> (ChannelMonitor, ObservationQueue) {
+        var configuration = ChannelMonitor.Configuration()
+        configuration.clock = clock
+        configuration.wallClock = clock.wallClock
+        configuration.onRefresh = { buckets, _ in reports.refreshed(buckets) }
+        configuration.onTransition = { reports.changed($0) }
+        let queue = ObservationQueue()
+        return (ChannelMonitor(queue: queue, metrics: MonitorMetrics(version: "test"), sources: [], configuration: configuration), queue)
+    }
+
+    @Test func drainsEveryTickRefreshesEverySecondAndDetectsADeadConsumerAtThreeIntervals() async throws {
+        let clock = ManualClock()
+        let reports = Reports()
+        let (monitor, queue) = makeMonitor(clock, reports)
+        let running = Task { try await monitor.run() }
+        defer { running.cancel() }
+        #expect(await clock.waitForSleepers(1))
+
+        queue.offer(.heartbeat(payload: Array(#"{"v":1,"consumer":"w1","interval_ms":1000}"#.utf8), at: clock.wallClock()))
+        queue.offer(.traffic(channel: "orders", messages: 3, bytes: 30, unrouted: 0, at: clock.wallClock()))
+        await clock.advance(by: .milliseconds(10))
+        #expect(monitor.channels()["orders"]?.messages == 3, "drained at the next tick")
+        #expect(monitor.consumers().map(\.state) == [.up])
+        #expect(reports.refreshes.isEmpty)
+
+        await clock.advance(by: .milliseconds(990))
+        #expect(reports.refreshes.count == 1, "one refresh after a second")
+        #expect(reports.refreshes.first?.map(\.channel) == ["orders"])
+
+        await clock.advance(by: .milliseconds(2_000))
+        let changes = reports.transitions.map { ($0.transition.to, $0.transition.at - clock.epoch) }
+        #expect(changes.map(\.0) == [.late, .down])
+        #expect(changes.count == 2 && (1.5...1.6).contains(changes[0].1), "late at 1.5 × the interval: \(changes)")
+        #expect(changes.count == 2 && (3.0...3.1).contains(changes[1].1), "down at 3 × the interval: \(changes)")
+        #expect(reports.refreshes.count == 3)
+    }
+
+    @Test func lookoutsOwnChannelsAreNeverUnrouted() {
+        let (monitor, queue) = makeMonitor(ManualClock(), Reports())
+        queue.offer(.traffic(channel: "lookout:heartbeat", messages: 2, bytes: 20, unrouted: 2, at: 0))
+        queue.offer(.traffic(channel: "lookout:alerts", messages: 1, bytes: 10, unrouted: 1, at: 0))
+        queue.offer(.traffic(channel: "orders", messages: 1, bytes: 10, unrouted: 1, at: 0))
+        monitor.processQueued()
+        let channels = monitor.channels()
+        #expect(channels["lookout:heartbeat"]?.unrouted == 0 && channels["lookout:heartbeat"]?.messages == 2)
+        #expect(channels["lookout:alerts"]?.unrouted == 0)
+        #expect(channels["orders"]?.unrouted == 1)
+    }
+}
