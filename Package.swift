@@ -159,11 +159,11 @@ let package = Package(
             name: "HTTPServerTests",
             dependencies: ["HTTPServer", "Monitor", "LookoutCore", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
-        .testTarget(name: "LookoutHeartbeatTests", dependencies: ["LookoutHeartbeat", "LookoutCore", "LookoutTestSupport", lifecycle]),
+        .testTarget(name: "LookoutHeartbeatTests", dependencies: ["LookoutHeartbeat", "LookoutCore", "LookoutTestSupport", "Relay", "RESP", nioCore, lifecycle, logging]),
         .testTarget(name: "LookoutConfigurationTests", dependencies: ["LookoutConfiguration", "LookoutCore", "Relay", "RESP", "PubSubCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "LookoutApplicationTests",
-            dependencies: ["LookoutApplication", "LookoutConfiguration", "LookoutCore", "LookoutTestSupport", "Store", lifecycle, logging]
+            dependencies: ["LookoutApplication", "LookoutConfiguration", "LookoutCore", "LookoutTestSupport", "Store", "Alerting", "Monitor", "RESP", lifecycle, logging]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -80,6 +80,16 @@ public final class ChannelMonitor: Service, Sendable {
     public func run() async throws {
         await run(on: configuration.clock)
         processQueued()
+        closeLastBucket()
+    }
+
+    /// At shutdown, closes the open bucket and hands it to the store, so a graceful stop loses
+    /// no traffic. The sources are stopping: their subscriber counts are not polled (the last
+    /// ones stand) and no health is judged (a stopping source is not an outage).
+    private func closeLastBucket() {
+        let now = configuration.wallClock()
+        let (buckets, consumers) = state.withLock { ($0.statistics.tick(now: now), $0.tracker.consumers) }
+        configuration.onRefresh(buckets, consumers)
     }
 
     /// Drains every `drainInterval`, evaluates the detectors every `evaluationInterval` and

@@ -67,6 +67,12 @@ package final class InProcessLookout: Sendable {
     /// must not hold while it waits.
     package func get(_ path: String) async throws -> (status: Int, body: String) {
         let port = metricsPort
-        return try await NIOThreadPool.singleton.runIfActive { try httpGet(port: port, path: path) }
+        return try await offThePool { try httpGet(port: port, path: path) }
     }
+}
+
+/// Runs blocking test I/O (a socket read, an HTTP GET) on NIO's thread pool, so that an async
+/// test never holds one of the concurrency pool's threads (as many as cores) while it waits.
+package func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await NIOThreadPool.singleton.runIfActive(body)
 }

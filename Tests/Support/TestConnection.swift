@@ -133,3 +133,7 @@ package final class TestConnection {
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 }
+
+/// A test uses each connection from one task at a time, handing it to the thread pool and back
+/// (``offThePool(_:)``), never from two threads at once.
+extension TestConnection: @unchecked Sendable {}
