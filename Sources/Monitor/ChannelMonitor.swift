@@ -133,12 +133,8 @@ public final class ChannelMonitor: Service, Sendable {
                     if let transition = state.tracker.namedConnection(name, subscribed: subscribed, at: time, reason: reason) {
                         transitions.append(transition)
                     }
-                case .message(let channel, let bytes, let receivers, let time):
-                    count(channel, messages: 1, bytes: bytes, unrouted: receivers == 0 ? 1 : 0, at: time, in: &state)
                 case .traffic(let channel, let messages, let bytes, let unrouted, let time):
                     count(channel, messages: messages, bytes: bytes, unrouted: unrouted, at: time, in: &state)
-                case .latency(let channel, let seconds):
-                    record(channel, latencies: CollectionOfOne(seconds), in: &state)
                 case .latencies(let channel, let seconds):
                     record(channel, latencies: seconds, in: &state)
                 }

@@ -13,25 +13,8 @@ public final class RelayTap: RelayObserver {
     private let heartbeatChannel: ByteBuffer
     private let clock: @Sendable () -> Double
 
-    /// One channel's sums in the current batch.
-    private struct Sums {
-        var name: String
-        var messages = 0
-        var bytes = 0
-        var unrouted = 0
-        var latencies: [Double] = []
-    }
-
     /// Touched only on the relay's event loop (every observer call comes from it).
-    nonisolated(unsafe) private var sums: [ByteBuffer: Sums] = [:]
-    /// Channels with something to hand over, in the order they were first seen in the batch.
-    nonisolated(unsafe) private var dirty: [ByteBuffer] = []
-    /// The last channel updated and where it is: a run of messages on one channel (the usual
-    /// burst) compares bytes instead of hashing them.
-    nonisolated(unsafe) private var last: (channel: ByteBuffer, index: Dictionary<ByteBuffer, Sums>.Index)?
-    /// Channels remembered at most (names and buffers are kept between batches to avoid
-    /// allocating); beyond it the table starts afresh.
-    private static let maxChannels = 10_000
+    nonisolated(unsafe) private var sums = ChannelSums<ByteBuffer>()
 
     public init(queue: ObservationQueue, heartbeatChannel: String = HeartbeatTracker.defaultChannel,
                 clock: @escaping @Sendable () -> Double = wallClockSeconds) {
@@ -59,48 +42,16 @@ public final class RelayTap: RelayObserver {
     }
 
     public func relayDidFinishBatch() {
-        guard !dirty.isEmpty else { return }
-        let now = clock()
-        for channel in dirty {
-            guard var entry = sums[channel] else { continue }
-            if entry.messages > 0 {
-                queue.offer(.traffic(channel: entry.name, messages: entry.messages, bytes: entry.bytes, unrouted: entry.unrouted, at: now))
-            }
-            if !entry.latencies.isEmpty {
-                queue.offer(.latencies(channel: entry.name, seconds: entry.latencies))
-            }
-            entry.messages = 0
-            entry.bytes = 0
-            entry.unrouted = 0
-            entry.latencies = []
-            sums[channel] = entry
-        }
-        dirty.removeAll(keepingCapacity: true)
-        last = nil
+        guard !sums.isEmpty else { return }
+        for observation in sums.observations(at: clock()) { queue.offer(observation) }
     }
 
-    /// Applies `change` to `channel`'s sums, marking it for the end of the batch.
-    private func update(_ channel: ByteBuffer, _ change: (inout Sums) -> Void) {
-        let index: Dictionary<ByteBuffer, Sums>.Index
-        if let last, last.channel == channel {
-            index = last.index
-        } else if let found = sums.index(forKey: channel) {
-            index = found
-        } else {
-            if sums.count >= Self.maxChannels {
-                relayDidFinishBatch()
-                sums.removeAll()
-            }
-            last = nil
-            // Copy the key: the channel is a slice of a receive buffer that must not be kept.
-            let key = ByteBuffer(buffer: channel)
-            sums[key] = Sums(name: String(buffer: channel))
-            index = sums.index(forKey: key)!
-        }
-        last = (sums.keys[index], index)
-        let wasIdle = sums.values[index].messages == 0 && sums.values[index].latencies.isEmpty
-        change(&sums.values[index])
-        if wasIdle { dirty.append(sums.keys[index]) }
+    /// Applies `change` to `channel`'s sums for the end of the batch.
+    @inline(__always)
+    private func update(_ channel: ByteBuffer, _ change: (inout ChannelSums<ByteBuffer>.Entry) -> Void) {
+        // A new channel's key is copied: the channel is a slice of a receive buffer that must not be kept.
+        let handOver = sums.update(channel, now: clock, newEntry: { (ByteBuffer(buffer: $0), String(buffer: $0)) }, change)
+        if let handOver { for observation in handOver { queue.offer(observation) } }
     }
 
     /// Named subscribed connections are consumers too: their going away is a failure.

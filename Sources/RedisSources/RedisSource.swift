@@ -184,8 +184,7 @@ public final class RedisSource: MonitoredSource, Service {
     private func handle(_ replies: [RedisReply]) {
         guard !replies.isEmpty else { return }
         let now = wallClockSeconds()
-        var sums: [String: (messages: Int, bytes: Int, latencies: [Double])] = [:]
-        var order: [String] = []
+        var sums = ChannelSums<String>(capacity: .max)
         for reply in replies {
             guard case .array(let parts) = reply, parts.count == 4, case .bytes(let kind) = parts[0], kind.elementsEqual("pmessage".utf8),
                   let channel = parts[2].text, case .bytes(let payload) = parts[3] else { continue }
@@ -199,24 +198,23 @@ public final class RedisSource: MonitoredSource, Service {
             if channel == configuration.heartbeatChannel {
                 queue.offer(.heartbeat(payload: Array(payload.prefix(Heartbeat.maxBytes + 1)), at: now))
             }
-            if sums[channel] == nil { order.append(channel) }
-            sums[channel, default: (0, 0, [])].messages += 1
-            sums[channel]!.bytes += payload.count
-            if let publishedAt = envelope?.seconds(in: payload) { sums[channel]!.latencies.append(max(0, now - publishedAt)) }
-        }
-        guard !order.isEmpty else { return }
-        let receivers: [Int?] = shared.withLock { state in
-            order.map { channel in
-                if state.seenChannels.count < configuration.maxPolledChannels { state.seenChannels.insert(channel) }
-                guard let count = state.numsub[channel] else { return nil }
-                return count == 0 && state.otherPatterns == 0 ? 0 : (count > 0 ? count : nil)
+            let latency = envelope?.seconds(in: payload).map { max(0, now - $0) }
+            _ = sums.update(channel, now: { now }, newEntry: { ($0, $0) }) { entry in
+                entry.messages += 1
+                entry.bytes += payload.count
+                if let latency { entry.latencies.append(latency) }
             }
         }
-        for (channel, channelReceivers) in zip(order, receivers) {
-            let sum = sums[channel]!
-            queue.offer(.traffic(channel: channel, messages: sum.messages, bytes: sum.bytes,
-                                 unrouted: channelReceivers == 0 ? sum.messages : 0, at: now))
-            if !sum.latencies.isEmpty { queue.offer(.latencies(channel: channel, seconds: sum.latencies)) }
+        guard !sums.isEmpty else { return }
+        // Published to nobody: no channel subscriber and no other client's pattern, as last polled.
+        let unrouted: Set<String> = shared.withLock { state in
+            Set(sums.touchedNames.filter { channel in
+                if state.seenChannels.count < configuration.maxPolledChannels { state.seenChannels.insert(channel) }
+                return state.numsub[channel] == 0 && state.otherPatterns == 0
+            })
+        }
+        for observation in sums.observations(at: now, unrouted: { unrouted.contains($0.name) ? $0.messages : 0 }) {
+            queue.offer(observation)
         }
     }
 

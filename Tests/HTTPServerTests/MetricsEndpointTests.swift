@@ -16,9 +16,9 @@ import Testing
 
     @Test func metricsShowPerChannelSeries() async throws {
         let (queue, _, dependencies) = makeServer()
-        queue.offer(.message(channel: "orders", bytes: 12, receivers: 1, at: 1))
-        queue.offer(.message(channel: "orders", bytes: 8, receivers: 0, at: 2))
-        queue.offer(.latency(channel: "orders", seconds: 0.0003))
+        queue.offer(.traffic(channel: "orders", messages: 1, bytes: 12, unrouted: 0, at: 1))
+        queue.offer(.traffic(channel: "orders", messages: 1, bytes: 8, unrouted: 1, at: 2))
+        queue.offer(.latencies(channel: "orders", seconds: [0.0003]))
         let app = Application(router: LookoutHTTPServer.router(dependencies))
         try await app.test(.router) { client in
             try await client.execute(uri: "/metrics", method: .get) { response in
@@ -39,8 +39,8 @@ import Testing
 
     @Test func healthReadinessAndChannelsAPI() async throws {
         let (queue, _, dependencies) = makeServer()
-        queue.offer(.message(channel: "b", bytes: 3, receivers: 0, at: 5))
-        queue.offer(.message(channel: "a", bytes: 1, receivers: 1, at: 6))
+        queue.offer(.traffic(channel: "b", messages: 1, bytes: 3, unrouted: 1, at: 5))
+        queue.offer(.traffic(channel: "a", messages: 1, bytes: 1, unrouted: 0, at: 6))
         var notReady = dependencies
         notReady.sourcesNotReady = { ["redis://127.0.0.1:6379"] }
         let app = Application(router: LookoutHTTPServer.router(dependencies))

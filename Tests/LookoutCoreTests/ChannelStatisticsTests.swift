@@ -122,3 +122,34 @@ import Testing
         #expect(tracker.evaluate(now: 1100).isEmpty)
     }
 }
+
+/// Per-channel sums of one batch, as the relay's tap and the Redis source hand them over.
+@Suite struct ChannelSumsTests {
+    @Test func sumsPerChannelInFirstSeenOrderAndStartsAfreshAfterEachHandOver() {
+        var sums = ChannelSums<String>()
+        for (channel, bytes) in [("b", 3), ("a", 1), ("b", 4)] {
+            #expect(sums.update(channel, now: { 0 }, newEntry: { ($0, $0) }) { $0.messages += 1; $0.bytes += bytes } == nil)
+        }
+        _ = sums.update("a", now: { 0 }, newEntry: { ($0, $0) }) { $0.latencies.append(0.002) }
+        #expect(sums.touchedNames == ["b", "a"])
+        let batch = sums.observations(at: 7, unrouted: { $0.name == "a" ? $0.messages : 0 })
+        guard batch.count == 3, case .traffic("b", 2, 7, 0, 7) = batch[0], case .traffic("a", 1, 1, 1, 7) = batch[1],
+              case .latencies("a", let seconds) = batch[2] else {
+            Issue.record("unexpected batch \(batch)")
+            return
+        }
+        #expect(seconds == [0.002])
+        #expect(sums.isEmpty && sums.observations(at: 8).isEmpty, "each batch is handed over once")
+        _ = sums.update("a", now: { 0 }, newEntry: { ($0, $0) }) { $0.messages += 1 }
+        #expect(sums.touchedNames == ["a"])
+    }
+
+    @Test func aFullTableHandsOverWhatItHoldsBeforeStartingAfresh() {
+        var sums = ChannelSums<String>(capacity: 2)
+        for channel in ["a", "b"] { #expect(sums.update(channel, now: { 1 }, newEntry: { ($0, $0) }) { $0.messages += 1 } == nil) }
+        let handedOver = sums.update("c", now: { 5 }, newEntry: { ($0, $0) }) { $0.messages += 1 }
+        #expect(handedOver?.count == 2, "a and b, before c")
+        if case .traffic("a", 1, 0, 0, 5)? = handedOver?.first {} else { Issue.record("\(String(describing: handedOver))") }
+        #expect(sums.touchedNames == ["c"])
+    }
+}

@@ -6,11 +6,11 @@ import Testing
 @Suite struct ObservationQueueTests {
     @Test func aFullQueueCountsWhatItDrops() {
         let queue = ObservationQueue(capacity: 3)
-        for i in 0..<5 { queue.offer(.message(channel: "c\(i)", bytes: 1, receivers: 1, at: 0)) }
+        for i in 0..<5 { queue.offer(.traffic(channel: "c\(i)", messages: 1, bytes: 1, unrouted: 0, at: 0)) }
         #expect(queue.droppedCount == 2)
         #expect(queue.drain().count == 3)
         #expect(queue.drain().isEmpty)
-        queue.offer(.latency(channel: "c", seconds: 0.001))
+        queue.offer(.latencies(channel: "c", seconds: [0.001]))
         #expect(queue.drain().count == 1)
     }
 }

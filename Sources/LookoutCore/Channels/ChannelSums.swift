@@ -1,0 +1,86 @@
+/// One batch of traffic summed per channel: what a source hands the monitor once per batch
+/// (a relay read, a Redis poll) instead of once per message. Pure; keyed by whatever the source
+/// names channels with (`ByteBuffer` on the relay's hot path, `String` on Redis).
+///
+/// Entries are kept between batches (their counts reset), so a steady set of channels costs no
+/// allocation per batch; a run of updates on one channel (the usual burst) reuses the last
+/// lookup. At most `capacity` channels are remembered: past it the table starts afresh.
+public struct ChannelSums<Key: Hashable> {
+    /// One channel's sums in the current batch.
+    public struct Entry {
+        public var name: String
+        public var messages = 0
+        public var bytes = 0
+        public var unrouted = 0
+        public var latencies: [Double] = []
+
+        var isEmpty: Bool { messages == 0 && latencies.isEmpty }
+    }
+
+    private var table: [Key: Entry] = [:]
+    /// Channels with something to hand over, in the order they were first touched in the batch.
+    private var touched: [Key] = []
+    private var last: (key: Key, index: Dictionary<Key, Entry>.Index)?
+    public let capacity: Int
+
+    public init(capacity: Int = 10_000) {
+        self.capacity = capacity
+    }
+
+    /// Whether nothing was counted since the last hand-over.
+    public var isEmpty: Bool { touched.isEmpty }
+
+    /// Applies `change` to `key`'s entry, creating it with `newEntry` (the key to store, which
+    /// may be a copy, and the channel's name) the first time. Returns the batch so far, stamped
+    /// `now()`, when the table was full and had to start afresh: hand it over first.
+    @inline(__always)
+    public mutating func update(_ key: Key, now: () -> Double, newEntry: (Key) -> (key: Key, name: String),
+                                _ change: (inout Entry) -> Void) -> [Observation]? {
+        var handOver: [Observation]?
+        let index: Dictionary<Key, Entry>.Index
+        if let last, last.key == key {
+            index = last.index
+        } else if let found = table.index(forKey: key) {
+            index = found
+        } else {
+            if table.count >= capacity {
+                handOver = observations(at: now())
+                table.removeAll()
+            }
+            let (stored, name) = newEntry(key)
+            table[stored] = Entry(name: name)
+            index = table.index(forKey: stored)!
+        }
+        last = (table.keys[index], index)
+        if table.values[index].isEmpty { touched.append(table.keys[index]) }
+        change(&table.values[index])
+        return handOver
+    }
+
+    /// The batch as observations (`traffic` and `latencies` per channel, in first-touched order),
+    /// and a fresh batch. `unrouted` overrides an entry's own count (a Redis source decides it
+    /// per channel from its subscriber counts).
+    public mutating func observations(at time: Double, unrouted: ((Entry) -> Int)? = nil) -> [Observation] {
+        var out: [Observation] = []
+        out.reserveCapacity(touched.count)
+        for key in touched {
+            guard var entry = table[key] else { continue }
+            if entry.messages > 0 {
+                out.append(.traffic(channel: entry.name, messages: entry.messages, bytes: entry.bytes,
+                                    unrouted: unrouted?(entry) ?? entry.unrouted, at: time))
+            }
+            if !entry.latencies.isEmpty { out.append(.latencies(channel: entry.name, seconds: entry.latencies)) }
+            entry.messages = 0
+            entry.bytes = 0
+            entry.unrouted = 0
+            entry.latencies = []
+            table[key] = entry
+        }
+        touched.removeAll(keepingCapacity: true)
+        last = nil
+        return out
+    }
+
+    /// The names of the channels touched in this batch, in order.
+    public var touchedNames: [String] { touched.compactMap { table[$0]?.name } }
+}
