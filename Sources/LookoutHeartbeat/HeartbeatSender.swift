@@ -65,14 +65,17 @@ public final class HeartbeatSender: Service, Sendable {
 
     public func run() async throws {
         let publisher = RESPPublisher(host: configuration.host, port: configuration.port, password: configuration.password)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await publisher.publish(payload(), on: configuration.heartbeatChannel)
-                sent.add(1, ordering: .relaxed)
-            } catch {
-                logger.warning("heartbeat not sent", metadata: ["error": "\(error)"])
+        // The goodbye goes out at once on graceful shutdown, not after the current interval.
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await publisher.publish(self.payload(), on: self.configuration.heartbeatChannel)
+                    self.sent.add(1, ordering: .relaxed)
+                } catch {
+                    self.logger.warning("heartbeat not sent", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: self.configuration.interval)
             }
-            try? await Task.sleep(for: configuration.interval)
         }
         try? await publisher.publish(payload(stopping: true), on: configuration.heartbeatChannel)
         await publisher.close()

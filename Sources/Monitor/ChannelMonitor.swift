@@ -78,7 +78,9 @@ public final class ChannelMonitor: Service, Sendable {
     }
 
     public func run() async throws {
-        await run(on: configuration.clock)
+        await cancelWhenGracefulShutdown {
+            await self.run(on: self.configuration.clock)
+        }
         processQueued()
         closeLastBucket()
     }
@@ -97,7 +99,7 @@ public final class ChannelMonitor: Service, Sendable {
     private func run<C: Clock<Duration>>(on clock: C) async {
         var lastRefresh = clock.now
         var lastEvaluation = clock.now
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        while !Task.isCancelled {
             processQueued()
             if lastEvaluation.duration(to: clock.now) >= configuration.evaluationInterval {
                 lastEvaluation = clock.now

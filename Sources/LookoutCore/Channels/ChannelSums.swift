@@ -5,6 +5,10 @@
 /// Entries are kept between batches (their counts reset), so a steady set of channels costs no
 /// allocation per batch; a run of updates on one channel (the usual burst) reuses the last
 /// lookup. At most `capacity` channels are remembered: past it the table starts afresh.
+///
+/// `@inlinable` throughout: it runs once per message on the relay's event loop, and a generic
+/// type used from another module is only specialized (no witness-table calls per hash and
+/// compare) when its code is visible there.
 public struct ChannelSums<Key: Hashable> {
     /// One channel's sums in the current batch.
     public struct Entry {
@@ -14,26 +18,28 @@ public struct ChannelSums<Key: Hashable> {
         public var unrouted = 0
         public var latencies: [Double] = []
 
-        var isEmpty: Bool { messages == 0 && latencies.isEmpty }
+        @inlinable init(name: String) { self.name = name }
+
+        @inlinable var isEmpty: Bool { messages == 0 && latencies.isEmpty }
     }
 
-    private var table: [Key: Entry] = [:]
+    @usableFromInline var table: [Key: Entry] = [:]
     /// Channels with something to hand over, in the order they were first touched in the batch.
-    private var touched: [Key] = []
-    private var last: (key: Key, index: Dictionary<Key, Entry>.Index)?
+    @usableFromInline var touched: [Key] = []
+    @usableFromInline var last: (key: Key, index: Dictionary<Key, Entry>.Index)?
     public let capacity: Int
 
-    public init(capacity: Int = 10_000) {
+    @inlinable public init(capacity: Int = 10_000) {
         self.capacity = capacity
     }
 
     /// Whether nothing was counted since the last hand-over.
-    public var isEmpty: Bool { touched.isEmpty }
+    @inlinable public var isEmpty: Bool { touched.isEmpty }
 
     /// Applies `change` to `key`'s entry, creating it with `newEntry` (the key to store, which
     /// may be a copy, and the channel's name) the first time. Returns the batch so far, stamped
     /// `now()`, when the table was full and had to start afresh: hand it over first.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func update(_ key: Key, now: () -> Double, newEntry: (Key) -> (key: Key, name: String),
                                 _ change: (inout Entry) -> Void) -> [Observation]? {
         var handOver: [Observation]?
@@ -60,7 +66,7 @@ public struct ChannelSums<Key: Hashable> {
     /// The batch as observations (`traffic` and `latencies` per channel, in first-touched order),
     /// and a fresh batch. `unrouted` overrides an entry's own count (a Redis source decides it
     /// per channel from its subscriber counts).
-    public mutating func observations(at time: Double, unrouted: ((Entry) -> Int)? = nil) -> [Observation] {
+    @inlinable public mutating func observations(at time: Double, unrouted: ((Entry) -> Int)? = nil) -> [Observation] {
         var out: [Observation] = []
         out.reserveCapacity(touched.count)
         for key in touched {
@@ -82,5 +88,5 @@ public struct ChannelSums<Key: Hashable> {
     }
 
     /// The names of the channels touched in this batch, in order.
-    public var touchedNames: [String] { touched.compactMap { table[$0]?.name } }
+    @inlinable public var touchedNames: [String] { touched.compactMap { table[$0]?.name } }
 }

@@ -81,6 +81,11 @@ enum RelayCommand: String, CaseIterable, Sendable {
         RelayCommandSpec(name: rawValue, arity: arity, flags: flags, categories: categories)
     }
 
+    /// Allowed before authentication (the `no_auth` flag); looked up, not rebuilt, per request.
+    var allowedWithoutAuth: Bool { Self.withoutAuth.contains(self) }
+
+    private static let withoutAuth = Set(allCases.filter { $0.spec.allowedWithoutAuth })
+
     /// Allowed for a RESP2 client that has subscriptions.
     var allowedWhenSubscribed: Bool {
         switch self {

@@ -35,17 +35,16 @@ extension RelayCore {
                 return
             }
         }
-        let spec = command.spec
-        guard client.authenticated || spec.allowedWithoutAuth else {
+        guard client.authenticated || command.allowedWithoutAuth else {
             client.reply(.error("NOAUTH Authentication required."))
             return
         }
         guard !client.inSubscribedContext || command.allowedWhenSubscribed else {
             client.reply(.error(
-                "ERR Can't execute '\(spec.name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"))
+                "ERR Can't execute '\(command.name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"))
             return
         }
-        client.lastCommand = spec.name
+        client.lastCommand = command.name
         run(command, arguments, for: client)
     }
 
