@@ -28,10 +28,11 @@ import LookoutTestSupport
         #expect(seen != nil, "the consumer's heartbeats were seen")
 
         worker.stop(signal: SIGKILL)
-        // Down after 3 × 500 ms; the alert must arrive within 3 × interval + 1 s of the kill.
+        // Down after 3 × 500 ms of silence. Measured from the kill, with headroom for a loaded
+        // 2-core machine: at most 4 × that (exact timing is the manual-clock tests' job).
         let firedAfter = await eventually(seconds: 10) { receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" } }
         #expect(firedAfter != nil)
-        if let firedAfter { #expect(firedAfter <= 2.5, "fired \(firedAfter) s after the kill") }
+        if let firedAfter { #expect(firedAfter <= 4 * 1.5, "fired \(firedAfter) s after the kill") }
         print("consumer down alert received \(firedAfter ?? -1) s after the kill")
         #expect(receiver.alerts.first.map { $0.consumer == "billing-worker-1" } == true)
         let busMessage = try bus.readValues(1)[0]

@@ -52,11 +52,11 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
         worker.stop(signal: SIGKILL)
         #expect(await eventually(seconds: 10) { receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" } } != nil)
 
-        // Traffic right up to the kill: 20 messages every 50 ms for 3 s.
+        // Traffic right up to the kill: 20 messages every 50 ms for 8 s.
         let publisher = try TestConnection(port: port)
         var published: [(at: Double, count: Int)] = []
         var total = 0
-        for _ in 0..<60 {
+        for _ in 0..<160 {
             for _ in 0..<20 { try publisher.send(command: "PUBLISH", "orders", "order") }
             total += 20
             published.append((TestConnection.now(), total))
@@ -67,10 +67,12 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
         lookout!.child.stop(signal: SIGKILL)
         lookout = nil
 
-        // At most the last flush interval (1 s) plus the bucket being filled (1 s refresh) is lost.
+        // By design at most the last flush interval (1 s) plus the bucket being filled (1 s
+        // refresh) is lost; asserted with headroom for a loaded 2-core machine: 2.5 × that.
         let stored = recordedMessages(directory.database, channel: "orders")
-        let safe = published.last { $0.at <= killedAt - 2.5 }?.count ?? 0
-        print("kill -9: published \(total), recorded \(stored), published 2.5 s before the kill \(safe)")
+        let safe = published.last { $0.at <= killedAt - 5 }?.count ?? 0
+        print("kill -9: published \(total), recorded \(stored), published 5 s before the kill \(safe)")
+        #expect(safe > 0, "traffic started more than 5 s before the kill")
         #expect(stored >= UInt64(safe) && stored <= UInt64(total))
         let check = try SQLiteConnection(path: directory.database, mode: .readWriteCreate)
         #expect(try check.query("PRAGMA integrity_check") { $0.text(0) } == ["ok"])
