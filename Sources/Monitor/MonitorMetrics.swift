@@ -23,19 +23,15 @@ public final class MonitorMetrics: Sendable {
 
     public init(version: String) {
         registry.gauge("lookout_build_info", labels: [("version", version)], help: "Lookout's version; always 1.").set(Int64(1))
-        observationsDropped = registry.makeCounter(
-            name: "lookout_monitor_observations_dropped_total",
+        observationsDropped = registry.counter("lookout_monitor_observations_dropped_total",
             help: "Observations the monitor could not take because its queue was full.")
-        consumersRefused = registry.makeCounter(
-            name: "lookout_consumers_refused_total",
+        consumersRefused = registry.counter("lookout_consumers_refused_total",
             help: "New consumers not tracked because the cap on tracked consumers was reached.")
-        channelsOverflowed = registry.makeCounter(
-            name: "lookout_channel_overflow_messages_total",
+        channelsOverflowed = registry.counter("lookout_channel_overflow_messages_total",
             help: "Messages counted under channel=\"__other__\" because the tracked-channel cap was reached.")
         trackedChannels = registry.gauge("lookout_channels_tracked", help: "Distinct channel labels tracked.")
         relayClients = registry.gauge("lookout_relay_clients", help: "Clients connected to the embedded relay.")
-        relaySlowSubscriberDisconnects = registry.makeCounter(
-            name: "lookout_relay_slow_subscriber_disconnects_total",
+        relaySlowSubscriberDisconnects = registry.counter("lookout_relay_slow_subscriber_disconnects_total",
             help: "Subscribers the relay disconnected for exceeding the output buffer limit.")
         // Every reason from the start, so that a dashboard shows 0 rather than "No data".
         for reason in Heartbeat.Rejection.allCases { _ = invalidHeartbeats(reason) }

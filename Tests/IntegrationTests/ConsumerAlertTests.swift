@@ -71,10 +71,10 @@ import LookoutTestSupport
             "--channels", "orders.*", "--redis", "redis://127.0.0.1:\(lookout.port)",
         ])
         let up = #"lookout_consumer_state{consumer="cli-worker",group="demo",state="up"} 1"#
-        await #expect(try await eventually { try await lookout.get("/metrics").body.contains(up) } != nil)
+        #expect(try await eventually { try await lookout.get("/metrics").body.contains(up) } != nil)
         #expect(sender.stop(signal: SIGTERM) == 0)
         let stopped = #"lookout_consumer_state{consumer="cli-worker",group="demo",state="stopped"} 1"#
-        await #expect(try await eventually { try await lookout.get("/metrics").body.contains(stopped) } != nil)
+        #expect(try await eventually { try await lookout.get("/metrics").body.contains(stopped) } != nil)
         try await Task.sleep(for: .microseconds(1_000_000))  // well past 3 × 200 ms: a goodbye must not turn into "down"
         #expect(try await lookout.get("/metrics").body.contains(stopped))
         #expect(receiver.alerts.isEmpty, "a clean goodbye sends no alert")
@@ -92,7 +92,7 @@ import LookoutTestSupport
         #expect(try worker.call("CLIENT", "SETNAME", "mailer-1") == .simpleString("OK"))
         _ = try worker.call("SUBSCRIBE", "mail")
         let up = #"lookout_consumer_up{consumer="mailer-1",group=""} 1"#
-        await #expect(try await eventually { try await lookout.get("/metrics").body.contains(up) } != nil)
+        #expect(try await eventually { try await lookout.get("/metrics").body.contains(up) } != nil)
         worker.close()
         await #expect(eventually { receiver.alerts.contains { $0.consumer == "mailer-1" && $0.status == "firing" && $0.name == "LookoutConsumerDown" } } != nil)
         try await lookout.stop()

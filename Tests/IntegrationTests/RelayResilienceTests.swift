@@ -5,7 +5,8 @@ import RESP
 import Testing
 import LookoutTestSupport
 
-/// The relay as a separate `lookout serve` process under bad input, slow subscribers and signals.
+/// The relay under bad input, slow subscribers and signals: a separate `lookout serve` process
+/// where resident memory or a signal is the point, the application in process otherwise.
 @Suite(.serialized) struct RelayResilienceTests {
     /// A number from INFO.
     private func info(_ connection: TestConnection, _ field: String) throws -> Int? {
@@ -75,15 +76,15 @@ import LookoutTestSupport
     ]
 
     @Test(arguments: malformedRequests)
-    func malformedRequestsGetAnErrorAndAClosedConnection(request: MalformedRequest) throws {
-        let relay = try LookoutProcess()
+    func malformedRequestsGetAnErrorAndAClosedConnection(request: MalformedRequest) async throws {
+        let relay = try await InProcessLookout(arguments: ["--no-db"])
         let client = try TestConnection(port: relay.port)
         try client.send(request.input)
         #expect(String(decoding: client.readUntilClosed(), as: UTF8.self) == request.reply)
         #expect(client.closedByPeer)
         let healthy = try TestConnection(port: relay.port)
-        #expect(try healthy.call("PING") == .simpleString("PONG"))
-        #expect(relay.child.isRunning)
+        #expect(try healthy.call("PING") == .simpleString("PONG"), "the relay keeps serving")
+        try await relay.stop()
     }
 
     @Test func announcedHugeBulkIsNotAllocated() throws {
@@ -100,22 +101,24 @@ import LookoutTestSupport
         #expect(try blockingEventually { try info(admin, "connected_clients") == 1 } != nil)
     }
 
-    @Test func defaultLimitRefusesA4GBBulk() throws {
-        let relay = try LookoutProcess()
+    @Test func defaultLimitRefusesA4GBBulk() async throws {
+        let relay = try await InProcessLookout(arguments: ["--no-db"])
         let client = try TestConnection(port: relay.port)
         try client.send("*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$4294967296\r\n")
         #expect(String(decoding: client.readUntilClosed(), as: UTF8.self) == "-ERR Protocol error: invalid bulk length\r\n")
+        try await relay.stop()
     }
 
-    @Test func halfRequestThenDisconnectIsCleanedUp() throws {
-        let relay = try LookoutProcess()
+    @Test func halfRequestThenDisconnectIsCleanedUp() async throws {
+        let relay = try await InProcessLookout(arguments: ["--no-db"])
         let admin = try TestConnection(port: relay.port)
         for _ in 0..<20 {
             let client = try TestConnection(port: relay.port)
             try client.send("*3\r\n$7\r\nPUBLISH\r\n$6\r\norders\r\n$100\r\nonly part of it")
             client.close()
         }
-        #expect(try blockingEventually { try info(admin, "connected_clients") == 1 } != nil)
+        #expect(try await eventually { try info(admin, "connected_clients") == 1 } != nil)
+        try await relay.stop()
     }
 
     @Test func sigtermShutsDownGracefully() throws {
@@ -128,13 +131,14 @@ import LookoutTestSupport
         #expect(relay.child.output().contains("relay shutting down"))
     }
 
-    @Test func maxClientsIsEnforced() throws {
-        let relay = try LookoutProcess(arguments: ["--max-clients", "2"])
+    @Test func maxClientsIsEnforced() async throws {
+        let relay = try await InProcessLookout(arguments: ["--no-db", "--max-clients", "2"])
         let first = try TestConnection(port: relay.port)
-        #expect(try blockingEventually { try info(first, "connected_clients") == 1 } != nil, "the start-up probe has gone")
+        #expect(try await eventually { try info(first, "connected_clients") == 1 } != nil)
         let second = try TestConnection(port: relay.port)
         #expect(try second.call("PING") == .simpleString("PONG"))
         let third = try TestConnection(port: relay.port)
         #expect(String(decoding: third.readUntilClosed(), as: UTF8.self) == "-ERR max number of clients reached\r\n")
+        try await relay.stop()
     }
 }
