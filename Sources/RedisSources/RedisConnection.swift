@@ -4,26 +4,6 @@ import Glibc
 import CHiredis
 import LookoutCore
 
-/// A reply from Redis, copied out of hiredis's reply object.
-public enum RedisReply: Sendable, Hashable {
-    case string(String)
-    case bytes([UInt8])
-    case integer(Int64)
-    case array([RedisReply])
-    case status(String)
-    case error(String)
-    case null
-
-    /// The text of a bulk or status string.
-    public var text: String? {
-        switch self {
-        case .string(let s), .status(let s): return s
-        case .bytes(let b): return String(decoding: b, as: UTF8.self)
-        default: return nil
-        }
-    }
-}
-
 /// A failure talking to Redis: connecting, a broken connection, or an error reply where none
 /// was expected.
 public struct RedisConnectionError: Error, CustomStringConvertible {
@@ -104,20 +84,39 @@ package final class RedisConnection {
     /// Writes queued commands, then waits up to `timeoutMilliseconds` for incoming data and
     /// returns every complete reply (pushed messages included). Never holds the thread longer.
     package func poll(timeoutMilliseconds: Int32) throws -> [RedisReply] {
+        try Self.poll([self], timeoutMilliseconds: timeoutMilliseconds)[0].get()
+    }
+
+    /// The same for several connections at once (one `poll(2)` over all of them): the replies of
+    /// each, or the error that broke it, in the order given.
+    package static func poll(_ connections: [RedisConnection], timeoutMilliseconds: Int32) -> [Result<[RedisReply], RedisConnectionError>] {
+        var results: [Result<[RedisReply], RedisConnectionError>] = connections.map { connection in
+            Result { () throws(RedisConnectionError) in
+                try connection.flushWrites()
+                return try connection.bufferedReplies()
+            }
+        }
+        // Wait only when nothing is already buffered or broken.
+        guard results.allSatisfy({ (try? $0.get())?.isEmpty == true }) else { return results }
+        var descriptors = connections.map { pollfd(fd: $0.context.pointee.fd, events: Int16(POLLIN), revents: 0) }
+        guard Glibc.poll(&descriptors, nfds_t(descriptors.count), timeoutMilliseconds) > 0 else { return results }
+        for (index, descriptor) in descriptors.enumerated() where descriptor.revents != 0 {
+            results[index] = Result { () throws(RedisConnectionError) in
+                guard redisBufferRead(connections[index].context) == REDIS_OK else { throw connections[index].failure("read") }
+                return try connections[index].bufferedReplies()
+            }
+        }
+        return results
+    }
+
+    private func flushWrites() throws(RedisConnectionError) {
         var done: Int32 = 0
         while done == 0 {
             guard redisBufferWrite(context, &done) == REDIS_OK else { throw failure("write") }
         }
-        var replies = try bufferedReplies()
-        guard replies.isEmpty else { return replies }
-        var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
-        guard Glibc.poll(&descriptor, 1, timeoutMilliseconds) > 0 else { return [] }
-        guard redisBufferRead(context) == REDIS_OK else { throw failure("read") }
-        replies = try bufferedReplies()
-        return replies
     }
 
-    private func bufferedReplies() throws -> [RedisReply] {
+    private func bufferedReplies() throws(RedisConnectionError) -> [RedisReply] {
         var replies: [RedisReply] = []
         while true {
             var reply: UnsafeMutableRawPointer?

@@ -131,8 +131,8 @@ import Testing
             #expect(sums.update(channel, now: { 0 }, newEntry: { ($0, $0) }) { $0.messages += 1; $0.bytes += bytes } == nil)
         }
         _ = sums.update("a", now: { 0 }, newEntry: { ($0, $0) }) { $0.latencies.append(0.002) }
-        #expect(sums.touchedNames == ["b", "a"])
-        let batch = sums.observations(at: 7, unrouted: { $0.name == "a" ? $0.messages : 0 })
+        #expect(sums.touchedKeys == ["b", "a"])
+        let batch = sums.observations(at: 7, unrouted: { key, entry in key == "a" ? entry.messages : 0 })
         guard batch.count == 3, case .traffic("b", 2, 7, 0, 7) = batch[0], case .traffic("a", 1, 1, 1, 7) = batch[1],
               case .latencies("a", let seconds) = batch[2] else {
             Issue.record("unexpected batch \(batch)")
@@ -141,7 +141,7 @@ import Testing
         #expect(seconds == [0.002])
         #expect(sums.isEmpty && sums.observations(at: 8).isEmpty, "each batch is handed over once")
         _ = sums.update("a", now: { 0 }, newEntry: { ($0, $0) }) { $0.messages += 1 }
-        #expect(sums.touchedNames == ["a"])
+        #expect(sums.touchedKeys == ["a"])
     }
 
     @Test func aFullTableHandsOverWhatItHoldsBeforeStartingAfresh() {
@@ -150,6 +150,6 @@ import Testing
         let handedOver = sums.update("c", now: { 5 }, newEntry: { ($0, $0) }) { $0.messages += 1 }
         #expect(handedOver?.count == 2, "a and b, before c")
         if case .traffic("a", 1, 0, 0, 5)? = handedOver?.first {} else { Issue.record("\(String(describing: handedOver))") }
-        #expect(sums.touchedNames == ["c"])
+        #expect(sums.touchedKeys == ["c"])
     }
 }

@@ -5,11 +5,26 @@ import Foundation
 
 /// A free loopback TCP port, found by binding port 0.
 package func freeLoopbackPort() throws -> Int {
+    try bindLoopback(port: 0)
+}
+
+/// A free loopback port below 55536 whose cluster bus port (port + 10000) is free too, for a
+/// Redis Cluster node (Redis cannot bind port 0 and report it).
+package func freeClusterNodePort() throws -> Int {
+    for _ in 0..<200 {
+        let port = Int.random(in: 20_000...45_535)
+        if (try? bindLoopback(port: port)) != nil, (try? bindLoopback(port: port + 10_000)) != nil { return port }
+    }
+    throw TestFailure("no free port pair for a cluster node")
+}
+
+/// Binds `port` (0: any) on loopback and releases it; returns the port bound.
+private func bindLoopback(port: Int) throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
     inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) {
@@ -17,7 +32,7 @@ package func freeLoopbackPort() throws -> Int {
             bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
         }
     }
-    guard bound else { throw TestFailure("could not bind a free port") }
+    guard bound else { throw TestFailure("could not bind port \(port)") }
     return Int(UInt16(bigEndian: address.sin_port))
 }
 

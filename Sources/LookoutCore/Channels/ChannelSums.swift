@@ -66,14 +66,14 @@ public struct ChannelSums<Key: Hashable> {
     /// The batch as observations (`traffic` and `latencies` per channel, in first-touched order),
     /// and a fresh batch. `unrouted` overrides an entry's own count (a Redis source decides it
     /// per channel from its subscriber counts).
-    @inlinable public mutating func observations(at time: Double, unrouted: ((Entry) -> Int)? = nil) -> [Observation] {
+    @inlinable public mutating func observations(at time: Double, unrouted: ((Key, Entry) -> Int)? = nil) -> [Observation] {
         var out: [Observation] = []
         out.reserveCapacity(touched.count)
         for key in touched {
             guard var entry = table[key] else { continue }
             if entry.messages > 0 {
                 out.append(.traffic(channel: entry.name, messages: entry.messages, bytes: entry.bytes,
-                                    unrouted: unrouted?(entry) ?? entry.unrouted, at: time))
+                                    unrouted: unrouted?(key, entry) ?? entry.unrouted, at: time))
             }
             if !entry.latencies.isEmpty { out.append(.latencies(channel: entry.name, seconds: entry.latencies)) }
             entry.messages = 0
@@ -87,6 +87,6 @@ public struct ChannelSums<Key: Hashable> {
         return out
     }
 
-    /// The names of the channels touched in this batch, in order.
-    @inlinable public var touchedNames: [String] { touched.compactMap { table[$0]?.name } }
+    /// The channels touched in this batch, in order.
+    @inlinable public var touchedKeys: [Key] { touched }
 }

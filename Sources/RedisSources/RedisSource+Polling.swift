@@ -1,0 +1,178 @@
+import Logging
+import LookoutCore
+import Monitor
+import Prometheus
+import Synchronization
+
+extension RedisSource {
+    /// Connections of the poller, one per node, kept between polls.
+    final class NodeConnections {
+        private var connections: [ClusterTopology.Node: RedisConnection] = [:]
+        private let source: RedisSource
+
+        init(source: RedisSource) {
+            self.source = source
+        }
+
+        /// The connection to `node`, opened if needed; nil (logged) when it cannot be.
+        func connection(to node: ClusterTopology.Node) -> RedisConnection? {
+            if let existing = connections[node] { return existing }
+            do {
+                let connection = try RedisConnection(source.url(of: node), clientName: "lookout-poller")
+                connections[node] = connection
+                return connection
+            } catch {
+                source.logger.debug("poller cannot reach a node", metadata: ["source": "\(source.name)", "node": "\(node)", "error": "\(error)"])
+                return nil
+            }
+        }
+
+        /// Runs `body` on `node`'s connection; a failure drops the connection (reopened next poll).
+        func on<T>(_ node: ClusterTopology.Node, _ body: (RedisConnection) throws -> T) -> T? {
+            guard let connection = connection(to: node) else { return nil }
+            do {
+                return try body(connection)
+            } catch {
+                connections[node] = nil
+                source.logger.debug("poll of a node failed", metadata: ["source": "\(source.name)", "node": "\(node)", "error": "\(error)"])
+                return nil
+            }
+        }
+
+        /// Closes connections to nodes no longer in the topology.
+        func keep(only nodes: [ClusterTopology.Node]) {
+            let wanted = Set(nodes)
+            for node in connections.keys where !wanted.contains(node) { connections[node] = nil }
+        }
+    }
+
+    func pollLoop() {
+        let connections = NodeConnections(source: self)
+        while !isStopping {
+            poll(connections)
+            sleep(configuration.pollInterval)
+        }
+    }
+
+    /// One poll: the topology, a probe, then subscriber counts summed over the nodes.
+    private func poll(_ connections: NodeConnections) {
+        let seed = ClusterTopology.Node(host: configuration.url.host, port: configuration.url.port)
+        let topology = readTopology(connections, seed: seed)
+        connections.keep(only: topology.nodes + [seed])
+        let nodes = topology.nodes.isEmpty ? [seed] : topology.nodes
+        let probeNode = topology.shards.first?.primary ?? seed
+        _ = connections.on(probeNode) { try $0.command(["PUBLISH", configuration.probeChannel, "\(probeID) \(wallClockSeconds())"]) }
+
+        let channels = shared.withLock { Array($0.seenChannels) }
+        var numsub: [String: Int] = [:]
+        var patterns = 0
+        var ownOutput = 0
+        var named: Set<String> = []
+        var reached = 0
+        for node in nodes {
+            let polled: Bool? = connections.on(node) { connection in
+                for (channel, count) in try Self.counts(connection, ["PUBSUB", "NUMSUB"], channels) { numsub[channel, default: 0] += count }
+                if case .integer(let count) = try connection.command(["PUBSUB", "NUMPAT"]) { patterns += Int(count) }
+                if let text = try connection.command(["CLIENT", "LIST", "TYPE", "pubsub"]).text {
+                    let entries = ClientListEntry.parse(text)
+                    ownOutput += entries.first { $0.name == "lookout-monitor" }?.outputMemory ?? 0
+                    named.formUnion(entries.filter { !$0.name.isEmpty && !$0.name.hasPrefix("lookout-") && $0.subscriptions > 0 }.map(\.name))
+                }
+                return true
+            }
+            if polled == true { reached += 1 }
+        }
+        // Counts summed over only some nodes would make channels look unserved: keep the last
+        // complete ones until every node answers again.
+        guard reached == nodes.count else { return }
+        let (shardChannels, shardNumsub) = pollShardChannels(connections, topology)
+
+        let previous = shared.withLock { state in
+            defer {
+                state.namedSubscribers = named
+                state.numsub = numsub
+                state.otherPatterns = max(0, patterns - (state.subscriberConnected ? 1 : 0))
+                state.shardChannels = shardChannels
+                state.shardNumsub = shardNumsub
+            }
+            return state.namedSubscribers
+        }
+        outputBuffer.set(Int64(ownOutput))
+        let now = wallClockSeconds()
+        for name in named.subtracting(previous ?? []) {
+            queue.offer(.namedConnection(name: name, subscribed: true, reason: "", at: now))
+        }
+        for name in (previous ?? []).subtracting(named) {
+            queue.offer(.namedConnection(name: name, subscribed: false, reason: "named subscriber \(name) is no longer subscribed on Redis", at: now))
+        }
+    }
+
+    /// `CLUSTER SHARDS` from the seed (or any node known), or a plain Redis when cluster support
+    /// is off; a change is counted and logged with what changed.
+    private func readTopology(_ connections: NodeConnections, seed: ClusterTopology.Node) -> ClusterTopology {
+        let known = shared.withLock { $0.topology }
+        var read: ClusterTopology?
+        for node in [seed] + known.nodes where read == nil {
+            read = connections.on(node) { connection -> ClusterTopology? in
+                let reply = try connection.command(["CLUSTER", "SHARDS"])
+                if case .error(let message) = reply {
+                    guard message.contains("cluster support disabled") else { return nil }
+                    return .standalone(host: seed.host, port: seed.port)
+                }
+                return ClusterTopology.parse(shards: reply, seedHost: node.host)
+            } ?? nil
+        }
+        guard let topology = read else { return known }
+        let changes = topology.changes(from: known)
+        if topology != known {
+            shared.withLock { $0.topology = topology }
+            if !changes.isEmpty || topology.isCluster != known.isCluster {
+                topologyChanges.increment()
+                logger.notice("Redis topology", metadata: [
+                    "source": "\(name)", "cluster": "\(topology.isCluster)", "shards": "\(topology.shards.count)",
+                    "nodes": "\(topology.nodes.map(\.description).joined(separator: ","))", "changes": "\(changes.joined(separator: "; "))",
+                ])
+            }
+        }
+        return topology
+    }
+
+    /// Shard channels on every node of every shard (`PUBSUB SHARDCHANNELS`), and their
+    /// subscribers summed over their shard's nodes (`PUBSUB SHARDNUMSUB`), Lookout's own included.
+    private func pollShardChannels(_ connections: NodeConnections, _ topology: ClusterTopology) -> ([String: Int], [String: Int]) {
+        var channels: [String: Int] = [:]
+        var subscribers: [String: Int] = [:]
+        for (index, shard) in topology.shards.enumerated() {
+            var found: Set<String> = []
+            for node in shard.nodes where node.isHealthy {
+                let names: [String]? = connections.on(node) { connection in
+                    guard case .array(let items) = try connection.command(["PUBSUB", "SHARDCHANNELS"]) else { return [] }
+                    return items.compactMap(\.text)
+                }
+                found.formUnion(names ?? [])
+            }
+            let wanted = found.filter { $0 != configuration.probeChannel && topology.shardIndex(forChannel: $0) == index }.sorted()
+                .prefix(max(0, configuration.maxPolledChannels - channels.count))
+            for channel in wanted { channels[channel] = index }
+            for node in shard.nodes where node.isHealthy {
+                let counts = connections.on(node) { try Self.counts($0, ["PUBSUB", "SHARDNUMSUB"], Array(wanted)) } ?? [:]
+                for (channel, count) in counts { subscribers[channel, default: 0] += count }
+            }
+        }
+        return (channels, subscribers)
+    }
+
+    /// A `PUBSUB NUMSUB`-shaped command over `channels`, 100 at a time: channel → count.
+    private static func counts(_ connection: RedisConnection, _ command: [String], _ channels: [String]) throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for start in stride(from: 0, to: channels.count, by: 100) {
+            let batch = Array(channels[start..<min(start + 100, channels.count)])
+            if case .array(let pairs) = try connection.command(command + batch) {
+                for index in stride(from: 0, to: pairs.count - 1, by: 2) {
+                    if let channel = pairs[index].text, case .integer(let count) = pairs[index + 1] { counts[channel] = Int(count) }
+                }
+            }
+        }
+        return counts
+    }
+}

@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import LookoutCore
+import RESP
+
+/// A real Redis Cluster on loopback: `primaries` redis-server processes with
+/// `--cluster-enabled yes` (ports below 55536: the cluster bus listens on port + 10000), joined by
+/// `redis-cli --cluster create`, every slot assigned and `cluster_state:ok` on every node before
+/// the initializer returns. Every node stops with the object.
+package final class RedisCluster {
+    package let nodes: [RedisServer]
+    private let directory: String
+
+    package init(primaries: Int = 3, seconds: Double = 30) throws {
+        directory = NSTemporaryDirectory() + "lookout-cluster-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var nodes: [RedisServer] = []
+        for _ in 0..<primaries {
+            let port = try freeClusterNodePort()
+            nodes.append(try RedisServer(port: port, extraArguments: [
+                "--cluster-enabled", "yes", "--cluster-config-file", "\(directory)/nodes-\(port).conf",
+                "--cluster-node-timeout", "2000", "--dir", directory,
+            ]))
+        }
+        self.nodes = nodes
+        let create = try runCommand(try executable("redis-cli"),
+                                    ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "0", "--cluster-yes"])
+        guard create.status == 0 else { throw TestFailure("redis-cli --cluster create failed: \(create.output)") }
+        let ready = blockingEventually(seconds: seconds) {
+            nodes.allSatisfy { node in
+                ((try? TestConnection(port: node.port).call("CLUSTER", "INFO").string) ?? "").contains("cluster_state:ok")
+            }
+        }
+        guard ready != nil else { throw TestFailure("the cluster did not reach cluster_state:ok within \(seconds)s") }
+    }
+
+    /// The node that owns `channel`'s slot, from CLUSTER SLOTS (the slot computed by KeySlot,
+    /// which `ClusterTopologyTests` checks against Redis's own values).
+    package func owner(of channel: String) throws -> RedisServer {
+        let slot = KeySlot.slot(of: Array(channel.utf8))
+        guard let ranges = try TestConnection(port: nodes[0].port).call("CLUSTER", "SLOTS").elements else {
+            throw TestFailure("no CLUSTER SLOTS")
+        }
+        for range in ranges {
+            guard let parts = range.elements, parts.count >= 3, let start = parts[0].number, let end = parts[1].number,
+                  (start...end).contains(slot), let port = parts[2].elements?[1].number else { continue }
+            if let node = nodes.first(where: { $0.port == port }) { return node }
+        }
+        throw TestFailure("no node owns slot \(slot)")
+    }
+
+    /// A channel name in the shard of `node`: `prefix{n}` for the first `n` whose slot it owns.
+    package func channel(on node: RedisServer, prefix: String) throws -> String {
+        guard let ranges = try TestConnection(port: node.port).call("CLUSTER", "SLOTS").elements else { throw TestFailure("no CLUSTER SLOTS") }
+        let owned: [ClosedRange<Int>] = ranges.compactMap { range in
+            guard let parts = range.elements, parts.count >= 3, let start = parts[0].number, let end = parts[1].number,
+                  parts[2].elements?[1].number == node.port else { return nil }
+            return start...end
+        }
+        for index in 0..<100_000 {
+            let name = "\(prefix){\(index)}"
+            let slot = KeySlot.slot(of: Array(name.utf8))
+            if owned.contains(where: { $0.contains(slot) }) { return name }
+        }
+        throw TestFailure("no channel found for node \(node.port)")
+    }
+
+    deinit {
+        for node in nodes { node.stop() }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+extension RESPValue {
+    /// An integer reply's value.
+    fileprivate var number: Int? {
+        if case .integer(let value) = self { Int(value) } else { nil }
+    }
+}
