@@ -165,8 +165,9 @@ public final class LookoutApplication: Service, Sendable {
 
     /// Runs every service until graceful shutdown (or until one of them fails).
     public func run() async throws {
+        let logger = self.logger
         var group = ServiceGroupConfiguration(
-            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }, logger: logger)
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: Loud(service: $0, logger: logger)) }, logger: logger)
         group.maximumGracefulShutdownDuration = shutdownTimeout * services.count
         group.maximumCancellationDuration = shutdownTimeout
         try await ServiceGroup(configuration: group).run()
@@ -185,4 +186,25 @@ private final class BoundPort: Sendable {
 
     func set(_ value: Int?) { port.withLock { $0 = value } }
     var value: Int? { port.withLock { $0 } }
+}
+
+/// A service that says so, loudly, when it ends before Lookout was asked to stop: the group
+/// then stops everything (swift-service-lifecycle's rule), which must never pass unnoticed.
+private struct Loud: Service {
+    let service: any Service
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await service.run()
+        } catch {
+            if !Task.isShuttingDownGracefully && !Task.isCancelled {
+                logger.critical("a service failed; Lookout stops", metadata: ["service": "\(type(of: service))", "error": "\(error)"])
+            }
+            throw error
+        }
+        if !Task.isShuttingDownGracefully && !Task.isCancelled {
+            logger.critical("a service ended before Lookout was asked to stop; Lookout stops", metadata: ["service": "\(type(of: service))"])
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import Logging
 import LookoutCore
+import LookoutMetrics
 import Monitor
 import Prometheus
 import Synchronization
@@ -82,6 +83,7 @@ extension RedisSource {
             }
             if polled == true { reached += 1 }
         }
+        if topology.isCluster { pollClusterInfo(connections, topology) }
         // Counts summed over only some nodes would make channels look unserved: keep the last
         // complete ones until every node answers again.
         guard reached == nodes.count else { return }
@@ -162,6 +164,15 @@ extension RedisSource {
         return (channels, subscribers)
     }
 
+    /// `CLUSTER INFO` on every node: whether it answers, the state it sees, its pub/sub bus
+    /// traffic and the cluster links it freed over their buffer limit.
+    private func pollClusterInfo(_ connections: NodeConnections, _ topology: ClusterTopology) {
+        for node in topology.shards.flatMap(\.nodes) {
+            let text = node.isHealthy ? connections.on(node) { try $0.command(["CLUSTER", "INFO"]).text } ?? nil : nil
+            clusterMetrics.record(node: node.description, info: text.map(ClusterInfo.init))
+        }
+    }
+
     /// A `PUBSUB NUMSUB`-shaped command over `channels`, 100 at a time: channel → count.
     private static func counts(_ connection: RedisConnection, _ command: [String], _ channels: [String]) throws -> [String: Int] {
         var counts: [String: Int] = [:]
@@ -174,5 +185,70 @@ extension RedisSource {
             }
         }
         return counts
+    }
+}
+
+/// The cluster bus as Prometheus sees it, per node (labels `source` and `node`; a cluster has a
+/// bounded number of nodes). Redis reports absolute counters: each poll adds what they grew by.
+final class ClusterBusMetrics: Sendable {
+    private struct Series {
+        let up: Gauge
+        let stateOK: Gauge
+        let publishSent: Counter
+        let publishReceived: Counter
+        let publishShardSent: Counter
+        let publishShardReceived: Counter
+        let linksDropped: Counter
+        var last = ClusterInfo("")
+    }
+
+    private let registry: PrometheusCollectorRegistry
+    private let source: String
+    private let series = Mutex<[String: Series]>([:])
+
+    init(registry: PrometheusCollectorRegistry, source: String) {
+        self.registry = registry
+        self.source = source
+    }
+
+    /// One node's poll: its `CLUSTER INFO`, or nil when it did not answer.
+    func record(node: String, info: ClusterInfo?) {
+        series.withLock { all in
+            var entry = all[node] ?? makeSeries(node)
+            entry.up.set(Int64(info == nil ? 0 : 1))
+            if let info {
+                if let ok = info.stateOK { entry.stateOK.set(Int64(ok ? 1 : 0)) }
+                Self.add(info.publishSent, since: entry.last.publishSent, to: entry.publishSent)
+                Self.add(info.publishReceived, since: entry.last.publishReceived, to: entry.publishReceived)
+                Self.add(info.publishShardSent, since: entry.last.publishShardSent, to: entry.publishShardSent)
+                Self.add(info.publishShardReceived, since: entry.last.publishShardReceived, to: entry.publishShardReceived)
+                Self.add(info.linksBufferLimitExceeded, since: entry.last.linksBufferLimitExceeded, to: entry.linksDropped)
+                entry.last = info
+            }
+            all[node] = entry
+        }
+    }
+
+    /// Adds the growth of an absolute count; a count that went back (the node restarted) counts from 0.
+    private static func add(_ value: UInt64?, since previous: UInt64?, to counter: Counter) {
+        guard let value else { return }
+        let growth = value >= (previous ?? 0) ? value - (previous ?? 0) : value
+        if growth > 0 { counter.increment(by: Int64(clamping: growth)) }
+    }
+
+    private func makeSeries(_ node: String) -> Series {
+        let labels = [("source", source), ("node", node)]
+        func bus(_ kind: String, _ direction: String) -> Counter {
+            registry.counter("lookout_cluster_bus_messages_total", labels: labels + [("kind", kind), ("direction", direction)],
+                             help: "Pub/sub messages a cluster node sent or received over the cluster bus (CLUSTER INFO).")
+        }
+        return Series(
+            up: registry.gauge("lookout_cluster_node_up", labels: labels, help: "1 when the cluster node answered the last poll."),
+            stateOK: registry.gauge("lookout_cluster_state_ok", labels: labels,
+                                    help: "1 when the node reports cluster_state:ok, 0 when it reports fail."),
+            publishSent: bus("publish", "sent"), publishReceived: bus("publish", "received"),
+            publishShardSent: bus("publishshard", "sent"), publishShardReceived: bus("publishshard", "received"),
+            linksDropped: registry.counter("lookout_cluster_links_buffer_limit_exceeded_total", labels: labels,
+                                           help: "Cluster links the node freed for exceeding cluster-link-sendbuf-limit: pub/sub messages queued on them were lost."))
     }
 }

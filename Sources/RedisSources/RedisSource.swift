@@ -79,6 +79,7 @@ public final class RedisSource: MonitoredSource, Service {
     let probeRoundTrip: ValueHistogram
     let outputBuffer: Gauge
     let topologyChanges: Counter
+    let clusterMetrics: ClusterBusMetrics
     let queue: ObservationQueue
     let logger: Logger
 
@@ -99,6 +100,7 @@ public final class RedisSource: MonitoredSource, Service {
                                                      help: "Time from publishing a probe to receiving it on the subscription.")
         outputBuffer = registry.gauge("lookout_source_output_buffer_bytes", labels: labels,
                                       help: "The monitor's own output buffer on Redis (CLIENT LIST omem).")
+        clusterMetrics = ClusterBusMetrics(registry: registry, source: configuration.url.description)
         topologyChanges = registry.counter("lookout_source_topology_changes_total", labels: labels,
                                            help: "Changes of the Redis Cluster's nodes, primaries or slots seen by the source.")
     }

@@ -11,11 +11,12 @@ import LookoutTestSupport
     /// Series that are not Lookout's: Prometheus's own.
     static let prometheusSeries: Set<String> = ["up", "ALERTS", "ALERTS_FOR_STATE"]
 
-    /// A Lookout with every kind of series present: relay and a Redis source, a notifier, a
-    /// consumer, traffic on a subscribed and an unsubscribed channel.
+    /// A Lookout with every kind of series present: relay and a Redis Cluster source, a notifier,
+    /// a consumer, traffic on a subscribed and an unsubscribed channel.
     static func liveScrape() async throws -> String {
-        let redis = try RedisServer()
-        let lookout = try await InProcessLookout(arguments: ["--redis", "redis://127.0.0.1:\(redis.port)", "--alertmanager", "http://127.0.0.1:9/"])
+        // A Redis Cluster as the Redis source, so the cluster series are there too.
+        let cluster = try RedisCluster(primaries: 3)
+        let lookout = try await InProcessLookout(arguments: ["--redis", "redis://127.0.0.1:\(cluster.nodes[0].port)", "--alertmanager", "http://127.0.0.1:9/"])
         let subscriber = try TestConnection(port: lookout.port)
         _ = try subscriber.call("SUBSCRIBE", "orders")
         let publisher = try TestConnection(port: lookout.port)
@@ -27,6 +28,7 @@ import LookoutTestSupport
             body = (try? await lookout.get("/metrics").body) ?? ""
             return body.contains("lookout_consumer_up{") && body.contains("lookout_channel_delivery_latency_seconds_bucket{")
                 && body.contains("lookout_probe_roundtrip_seconds_bucket{") && body.contains("lookout_store_flush_duration_seconds_bucket")
+                && body.contains("lookout_cluster_state_ok{")
         }
         #expect(complete != nil, "the scrape has consumer, latency, probe and store series")
         try await lookout.stop()

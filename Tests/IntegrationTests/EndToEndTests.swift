@@ -17,7 +17,9 @@ import LookoutTestSupport
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let alertmanager = try AlertmanagerServer(webhook: receiver.url)
-        let redis = try RedisServer()
+        // The Redis source is a Redis Cluster, so every panel (cluster ones included) has data.
+        let cluster = try RedisCluster(primaries: 3)
+        let redis = cluster.nodes[0]
         let lookout = try LookoutProcess(arguments: [
             "--redis", "redis://127.0.0.1:\(redis.port)", "--alertmanager", "http://127.0.0.1:\(alertmanager.port)", "--alert-hold", "1h",
         ])

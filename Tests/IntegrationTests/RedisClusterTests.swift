@@ -47,7 +47,9 @@ import Testing
 
         // The subscriber leaves: Lookout still sees the channel, and what it alone receives is lost.
         subscriber.close()
-        try await waitUntil("the subscriber gone") { try subscribers("shard.orders", port: redis.port, sharded: true) == 1 }
+        if try await eventually(seconds: 20, { try subscribers("shard.orders", port: redis.port, sharded: true) == 1 }) == nil {
+            throw TestFailure("the subscriber is not gone: \(try TestConnection(port: redis.port).call("CLIENT", "LIST").string ?? "")")
+        }
         try await waitForTwoPolls(lookout, source: source)
         for i in 0..<4 { _ = try publisher.call("SPUBLISH", "shard.orders", "lost \(i)") }
         try await waitUntil("4 unrouted") {
@@ -111,6 +113,64 @@ import Testing
         }
         #expect(sample(metrics, "lookout_source_up{source=\"\(source)\"}") == 1)
         #expect(sample(metrics, "lookout_source_topology_changes_total{source=\"\(source)\"}") == 1, "the cluster found once")
+        for node in shardNodes {
+            let labels = "source=\"\(source)\",node=\"127.0.0.1:\(node.port)\""
+            #expect(sample(metrics, "lookout_cluster_node_up{\(labels)}") == 1)
+            #expect(sample(metrics, "lookout_cluster_state_ok{\(labels)}") == 1)
+        }
+        // Each classic PUBLISH crossed the bus to the two other nodes, as the next polls show.
+        func busSent(_ metrics: String) -> Double {
+            metrics.split(separator: "\n").filter { $0.hasPrefix("lookout_cluster_bus_messages_total{") && $0.contains(#"kind="publish",direction="sent""#) }
+                .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+        }
+        try await waitUntil("the bus traffic polled") { busSent(try await scrape(lookout)) >= 2 * 182 }
+        try await lookout.stop()
+    }
+}
+
+/// Lookout as a least-privileged ACL user: exactly the line the README gives.
+@Suite struct RedisACLTests {
+    /// The README's line (Redis Cluster section), with the test's password.
+    static let aclRules = [
+        "on", ">lookout-secret", "resetchannels", "&*", "-@all",
+        "+psubscribe", "+ssubscribe", "+sunsubscribe", "+publish", "+spublish",
+        "+pubsub|numsub", "+pubsub|numpat", "+pubsub|shardchannels", "+pubsub|shardnumsub",
+        "+client|list", "+client|setname", "+cluster|shards", "+cluster|info", "+ping",
+    ]
+
+    @Test func theReadmesACLUserIsEnough() async throws {
+        let redis = try RedisServer()
+        let admin = try TestConnection(port: redis.port)
+        try admin.send(command: ["ACL", "SETUSER", "lookout"].map { Array($0.utf8) } + Self.aclRules.map { Array($0.utf8) })
+        #expect(try admin.readValues(1).first == .simpleString("OK"))
+        let source = "redis://lookout:lookout-secret@127.0.0.1:\(redis.port)"
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source, "--no-db"])
+        let named = "redis://127.0.0.1:\(redis.port)"
+        let subscriber = try TestConnection(port: redis.port)
+        _ = try subscriber.call("CLIENT", "SETNAME", "mailer-1")
+        _ = try subscriber.call("SUBSCRIBE", "orders")
+        let sharded = try TestConnection(port: redis.port)
+        _ = try sharded.call("SSUBSCRIBE", "shard.orders")
+        guard try await eventually(seconds: 20, {
+            let reply = try TestConnection(port: redis.port).call("PUBSUB", "SHARDNUMSUB", "shard.orders")
+            return reply.elements?.last == .integer(2)
+        }) != nil else { throw TestFailure("Lookout did not subscribe to the shard channel") }
+        let publisher = try TestConnection(port: redis.port)
+        _ = try publisher.call("PUBLISH", "orders", "o")
+        _ = try publisher.call("SPUBLISH", "shard.orders", "s")
+        let seen = await eventually(seconds: 20) {
+            let metrics = (try? await lookout.get("/metrics").body) ?? ""
+            return metrics.contains(#"lookout_channel_messages_total{channel="orders"} 1"#)
+                && metrics.contains(#"lookout_channel_messages_total{channel="shard.orders"} 1"#)
+                && metrics.contains(#"lookout_channel_subscribers{channel="orders"} 1"#)
+                && metrics.contains(#"lookout_consumer_up{consumer="mailer-1",group=""} 1"#)
+                && metrics.contains("lookout_probe_roundtrip_seconds_count{source=\"\(named)\"}")
+        }
+        #expect(seen != nil, "classic and sharded traffic, subscribers, named consumers and probes, with only these rights")
+        #expect(try await lookout.get("/readyz").status == 200)
+        let denied = try TestConnection(port: redis.port)
+        _ = try denied.call("AUTH", "lookout", "lookout-secret")
+        #expect(try denied.call("SET", "k", "v").string?.hasPrefix("NOPERM") == true, "and nothing more")
         try await lookout.stop()
     }
 }

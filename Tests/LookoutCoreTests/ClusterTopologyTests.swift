@@ -50,3 +50,25 @@ import Testing
         #expect(topology.shardIndex(forChannel: "anything") == 0)
     }
 }
+
+@Suite struct ClusterInfoTests {
+    @Test func readsStateBusMessagesAndDroppedLinks() {
+        let info = ClusterInfo("""
+            cluster_enabled:1\r
+            cluster_state:ok\r
+            cluster_slots_assigned:16384\r
+            cluster_stats_messages_publish_sent:120\r
+            cluster_stats_messages_publish_received:7\r
+            cluster_stats_messages_publishshard_sent:3\r
+            cluster_stats_messages_publishshard_received:4\r
+            total_cluster_links_buffer_limit_exceeded:2\r
+
+            """)
+        #expect(info.stateOK == true)
+        #expect(info.publishSent == 120 && info.publishReceived == 7)
+        #expect(info.publishShardSent == 3 && info.publishShardReceived == 4)
+        #expect(info.linksBufferLimitExceeded == 2)
+        let failing = ClusterInfo("cluster_state:fail\r\n")
+        #expect(failing.stateOK == false && failing.publishSent == nil && failing.linksBufferLimitExceeded == nil)
+    }
+}

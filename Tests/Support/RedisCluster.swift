@@ -17,12 +17,11 @@ package final class RedisCluster {
         directory = NSTemporaryDirectory() + "lookout-cluster-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var nodes: [RedisServer] = []
-        for _ in 0..<primaries {
-            let port = try freeClusterNodePort()
-            nodes.append(try RedisServer(port: port, extraArguments: [
-                "--cluster-enabled", "yes", "--cluster-config-file", "\(directory)/nodes-\(port).conf",
+        for index in 0..<primaries {
+            nodes.append(try RedisServer(extraArguments: [
+                "--cluster-enabled", "yes", "--cluster-config-file", "\(directory)/nodes-\(index).conf",
                 "--cluster-node-timeout", "2000", "--dir", directory,
-            ]))
+            ], choosePort: freeClusterNodePort))
         }
         self.nodes = nodes
         let create = try runCommand(try executable("redis-cli"),

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import RESP
 
 /// A free loopback TCP port, found by binding port 0.
 package func freeLoopbackPort() throws -> Int {
@@ -20,7 +21,7 @@ package func freeClusterNodePort() throws -> Int {
 
 /// Binds `port` (0: any) on loopback and releases it; returns the port bound.
 private func bindLoopback(port: Int) throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
@@ -182,19 +183,42 @@ package final class ChildProcess {
 }
 
 /// A real redis-server on a free loopback port, without persistence.
+///
+/// Redis cannot bind port 0 and report it, so the port is found first; another test may take
+/// it in between. The server is ours only when the one answering on the port reports our
+/// child's process id (`INFO server`); otherwise it is started again on another port.
 package final class RedisServer {
     package let port: Int
     package let child: ChildProcess
 
-    /// - Parameter port: a port to reuse (to restart a server where a client expects it).
-    package init(port: Int? = nil, extraArguments: [String] = []) throws {
-        let port = try port ?? freeLoopbackPort()
-        self.port = port
-        child = try ChildProcess(try executable("redis-server"), [
-            "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--daemonize", "no", "--loglevel", "warning",
-        ] + extraArguments)
-        try waitForListener(port: port)
+    /// - Parameters:
+    ///   - port: a port to reuse (to restart a server where a client expects it), or nil for a free one.
+    ///   - choosePort: how a free port is found (cluster nodes need one below 55536).
+    package init(port: Int? = nil, extraArguments: [String] = [], choosePort: () throws -> Int = freeLoopbackPort) throws {
+        var lastError: any Error = TestFailure("redis-server did not start")
+        for _ in 0..<(port == nil ? 5 : 1) {
+            let candidate = try port ?? choosePort()
+            let child = try ChildProcess(try executable("redis-server"), [
+                "--port", "\(candidate)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--daemonize", "no", "--loglevel", "warning",
+            ] + extraArguments)
+            let password = extraArguments.firstIndex(of: "--requirepass").map { extraArguments[$0 + 1] }
+            let ours = blockingEventually(seconds: 10) {
+                guard child.isRunning else { return true }
+                guard let connection = try? TestConnection(port: candidate) else { return false }
+                if let password { _ = try? connection.call("AUTH", password) }
+                let info = (try? connection.call("INFO", "server").string) ?? ""
+                return info.contains("process_id:\(child.pid)\r\n")
+            }
+            if ours != nil && child.isRunning {
+                self.port = candidate
+                self.child = child
+                return
+            }
+            child.stop()
+            lastError = TestFailure("redis-server on port \(candidate) did not start as ours: \(child.output().suffix(300))")
+        }
+        throw lastError
     }
 
     package func stop() { child.stop() }
