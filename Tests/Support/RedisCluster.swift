@@ -35,29 +35,22 @@ package final class RedisCluster {
         guard ready != nil else { throw TestFailure("the cluster did not reach cluster_state:ok within \(seconds)s") }
     }
 
-    /// The node that owns `channel`'s slot, from CLUSTER SLOTS (the slot computed by KeySlot,
-    /// which `ClusterTopologyTests` checks against Redis's own values).
-    package func owner(of channel: String) throws -> RedisServer {
-        let slot = KeySlot.slot(of: Array(channel.utf8))
+    /// Slot ranges and the port of the primary serving each, from CLUSTER SLOTS (slots of
+    /// names are computed by KeySlot, which `ClusterTopologyTests` checks against Redis's values).
+    private func slotRanges() throws -> [(slots: ClosedRange<Int>, port: Int)] {
         guard let ranges = try TestConnection(port: nodes[0].port).call("CLUSTER", "SLOTS").elements else {
             throw TestFailure("no CLUSTER SLOTS")
         }
-        for range in ranges {
+        return ranges.compactMap { range in
             guard let parts = range.elements, parts.count >= 3, let start = parts[0].number, let end = parts[1].number,
-                  (start...end).contains(slot), let port = parts[2].elements?[1].number else { continue }
-            if let node = nodes.first(where: { $0.port == port }) { return node }
+                  let port = parts[2].elements?[1].number else { return nil }
+            return (start...end, port)
         }
-        throw TestFailure("no node owns slot \(slot)")
     }
 
     /// A channel name in the shard of `node`: `prefix{n}` for the first `n` whose slot it owns.
     package func channel(on node: RedisServer, prefix: String) throws -> String {
-        guard let ranges = try TestConnection(port: node.port).call("CLUSTER", "SLOTS").elements else { throw TestFailure("no CLUSTER SLOTS") }
-        let owned: [ClosedRange<Int>] = ranges.compactMap { range in
-            guard let parts = range.elements, parts.count >= 3, let start = parts[0].number, let end = parts[1].number,
-                  parts[2].elements?[1].number == node.port else { return nil }
-            return start...end
-        }
+        let owned = try slotRanges().filter { $0.port == node.port }.map(\.slots)
         for index in 0..<100_000 {
             let name = "\(prefix){\(index)}"
             let slot = KeySlot.slot(of: Array(name.utf8))
