@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import LookoutTestSupport
 import RESP
@@ -124,6 +127,45 @@ import Testing
                 .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
         }
         try await waitUntil("the bus traffic polled") { busSent(try await scrape(lookout)) >= 2 * 182 }
+        try await lookout.stop()
+    }
+
+    @Test func aKilledPrimaryIsFollowedAndTheGapRecorded() async throws {
+        let cluster = try RedisCluster(primaries: 3, replicas: 1)
+        let seed = cluster.nodes[0]
+        let source = "redis://127.0.0.1:\(seed.port)"
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source, "--no-db"])
+        func nodesUp(_ metrics: String) -> Int {
+            metrics.split(separator: "\n").filter { $0.hasPrefix("lookout_cluster_node_up{") && $0.hasSuffix(" 1.0") }.count
+        }
+        try await waitUntil("six nodes polled") {
+            let ready = try await lookout.get("/readyz").status == 200
+            let metrics = try await scrape(lookout)
+            return ready && nodesUp(metrics) == 6
+        }
+        let subscriber = try TestConnection(port: cluster.nodes[1].port)
+        _ = try subscriber.call("SUBSCRIBE", "orders")
+        let publisher = try TestConnection(port: cluster.nodes[2].port)
+        for i in 0..<10 { _ = try publisher.call("PUBLISH", "orders", "before \(i)") }
+        try await waitUntil("10 counted") { sample(try await scrape(lookout), #"lookout_channel_messages_total{channel="orders"}"#) == 10 }
+
+        // The seed, which holds Lookout's pattern subscription, dies without a word.
+        seed.child.stop(signal: SIGKILL)
+        try await waitUntil("resubscribed on another node") {
+            let metrics = try await scrape(lookout)
+            return sample(metrics, "lookout_source_reconnects_total{source=\"\(source)\"}") == 1
+                && sample(metrics, "lookout_source_up{source=\"\(source)\"}") == 1
+        }
+        let metrics = try await scrape(lookout)
+        #expect((sample(metrics, "lookout_source_gap_seconds_total{source=\"\(source)\"}") ?? 0) > 0, "the gap is recorded")
+        for i in 0..<10 { _ = try publisher.call("PUBLISH", "orders", "after \(i)") }
+        try await waitUntil("counting goes on") { sample(try await scrape(lookout), #"lookout_channel_messages_total{channel="orders"}"#) == 20 }
+        // The replica is promoted: the new topology is read from the surviving nodes.
+        try await waitUntil(seconds: 30, "the failover seen") {
+            (sample(try await scrape(lookout), "lookout_source_topology_changes_total{source=\"\(source)\"}") ?? 0) >= 2
+        }
+        #expect(sample(try await scrape(lookout), #"lookout_channel_unrouted_messages_total{channel="orders"}"#) == 0,
+                "its subscriber on another node still counts")
         try await lookout.stop()
     }
 }

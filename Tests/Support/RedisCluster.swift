@@ -13,11 +13,13 @@ package final class RedisCluster {
     package let nodes: [RedisServer]
     private let directory: String
 
-    package init(primaries: Int = 3, seconds: Double = 30) throws {
+    /// - Parameter replicas: replicas per primary (`redis-cli --cluster create` makes the first
+    ///   `primaries` nodes the primaries).
+    package init(primaries: Int = 3, replicas: Int = 0, seconds: Double = 30) throws {
         directory = NSTemporaryDirectory() + "lookout-cluster-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var nodes: [RedisServer] = []
-        for index in 0..<primaries {
+        for index in 0..<(primaries * (1 + replicas)) {
             nodes.append(try RedisServer(extraArguments: [
                 "--cluster-enabled", "yes", "--cluster-config-file", "\(directory)/nodes-\(index).conf",
                 "--cluster-node-timeout", "2000", "--dir", directory,
@@ -25,11 +27,12 @@ package final class RedisCluster {
         }
         self.nodes = nodes
         let create = try runCommand(try executable("redis-cli"),
-                                    ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "0", "--cluster-yes"])
+                                    ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "\(replicas)", "--cluster-yes"])
         guard create.status == 0 else { throw TestFailure("redis-cli --cluster create failed: \(create.output)") }
         let ready = blockingEventually(seconds: seconds) {
             nodes.allSatisfy { node in
-                ((try? TestConnection(port: node.port).call("CLUSTER", "INFO").string) ?? "").contains("cluster_state:ok")
+                let info = (try? TestConnection(port: node.port).call("CLUSTER", "INFO").string) ?? ""
+                return info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:\(nodes.count)\r\n")
             }
         }
         guard ready != nil else { throw TestFailure("the cluster did not reach cluster_state:ok within \(seconds)s") }
