@@ -94,7 +94,10 @@ extension RedisSource {
                 state.namedSubscribers = named
                 state.numsub = numsub
                 state.otherPatterns = max(0, patterns - (state.subscriberConnected ? 1 : 0))
-                state.shardChannels = shardChannels
+                if state.shardChannels != shardChannels {
+                    state.shardChannels = shardChannels
+                    state.planVersion += 1
+                }
                 state.shardNumsub = shardNumsub
             }
             return state.namedSubscribers
@@ -127,7 +130,10 @@ extension RedisSource {
         guard let topology = read else { return known }
         let changes = topology.changes(from: known)
         if topology != known {
-            shared.withLock { $0.topology = topology }
+            shared.withLock { state in
+                state.topology = topology
+                state.planVersion += 1
+            }
             if !changes.isEmpty || topology.isCluster != known.isCluster {
                 topologyChanges.increment()
                 logger.notice("Redis topology", metadata: [

@@ -19,41 +19,22 @@ extension RedisSource {
     func shardLoop() {
         var subscriptions: [Int: ShardSubscription] = [:]
         var topology = shared.withLock { $0.topology }
+        var plannedVersion: UInt64?
+        var needsReconcile = true
         while !isStopping {
-            let (current, wanted) = shared.withLock { ($0.topology, $0.shardChannels) }
-            if current != topology {
-                // Shards renumbered, slots moved or primaries changed: start afresh.
-                subscriptions.removeAll()
-                topology = current
+            // Reconciled only when the poller's plan changed or a subscription was lost: not for
+            // every batch of sharded messages this loop reads.
+            let plan = shared.withLock { state in
+                state.planVersion == plannedVersion && !needsReconcile ? nil : (state.planVersion, state.topology, state.shardChannels)
             }
-            for (index, shard) in topology.shards.enumerated() {
-                let channels = Set(wanted.filter { $0.value == index }.keys)
-                guard !channels.isEmpty else {
-                    subscriptions[index] = nil
-                    continue
+            if let (version, current, wanted) = plan {
+                plannedVersion = version
+                if current != topology {
+                    // Shards renumbered, slots moved or primaries changed: start afresh.
+                    subscriptions.removeAll()
+                    topology = current
                 }
-                if subscriptions[index] == nil, let node = shard.primary ?? shard.nodes.first {
-                    do {
-                        subscriptions[index] = ShardSubscription(node: node, connection: try RedisConnection(url(of: node), clientName: "lookout-shard"))
-                    } catch {
-                        logger.warning("shard subscription cannot connect", metadata: ["source": "\(name)", "node": "\(node)", "error": "\(error)"])
-                        continue
-                    }
-                }
-                guard var subscription = subscriptions[index] else { continue }
-                do {
-                    for channel in channels.subtracting(subscription.channels).sorted() {
-                        try subscription.connection.append(["SSUBSCRIBE", channel])
-                        subscription.channels.insert(channel)
-                    }
-                    for channel in subscription.channels.subtracting(channels).sorted() {
-                        try subscription.connection.append(["SUNSUBSCRIBE", channel])
-                        subscription.channels.remove(channel)
-                    }
-                    subscriptions[index] = subscription
-                } catch {
-                    subscriptions[index] = nil
-                }
+                needsReconcile = !reconcile(&subscriptions, topology: topology, wanted: wanted)
             }
             guard !subscriptions.isEmpty else {
                 sleep(.milliseconds(200))
@@ -65,15 +46,58 @@ extension RedisSource {
                 switch result {
                 case .success(let replies):
                     handle(replies)
-                    for channel in Self.unsubscribedByServer(replies) { subscriptions[index]?.channels.remove(channel) }
+                    for channel in Self.unsubscribedByServer(replies) {
+                        subscriptions[index]?.channels.remove(channel)
+                        needsReconcile = true
+                    }
                 case .failure(let error):
                     logger.warning("shard subscription lost", metadata: [
                         "source": "\(name)", "node": "\(subscriptions[index].map { "\($0.node)" } ?? "?")", "error": "\(error)",
                     ])
                     subscriptions[index] = nil
+                    needsReconcile = true
                 }
             }
         }
+    }
+
+    /// Subscribes each shard's connection to the channels wanted there and unsubscribes the rest;
+    /// false when a shard could not be reached or written (to be tried again).
+    private func reconcile(_ subscriptions: inout [Int: ShardSubscription], topology: ClusterTopology, wanted: [String: Int]) -> Bool {
+        var complete = true
+        var byShard: [Int: Set<String>] = [:]
+        for (channel, index) in wanted { byShard[index, default: []].insert(channel) }
+        for (index, shard) in topology.shards.enumerated() {
+            guard let channels = byShard[index] else {
+                subscriptions[index] = nil
+                continue
+            }
+            if subscriptions[index] == nil, let node = shard.primary ?? shard.nodes.first {
+                do {
+                    subscriptions[index] = ShardSubscription(node: node, connection: try RedisConnection(url(of: node), clientName: "lookout-shard"))
+                } catch {
+                    logger.warning("shard subscription cannot connect", metadata: ["source": "\(name)", "node": "\(node)", "error": "\(error)"])
+                    complete = false
+                    continue
+                }
+            }
+            guard var subscription = subscriptions[index] else { continue }
+            do {
+                for channel in channels.subtracting(subscription.channels).sorted() {
+                    try subscription.connection.append(["SSUBSCRIBE", channel])
+                    subscription.channels.insert(channel)
+                }
+                for channel in subscription.channels.subtracting(channels).sorted() {
+                    try subscription.connection.append(["SUNSUBSCRIBE", channel])
+                    subscription.channels.remove(channel)
+                }
+                subscriptions[index] = subscription
+            } catch {
+                subscriptions[index] = nil
+                complete = false
+            }
+        }
+        return complete
     }
 
     /// Channels Redis unsubscribed the connection from by itself (a `sunsubscribe` push when the

@@ -64,6 +64,8 @@ public final class RedisSource: MonitoredSource, Service {
         var shardChannels: [String: Int] = [:]
         /// Subscribers of each shard channel over its shard's nodes, Lookout's own included.
         var shardNumsub: [String: Int] = [:]
+        /// Grows whenever `topology` or `shardChannels` changes: the shard subscriptions follow it.
+        var planVersion: UInt64 = 0
     }
 
     public let configuration: Configuration

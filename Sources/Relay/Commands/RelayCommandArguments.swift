@@ -6,11 +6,29 @@ struct RelayArgumentError: Error, Hashable {
     let message: String
 }
 
+extension RelayClient {
+    /// The parsed arguments, or nil after replying with the parse error.
+    func arguments<T>(_ parsed: Result<T, RelayArgumentError>) -> T? {
+        switch parsed {
+        case .success(let value): return value
+        case .failure(let error):
+            reply(.error(error.message))
+            return nil
+        }
+    }
+}
+
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`, parsed and checked.
 struct HelloArguments: Hashable {
+    /// `AUTH username password`.
+    struct Credentials: Hashable {
+        var user: String
+        var password: ByteBuffer
+    }
+
     /// The protocol asked for; nil keeps the connection's.
     var version: RESPVersion?
-    var credentials: (user: String, password: ByteBuffer)?
+    var credentials: Credentials?
     var name: String?
 
     static func parse(_ arguments: [ByteBuffer]) -> Result<HelloArguments, RelayArgumentError> {
@@ -29,7 +47,7 @@ struct HelloArguments: Hashable {
             let option = String(buffer: arguments[index]).lowercased()
             let remaining = arguments.count - 1 - index
             if option == "auth" && remaining >= 2 {
-                parsed.credentials = (String(buffer: arguments[index + 1]), arguments[index + 2])
+                parsed.credentials = Credentials(user: String(buffer: arguments[index + 1]), password: arguments[index + 2])
                 index += 3
             } else if option == "setname" && remaining >= 1 {
                 guard let name = RelayCore.validClientName(arguments[index + 1]) else {
@@ -42,18 +60,6 @@ struct HelloArguments: Hashable {
             }
         }
         return .success(parsed)
-    }
-
-    static func == (lhs: HelloArguments, rhs: HelloArguments) -> Bool {
-        lhs.version == rhs.version && lhs.name == rhs.name
-            && lhs.credentials?.user == rhs.credentials?.user && lhs.credentials?.password == rhs.credentials?.password
-    }
-
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(version)
-        hasher.combine(name)
-        hasher.combine(credentials?.user)
-        hasher.combine(credentials?.password)
     }
 }
 

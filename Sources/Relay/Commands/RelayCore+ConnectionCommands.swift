@@ -71,18 +71,11 @@ extension RelayCore {
     }
 
     func hello(_ client: RelayClient, _ arguments: [ByteBuffer]) {
-        let request: HelloArguments
-        switch HelloArguments.parse(arguments) {
-        case .success(let parsed): request = parsed
-        case .failure(let error):
-            client.reply(.error(error.message))
-            return
-        }
+        guard let request = client.arguments(HelloArguments.parse(arguments)) else { return }
         let version = request.version ?? client.version
-        let credentials = request.credentials
         let newName = request.name
-        if let (user, password) = credentials {
-            guard checkPassword(user: user, password: password) else {
+        if let credentials = request.credentials {
+            guard checkPassword(user: credentials.user, password: credentials.password) else {
                 client.reply(.error("WRONGPASS invalid username-password pair or user is disabled."))
                 return
             }

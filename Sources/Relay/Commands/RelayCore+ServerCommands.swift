@@ -37,23 +37,13 @@ extension RelayCore {
     }
 
     func clientList(_ client: RelayClient, _ arguments: [ByteBuffer]) {
-        switch ClientListFilter.parse(arguments) {
-        case .success(let filter):
-            let selected = clients.values.filter { filter.selects(summary($0)) }.sorted { $0.id < $1.id }
-            client.reply(.verbatimText(selected.map { describe($0) + "\n" }.joined()))
-        case .failure(let error):
-            client.reply(.error(error.message))
-        }
+        guard let filter = client.arguments(ClientListFilter.parse(arguments)) else { return }
+        let selected = clients.values.filter { filter.selects(summary($0)) }.sorted { $0.id < $1.id }
+        client.reply(.verbatimText(selected.map { describe($0) + "\n" }.joined()))
     }
 
     func clientKill(_ client: RelayClient, _ arguments: [ByteBuffer]) {
-        let filter: ClientKillFilter
-        switch ClientKillFilter.parse(arguments) {
-        case .success(let parsed): filter = parsed
-        case .failure(let error):
-            client.reply(.error(error.message))
-            return
-        }
+        guard let filter = client.arguments(ClientKillFilter.parse(arguments)) else { return }
         if filter.onlyAddress != nil {
             guard let target = clients.values.first(where: { filter.selects(summary($0), isCaller: $0 === client) }) else {
                 client.reply(.error("ERR No such client"))
