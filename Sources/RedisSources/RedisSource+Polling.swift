@@ -8,18 +8,20 @@ import Synchronization
 extension RedisSource {
     /// Connections of the poller, one per node, kept between polls.
     final class NodeConnections {
-        private var connections: [ClusterTopology.Node: RedisConnection] = [:]
+        private var connections: [RedisEndpoint: RedisConnection] = [:]
         private let source: RedisSource
+        /// False once a SPUBLISH was refused as an unknown command (Redis before 7): no shard probes.
+        var shardedPubSub = true
 
         init(source: RedisSource) {
             self.source = source
         }
 
         /// The connection to `node`, opened if needed; nil (logged) when it cannot be.
-        func connection(to node: ClusterTopology.Node) -> RedisConnection? {
+        private func connection(to node: RedisEndpoint) -> RedisConnection? {
             if let existing = connections[node] { return existing }
             do {
-                let connection = try RedisConnection(source.url(of: node), clientName: "lookout-poller")
+                let connection = try RedisConnection(source.configuration.url.on(node), clientName: "lookout-poller")
                 connections[node] = connection
                 return connection
             } catch {
@@ -29,7 +31,7 @@ extension RedisSource {
         }
 
         /// Runs `body` on `node`'s connection; a failure drops the connection (reopened next poll).
-        func on<T>(_ node: ClusterTopology.Node, _ body: (RedisConnection) throws -> T) -> T? {
+        func on<T>(_ node: RedisEndpoint, _ body: (RedisConnection) throws -> T) -> T? {
             guard let connection = connection(to: node) else { return nil }
             do {
                 return try body(connection)
@@ -41,28 +43,34 @@ extension RedisSource {
         }
 
         /// Closes connections to nodes no longer in the topology.
-        func keep(only nodes: [ClusterTopology.Node]) {
+        func keep(only nodes: [RedisEndpoint]) {
             let wanted = Set(nodes)
             for node in connections.keys where !wanted.contains(node) { connections[node] = nil }
         }
     }
 
+    /// Polls every `pollInterval`, and at once (after at least 100 ms) when a subscription asked
+    /// for the topology to be read again.
     func pollLoop() {
         let connections = NodeConnections(source: self)
         while !isStopping {
+            shared.withLock { $0.refreshRequested = false }
             poll(connections)
-            sleep(configuration.pollInterval)
+            sleep(.milliseconds(100))
+            sleep(configuration.pollInterval - .milliseconds(100), orUntil: { shared.withLock { $0.refreshRequested } })
         }
     }
 
-    /// One poll: the topology, a probe, then subscriber counts summed over the nodes.
+    /// One poll: the topology, probes, then subscriber counts summed over the nodes.
     private func poll(_ connections: NodeConnections) {
-        let seed = ClusterTopology.Node(host: configuration.url.host, port: configuration.url.port)
-        let topology = readTopology(connections, seed: seed)
-        connections.keep(only: topology.nodes + [seed])
-        let nodes = topology.nodes.isEmpty ? [seed] : topology.nodes
-        let probeNode = topology.shards.first?.primary ?? seed
-        _ = connections.on(probeNode) { try $0.command(["PUBLISH", configuration.probeChannel, "\(probeID) \(wallClockSeconds())"]) }
+        let generation = shared.withLock { state in
+            state.pollGeneration += 1
+            return state.pollGeneration
+        }
+        let topology = readTopology(connections)
+        connections.keep(only: topology.nodes.map(\.endpoint) + configuration.url.seeds)
+        let nodes = topology.nodes.isEmpty ? configuration.url.seeds : topology.nodes.map(\.endpoint)
+        publishProbes(connections, topology)
 
         let channels = shared.withLock { Array($0.seenChannels) }
         var numsub: [String: Int] = [:]
@@ -93,12 +101,14 @@ extension RedisSource {
             defer {
                 state.namedSubscribers = named
                 state.numsub = numsub
-                state.otherPatterns = max(0, patterns - (state.subscriberConnected ? 1 : 0))
+                state.otherPatterns = max(0, patterns - (state.patternSubscribed ? 1 : 0))
                 if state.shardChannels != shardChannels {
                     state.shardChannels = shardChannels
                     state.planVersion += 1
                 }
-                state.shardNumsub = shardNumsub
+                // A count taken before Lookout's own subscription would read one subscriber as
+                // Lookout alone: such channels are not judged until the next poll.
+                state.shardNumsub = shardNumsub.filter { channel, _ in state.shardHeldSince[channel].map { $0 < generation } ?? false }
             }
             return state.namedSubscribers
         }
@@ -112,19 +122,37 @@ extension RedisSource {
         }
     }
 
-    /// `CLUSTER SHARDS` from the seed (or any node known), or a plain Redis when cluster support
-    /// is off; a change is counted and logged with what changed.
-    private func readTopology(_ connections: NodeConnections, seed: ClusterTopology.Node) -> ClusterTopology {
+    /// The classic probe (PUBLISH on `lookout:probe`, through the first primary) and one sharded
+    /// probe per shard (SPUBLISH on the shard's own probe channel, through its primary): each
+    /// comes back on a subscription and proves that part of the deployment delivers.
+    private func publishProbes(_ connections: NodeConnections, _ topology: ClusterTopology) {
+        let sentAt = wallClockSeconds()
+        let first = topology.shards.first?.primary?.endpoint ?? configuration.url.seeds[0]
+        _ = connections.on(first) { try $0.command(["PUBLISH", configuration.probeChannel, "\(probeID) \(sentAt)"]) }
+        guard connections.shardedPubSub else { return }
+        for (index, shard) in topology.shards.enumerated() {
+            guard let primary = shard.primary, let channel = topology.probeChannel(configuration.probeChannel, shard: index) else { continue }
+            let reply = connections.on(primary.endpoint) { try $0.command(["SPUBLISH", channel, "\(probeID) \(sentAt) \(index)"]) }
+            if case .error(let message)? = reply, message.lowercased().contains("unknown command") {
+                logger.notice("no sharded pub/sub on this Redis (before 7.0): no shard probes", metadata: ["source": "\(name)"])
+                connections.shardedPubSub = false
+                return
+            }
+        }
+    }
+
+    /// `CLUSTER SHARDS` (or `CLUSTER SLOTS` where that is missing or not allowed) from a seed or
+    /// any node known, or a plain Redis when cluster support is off; a change is counted and
+    /// logged with what changed.
+    private func readTopology(_ connections: NodeConnections) -> ClusterTopology {
         let known = shared.withLock { $0.topology }
         var read: ClusterTopology?
-        for node in [seed] + known.nodes where read == nil {
+        for node in candidateNodes where read == nil {
             read = connections.on(node) { connection -> ClusterTopology? in
                 let reply = try connection.command(["CLUSTER", "SHARDS"])
-                if case .error(let message) = reply {
-                    guard message.contains("cluster support disabled") else { return nil }
-                    return .standalone(host: seed.host, port: seed.port)
-                }
-                return ClusterTopology.parse(shards: reply, seedHost: node.host)
+                guard case .error(let message) = reply else { return ClusterTopology.parse(shards: reply, seedHost: node.host) }
+                if message.contains("cluster support disabled") { return .standalone(host: node.host, port: node.port) }
+                return ClusterTopology.parse(slots: try connection.command(["CLUSTER", "SLOTS"]), seedHost: node.host)
             } ?? nil
         }
         guard let topology = read else { return known }
@@ -146,25 +174,31 @@ extension RedisSource {
     }
 
     /// Shard channels on every node of every shard (`PUBSUB SHARDCHANNELS`), and their
-    /// subscribers summed over their shard's nodes (`PUBSUB SHARDNUMSUB`), Lookout's own included.
+    /// subscribers summed over their shard's nodes (`PUBSUB SHARDNUMSUB`), Lookout's own
+    /// included; plus each shard's probe channel, to be subscribed to but not counted.
     private func pollShardChannels(_ connections: NodeConnections, _ topology: ClusterTopology) -> ([String: Int], [String: Int]) {
         var channels: [String: Int] = [:]
         var subscribers: [String: Int] = [:]
         for (index, shard) in topology.shards.enumerated() {
             var found: Set<String> = []
             for node in shard.nodes where node.isHealthy {
-                let names: [String]? = connections.on(node) { connection in
+                let names: [String]? = connections.on(node.endpoint) { connection in
                     guard case .array(let items) = try connection.command(["PUBSUB", "SHARDCHANNELS"]) else { return [] }
                     return items.compactMap(\.text)
                 }
                 found.formUnion(names ?? [])
             }
-            let wanted = found.filter { $0 != configuration.probeChannel && topology.shardIndex(forChannel: $0) == index }.sorted()
+            let wanted = found.filter { !$0.hasPrefix(shardProbePrefix) && topology.shardIndex(forChannel: $0) == index }.sorted()
                 .prefix(max(0, configuration.maxPolledChannels - channels.count))
             for channel in wanted { channels[channel] = index }
             for node in shard.nodes where node.isHealthy {
-                let counts = connections.on(node) { try Self.counts($0, ["PUBSUB", "SHARDNUMSUB"], Array(wanted)) } ?? [:]
+                let counts = connections.on(node.endpoint) { try Self.counts($0, ["PUBSUB", "SHARDNUMSUB"], Array(wanted)) } ?? [:]
                 for (channel, count) in counts { subscribers[channel, default: 0] += count }
+            }
+        }
+        if connections.shardedPubSub {
+            for index in topology.shards.indices {
+                if let probe = topology.probeChannel(configuration.probeChannel, shard: index) { channels[probe] = index }
             }
         }
         return (channels, subscribers)
@@ -174,7 +208,7 @@ extension RedisSource {
     /// traffic and the cluster links it freed over their buffer limit.
     private func pollClusterInfo(_ connections: NodeConnections, _ topology: ClusterTopology) {
         for node in topology.shards.flatMap(\.nodes) {
-            let text = node.isHealthy ? connections.on(node) { try $0.command(["CLUSTER", "INFO"]).text } ?? nil : nil
+            let text = node.isHealthy ? connections.on(node.endpoint) { try $0.command(["CLUSTER", "INFO"]).text } ?? nil : nil
             clusterMetrics.record(node: node.description, info: text.map(ClusterInfo.init))
         }
     }

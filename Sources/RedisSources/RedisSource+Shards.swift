@@ -3,109 +3,191 @@ import LookoutCore
 import Synchronization
 
 extension RedisSource {
-    /// One shard's subscription: a connection to a node of the shard and the shard channels it
-    /// holds.
+    /// One node's shard subscription: its connection, the shard channels it holds, and the
+    /// SSUBSCRIBE/SUNSUBSCRIBE sent whose answer has not come yet (Redis answers in order, so
+    /// an error reply belongs to the oldest, and a `sunsubscribe` that answers none was pushed by
+    /// Redis: the channel's slot moved).
     private struct ShardSubscription {
-        var node: ClusterTopology.Node
+        enum Request: Equatable {
+            case subscribe(String)
+            case unsubscribe(String)
+        }
+
         var connection: RedisConnection
         var channels: Set<String> = []
+        var awaiting: [Request] = []
+    }
+
+    /// Refusals already logged: while a cluster is down every retry is refused the same way, and
+    /// one line says it until the channel is subscribed again.
+    private struct RefusalLog {
+        private var logged: [String: String] = [:]
+
+        /// True when this refusal of `channel` was not the last one logged for it.
+        mutating func first(_ channel: String, _ reply: String) -> Bool {
+            let kind = String(reply.prefix { $0 != " " })
+            defer { logged[channel] = kind }
+            return logged[channel] != kind
+        }
+
+        mutating func accepted(_ channel: String) { logged[channel] = nil }
     }
 
     /// Sharded pub/sub: Redis never delivers SPUBLISH to pattern subscribers, so every shard
-    /// channel the poller found is `SSUBSCRIBE`d, one command per channel (a command cannot span
-    /// slots), on a connection to the shard that owns it (its primary). A pushed `sunsubscribe`
-    /// (the slot moved) or a lost connection drops the channel, to be subscribed again where the
-    /// next topology puts it.
+    /// channel the poller found (and each shard's probe channel) is `SSUBSCRIBE`d, one command per
+    /// channel (a command cannot span slots), on one node of the shard that owns it, as
+    /// ``ShardSubscriptionPlan`` chooses. A pushed `sunsubscribe` (the slot moved), an error
+    /// reply (`MOVED`: the topology is stale) or a lost connection drops what it concerns and asks
+    /// the poller to read the topology again; the plan then puts the channels where they live now.
+    /// A shard left without its subscription is a gap until it is back.
     func shardLoop() {
-        var subscriptions: [Int: ShardSubscription] = [:]
-        var topology = shared.withLock { $0.topology }
+        var subscriptions: [RedisEndpoint: ShardSubscription] = [:]
+        var holders: [Int: RedisEndpoint] = [:]
+        var avoiding: Set<RedisEndpoint> = []
+        var topology: ClusterTopology?
         var plannedVersion: UInt64?
         var needsReconcile = true
+        var retryAt = ContinuousClock.now
+        var refusals = RefusalLog()
         while !isStopping {
-            // Reconciled only when the poller's plan changed or a subscription was lost: not for
-            // every batch of sharded messages this loop reads.
+            // Reconciled when the poller's plan changed, or (at most every 250 ms) when the last
+            // attempt was incomplete or a subscription changed: not for every batch of messages.
             let plan = shared.withLock { state in
-                state.planVersion == plannedVersion && !needsReconcile ? nil : (state.planVersion, state.topology, state.shardChannels)
+                state.planVersion == plannedVersion && !(needsReconcile && ContinuousClock.now >= retryAt)
+                    ? nil : (state.planVersion, state.topology, state.shardChannels)
             }
             if let (version, current, wanted) = plan {
                 plannedVersion = version
                 if current != topology {
-                    // Shards renumbered, slots moved or primaries changed: start afresh.
-                    subscriptions.removeAll()
+                    avoiding.removeAll()
                     topology = current
                 }
-                needsReconcile = !reconcile(&subscriptions, topology: topology, wanted: wanted)
+                needsReconcile = !reconcile(&subscriptions, &holders, topology: current, wanted: Set(wanted.keys), avoiding: &avoiding)
+                retryAt = .now + .milliseconds(250)
             }
             guard !subscriptions.isEmpty else {
                 sleep(.milliseconds(200))
                 continue
             }
-            let indices = Array(subscriptions.keys)
-            let results = RedisConnection.poll(indices.map { subscriptions[$0]!.connection }, timeoutMilliseconds: 200)
-            for (index, result) in zip(indices, results) {
+            let nodes = Array(subscriptions.keys)
+            let results = RedisConnection.poll(nodes.map { subscriptions[$0]!.connection }, timeoutMilliseconds: 200)
+            for (node, result) in zip(nodes, results) {
                 switch result {
                 case .success(let replies):
                     handle(replies)
-                    for channel in Self.unsubscribedByServer(replies) {
-                        subscriptions[index]?.channels.remove(channel)
-                        needsReconcile = true
-                    }
+                    if !replies.isEmpty, settle(&subscriptions[node]!, replies, node: node, &refusals) { needsReconcile = true }
                 case .failure(let error):
-                    logger.warning("shard subscription lost", metadata: [
-                        "source": "\(name)", "node": "\(subscriptions[index].map { "\($0.node)" } ?? "?")", "error": "\(error)",
-                    ])
-                    subscriptions[index] = nil
+                    logger.warning("shard subscription lost", metadata: ["source": "\(name)", "node": "\(node)", "error": "\(error)"])
+                    if let lost = subscriptions.removeValue(forKey: node) { noteHeld(lost.channels, false) }
+                    avoiding.insert(node)
+                    for (index, holder) in holders where holder == node { linkLost(.shard(index)) }
                     needsReconcile = true
                 }
             }
         }
     }
 
-    /// Subscribes each shard's connection to the channels wanted there and unsubscribes the rest;
-    /// false when a shard could not be reached or written (to be tried again).
-    private func reconcile(_ subscriptions: inout [Int: ShardSubscription], topology: ClusterTopology, wanted: [String: Int]) -> Bool {
-        var complete = true
-        var byShard: [Int: Set<String>] = [:]
-        for (channel, index) in wanted { byShard[index, default: []].insert(channel) }
-        for (index, shard) in topology.shards.enumerated() {
-            guard let channels = byShard[index] else {
-                subscriptions[index] = nil
+    /// Matches replies to the requests awaiting them; true when a channel was dropped (by Redis,
+    /// or refused) and must be placed again.
+    private func settle(_ subscription: inout ShardSubscription, _ replies: [RedisReply], node: RedisEndpoint,
+                        _ refusals: inout RefusalLog) -> Bool {
+        var dropped = false
+        for reply in replies {
+            switch reply {
+            case .error(let message):
+                guard !subscription.awaiting.isEmpty else { continue }
+                if case .subscribe(let channel) = subscription.awaiting.removeFirst() {
+                    subscription.channels.remove(channel)
+                    noteHeld([channel], false)
+                    dropped = true
+                    if refusals.first(channel, message) {
+                        logger.notice("shard subscription refused; reading the topology again", metadata: [
+                            "source": "\(name)", "node": "\(node)", "channel": "\(channel)", "reply": "\(message)",
+                        ])
+                    }
+                    requestTopologyRefresh()
+                }
+            case .array(let parts) where parts.count == 3:
+                guard let kind = parts[0].text, let channel = parts[1].text else { continue }
+                if kind == "ssubscribe", subscription.awaiting.first == .subscribe(channel) {
+                    subscription.awaiting.removeFirst()
+                    noteHeld([channel], true)
+                    refusals.accepted(channel)
+                } else if kind == "sunsubscribe" {
+                    noteHeld([channel], false)
+                    if subscription.awaiting.first == .unsubscribe(channel) {
+                        subscription.awaiting.removeFirst()
+                    } else {
+                        subscription.channels.remove(channel)
+                        dropped = true
+                        logger.notice("Redis unsubscribed a shard channel (its slot moved); reading the topology again", metadata: [
+                            "source": "\(name)", "node": "\(node)", "channel": "\(channel)",
+                        ])
+                        requestTopologyRefresh()
+                    }
+                }
+            default:
                 continue
             }
-            if subscriptions[index] == nil, let node = shard.primary ?? shard.nodes.first {
-                do {
-                    subscriptions[index] = ShardSubscription(node: node, connection: try RedisConnection(url(of: node), clientName: "lookout-shard"))
-                } catch {
-                    logger.warning("shard subscription cannot connect", metadata: ["source": "\(name)", "node": "\(node)", "error": "\(error)"])
-                    complete = false
-                    continue
-                }
-            }
-            guard var subscription = subscriptions[index] else { continue }
+        }
+        return dropped
+    }
+
+    /// Carries out the plan: connects where a shard's subscription is to be, subscribes and
+    /// unsubscribes, closes what is no longer needed, and keeps each shard's link in the
+    /// coverage. False when something could not be done (to be tried again).
+    private func reconcile(_ subscriptions: inout [RedisEndpoint: ShardSubscription], _ holders: inout [Int: RedisEndpoint],
+                           topology: ClusterTopology, wanted: Set<String>, avoiding: inout Set<RedisEndpoint>) -> Bool {
+        let plan = ShardSubscriptionPlan(topology: topology, wanted: wanted, current: subscriptions.mapValues(\.channels), avoiding: avoiding)
+        for node in plan.close {
+            if let closed = subscriptions.removeValue(forKey: node) { noteHeld(closed.channels, false) }
+        }
+        var complete = plan.unserved.isEmpty
+        for index in plan.unserved { linkLost(.shard(index)) }
+        for (index, node) in plan.holders.sorted(by: { $0.key < $1.key }) {
             do {
-                for channel in channels.subtracting(subscription.channels).sorted() {
-                    try subscription.connection.append(["SSUBSCRIBE", channel])
-                    subscription.channels.insert(channel)
+                if subscriptions[node] == nil {
+                    subscriptions[node] = ShardSubscription(connection: try RedisConnection(configuration.url.on(node), clientName: "lookout-shard"))
                 }
-                for channel in subscription.channels.subtracting(channels).sorted() {
-                    try subscription.connection.append(["SUNSUBSCRIBE", channel])
-                    subscription.channels.remove(channel)
+                for channel in plan.subscribe[node] ?? [] {
+                    try subscriptions[node]!.connection.append(["SSUBSCRIBE", channel])
+                    subscriptions[node]!.channels.insert(channel)
+                    subscriptions[node]!.awaiting.append(.subscribe(channel))
                 }
-                subscriptions[index] = subscription
+                for channel in plan.unsubscribe[node] ?? [] {
+                    try subscriptions[node]!.connection.append(["SUNSUBSCRIBE", channel])
+                    subscriptions[node]!.channels.remove(channel)
+                    subscriptions[node]!.awaiting.append(.unsubscribe(channel))
+                }
+                linkRestored(.shard(index))
             } catch {
-                subscriptions[index] = nil
+                logger.warning("shard subscription cannot be made", metadata: ["source": "\(name)", "node": "\(node)", "error": "\(error)"])
+                if let failed = subscriptions.removeValue(forKey: node) { noteHeld(failed.channels, false) }
+                avoiding.insert(node)
+                linkLost(.shard(index))
                 complete = false
             }
         }
+        // Shards that no longer need a subscription (no channels, or renumbered) are not missing.
+        let needed = Set(plan.holders.keys).union(plan.unserved)
+        for case .shard(let index) in shared.withLock({ $0.coverage.missing }) where !needed.contains(index) {
+            linkRestored(.shard(index))
+        }
+        holders = plan.holders
         return complete
     }
 
-    /// Channels Redis unsubscribed the connection from by itself (a `sunsubscribe` push when the
-    /// channel's slot moved to another shard).
-    private static func unsubscribedByServer(_ replies: [RedisReply]) -> [String] {
-        replies.compactMap { reply in
-            guard case .array(let parts) = reply, parts.count == 3, parts[0].text == "sunsubscribe" else { return nil }
-            return parts[1].text
+    /// Notes which shard channels Lookout's subscriptions hold, for the poller's counts.
+    private func noteHeld(_ channels: some Sequence<String>, _ held: Bool) {
+        shared.withLock { state in
+            for channel in channels {
+                if held { state.shardHeldSince[channel] = state.pollGeneration } else { state.shardHeldSince[channel] = nil }
+            }
         }
+    }
+
+    /// Asks the poller to read the topology now rather than at its next interval.
+    func requestTopologyRefresh() {
+        shared.withLock { $0.refreshRequested = true }
     }
 }

@@ -15,20 +15,19 @@ struct SourceChannel: Hashable {
 }
 
 extension RedisSource {
-    /// The classic subscription: `PSUBSCRIBE *` on the seed, or on another node of the cluster
+    /// The classic subscription: `PSUBSCRIBE *` on a seed, or on another node of the cluster
     /// when the seed is gone (every node sees every classic message). A lost subscription is a
-    /// gap, recorded when it is back.
+    /// gap, recorded when every subscription is back.
     func subscribeLoop() {
         var backoff: Duration = .milliseconds(100)
-        var lostAt: ContinuousClock.Instant?
+        var lost = false
         var everConnected = false
         var attempt = 0
         while !isStopping {
-            let candidates = [ClusterTopology.Node(host: configuration.url.host, port: configuration.url.port)]
-                + shared.withLock { $0.topology.nodes }.filter { $0.host != configuration.url.host || $0.port != configuration.url.port }
+            let candidates = candidateNodes
             let node = candidates[attempt % candidates.count]
             do {
-                let connection = try RedisConnection(url(of: node), clientName: "lookout-monitor")
+                let connection = try RedisConnection(configuration.url.on(node), clientName: "lookout-monitor")
                 try connection.append(["PSUBSCRIBE", "*"])
                 var confirmed = false
                 while !confirmed && !isStopping {
@@ -36,49 +35,44 @@ extension RedisSource {
                         if case .array(let parts) = reply, parts.first?.text == "psubscribe" { confirmed = true } else { handle([reply]) }
                     }
                 }
-                setConnected(true)
                 if everConnected {
                     reconnects.increment()
-                    if let lostAt {
-                        let gap = ContinuousClock.now - lostAt
-                        let seconds = gap.seconds
-                        gapSeconds.increment(by: seconds)
-                        let end = wallClockSeconds()
-                        configuration.onGap(name, end - seconds, end)
-                        logger.warning("resubscribed after a gap", metadata: ["source": "\(name)", "node": "\(node)", "gap": "\(gap)"])
-                    }
+                    logger.notice("subscribed again", metadata: ["source": "\(name)", "node": "\(node)"])
                 }
+                linkRestored(.pattern)
                 everConnected = true
-                lostAt = nil
+                lost = false
                 backoff = .milliseconds(100)
                 while !isStopping {
                     handle(try connection.poll(timeoutMilliseconds: 200))
                 }
             } catch {
-                if lostAt == nil {
-                    lostAt = .now
+                if !lost {
+                    lost = true
                     logger.error("subscription to Redis lost", metadata: ["source": "\(name)", "node": "\(node)", "error": "\(error)"])
                 }
-                setConnected(false)
+                if everConnected { linkLost(.pattern) }
                 attempt += 1
                 sleep(backoff)
                 backoff = min(backoff * 2, configuration.maxBackoff)
             }
         }
-        setConnected(false)
+        // Stopped: nothing is watched any more, and that is no gap.
+        shared.withLock { $0.patternSubscribed = false }
+        up.set(Int64(0))
     }
 
-    /// The seed URL's credentials, for `node`.
-    func url(of node: ClusterTopology.Node) -> RedisURL {
-        var url = configuration.url
-        url.host = node.host
-        url.port = node.port
-        return url
-    }
-
-    private func setConnected(_ connected: Bool) {
-        shared.withLock { $0.subscriberConnected = connected }
-        up.set(Int64(connected ? 1 : 0))
+    /// A probe back: `id sent-at` on the classic probe channel, `id sent-at shard` on a shard's.
+    /// Another Lookout's probes (another id) are not ours to time.
+    private func recordProbe(_ payload: [UInt8], sharded: Bool, at now: Double) {
+        let words = String(decoding: payload, as: UTF8.self).split(separator: " ")
+        guard words.count == (sharded ? 3 : 2), UInt64(words[0]) == probeID, let sentAt = Double(words[1]) else { return }
+        if sharded {
+            guard let shard = Int(words[2]) else { return }
+            shardProbeRoundTrip(shard).record(max(0, now - sentAt))
+        } else {
+            probeRoundTrip.record(max(0, now - sentAt))
+        }
     }
 
     /// One poll's messages (`pmessage` from the pattern subscription, `smessage` from shard
@@ -90,11 +84,8 @@ extension RedisSource {
         var sums = ChannelSums<SourceChannel>(capacity: .max)
         for reply in replies {
             guard let (channel, payload) = Self.message(in: reply) else { continue }
-            if channel.name == configuration.probeChannel {
-                let words = String(decoding: payload, as: UTF8.self).split(separator: " ")
-                if words.count == 2, UInt64(words[0]) == probeID, let sentAt = Double(words[1]) {
-                    probeRoundTrip.record(max(0, now - sentAt))
-                }
+            if channel.name == configuration.probeChannel || (channel.sharded && channel.name.hasPrefix(shardProbePrefix)) {
+                recordProbe(payload, sharded: channel.sharded, at: now)
                 continue
             }
             if channel.name == configuration.heartbeatChannel && !channel.sharded {

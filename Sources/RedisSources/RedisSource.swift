@@ -50,8 +50,19 @@ public final class RedisSource: MonitoredSource, Service {
         }
     }
 
+    /// A subscription the source needs to see every message.
+    enum Link: Hashable, Sendable {
+        /// `PSUBSCRIBE *`: every classic message.
+        case pattern
+        /// The `SSUBSCRIBE`s of one shard (by index in the topology).
+        case shard(Int)
+    }
+
     struct Shared: Sendable {
-        var subscriberConnected = false
+        /// Whether `PSUBSCRIBE *` is held now.
+        var patternSubscribed = false
+        /// Subscriptions missing, and the gap they make.
+        var coverage = SourceCoverage<Link>()
         /// Subscribers of each classic channel seen, summed over every node.
         var numsub: [String: Int] = [:]
         var otherPatterns = 0
@@ -60,12 +71,25 @@ public final class RedisSource: MonitoredSource, Service {
         var namedSubscribers: Set<String>?
         /// The deployment as last read (a plain Redis until the poller knows better).
         var topology: ClusterTopology
-        /// Shard channels found, with the index of the shard that serves them.
+        /// Shard channels to subscribe to (the per-shard probes among them), with the index of
+        /// the shard that serves them.
         var shardChannels: [String: Int] = [:]
-        /// Subscribers of each shard channel over its shard's nodes, Lookout's own included.
+        /// Subscribers of each shard channel over its shard's nodes, Lookout's own included: only
+        /// for channels Lookout was subscribed to before the poll that counted them began.
         var shardNumsub: [String: Int] = [:]
+        /// Counts the poller's polls (it grows as each one begins).
+        var pollGeneration: UInt64 = 0
+        /// Shard channels Lookout's subscription holds (Redis confirmed it), with the poll
+        /// generation current then: a count is Lookout's own included only from the next poll.
+        var shardHeldSince: [String: UInt64] = [:]
         /// Grows whenever `topology` or `shardChannels` changes: the shard subscriptions follow it.
         var planVersion: UInt64 = 0
+        /// Set when a subscription saw the topology change (a moved channel, a lost node): the
+        /// poller reads it again at once instead of at its next interval.
+        var refreshRequested = false
+
+        /// Whether every message is seen: the pattern subscription and every shard's are held.
+        var isWatching: Bool { patternSubscribed && coverage.isComplete }
     }
 
     public let configuration: Configuration
@@ -84,6 +108,7 @@ public final class RedisSource: MonitoredSource, Service {
     let clusterMetrics: ClusterBusMetrics
     let queue: ObservationQueue
     let logger: Logger
+    private let registry: PrometheusCollectorRegistry
 
     public init(configuration: Configuration, queue: ObservationQueue, metrics: MonitorMetrics, logger: Logger = Logger(label: "lookout.redis")) {
         self.configuration = configuration
@@ -93,6 +118,7 @@ public final class RedisSource: MonitoredSource, Service {
         self.shared = Mutex(Shared(topology: .standalone(host: configuration.url.host, port: configuration.url.port)))
         let labels = [("source", configuration.url.description)]
         let registry = metrics.registry
+        self.registry = registry
         up = metrics.sourceUp(configuration.url.description)
         reconnects = metrics.sourceReconnects(configuration.url.description)
         gapSeconds = registry.counter("lookout_source_gap_seconds_total", labels: labels,
@@ -107,8 +133,47 @@ public final class RedisSource: MonitoredSource, Service {
                                            help: "Changes of the Redis Cluster's nodes, primaries or slots seen by the source.")
     }
 
+    /// Shard probe channels are `lookout:probe{n}`, one `n` per shard.
+    var shardProbePrefix: String { configuration.probeChannel + "{" }
+
+    /// The round trip of shard `index`'s probe (SPUBLISH, seen on the shard's subscription).
+    func shardProbeRoundTrip(_ index: Int) -> ValueHistogram {
+        registry.histogram("lookout_probe_roundtrip_seconds", labels: [("source", name), ("shard", "\(index)")],
+                           buckets: MonitorMetrics.latencyBuckets,
+                           help: "Time from publishing a probe to receiving it on the subscription.")
+    }
+
     public var isConnected: Bool {
-        get async { shared.withLock { $0.subscriberConnected } }
+        get async { shared.withLock { $0.isWatching } }
+    }
+
+    /// Notes that `link` is missing (lost, or could not be made): the source is down until it is
+    /// back, and the time until then is a gap.
+    func linkLost(_ link: Link) {
+        let now = wallClockSeconds()
+        let watching = shared.withLock { state in
+            state.coverage.lost(link, at: now)
+            if link == .pattern { state.patternSubscribed = false }
+            state.refreshRequested = true
+            return state.isWatching
+        }
+        up.set(Int64(watching ? 1 : 0))
+    }
+
+    /// Notes that `link` is held again (or no longer needed); records the gap this closes.
+    func linkRestored(_ link: Link) {
+        let now = wallClockSeconds()
+        let (gap, watching) = shared.withLock { state in
+            if link == .pattern { state.patternSubscribed = true }
+            return (state.coverage.restored(link, at: now), state.isWatching)
+        }
+        up.set(Int64(watching ? 1 : 0))
+        guard let gap else { return }
+        gapSeconds.increment(by: gap.end - gap.start)
+        configuration.onGap(name, gap.start, gap.end)
+        logger.warning("every subscription is back after a gap", metadata: [
+            "source": "\(name)", "gap": "\(Duration.seconds(gap.end - gap.start))",
+        ])
     }
 
     /// Classic and shard channels' subscribers summed over the nodes, Lookout's own left out.
@@ -146,8 +211,14 @@ public final class RedisSource: MonitoredSource, Service {
 
     var isStopping: Bool { stopping.load(ordering: .relaxed) }
 
-    func sleep(_ duration: Duration) {
+    func sleep(_ duration: Duration, orUntil wake: () -> Bool = { false }) {
         let end = ContinuousClock.now + duration
-        while !isStopping && ContinuousClock.now < end { usleep(20_000) }
+        while !isStopping && ContinuousClock.now < end && !wake() { usleep(20_000) }
+    }
+
+    /// The seeds, then every other node known: where to connect when one node will not do.
+    var candidateNodes: [RedisEndpoint] {
+        let known = shared.withLock { $0.topology.nodes }.map(\.endpoint)
+        return configuration.url.seeds + known.filter { !configuration.url.seeds.contains($0) }
     }
 }

@@ -2,8 +2,10 @@
 import Glibc
 #endif
 import Foundation
+import LookoutCore
 import LookoutTestSupport
 import RESP
+import Store
 import Testing
 
 /// Sidecar mode on sharded pub/sub and on a real 3-primary Redis Cluster (in process, loopback).
@@ -47,6 +49,9 @@ import Testing
         let metrics = try await scrape(lookout)
         #expect(sample(metrics, #"lookout_channel_subscribers{channel="shard.orders"}"#) == 1, "Lookout's own subscription left out")
         #expect(sample(metrics, #"lookout_channel_unrouted_messages_total{channel="shard.orders"}"#) == 0)
+        #expect((sample(metrics, "lookout_probe_roundtrip_seconds_count{source=\"\(source)\",shard=\"0\"}") ?? 0) > 0,
+                "the sharded probe comes back: sharded pub/sub delivers")
+        #expect(sample(metrics, #"lookout_channel_messages_total{channel="lookout:probe{0}"}"#) == nil, "probes are not traffic")
 
         // The subscriber leaves: Lookout still sees the channel, and what it alone receives is lost.
         subscriber.close()
@@ -65,7 +70,8 @@ import Testing
     @Test func onAClusterSubscribersOnOtherNodesCountAndEveryMessageIsSeenOnce() async throws {
         let cluster = try RedisCluster(primaries: 3)
         let (node1, node2, node3) = (cluster.nodes[0], cluster.nodes[1], cluster.nodes[2])
-        let source = "redis://127.0.0.1:\(node1.port)"
+        // Two seeds: the first answers nothing, so the cluster is found through the second.
+        let source = "redis://127.0.0.1:\(try freeLoopbackPort()),127.0.0.1:\(node1.port)"
         let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source, "--no-db"])
         try await waitUntil("connected") { try await lookout.get("/readyz").status == 200 }
 
@@ -121,6 +127,10 @@ import Testing
             #expect(sample(metrics, "lookout_cluster_node_up{\(labels)}") == 1)
             #expect(sample(metrics, "lookout_cluster_state_ok{\(labels)}") == 1)
         }
+        for shard in 0..<3 {
+            #expect((sample(metrics, "lookout_probe_roundtrip_seconds_count{source=\"\(source)\",shard=\"\(shard)\"}") ?? 0) > 0,
+                    "shard \(shard) delivers its own probe")
+        }
         // Each classic PUBLISH crossed the bus to the two other nodes, as the next polls show.
         func busSent(_ metrics: String) -> Double {
             metrics.split(separator: "\n").filter { $0.hasPrefix("lookout_cluster_bus_messages_total{") && $0.contains(#"kind="publish",direction="sent""#) }
@@ -134,9 +144,12 @@ import Testing
         let cluster = try RedisCluster(primaries: 3, replicas: 1)
         let seed = cluster.nodes[0]
         let source = "redis://127.0.0.1:\(seed.port)"
-        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source, "--no-db"])
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source])
         func nodesUp(_ metrics: String) -> Int {
             metrics.split(separator: "\n").filter { $0.hasPrefix("lookout_cluster_node_up{") && $0.hasSuffix(" 1.0") }.count
+        }
+        func probes(_ metrics: String, shard: Int) -> Double {
+            sample(metrics, "lookout_probe_roundtrip_seconds_count{source=\"\(source)\",shard=\"\(shard)\"}") ?? 0
         }
         try await waitUntil("six nodes polled") {
             let ready = try await lookout.get("/readyz").status == 200
@@ -145,12 +158,36 @@ import Testing
         }
         let subscriber = try TestConnection(port: cluster.nodes[1].port)
         _ = try subscriber.call("SUBSCRIBE", "orders")
+        // A named consumer on the seed, and one that sends heartbeats through another node.
+        var mailer = try TestConnection(port: seed.port)
+        _ = try mailer.call("CLIENT", "SETNAME", "mailer-1")
+        _ = try mailer.call("SUBSCRIBE", "mail")
+        let beatPort = cluster.nodes[2].port
+        let beating = Task.detached {
+            let connection = try TestConnection(port: beatPort)
+            // Every 250 ms with a 1 s interval (late after 1.5 s of silence), for at most 60 s.
+            for _ in 0..<240 where !Task.isCancelled {
+                let beat = #"{"v":1,"consumer":"billing-1","group":"billing","interval_ms":1000}"#
+                _ = try await offThePool { try connection.call("PUBLISH", "lookout:heartbeat", beat) }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+        defer { beating.cancel() }
+        try await waitUntil("both consumers up") {
+            let metrics = try await scrape(lookout)
+            return sample(metrics, #"lookout_consumer_up{consumer="mailer-1",group=""}"#) == 1
+                && sample(metrics, #"lookout_consumer_up{consumer="billing-1",group="billing"}"#) == 1
+        }
         let publisher = try TestConnection(port: cluster.nodes[2].port)
         for i in 0..<10 { _ = try publisher.call("PUBLISH", "orders", "before \(i)") }
         try await waitUntil("10 counted") { sample(try await scrape(lookout), #"lookout_channel_messages_total{channel="orders"}"#) == 10 }
 
-        // The seed, which holds Lookout's pattern subscription, dies without a word.
+        // The seed, which holds Lookout's pattern subscription, dies without a word; its named
+        // consumer connects again to another node at once, as a cluster client does.
         seed.child.stop(signal: SIGKILL)
+        mailer = try TestConnection(port: cluster.nodes[1].port)
+        _ = try mailer.call("CLIENT", "SETNAME", "mailer-1")
+        _ = try mailer.call("SUBSCRIBE", "mail")
         try await waitUntil("resubscribed on another node") {
             let metrics = try await scrape(lookout)
             return sample(metrics, "lookout_source_reconnects_total{source=\"\(source)\"}") == 1
@@ -160,12 +197,97 @@ import Testing
         #expect((sample(metrics, "lookout_source_gap_seconds_total{source=\"\(source)\"}") ?? 0) > 0, "the gap is recorded")
         for i in 0..<10 { _ = try publisher.call("PUBLISH", "orders", "after \(i)") }
         try await waitUntil("counting goes on") { sample(try await scrape(lookout), #"lookout_channel_messages_total{channel="orders"}"#) == 20 }
-        // The replica is promoted: the new topology is read from the surviving nodes.
+        // The replica is promoted: the new topology is read from the surviving nodes, and the
+        // dead primary's shard delivers its probes again through the new primary.
+        let shardZeroProbes = probes(try await scrape(lookout), shard: 0)
         try await waitUntil(seconds: 30, "the failover seen") {
             (sample(try await scrape(lookout), "lookout_source_topology_changes_total{source=\"\(source)\"}") ?? 0) >= 2
         }
-        #expect(sample(try await scrape(lookout), #"lookout_channel_unrouted_messages_total{channel="orders"}"#) == 0,
-                "its subscriber on another node still counts")
+        try await waitUntil("shard 0 delivers again") { probes(try await scrape(lookout), shard: 0) >= shardZeroProbes + 2 }
+        let after = try await scrape(lookout)
+        #expect(sample(after, #"lookout_channel_unrouted_messages_total{channel="orders"}"#) == 0, "its subscriber on another node still counts")
+        #expect(sample(after, #"lookout_consumer_up{consumer="mailer-1",group=""}"#) == 1)
+        #expect(sample(after, #"lookout_consumer_up{consumer="billing-1",group="billing"}"#) == 1)
+        beating.cancel()
+        try await lookout.stop()
+
+        // Nothing was alerted for consumers that merely reconnected or kept beating.
+        let store = try StoreReader(path: try #require(lookout.databasePath))
+        let changes = try store.transitions(since: 0, until: Double(Int32.max)).filter { $0.to != .up }
+        #expect(changes.isEmpty, "\(changes.map { "\($0.consumer): \($0.from) → \($0.to) (\($0.reason))" })")
+        let alerts = try store.alerts(since: 0, until: Double(Int32.max)).map(\.alert.name)
+        #expect(!alerts.contains { $0.hasPrefix("LookoutConsumer") || $0.hasPrefix("LookoutGroup") }, "\(alerts)")
+    }
+
+    @Test func aShardChannelsSlotMovesToAnotherShardAndCountingStaysExact() async throws {
+        let cluster = try RedisCluster(primaries: 3)
+        let (from, to) = (cluster.nodes[0], cluster.nodes[1])
+        let source = "redis://127.0.0.1:\(from.port)"
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source, "--no-db"])
+        let channel = try cluster.channel(on: from, prefix: "moving.")
+        let slot = KeySlot.slot(of: Array(channel.utf8))
+        let subscriber = try TestConnection(port: from.port)
+        _ = try subscriber.call("SSUBSCRIBE", channel)
+        try await waitUntil("Lookout subscribed on the old shard") { try subscribers(channel, port: from.port, sharded: true) == 2 }
+        let messages = "lookout_channel_messages_total{channel=\"\(channel)\"}"
+        let publisherBefore = try TestConnection(port: from.port)
+        for i in 0..<10 { #expect(try publisherBefore.call("SPUBLISH", channel, "before \(i)") == .integer(2)) }
+        try await waitUntil("10 counted") { sample(try await scrape(lookout), messages) == 10 }
+        let changes = "lookout_source_topology_changes_total{source=\"\(source)\"}"
+        let changesBefore = sample(try await scrape(lookout), changes) ?? 0
+
+        // The slot moves to node 2's shard (no keys in it): importing, migrating, then owned by
+        // node 2 everywhere. The old owner unsubscribes the channel's subscribers.
+        guard let fromID = try TestConnection(port: from.port).call("CLUSTER", "MYID").string,
+              let toID = try TestConnection(port: to.port).call("CLUSTER", "MYID").string else { throw TestFailure("no node ids") }
+        #expect(try TestConnection(port: to.port).call("CLUSTER", "SETSLOT", "\(slot)", "IMPORTING", fromID) == .simpleString("OK"))
+        #expect(try TestConnection(port: from.port).call("CLUSTER", "SETSLOT", "\(slot)", "MIGRATING", toID) == .simpleString("OK"))
+        for node in [to, from, cluster.nodes[2]] {
+            #expect(try TestConnection(port: node.port).call("CLUSTER", "SETSLOT", "\(slot)", "NODE", toID) == .simpleString("OK"))
+        }
+        let pushed = try subscriber.read(until: { $0.elements?.first?.string == "sunsubscribe" }).values
+        #expect(pushed.last?.elements?.dropFirst().first?.string == channel, "Redis unsubscribed the channel on the old shard")
+        let moved = try TestConnection(port: to.port)
+        _ = try moved.call("SSUBSCRIBE", channel)
+
+        try await waitUntil("Lookout subscribed on the new shard") { try subscribers(channel, port: to.port, sharded: true) == 2 }
+        #expect(try subscribers(channel, port: from.port, sharded: true) == 0, "and holds nothing on the old one")
+        #expect((sample(try await scrape(lookout), changes) ?? 0) > changesBefore, "the move is counted (and logged)")
+        try await waitForTwoPolls(lookout, source: source)
+        let publisherAfter = try TestConnection(port: to.port)
+        for i in 0..<10 { #expect(try publisherAfter.call("SPUBLISH", channel, "after \(i)") == .integer(2)) }
+        try await waitUntil("10 more counted") { sample(try await scrape(lookout), messages) == 20 }
+        let metrics = try await scrape(lookout)
+        #expect(sample(metrics, "lookout_channel_subscribers{channel=\"\(channel)\"}") == 1)
+        #expect(sample(metrics, "lookout_channel_unrouted_messages_total{channel=\"\(channel)\"}") == 0)
+        #expect(sample(metrics, "lookout_source_up{source=\"\(source)\"}") == 1)
+        try await lookout.stop()
+    }
+
+    @Test func withoutClusterShardsTheTopologyComesFromClusterSlots() async throws {
+        // A user refused CLUSTER SHARDS (as on Redis 6, which has none): CLUSTER SLOTS serves.
+        let cluster = try RedisCluster(primaries: 3)
+        let rules = RedisACLTests.aclRules.filter { $0 != "+cluster|shards" } + ["+cluster|slots"]
+        for node in cluster.nodes {
+            let admin = try TestConnection(port: node.port)
+            try admin.send(command: ["ACL", "SETUSER", "lookout"].map { Array($0.utf8) } + rules.map { Array($0.utf8) })
+            #expect(try admin.readValues(1).first == .simpleString("OK"))
+        }
+        let source = "redis://127.0.0.1:\(cluster.nodes[0].port)"
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", "redis://lookout:lookout-secret@127.0.0.1:\(cluster.nodes[0].port)", "--no-db"])
+        let subscriber = try TestConnection(port: cluster.nodes[2].port)
+        _ = try subscriber.call("SUBSCRIBE", "orders")
+        let publisher = try TestConnection(port: cluster.nodes[1].port)
+        _ = try publisher.call("PUBLISH", "orders", "prime")
+        try await waitForTwoPolls(lookout, source: source)
+        try await waitUntil("the subscriber on node 3 counted") {
+            sample(try await scrape(lookout), #"lookout_channel_subscribers{channel="orders"}"#) == 1
+        }
+        let metrics = try await scrape(lookout)
+        #expect(sample(metrics, "lookout_source_topology_changes_total{source=\"\(source)\"}") == 1, "the cluster found")
+        for node in cluster.nodes {
+            #expect(sample(metrics, "lookout_cluster_node_up{source=\"\(source)\",node=\"127.0.0.1:\(node.port)\"}") == 1)
+        }
         try await lookout.stop()
     }
 }

@@ -47,4 +47,17 @@ import Testing
         #expect(RedisURL("http://localhost") == nil)
         #expect(RedisURL("redis://host:99999") == nil)
     }
+
+    @Test func severalSeedsOfOneCluster() throws {
+        let url = try #require(RedisURL("redis://ops:pw@10.0.0.1:7000,10.0.0.2,[::1]:7002/0"))
+        #expect(url.seeds == [RedisEndpoint(host: "10.0.0.1", port: 7000), RedisEndpoint(host: "10.0.0.2", port: 6379),
+                              RedisEndpoint(host: "::1", port: 7002)])
+        #expect(url.host == "10.0.0.1" && url.port == 7000, "the first seed")
+        #expect(url.description == "redis://10.0.0.1:7000,10.0.0.2:6379,[::1]:7002")
+        let node = url.on(RedisEndpoint(host: "10.0.0.3", port: 7005))
+        #expect(node.seeds.count == 1 && node.host == "10.0.0.3" && node.password == "pw" && node.user == "ops", "credentials kept")
+        #expect(RedisURL("redis://a:1,a:1")?.seeds.count == 1, "a seed given twice is one")
+        #expect(RedisURL("redis://a:1,") == nil, "an empty seed")
+        #expect(RedisURL("redis://a:1,b:0") == nil, "a bad port in any seed")
+    }
 }

@@ -36,6 +36,23 @@ package final class RedisCluster {
             }
         }
         guard ready != nil else { throw TestFailure("the cluster did not reach cluster_state:ok within \(seconds)s") }
+        // A replica reads as "loading" until its first sync is known to the cluster, and one that
+        // never synced cannot be promoted: wait until CLUSTER SHARDS shows every node online.
+        let synced = blockingEventually(seconds: seconds) {
+            guard let shards = try? TestConnection(port: nodes[0].port).call("CLUSTER", "SHARDS").elements else { return false }
+            let health = shards.flatMap { shard in
+                (Self.field("nodes", of: shard)?.elements ?? []).map { Self.field("health", of: $0)?.string ?? "" }
+            }
+            return shards.count == primaries && health.count == nodes.count && health.allSatisfy { $0 == "online" }
+        }
+        guard synced != nil else { throw TestFailure("the cluster's nodes were not all online within \(seconds)s") }
+    }
+
+    /// The value after `key` in a flat `[key, value, …]` reply.
+    private static func field(_ key: String, of reply: RESPValue) -> RESPValue? {
+        guard let items = reply.elements, let index = stride(from: 0, to: items.count - 1, by: 2).first(where: { items[$0].string == key })
+        else { return nil }
+        return items[index + 1]
     }
 
     /// Slot ranges and the port of the primary serving each, from CLUSTER SLOTS (slots of

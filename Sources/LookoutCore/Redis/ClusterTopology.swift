@@ -17,7 +17,14 @@ public struct ClusterTopology: Sendable, Hashable {
             self.isHealthy = isHealthy
         }
 
-        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+        public init(_ endpoint: RedisEndpoint) {
+            self.init(host: endpoint.host, port: endpoint.port)
+        }
+
+        /// Where it listens: what identifies a node across failovers (its role and health change).
+        public var endpoint: RedisEndpoint { RedisEndpoint(host: host, port: port) }
+
+        public var description: String { endpoint.description }
     }
 
     /// A primary and its replicas, serving a set of slots.
@@ -89,6 +96,45 @@ public struct ClusterTopology: Sendable, Hashable {
             shards.append(Shard(slots: slots, nodes: nodes))
         }
         return ClusterTopology(shards: shards.sorted { ($0.slots.first?.lowerBound ?? .max) < ($1.slots.first?.lowerBound ?? .max) }, isCluster: true)
+    }
+
+    /// Parses a `CLUSTER SLOTS` reply (`[start, end, [ip, port, id…], replicas…]` per slot range),
+    /// for servers where `CLUSTER SHARDS` is missing or not allowed: ranges with the same primary
+    /// form one shard. Redis leaves failed replicas out of it. Nil when the reply is not one.
+    public static func parse(slots reply: RedisReply, seedHost: String) -> ClusterTopology? {
+        guard case .array(let ranges) = reply else { return nil }
+        var shards: [Shard] = []
+        for range in ranges {
+            guard case .array(let parts) = range, parts.count >= 3, case .integer(let start) = parts[0], case .integer(let end) = parts[1],
+                  start <= end else { return nil }
+            var nodes: [Node] = []
+            for (position, entry) in parts.dropFirst(2).enumerated() {
+                guard case .array(let fields) = entry, fields.count >= 2, case .integer(let port) = fields[1] else { return nil }
+                guard port > 0 else { continue }
+                let ip = fields[0].text ?? ""
+                nodes.append(Node(host: ip.isEmpty || ip == "?" ? seedHost : ip, port: Int(port), isPrimary: position == 0))
+            }
+            guard let primary = nodes.first else { continue }
+            if let index = shards.firstIndex(where: { $0.primary == primary }) {
+                shards[index].slots.append(Int(start)...Int(end))
+                for node in nodes where !shards[index].nodes.contains(node) { shards[index].nodes.append(node) }
+            } else {
+                shards.append(Shard(slots: [Int(start)...Int(end)], nodes: nodes))
+            }
+        }
+        for index in shards.indices { shards[index].slots.sort { $0.lowerBound < $1.lowerBound } }
+        return ClusterTopology(shards: shards.sorted { ($0.slots.first?.lowerBound ?? .max) < ($1.slots.first?.lowerBound ?? .max) }, isCluster: true)
+    }
+
+    /// A shard channel that lands in shard `index`: `base{n}` for the smallest such `n`, so each
+    /// shard has a probe channel of its own; nil when the shard owns no slot.
+    public func probeChannel(_ base: String, shard index: Int) -> String? {
+        guard shards.indices.contains(index), !shards[index].slots.isEmpty else { return nil }
+        for n in 0..<1_000_000 {
+            let name = "\(base){\(n)}"
+            if shards[index].owns(slot: KeySlot.slot(of: Array(name.utf8))) { return name }
+        }
+        return nil
     }
 
     /// `[key, value, key, value, …]` as a dictionary keyed by the text of the keys.

@@ -1,9 +1,44 @@
-/// `redis://[user:password@]host[:port][/db]`, the address of a Redis to watch.
-public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
+/// Where one Redis node listens.
+public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// `host`, `host:port`, `[v6]` or `[v6]:port`; nil when it is not one.
+    init?(_ text: Substring, defaultPort: Int = 6379) {
+        var hostPart = text
+        var port = defaultPort
+        if let colon = text.lastIndex(of: ":"), !text.hasSuffix("]"), !text.hasPrefix("[") || text[..<colon].hasSuffix("]") {
+            guard let parsed = Int(text[text.index(after: colon)...]), (1...65535).contains(parsed) else { return nil }
+            port = parsed
+            hostPart = text[..<colon]
+        }
+        if hostPart.hasPrefix("[") && hostPart.hasSuffix("]") { hostPart = hostPart.dropFirst().dropLast() }
+        guard !hostPart.isEmpty else { return nil }
+        host = String(hostPart)
+        self.port = port
+    }
+}
+
+/// `redis://[user:password@]host[:port][,host[:port]…][/db]`, the address of a Redis to watch:
+/// one node, or several seed nodes of one Redis Cluster (tried in order; any one of them is
+/// enough to discover the rest).
+public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
+    /// The nodes given, at least one; the first is ``host`` and ``port``.
+    public private(set) var seeds: [RedisEndpoint]
     public var user: String?
     public var password: String?
+
+    /// The first seed's host.
+    public var host: String { seeds[0].host }
+    /// The first seed's port.
+    public var port: Int { seeds[0].port }
 
     /// Parses the URL; nil when it is not one.
     public init?(_ text: String) {
@@ -21,21 +56,24 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                 password = String(credentials)
             }
         }
-        var hostPart = rest
-        var port = 6379
-        if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") {
-            guard let parsed = Int(rest[rest.index(after: colon)...]), (1...65535).contains(parsed) else { return nil }
-            port = parsed
-            hostPart = rest[..<colon]
+        var seeds: [RedisEndpoint] = []
+        for part in rest.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let endpoint = RedisEndpoint(part) else { return nil }
+            if !seeds.contains(endpoint) { seeds.append(endpoint) }
         }
-        if hostPart.hasPrefix("[") && hostPart.hasSuffix("]") { hostPart = hostPart.dropFirst().dropLast() }
-        guard !hostPart.isEmpty else { return nil }
-        host = String(hostPart)
-        self.port = port
+        guard !seeds.isEmpty else { return nil }
+        self.seeds = seeds
+    }
+
+    /// The same credentials, for one node.
+    public func on(_ endpoint: RedisEndpoint) -> RedisURL {
+        var url = self
+        url.seeds = [endpoint]
+        return url
     }
 
     /// The URL without credentials: how the source is named in metrics and logs.
     public var description: String {
-        host.contains(":") ? "redis://[\(host)]:\(port)" : "redis://\(host):\(port)"
+        "redis://" + seeds.map(\.description).joined(separator: ",")
     }
 }
