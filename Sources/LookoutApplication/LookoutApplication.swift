@@ -73,10 +73,12 @@ public final class LookoutApplication: Service, Sendable {
             sources.append(RelaySource(relay: server))
         }
         self.relay = relay
+        let claims = ClusterClaims()
         for url in configuration.redis {
             var sourceConfiguration = RedisSource.Configuration(url: url, timestampField: configuration.timestampField,
                                                                 heartbeatChannel: configuration.heartbeatChannel)
             sourceConfiguration.onGap = { source, start, end in store?.recordGap(source: source, start: start, end: end) }
+            sourceConfiguration.claims = claims
             let source = RedisSource(configuration: sourceConfiguration, queue: queue, metrics: metrics)
             sources.append(source)
             sourceServices.append(source)

@@ -55,6 +55,11 @@ extension RedisSource {
         let connections = NodeConnections(source: self)
         while !isStopping {
             shared.withLock { $0.refreshRequested = false }
+            if shared.withLock({ $0.mergedInto != nil }) {
+                connections.keep(only: [])
+                sleep(.milliseconds(200))
+                continue
+            }
             poll(connections)
             sleep(.milliseconds(100))
             sleep(configuration.pollInterval - .milliseconds(100), orUntil: { shared.withLock { $0.refreshRequested } })
@@ -68,6 +73,7 @@ extension RedisSource {
             return state.pollGeneration
         }
         let topology = readTopology(connections)
+        guard shared.withLock({ $0.mergedInto == nil }) else { return }
         connections.keep(only: topology.nodes.map(\.endpoint) + configuration.url.seeds)
         let nodes = topology.nodes.isEmpty ? configuration.url.seeds : topology.nodes.map(\.endpoint)
         publishProbes(connections, topology)
@@ -155,7 +161,16 @@ extension RedisSource {
                 return ClusterTopology.parse(slots: try connection.command(["CLUSTER", "SLOTS"]), seedHost: node.host)
             } ?? nil
         }
+        defer { shared.withLock { $0.topologyTried = true } }
         guard let topology = read else { return known }
+        if topology.isCluster, let owner = configuration.claims.claim(name, nodes: Set(topology.shards.flatMap(\.nodes).map(\.endpoint))) {
+            shared.withLock { $0.mergedInto = owner }
+            up.set(Int64(1))
+            logger.error("this URL names a node of a cluster another source already watches: its messages are counted there, once; give several nodes of one cluster as seeds of one URL (redis://a:7000,b:7001)", metadata: [
+                "source": "\(name)", "watched by": "\(owner)",
+            ])
+            return topology
+        }
         let changes = topology.changes(from: known)
         if topology != known {
             shared.withLock { state in

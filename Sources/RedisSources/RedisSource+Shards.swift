@@ -50,6 +50,10 @@ extension RedisSource {
         var retryAt = ContinuousClock.now
         var refusals = RefusalLog()
         while !isStopping {
+            if standingBy() {
+                subscriptions.removeAll()
+                continue
+            }
             // Reconciled when the poller's plan changed, or (at most every 250 ms) when the last
             // attempt was incomplete or a subscription changed: not for every batch of messages.
             let plan = shared.withLock { state in

@@ -24,6 +24,7 @@ extension RedisSource {
         var everConnected = false
         var attempt = 0
         while !isStopping {
+            if standingBy() { continue }
             let candidates = candidateNodes
             let node = candidates[attempt % candidates.count]
             do {
@@ -43,7 +44,7 @@ extension RedisSource {
                 everConnected = true
                 lost = false
                 backoff = .milliseconds(100)
-                while !isStopping {
+                while !isStopping && shared.withLock({ $0.mergedInto == nil }) {
                     handle(try connection.poll(timeoutMilliseconds: 200))
                 }
             } catch {

@@ -42,6 +42,8 @@ public final class RedisSource: MonitoredSource, Service {
         /// Called when the subscription is back after a gap: the source, and the gap's start and
         /// end in seconds since the epoch (the store hooks in here).
         public var onGap: @Sendable (_ source: String, _ start: Double, _ end: Double) -> Void = { _, _, _ in }
+        /// Shared by every source of one application, so that one cluster is watched once.
+        public var claims = ClusterClaims()
 
         public init(url: RedisURL, timestampField: String? = nil, heartbeatChannel: String = HeartbeatTracker.defaultChannel) {
             self.url = url
@@ -84,6 +86,11 @@ public final class RedisSource: MonitoredSource, Service {
         var shardHeldSince: [String: UInt64] = [:]
         /// Grows whenever `topology` or `shardChannels` changes: the shard subscriptions follow it.
         var planVersion: UInt64 = 0
+        /// Whether the poller has tried to read the topology once: the subscriptions wait for it,
+        /// so that a source merged into another never subscribes.
+        var topologyTried = false
+        /// The source that watches this one's cluster, when another source found it first.
+        var mergedInto: String?
         /// Set when a subscription saw the topology change (a moved channel, a lost node): the
         /// poller reads it again at once instead of at its next interval.
         var refreshRequested = false
@@ -144,7 +151,7 @@ public final class RedisSource: MonitoredSource, Service {
     }
 
     public var isConnected: Bool {
-        get async { shared.withLock { $0.isWatching } }
+        get async { shared.withLock { $0.isWatching || $0.mergedInto != nil } }
     }
 
     /// Notes that `link` is missing (lost, or could not be made): the source is down until it is
@@ -210,6 +217,15 @@ public final class RedisSource: MonitoredSource, Service {
     }
 
     var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    /// True (after waiting, up to 200 ms) while the subscriptions have nothing to do: before the
+    /// first topology read, and for good once this source is merged into another.
+    func standingBy() -> Bool {
+        let (tried, merged) = shared.withLock { ($0.topologyTried, $0.mergedInto != nil) }
+        guard !tried || merged else { return false }
+        sleep(.milliseconds(tried ? 200 : 10))
+        return true
+    }
 
     func sleep(_ duration: Duration, orUntil wake: () -> Bool = { false }) {
         let end = ContinuousClock.now + duration

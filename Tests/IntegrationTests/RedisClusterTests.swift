@@ -264,6 +264,37 @@ import Testing
         try await lookout.stop()
     }
 
+    @Test func twoURLsOfOneClusterAreWatchedOnce() async throws {
+        let cluster = try RedisCluster(primaries: 3)
+        let urls = cluster.nodes.prefix(2).map { "redis://127.0.0.1:\($0.port)" }
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", urls[0], "--redis", urls[1], "--no-db"])
+        let node = cluster.nodes[2]
+        let shardChannel = try cluster.channel(on: node, prefix: "twice.")
+        let subscriber = try TestConnection(port: node.port)
+        _ = try subscriber.call("SSUBSCRIBE", shardChannel)
+        try await waitUntil("Lookout subscribed") { try subscribers(shardChannel, port: node.port, sharded: true) == 2 }
+        let publishers = try cluster.nodes.map { try TestConnection(port: $0.port) }
+        for i in 0..<30 { _ = try publishers[i % 3].call("PUBLISH", "orders", "o\(i)") }
+        for i in 0..<10 { #expect(try publishers[2].call("SPUBLISH", shardChannel, "s\(i)") == .integer(2), "one Lookout subscription, not two") }
+        try await waitUntil("every message counted") {
+            let metrics = try await scrape(lookout)
+            return sample(metrics, #"lookout_channel_messages_total{channel="orders"}"#) == 30
+                && sample(metrics, "lookout_channel_messages_total{channel=\"\(shardChannel)\"}") == 10
+        }
+        // Whichever source found the cluster first probes it; the other watches nothing.
+        func probes(_ metrics: String) -> [Double] { urls.map { sample(metrics, "lookout_probe_roundtrip_seconds_count{source=\"\($0)\"}") ?? 0 } }
+        let before = probes(try await scrape(lookout))
+        #expect(before.filter { $0 > 0 }.count == 1, "one source probes: \(before)")
+        try await waitUntil("two more polls") { probes(try await scrape(lookout)).reduce(0, +) >= before.reduce(0, +) + 2 }
+        let metrics = try await scrape(lookout)
+        #expect(sample(metrics, #"lookout_channel_messages_total{channel="orders"}"#) == 30, "counted once, not twice")
+        #expect(sample(metrics, "lookout_channel_messages_total{channel=\"\(shardChannel)\"}") == 10)
+        #expect(try subscribers(shardChannel, port: node.port, sharded: true) == 2)
+        for url in urls { #expect(sample(metrics, "lookout_source_up{source=\"\(url)\"}") == 1, "\(url)") }
+        #expect(try await lookout.get("/readyz").status == 200)
+        try await lookout.stop()
+    }
+
     @Test func withoutClusterShardsTheTopologyComesFromClusterSlots() async throws {
         // A user refused CLUSTER SHARDS (as on Redis 6, which has none): CLUSTER SLOTS serves.
         let cluster = try RedisCluster(primaries: 3)
