@@ -89,14 +89,15 @@ final class Publisher {
     private var timestampOffsets: [Int] = []
     private let batchSize: Int
 
-    init(port: Int, channels: [String], payloadSize: Int) throws {
+    /// - Parameter command: `PUBLISH`, or `SPUBLISH` for sharded pub/sub.
+    init(port: Int, channels: [String], payloadSize: Int, command: String = "PUBLISH") throws {
         connection = try WireConnection(port: port)
         let payloadLength = max(17, payloadSize)
         let commandLength = 40 + payloadLength
         batchSize = max(1, min(64, (256 * 1024) / commandLength))
         for index in 0..<batchSize {
             let channel = channels[index % channels.count]
-            batch += Array("*3\r\n$7\r\nPUBLISH\r\n$\(channel.utf8.count)\r\n\(channel)\r\n$\(payloadLength)\r\n".utf8)
+            batch += Array("*3\r\n$\(command.utf8.count)\r\n\(command)\r\n$\(channel.utf8.count)\r\n\(channel)\r\n$\(payloadLength)\r\n".utf8)
             timestampOffsets.append(batch.count + 1)
             batch += [UInt8(ascii: "T")] + Array(repeating: UInt8(ascii: "0"), count: 16) + Array(repeating: UInt8(ascii: "x"), count: payloadLength - 17)
             batch += [13, 10]

@@ -162,6 +162,18 @@ struct LookoutBench: AsyncParsableCommand {
         result["sidecar"] = ["published": sidecar.published, "hiredis_count": sidecar.hiredisCount, "lookout_count": sidecar.lookoutCount,
                              "reconnects": sidecar.reconnects, "cpu_us_per_message": sidecar.cpuMicrosecondsPerMessage,
                              "publish_rate": sidecar.publishRate]
+        // (d) Beside a Redis Cluster: every primary published to at once, classic and sharded.
+        var cluster: [[String: Any]] = []
+        for phase in try ClusterBenchmark.run(quick: quick) {
+            say("(d) lookout serve --no-relay --redis <node 1> on a 3-primary Redis Cluster, \(phase.kind) as fast as each primary goes: "
+                  + "published \(phase.published) at \(Int(phase.publishRate)) msgs/s; hiredis counted \(phase.hiredisCounts), "
+                  + "Lookout counted \(phase.lookoutCounts) (\(phase.equal ? "equal" : "DIFFERENT")), reconnects \(phase.reconnects), "
+                  + String(format: "CPU %.2f µs per message", phase.cpuMicrosecondsPerMessage))
+            cluster.append(["kind": phase.kind, "published": phase.published, "publish_rate": phase.publishRate,
+                            "hiredis_counts": phase.hiredisCounts, "lookout_counts": phase.lookoutCounts, "equal": phase.equal,
+                            "reconnects": phase.reconnects, "cpu_us_per_message": phase.cpuMicrosecondsPerMessage])
+        }
+        result["cluster"] = cluster
         // (c) A scrape with 1,000 channels and 1,000 consumers.
         let scrape = try MonitorBenchmarks.scrapeCost(quick: quick)
         say(String(format: "(c) GET /metrics with %d channels and %d consumers: median %.1f ms (min %.1f, max %.1f), %d KiB\n",

@@ -123,16 +123,19 @@ enum MonitorBenchmarks {
     }
 }
 
-/// A plain C subscriber: hiredis, `PSUBSCRIBE *`, counting `pmessage` replies on `bench:`
+/// A plain C subscriber: hiredis, `PSUBSCRIBE *` (or the given subscriptions, such as one
+/// `SSUBSCRIBE` per shard channel), counting `pmessage` and `smessage` replies on `bench:`
 /// channels on its own thread.
 final class HiredisCounter: @unchecked Sendable {
     private let port: Int
+    private let subscriptions: [[String]]
     private let received = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private let ready = Atomic<Bool>(false)
 
-    init(port: Int) {
+    init(port: Int, subscriptions: [[String]] = [["PSUBSCRIBE", "*"]]) {
         self.port = port
+        self.subscriptions = subscriptions
     }
 
     var count: Int { received.load(ordering: .relaxed) }
@@ -155,11 +158,13 @@ final class HiredisCounter: @unchecked Sendable {
         guard let context = redisConnect("127.0.0.1", Int32(port)), context.pointee.err == 0 else { return }
         defer { redisFree(context) }
         redisSetTimeout(context, timeval(tv_sec: 0, tv_usec: 200_000))
-        var words: [UnsafePointer<CChar>?] = [UnsafePointer(strdup("PSUBSCRIBE")), UnsafePointer(strdup("*"))]
-        defer { words.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
-        var lengths = [10, 1]
-        guard let confirmation = redisCommandArgv(context, 2, &words, &lengths) else { return }
-        freeReplyObject(confirmation)
+        for subscription in subscriptions {
+            var words: [UnsafePointer<CChar>?] = subscription.map { UnsafePointer(strdup($0)) }
+            defer { words.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
+            var lengths = subscription.map(\.utf8.count)
+            guard let confirmation = redisCommandArgv(context, Int32(words.count), &words, &lengths) else { return }
+            freeReplyObject(confirmation)
+        }
         ready.store(true, ordering: .releasing)
         while !stopping.load(ordering: .relaxed) {
             var reply: UnsafeMutableRawPointer?
@@ -170,9 +175,10 @@ final class HiredisCounter: @unchecked Sendable {
             }
             if let reply {
                 let value = reply.assumingMemoryBound(to: redisReply.self).pointee
-                // pmessage, pattern, channel, payload: count the benchmark's channels only (not
-                // Lookout's probes, which pass through the same Redis).
-                if value.type == REDIS_REPLY_ARRAY && value.elements == 4, let channel = value.element[2]?.pointee,
+                // pmessage, pattern, channel, payload or smessage, channel, payload: count the
+                // benchmark's channels only (not Lookout's probes, which pass through the same Redis).
+                if value.type == REDIS_REPLY_ARRAY && (value.elements == 4 || value.elements == 3),
+                   let channel = value.element[value.elements == 4 ? 2 : 1]?.pointee,
                    channel.len > 6, memcmp(channel.str, "bench:", 6) == 0 {
                     received.add(1, ordering: .relaxed)
                 }

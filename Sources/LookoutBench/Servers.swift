@@ -31,13 +31,16 @@ final class ServerProcess {
         if let metricsPort { try waitForListener(port: metricsPort) }
     }
 
-    static func redis() throws -> ServerProcess {
-        let port = try freeLoopbackPort()
+    /// - Parameter clusterNode: a Redis Cluster node (on a port below 55536: its bus listens on
+    ///   port + 10000), not yet joined to any cluster.
+    static func redis(clusterNode: Bool = false) throws -> ServerProcess {
+        let port = clusterNode ? try freeClusterNodePort() : try freeLoopbackPort()
         let directory = try temporaryDirectory("redis")
+        let cluster = clusterNode ? ["--cluster-enabled", "yes", "--cluster-config-file", directory + "/nodes.conf", "--cluster-node-timeout", "5000"] : []
         return try ServerProcess(name: "redis", executable: try executable("redis-server"), arguments: [
             "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
             "--loglevel", "warning", "--dir", directory,
-        ], port: port, metricsPort: nil, directory: directory)
+        ] + cluster, port: port, metricsPort: nil, directory: directory)
     }
 
     /// `lookout serve` with the relay on, the store in a temporary directory, and `extra` flags.
@@ -127,6 +130,26 @@ func freeLoopbackPort() throws -> Int {
     }
     guard bound else { throw BenchError("no free port") }
     return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A free port below 55536 whose port + 10000 is free too (a cluster node's bus).
+func freeClusterNodePort() throws -> Int {
+    func free(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+    for _ in 0..<100 {
+        let port = Int.random(in: 20_000...45_535)
+        if free(port) && free(port + 10_000) { return port }
+    }
+    throw BenchError("no free cluster node port")
 }
 
 func waitForListener(port: Int, seconds: Double = 20) throws {
