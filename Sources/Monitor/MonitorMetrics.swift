@@ -94,7 +94,7 @@ public final class MonitorMetrics: Sendable {
 
     /// `lookout_source_up{source}`: 1 while the source is connected and delivering.
     public func sourceUp(_ source: String) -> Gauge {
-        registry.gauge("lookout_source_up", labels: [("source", source)], help: "1 when the source's subscription is connected.")
+        registry.gauge("lookout_source_up", labels: [("source", source)], help: "1 when the source sees every message: every subscription it needs (on Redis, the pattern and each shard's) is held.")
     }
 
     /// `lookout_source_reconnects_total{source}`.

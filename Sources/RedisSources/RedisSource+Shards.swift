@@ -165,10 +165,12 @@ extension RedisSource {
                 }
                 linkRestored(.shard(index))
             } catch {
-                logger.warning("shard subscription cannot be made", metadata: ["source": "\(name)", "node": "\(node)", "error": "\(error)"])
                 if let failed = subscriptions.removeValue(forKey: node) { noteHeld(failed.channels, false) }
                 avoiding.insert(node)
-                linkLost(.shard(index))
+                // Once per episode: while a node is down every retry fails the same way.
+                if linkLost(.shard(index)) {
+                    logger.warning("shard subscription cannot be made", metadata: ["source": "\(name)", "node": "\(node)", "error": "\(error)"])
+                }
                 complete = false
             }
         }

@@ -155,16 +155,19 @@ public final class RedisSource: MonitoredSource, Service {
     }
 
     /// Notes that `link` is missing (lost, or could not be made): the source is down until it is
-    /// back, and the time until then is a gap.
-    func linkLost(_ link: Link) {
+    /// back, and the time until then is a gap. True when it was not missing already (to log once).
+    @discardableResult
+    func linkLost(_ link: Link) -> Bool {
         let now = wallClockSeconds()
-        let watching = shared.withLock { state in
+        let (newly, watching) = shared.withLock { state in
+            let newly = !state.coverage.missing.contains(link)
             state.coverage.lost(link, at: now)
             if link == .pattern { state.patternSubscribed = false }
             state.refreshRequested = true
-            return state.isWatching
+            return (newly, state.isWatching)
         }
         up.set(Int64(watching ? 1 : 0))
+        return newly
     }
 
     /// Notes that `link` is held again (or no longer needed); records the gap this closes.

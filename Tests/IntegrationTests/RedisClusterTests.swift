@@ -306,6 +306,8 @@ import Testing
         }
         let source = "redis://127.0.0.1:\(cluster.nodes[0].port)"
         let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", "redis://lookout:lookout-secret@127.0.0.1:\(cluster.nodes[0].port)", "--no-db"])
+        // A channel is known from its messages: the priming one must come after the subscription.
+        try await waitUntil("the source ready") { try await lookout.get("/readyz").status == 200 }
         let subscriber = try TestConnection(port: cluster.nodes[2].port)
         _ = try subscriber.call("SUBSCRIBE", "orders")
         let publisher = try TestConnection(port: cluster.nodes[1].port)

@@ -33,7 +33,8 @@ package final class InProcessLookout: Sendable {
         let options = try ServeOptions.parse(["--relay", "127.0.0.1:0", "--metrics", "127.0.0.1:0"] + arguments)
         let configuration = try options.resolve(environment: environment)
         var logger = Logger(label: "test.lookout")
-        logger.logLevel = .warning
+        // LOOKOUT_TEST_LOG_LEVEL=debug shows what the application did, when a test needs explaining.
+        logger.logLevel = ProcessInfo.processInfo.environment["LOOKOUT_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         let application = try LookoutApplication(configuration: configuration, shutdownTimeout: .seconds(5), logger: logger)
         self.application = application
         let group = ServiceGroup(configuration: .init(services: [.init(service: application)], logger: logger))
