@@ -95,6 +95,9 @@ struct AlertsSentCounters: Sendable {
     let success: Counter
     let failure: Counter
     let dropped: Counter
+    /// Failed attempts, each retry included: a receiver that errors or never answers shows here
+    /// long before its alerts count as failed.
+    let attemptErrors: Counter
 
     init(notifier: String, registry: PrometheusCollectorRegistry) {
         func counter(_ outcome: String) -> Counter {
@@ -104,5 +107,7 @@ struct AlertsSentCounters: Sendable {
         success = counter("success")
         failure = counter("failure")
         dropped = counter("dropped")
+        attemptErrors = registry.counter("lookout_alert_delivery_errors_total", labels: [("notifier", notifier)],
+                                         help: "Failed alert delivery attempts (each retry counts): errors and receivers that did not answer in time.")
     }
 }

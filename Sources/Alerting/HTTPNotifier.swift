@@ -130,6 +130,7 @@ public final class HTTPNotifier: Service, Sendable {
                 if reported { onDelivery(AlertDelivery(alert: alert, notifier: notifierName, outcome: .success, attempts: attempt)) }
                 return
             } catch {
+                outcomes.attemptErrors.increment()
                 lastError = "\(error)"
                 logger.warning("alert delivery failed", metadata: [
                     "alert": "\(alert.name)", "attempt": "\(attempt)", "url": "\(url)", "error": "\(error)",

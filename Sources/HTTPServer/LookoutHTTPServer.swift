@@ -12,13 +12,13 @@ public enum LookoutHTTPServer {
     public struct Dependencies: Sendable {
         public var metrics: MonitorMetrics
         public var monitor: ChannelMonitor
-        /// Names of sources that are not connected; `/readyz` is ready when it is empty.
+        /// Sources that are not connected, each named with why; `/readyz` is ready when it is empty.
         public var sourcesNotReady: @Sendable () async -> [String]
 
         public init(metrics: MonitorMetrics, monitor: ChannelMonitor) {
             self.metrics = metrics
             self.monitor = monitor
-            self.sourcesNotReady = { await monitor.sourcesNotReady() }
+            self.sourcesNotReady = { await monitor.sourcesNotReadyWithReasons().map { "\($0.name) (\($0.reason))" } }
         }
     }
 

@@ -79,6 +79,7 @@ public final class LookoutApplication: Service, Sendable {
                                                                 heartbeatChannel: configuration.heartbeatChannel)
             sourceConfiguration.onGap = { source, start, end in store?.recordGap(source: source, start: start, end: end) }
             sourceConfiguration.claims = claims
+            sourceConfiguration.linkTimeout = .seconds(configuration.redisLinkTimeout)
             let source = RedisSource(configuration: sourceConfiguration, queue: queue, metrics: metrics)
             sources.append(source)
             sourceServices.append(source)

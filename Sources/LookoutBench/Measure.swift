@@ -1,4 +1,5 @@
 import Foundation
+import LookoutCore
 
 #if canImport(Glibc)
 import Glibc
@@ -26,12 +27,6 @@ func measure(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double) 
     let cpuStart = processCPUSeconds()
     try body()
     return (monotonicSeconds() - wallStart, processCPUSeconds() - cpuStart)
-}
-
-func monotonicSeconds() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
 }
 
 func processCPUSeconds() -> Double {

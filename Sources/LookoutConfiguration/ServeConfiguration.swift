@@ -15,8 +15,10 @@ import Yams
 ///   max_clients: 10000
 ///   client_output_buffer_limit: 32mb 8mb 60
 ///   proto_max_bulk_len: 512mb
-/// redis:                             # sources to watch (sidecar mode)
-///   - redis://127.0.0.1:6379
+/// redis:                             # sources to watch (sidecar mode): a list of URLs, or
+///   urls:                            # a mapping with the URLs and the link settings
+///     - redis://127.0.0.1:6379
+///   link_timeout: 5s                 # a link silent this long is closed and made again
 /// metrics:
 ///   address: 127.0.0.1:9480
 /// channels:
@@ -51,6 +53,9 @@ public struct ServeConfiguration: Sendable {
     public var relayEnabled = true
     public var relay = RelayConfiguration()
     public var redis: [RedisURL] = []
+    /// Seconds a Redis link may stay silent (no reply, no message, no pong) before it counts as
+    /// lost; the bound on noticing a partition or a frozen server.
+    public var redisLinkTimeout: Double = 5
     public var metricsHost = "127.0.0.1"
     public var metricsPort = 9480
     public var grouping = ChannelGrouping()
@@ -158,8 +163,15 @@ public struct ServeConfiguration: Sendable {
                 configuration.relay.requestLimits.maxBulkLength = try bulk.size()
             }
         }
-        if let redis = try root.optional("redis")?.list() {
-            configuration.redis = try redis.map { (node) throws(ConfigurationError) in try node.redisURL() }
+        if let redis = root.optional("redis") {
+            var urls = redis
+            if redis.value is [String: Any] {
+                let settings = try redis.map()
+                try settings.allowOnly(["urls", "link_timeout"])
+                if let timeout = try settings.optional("link_timeout")?.duration() { configuration.redisLinkTimeout = timeout }
+                urls = settings.optional("urls") ?? Node([Any](), key: settings.key)
+            }
+            configuration.redis = try urls.list().map { (node) throws(ConfigurationError) in try node.redisURL() }
         }
         if let metrics = try root.optional("metrics")?.map() {
             try metrics.allowOnly(["address"])

@@ -33,6 +33,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("redis"), help: "Watch a Redis: redis://[user:password@]host:port. Repeatable. The password may also come from LOOKOUT_REDIS_PASSWORD.")
     public var redisURLs: [String] = []
 
+    @Option(help: "How long a Redis link may stay silent (no reply, no message, no pong) before it is closed and made again (default 5s).")
+    public var redisLinkTimeout: String?
+
     @Option(name: .customLong("metrics"), help: "Address of the HTTP server: /metrics, /healthz, /readyz, /api/v1 (default 127.0.0.1:9480).")
     public var metricsAddress: String?
 
@@ -188,6 +191,7 @@ extension ServeConfiguration {
         if let channel = flags.alertChannel { settings.alertChannel = channel.isEmpty ? nil : channel }
         if let channel = flags.heartbeatChannel { settings.heartbeatChannel = channel }
         if let hold = try duration("alert-hold", flags.alertHold, example: "30s") { settings.alertHold = hold }
+        if let timeout = try duration("redis-link-timeout", flags.redisLinkTimeout, example: "5s") { settings.redisLinkTimeout = timeout }
         if let window = try duration("stall-window", flags.stallWindow, example: "60s") { settings.detector.stallWindow = window }
         if let path = flags.db { settings.storePath = path }
         if flags.noDB { settings.storePath = nil }

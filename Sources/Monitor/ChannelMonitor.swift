@@ -300,11 +300,16 @@ public final class ChannelMonitor: Service, Sendable {
 
     /// Names of sources that are not connected; updates `lookout_source_up` on the way.
     public func sourcesNotReady() async -> [String] {
-        var waiting: [String] = []
+        await sourcesNotReadyWithReasons().map(\.name)
+    }
+
+    /// The sources that are not connected, each with why; updates `lookout_source_up` on the way.
+    public func sourcesNotReadyWithReasons() async -> [(name: String, reason: String)] {
+        var waiting: [(name: String, reason: String)] = []
         for (source, up) in zip(sources, sourceUp) {
-            let connected = await source.isConnected
-            up.set(Int64(connected ? 1 : 0))
-            if !connected { waiting.append(source.name) }
+            let reason = await source.notReadyReason
+            up.set(Int64(reason == nil ? 1 : 0))
+            if let reason { waiting.append((source.name, reason)) }
         }
         return waiting
     }

@@ -7,8 +7,16 @@ public protocol MonitoredSource: AnyObject, Sendable {
     var name: String { get }
     /// Whether the source is connected and delivering.
     var isConnected: Bool { get async }
+    /// Why the source is not ready (shown by `/readyz`), or nil when it is.
+    var notReadyReason: String? { get async }
     /// Current subscribers per raw channel name (pattern subscribers not counted).
     func subscriberCounts() async -> [String: Int]
+}
+
+extension MonitoredSource {
+    public var notReadyReason: String? {
+        get async { await isConnected ? nil : "not connected" }
+    }
 }
 
 /// The embedded relay as a source: observations come through ``RelayTap``; subscriber counts

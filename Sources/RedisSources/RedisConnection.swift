@@ -63,7 +63,7 @@ package final class RedisConnection {
     }
 
     /// Queues a command without waiting for its reply.
-    package func append(_ words: [String]) throws {
+    package func append(_ words: [String]) throws(RedisConnectionError) {
         let arguments = words.map { Array($0.utf8) }
         let status: Int32 = arguments.withUnsafeBufferPointer { _ in
             var pointers: [UnsafePointer<CChar>?] = []

@@ -102,9 +102,11 @@ extension RedisSource {
         // complete ones until every node answers again.
         guard reached == nodes.count else { return }
         let (shardChannels, shardNumsub) = pollShardChannels(connections, topology)
+        let completedAt = monotonicSeconds()
 
         let previous = shared.withLock { state in
             defer {
+                state.lastCompletePoll = completedAt
                 state.namedSubscribers = named
                 state.numsub = numsub
                 state.otherPatterns = max(0, patterns - (state.patternSubscribed ? 1 : 0))
@@ -134,7 +136,14 @@ extension RedisSource {
     private func publishProbes(_ connections: NodeConnections, _ topology: ClusterTopology) {
         let sentAt = wallClockSeconds()
         let first = topology.shards.first?.primary?.endpoint ?? configuration.url.seeds[0]
-        _ = connections.on(first) { try $0.command(["PUBLISH", configuration.probeChannel, "\(probeID) \(sentAt)"]) }
+        let published = connections.on(first) { try $0.command(["PUBLISH", configuration.probeChannel, "\(probeID) \(sentAt)"]) }
+        if case .integer? = published {
+            // The pattern subscription must bring it back within the link timeout.
+            let now = monotonicSeconds()
+            shared.withLock { state in
+                if state.patternSubscribed && state.probeAwaited == nil { state.probeAwaited = now }
+            }
+        }
         guard connections.shardedPubSub else { return }
         for (index, shard) in topology.shards.enumerated() {
             guard let primary = shard.primary, let channel = topology.probeChannel(configuration.probeChannel, shard: index) else { continue }

@@ -14,6 +14,7 @@ extension RedisSource {
         }
 
         var connection: RedisConnection
+        var liveness: LinkLiveness
         var channels: Set<String> = []
         var awaiting: [Request] = []
     }
@@ -75,16 +76,27 @@ extension RedisSource {
             }
             let nodes = Array(subscriptions.keys)
             let results = RedisConnection.poll(nodes.map { subscriptions[$0]!.connection }, timeoutMilliseconds: 200)
+            let now = monotonicSeconds()
             for (node, result) in zip(nodes, results) {
-                switch result {
+                let checked = result.flatMap { (replies) -> Result<[RedisReply], RedisConnectionError> in
+                    if !replies.isEmpty { subscriptions[node]!.liveness.heard(at: now) }
+                    switch subscriptions[node]!.liveness.check(at: now) {
+                    case .none: return .success(replies)
+                    case .ping: return Result { () throws(RedisConnectionError) in try subscriptions[node]!.connection.append(["PING"]); return replies }
+                    case .declareDead(let silence):
+                        return .failure(RedisConnectionError(description: "the link is silent: no reply for \(Duration.seconds(silence.rounded()))"))
+                    }
+                }
+                switch checked {
                 case .success(let replies):
                     handle(replies)
                     if !replies.isEmpty, settle(&subscriptions[node]!, replies, node: node, &refusals) { needsReconcile = true }
                 case .failure(let error):
                     logger.warning("shard subscription lost", metadata: ["source": "\(name)", "node": "\(node)", "error": "\(error)"])
+                    let silence = subscriptions[node].map { $0.liveness.silence(at: now) } ?? 0
                     if let lost = subscriptions.removeValue(forKey: node) { noteHeld(lost.channels, false) }
                     avoiding.insert(node)
-                    for (index, holder) in holders where holder == node { linkLost(.shard(index)) }
+                    for (index, holder) in holders where holder == node { linkLost(.shard(index), silentFor: silence) }
                     needsReconcile = true
                 }
             }
@@ -151,7 +163,8 @@ extension RedisSource {
         for (index, node) in plan.holders.sorted(by: { $0.key < $1.key }) {
             do {
                 if subscriptions[node] == nil {
-                    subscriptions[node] = ShardSubscription(connection: try RedisConnection(configuration.url.on(node), clientName: "lookout-shard"))
+                    subscriptions[node] = ShardSubscription(connection: try RedisConnection(configuration.url.on(node), clientName: "lookout-shard"),
+                                                            liveness: LinkLiveness(liveness, now: monotonicSeconds()))
                 }
                 for channel in plan.subscribe[node] ?? [] {
                     try subscriptions[node]!.connection.append(["SSUBSCRIBE", channel])

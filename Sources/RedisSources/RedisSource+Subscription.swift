@@ -27,14 +27,19 @@ extension RedisSource {
             if standingBy() { continue }
             let candidates = candidateNodes
             let node = candidates[attempt % candidates.count]
+            // How long the link had been silent when it was found dead (0 for other failures).
+            var silence = 0.0
             do {
                 let connection = try RedisConnection(configuration.url.on(node), clientName: "lookout-monitor")
+                var liveness = LinkLiveness(self.liveness, now: monotonicSeconds())
                 try connection.append(["PSUBSCRIBE", "*"])
                 var confirmed = false
                 while !confirmed && !isStopping {
-                    for reply in try connection.poll(timeoutMilliseconds: 200) {
+                    let replies = try connection.poll(timeoutMilliseconds: 200)
+                    for reply in replies {
                         if case .array(let parts) = reply, parts.first?.text == "psubscribe" { confirmed = true } else { handle([reply]) }
                     }
+                    try keepAlive(connection, &liveness, heard: !replies.isEmpty, watchProbes: false, silence: &silence)
                 }
                 if everConnected {
                     reconnects.increment()
@@ -45,14 +50,16 @@ extension RedisSource {
                 lost = false
                 backoff = .milliseconds(100)
                 while !isStopping && shared.withLock({ $0.mergedInto == nil }) {
-                    handle(try connection.poll(timeoutMilliseconds: 200))
+                    let replies = try connection.poll(timeoutMilliseconds: 200)
+                    handle(replies)
+                    try keepAlive(connection, &liveness, heard: !replies.isEmpty, watchProbes: true, silence: &silence)
                 }
             } catch {
                 if !lost {
                     lost = true
                     logger.error("subscription to Redis lost", metadata: ["source": "\(name)", "node": "\(node)", "error": "\(error)"])
                 }
-                if everConnected { linkLost(.pattern) }
+                if everConnected { linkLost(.pattern, silentFor: silence) }
                 attempt += 1
                 sleep(backoff)
                 backoff = min(backoff * 2, configuration.maxBackoff)
@@ -61,6 +68,28 @@ extension RedisSource {
         // Stopped: nothing is watched any more, and that is no gap.
         shared.withLock { $0.patternSubscribed = false }
         up.set(Int64(0))
+    }
+
+    /// Keeps a subscription honest about its link: anything read counts as a sign of life; a
+    /// quiet link is pinged (Redis answers PING while subscribed); a link silent for the link
+    /// timeout, or (with `watchProbes`) one that has not brought back a probe published that long
+    /// ago, is dead: the error closes it and the caller records the gap and reconnects.
+    /// `silence` is set to how long the link had been silent when it is declared dead.
+    func keepAlive(_ connection: RedisConnection, _ liveness: inout LinkLiveness, heard: Bool, watchProbes: Bool,
+                   silence: inout Double) throws {
+        let now = monotonicSeconds()
+        if heard { liveness.heard(at: now) }
+        switch liveness.check(at: now) {
+        case .none: break
+        case .ping: try connection.append(["PING"])
+        case .declareDead(let silent):
+            silence = silent
+            throw RedisConnectionError(description: "the link is silent: no reply for \(Duration.seconds(silent.rounded()))")
+        }
+        guard watchProbes, let sent = shared.withLock({ $0.probeAwaited }), now - sent > liveness.configuration.timeout else { return }
+        shared.withLock { $0.probeAwaited = nil }
+        silence = now - sent
+        throw RedisConnectionError(description: "a probe published \(Duration.seconds((now - sent).rounded())) ago did not come back")
     }
 
     /// A probe back: `id sent-at` on the classic probe channel, `id sent-at shard` on a shard's.
@@ -73,6 +102,7 @@ extension RedisSource {
             shardProbeRoundTrip(shard).record(max(0, now - sentAt))
         } else {
             probeRoundTrip.record(max(0, now - sentAt))
+            shared.withLock { $0.probeAwaited = nil }
         }
     }
 
@@ -102,8 +132,16 @@ extension RedisSource {
         guard !sums.isEmpty else { return }
         // Published to nobody: no subscriber on any node (and, for a classic channel, no other
         // client's pattern), as last polled; Lookout's own subscriptions left out.
+        let fresh = monotonicSeconds()
         let unrouted: Set<SourceChannel> = shared.withLock { state in
-            Set(sums.touchedKeys.filter { channel in
+            // Counts from a poller that has not reached every node lately may be stale: no judgment.
+            guard state.pollIsFresh(at: fresh, timeout: liveness.timeout) else {
+                for channel in sums.touchedKeys where !channel.sharded && state.seenChannels.count < configuration.maxPolledChannels {
+                    state.seenChannels.insert(channel.name)
+                }
+                return []
+            }
+            return Set(sums.touchedKeys.filter { channel in
                 if channel.sharded { return state.shardNumsub[channel.name] == 1 }
                 if state.seenChannels.count < configuration.maxPolledChannels { state.seenChannels.insert(channel.name) }
                 return state.numsub[channel.name] == 0 && state.otherPatterns == 0

@@ -35,6 +35,11 @@ public final class RedisSource: MonitoredSource, Service {
         /// Most distinct channel names polled with NUMSUB.
         public var maxPolledChannels = 1000
         public var maxBackoff: Duration = .seconds(5)
+        /// The bound on noticing a link that stops answering without closing (a partition, a
+        /// frozen server): every connection is pinged when quiet and closed after this much
+        /// silence; a probe not back within it marks the subscription dead too; a poller that
+        /// completes no poll within it makes the source not ready.
+        public var linkTimeout: Duration = .seconds(5)
         /// JSON field with the publish time, for publish-to-observe latency; nil to skip.
         public var timestampField: String?
         /// Channel consumers publish heartbeats on.
@@ -94,9 +99,28 @@ public final class RedisSource: MonitoredSource, Service {
         /// Set when a subscription saw the topology change (a moved channel, a lost node): the
         /// poller reads it again at once instead of at its next interval.
         var refreshRequested = false
+        /// When (monotonic seconds) the poller last reached every node; it starts with the source.
+        var lastCompletePoll: Double
+        /// When the oldest classic probe published and not yet seen back on the pattern
+        /// subscription was sent (monotonic seconds); nil when none is awaited.
+        var probeAwaited: Double?
 
         /// Whether every message is seen: the pattern subscription and every shard's are held.
         var isWatching: Bool { patternSubscribed && coverage.isComplete }
+
+        /// Why the source is not ready now, or nil: a subscription missing (messages go unseen),
+        /// or a poller that reached no complete answer within `timeout` (counts are stale).
+        func notReadyReason(at now: Double, timeout: Double) -> String? {
+            if mergedInto != nil { return nil }
+            if !patternSubscribed { return "the pattern subscription is not held" }
+            if !coverage.isComplete { return "a shard subscription is not held" }
+            let silence = now - lastCompletePoll
+            if silence > timeout { return "no complete poll for \(Duration.seconds(silence.rounded()))" }
+            return nil
+        }
+
+        /// Whether the last complete poll is recent enough to judge "published to nobody" by.
+        func pollIsFresh(at now: Double, timeout: Double) -> Bool { now - lastCompletePoll <= timeout }
     }
 
     public let configuration: Configuration
@@ -122,7 +146,8 @@ public final class RedisSource: MonitoredSource, Service {
         self.queue = queue
         self.logger = logger
         self.envelope = configuration.timestampField.map(EnvelopeTimestamp.init(field:))
-        self.shared = Mutex(Shared(topology: .standalone(host: configuration.url.host, port: configuration.url.port)))
+        self.shared = Mutex(Shared(topology: .standalone(host: configuration.url.host, port: configuration.url.port),
+                                   lastCompletePoll: monotonicSeconds()))
         let labels = [("source", configuration.url.description)]
         let registry = metrics.registry
         self.registry = registry
@@ -151,33 +176,54 @@ public final class RedisSource: MonitoredSource, Service {
     }
 
     public var isConnected: Bool {
-        get async { shared.withLock { $0.isWatching || $0.mergedInto != nil } }
+        get async { await notReadyReason == nil }
+    }
+
+    public var notReadyReason: String? {
+        get async { currentNotReadyReason() }
+    }
+
+    /// The liveness settings every connection of this source uses.
+    var liveness: LinkLiveness.Configuration { .init(timeout: configuration.linkTimeout.seconds) }
+
+    /// Why the source is not ready now (nil when it is), with `lookout_source_up` set to match.
+    @discardableResult
+    func currentNotReadyReason() -> String? {
+        let now = monotonicSeconds()
+        let reason = shared.withLock { $0.notReadyReason(at: now, timeout: liveness.timeout) }
+        up.set(Int64(reason == nil ? 1 : 0))
+        return reason
     }
 
     /// Notes that `link` is missing (lost, or could not be made): the source is down until it is
-    /// back, and the time until then is a gap. True when it was not missing already (to log once).
+    /// back, and the time until then is a gap. A link found silent was lost when it fell silent:
+    /// `silentFor` moves the gap's start back by that much. True when it was not missing already
+    /// (to log once).
     @discardableResult
-    func linkLost(_ link: Link) -> Bool {
-        let now = wallClockSeconds()
-        let (newly, watching) = shared.withLock { state in
+    func linkLost(_ link: Link, silentFor: Double = 0) -> Bool {
+        let now = wallClockSeconds() - silentFor
+        let newly = shared.withLock { state in
             let newly = !state.coverage.missing.contains(link)
             state.coverage.lost(link, at: now)
             if link == .pattern { state.patternSubscribed = false }
             state.refreshRequested = true
-            return (newly, state.isWatching)
+            return newly
         }
-        up.set(Int64(watching ? 1 : 0))
+        currentNotReadyReason()
         return newly
     }
 
     /// Notes that `link` is held again (or no longer needed); records the gap this closes.
     func linkRestored(_ link: Link) {
         let now = wallClockSeconds()
-        let (gap, watching) = shared.withLock { state in
-            if link == .pattern { state.patternSubscribed = true }
-            return (state.coverage.restored(link, at: now), state.isWatching)
+        let gap = shared.withLock { state in
+            if link == .pattern {
+                state.patternSubscribed = true
+                state.probeAwaited = nil
+            }
+            return state.coverage.restored(link, at: now)
         }
-        up.set(Int64(watching ? 1 : 0))
+        currentNotReadyReason()
         guard let gap else { return }
         gapSeconds.increment(by: gap.end - gap.start)
         configuration.onGap(name, gap.start, gap.end)

@@ -7,21 +7,13 @@ import LookoutTestSupport
 
 /// A real consumer process is killed; the webhook hears about it, then about its return (Lookout in process).
 @Suite(.serialized) struct ConsumerAlertTests {
-    /// A shell loop that publishes a heartbeat every 200 ms with redis-cli (bounded: 600 beats).
-    private func consumer(port: Int, name: String) throws -> ChildProcess {
-        let heartbeat = #"{"v":1,"consumer":"\#(name)","group":"billing","interval_ms":500}"#
-        let cli = try executable("redis-cli")
-        let script = "for i in $(seq 1 600); do '\(cli)' -p \(port) publish lookout:heartbeat '\(heartbeat)' >/dev/null; sleep 0.2; done"
-        return try ChildProcess("/bin/sh", ["-c", script])
-    }
-
     private func scenario(lookoutArguments: [String], publishPort: (InProcessLookout) -> Int) async throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let lookout = try await InProcessLookout(arguments: lookoutArguments + ["--alert-webhook", receiver.url])
         let bus = try TestConnection(port: publishPort(lookout))
         _ = try bus.call("SUBSCRIBE", "lookout:alerts")
-        var worker = try consumer(port: publishPort(lookout), name: "billing-worker-1")
+        var worker = try heartbeatLoop(port: publishPort(lookout), consumer: "billing-worker-1")
         let seen = await eventually(seconds: 10) {
             (try? await lookout.get("/metrics").body.contains(#"lookout_consumer_up{consumer="billing-worker-1",group="billing"} 1"#)) == true
         }
@@ -41,7 +33,7 @@ import LookoutTestSupport
         let metrics = try await lookout.get("/metrics").body
         #expect(metrics.contains(#"lookout_consumer_state{consumer="billing-worker-1",group="billing",state="down"} 1"#))
 
-        worker = try consumer(port: publishPort(lookout), name: "billing-worker-1")
+        worker = try heartbeatLoop(port: publishPort(lookout), consumer: "billing-worker-1")
         defer { worker.stop(signal: SIGKILL) }
         let resolvedAfter = await eventually(seconds: 10) { receiver.alerts.contains { $0.status == "resolved" && $0.name == "LookoutConsumerDown" } }
         #expect(resolvedAfter != nil, "a resolved alert when the consumer returns")

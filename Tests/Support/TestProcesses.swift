@@ -83,6 +83,15 @@ package func executable(_ name: String) throws -> String {
     throw TestFailure("\(name) not found on PATH: run `make test`, which installs it")
 }
 
+/// A consumer as a shell loop: a heartbeat (interval 500 ms, group billing) published every
+/// 200 ms with redis-cli on `port`, bounded to 600 beats. Kill it to play a dead consumer.
+package func heartbeatLoop(port: Int, consumer: String) throws -> ChildProcess {
+    let heartbeat = #"{"v":1,"consumer":"\#(consumer)","group":"billing","interval_ms":500}"#
+    let cli = try executable("redis-cli")
+    let script = "for i in $(seq 1 600); do '\(cli)' -p \(port) publish lookout:heartbeat '\(heartbeat)' >/dev/null; sleep 0.2; done"
+    return try ChildProcess("/bin/sh", ["-c", script])
+}
+
 /// A child process started with posix_spawn and reaped with waitpid; stopped (SIGTERM, then
 /// SIGKILL) when the test is done with it. Its output goes to a temporary file.
 package final class ChildProcess {

@@ -1,0 +1,186 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import RESP
+import Testing
+import LookoutTestSupport
+
+/// Links that go silent without closing: a loopback proxy between Lookout and redis-server
+/// blackholes one link (or all), or redis-server is frozen with SIGSTOP. With default settings
+/// Lookout must notice within 10 s (source down, /readyz 503 naming it, a gap), count again
+/// within 10 s of the link coming back, and never judge traffic from counts it could not refresh.
+@Suite(.serialized) struct PartitionTests {
+    /// The bound the issue sets, with the default link timeout of 5 s inside it.
+    private let bound = 10.0
+
+    private func metric(_ lookout: InProcessLookout, _ series: String) async throws -> Double? {
+        MonitorIntegrationTests.sample(try await lookout.get("/metrics").body, series)
+    }
+
+    /// Waits for `condition`, failing with `what`; returns the seconds it took.
+    @discardableResult
+    private func within(_ seconds: Double, _ what: String, _ condition: () async throws -> Bool) async throws -> Double {
+        guard let took = try await eventually(seconds: seconds, condition) else { throw TestFailure("not within \(seconds)s: \(what)") }
+        return took
+    }
+
+    /// Redis, a proxy in front of it, Lookout watching through the proxy, a subscriber on
+    /// `watched` (direct), and a first message counted.
+    private func setUp() async throws -> (RedisServer, FaultProxy, InProcessLookout, TestConnection, TestConnection, String) {
+        let redis = try RedisServer()
+        let proxy = try FaultProxy(upstreamPort: redis.port)
+        let source = "redis://127.0.0.1:\(proxy.port)"
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--no-db", "--redis", source])
+        try await within(15, "ready") { try await lookout.get("/readyz").status == 200 }
+        let subscriber = try TestConnection(port: redis.port)
+        _ = try subscriber.call("SUBSCRIBE", "watched")
+        let publisher = try TestConnection(port: redis.port)
+        _ = try publisher.call("PUBLISH", "watched", "first")
+        try await within(15, "the first message and its subscriber") {
+            try await metric(lookout, #"lookout_channel_subscribers{channel="watched"}"#) == 1
+        }
+        return (redis, proxy, lookout, subscriber, publisher, source)
+    }
+
+    @Test func aBlackholedSubscriptionIsNoticedAndRecoveredWithinTenSeconds() async throws {
+        let (redis, proxy, lookout, _, publisher, source) = try await setUp()
+        defer { redis.stop(); proxy.close() }
+        try await proxy.blackhole(matching: "lookout-monitor")
+        let noticed = try await within(bound + 5, "source down") {
+            try await metric(lookout, "lookout_source_up{source=\"\(source)\"}") == 0
+        }
+        let readiness = try await lookout.get("/readyz")
+        #expect(readiness.status == 503)
+        #expect(readiness.body.contains(source), "/readyz names the source: \(readiness.body)")
+        #expect(noticed <= bound, "noticed \(noticed) s after the link went silent")
+        print("blackholed subscription: source down after \(noticed) s")
+
+        // Published while Lookout cannot see: lost to it, inside the recorded gap.
+        for i in 0..<5 { _ = try publisher.call("PUBLISH", "watched", "unseen \(i)") }
+        try await proxy.pass()
+        let recovered = try await within(bound + 5, "counting again") {
+            _ = try publisher.call("PUBLISH", "after", "x")
+            return try await metric(lookout, #"lookout_channel_messages_total{channel="after"}"#) ?? 0 >= 1
+        }
+        #expect(recovered <= bound, "counting again \(recovered) s after the link came back")
+        print("blackholed subscription: counting again after \(recovered) s")
+        try await within(5, "source up") { try await metric(lookout, "lookout_source_up{source=\"\(source)\"}") == 1 }
+        #expect(try await metric(lookout, "lookout_source_gap_seconds_total{source=\"\(source)\"}") ?? 0 >= 5, "the gap runs from when the link fell silent")
+        #expect(try await metric(lookout, "lookout_source_reconnects_total{source=\"\(source)\"}") ?? 0 >= 1)
+        #expect(try await lookout.get("/readyz").status == 200)
+        try await lookout.stop()
+    }
+
+    @Test func aBlackholedPollerMakesTheSourceNotReadyAndJudgesNothingFromStaleCounts() async throws {
+        let (redis, proxy, lookout, subscriber, publisher, source) = try await setUp()
+        defer { redis.stop(); proxy.close() }
+        _ = try publisher.call("PUBLISH", "nobody", "seen once")
+        try await within(15, "nobody polled") {
+            try await metric(lookout, #"lookout_channel_subscribers{channel="nobody"}"#) == 0
+        }
+        try await proxy.blackhole(matching: "lookout-poller")
+        let noticed = try await within(bound + 5, "source not ready") { try await lookout.get("/readyz").status == 503 }
+        #expect(noticed <= bound, "noticed \(noticed) s after the poller's link went silent")
+        #expect(try await lookout.get("/readyz").body.contains("no complete poll"))
+        #expect(try await metric(lookout, "lookout_source_up{source=\"\(source)\"}") == 0)
+        print("blackholed poller: not ready after \(noticed) s")
+
+        // Messages are still seen; a subscriber appears on "nobody" that the poller cannot see:
+        // its messages must not be counted as published to nobody.
+        let unroutedBefore = try await metric(lookout, #"lookout_channel_unrouted_messages_total{channel="nobody"}"#) ?? 0
+        let late = try TestConnection(port: redis.port)
+        _ = try late.call("SUBSCRIBE", "nobody")
+        for i in 0..<20 { _ = try publisher.call("PUBLISH", "nobody", "m\(i)") }
+        try await within(5, "counted while the poller is blind") {
+            try await metric(lookout, #"lookout_channel_messages_total{channel="nobody"}"#) ?? 0 >= 21
+        }
+        #expect(try await metric(lookout, #"lookout_channel_unrouted_messages_total{channel="nobody"}"#) ?? 0 == unroutedBefore,
+                "stale counts judge nothing")
+
+        try await proxy.pass()
+        let recovered = try await within(bound + 5, "ready again") { try await lookout.get("/readyz").status == 200 }
+        #expect(recovered <= bound)
+        try await within(5, "the late subscriber counted") {
+            try await metric(lookout, #"lookout_channel_subscribers{channel="nobody"}"#) == 1
+        }
+        _ = subscriber
+        try await lookout.stop()
+    }
+
+    @Test func aFrozenRedisIsNoticedAndCountedAgainAfterItThaws() async throws {
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        let source = "redis://127.0.0.1:\(redis.port)"
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--no-db", "--redis", source])
+        try await within(15, "ready") { try await lookout.get("/readyz").status == 200 }
+
+        kill(redis.child.pid, SIGSTOP)
+        let noticed = try await within(bound + 5, "source down") {
+            try await metric(lookout, "lookout_source_up{source=\"\(source)\"}") == 0
+        }
+        #expect(noticed <= bound, "noticed \(noticed) s after SIGSTOP")
+        #expect(try await lookout.get("/readyz").status == 503)
+        print("frozen redis-server: source down after \(noticed) s")
+
+        kill(redis.child.pid, SIGCONT)
+        let publisher = try TestConnection(port: redis.port)
+        let recovered = try await within(bound + 5, "counting again") {
+            _ = try publisher.call("PUBLISH", "thawed", "x")
+            return try await metric(lookout, #"lookout_channel_messages_total{channel="thawed"}"#) ?? 0 >= 1
+        }
+        #expect(recovered <= bound, "counting again \(recovered) s after SIGCONT")
+        print("frozen redis-server: counting again after \(recovered) s")
+        try await within(5, "source up") { try await metric(lookout, "lookout_source_up{source=\"\(source)\"}") == 1 }
+        #expect(try await metric(lookout, "lookout_source_gap_seconds_total{source=\"\(source)\"}") ?? 0 > 0)
+        try await lookout.stop()
+    }
+
+    @Test func receiversThatNeverAnswerDelayNoDetection() async throws {
+        // A webhook and an Alertmanager that accept connections and never answer.
+        let webhook = try WebhookReceiver()
+        defer { webhook.stop() }
+        let alertmanager = try WebhookReceiver()
+        defer { alertmanager.stop() }
+        let silentWebhook = try FaultProxy(upstreamPort: webhook.port)
+        let silentAlertmanager = try FaultProxy(upstreamPort: alertmanager.port)
+        defer { silentWebhook.close(); silentAlertmanager.close() }
+        try await silentWebhook.blackhole()
+        try await silentAlertmanager.blackhole()
+        let lookout = try await InProcessLookout(arguments: [
+            "--no-db", "--alert-webhook", "http://127.0.0.1:\(silentWebhook.port)/hook",
+            "--alertmanager", "http://127.0.0.1:\(silentAlertmanager.port)",
+        ])
+        let bus = try TestConnection(port: lookout.port)
+        _ = try bus.call("SUBSCRIBE", "lookout:alerts")
+        let worker = try heartbeatLoop(port: lookout.port, consumer: "billing-worker-9")
+        try await within(10, "the consumer up") {
+            try await metric(lookout, #"lookout_consumer_up{consumer="billing-worker-9",group="billing"}"#) == 1
+        }
+        worker.stop(signal: SIGKILL)
+        let killedAt = TestConnection.now()
+        // Down after 3 × 500 ms; the bus hears it as fast as with healthy receivers (≤ 4 × that).
+        let message = try await offThePool { try bus.readValues(1, timeoutSeconds: 10)[0] }
+        let heard = TestConnection.now() - killedAt
+        #expect(message.elements?.last?.string?.contains(#""alertname":"LookoutConsumerDown""#) == true)
+        #expect(heard <= 4 * 1.5, "the bus heard of the death \(heard) s after the kill")
+        #expect(try await metric(lookout, #"lookout_consumer_state{consumer="billing-worker-9",group="billing",state="down"}"#) == 1)
+        print("silent receivers: the bus alert came \(heard) s after the kill")
+
+        // Each HTTP attempt times out (5 s) and is retried: two failed attempts per receiver.
+        for notifier in ["webhook", "alertmanager"] {
+            try await within(20, "\(notifier) retried after a timeout") {
+                try await metric(lookout, "lookout_alert_delivery_errors_total{notifier=\"\(notifier)\"}") ?? 0 >= 2
+            }
+        }
+        #expect(webhook.alerts.isEmpty && alertmanager.bodies.isEmpty, "nothing got through the blackhole")
+
+        // The receivers answer again: the retries deliver the alert.
+        try await silentWebhook.pass()
+        try await silentAlertmanager.pass()
+        try await within(30, "delivered once the webhook answers") {
+            webhook.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" && $0.consumer == "billing-worker-9" }
+        }
+        try await within(30, "delivered once Alertmanager answers") { !alertmanager.bodies.isEmpty }
+        try await lookout.stop()
+    }
+}

@@ -1,0 +1,76 @@
+import Testing
+
+@testable import LookoutCore
+
+/// The silent-link judge, driven with explicit times (the owner's loop checks every 200 ms).
+@Suite struct LinkLivenessTests {
+    /// Checks every `step` seconds from `start` to `end`, hearing nothing; returns each action
+    /// other than `.none` with its time.
+    private func silentRun(_ liveness: inout LinkLiveness, from start: Double, to end: Double, step: Double = 0.2)
+        -> [(Double, LinkLiveness.Action)]
+    {
+        var actions: [(Double, LinkLiveness.Action)] = []
+        var now = start
+        while now <= end + 1e-9 {
+            let action = liveness.check(at: now)
+            if action != .none { actions.append((now, action)) }
+            now += step
+        }
+        return actions
+    }
+
+    @Test func aSilentLinkIsPingedEverySecondThenDeclaredDeadAtTheTimeout() {
+        var liveness = LinkLiveness(.init(timeout: 5), now: 100)
+        let actions = silentRun(&liveness, from: 100, to: 106)
+        let pings = actions.filter { $0.1 == .ping }.map(\.0)
+        #expect(pings.count == 4, "pings at 1, 2, 3 and 4 s of silence: \(pings)")
+        #expect(abs(pings[0] - 101) < 1e-6)
+        guard let dead = actions.first(where: { if case .declareDead = $0.1 { true } else { false } }) else {
+            Issue.record("never declared dead")
+            return
+        }
+        #expect(abs(dead.0 - 105) < 1e-6, "dead exactly at the timeout, not before")
+        if case .declareDead(let silence) = dead.1 { #expect(abs(silence - 5) < 1e-6) }
+    }
+
+    @Test func aLinkThatAnswersItsPingsNeverDies() {
+        var liveness = LinkLiveness(.init(timeout: 5), now: 0)
+        var now = 0.0
+        var pings = 0
+        // Six hours of a link carrying nothing but the answers to its pings (20 ms later).
+        while now < 6 * 3600 {
+            switch liveness.check(at: now) {
+            case .none: break
+            case .ping:
+                pings += 1
+                liveness.heard(at: now + 0.02)
+            case .declareDead:
+                Issue.record("declared dead at \(now) although every ping was answered")
+                return
+            }
+            now += 0.2
+        }
+        #expect(pings > 10_000, "a quiet link is pinged about every second")
+    }
+
+    @Test func trafficPostponesPingsAndDeath() {
+        var liveness = LinkLiveness(.init(timeout: 5), now: 0)
+        for second in stride(from: 0.5, through: 60, by: 0.5) {
+            liveness.heard(at: second)
+            #expect(liveness.check(at: second + 0.2) == .none, "a busy link is never pinged")
+        }
+        #expect(liveness.silence(at: 62) == 2)
+        #expect(liveness.check(at: 64.9) == .ping, "4.9 s after the last message")
+        guard case .declareDead(let silence) = liveness.check(at: 65.1) else {
+            Issue.record("not dead 5.1 s after the last message")
+            return
+        }
+        #expect(abs(silence - 5.1) < 1e-6)
+    }
+
+    @Test func shortTimeoutsPingSooner() {
+        let configuration = LinkLiveness.Configuration(timeout: 2)
+        #expect(configuration.pingAfter == 0.4)
+        #expect(LinkLiveness.Configuration(timeout: 30).pingAfter == 1)
+    }
+}
