@@ -15,6 +15,7 @@ import Yams
 ///   max_clients: 10000
 ///   client_output_buffer_limit: 32mb 8mb 60
 ///   proto_max_bulk_len: 512mb
+///   tcp_keepalive: 300               # seconds idle before keep-alive probes reap a half-open client; 0 off
 /// redis:                             # sources to watch (sidecar mode): a list of URLs, or
 ///   urls:                            # a mapping with the URLs and the link settings
 ///     - redis://127.0.0.1:6379
@@ -147,7 +148,8 @@ public struct ServeConfiguration: Sendable {
             }
         }
         if let relay = try root.optional("relay")?.map() {
-            try relay.allowOnly(["enabled", "address", "password", "max_clients", "client_output_buffer_limit", "proto_max_bulk_len"])
+            try relay.allowOnly(["enabled", "address", "password", "max_clients", "client_output_buffer_limit", "proto_max_bulk_len",
+                                 "tcp_keepalive"])
             if let enabled = try relay.optional("enabled")?.bool() { configuration.relayEnabled = enabled }
             if let address = relay.optional("address") {
                 let (host, port) = try address.hostPort()
@@ -162,6 +164,7 @@ public struct ServeConfiguration: Sendable {
             if let bulk = relay.optional("proto_max_bulk_len") {
                 configuration.relay.requestLimits.maxBulkLength = try bulk.size()
             }
+            if let keepalive = relay.optional("tcp_keepalive") { configuration.relay.tcpKeepalive = try keepalive.nonNegativeInteger() }
         }
         if let redis = root.optional("redis") {
             var urls = redis
@@ -287,6 +290,11 @@ private struct Node {
         let text = try string()
         guard let seconds = DurationText.seconds(text) else { throw fail("'\(text)' is not a duration such as 60s") }
         return seconds
+    }
+
+    func nonNegativeInteger() throws(ConfigurationError) -> Int {
+        guard let number = value as? Int, number >= 0 else { throw fail("expected a whole number, 0 or more") }
+        return number
     }
 
     func positiveInteger() throws(ConfigurationError) -> Int {

@@ -30,6 +30,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: "Largest bulk string a client may send (proto-max-bulk-len, default 512mb).")
     public var protoMaxBulkLen: String?
 
+    @Option(help: "Seconds a relay client may idle before TCP keep-alive probes check it is still there (Redis's tcp-keepalive, default 300; 0 off).")
+    public var tcpKeepalive: Int?
+
     @Option(name: .customLong("redis"), help: "Watch a Redis: redis://[user:password@]host:port. Repeatable. The password may also come from LOOKOUT_REDIS_PASSWORD.")
     public var redisURLs: [String] = []
 
@@ -166,6 +169,10 @@ extension ServeConfiguration {
         }
         try apply("proto-max-bulk-len") { () throws(ConfigurationError) in
             if let v = flags.protoMaxBulkLen { settings.relay.requestLimits.maxBulkLength = try size(v) }
+        }
+        if let keepalive = flags.tcpKeepalive {
+            guard keepalive >= 0 else { throw ConfigurationError(key: "--tcp-keepalive", reason: "must be 0 or more") }
+            settings.relay.tcpKeepalive = keepalive
         }
         try apply("redis") { () throws(ConfigurationError) in
             for url in flags.redisURLs { settings.redis.append(try redisURL(url)) }

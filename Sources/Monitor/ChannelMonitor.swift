@@ -269,6 +269,7 @@ public final class ChannelMonitor: Service, Sendable {
             if let relayStatistics {
                 metrics.relayClients.set(Int64(relayStatistics.connectedClients))
                 Self.export(relayStatistics.slowSubscriberDisconnects, as: "slow", to: metrics.relaySlowSubscriberDisconnects, state: &state)
+                Self.export(relayStatistics.keepaliveDisconnects, as: "keepalive", to: metrics.relayKeepaliveDisconnects, state: &state)
             }
             let unserved = Self.unservedChannels(state, excluding: configuration.ownChannels, since: now - configuration.trafficWindow)
             return (unserved, buckets, state.tracker.consumers)

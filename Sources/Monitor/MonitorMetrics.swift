@@ -20,6 +20,7 @@ public final class MonitorMetrics: Sendable {
     public let trackedChannels: Gauge
     public let relayClients: Gauge
     public let relaySlowSubscriberDisconnects: Counter
+    public let relayKeepaliveDisconnects: Counter
 
     public init(version: String) {
         registry.gauge("lookout_build_info", labels: [("version", version)], help: "Lookout's version; always 1.").set(Int64(1))
@@ -33,6 +34,8 @@ public final class MonitorMetrics: Sendable {
         relayClients = registry.gauge("lookout_relay_clients", help: "Clients connected to the embedded relay.")
         relaySlowSubscriberDisconnects = registry.counter("lookout_relay_slow_subscriber_disconnects_total",
             help: "Subscribers the relay disconnected for exceeding the output buffer limit.")
+        relayKeepaliveDisconnects = registry.counter("lookout_relay_keepalive_disconnects_total",
+            help: "Relay clients reaped because they stopped answering TCP keep-alive probes (half-open connections).")
         // Every reason from the start, so that a dashboard shows 0 rather than "No data".
         for reason in Heartbeat.Rejection.allCases { _ = invalidHeartbeats(reason) }
     }

@@ -15,6 +15,10 @@ public struct RelayConfiguration: Sendable, Hashable {
     public var outputBufferLimits: OutputBufferPolicy.Limits
     /// Request size limits (`proto-max-bulk-len` and friends).
     public var requestLimits: RESPRequestParser.Configuration
+    /// Redis's `tcp-keepalive`: seconds a client's connection may idle before the system probes
+    /// it (then every third of that, three times) so that a peer gone without a FIN or RST is
+    /// found and its connection reaped; 0 turns it off. Default 300, as Redis.
+    public var tcpKeepalive: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -22,7 +26,8 @@ public struct RelayConfiguration: Sendable, Hashable {
         password: String? = nil,
         maxClients: Int = 10_000,
         outputBufferLimits: OutputBufferPolicy.Limits = .init(),
-        requestLimits: RESPRequestParser.Configuration = .init()
+        requestLimits: RESPRequestParser.Configuration = .init(),
+        tcpKeepalive: Int = 300
     ) {
         self.host = host
         self.port = port
@@ -30,5 +35,6 @@ public struct RelayConfiguration: Sendable, Hashable {
         self.maxClients = maxClients
         self.outputBufferLimits = outputBufferLimits
         self.requestLimits = requestLimits
+        self.tcpKeepalive = tcpKeepalive
     }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import RESP
@@ -97,6 +100,13 @@ final class RelayConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A peer that stopped answering keep-alive probes: the read fails with ETIMEDOUT.
+        if let error = error as? IOError, error.errnoCode == ETIMEDOUT {
+            core.stats.keepaliveDisconnects += 1
+            core.logger.info("client reaped: it stopped answering TCP keep-alive probes", metadata: [
+                "client.id": "\(client?.id ?? 0)", "address": "\(context.remoteAddress.map { "\($0)" } ?? "?")",
+            ])
+        }
         core.logger.debug("connection error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
     }

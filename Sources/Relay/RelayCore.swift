@@ -25,6 +25,8 @@ final class RelayCore: @unchecked Sendable {
     private var nextClientID: UInt64 = 1
     private var awaitingFlush: [RelayClient] = []
     var stats = RelayStatistics()
+    /// The counters at the last CONFIG RESETSTAT: INFO reports what grew since.
+    var statsBaseline = RelayStatistics()
 
     init(eventLoop: any EventLoop, configuration: RelayConfiguration, logger: Logger) {
         self.eventLoop = eventLoop
@@ -213,10 +215,27 @@ public struct RelayStatistics: Sendable, Hashable {
     public var messagesUnrouted: UInt64 = 0
     public var slowSubscriberDisconnects: UInt64 = 0
     public var protocolErrors: UInt64 = 0
+    /// Connections closed because their peer stopped answering TCP keep-alive probes.
+    public var keepaliveDisconnects: UInt64 = 0
     public var connectedClients = 0
     public var channels = 0
     public var patterns = 0
     public var shardChannels = 0
+
+    /// The counters' growth since `baseline` (sizes are kept as they are).
+    func since(_ baseline: RelayStatistics) -> RelayStatistics {
+        var grown = self
+        grown.connectionsReceived -= min(connectionsReceived, baseline.connectionsReceived)
+        grown.rejectedConnections -= min(rejectedConnections, baseline.rejectedConnections)
+        grown.commandsProcessed -= min(commandsProcessed, baseline.commandsProcessed)
+        grown.messagesPublished -= min(messagesPublished, baseline.messagesPublished)
+        grown.messagesDelivered -= min(messagesDelivered, baseline.messagesDelivered)
+        grown.messagesUnrouted -= min(messagesUnrouted, baseline.messagesUnrouted)
+        grown.slowSubscriberDisconnects -= min(slowSubscriberDisconnects, baseline.slowSubscriberDisconnects)
+        grown.protocolErrors -= min(protocolErrors, baseline.protocolErrors)
+        grown.keepaliveDisconnects -= min(keepaliveDisconnects, baseline.keepaliveDisconnects)
+        return grown
+    }
 }
 
 /// The encoded message frames of one publish. The first receiver of each kind (protocol,

@@ -47,11 +47,20 @@ public final class RelayServer: Service, Sendable {
     @discardableResult
     public func start() async throws -> SocketAddress {
         let core = self.core
+        // Keep-alive as Redis sets it (anetKeepAlive): idle time, then probes every third of it, three of them.
+        let idle = configuration.tcpKeepalive
+        func tcp(_ option: Int32) -> ChannelOptions.Types.SocketOption {
+            .init(level: .tcp, name: NIOBSDSocket.Option(rawValue: option))
+        }
         let channel = try await ServerBootstrap(group: core.eventLoop)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.socketOption(.so_keepalive), value: idle > 0 ? 1 : 0)
+            .childChannelOption(tcp(TCP_KEEPIDLE), value: max(1, idle))
+            .childChannelOption(tcp(TCP_KEEPINTVL), value: max(1, idle / 3))
+            .childChannelOption(tcp(TCP_KEEPCNT), value: 3)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(RelayConnectionHandler(core: core))

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import RESP
 import Testing
 import LookoutTestSupport
@@ -140,5 +141,35 @@ import LookoutTestSupport
         let third = try TestConnection(port: relay.port)
         #expect(String(decoding: third.readUntilClosed(), as: UTF8.self) == "-ERR max number of clients reached\r\n")
         try await relay.stop()
+    }
+
+    /// The keep-alive timer the system runs on the relay's side of each client connection, as
+    /// `ss -o` shows it ("timer:(keepalive,6.9sec,0)"), or nil when there is none.
+    private func keepaliveTimer(relayPort: Int) throws -> String? {
+        let listing = try runCommand(try executable("ss"), ["-tnoH", "state", "established", "( sport = :\(relayPort) )"])
+        return listing.output.split(separator: "\n").compactMap { line in
+            line.range(of: "timer:(keepalive,").map { String(line[$0.lowerBound...].prefix { $0 != ")" }) }
+        }.first
+    }
+
+    @Test func clientSocketsHaveTCPKeepaliveAsRedisSetsIt() async throws {
+        // Half-open peers (gone without FIN or RST) are reaped by the system's keep-alive probes;
+        // that needs a peer whose kernel vanishes, which loopback cannot play, so this checks the
+        // timer the relay asked for on a real socket.
+        let relay = try await InProcessLookout(arguments: ["--no-db", "--tcp-keepalive", "7"])
+        let client = try TestConnection(port: relay.port)
+        #expect(try client.call("PING") == .simpleString("PONG"))
+        let timer = try keepaliveTimer(relayPort: relay.port)
+        #expect(timer != nil, "a keep-alive timer on the relay's socket")
+        if let seconds = timer.flatMap({ Double($0.dropFirst("timer:(keepalive,".count).prefix { $0 != "s" }) }) {
+            #expect(seconds > 0 && seconds <= 7, "idle time 7 s: \(timer ?? "")")
+        }
+        try await relay.stop()
+
+        let off = try await InProcessLookout(arguments: ["--no-db", "--tcp-keepalive", "0"])
+        let other = try TestConnection(port: off.port)
+        #expect(try other.call("PING") == .simpleString("PONG"))
+        #expect(try keepaliveTimer(relayPort: off.port) == nil, "0 turns keep-alive off, as in Redis")
+        try await off.stop()
     }
 }

@@ -55,6 +55,20 @@ extension EmbeddedChannel {
         #expect(try client.send("PING\r\n") == "+PONG\r\n", "the connection stays usable after errors")
     }
 
+    @Test func configResetstatResetsInfoButNotTheMonitorsCounters() throws {
+        let relay = RelayHarness()
+        let client = try relay.connect()
+        for _ in 0..<3 { _ = try client.send("PUBLISH", "orders", "x") }
+        #expect(try client.send("INFO", "stats").contains("lookout_messages_published:3\r\n"))
+        #expect(try client.send("CONFIG", "RESETSTAT") == "+OK\r\n")
+        let info = try client.send("INFO", "stats")
+        #expect(info.contains("lookout_messages_published:0\r\n"))
+        #expect(info.contains("total_commands_processed:1\r\n"), "INFO itself, since the reset: \(info)")
+        _ = try client.send("PUBLISH", "orders", "y")
+        #expect(try client.send("INFO", "stats").contains("lookout_messages_published:1\r\n"))
+        #expect(relay.core.stats.messagesPublished == 4, "what the monitor exports as counters never goes back")
+    }
+
     @Test func publishReachesChannelAndPatternSubscribers() throws {
         let relay = RelayHarness()
         let subscriber = try relay.connect()

@@ -29,7 +29,13 @@ enum RelayCommand: String, CaseIterable, Sendable {
     case commandList = "command|list"
     case commandHelp = "command|help"
     case configGet = "config|get"
+    case configResetstat = "config|resetstat"
     case configHelp = "config|help"
+    // What test tooling sends to reset a server (a relay holds no keys, scripts or functions).
+    case scriptFlush = "script|flush"
+    case scriptHelp = "script|help"
+    case functionFlush = "function|flush"
+    case functionHelp = "function|help"
 
     /// Lower-case name; for subcommands the full `container|sub` form.
     var name: String { rawValue }
@@ -73,7 +79,10 @@ enum RelayCommand: String, CaseIterable, Sendable {
         case .commandCount, .commandHelp: return spec(2, introspection, ["@slow", "@connection"])
         case .commandDocs, .commandInfo, .commandList: return spec(-2, introspection, ["@slow", "@connection"])
         case .configGet: return spec(-3, admin, ["@admin", "@slow", "@dangerous"])
-        case .configHelp: return spec(2, introspection, ["@slow"])
+        case .configResetstat: return spec(2, admin, ["@admin", "@slow", "@dangerous"])
+        case .configHelp, .scriptHelp, .functionHelp: return spec(2, introspection, ["@slow"])
+        case .scriptFlush: return spec(-2, ["noscript"], ["@slow", "@scripting"])
+        case .functionFlush: return spec(-2, ["write", "noscript"], ["@write", "@slow", "@scripting"])
         }
     }
 
@@ -174,6 +183,17 @@ enum RelayCommandTable {
         "config": Container(arity: -2, flags: [], categories: ["@slow"], help: [
             "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "GET <pattern> [<pattern> ...]", "    Return parameters matching the glob-like <pattern>s and their values.",
+            "RESETSTAT", "    Reset statistics reported by the INFO command.",
+            "HELP", "    Prints this help.",
+        ]),
+        "script": Container(arity: -2, flags: [], categories: ["@slow"], help: [
+            "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "FLUSH [ASYNC|SYNC]", "    Flush the Lua scripts cache (a relay holds none).",
+            "HELP", "    Prints this help.",
+        ]),
+        "function": Container(arity: -2, flags: [], categories: ["@slow"], help: [
+            "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "FLUSH [ASYNC|SYNC]", "    Delete all the libraries (a relay holds none).",
             "HELP", "    Prints this help.",
         ]),
     ]

@@ -110,6 +110,13 @@ extension RelayCore {
         case .commandHelp: client.reply(Self.help(for: "command"))
         case .configGet: configGet(client, arguments.dropFirst(2).map { String(buffer: $0).lowercased() })
         case .configHelp: client.reply(Self.help(for: "config"))
+        case .configResetstat:
+            statsBaseline = stats
+            client.reply(.simpleString("OK"))
+        case .scriptFlush: flush(client, arguments, subcommand: true, refusal: "ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+        case .scriptHelp: client.reply(Self.help(for: "script"))
+        case .functionFlush: flush(client, arguments, subcommand: true, refusal: "ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
+        case .functionHelp: client.reply(Self.help(for: "function"))
         }
     }
 

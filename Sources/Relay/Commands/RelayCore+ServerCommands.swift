@@ -3,13 +3,17 @@ import NIOCore
 import PubSubCore
 import RESP
 
-/// FLUSHALL/FLUSHDB (accepted, nothing to flush), INFO, COMMAND and CONFIG GET, and the
-/// CLIENT LIST and CLIENT KILL introspection.
+/// FLUSHALL/FLUSHDB, SCRIPT FLUSH and FUNCTION FLUSH (accepted: a relay holds no keys, scripts
+/// or functions), INFO, COMMAND, CONFIG GET and RESETSTAT, and the CLIENT LIST and CLIENT KILL
+/// introspection.
 extension RelayCore {
-    func flush(_ client: RelayClient, _ arguments: [ByteBuffer]) {
-        let option = arguments.count == 2 ? String(buffer: arguments[1]).lowercased() : nil
-        guard arguments.count <= 2, option == nil || option == "sync" || option == "async" else {
-            client.reply(.error("ERR syntax error"))
+    /// A flush with an optional SYNC or ASYNC; `subcommand` when the option comes after a
+    /// subcommand (SCRIPT FLUSH), `refusal` is Redis's reply to any other option.
+    func flush(_ client: RelayClient, _ arguments: [ByteBuffer], subcommand: Bool = false, refusal: String = "ERR syntax error") {
+        let first = subcommand ? 2 : 1
+        let option = arguments.count == first + 1 ? String(buffer: arguments[first]).lowercased() : nil
+        guard arguments.count <= first + 1, option == nil || option == "sync" || option == "async" else {
+            client.reply(.error(refusal))
             return
         }
         client.reply(.simpleString("OK"))
@@ -123,6 +127,8 @@ extension RelayCore {
             ("pubsub_clients", String(clients.values.filter { $0.subscriptionCount > 0 }.count)),
             ("blocked_clients", "0"),
         ])
+        // Counters since the last CONFIG RESETSTAT (the monitor reads them whole, never reset).
+        let stats = stats.since(statsBaseline)
         section("Stats", [
             ("total_connections_received", String(stats.connectionsReceived)),
             ("total_commands_processed", String(stats.commandsProcessed)),
