@@ -1,6 +1,7 @@
 # Lookout: `make run` starts the server on the embedded relay, `make test` runs every test.
 # Both install the Debian packages they need first (with sudo only when not root).
 
+SHELL        := /bin/bash
 SWIFT        ?= swift
 CONFIG       ?= release
 SUDO         := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
@@ -9,7 +10,7 @@ TEST_DEPS    := redis-server redis-tools prometheus prometheus-alertmanager jq s
 BENCH_DEPS   := redis-server redis-tools
 ARGS         ?=
 
-.PHONY: all deps test-deps build run test bench clean
+.PHONY: all deps test-deps build run test bench fuzz soak clean
 
 all: build
 
@@ -49,6 +50,25 @@ bench: deps
 	$(call apt_install,$(BENCH_DEPS))
 	$(SWIFT) build -c release
 	$$($(SWIFT) build -c release --show-bin-path)/lookout-bench $(if $(QUICK),--quick) --json bench-results.json
+
+# libFuzzer over every parser of untrusted input, FUZZ_RUNS executions each (default 1,000,000;
+# FUZZ_TARGETS to pick). Seeds in Tests/FuzzCorpus are copied to .build-fuzz/corpus, which
+# keeps what the fuzzer finds; a crash stops the run and leaves its input in .build-fuzz/crashes.
+FUZZ_RUNS    ?= 1000000
+FUZZ_TARGETS ?= resp-request resp-reply heartbeat config redis-url
+FUZZ_BUILD   := LOOKOUT_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product lookout-fuzz \
+                -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
+fuzz: deps
+	$(FUZZ_BUILD)
+	@bin=$$($(FUZZ_BUILD) --show-bin-path)/lookout-fuzz; mkdir -p .build-fuzz/crashes; \
+	for target in $(FUZZ_TARGETS); do \
+	  mkdir -p .build-fuzz/corpus/$$target && cp -n Tests/FuzzCorpus/$$target/* .build-fuzz/corpus/$$target/; \
+	  echo "fuzz: $$target, $(FUZZ_RUNS) runs"; \
+	  SWIFT_BACKTRACE=enable=no LOOKOUT_FUZZ_TARGET=$$target $$bin -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=.build-fuzz/crashes/$$target- .build-fuzz/corpus/$$target 2>&1 \
+	    | grep -E "^(#[0-9]+ +DONE|stat::|==[0-9]+==|SUMMARY|Fatal|Test unit written)|Done [0-9]+ runs" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
 
 clean:
 	rm -rf .build

@@ -178,6 +178,16 @@ let package = Package(
     ]
 )
 
+// libFuzzer targets (`make fuzz`): built only with LOOKOUT_FUZZ=1, in their own build folder,
+// with `-sanitize=fuzzer,address`; the program hands its arguments to libFuzzer's driver.
+if Context.environment["LOOKOUT_FUZZ"] == "1" {
+    package.products.append(.executable(name: "lookout-fuzz", targets: ["LookoutFuzz"]))
+    package.targets += [
+        .systemLibrary(name: "CFuzzSupport", path: "Sources/CFuzzSupport"),
+        .executableTarget(name: "LookoutFuzz", dependencies: ["CFuzzSupport", "RESP", "LookoutCore", "LookoutConfiguration", nioCore]),
+    ]
+}
+
 for target in package.targets where target.type != .system && target.name != "CBenchSupport" {
     target.swiftSettings = (target.swiftSettings ?? []) + swiftSettings
 }

@@ -100,15 +100,17 @@ public struct ServeConfiguration: Sendable {
 
     /// Reads a YAML document; every problem names its key and the reason.
     public static func parse(yaml: String) throws(ConfigurationError) -> ServeConfiguration {
-        let document: Any?
+        let document: Yams.Node?
         do {
-            document = try Yams.load(yaml: yaml)
+            document = try Yams.compose(yaml: yaml)
         } catch {
             throw ConfigurationError(key: "(file)", reason: "not valid YAML: \(error)")
         }
+        var budget = maxDocumentValues
+        let plainDocument = try document.map { (root) throws(ConfigurationError) in try plain(root, key: "", budget: &budget) }
         var configuration = ServeConfiguration()
-        guard let document else { return configuration }
-        let root = try Node(document, key: "").map()
+        guard let plainDocument else { return configuration }
+        let root = try Node(plainDocument, key: "").map()
         try root.allowOnly(["relay", "redis", "metrics", "channels", "consumers", "alerts", "store", "log_level"])
         if let store = try root.optional("store")?.map() {
             try store.allowOnly(["path", "flush_interval", "raw_retention", "rollup_retention"])
@@ -211,6 +213,48 @@ public struct ServeConfiguration: Sendable {
 }
 
 extension ServeConfiguration {
+    /// Most values a configuration document may hold, aliases expanded: a file that is not a
+    /// configuration (or an alias bomb) is refused instead of filling memory.
+    static let maxDocumentValues = 100_000
+
+    /// The YAML tree as plain values (`[String: Any]`, `[Any]`, `String`, `Int`, `Double`,
+    /// `Bool`, ``YAMLNull``), built here rather than by Yams's constructor, which traps on a
+    /// key that is not a scalar.
+    private static func plain(_ node: Yams.Node, key: String, budget: inout Int) throws(ConfigurationError) -> Any {
+        budget -= 1
+        guard budget >= 0 else {
+            throw ConfigurationError(key: "(file)", reason: "more than \(maxDocumentValues) values (aliases expanded): not a Lookout configuration")
+        }
+        let here = key.isEmpty ? "(file)" : key
+        switch node {
+        case .scalar(let scalar):
+            switch Tag.Name(rawValue: node.tag.rawValue) {
+            case .null: return YAMLNull()
+            case .bool: return Bool.construct(from: scalar) ?? scalar.string
+            case .int: return Int.construct(from: scalar) ?? scalar.string
+            case .float: return Double.construct(from: scalar) ?? scalar.string
+            default: return scalar.string
+            }
+        case .mapping(let mapping):
+            var values: [String: Any] = [:]
+            for (name, value) in mapping {
+                guard case .scalar(let scalar) = name else {
+                    throw ConfigurationError(key: here, reason: "a key must be a plain name, not a list or a mapping")
+                }
+                let path = key.isEmpty ? scalar.string : "\(key).\(scalar.string)"
+                guard values[scalar.string] == nil else { throw ConfigurationError(key: path, reason: "given twice") }
+                values[scalar.string] = try plain(value, key: path, budget: &budget)
+            }
+            return values
+        case .sequence(let sequence):
+            var items: [Any] = []
+            for (index, item) in sequence.enumerated() { items.append(try plain(item, key: "\(key)[\(index)]", budget: &budget)) }
+            return items
+        case .alias:
+            throw ConfigurationError(key: here, reason: "an alias that names no anchor")
+        }
+    }
+
     /// `fixed` (k × interval) or `phi` (phi-accrual).
     public mutating func setDetector(_ name: String, key: String) throws(ConfigurationError) {
         switch name {
@@ -244,6 +288,9 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
 
     public var description: String { "\(key): \(reason)" }
 }
+
+/// A YAML null (`~`, `null` or nothing), which no setting accepts as its value.
+struct YAMLNull {}
 
 /// A value in the YAML document with its key path, and typed accessors that fail with that path.
 private struct Node {

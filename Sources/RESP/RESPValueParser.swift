@@ -67,9 +67,16 @@ public struct RESPValueParser: Sendable {
             }
             guard buffer.writerIndex - position >= length + 2 else { return nil }
             var body = buffer.getSlice(at: position, length: length)!
+            guard buffer.getInteger(at: position + length, as: UInt16.self) == 0x0D0A else {
+                throw .invalidValue("expected CRLF after \(length) bytes of data")
+            }
             position += length + 2
             if type == UInt8(ascii: "=") {
-                guard length >= 4 else { throw .invalidValue("verbatim string too short") }
+                // `fmt:data`, the format three printable ASCII bytes (Redis sends txt or mkd).
+                guard length >= 4, body.getInteger(at: body.readerIndex + 3, as: UInt8.self) == UInt8(ascii: ":"),
+                      body.readableBytesView.prefix(3).allSatisfy({ (0x21...0x7E).contains($0) }) else {
+                    throw .invalidValue("verbatim string without a fmt: prefix")
+                }
                 let format = body.readString(length: 3)!
                 body.moveReaderIndex(forwardBy: 1)
                 value = .verbatimString(format: format, body)

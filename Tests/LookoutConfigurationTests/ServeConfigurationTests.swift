@@ -78,6 +78,15 @@ import Testing
         #expect(ServeConfiguration().storePath == "lookout.db")
     }
 
+    @Test func redisAsAMappingCarriesTheLinkSettings() throws {
+        let settings = try ServeConfiguration.parse(yaml: "redis:\n  urls:\n    - redis://127.0.0.1:7000\n  link_timeout: 3s\nrelay:\n  tcp_keepalive: 60\n")
+        #expect(settings.redis.map(\.port) == [7000])
+        #expect(settings.redisLinkTimeout == 3)
+        #expect(settings.relay.tcpKeepalive == 60)
+        let list = try ServeConfiguration.parse(yaml: "redis:\n  - redis://127.0.0.1:7001\n")
+        #expect(list.redis.map(\.port) == [7001] && list.redisLinkTimeout == 5 && list.relay.tcpKeepalive == 300, "defaults")
+    }
+
     @Test func anEmptyFileMeansDefaults() throws {
         let settings = try ServeConfiguration.parse(yaml: "")
         #expect(settings.relayEnabled && settings.relay.port == 6380 && settings.metricsPort == 9480)
@@ -101,6 +110,17 @@ import Testing
         ("consumers:\n  stall_window: soon", "consumers.stall_window", "is not a duration"),
         ("relay: [1, 2", "(file)", "not valid YAML"),
         ("- just\n- a list", "(file)", "mapping"),
+        // Found by `make fuzz`: a key that is not a scalar trapped inside Yams's constructor.
+        ("channels:\n  groups:\n    - pattern: x\n?     label: y\n", "(file)", "plain name"),
+        ("channels:\n  ? [a, b]\n  : c", "channels", "plain name"),
+        ("{[1]: x}", "(file)", "plain name"),
+        ("relay:\n  max_clients: 1\n  max_clients: 2", "(file)", "duplicated key(s): 'max_clients'"),
+        ("relay:\n  true: 1\n  \"true\": 2", "relay.true", "given twice"),
+        ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+            + "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]", "(file)", "more than 100000 values"),
+        ("relay:\n  tcp_keepalive: -1", "relay.tcp_keepalive", "0 or more"),
+        ("redis:\n  urls: [redis://a:1]\n  link_timeout: never", "redis.link_timeout", "is not a duration"),
+        ("redis:\n  url: redis://a:1", "redis.url", "unknown key"),
     ])
     func errorsNameTheKeyAndTheReason(yaml: String, key: String, reason: String) {
         do {

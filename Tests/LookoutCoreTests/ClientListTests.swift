@@ -60,4 +60,19 @@ import Testing
         #expect(RedisURL("redis://a:1,") == nil, "an empty seed")
         #expect(RedisURL("redis://a:1,b:0") == nil, "a bad port in any seed")
     }
+
+    /// Found by `make fuzz` (redis-url): "redis://[" named a host "[", printed as "[:6379",
+    /// which parsed back as another host. Hosts are names, IPv4 or bracketed IPv6 only.
+    @Test(arguments: ["redis://[/09.0./[::16380", "redis://[", "redis://[::1", "redis://[::1]x", "redis://[abc]:1",
+                      "redis://::1", "redis://a:b:1", "redis://a b:1", "redis://a:+1", "redis://é.example:1", "redis://a]:1"])
+    func malformedHostsAreRefused(_ text: String) {
+        #expect(RedisURL(text) == nil, "\(text)")
+    }
+
+    @Test func everyURLPrintsAsOneThatNamesTheSameNodes() throws {
+        for text in ["redis://127.0.0.1", "redis://[::1]:6380", "redis://[fe80::1%eth0]:7000", "redis://my_host-1.local:1,10.0.0.2"] {
+            let url = try #require(RedisURL(text), "\(text)")
+            #expect(RedisURL(url.description)?.seeds == url.seeds, "\(text)")
+        }
+    }
 }

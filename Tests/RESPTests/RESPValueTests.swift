@@ -76,6 +76,20 @@ import Testing
         }
     }
 
+    /// Found by `make fuzz` (resp-reply): a verbatim string whose format was not ASCII parsed,
+    /// then encoded longer than its announced length; data not followed by CRLF was accepted.
+    @Test(arguments: [
+        Array("=7\r\n".utf8) + [0x8C, 0x8C, 0x8C] + Array(":abc\r\n".utf8),
+        Array("=7\r\ntxtXabc\r\n".utf8),
+        Array("=3\r\ntxt\r\n".utf8),
+        Array("$3\r\nabcXY".utf8),
+        Array("=8\r\ntxt:abc\r\nX".utf8),
+    ])
+    func malformedDataIsRefused(_ bytes: [UInt8]) {
+        var buffer = ByteBuffer(bytes: bytes)
+        #expect(throws: RESPProtocolError.self) { try RESPValueParser().next(&buffer) }
+    }
+
     @Test func parserCapsNesting() {
         var buffer = ByteBuffer(string: String(repeating: "*1\r\n", count: 100) + ":1\r\n")
         #expect(throws: RESPProtocolError.tooDeep) { try RESPValueParser(maxDepth: 10).next(&buffer) }

@@ -10,17 +10,34 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
-    /// `host`, `host:port`, `[v6]` or `[v6]:port`; nil when it is not one.
+    /// `host`, `host:port`, `[v6]` or `[v6]:port`; nil when it is not one. A host is a name or
+    /// an IPv4 address (letters, digits, `-`, `.`, `_`), or an IPv6 address in brackets.
     init?(_ text: Substring, defaultPort: Int = 6379) {
-        var hostPart = text
-        var port = defaultPort
-        if let colon = text.lastIndex(of: ":"), !text.hasSuffix("]"), !text.hasPrefix("[") || text[..<colon].hasSuffix("]") {
-            guard let parsed = Int(text[text.index(after: colon)...]), (1...65535).contains(parsed) else { return nil }
-            port = parsed
-            hostPart = text[..<colon]
+        var hostPart: Substring
+        var portPart: Substring?
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            let after = text[text.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { return nil }
+                portPart = after.dropFirst()
+            }
+            guard hostPart.contains(":"), hostPart.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." || $0 == "%" || $0.isLetter || $0.isNumber })
+            else { return nil }
+        } else {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count <= 2 else { return nil }
+            hostPart = parts[0]
+            portPart = parts.count == 2 ? parts[1] : nil
+            guard hostPart.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_") }) else { return nil }
         }
-        if hostPart.hasPrefix("[") && hostPart.hasSuffix("]") { hostPart = hostPart.dropFirst().dropLast() }
         guard !hostPart.isEmpty else { return nil }
+        var port = defaultPort
+        if let portPart {
+            guard !portPart.isEmpty, portPart.allSatisfy({ $0.isASCII && $0.isNumber }), let parsed = Int(portPart), (1...65535).contains(parsed) else { return nil }
+            port = parsed
+        }
         host = String(hostPart)
         self.port = port
     }

@@ -1,0 +1,117 @@
+// libFuzzer over Lookout's parsers of untrusted input. Built only by `make fuzz` (LOOKOUT_FUZZ=1,
+// `-sanitize=fuzzer,address`). One binary, the target chosen by LOOKOUT_FUZZ_TARGET. Each target checks a property, not
+// only the absence of a crash.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFuzzSupport
+import LookoutConfiguration
+import LookoutCore
+import NIOCore
+import RESP
+
+/// The parsers under test, by the name LOOKOUT_FUZZ_TARGET gives.
+enum FuzzTarget: String, CaseIterable {
+    case respRequest = "resp-request"
+    case respReply = "resp-reply"
+    case heartbeat
+    case config
+    case redisURL = "redis-url"
+
+    /// Runs one input; traps (a finding) when a property fails.
+    func run(_ bytes: [UInt8]) {
+        switch self {
+        case .respRequest: Self.requests(bytes)
+        case .respReply: Self.replies(bytes)
+        case .heartbeat: Self.heartbeat(bytes)
+        case .config: _ = try? ServeConfiguration.parse(yaml: String(decoding: bytes, as: UTF8.self))
+        case .redisURL: Self.redisURL(bytes)
+        }
+    }
+
+    /// The request parser gives the same requests and the same first error whether the bytes
+    /// arrive at once (its one-pass fast path) or one at a time (its incremental path).
+    static func requests(_ bytes: [UInt8]) {
+        let limits = RESPRequestParser.Configuration(maxBulkLength: 64 * 1024, maxArrayLength: 1024, maxInlineLength: 4096)
+        func parse(chunk: Int) -> ([RESPRequest], RESPProtocolError?) {
+            var parser = RESPRequestParser(configuration: limits)
+            var buffer = ByteBuffer()
+            var requests: [RESPRequest] = []
+            var offset = 0
+            while offset < bytes.count {
+                buffer.writeBytes(bytes[offset..<min(offset + chunk, bytes.count)])
+                offset += chunk
+                do {
+                    while let request = try parser.next(&buffer) { requests.append(request) }
+                } catch {
+                    return (requests, error)
+                }
+            }
+            return (requests, nil)
+        }
+        let whole = parse(chunk: max(1, bytes.count))
+        let split = parse(chunk: 1)
+        precondition(whole.0 == split.0, "requests differ between one read and byte-at-a-time reads")
+        precondition(whole.1 == split.1, "errors differ: \(String(describing: whole.1)) vs \(String(describing: split.1))")
+    }
+
+    /// The reply parser gives the same values whole or byte at a time, and what it parsed
+    /// encodes back to bytes it parses to the same values.
+    static func replies(_ bytes: [UInt8]) {
+        let parser = RESPValueParser(maxDepth: 32, maxLength: 64 * 1024)
+        func parse(_ input: [UInt8], chunk: Int) -> ([RESPValue], Bool) {
+            var buffer = ByteBuffer()
+            var values: [RESPValue] = []
+            var offset = 0
+            while offset < input.count {
+                buffer.writeBytes(input[offset..<min(offset + chunk, input.count)])
+                offset += chunk
+                do {
+                    while let value = try parser.next(&buffer) { values.append(value) }
+                } catch {
+                    return (values, true)
+                }
+            }
+            return (values, false)
+        }
+        let whole = parse(bytes, chunk: max(1, bytes.count))
+        let split = parse(bytes, chunk: 1)
+        precondition(whole.0 == split.0 && whole.1 == split.1, "values differ between one read and byte-at-a-time reads")
+        for value in whole.0 {
+            for version in [RESPVersion.resp2, .resp3] {
+                let encoded = value.encoded(version: version)
+                let again = parse(Array(encoded.readableBytesView), chunk: encoded.readableBytes)
+                precondition(!again.1 && again.0.count == 1, "an encoded value does not parse back")
+            }
+        }
+    }
+
+    /// A heartbeat is accepted or rejected with a reason; an accepted one has a bounded name.
+    static func heartbeat(_ bytes: [UInt8]) {
+        if case .success(let heartbeat) = Heartbeat.parse(bytes) {
+            precondition(!heartbeat.consumer.isEmpty && heartbeat.consumer.count <= Heartbeat.maxNameLength)
+            precondition(bytes.count <= Heartbeat.maxBytes)
+        }
+    }
+
+    /// A URL that parses names the same nodes once printed and parsed again.
+    static func redisURL(_ bytes: [UInt8]) {
+        guard let url = RedisURL(String(decoding: bytes, as: UTF8.self)) else { return }
+        precondition(!url.seeds.isEmpty)
+        guard let again = RedisURL(url.description) else { preconditionFailure("'\(url)' does not parse back") }
+        precondition(again.seeds == url.seeds, "'\(url)' parses back to other nodes")
+    }
+}
+
+// The target named by LOOKOUT_FUZZ_TARGET, then libFuzzer's loop with the program's arguments.
+guard let target = FuzzTarget(rawValue: getenv("LOOKOUT_FUZZ_TARGET").map { String(cString: $0) } ?? "") else {
+    print("LOOKOUT_FUZZ_TARGET must be one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))")
+    exit(2)
+}
+let selected = target
+var argc = CommandLine.argc
+var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+    selected.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+    return 0
+})
