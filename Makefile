@@ -70,5 +70,13 @@ fuzz: deps
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 
+# A soak of `lookout serve` (release): churn on the relay, a Redis restart and a blackhole,
+# then memory, descriptors, accounting, store and log checked. SOAK=60m for longer.
+SOAK ?= 10m
+soak: test-deps
+	$(SWIFT) build -c release --product lookout
+	$(SWIFT) build -c release --product lookout-soak
+	$$($(SWIFT) build -c release --show-bin-path)/lookout-soak --duration $(SOAK)
+
 clean:
 	rm -rf .build

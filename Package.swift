@@ -19,6 +19,7 @@ let package = Package(
     products: [
         .executable(name: "lookout", targets: ["LookoutCLI"]),
         .executable(name: "lookout-bench", targets: ["LookoutBench"]),
+        .executable(name: "lookout-soak", targets: ["LookoutSoak"]),
         .library(name: "LookoutHeartbeat", targets: ["LookoutHeartbeat"]),
     ],
     dependencies: [
@@ -127,6 +128,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+
+        // `make soak`: lookout serve under churn and faults for a bounded time, then checked.
+        .executableTarget(name: "LookoutSoak", dependencies: ["LookoutTestSupport", "LookoutCore", "RESP", nioCore]),
 
         // Tests: one target per library module, plus integration tests against real servers.
         .target(
