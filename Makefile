@@ -64,7 +64,7 @@ fuzz: deps
 	for target in $(FUZZ_TARGETS); do \
 	  mkdir -p .build-fuzz/corpus/$$target && cp -n Tests/FuzzCorpus/$$target/* .build-fuzz/corpus/$$target/; \
 	  echo "fuzz: $$target, $(FUZZ_RUNS) runs"; \
-	  SWIFT_BACKTRACE=enable=no LOOKOUT_FUZZ_TARGET=$$target $$bin -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 -print_final_stats=1 \
+	  SWIFT_BACKTRACE=enable=no LOOKOUT_FUZZ_TARGET=$$target $$bin -runs=$(FUZZ_RUNS) -max_len=1024 -timeout=10 -print_final_stats=1 \
 	    -artifact_prefix=.build-fuzz/crashes/$$target- .build-fuzz/corpus/$$target 2>&1 \
 	    | grep -E "^(#[0-9]+ +DONE|stat::|==[0-9]+==|SUMMARY|Fatal|Test unit written)|Done [0-9]+ runs" ; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
