@@ -49,8 +49,9 @@ extension RedisSource {
         }
     }
 
-    /// Polls every `pollInterval`, and at once (after at least 100 ms) when a subscription asked
-    /// for the topology to be read again.
+    /// Polls every `pollInterval`, and sooner (at least 250 ms after the last poll, which bounds
+    /// the load on Redis) when a subscription asked for it: the topology changed, or a new
+    /// channel waits for its subscribers to be counted.
     func pollLoop() {
         let connections = NodeConnections(source: self)
         while !isStopping {
@@ -61,8 +62,8 @@ extension RedisSource {
                 continue
             }
             poll(connections)
-            sleep(.milliseconds(100))
-            sleep(configuration.pollInterval - .milliseconds(100), orUntil: { shared.withLock { $0.refreshRequested } })
+            sleep(.milliseconds(250))
+            sleep(configuration.pollInterval - .milliseconds(250), orUntil: { shared.withLock { $0.refreshRequested } })
         }
     }
 

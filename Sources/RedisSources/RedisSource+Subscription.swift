@@ -133,23 +133,31 @@ extension RedisSource {
         // Published to nobody: no subscriber on any node (and, for a classic channel, no other
         // client's pattern), as last polled; Lookout's own subscriptions left out.
         let fresh = monotonicSeconds()
-        let unrouted: Set<SourceChannel> = shared.withLock { state in
-            // Counts from a poller that has not reached every node lately may be stale: no judgment.
-            guard state.pollIsFresh(at: fresh, timeout: liveness.timeout) else {
-                for channel in sums.touchedKeys where !channel.sharded && state.seenChannels.count < configuration.maxPolledChannels {
-                    state.seenChannels.insert(channel.name)
+        let (unrouted, unjudged): (Set<SourceChannel>, Set<SourceChannel>) = shared.withLock { state in
+            for channel in sums.touchedKeys where !channel.sharded { state.noteSeen(channel.name, cap: configuration.maxPolledChannels) }
+            // Counts from a poller that has not reached every node lately may be stale, and a
+            // channel not polled yet has none: those messages are not judged (and counted so).
+            guard state.pollIsFresh(at: fresh, timeout: liveness.timeout) else { return ([], Set(sums.touchedKeys)) }
+            var unrouted: Set<SourceChannel> = []
+            var unjudged: Set<SourceChannel> = []
+            for channel in sums.touchedKeys {
+                let count = channel.sharded ? state.shardNumsub[channel.name].map { $0 - 1 } : state.numsub[channel.name]
+                guard let count else {
+                    unjudged.insert(channel)
+                    continue
                 }
-                return []
+                if count == 0 && (channel.sharded || state.otherPatterns == 0) { unrouted.insert(channel) }
             }
-            return Set(sums.touchedKeys.filter { channel in
-                if channel.sharded { return state.shardNumsub[channel.name] == 1 }
-                if state.seenChannels.count < configuration.maxPolledChannels { state.seenChannels.insert(channel.name) }
-                return state.numsub[channel.name] == 0 && state.otherPatterns == 0
-            })
+            return (unrouted, unjudged)
         }
-        for observation in sums.observations(at: now, unrouted: { key, entry in unrouted.contains(key) ? entry.messages : 0 }) {
+        var unjudgedMessages = 0
+        for observation in sums.observations(at: now, unrouted: { key, entry in
+            if unjudged.contains(key) { unjudgedMessages += entry.messages }
+            return unrouted.contains(key) ? entry.messages : 0
+        }) {
             queue.offer(observation)
         }
+        if unjudgedMessages > 0 { unjudgedCounter.increment(by: Int64(unjudgedMessages)) }
     }
 
     /// The channel and payload of a pushed message: `pmessage pattern channel payload` or

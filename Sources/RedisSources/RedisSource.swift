@@ -119,6 +119,13 @@ public final class RedisSource: MonitoredSource, Service {
             return nil
         }
 
+        /// Adds a classic channel to those the poller counts (up to `cap`). A new one asks for a
+        /// poll now: its messages are judged only once a poll has counted its subscribers.
+        mutating func noteSeen(_ channel: String, cap: Int) {
+            guard seenChannels.count < cap, seenChannels.insert(channel).inserted else { return }
+            refreshRequested = true
+        }
+
         /// Whether the last complete poll is recent enough to judge "published to nobody" by.
         func pollIsFresh(at now: Double, timeout: Double) -> Bool { now - lastCompletePoll <= timeout }
     }
@@ -136,6 +143,8 @@ public final class RedisSource: MonitoredSource, Service {
     let probeRoundTrip: ValueHistogram
     let outputBuffer: Gauge
     let topologyChanges: Counter
+    /// Messages whose routing could not be judged: their channel not polled yet, or stale polls.
+    let unjudgedCounter: Counter
     let clusterMetrics: ClusterBusMetrics
     let queue: ObservationQueue
     let logger: Logger
@@ -161,6 +170,8 @@ public final class RedisSource: MonitoredSource, Service {
         outputBuffer = registry.gauge("lookout_source_output_buffer_bytes", labels: labels,
                                       help: "The monitor's own output buffer on Redis (CLIENT LIST omem).")
         clusterMetrics = ClusterBusMetrics(registry: registry, source: configuration.url.description)
+        unjudgedCounter = registry.counter("lookout_source_unjudged_messages_total", labels: labels,
+                                           help: "Messages seen whose routing (delivered, or published to nobody) could not be judged: their channel's subscribers not counted yet, or counts stale.")
         topologyChanges = registry.counter("lookout_source_topology_changes_total", labels: labels,
                                            help: "Changes of the Redis Cluster's nodes, primaries or slots seen by the source.")
     }

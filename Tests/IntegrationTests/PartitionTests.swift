@@ -88,6 +88,7 @@ import LookoutTestSupport
         // Messages are still seen; a subscriber appears on "nobody" that the poller cannot see:
         // its messages must not be counted as published to nobody.
         let unroutedBefore = try await metric(lookout, #"lookout_channel_unrouted_messages_total{channel="nobody"}"#) ?? 0
+        let unjudgedBefore = try await metric(lookout, "lookout_source_unjudged_messages_total{source=\"\(source)\"}") ?? -1
         let late = try TestConnection(port: redis.port)
         _ = try late.call("SUBSCRIBE", "nobody")
         for i in 0..<20 { _ = try publisher.call("PUBLISH", "nobody", "m\(i)") }
@@ -96,6 +97,8 @@ import LookoutTestSupport
         }
         #expect(try await metric(lookout, #"lookout_channel_unrouted_messages_total{channel="nobody"}"#) ?? 0 == unroutedBefore,
                 "stale counts judge nothing")
+        #expect(try await metric(lookout, "lookout_source_unjudged_messages_total{source=\"\(source)\"}") ?? 0 >= unjudgedBefore + 20,
+                "what was not judged is counted")
 
         try await proxy.pass()
         let recovered = try await within(bound + 5, "ready again") { try await lookout.get("/readyz").status == 200 }
