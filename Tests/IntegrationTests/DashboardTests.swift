@@ -15,7 +15,7 @@ import LookoutTestSupport
     /// a consumer, traffic on a subscribed and an unsubscribed channel.
     static func liveScrape() async throws -> String {
         // A Redis Cluster as the Redis source, so the cluster series are there too.
-        let cluster = try RedisCluster(primaries: 3)
+        let cluster = try await RedisCluster.start(primaries: 3)
         let lookout = try await InProcessLookout(arguments: ["--redis", "redis://127.0.0.1:\(cluster.nodes[0].port)", "--alertmanager", "http://127.0.0.1:9/"])
         let subscriber = try TestConnection(port: lookout.port)
         _ = try subscriber.call("SUBSCRIBE", "orders")

@@ -18,7 +18,7 @@ import LookoutTestSupport
         defer { receiver.stop() }
         let alertmanager = try AlertmanagerServer(webhook: receiver.url)
         // The Redis source is a Redis Cluster, so every panel (cluster ones included) has data.
-        let cluster = try RedisCluster(primaries: 3)
+        let cluster = try await RedisCluster.start(primaries: 3)
         let redis = cluster.nodes[0]
         let lookout = try LookoutProcess(arguments: [
             "--redis", "redis://127.0.0.1:\(redis.port)", "--alertmanager", "http://127.0.0.1:\(alertmanager.port)", "--alert-hold", "1h",

@@ -124,6 +124,10 @@ import LookoutTestSupport
         #expect(noticed <= bound, "noticed \(noticed) s after SIGSTOP")
         #expect(try await lookout.get("/readyz").status == 503)
         print("frozen redis-server: source down after \(noticed) s")
+        // The poller's stale counts may say it first; the subscription must find its link dead too.
+        try await within(bound, "the subscription declared dead") {
+            try await lookout.get("/readyz").body.contains("the pattern subscription is not held")
+        }
 
         kill(redis.child.pid, SIGCONT)
         let publisher = try TestConnection(port: redis.port)

@@ -68,7 +68,7 @@ import Testing
     }
 
     @Test func onAClusterSubscribersOnOtherNodesCountAndEveryMessageIsSeenOnce() async throws {
-        let cluster = try RedisCluster(primaries: 3)
+        let cluster = try await RedisCluster.start(primaries: 3)
         let (node1, node2, node3) = (cluster.nodes[0], cluster.nodes[1], cluster.nodes[2])
         // Two seeds: the first answers nothing, so the cluster is found through the second.
         let source = "redis://127.0.0.1:\(try freeLoopbackPort()),127.0.0.1:\(node1.port)"
@@ -141,7 +141,7 @@ import Testing
     }
 
     @Test func aKilledPrimaryIsFollowedAndTheGapRecorded() async throws {
-        let cluster = try RedisCluster(primaries: 3, replicas: 1)
+        let cluster = try await RedisCluster.start(primaries: 3, replicas: 1)
         let seed = cluster.nodes[0]
         let source = "redis://127.0.0.1:\(seed.port)"
         let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source])
@@ -220,7 +220,7 @@ import Testing
     }
 
     @Test func aShardChannelsSlotMovesToAnotherShardAndCountingStaysExact() async throws {
-        let cluster = try RedisCluster(primaries: 3)
+        let cluster = try await RedisCluster.start(primaries: 3)
         let (from, to) = (cluster.nodes[0], cluster.nodes[1])
         let source = "redis://127.0.0.1:\(from.port)"
         let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source, "--no-db"])
@@ -265,7 +265,7 @@ import Testing
     }
 
     @Test func twoURLsOfOneClusterAreWatchedOnce() async throws {
-        let cluster = try RedisCluster(primaries: 3)
+        let cluster = try await RedisCluster.start(primaries: 3)
         let urls = cluster.nodes.prefix(2).map { "redis://127.0.0.1:\($0.port)" }
         let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", urls[0], "--redis", urls[1], "--no-db"])
         let node = cluster.nodes[2]
@@ -283,6 +283,7 @@ import Testing
         }
         // Whichever source found the cluster first probes it; the other watches nothing.
         func probes(_ metrics: String) -> [Double] { urls.map { sample(metrics, "lookout_probe_roundtrip_seconds_count{source=\"\($0)\"}") ?? 0 } }
+        try await waitUntil("a probe back") { probes(try await scrape(lookout)).contains { $0 > 0 } }
         let before = probes(try await scrape(lookout))
         #expect(before.filter { $0 > 0 }.count == 1, "one source probes: \(before)")
         try await waitUntil("two more polls") { probes(try await scrape(lookout)).reduce(0, +) >= before.reduce(0, +) + 2 }
@@ -297,7 +298,7 @@ import Testing
 
     @Test func withoutClusterShardsTheTopologyComesFromClusterSlots() async throws {
         // A user refused CLUSTER SHARDS (as on Redis 6, which has none): CLUSTER SLOTS serves.
-        let cluster = try RedisCluster(primaries: 3)
+        let cluster = try await RedisCluster.start(primaries: 3)
         let rules = RedisACLTests.aclRules.filter { $0 != "+cluster|shards" } + ["+cluster|slots"]
         for node in cluster.nodes {
             let admin = try TestConnection(port: node.port)

@@ -62,7 +62,8 @@ package final class FaultProxy: @unchecked Sendable {
     }
 
     deinit {
-        try? group.syncShutdownGracefully()
+        // Not the blocking shutdown: the last reference may go on the proxy's own loop.
+        group.shutdownGracefully { _ in }
     }
 
     /// Closes the listener and every connection.
@@ -174,8 +175,8 @@ package final class FaultProxy: @unchecked Sendable {
         links[key] = link
         let bound = NIOLoopBound(link, eventLoop: loop)
         try? client.pipeline.syncOperations.addHandler(Forwarder(proxy: self, link: link, fromClient: true))
-        client.closeFuture.whenComplete { _ in
-            self.links[key] = nil
+        client.closeFuture.whenComplete { [weak self] _ in
+            self?.links[key] = nil
             bound.value.upstream?.close(promise: nil)
         }
         ClientBootstrap(group: loop)
@@ -186,7 +187,8 @@ package final class FaultProxy: @unchecked Sendable {
                 }
             }
             .connect(host: "127.0.0.1", port: upstreamPort)
-            .whenComplete { result in
+            .whenComplete { [weak self] result in
+                guard let self else { return }
                 let link = bound.value
                 switch result {
                 case .success(let upstream):
@@ -218,7 +220,7 @@ package final class FaultProxy: @unchecked Sendable {
     /// Hands what one side reads to the proxy.
     private final class Forwarder: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
-        private let proxy: FaultProxy
+        private weak var proxy: FaultProxy?
         private let link: Link
         private let fromClient: Bool
 
@@ -229,7 +231,7 @@ package final class FaultProxy: @unchecked Sendable {
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            proxy.received(unwrapInboundIn(data), on: link, fromClient: fromClient)
+            proxy?.received(unwrapInboundIn(data), on: link, fromClient: fromClient)
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -48,6 +48,13 @@ package final class RedisCluster {
         guard synced != nil else { throw TestFailure("the cluster's nodes were not all online within \(seconds)s") }
     }
 
+    /// The same, built on NIO's thread pool: creating a cluster blocks for seconds, and an async
+    /// test must not hold one of the concurrency pool's threads (as many as cores) that long;
+    /// the servers under test answer on that pool.
+    package static func start(primaries: Int = 3, replicas: Int = 0) async throws -> RedisCluster {
+        try await offThePool { try RedisCluster(primaries: primaries, replicas: replicas) }
+    }
+
     /// The value after `key` in a flat `[key, value, …]` reply.
     private static func field(_ key: String, of reply: RESPValue) -> RESPValue? {
         guard let items = reply.elements, let index = stride(from: 0, to: items.count - 1, by: 2).first(where: { items[$0].string == key })
@@ -91,3 +98,7 @@ extension RESPValue {
         if case .integer(let value) = self { Int(value) } else { nil }
     }
 }
+
+/// A test uses its cluster from one task at a time; its servers are processes, and its
+/// methods block on sockets of their own.
+extension RedisCluster: @unchecked Sendable {}
