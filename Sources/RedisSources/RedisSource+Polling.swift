@@ -137,13 +137,13 @@ extension RedisSource {
     private func publishProbes(_ connections: NodeConnections, _ topology: ClusterTopology) {
         let sentAt = wallClockSeconds()
         let first = topology.shards.first?.primary?.endpoint ?? configuration.url.seeds[0]
+        // Awaited before it is sent (the subscription may see it before PUBLISH returns): the
+        // pattern subscription must bring it back within the link timeout.
+        let now = monotonicSeconds()
+        shared.withLock { $0.probes.sending(sentAt: sentAt, at: now, subscribed: $0.patternSubscribed) }
         let published = connections.on(first) { try $0.command(["PUBLISH", configuration.probeChannel, "\(probeID) \(sentAt)"]) }
-        if case .integer? = published {
-            // The pattern subscription must bring it back within the link timeout.
-            let now = monotonicSeconds()
-            shared.withLock { state in
-                if state.patternSubscribed && state.probeAwaited == nil { state.probeAwaited = now }
-            }
+        if case .integer? = published {} else {
+            shared.withLock { $0.probes.notPublished(sentAt: sentAt) }
         }
         guard connections.shardedPubSub else { return }
         for (index, shard) in topology.shards.enumerated() {

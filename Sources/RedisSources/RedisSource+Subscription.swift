@@ -86,10 +86,10 @@ extension RedisSource {
             silence = silent
             throw RedisConnectionError(description: "the link is silent: no reply for \(Duration.seconds(silent.rounded()))")
         }
-        guard watchProbes, let sent = shared.withLock({ $0.probeAwaited }), now - sent > liveness.configuration.timeout else { return }
-        shared.withLock { $0.probeAwaited = nil }
-        silence = now - sent
-        throw RedisConnectionError(description: "a probe published \(Duration.seconds((now - sent).rounded())) ago did not come back")
+        guard watchProbes, let overdue = shared.withLock({ $0.probes.overdue(at: now, timeout: liveness.configuration.timeout) }) else { return }
+        shared.withLock { $0.probes.reset() }
+        silence = overdue
+        throw RedisConnectionError(description: "a probe published \(Duration.seconds(overdue.rounded())) ago did not come back")
     }
 
     /// A probe back: `id sent-at` on the classic probe channel, `id sent-at shard` on a shard's.
@@ -102,7 +102,7 @@ extension RedisSource {
             shardProbeRoundTrip(shard).record(max(0, now - sentAt))
         } else {
             probeRoundTrip.record(max(0, now - sentAt))
-            shared.withLock { $0.probeAwaited = nil }
+            shared.withLock { $0.probes.received(sentAt: sentAt) }
         }
     }
 

@@ -101,9 +101,8 @@ public final class RedisSource: MonitoredSource, Service {
         var refreshRequested = false
         /// When (monotonic seconds) the poller last reached every node; it starts with the source.
         var lastCompletePoll: Double
-        /// When the oldest classic probe published and not yet seen back on the pattern
-        /// subscription was sent (monotonic seconds); nil when none is awaited.
-        var probeAwaited: Double?
+        /// The classic probes awaited on the pattern subscription.
+        var probes = ProbeWatch()
 
         /// Whether every message is seen: the pattern subscription and every shard's are held.
         var isWatching: Bool { patternSubscribed && coverage.isComplete }
@@ -230,7 +229,7 @@ public final class RedisSource: MonitoredSource, Service {
         let gap = shared.withLock { state in
             if link == .pattern {
                 state.patternSubscribed = true
-                state.probeAwaited = nil
+                state.probes.reset()
             }
             return state.coverage.restored(link, at: now)
         }

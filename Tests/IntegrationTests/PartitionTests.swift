@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import RESP
 import Testing
 import LookoutTestSupport
@@ -99,6 +100,14 @@ import LookoutTestSupport
                 "stale counts judge nothing")
         #expect(try await metric(lookout, "lookout_source_unjudged_messages_total{source=\"\(source)\"}") ?? 0 >= unjudgedBefore + 20,
                 "what was not judged is counted")
+        // Blind past the link timeout, the subscription must still be held: its probes stopped
+        // because the poller cannot publish them, not because the subscription lost them.
+        try await within(bound, "the poller blind for 6 s") {
+            let body = try await lookout.get("/readyz").body
+            guard let said = body.range(of: "no complete poll for ") else { return false }
+            return Double(body[said.upperBound...].prefix { $0.isNumber || $0 == "." }) ?? 0 >= 6
+        }
+        #expect(try await metric(lookout, "lookout_source_reconnects_total{source=\"\(source)\"}") == 0, "no false loss of the subscription")
 
         try await proxy.pass()
         let recovered = try await within(bound + 5, "ready again") { try await lookout.get("/readyz").status == 200 }

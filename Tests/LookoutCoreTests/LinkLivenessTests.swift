@@ -74,3 +74,40 @@ import Testing
         #expect(LinkLiveness.Configuration(timeout: 30).pingAfter == 1)
     }
 }
+
+/// The end-to-end probe check, with explicit times.
+@Suite struct ProbeWatchTests {
+    @Test func aProbeSeenBeforeItsPublishReturnsIsNotAwaitedForever() {
+        // Found in a full test run: the subscription saw the probe before the poller's PUBLISH
+        // returned; awaited only then, it was never answered, and with the poller blinded the
+        // subscription was declared dead for a probe it had received.
+        var watch = ProbeWatch()
+        watch.sending(sentAt: 1000.0, at: 10, subscribed: true)
+        watch.received(sentAt: 1000.0)
+        #expect(watch.overdue(at: 100, timeout: 5) == nil)
+    }
+
+    @Test func aProbeNotBackWithinTheTimeoutIsOverdue() {
+        var watch = ProbeWatch()
+        watch.sending(sentAt: 1000.0, at: 10, subscribed: true)
+        watch.sending(sentAt: 1001.0, at: 11, subscribed: true)
+        #expect(watch.overdue(at: 15, timeout: 5) == nil)
+        #expect(watch.overdue(at: 15.5, timeout: 5) == 5.5, "measured from the oldest probe awaited")
+        watch.received(sentAt: 1001.0)
+        #expect(watch.overdue(at: 30, timeout: 5) == nil, "a later probe answers the earlier one")
+    }
+
+    @Test func unpublishedProbesAndProbesBeforeTheSubscriptionAreNotAwaited() {
+        var watch = ProbeWatch()
+        watch.sending(sentAt: 1000.0, at: 10, subscribed: false)
+        #expect(watch.overdue(at: 100, timeout: 5) == nil, "no subscription to bring it back")
+        watch.sending(sentAt: 1001.0, at: 11, subscribed: true)
+        watch.notPublished(sentAt: 1001.0)
+        #expect(watch.overdue(at: 100, timeout: 5) == nil, "the PUBLISH failed")
+        watch.sending(sentAt: 1002.0, at: 12, subscribed: true)
+        watch.received(sentAt: 999.0)
+        #expect(watch.overdue(at: 18, timeout: 5) == 6, "an older probe answers nothing newer")
+        watch.reset()
+        #expect(watch.overdue(at: 100, timeout: 5) == nil, "resubscribed: earlier probes cannot come back")
+    }
+}
