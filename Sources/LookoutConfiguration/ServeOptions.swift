@@ -104,8 +104,11 @@ public struct ServeOptions: ParsableArguments, Sendable {
     public func resolve(environment: [String: String]) throws(ConfigurationError) -> ServeConfiguration {
         var file: (path: String, text: String)?
         if let config {
-            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
+            guard let data = FileManager.default.contents(atPath: config) else {
                 throw ConfigurationError(key: "--config", reason: "cannot read '\(config)'")
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw ConfigurationError(key: "--config", reason: "'\(config)' is not UTF-8 text")
             }
             file = (config, text)
         }

@@ -29,25 +29,33 @@ enum FuzzTarget: String, CaseIterable {
         }
     }
 
+    /// Feeds `input` to a parser `chunk` bytes at a time: the values it returned, and the
+    /// error that stopped it, if any.
+    static func feed<Value>(_ input: [UInt8], chunk: Int, _ next: (inout ByteBuffer) throws(RESPProtocolError) -> Value?)
+        -> ([Value], RESPProtocolError?)
+    {
+        var buffer = ByteBuffer()
+        var values: [Value] = []
+        var offset = 0
+        while offset < input.count {
+            buffer.writeBytes(input[offset..<min(offset + chunk, input.count)])
+            offset += chunk
+            do {
+                while let value = try next(&buffer) { values.append(value) }
+            } catch {
+                return (values, error)
+            }
+        }
+        return (values, nil)
+    }
+
     /// The request parser gives the same requests and the same first error whether the bytes
     /// arrive at once (its one-pass fast path) or one at a time (its incremental path).
     static func requests(_ bytes: [UInt8]) {
         let limits = RESPRequestParser.Configuration(maxBulkLength: 64 * 1024, maxArrayLength: 1024, maxInlineLength: 4096)
         func parse(chunk: Int) -> ([RESPRequest], RESPProtocolError?) {
             var parser = RESPRequestParser(configuration: limits)
-            var buffer = ByteBuffer()
-            var requests: [RESPRequest] = []
-            var offset = 0
-            while offset < bytes.count {
-                buffer.writeBytes(bytes[offset..<min(offset + chunk, bytes.count)])
-                offset += chunk
-                do {
-                    while let request = try parser.next(&buffer) { requests.append(request) }
-                } catch {
-                    return (requests, error)
-                }
-            }
-            return (requests, nil)
+            return feed(bytes, chunk: chunk) { (buffer) throws(RESPProtocolError) in try parser.next(&buffer) }
         }
         let whole = parse(chunk: max(1, bytes.count))
         let split = parse(chunk: 1)
@@ -59,29 +67,15 @@ enum FuzzTarget: String, CaseIterable {
     /// encodes back to bytes it parses to the same values.
     static func replies(_ bytes: [UInt8]) {
         let parser = RESPValueParser(maxDepth: 32, maxLength: 64 * 1024)
-        func parse(_ input: [UInt8], chunk: Int) -> ([RESPValue], Bool) {
-            var buffer = ByteBuffer()
-            var values: [RESPValue] = []
-            var offset = 0
-            while offset < input.count {
-                buffer.writeBytes(input[offset..<min(offset + chunk, input.count)])
-                offset += chunk
-                do {
-                    while let value = try parser.next(&buffer) { values.append(value) }
-                } catch {
-                    return (values, true)
-                }
-            }
-            return (values, false)
-        }
-        let whole = parse(bytes, chunk: max(1, bytes.count))
-        let split = parse(bytes, chunk: 1)
-        precondition(whole.0 == split.0 && whole.1 == split.1, "values differ between one read and byte-at-a-time reads")
+        let next = { (buffer: inout ByteBuffer) throws(RESPProtocolError) -> RESPValue? in try parser.next(&buffer) }
+        let whole = feed(bytes, chunk: max(1, bytes.count), next)
+        let split = feed(bytes, chunk: 1, next)
+        precondition(whole.0 == split.0 && (whole.1 == nil) == (split.1 == nil), "values differ between one read and byte-at-a-time reads")
         for value in whole.0 {
             for version in [RESPVersion.resp2, .resp3] {
-                let encoded = value.encoded(version: version)
-                let again = parse(Array(encoded.readableBytesView), chunk: encoded.readableBytes)
-                precondition(!again.1 && again.0.count == 1, "an encoded value does not parse back")
+                let encoded = Array(value.encoded(version: version).readableBytesView)
+                let again = feed(encoded, chunk: encoded.count, next)
+                precondition(again.1 == nil && again.0.count == 1, "an encoded value does not parse back")
             }
         }
     }

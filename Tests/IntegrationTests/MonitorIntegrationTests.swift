@@ -132,6 +132,18 @@ import LookoutTestSupport
         let missing = try runCommand(try LookoutProcess.binary, ["serve", "--config", "/nonexistent/lookout.yaml"])
         #expect(missing.status == 2)
         #expect(missing.output.contains("cannot read '/nonexistent/lookout.yaml'"))
+        // What `make fuzz` found crashing the loader: a key that is a list; and bytes that are not text.
+        let listKey = try write("channels:\n  ? [a, b]\n  : c\n")
+        defer { unlink(listKey) }
+        let crashed = try runCommand(try LookoutProcess.binary, ["serve", "--config", listKey])
+        #expect(crashed.status == 2)
+        #expect(crashed.output.contains("channels: a key must be a plain name"), "\(crashed.output)")
+        let binary = "/tmp/lookout-config-\(getpid())-binary.yaml"
+        FileManager.default.createFile(atPath: binary, contents: Data([0x72, 0x3A, 0x20, 0xFF, 0xFE, 0x0A]))
+        defer { unlink(binary) }
+        let notText = try runCommand(try LookoutProcess.binary, ["serve", "--config", binary])
+        #expect(notText.status == 2)
+        #expect(notText.output.contains("is not UTF-8 text"), "\(notText.output)")
     }
 
     @Test func fileSettingsApplyAndFlagsWin() async throws {
