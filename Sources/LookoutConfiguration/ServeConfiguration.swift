@@ -173,7 +173,7 @@ public struct ServeConfiguration: Sendable {
             if redis.value is [String: Any] {
                 let settings = try redis.map()
                 try settings.allowOnly(["urls", "link_timeout"])
-                if let timeout = try settings.optional("link_timeout")?.duration() { configuration.redisLinkTimeout = timeout }
+                if let timeout = settings.optional("link_timeout") { configuration.redisLinkTimeout = try timeout.linkTimeout() }
                 urls = settings.optional("urls") ?? Node([Any](), key: settings.key)
             }
             configuration.redis = try urls.list().map { (node) throws(ConfigurationError) in try node.redisURL() }
@@ -272,6 +272,7 @@ extension ServeConfiguration {
         try Node(text, key: "").outputBufferLimits()
     }
     public static func redisURL(_ text: String) throws(ConfigurationError) -> RedisURL { try Node(text, key: "").redisURL() }
+    public static func linkTimeout(_ text: String) throws(ConfigurationError) -> Double { try Node(text, key: "").linkTimeout() }
     public static func webhookURL(_ text: String) throws(ConfigurationError) -> String { try Node(text, key: "").webhookURL() }
 }
 
@@ -336,6 +337,14 @@ private struct Node {
     func duration() throws(ConfigurationError) -> Double {
         let text = try string()
         guard let seconds = DurationText.seconds(text) else { throw fail("'\(text)' is not a duration such as 60s") }
+        return seconds
+    }
+
+    /// A Redis link timeout: a duration of at least a second (a shorter one would find links
+    /// dead between two pings).
+    func linkTimeout() throws(ConfigurationError) -> Double {
+        let seconds = try duration()
+        guard seconds >= 1 else { throw fail("must be at least 1s") }
         return seconds
     }
 

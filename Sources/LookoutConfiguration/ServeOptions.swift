@@ -201,7 +201,9 @@ extension ServeConfiguration {
         if let channel = flags.alertChannel { settings.alertChannel = channel.isEmpty ? nil : channel }
         if let channel = flags.heartbeatChannel { settings.heartbeatChannel = channel }
         if let hold = try duration("alert-hold", flags.alertHold, example: "30s") { settings.alertHold = hold }
-        if let timeout = try duration("redis-link-timeout", flags.redisLinkTimeout, example: "5s") { settings.redisLinkTimeout = timeout }
+        try apply("redis-link-timeout") { () throws(ConfigurationError) in
+            if let v = flags.redisLinkTimeout { settings.redisLinkTimeout = try linkTimeout(v) }
+        }
         if let window = try duration("stall-window", flags.stallWindow, example: "60s") { settings.detector.stallWindow = window }
         if let path = flags.db { settings.storePath = path }
         if flags.noDB { settings.storePath = nil }

@@ -95,9 +95,10 @@ public final class MonitorMetrics: Sendable {
         )
     }
 
-    /// `lookout_source_up{source}`: 1 while the source is connected and delivering.
+    /// `lookout_source_up{source}`: 1 while the source is connected, delivering, and (on Redis)
+    /// its subscriber counts are fresh.
     public func sourceUp(_ source: String) -> Gauge {
-        registry.gauge("lookout_source_up", labels: [("source", source)], help: "1 when the source sees every message: every subscription it needs (on Redis, the pattern and each shard's) is held.")
+        registry.gauge("lookout_source_up", labels: [("source", source)], help: "1 when the source sees and can judge every message: every subscription it needs (on Redis, the pattern and each shard's) is held and its subscriber counts are fresh.")
     }
 
     /// `lookout_source_reconnects_total{source}`.

@@ -121,6 +121,7 @@ import Testing
         ("relay:\n  tcp_keepalive: -1", "relay.tcp_keepalive", "0 or more"),
         ("redis:\n  urls: [redis://a:1]\n  link_timeout: never", "redis.link_timeout", "is not a duration"),
         ("redis:\n  url: redis://a:1", "redis.url", "unknown key"),
+        ("redis:\n  urls: []\n  link_timeout: 500ms", "redis.link_timeout", "at least 1s"),
     ])
     func errorsNameTheKeyAndTheReason(yaml: String, key: String, reason: String) {
         do {
@@ -153,6 +154,10 @@ import Testing
         #expect(settings.relay.password == "fromfile")
         #expect(settings.redis.map(\.port) == [7000, 7001], "--redis adds to the file's sources")
         #expect(settings.detector.stallWindow == 90)
+        let linked = try resolve(["--redis-link-timeout", "2s", "--tcp-keepalive", "0"], file: "redis:\n  urls: []\n  link_timeout: 9s\n")
+        #expect(linked.redisLinkTimeout == 2 && linked.relay.tcpKeepalive == 0)
+        #expect(throws: ConfigurationError.self) { try resolve(["--redis-link-timeout", "500ms"]) }
+        #expect(throws: ConfigurationError.self) { try resolve(["--tcp-keepalive=-1"]) }
     }
 
     @Test func passwordsFallBackToTheEnvironmentInOnePlace() throws {
