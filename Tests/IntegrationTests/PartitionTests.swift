@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import RESP
+import Synchronization
 import Testing
 import LookoutTestSupport
 
@@ -197,6 +198,62 @@ import LookoutTestSupport
             webhook.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" && $0.consumer == "billing-worker-9" }
         }
         try await within(30, "delivered once Alertmanager answers") { !alertmanager.bodies.isEmpty }
+        try await lookout.stop()
+    }
+
+    @Test func redisRestartedUnderTrafficLosesOnlyWhatWasPublishedInTheGap() async throws {
+        let redis = try RedisServer()
+        let source = "redis://127.0.0.1:\(redis.port)"
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--no-db", "--redis", source])
+        try await within(15, "ready") { try await lookout.get("/readyz").status == 200 }
+        let port = redis.port
+        // A publisher that keeps going through the restart (bounded: 20 s, 4,000 batches),
+        // counting what Redis accepted and what it accepted while Lookout was not up.
+        let stop = Mutex(false)
+        let blind = Mutex(false)
+        let publisher = Task.detached { () -> (published: Int, inGap: Int) in
+            var connection: TestConnection?
+            var published = 0
+            var inGap = 0
+            let deadline = TestConnection.now() + 20
+            for _ in 0..<4000 where !stop.withLock({ $0 }) && TestConnection.now() < deadline {
+                if connection == nil { connection = try? TestConnection(port: port) }
+                let duringGap = blind.withLock { $0 }
+                if let reply = try? connection?.call("PUBLISH", "traffic", "m"), case .integer = reply {
+                    published += 1
+                    if duringGap || blind.withLock({ $0 }) { inGap += 1 }
+                } else {
+                    connection = nil
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
+                try? await Task.sleep(for: .milliseconds(2))
+            }
+            return (published, inGap)
+        }
+        try await within(10, "traffic counted") { try await metric(lookout, #"lookout_channel_messages_total{channel="traffic"}"#) ?? 0 >= 100 }
+        blind.withLock { $0 = true }
+        redis.stop()
+        let restarted = try RedisServer(port: port)
+        defer { restarted.stop() }
+        let recovered = try await within(bound + 5, "source up again") {
+            try await metric(lookout, "lookout_source_up{source=\"\(source)\"}") == 1
+        }
+        blind.withLock { $0 = false }
+        try await within(10, "traffic counted after the restart") {
+            try await metric(lookout, "lookout_source_reconnects_total{source=\"\(source)\"}") == 1
+        }
+        let counting = try await metric(lookout, #"lookout_channel_messages_total{channel="traffic"}"#) ?? 0
+        try await within(10, "more traffic counted") { try await metric(lookout, #"lookout_channel_messages_total{channel="traffic"}"#) ?? 0 >= counting + 100 }
+        stop.withLock { $0 = true }
+        let (published, inGap) = await publisher.value
+        var counted = 0.0
+        try await within(5, "every message outside the gap counted") {
+            counted = try await metric(lookout, #"lookout_channel_messages_total{channel="traffic"}"#) ?? 0
+            return counted >= Double(published - inGap)
+        }
+        #expect(counted <= Double(published), "nothing counted twice")
+        #expect(try await metric(lookout, "lookout_source_gap_seconds_total{source=\"\(source)\"}") ?? 0 > 0)
+        print("redis restarted under traffic: up again after \(recovered) s; published \(published), \(inGap) while Lookout was not up, counted \(Int(counted))")
         try await lookout.stop()
     }
 }
