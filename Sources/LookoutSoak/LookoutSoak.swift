@@ -130,7 +130,7 @@ final class Soak: @unchecked Sendable {
         var generator = SplitMix64(state: UInt64(index + 1))
         var batches = 0
         while running && batches < 1_000_000 {
-            guard let connection = try? TestConnection(port: lookout.port) else { continue }
+            guard let connection = try? TestConnection(port: lookout.port) else { usleep(100_000); continue }
             for _ in 0..<20 where running {
                 var pipeline: [UInt8] = []
                 for _ in 0..<100 {
@@ -155,7 +155,7 @@ final class Soak: @unchecked Sendable {
         var generator = SplitMix64(state: UInt64(100 + index))
         var sessions = 0
         while running && sessions < 100_000 {
-            guard let connection = try? TestConnection(port: lookout.port) else { continue }
+            guard let connection = try? TestConnection(port: lookout.port) else { usleep(100_000); continue }
             if index % 3 == 0 {
                 try? connection.send(command: "PSUBSCRIBE", "soak.\(generator.next() % 3)*")
             } else {
@@ -181,7 +181,7 @@ final class Soak: @unchecked Sendable {
         var rounds = 0
         while running && rounds < 1000 {
             rounds += 1
-            guard let slow = try? TestConnection(port: lookout.port), let publisher = try? TestConnection(port: lookout.port) else { continue }
+            guard let slow = try? TestConnection(port: lookout.port), let publisher = try? TestConnection(port: lookout.port) else { usleep(100_000); continue }
             try? slow.send(command: "SUBSCRIBE", "soak.hot")
             usleep(100_000)
             let payload = Array(repeating: UInt8(ascii: "h"), count: 8192)
