@@ -6,12 +6,10 @@ extension RESPValue {
         switch self {
         case .simpleString(let s):
             buffer.writeInteger(UInt8(ascii: "+"))
-            buffer.writeString(s)
-            buffer.writeCRLF()
+            buffer.writeLine(s)
         case .error(let s):
             buffer.writeInteger(UInt8(ascii: "-"))
-            buffer.writeString(s)
-            buffer.writeCRLF()
+            buffer.writeLine(s)
         case .integer(let i):
             buffer.writeRESPHeader(UInt8(ascii: ":"), i)
         case .bulkString(let b):
@@ -54,8 +52,7 @@ extension RESPValue {
         case .bigNumber(let s):
             if version == .resp3 {
                 buffer.writeInteger(UInt8(ascii: "("))
-                buffer.writeString(s)
-                buffer.writeCRLF()
+                buffer.writeLine(s)
             } else {
                 buffer.writeBulkString(ByteBuffer(string: s))
             }
@@ -88,6 +85,18 @@ extension RESPValue {
 }
 
 extension ByteBuffer {
+    /// Writes `text` and CRLF as one line: a CR or LF inside it (an error text from a blob
+    /// error, say) becomes a space, as Redis does with error messages, so the line cannot
+    /// break the framing.
+    mutating func writeLine(_ text: String) {
+        if text.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
+            writeBytes(text.utf8.map { $0 == 0x0D || $0 == 0x0A ? 0x20 : $0 })
+        } else {
+            writeString(text)
+        }
+        writeCRLF()
+    }
+
     /// Writes `\r\n`.
     @inlinable
     public mutating func writeCRLF() {

@@ -90,6 +90,23 @@ import Testing
         #expect(throws: RESPProtocolError.self) { try RESPValueParser().next(&buffer) }
     }
 
+    /// Found by `make fuzz` (resp-reply): a blob error (`!`) may hold CR LF; encoded as a simple
+    /// error it broke the framing. Lines never carry CR or LF: they become spaces.
+    @Test func linesNeverCarryCRorLF() throws {
+        var blob = ByteBuffer(string: "!9\r\nERR a\r\nb!\r\n")
+        let error = try #require(try RESPValueParser().next(&blob))
+        #expect(error == .error("ERR a\r\nb!"))
+        for value in [error, .simpleString("a\rb\nc"), .bigNumber("1\r\n2")] {
+            for version in [RESPVersion.resp2, .resp3] {
+                var encoded = value.encoded(version: version)
+                let text = String(buffer: encoded)
+                #expect(text.dropLast(2).allSatisfy { $0 != "\r" && $0 != "\n" }, "\(text)")
+                #expect(try RESPValueParser().next(&encoded) != nil && encoded.readableBytes == 0, "one value, all of it")
+            }
+        }
+        #expect(String(buffer: RESPValue.error("ERR a\r\nb").encoded(version: .resp2)) == "-ERR a  b\r\n")
+    }
+
     @Test func parserCapsNesting() {
         var buffer = ByteBuffer(string: String(repeating: "*1\r\n", count: 100) + ":1\r\n")
         #expect(throws: RESPProtocolError.tooDeep) { try RESPValueParser(maxDepth: 10).next(&buffer) }
