@@ -8,6 +8,11 @@ import LookoutCore
 /// was expected.
 public struct RedisConnectionError: Error, CustomStringConvertible {
     public var description: String
+
+    /// A link that stopped answering: nothing read for `seconds`.
+    static func silent(for seconds: Double) -> RedisConnectionError {
+        RedisConnectionError(description: "the link is silent: no reply for \(Duration.seconds(seconds.rounded()))")
+    }
 }
 
 /// One blocking hiredis connection. Used from a single thread at a time (a source's own

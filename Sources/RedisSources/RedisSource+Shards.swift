@@ -84,7 +84,7 @@ extension RedisSource {
                     case .none: return .success(replies)
                     case .ping: return Result { () throws(RedisConnectionError) in try subscriptions[node]!.connection.append(["PING"]); return replies }
                     case .declareDead(let silence):
-                        return .failure(RedisConnectionError(description: "the link is silent: no reply for \(Duration.seconds(silence.rounded()))"))
+                        return .failure(.silent(for: silence))
                     }
                 }
                 switch checked {

@@ -84,7 +84,7 @@ extension RedisSource {
         case .ping: try connection.append(["PING"])
         case .declareDead(let silent):
             silence = silent
-            throw RedisConnectionError(description: "the link is silent: no reply for \(Duration.seconds(silent.rounded()))")
+            throw RedisConnectionError.silent(for: silent)
         }
         guard watchProbes, let overdue = shared.withLock({ $0.probes.overdue(at: now, timeout: liveness.configuration.timeout) }) else { return }
         shared.withLock { $0.probes.reset() }

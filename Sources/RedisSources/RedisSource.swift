@@ -113,9 +113,8 @@ public final class RedisSource: MonitoredSource, Service {
             if mergedInto != nil { return nil }
             if !patternSubscribed { return "the pattern subscription is not held" }
             if !coverage.isComplete { return "a shard subscription is not held" }
-            let silence = now - lastCompletePoll
-            if silence > timeout { return "no complete poll for \(Duration.seconds(silence.rounded()))" }
-            return nil
+            if pollIsFresh(at: now, timeout: timeout) { return nil }
+            return "no complete poll for \(Duration.seconds((now - lastCompletePoll).rounded()))"
         }
 
         /// Adds a classic channel to those the poller counts (up to `cap`). A new one asks for a
