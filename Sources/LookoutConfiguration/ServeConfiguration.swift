@@ -34,6 +34,8 @@ import Yams
 ///   late_after: 1.5                  # × interval
 ///   down_after: 3                    # × interval (fixed detector)
 ///   stall_window: 60s
+///   lag_window: 2m                   # a backlog growing at every heartbeat this long: lagging
+///   reconnect_grace: 5s              # a named connection back within this is a reconnect, not down
 ///   detector: fixed                  # or phi (phi-accrual, threshold 8)
 ///   phi_threshold: 8
 /// alerts:
@@ -120,11 +122,14 @@ public struct ServeConfiguration: Sendable {
             if let rollup = try store.optional("rollup_retention")?.duration() { configuration.rollupRetention = rollup }
         }
         if let consumers = try root.optional("consumers")?.map() {
-            try consumers.allowOnly(["heartbeat_channel", "late_after", "down_after", "stall_window", "detector", "phi_threshold"])
+            try consumers.allowOnly(["heartbeat_channel", "late_after", "down_after", "stall_window", "lag_window", "reconnect_grace",
+                                     "detector", "phi_threshold"])
             if let channel = try consumers.optional("heartbeat_channel")?.string() { configuration.heartbeatChannel = channel }
             if let late = try consumers.optional("late_after")?.positiveNumber() { configuration.detector.lateAfter = late }
             if let down = try consumers.optional("down_after")?.positiveNumber() { configuration.detector.downAfter = down }
             if let window = try consumers.optional("stall_window")?.duration() { configuration.detector.stallWindow = window }
+            if let window = try consumers.optional("lag_window")?.duration() { configuration.detector.lagWindow = window }
+            if let grace = try consumers.optional("reconnect_grace")?.duration() { configuration.detector.reconnectGrace = grace }
             if let threshold = try consumers.optional("phi_threshold")?.positiveNumber() {
                 configuration.detector.phiAccrual = configuration.detector.phiAccrual ?? PhiAccrual.Configuration()
                 configuration.detector.phiAccrual?.threshold = threshold

@@ -63,6 +63,12 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: "How long a consumer's processed count may stand still while its channels carry traffic before it is stalled (default 60s).")
     public var stallWindow: String?
 
+    @Option(help: "How long a consumer's backlog must grow at every heartbeat before it is lagging (default 2m).")
+    public var lagWindow: String?
+
+    @Option(help: "How long a named subscriber that went away may take to subscribe again before it is down; a return within it is a reconnect (default 5s).")
+    public var reconnectGrace: String?
+
     @Option(name: .customLong("alert-webhook"), help: "Send consumer alerts to this URL in Alertmanager's webhook format. Repeatable.")
     public var alertWebhooks: [String] = []
 
@@ -205,6 +211,8 @@ extension ServeConfiguration {
             if let v = flags.redisLinkTimeout { settings.redisLinkTimeout = try linkTimeout(v) }
         }
         if let window = try duration("stall-window", flags.stallWindow, example: "60s") { settings.detector.stallWindow = window }
+        if let window = try duration("lag-window", flags.lagWindow, example: "2m") { settings.detector.lagWindow = window }
+        if let grace = try duration("reconnect-grace", flags.reconnectGrace, example: "5s") { settings.detector.reconnectGrace = grace }
         if let path = flags.db { settings.storePath = path }
         if flags.noDB { settings.storePath = nil }
         if let flush = try duration("store-flush-interval", flags.storeFlushInterval, example: "1s") { settings.storeFlushInterval = flush }

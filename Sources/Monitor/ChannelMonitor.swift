@@ -44,10 +44,19 @@ public final class ChannelMonitor: Service, Sendable {
         var statistics = ChannelStatistics()
         var tracker: HeartbeatTracker
         var consumerSeries: [String: MonitorMetrics.ConsumerSeries] = [:]
-        var reported: [String: (processed: UInt64, failed: UInt64)] = [:]
+        /// Each consumer's running counts as last added to its Prometheus counters.
+        var reported: [String: ReportedCounts] = [:]
         var series: [String: MonitorMetrics.ChannelSeries] = [:]
         /// Absolute counters already added to their Prometheus counters.
         var exported: [String: UInt64] = [:]
+    }
+
+    private struct ReportedCounts: Sendable {
+        var processed: UInt64 = 0
+        var failed: UInt64 = 0
+        var missed: UInt64 = 0
+        var restarts: UInt64 = 0
+        var reconnects: UInt64 = 0
     }
 
     public let queue: ObservationQueue
@@ -58,6 +67,7 @@ public final class ChannelMonitor: Service, Sendable {
     private let logger: Logger
     private let state: Mutex<State>
     private let invalidHeartbeatLog = RateLimitedLog(interval: 10)
+    private let reconnectLog = RateLimitedLog(interval: 10)
     /// `lookout_source_up` of each source, in the order of `sources`.
     private let sourceUp: [Gauge]
 
@@ -125,14 +135,18 @@ public final class ChannelMonitor: Service, Sendable {
                 switch observation {
                 case .heartbeat(let payload, let time):
                     switch state.tracker.receive(payload, at: time) {
-                    case .success(let transition):
-                        if let transition { transitions.append(transition) }
+                    case .success(let changes):
+                        transitions += changes
                     case .failure(let rejection):
                         metrics.invalidHeartbeats(rejection).increment()
-                        invalidHeartbeatLog.log(logger, rejection)
+                        invalidHeartbeatLog { suppressed in
+                            logger.warning("invalid heartbeat rejected", metadata: [
+                                "reason": "\(rejection.rawValue)", "suppressed": "\(suppressed)",
+                            ])
+                        }
                     }
-                case .namedConnection(let name, let subscribed, let reason, let time):
-                    if let transition = state.tracker.namedConnection(name, subscribed: subscribed, at: time, reason: reason) {
+                case .namedConnection(let name, let subscribed, let reason, let left, let time):
+                    if let transition = state.tracker.namedConnection(name, subscribed: subscribed, at: time, reason: reason, subscriptions: left) {
                         transitions.append(transition)
                     }
                 case .traffic(let channel, let messages, let bytes, let unrouted, let time):
@@ -148,7 +162,7 @@ public final class ChannelMonitor: Service, Sendable {
     }
 
     private func count(_ channel: String, messages: Int, bytes: Int, unrouted: Int, at time: Double, in state: inout State) {
-        state.tracker.noteMessage(on: channel, at: time)
+        state.tracker.noteMessage(on: channel, messages: messages, at: time)
         // The monitor itself receives Lookout's own channels: they are never published to nobody.
         let unrouted = configuration.ownChannels.contains(channel) ? 0 : unrouted
         guard let label = state.grouping.label(for: channel) else { return }
@@ -189,11 +203,28 @@ public final class ChannelMonitor: Service, Sendable {
             }
         }
         for change in transitions {
-            let level: Logger.Level = change.transition.to == .down || change.transition.to == .stalled ? .warning : .info
-            logger.log(level: level, "consumer \(change.transition.to.rawValue)", metadata: [
+            let metadata: Logger.Metadata = [
                 "consumer": "\(change.consumer)", "group": "\(change.group)",
                 "from": "\(change.transition.from.rawValue)", "reason": "\(change.transition.reason)",
-            ])
+            ]
+            switch change.transition.kind {
+            case .away:
+                // The grace runs: only its end (a reconnect, or down) is news.
+                logger.debug("consumer connection away", metadata: metadata)
+                continue
+            case .reconnect:
+                // A pool recycling connections reconnects many times a second: summarised.
+                reconnectLog { suppressed in
+                    logger.info("consumer reconnected", metadata: metadata.merging(["other reconnects (not logged)": "\(suppressed)"]) { a, _ in a })
+                }
+                // Counted either way; recorded only when it cost messages.
+                if (change.transition.missed ?? 0) == 0 { continue }
+            case .restart:
+                logger.info("consumer restarted", metadata: metadata)
+            case .change:
+                let level: Logger.Level = change.transition.to == .down || change.transition.to == .stalled ? .warning : .info
+                logger.log(level: level, "consumer \(change.transition.to.rawValue)", metadata: metadata)
+            }
             configuration.onTransition(change)
         }
     }
@@ -211,13 +242,19 @@ public final class ChannelMonitor: Service, Sendable {
             series.up.set(Int64(consumer.state == .down || consumer.state == .stopped ? 0 : 1))
             for (kind, gauge) in series.states { gauge.set(Int64(kind == consumer.state ? 1 : 0)) }
             series.lastHeartbeat.set(consumer.lastHeartbeatAt)
-            let before = state.reported[key] ?? (0, 0)
-            let processed = consumer.processed ?? before.processed
-            let failed = consumer.failed ?? before.failed
+            let progress = consumer.progress
+            series.lag.set(Int64(clamping: progress.lag ?? 0))
+            series.processingDelay.set(progress.processingDelay ?? 0)
+            let before = state.reported[key] ?? ReportedCounts()
+            let now = ReportedCounts(processed: consumer.processed ?? before.processed, failed: consumer.failed ?? before.failed,
+                                     missed: progress.missed, restarts: progress.restarts, reconnects: progress.reconnects)
             // A running counter that went back means the consumer restarted: count from zero again.
-            series.processed.increment(by: Int64(processed >= before.processed ? processed - before.processed : processed))
-            series.failed.increment(by: Int64(failed >= before.failed ? failed - before.failed : failed))
-            state.reported[key] = (processed, failed)
+            for (counter, path) in [(series.processed, \ReportedCounts.processed), (series.failed, \.failed), (series.missed, \.missed),
+                                    (series.restarts, \.restarts), (series.reconnects, \.reconnects)] {
+                let (old, new) = (before[keyPath: path], now[keyPath: path])
+                counter.increment(by: Int64(clamping: new >= old ? new - old : new))
+            }
+            state.reported[key] = now
         }
     }
 
@@ -248,6 +285,10 @@ public final class ChannelMonitor: Service, Sendable {
         for source in sources {
             subscriberCounts.merge(await source.subscriberCounts(), uniquingKeysWith: +)
         }
+        var outputBytes: [String: Int] = [:]
+        for source in sources {
+            outputBytes.merge(await source.namedSubscriberOutputBytes(), uniquingKeysWith: +)
+        }
         var relayStatistics: RelayStatistics?
         if let relay { relayStatistics = try? await relay.statistics() }
         let notReady = await sourcesNotReady()
@@ -260,6 +301,9 @@ public final class ChannelMonitor: Service, Sendable {
             state.statistics.replaceSubscribers(byLabel)
             for (label, channel) in state.statistics.channels {
                 Self.series(label, in: &state, metrics: metrics).subscribers.set(Int64(channel.subscribers))
+            }
+            for (key, series) in state.consumerSeries {
+                series.outputBuffer.set(Int64(outputBytes[String(key.prefix { $0 != "\u{0}" })] ?? 0))
             }
             let buckets = state.statistics.tick(now: now)
             metrics.trackedChannels.set(Int64(state.series.count))
@@ -275,21 +319,22 @@ public final class ChannelMonitor: Service, Sendable {
             return (unserved, buckets, state.tracker.consumers)
         }
         configuration.onRefresh(buckets, consumers)
-        configuration.onHealth(HealthSnapshot(unservedChannels: unserved, sourcesDown: notReady, at: now))
+        configuration.onHealth(HealthSnapshot(unservedChannels: unserved, sources: sources.map(\.name), sourcesDown: notReady, at: now))
     }
 
     /// Channels that carried traffic since `since` while nothing serves them: no subscriber, or
     /// every consumer that declares the channel in its heartbeats is down or stopped. (A window,
     /// not the last second, so a channel with a message every few seconds is judged steadily.)
+    /// Busiest first.
     private static func unservedChannels(_ state: State, excluding own: Set<String>, since: Double) -> [String] {
         let consumers = state.tracker.machinesServingChannels
-        return state.statistics.channels.compactMap { label, channel -> String? in
+        return state.statistics.channels.compactMap { label, channel -> (String, Double)? in
             guard (channel.lastMessageAt ?? -.infinity) >= since, label != ChannelGrouping.overflowLabel, !own.contains(label) else { return nil }
-            if channel.subscribers == 0 { return label }
+            if channel.subscribers == 0 { return (label, channel.messagesPerSecond) }
             let declared = consumers.filter { $0.serves(label) }
-            if !declared.isEmpty && declared.allSatisfy({ $0.state == .down || $0.state == .stopped }) { return label }
+            if !declared.isEmpty && declared.allSatisfy({ $0.state == .down || $0.state == .stopped }) { return (label, channel.messagesPerSecond) }
             return nil
-        }.sorted()
+        }.sorted { ($1.1, $0.0) < ($0.1, $1.0) }.map(\.0)
     }
 
     /// Adds the growth of an absolute count since the last export to a Prometheus counter.

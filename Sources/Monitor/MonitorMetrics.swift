@@ -73,6 +73,12 @@ public final class MonitorMetrics: Sendable {
         public let lastHeartbeat: Gauge
         public let processed: Counter
         public let failed: Counter
+        public let lag: Gauge
+        public let processingDelay: Gauge
+        public let missed: Counter
+        public let restarts: Counter
+        public let reconnects: Counter
+        public let outputBuffer: Gauge
     }
 
     public func series(consumer: String, group: String) -> ConsumerSeries {
@@ -80,18 +86,30 @@ public final class MonitorMetrics: Sendable {
         var states: [ConsumerStateMachine.State: Gauge] = [:]
         for state in ConsumerStateMachine.State.allCases {
             states[state] = registry.gauge("lookout_consumer_state", labels: labels + [("state", state.rawValue)],
-                                               help: "1 for the consumer's current state (up, late, down, stalled, stopped), 0 for the others.")
+                                               help: "1 for the consumer's current state (up, late, lagging, down, stalled, stopped), 0 for the others.")
         }
         return ConsumerSeries(
             up: registry.gauge("lookout_consumer_up", labels: labels,
-                                   help: "1 while the consumer sends heartbeats (up, late or stalled), 0 when down or stopped."),
+                                   help: "1 while the consumer is alive (up, late, lagging or stalled), 0 when down or stopped."),
             states: states,
             lastHeartbeat: registry.gauge("lookout_consumer_last_heartbeat_timestamp_seconds", labels: labels,
                                               help: "When the consumer's last heartbeat arrived, seconds since the epoch."),
             processed: registry.counter("lookout_consumer_processed_total", labels: labels,
                                             help: "Messages the consumer reports as processed."),
             failed: registry.counter("lookout_consumer_failed_total", labels: labels,
-                                         help: "Messages the consumer reports as failed.")
+                                         help: "Messages the consumer reports as failed."),
+            lag: registry.gauge("lookout_consumer_lag_messages", labels: labels,
+                                help: "The consumer's backlog: pending, else received - processed, else traffic on its declared channels - processed (0 when unknown)."),
+            processingDelay: registry.gauge("lookout_consumer_processing_delay_seconds", labels: labels,
+                                            help: "Age of the last event the consumer finished (from last_event_ts) when its heartbeat said so (0 when unknown)."),
+            missed: registry.counter("lookout_consumer_missed_messages_total", labels: labels,
+                                     help: "Messages published on the consumer's channels while it was not subscribed or down: lost to it."),
+            restarts: registry.counter("lookout_consumer_restarts_total", labels: labels,
+                                       help: "Restarts: a running counter (processed, received) that went backwards."),
+            reconnects: registry.counter("lookout_consumer_reconnects_total", labels: labels,
+                                         help: "Returns of the consumer's named connection within the reconnect grace."),
+            outputBuffer: registry.gauge("lookout_consumer_output_buffer_bytes", labels: labels,
+                                         help: "Output its named subscribed connection has not read yet (relay: pending bytes; Redis: CLIENT LIST omem).")
         )
     }
 

@@ -11,9 +11,13 @@ public protocol MonitoredSource: AnyObject, Sendable {
     var notReadyReason: String? { get async }
     /// Current subscribers per raw channel name (pattern subscribers not counted).
     func subscriberCounts() async -> [String: Int]
+    /// Output not yet read by each named subscriber, in bytes.
+    func namedSubscriberOutputBytes() async -> [String: Int]
 }
 
 extension MonitoredSource {
+    public func namedSubscriberOutputBytes() async -> [String: Int] { [:] }
+
     public var notReadyReason: String? {
         get async { await isConnected ? nil : "not connected" }
     }
@@ -35,5 +39,9 @@ public final class RelaySource: MonitoredSource {
 
     public func subscriberCounts() async -> [String: Int] {
         (try? await relay.channelSubscriberCounts()) ?? [:]
+    }
+
+    public func namedSubscriberOutputBytes() async -> [String: Int] {
+        (try? await relay.namedSubscriberOutputBytes()) ?? [:]
     }
 }

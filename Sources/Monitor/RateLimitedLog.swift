@@ -1,9 +1,8 @@
-import Logging
 import LookoutCore
 import Synchronization
 
-/// Logs a rejected heartbeat at most once per `interval` seconds, with how many were
-/// suppressed since; the counter metric has every one.
+/// Lets one kind of log line through at most once per `interval` seconds, telling it how many
+/// were suppressed since; the metrics count every event.
 final class RateLimitedLog: Sendable {
     private let interval: Double
     private let state = Mutex<(last: Double, suppressed: Int)>((-Double.infinity, 0))
@@ -12,8 +11,10 @@ final class RateLimitedLog: Sendable {
         self.interval = interval
     }
 
-    func log(_ logger: Logger, _ rejection: Heartbeat.Rejection) {
-        let now = wallClockSeconds()
+    /// Calls `emit` with the number suppressed since the last line, unless a line was let
+    /// through less than `interval` ago.
+    func callAsFunction(_ emit: (_ suppressed: Int) -> Void) {
+        let now = monotonicSeconds()
         let suppressed: Int? = state.withLock { state in
             guard now - state.last >= interval else {
                 state.suppressed += 1
@@ -22,9 +23,6 @@ final class RateLimitedLog: Sendable {
             defer { state = (now, 0) }
             return state.suppressed
         }
-        guard let suppressed else { return }
-        logger.warning("invalid heartbeat rejected", metadata: [
-            "reason": "\(rejection.rawValue)", "suppressed": "\(suppressed)",
-        ])
+        if let suppressed { emit(suppressed) }
     }
 }

@@ -60,6 +60,7 @@ public final class RelayTap: RelayObserver {
         let subscribed = observation.event != .disconnected && observation.subscriptions > 0
         let reason = observation.event == .disconnected
             ? "subscribed connection \(observation.address) closed" : "connection unsubscribed from everything"
-        queue.offer(.namedConnection(name: observation.name, subscribed: subscribed, reason: reason, at: clock()))
+        let left = ConnectionSubscriptions(channels: observation.leftChannels, patterns: observation.leftPatterns)
+        queue.offer(.namedConnection(name: observation.name, subscribed: subscribed, reason: reason, left: left, at: clock()))
     }
 }

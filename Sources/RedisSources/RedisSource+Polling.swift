@@ -84,6 +84,7 @@ extension RedisSource {
         var patterns = 0
         var ownOutput = 0
         var named: Set<String> = []
+        var namedOutput: [String: Int] = [:]
         var reached = 0
         for node in nodes {
             let polled: Bool? = connections.on(node) { connection in
@@ -92,7 +93,10 @@ extension RedisSource {
                 if let text = try connection.command(["CLIENT", "LIST", "TYPE", "pubsub"]).text {
                     let entries = ClientListEntry.parse(text)
                     ownOutput += entries.first { $0.name == "lookout-monitor" }?.outputMemory ?? 0
-                    named.formUnion(entries.filter { !$0.name.isEmpty && !$0.name.hasPrefix("lookout-") && $0.subscriptions > 0 }.map(\.name))
+                    for entry in entries where !entry.name.isEmpty && !entry.name.hasPrefix("lookout-") && entry.subscriptions > 0 {
+                        named.insert(entry.name)
+                        namedOutput[entry.name, default: 0] += entry.outputMemory
+                    }
                 }
                 return true
             }
@@ -105,10 +109,11 @@ extension RedisSource {
         let (shardChannels, shardNumsub) = pollShardChannels(connections, topology)
         let completedAt = monotonicSeconds()
 
-        let previous = shared.withLock { state in
+        let (previous, previousNumsub) = shared.withLock { state in
             defer {
                 state.lastCompletePoll = completedAt
                 state.namedSubscribers = named
+                state.namedOutput = namedOutput
                 state.numsub = numsub
                 state.otherPatterns = max(0, patterns - (state.patternSubscribed ? 1 : 0))
                 if state.shardChannels != shardChannels {
@@ -119,15 +124,21 @@ extension RedisSource {
                 // Lookout alone: such channels are not judged until the next poll.
                 state.shardNumsub = shardNumsub.filter { channel, _ in state.shardHeldSince[channel].map { $0 < generation } ?? false }
             }
-            return state.namedSubscribers
+            return (state.namedSubscribers, state.numsub)
         }
         outputBuffer.set(Int64(ownOutput))
         let now = wallClockSeconds()
         for name in named.subtracting(previous ?? []) {
             queue.offer(.namedConnection(name: name, subscribed: true, reason: "", at: now))
         }
-        for name in (previous ?? []).subtracting(named) {
-            queue.offer(.namedConnection(name: name, subscribed: false, reason: "named subscriber \(name) is no longer subscribed on Redis", at: now))
+        let gone = (previous ?? []).subtracting(named)
+        guard !gone.isEmpty else { return }
+        // CLIENT LIST does not say which channels a client held: those that lost subscribers
+        // since the last poll are what the departed named clients held.
+        let emptied = numsub.filter { channel, count in count < previousNumsub[channel] ?? 0 }.keys
+        for name in gone {
+            queue.offer(.namedConnection(name: name, subscribed: false, reason: "named subscriber \(name) is no longer subscribed on Redis",
+                                         left: ConnectionSubscriptions(channels: emptied), at: now))
         }
     }
 

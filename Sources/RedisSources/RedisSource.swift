@@ -76,6 +76,8 @@ public final class RedisSource: MonitoredSource, Service {
         var seenChannels: Set<String> = []
         /// Named subscribers seen in the last CLIENT LIST (other than Lookout's own).
         var namedSubscribers: Set<String>?
+        /// Output buffer bytes (`omem`) of each named subscriber, summed over its connections.
+        var namedOutput: [String: Int] = [:]
         /// The deployment as last read (a plain Redis until the poller knows better).
         var topology: ClusterTopology
         /// Shard channels to subscribe to (the per-shard probes among them), with the index of
@@ -246,6 +248,10 @@ public final class RedisSource: MonitoredSource, Service {
         shared.withLock { state in
             state.numsub.merging(state.shardNumsub.mapValues { max(0, $0 - 1) }, uniquingKeysWith: +)
         }
+    }
+
+    public func namedSubscriberOutputBytes() async -> [String: Int] {
+        shared.withLock { $0.namedOutput }
     }
 
     public func run() async throws {

@@ -65,16 +65,25 @@ final class RelayCore: @unchecked Sendable {
         assertOnLoop()
         guard clients.removeValue(forKey: client.id) != nil else { return }
         client.closing = true
+        let held = heldSubscriptions(client)
         dropAllSubscriptions(client)
         client.timedDeliveries = []
-        notify(.disconnected, client)
+        notify(.disconnected, client, left: held)
     }
 
-    func notify(_ event: ClientObservation.Event, _ client: RelayClient) {
+    /// What a named client holds, for the observer to count what it misses once it holds nothing.
+    func heldSubscriptions(_ client: RelayClient) -> (channels: [ByteBuffer], patterns: [ByteBuffer]) {
+        guard observer != nil, !client.name.isEmpty else { return ([], []) }
+        return (Array(client.channels.prefix(1_000)) + Array(client.shardChannels.prefix(1_000)), Array(client.patterns.prefix(1_000)))
+    }
+
+    func notify(_ event: ClientObservation.Event, _ client: RelayClient,
+                left: (channels: [ByteBuffer], patterns: [ByteBuffer]) = ([], [])) {
         guard let observer else { return }
         observer.relayClientDidChange(ClientObservation(
             event: event, clientID: client.id, name: client.name,
-            address: client.remoteAddress, subscriptions: client.subscriptionCount
+            address: client.remoteAddress, subscriptions: client.subscriptionCount,
+            leftChannels: left.channels.map { String(buffer: $0) }, leftPatterns: left.patterns.map { String(buffer: $0) }
         ))
     }
 

@@ -35,6 +35,10 @@ public struct ClientObservation: Sendable {
     public var name: String
     public var address: String
     public var subscriptions: Int
+    /// For a named client that held subscriptions and now holds none (it left or unsubscribed
+    /// from everything): the channels (classic and sharded) and patterns it held, at most 1,000 of each.
+    public var leftChannels: [String] = []
+    public var leftPatterns: [String] = []
 }
 
 /// The relay's in-process tap for the monitor.

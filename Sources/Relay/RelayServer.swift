@@ -136,6 +136,19 @@ public final class RelayServer: Service, Sendable {
         }.get()
     }
 
+    /// Output not yet read by each named subscriber (CLIENT LIST's `omem`), summed per name.
+    public func namedSubscriberOutputBytes() async throws -> [String: Int] {
+        try checkRunning()
+        let core = self.core
+        return try await core.eventLoop.submit {
+            var bytes: [String: Int] = [:]
+            for client in core.clients.values where !client.name.isEmpty && client.subscriptionCount > 0 {
+                bytes[client.name, default: 0] += core.outputBytes(client)
+            }
+            return bytes
+        }.get()
+    }
+
     /// A snapshot of the relay's counters and sizes.
     public func statistics() async throws -> RelayStatistics {
         try checkRunning()

@@ -31,24 +31,26 @@ struct HistoryRecord: ReportRecord {
 
 struct ConsumerRecord: ReportRecord {
     static let fields = ["consumer", "group", "state", "state_since", "reason", "last_heartbeat", "interval_seconds", "processed",
-                         "failed", "channels", "heartbeats"]
+                         "failed", "channels", "heartbeats", "lag", "missed", "restarts", "reconnects"]
     var values: [Any?]
 
     init(_ consumer: HeartbeatTracker.ConsumerSnapshot) {
         let detector = consumer.detector
+        let progress = detector.progress
         values = [consumer.consumer, consumer.group, detector.state.rawValue, Human.rfc3339(detector.stateSince), detector.reason,
                   detector.connectionOnly ? nil : Human.rfc3339(detector.lastHeartbeatAt), detector.interval, detector.processed,
-                  detector.failed, detector.channels, !detector.connectionOnly]
+                  detector.failed, detector.channels, !detector.connectionOnly, progress.lag, progress.missed, progress.restarts,
+                  progress.reconnects]
     }
 }
 
 struct TransitionRow: ReportRecord {
-    static let fields = ["at", "consumer", "group", "from", "to", "reason"]
+    static let fields = ["at", "consumer", "group", "from", "to", "reason", "kind", "missed"]
     var values: [Any?]
 
     init(_ transition: TransitionRecord) {
         values = [Human.rfc3339(transition.at), transition.consumer, transition.group, transition.from.rawValue, transition.to.rawValue,
-                  transition.reason]
+                  transition.reason, transition.kind.rawValue, transition.missed]
     }
 }
 

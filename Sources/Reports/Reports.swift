@@ -85,13 +85,14 @@ public enum Reports {
         case .table:
             var table = TextTable([.init("CONSUMER", shrinks: true), .init("GROUP", shrinks: true), .init("STATE"),
                                    .init("SINCE", alignRight: true), .init("LAST BEAT", alignRight: true),
-                                   .init("PROCESSED", alignRight: true), .init("FAILED", alignRight: true)])
+                                   .init("PROCESSED", alignRight: true), .init("LAG", alignRight: true), .init("MISSED", alignRight: true), .init("RESTARTS", alignRight: true)])
             for consumer in consumers {
                 let detector = consumer.detector
+                let progress = detector.progress
                 table.append([consumer.consumer, consumer.group.isEmpty ? "-" : consumer.group, detector.state.rawValue,
                               Human.age(style.now - detector.stateSince),
                               detector.connectionOnly ? "no beats" : Human.age(style.now - detector.lastHeartbeatAt),
-                              detector.processed.map(Human.count) ?? "-", detector.failed.map(Human.count) ?? "-"])
+                              detector.processed.map(Human.count) ?? "-", progress.lag.map(Human.count) ?? "-", Human.count(progress.missed), Human.count(progress.restarts)])
             }
             return table.render(width: style.width)
         case .json, .csv:
@@ -115,13 +116,18 @@ public enum Reports {
                     : "\(Human.time(detector.lastHeartbeatAt, style)) (\(Human.age(style.now - detector.lastHeartbeatAt))), every \(Human.duration(detector.interval))"),
                 ("processed", detector.processed.map { "\($0)" } ?? "-"), ("failed", detector.failed.map { "\($0)" } ?? "-"),
                 ("channels", detector.channels.isEmpty ? "-" : detector.channels.joined(separator: ", ")),
+                ("lag", detector.progress.lag.map { "\($0) messages" } ?? "-"),
+                ("missed", "\(detector.progress.missed) messages while away (\(detector.progress.reconnects) reconnects)"),
+                ("restarts", "\(detector.progress.restarts)"),
             ]
             for (key, value) in facts { out += key.padding(toLength: 11, withPad: " ", startingAt: 0) + value + "\n" }
             out += "\n"
             if transitions.isEmpty { return out + "no state changes in the range\n" }
-            var table = TextTable([.init("TIME"), .init("FROM"), .init("TO"), .init("REASON", shrinks: true)])
+            var table = TextTable([.init("TIME"), .init("FROM"), .init("TO"), .init("MISSED", alignRight: true), .init("REASON", shrinks: true)])
             for transition in transitions {
-                table.append([Human.time(transition.at, style), transition.from.rawValue, transition.to.rawValue, transition.reason])
+                let to = transition.kind == .change ? transition.to.rawValue : transition.kind.rawValue
+                table.append([Human.time(transition.at, style), transition.from.rawValue, to,
+                              transition.missed.map(Human.count) ?? "-", transition.reason])
             }
             return out + table.render(width: style.width)
         case .json:

@@ -93,6 +93,19 @@ package enum Schema {
         CREATE INDEX channel_minutes_by_bucket ON channel_minutes (bucket);
         CREATE TABLE store_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
         """,
+        // 3: consumer progress (backlog, missed messages, restarts, reconnects) and what kind of
+        // event a transition is (a change of state, a reconnect, a restart), with what it missed.
+        """
+        ALTER TABLE consumers ADD COLUMN received INTEGER;
+        ALTER TABLE consumers ADD COLUMN pending INTEGER;
+        ALTER TABLE consumers ADD COLUMN lag INTEGER;
+        ALTER TABLE consumers ADD COLUMN processing_delay REAL;
+        ALTER TABLE consumers ADD COLUMN missed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE consumers ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE consumers ADD COLUMN reconnects INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE consumer_transitions ADD COLUMN kind TEXT NOT NULL DEFAULT 'change';
+        ALTER TABLE consumer_transitions ADD COLUMN missed INTEGER;
+        """,
     ]
 
     package static var currentVersion: Int { migrations.count }

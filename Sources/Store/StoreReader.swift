@@ -46,6 +46,10 @@ public struct TransitionRecord: Sendable, Hashable {
     public var from: ConsumerStateMachine.State
     public var to: ConsumerStateMachine.State
     public var reason: String
+    /// A change of state, a reconnect within the grace, or a restart.
+    public var kind: ConsumerStateMachine.Transition.Kind
+    /// Messages published on its channels during the outage it ends.
+    public var missed: UInt64?
 }
 
 /// An alert and what became of its deliveries.
@@ -161,12 +165,14 @@ public final class StoreReader {
     public func transitions(consumer: String? = nil, since: Double, until: Double) throws(StoreQueryError) -> [TransitionRecord] {
         try attempt {
             try connection.query("""
-                SELECT at, consumer, consumer_group, from_state, to_state, reason FROM consumer_transitions
+                SELECT at, consumer, consumer_group, from_state, to_state, reason, kind, missed FROM consumer_transitions
                 WHERE at >= ? AND at < ? AND (? IS NULL OR consumer = ?) ORDER BY at, id
                 """, [.real(since), .real(until), .optional(consumer), .optional(consumer)]) { row in
                 TransitionRecord(at: row.real(0) ?? 0, consumer: row.text(1) ?? "", group: row.text(2) ?? "",
                                  from: row.text(3).flatMap(ConsumerStateMachine.State.init(rawValue:)) ?? .up,
-                                 to: row.text(4).flatMap(ConsumerStateMachine.State.init(rawValue:)) ?? .up, reason: row.text(5) ?? "")
+                                 to: row.text(4).flatMap(ConsumerStateMachine.State.init(rawValue:)) ?? .up, reason: row.text(5) ?? "",
+                                 kind: row.text(6).flatMap(ConsumerStateMachine.Transition.Kind.init(rawValue:)) ?? .change,
+                                 missed: row.integer(7).map { UInt64(max(0, $0)) })
             }
         }
     }
@@ -183,14 +189,19 @@ public final class StoreReader {
     static func consumers(_ connection: SQLiteConnection, group: String?) throws -> [HeartbeatTracker.ConsumerSnapshot] {
         try connection.query("""
             SELECT consumer, consumer_group, state, state_since, reason, last_heartbeat, interval, processed, failed, channels,
-                   connection_only FROM consumers WHERE (? IS NULL OR consumer_group = ?) ORDER BY consumer
+                   connection_only, received, pending, lag, processing_delay, missed, restarts, reconnects
+            FROM consumers WHERE (? IS NULL OR consumer_group = ?) ORDER BY consumer
             """, [.optional(group), .optional(group)]) { row -> HeartbeatTracker.ConsumerSnapshot? in
             guard let name = row.text(0), let state = row.text(2).flatMap(ConsumerStateMachine.State.init(rawValue:)) else { return nil }
             let detector = ConsumerStateMachine.Saved(
                 state: state, stateSince: row.real(3) ?? 0, reason: row.text(4) ?? "", lastHeartbeatAt: row.real(5) ?? 0,
                 interval: row.real(6) ?? 5, processed: row.integer(7).map { UInt64(max(0, $0)) },
                 failed: row.integer(8).map { UInt64(max(0, $0)) }, channels: decode([String].self, row.text(9)) ?? [],
-                connectionOnly: row.integer(10) == 1)
+                connectionOnly: row.integer(10) == 1,
+                progress: .init(received: row.integer(11).map { UInt64(max(0, $0)) }, pending: row.integer(12).map { UInt64(max(0, $0)) },
+                                lag: row.integer(13).map { UInt64(max(0, $0)) }, processingDelay: row.real(14),
+                                missed: UInt64(max(0, row.integer(15) ?? 0)), restarts: UInt64(max(0, row.integer(16) ?? 0)),
+                                reconnects: UInt64(max(0, row.integer(17) ?? 0))))
             return HeartbeatTracker.ConsumerSnapshot(consumer: name, group: row.text(1) ?? "", detector: detector)
         }.compactMap { $0 }
     }

@@ -222,27 +222,35 @@ public final class StoreWriter: Service, Sendable {
         let unchanged = written.withLock { written in batch.consumers.filter { written[$0.key] == $0.value }.map(\.key) }
         for (name, consumer) in batch.consumers where !unchanged.contains(name) {
             let detector = consumer.detector
+            let progress = detector.progress
             try connection.run("""
                 INSERT OR REPLACE INTO consumers (consumer, consumer_group, state, state_since, reason, last_heartbeat, interval,
-                                                  processed, failed, channels, connection_only, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                                  processed, failed, channels, connection_only, updated_at,
+                                                  received, pending, lag, processing_delay, missed, restarts, reconnects)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [
                     .text(name), .text(consumer.group), .text(detector.state.rawValue), .real(detector.stateSince), .text(detector.reason),
                     .real(detector.lastHeartbeatAt), .real(detector.interval), .optional(detector.processed), .optional(detector.failed),
                     .text(Self.json(detector.channels)), .integer(detector.connectionOnly ? 1 : 0), .real(now),
+                    .optional(progress.received), .optional(progress.pending), .optional(progress.lag),
+                    .optional(progress.processingDelay), .integer(Int64(clamping: progress.missed)),
+                    .integer(Int64(clamping: progress.restarts)), .integer(Int64(clamping: progress.reconnects)),
                 ])
             rows += 1
         }
         for change in batch.transitions {
             let transition = change.transition
             try connection.run("""
-                INSERT INTO consumer_transitions (at, consumer, consumer_group, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO consumer_transitions (at, consumer, consumer_group, from_state, to_state, reason, kind, missed)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, [.real(transition.at), .text(change.consumer), .text(change.group), .text(transition.from.rawValue),
-                      .text(transition.to.rawValue), .text(transition.reason)])
+                      .text(transition.to.rawValue), .text(transition.reason), .text(transition.kind.rawValue), .optional(transition.missed)])
             // The consumer's row follows at once, so a crash right after a transition keeps it.
-            try connection.run("UPDATE consumers SET state = ?, state_since = ?, reason = ? WHERE consumer = ? AND state_since <= ?",
-                               [.text(transition.to.rawValue), .real(transition.at), .text(transition.reason), .text(change.consumer),
-                                .real(transition.at)])
+            if transition.from != transition.to {
+                try connection.run("UPDATE consumers SET state = ?, state_since = ?, reason = ? WHERE consumer = ? AND state_since <= ?",
+                                   [.text(transition.to.rawValue), .real(transition.at), .text(transition.reason), .text(change.consumer),
+                                    .real(transition.at)])
+            }
             rows += 1
         }
         for alert in batch.alerts {

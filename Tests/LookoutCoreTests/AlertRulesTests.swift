@@ -73,14 +73,22 @@ import Testing
 }
 
 @Suite struct NamedConnectionTests {
-    @Test func aNamedSubscriberThatVanishesIsDown() {
+    @Test func aNamedSubscriberThatVanishesIsDownAfterTheGrace() {
         var tracker = HeartbeatTracker()
         #expect(tracker.namedConnection("mailer", subscribed: true, at: 0, reason: "") == nil)
         #expect(tracker.evaluate(now: 3600).isEmpty, "no heartbeats are expected from it")
-        let gone = tracker.namedConnection("mailer", subscribed: false, at: 10, reason: "closed")
-        #expect(gone?.transition.to == .down)
-        #expect(gone?.transition.reason == "closed")
-        #expect(tracker.namedConnection("mailer", subscribed: true, at: 20, reason: "")?.transition.to == .up)
+        let gone = tracker.namedConnection("mailer", subscribed: false, at: 3600, reason: "closed")
+        #expect(gone?.transition.to == .late)
+        #expect(gone?.transition.kind == .away)
+        #expect(gone?.transition.reason == "closed; down unless it subscribes again within 5s")
+        #expect(tracker.evaluate(now: 3604.9).isEmpty)
+        let down = tracker.evaluate(now: 3605)
+        #expect(down.map(\.transition.to) == [.down])
+        #expect(down.first?.transition.reason == "subscribed connection did not return within 5s")
+        // Back, and up once the connection has held for the grace.
+        #expect(tracker.namedConnection("mailer", subscribed: true, at: 3620, reason: "") == nil)
+        #expect(tracker.evaluate(now: 3624.9).isEmpty)
+        #expect(tracker.evaluate(now: 3625).map(\.transition.to) == [.up])
     }
 
     @Test func heartbeatsTakePrecedence() {

@@ -13,6 +13,8 @@ import Testing
         #expect(heartbeat == Heartbeat(consumer: "billing-worker-7", group: "billing", interval: 5, channels: ["orders.created", "payments.*"],
                                        processed: 18234, failed: 3, sentAt: 1_764_172_800.123))
         #expect(try parse(#"{"v":1,"consumer":"w","state":"stopping"}"#).get().stopping)
+        let progress = try parse(#"{"v":1,"consumer":"w","processed":90,"received":120,"pending":30,"last_event_ts":1764172800500}"#).get()
+        #expect(progress == Heartbeat(consumer: "w", processed: 90, received: 120, pending: 30, lastEventAt: 1_764_172_800.5))
         #expect(try parse(#"{"v":1,"consumer":"w"}"#).get() == Heartbeat(consumer: "w"))
     }
 
@@ -33,6 +35,10 @@ import Testing
         (#"{"v":1,"consumer":"w","processed":-1}"#, .invalidValue),
         (#"{"v":1,"consumer":"w","processed":1.5}"#, .invalidValue),
         (#"{"v":1,"consumer":"w","state":"sleeping"}"#, .invalidValue),
+        (#"{"v":1,"consumer":"w","received":-3}"#, .invalidValue),
+        (#"{"v":1,"consumer":"w","pending":"many"}"#, .wrongType),
+        (#"{"v":1,"consumer":"w","last_event_ts":-1}"#, .invalidValue),
+        (#"{"v":1,"consumer":"w","last_event_ts":"yesterday"}"#, .wrongType),
     ])
     func invalidHeartbeatsAreRejectedWithAReason(payload: String, reason: Heartbeat.Rejection) {
         #expect(parse(payload) == .failure(reason))

@@ -21,13 +21,20 @@ func storyDatabase() throws -> TemporaryDatabase {
         writer.record(buckets: buckets, consumers: [])
     }
     let deathAt = Double(t0 + 375)
+    var worker1 = consumer("billing-worker-1", state: .up, since: Double(t0), lastHeartbeat: Double(t0 + 598), processed: 5_123)
+    worker1.detector.progress = .init(received: 5_170, lag: 47, missed: 0, restarts: 1, reconnects: 0)
+    var worker3 = consumer("billing-worker-3", state: .down, since: deathAt, lastHeartbeat: Double(t0 + 360), processed: 2_871)
+    worker3.detector.progress = .init(missed: 14, reconnects: 1)
     writer.record(buckets: [], consumers: [
-        consumer("billing-worker-1", state: .up, since: Double(t0), lastHeartbeat: Double(t0 + 598), processed: 5_123),
-        consumer("billing-worker-3", state: .down, since: deathAt, lastHeartbeat: Double(t0 + 360), processed: 2_871),
+        worker1,
+        worker3,
         HeartbeatTracker.ConsumerSnapshot(consumer: "audit-tail", group: "", detector: .init(
             state: .up, stateSince: Double(t0 + 12), reason: "", lastHeartbeatAt: Double(t0 + 12), interval: 5, processed: nil,
             failed: nil, channels: [], connectionOnly: true)),
     ])
+    writer.record(.init(consumer: "billing-worker-3", group: "billing",
+                        transition: .init(from: .up, to: .up, reason: "reconnected after 1.2s, missed 14 messages", at: Double(t0) + 200.5,
+                                          kind: .reconnect, missed: 14)))
     writer.record(.init(consumer: "billing-worker-3", group: "billing",
                         transition: .init(from: .up, to: .late, reason: "no heartbeat for 7.5s (interval 5s)", at: Double(t0) + 367.5)))
     writer.record(.init(consumer: "billing-worker-3", group: "billing",

@@ -37,8 +37,9 @@ public struct Alert: Sendable, Hashable {
 }
 
 /// Turns consumer state changes into alerts: `down` fires LookoutConsumerDown, `stalled` fires
-/// LookoutConsumerStalled, and the return to `up` (or a clean goodbye) resolves them. Pure: it
-/// only remembers which alerts are firing.
+/// LookoutConsumerStalled, `lagging` fires LookoutConsumerLagging (a warning), and the return to
+/// `up` (or a clean goodbye) resolves them. Reconnects within the grace and restarts are not
+/// changes of state: they fire and resolve nothing. Pure: it only remembers which alerts are firing.
 public struct ConsumerAlertRules: Sendable {
     private var firing: [String: Alert] = [:]
 
@@ -54,25 +55,31 @@ public struct ConsumerAlertRules: Sendable {
             alert.endsAt = at
             out.append(alert)
         }
-        func fire(_ name: String, summary: String) {
+        func fire(_ name: String, summary: String, severity: String = "critical") {
             let key = name + "\u{0}" + change.consumer
             guard firing[key] == nil else { return }
             let alert = Alert(
-                labels: ["alertname": name, "consumer": change.consumer, "group": change.group, "severity": "critical", "source": "lookout"],
+                labels: ["alertname": name, "consumer": change.consumer, "group": change.group, "severity": severity, "source": "lookout"],
                 annotations: ["summary": summary, "description": change.transition.reason],
                 startsAt: at)
             firing[key] = alert
             out.append(alert)
         }
+        guard change.transition.kind == .change else { return [] }
         switch change.transition.to {
         case .down:
             resolve("LookoutConsumerStalled")
+            resolve("LookoutConsumerLagging")
             fire("LookoutConsumerDown", summary: "Consumer \(change.consumer) is down")
         case .stalled:
+            resolve("LookoutConsumerLagging")
             fire("LookoutConsumerStalled", summary: "Consumer \(change.consumer) has stopped processing")
+        case .lagging:
+            fire("LookoutConsumerLagging", summary: "Consumer \(change.consumer) is falling behind", severity: "warning")
         case .up, .stopped:
             resolve("LookoutConsumerDown")
             resolve("LookoutConsumerStalled")
+            resolve("LookoutConsumerLagging")
         case .late:
             break
         }
@@ -104,7 +111,7 @@ public struct ConsumerAlertRules: Sendable {
     public mutating func resume(_ alerts: [Alert]) {
         for alert in alerts where alert.status == .firing {
             switch alert.name {
-            case "LookoutConsumerDown", "LookoutConsumerStalled":
+            case "LookoutConsumerDown", "LookoutConsumerStalled", "LookoutConsumerLagging":
                 guard let consumer = alert.labels["consumer"] else { continue }
                 firing[alert.name + "\u{0}" + consumer] = alert
             case "LookoutGroupDown":

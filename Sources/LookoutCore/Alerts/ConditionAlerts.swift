@@ -59,5 +59,5 @@ public struct ConditionAlerts: Sendable {
     /// Alerts firing now.
     public var active: [Alert] { Array(firing.values) }
 
-    static let names: Set<String> = ["LookoutChannelWithoutConsumers", "LookoutSourceDown"]
+    static let names: Set<String> = ["LookoutChannelWithoutConsumers", "LookoutChannelsWithoutConsumers", "LookoutSourceDown"]
 }

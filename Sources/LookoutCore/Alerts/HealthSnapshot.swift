@@ -1,22 +1,34 @@
 /// What is unhealthy at one monitor refresh: the input of the condition alerts.
 public struct HealthSnapshot: Sendable, Hashable {
-    /// Channel labels with traffic and no live consumer.
+    /// Channel labels with traffic and no live consumer, busiest first.
     public var unservedChannels: [String]
-    /// Sources that are not connected.
+    /// Every source, and those that are not connected.
+    public var sources: [String]
     public var sourcesDown: [String]
     /// Seconds since the epoch.
     public var at: Double
 
-    public init(unservedChannels: [String], sourcesDown: [String], at: Double) {
+    public init(unservedChannels: [String], sources: [String] = [], sourcesDown: [String], at: Double) {
         self.unservedChannels = unservedChannels
+        self.sources = sources
         self.sourcesDown = sourcesDown
         self.at = at
     }
 
+    /// Past this many unserved channels, one alert names how many and the busiest few.
+    public static let maxChannelAlerts = 10
+
     /// Every condition true in this snapshot, as ``ConditionAlerts`` takes them:
-    /// `LookoutChannelWithoutConsumers` per unserved channel, `LookoutSourceDown` per lost source.
+    /// `LookoutChannelWithoutConsumers` per unserved channel (or one
+    /// `LookoutChannelsWithoutConsumers` when more than ``maxChannelAlerts`` are), and
+    /// `LookoutSourceDown` per lost source.
     public var conditions: [ConditionAlerts.Condition] {
-        let channels: [ConditionAlerts.Condition] = unservedChannels.map { channel in
+        let channels: [ConditionAlerts.Condition] = unservedChannels.count > Self.maxChannelAlerts ? [
+            .init(labels: ["alertname": "LookoutChannelsWithoutConsumers", "severity": "warning", "source": "lookout"],
+                  summary: "\(unservedChannels.count) channels carry traffic with no live consumer",
+                  description: "Messages are published with no subscriber or declared consumer alive on \(unservedChannels.count) channels; "
+                      + "the busiest: \(unservedChannels.prefix(5).joined(separator: ", ")). They are being lost."),
+        ] : unservedChannels.map { channel in
             .init(labels: ["alertname": "LookoutChannelWithoutConsumers", "channel": channel, "severity": "warning", "source": "lookout"],
                   summary: "Channel \(channel) carries traffic with no live consumer",
                   description: "Messages are published on \(channel) while no subscriber or declared consumer is alive: they are being lost.")

@@ -8,6 +8,6 @@ public enum Observation: Sendable {
     case latencies(channel: String, seconds: [Double])
     /// A message on the heartbeat channel, to be parsed by the heartbeat tracker.
     case heartbeat(payload: [UInt8], at: Double)
-    /// A named client connection now holds subscriptions, or no longer does.
-    case namedConnection(name: String, subscribed: Bool, reason: String, at: Double)
+    /// A named client connection now holds subscriptions, or no longer does (`left`: what it held).
+    case namedConnection(name: String, subscribed: Bool, reason: String, left: ConnectionSubscriptions = .init(), at: Double)
 }

@@ -1,18 +1,26 @@
 import Glob
 
-/// The failure detector of one consumer: a pure state machine driven by heartbeats, traffic on
-/// the consumer's channels, and an injected clock (`now`, seconds), so tests replay hours of
-/// heartbeats in milliseconds.
+/// The failure detector of one consumer: a pure state machine driven by heartbeats, its named
+/// connection, traffic on the consumer's channels, and an injected clock (`now`, seconds), so
+/// tests replay hours of heartbeats in milliseconds.
 ///
 /// - `up` → `late` after `lateAfter` × interval without a heartbeat, → `down` after `downAfter` × interval.
+/// - `lagging`: its backlog grew at every heartbeat for the whole `lagWindow` (Burrow's WARNING);
+///   back to `up` when the backlog shrinks.
 /// - `stalled`: heartbeats arrive, but `processed` has not moved for `stallWindow` seconds while the
 ///   consumer's channels carried traffic.
 /// - `stopped`: the consumer said goodbye; nothing fires until it beats again.
-/// - Flapping is damped: leaving `down` takes `recoveryHeartbeats` on-time heartbeats in a row, so a
-///   consumer that beats once and dies again stays `down` (one alert, not a storm).
+/// - A consumer watched through its named connection only is `late` while the connection is
+///   away, and `down` when it has not returned within `reconnectGrace`; a return within the
+///   grace is a reconnect (counted, with the messages it missed), not a failure.
+/// - A running counter (`processed`, `received`) that goes backwards is a restart: counted and
+///   recorded, never a state change.
+/// - Flapping is damped: leaving `down` takes `recoveryHeartbeats` on-time heartbeats in a row (or
+///   a returned connection that holds for the grace), so a consumer that comes back for a moment
+///   and dies again stays `down` (one alert, not a storm).
 public struct ConsumerStateMachine: Sendable, Hashable {
     public enum State: String, Sendable, Hashable, CaseIterable, Codable {
-        case up, late, down, stalled, stopped
+        case up, late, lagging, down, stalled, stopped
     }
 
     /// Detector settings; the defaults follow DESIGN.md.
@@ -22,6 +30,11 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         public var downAfter: Double = 3
         public var stallWindow: Double = 60
         public var recoveryHeartbeats = 2
+        /// A backlog that grew at every heartbeat for this long (seconds) makes the consumer `lagging`.
+        public var lagWindow: Double = 120
+        /// How long a named connection that went away may take to subscribe again (seconds)
+        /// before it is `down`; a return within it is a reconnect.
+        public var reconnectGrace: Double = 5
         /// When set, `down` is decided by φ-accrual (once it has learned a few intervals)
         /// instead of `downAfter` × interval.
         public var phiAccrual: PhiAccrual.Configuration?
@@ -29,18 +42,61 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         public init() {}
     }
 
-    /// A change of state, with why it happened.
+    /// Something worth recording about a consumer: a change of state, or an event that leaves the
+    /// state as it is (a reconnect within the grace, a restart) and never fires or resolves an alert.
     public struct Transition: Sendable, Hashable {
+        public enum Kind: String, Sendable, Hashable {
+            /// A change of state: logged, stored, and what alerts are made of.
+            case change
+            /// The named connection left; the grace runs (stored nowhere, logged at debug).
+            case away
+            /// The connection returned within the grace.
+            case reconnect
+            /// A running counter went backwards.
+            case restart
+        }
+
         public var from: State
         public var to: State
         public var reason: String
         public var at: Double
+        public var kind: Kind
+        /// Messages published on its channels during the outage this transition ends.
+        public var missed: UInt64?
 
-        public init(from: State, to: State, reason: String, at: Double) {
+        public init(from: State, to: State, reason: String, at: Double, kind: Kind = .change, missed: UInt64? = nil) {
             self.from = from
             self.to = to
             self.reason = reason
             self.at = at
+            self.kind = kind
+            self.missed = missed
+        }
+    }
+
+    /// How far a consumer keeps up, as its heartbeats and the bus tell it.
+    public struct Progress: Sendable, Hashable {
+        public var received: UInt64?
+        public var pending: UInt64?
+        /// Its backlog: `pending`, else `received − processed`, else the traffic on its declared
+        /// channels since Lookout began watching minus what it processed since.
+        public var lag: UInt64?
+        /// Seconds between the publish time of the last event it finished and the heartbeat saying so.
+        public var processingDelay: Double?
+        /// Messages published on its channels while it was not subscribed (or down).
+        public var missed: UInt64 = 0
+        public var restarts: UInt64 = 0
+        public var reconnects: UInt64 = 0
+
+        public init(received: UInt64? = nil, pending: UInt64? = nil, lag: UInt64? = nil, processingDelay: Double? = nil,
+                    missed: UInt64 = 0, restarts: UInt64 = 0, reconnects: UInt64 = 0) {
+            self.received = received
+            self.pending = pending
+            self.lag = lag
+            self.processingDelay = processingDelay
+            self.missed = missed
+            self.restarts = restarts
+            self.reconnects = reconnects
         }
     }
 
@@ -51,6 +107,7 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     public private(set) var processed: UInt64?
     public private(set) var failed: UInt64?
     public private(set) var channels: [String] = []
+    public private(set) var progress = Progress()
     /// When the current state began, and why.
     public private(set) var stateSince: Double
     public private(set) var reason = ""
@@ -63,9 +120,37 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     private var lastTrafficAt: Double?
     private var onTimeHeartbeats = 0
     private var phi: PhiAccrual?
-    /// Watched through its named, subscribed connection only (it sends no heartbeats): it is
-    /// down when the connection goes, never for silence.
+    /// Watched through its named, subscribed connection only (it sends no heartbeats): judged by
+    /// the connection, never by silence.
     public private(set) var connectionOnly = false
+
+    /// The consumer's named connection, when one is tied to it.
+    private enum Link: Hashable {
+        case unknown, connected
+        case away(since: Double)
+    }
+    private var link = Link.unknown
+    /// What the connection was subscribed to when it left.
+    public private(set) var awaySubscriptions = ConnectionSubscriptions()
+    /// A connection that returned while `down`: up once it has held for the grace.
+    private var returnedAt: Double?
+    /// Messages missed in the outage under way.
+    private var outageMissed: UInt64 = 0
+    /// Messages on the declared channels since Lookout began watching, and the baseline of the
+    /// traffic-based backlog.
+    private var channelTraffic: UInt64 = 0
+    private var lagBaseline: LagBaseline?
+    private struct LagBaseline: Hashable {
+        var traffic: UInt64
+        var processed: UInt64
+    }
+    /// The last backlog sample, and since when the backlog has grown at every sample.
+    private var lastLag: LagSample?
+    private struct LagSample: Hashable {
+        var value: UInt64
+        var at: Double
+    }
+    private var growingSince: Double?
 
     /// Starts tracking a consumer that sends no heartbeats, from its named subscribed connection.
     public init(connectionAt now: Double, configuration: Configuration = .init()) {
@@ -77,6 +162,7 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         processedChangedAt = now
         phi = configuration.phiAccrual.map(PhiAccrual.init(configuration:))
         connectionOnly = true
+        link = .connected
     }
 
     /// What a detector needs to resume after a restart, as the store keeps it.
@@ -90,9 +176,10 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         public var failed: UInt64?
         public var channels: [String]
         public var connectionOnly: Bool
+        public var progress: Progress
 
         public init(state: State, stateSince: Double, reason: String, lastHeartbeatAt: Double, interval: Double,
-                    processed: UInt64?, failed: UInt64?, channels: [String], connectionOnly: Bool) {
+                    processed: UInt64?, failed: UInt64?, channels: [String], connectionOnly: Bool, progress: Progress = .init()) {
             self.state = state
             self.stateSince = stateSince
             self.reason = reason
@@ -102,12 +189,13 @@ public struct ConsumerStateMachine: Sendable, Hashable {
             self.failed = failed
             self.channels = channels
             self.connectionOnly = connectionOnly
+            self.progress = progress
         }
     }
 
     public var saved: Saved {
         Saved(state: state, stateSince: stateSince, reason: reason, lastHeartbeatAt: lastHeartbeatAt, interval: interval,
-              processed: processed, failed: failed, channels: channels, connectionOnly: connectionOnly)
+              processed: processed, failed: failed, channels: channels, connectionOnly: connectionOnly, progress: progress)
     }
 
     /// Resumes a saved detector at `now`: same state (so nothing fires again), silence counted from
@@ -124,26 +212,70 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         failed = saved.failed
         channels = saved.channels
         connectionOnly = saved.connectionOnly
+        progress = saved.progress
         awaitingConnection = saved.connectionOnly && saved.state != .down
         processedChangedAt = now
         phi = configuration.phiAccrual.map(PhiAccrual.init(configuration:))
     }
 
-    /// The consumer's named connection is subscribed again.
+    // MARK: the named connection
+
+    /// The consumer's named connection holds subscriptions again (or for the first time).
     public mutating func connectionOpened(at now: Double) -> Transition? {
-        guard connectionOnly else { return nil }
+        let awaySince: Double? = if case .away(let since) = link { since } else { nil }
+        link = .connected
+        awaySubscriptions = ConnectionSubscriptions()
+        let withinGrace = awaySince.map { now - $0 < configuration.reconnectGrace } ?? false
+        let away = awaySince.map { Self.seconds(now - $0) } ?? ""
+        guard connectionOnly else {
+            // Judged by its heartbeats: a quick return is counted, the state is theirs to decide.
+            guard withinGrace else { return nil }
+            return reconnected(after: away, at: now)
+        }
         lastHeartbeatAt = now
         watchedSince = now
         awaitingConnection = false
+        if state == .down {
+            returnedAt = now
+            return nil
+        }
+        if withinGrace && state == .late { return reconnected(after: away, at: now) }
         return move(to: .up, "subscribed connection is back", at: now)
     }
 
-    /// The consumer's named connection closed or unsubscribed from everything.
-    public mutating func connectionClosed(at now: Double, reason: String) -> Transition? {
+    private mutating func reconnected(after away: String, at now: Double) -> Transition {
+        progress.reconnects += 1
+        let missed = outageMissed
+        outageMissed = 0
+        let transition = Transition(from: state, to: connectionOnly ? .up : state,
+                                    reason: "reconnected after \(away), missed \(missed) messages",
+                                    at: now, kind: .reconnect, missed: missed)
+        if connectionOnly { enter(.up, transition.reason, at: now) }
+        return transition
+    }
+
+    /// The consumer's named connection closed or unsubscribed from everything; `subscriptions`
+    /// is what it held, whose messages it now misses.
+    public mutating func connectionClosed(at now: Double, reason: String, subscriptions: ConnectionSubscriptions = .init()) -> Transition? {
+        if case .away = link {} else {
+            if state != .down { outageMissed = 0 }
+            link = .away(since: now)
+        }
+        awaySubscriptions = subscriptions
+        returnedAt = nil
         guard connectionOnly else { return nil }
         awaitingConnection = false
-        return move(to: .down, reason, at: now)
+        guard state != .down else { return nil }
+        return move(to: .late, "\(reason); down unless it subscribes again within \(Self.seconds(configuration.reconnectGrace))",
+                    at: now, kind: .away)
     }
+
+    private var isAway: Bool {
+        if case .away = link { return true }
+        return false
+    }
+
+    // MARK: heartbeats
 
     /// Starts tracking a consumer at its first heartbeat.
     public init(first heartbeat: Heartbeat, at now: Double, configuration: Configuration = .init()) {
@@ -152,19 +284,19 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         watchedSince = now
         stateSince = now
         interval = heartbeat.interval ?? configuration.defaultInterval
-        processed = heartbeat.processed
-        failed = heartbeat.failed
-        channels = heartbeat.channels
         processedChangedAt = now
         phi = configuration.phiAccrual.map(PhiAccrual.init(configuration:))
+        record(heartbeat, at: now)
+        _ = sampleBacklog(at: now)
         if heartbeat.stopping {
             state = .stopped
             reason = "said goodbye"
         }
     }
 
-    /// Applies a heartbeat; returns the transition it causes, if any.
-    public mutating func receive(_ heartbeat: Heartbeat, at now: Double) -> Transition? {
+    /// Applies a heartbeat; returns what it causes: a restart, a change of state, or both.
+    public mutating func receive(_ heartbeat: Heartbeat, at now: Double) -> [Transition] {
+        var out: [Transition] = []
         connectionOnly = false
         awaitingConnection = false
         let silence = now - watchedSince
@@ -173,33 +305,123 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         lastHeartbeatAt = now
         watchedSince = now
         interval = heartbeat.interval ?? configuration.defaultInterval
-        channels = heartbeat.channels
-        failed = heartbeat.failed ?? failed
+        if let restart = restartReason(heartbeat) {
+            progress.restarts += 1
+            lagBaseline = nil
+            lastLag = nil
+            growingSince = nil
+            out.append(Transition(from: state, to: state, reason: restart, at: now, kind: .restart))
+        }
         let moved = heartbeat.processed != nil && heartbeat.processed != processed
-        if heartbeat.processed != processed { processedChangedAt = now }
-        processed = heartbeat.processed
+        record(heartbeat, at: now)
+        let shrank = sampleBacklog(at: now)
         if heartbeat.stopping {
-            return move(to: .stopped, "said goodbye", at: now)
+            out += [move(to: .stopped, "said goodbye", at: now)].compactMap { $0 }
+            return out
         }
         switch state {
-        case .up:
-            return nil
+        case .up, .lagging:
+            break
         case .late:
-            return move(to: .up, "heartbeat after \(Self.seconds(silence)) of silence", at: now)
+            out += [move(to: .up, "heartbeat after \(Self.seconds(silence)) of silence", at: now)].compactMap { $0 }
         case .stalled:
-            return moved ? move(to: .up, "processing resumed (processed \(processed ?? 0))", at: now) : nil
+            if moved { out += [move(to: .up, "processing resumed (processed \(processed ?? 0))", at: now)].compactMap { $0 } }
         case .stopped:
-            return move(to: .up, "started again", at: now)
+            out += [move(to: .up, "started again", at: now)].compactMap { $0 }
         case .down:
             onTimeHeartbeats = onTime ? onTimeHeartbeats + 1 : 1
-            guard onTimeHeartbeats >= configuration.recoveryHeartbeats else { return nil }
-            return move(to: .up, "back: \(onTimeHeartbeats) heartbeats on time", at: now)
+            if onTimeHeartbeats >= configuration.recoveryHeartbeats {
+                out += [move(to: .up, "back: \(onTimeHeartbeats) heartbeats on time", at: now)].compactMap { $0 }
+            }
         }
+        let backlog = progress.lag ?? 0
+        if state == .up, let growingSince, now - growingSince >= configuration.lagWindow {
+            out += [move(to: .lagging, "backlog grew at every heartbeat for \(Self.seconds(now - growingSince)) (now \(backlog) messages)",
+                         at: now)].compactMap { $0 }
+        } else if state == .lagging, shrank || progress.lag == nil {
+            out += [move(to: .up, progress.lag == nil ? "no backlog reported" : "backlog shrinking (\(backlog) messages)", at: now)]
+                .compactMap { $0 }
+        }
+        return out
     }
 
-    /// Notes that one of the consumer's channels carried a message.
-    public mutating func noteTraffic(at now: Double) {
-        lastTrafficAt = now
+    /// Why `heartbeat` means the consumer restarted (a running counter went backwards), if it does.
+    private func restartReason(_ heartbeat: Heartbeat) -> String? {
+        if let before = processed, let now = heartbeat.processed, now < before {
+            return "restarted: processed went back from \(before) to \(now)"
+        }
+        if let before = progress.received, let now = heartbeat.received, now < before {
+            return "restarted: received went back from \(before) to \(now)"
+        }
+        return nil
+    }
+
+    /// Takes in a heartbeat's figures.
+    private mutating func record(_ heartbeat: Heartbeat, at now: Double) {
+        channels = heartbeat.channels
+        failed = heartbeat.failed ?? failed
+        if heartbeat.processed != processed { processedChangedAt = now }
+        processed = heartbeat.processed
+        progress.received = heartbeat.received
+        progress.pending = heartbeat.pending
+        progress.processingDelay = heartbeat.lastEventAt.map { max(0, now - $0) }
+        progress.lag = backlog()
+    }
+
+    private mutating func backlog() -> UInt64? {
+        if let pending = progress.pending { return pending }
+        if let received = progress.received, let processed { return received > processed ? received - processed : 0 }
+        guard !channels.isEmpty, let processed else {
+            lagBaseline = nil
+            return nil
+        }
+        guard let baseline = lagBaseline, processed >= baseline.processed else {
+            lagBaseline = LagBaseline(traffic: channelTraffic, processed: processed)
+            return 0
+        }
+        let published = channelTraffic - baseline.traffic
+        let done = processed - baseline.processed
+        return published > done ? published - done : 0
+    }
+
+    /// Adds the current backlog to the trend; returns whether it shrank since the last sample.
+    private mutating func sampleBacklog(at now: Double) -> Bool {
+        guard let lag = progress.lag else {
+            lastLag = nil
+            growingSince = nil
+            return false
+        }
+        defer { lastLag = LagSample(value: lag, at: now) }
+        guard let last = lastLag else { return false }
+        if lag > last.value {
+            growingSince = growingSince ?? last.at
+            return false
+        }
+        growingSince = nil
+        return lag < last.value
+    }
+
+    // MARK: traffic and the clock
+
+    /// Notes `messages` published on `channel`: traffic for the stall check and the backlog of
+    /// the channels it declares, missed messages while it is away or down.
+    public mutating func noteTraffic(on channel: String, messages: Int, at now: Double) {
+        let count = UInt64(max(0, messages))
+        let declared = serves(channel)
+        if declared {
+            lastTrafficAt = now
+            channelTraffic &+= count
+        }
+        let missing: Bool
+        switch link {
+        case .away: missing = declared || awaySubscriptions.matches(channel)
+        case .connected: missing = false
+        case .unknown: missing = declared && state == .down
+        }
+        if missing {
+            progress.missed &+= count
+            outageMissed &+= count
+        }
     }
 
     /// Whether `channel` is one the consumer serves (names or globs from its heartbeats).
@@ -207,13 +429,31 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         channels.contains { $0 == channel || GlobPattern.matches(pattern: $0, subject: channel) }
     }
 
+    /// Whether traffic on `channel` matters to it: declared, or held by its connection when it left.
+    public func watches(_ channel: String) -> Bool {
+        serves(channel) || (isAway && awaySubscriptions.matches(channel))
+    }
+
+    /// Whether it has any channel whose traffic matters.
+    public var watchesChannels: Bool { !channels.isEmpty || (isAway && !awaySubscriptions.isEmpty) }
+
     /// Checks the clock; returns the transition it causes, if any.
     public mutating func evaluate(now: Double) -> Transition? {
         if awaitingConnection, now - watchedSince >= configuration.downAfter * interval {
             awaitingConnection = false
             return move(to: .down, "subscribed connection did not come back after Lookout restarted", at: now)
         }
-        guard state != .stopped, !connectionOnly else { return nil }
+        guard state != .stopped else { return nil }
+        if connectionOnly {
+            if case .away(let since) = link, state == .late, now - since >= configuration.reconnectGrace {
+                return move(to: .down, "subscribed connection did not return within \(Self.seconds(configuration.reconnectGrace))", at: now)
+            }
+            if state == .down, link == .connected, let returnedAt, now - returnedAt >= configuration.reconnectGrace {
+                self.returnedAt = nil
+                return move(to: .up, "subscribed connection back and held for \(Self.seconds(now - returnedAt))", at: now)
+            }
+            return nil
+        }
         let silence = now - watchedSince
         if let phi, phi.sampleCount >= 3 {
             if phi.isSuspected(elapsed: silence) {
@@ -224,10 +464,10 @@ public struct ConsumerStateMachine: Sendable, Hashable {
             return state == .down ? nil : move(to: .down, "no heartbeat for \(Self.seconds(silence)) (interval \(Self.seconds(interval)))", at: now)
         }
         if silence >= configuration.lateAfter * interval {
-            return state == .up || state == .stalled
+            return state == .up || state == .stalled || state == .lagging
                 ? move(to: .late, "no heartbeat for \(Self.seconds(silence)) (interval \(Self.seconds(interval)))", at: now) : nil
         }
-        if state == .up, let processed, let lastTrafficAt, lastTrafficAt > processedChangedAt,
+        if state == .up || state == .lagging, let processed, let lastTrafficAt, lastTrafficAt > processedChangedAt,
            now - processedChangedAt >= configuration.stallWindow {
             return move(to: .stalled,
                         "processed stuck at \(processed) for \(Self.seconds(now - processedChangedAt)) while its channels carried traffic",
@@ -236,17 +476,28 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         return nil
     }
 
-    private mutating func move(to next: State, _ why: String, at now: Double) -> Transition? {
+    private mutating func move(to next: State, _ why: String, at now: Double, kind: Transition.Kind = .change) -> Transition? {
         guard next != state else { return nil }
-        let transition = Transition(from: state, to: next, reason: why, at: now)
+        var transition = Transition(from: state, to: next, reason: why, at: now, kind: kind)
+        if state == .down {
+            transition.missed = outageMissed
+            if outageMissed > 0 { transition.reason += ", missed \(outageMissed) messages" }
+            outageMissed = 0
+        } else if next == .down, !isAway {
+            outageMissed = 0
+        }
+        enter(next, transition.reason, at: now)
+        return transition
+    }
+
+    private mutating func enter(_ next: State, _ why: String, at now: Double) {
         state = next
         stateSince = now
         reason = why
         onTimeHeartbeats = 0
-        return transition
     }
 
-    private static func seconds(_ value: Double) -> String {
+    static func seconds(_ value: Double) -> String {
         let rounded = (value * 10).rounded() / 10
         return rounded == rounded.rounded() ? "\(Int(rounded))s" : "\(rounded)s"
     }

@@ -12,19 +12,29 @@ public struct Heartbeat: Sendable, Hashable {
     /// Running count of messages processed; lets a stalled consumer be told from a live one.
     public var processed: UInt64?
     public var failed: UInt64?
+    /// Running count of messages the consumer took off the bus.
+    public var received: UInt64?
+    /// Messages received and not yet processed (its local queue), when it knows.
+    public var pending: UInt64?
+    /// Publish time of the last event it finished, seconds since the epoch (`last_event_ts` is in ms).
+    public var lastEventAt: Double?
     /// When the consumer sent it, seconds since the epoch.
     public var sentAt: Double?
     /// A clean goodbye (`"state": "stopping"`).
     public var stopping: Bool
 
     public init(consumer: String, group: String? = nil, interval: Double? = nil, channels: [String] = [],
-                processed: UInt64? = nil, failed: UInt64? = nil, sentAt: Double? = nil, stopping: Bool = false) {
+                processed: UInt64? = nil, failed: UInt64? = nil, received: UInt64? = nil, pending: UInt64? = nil,
+                lastEventAt: Double? = nil, sentAt: Double? = nil, stopping: Bool = false) {
         self.consumer = consumer
         self.group = group
         self.interval = interval
         self.channels = channels
         self.processed = processed
         self.failed = failed
+        self.received = received
+        self.pending = pending
+        self.lastEventAt = lastEventAt
         self.sentAt = sentAt
         self.stopping = stopping
     }
@@ -78,15 +88,21 @@ public struct Heartbeat: Sendable, Hashable {
             guard names.count <= 100 else { return .failure(.invalidValue) }
             heartbeat.channels = names
         }
-        for key in ["processed", "failed"] {
+        let counters: [(String, WritableKeyPath<Heartbeat, UInt64?>)] = [
+            ("processed", \.processed), ("failed", \.failed), ("received", \.received), ("pending", \.pending),
+        ]
+        for (key, path) in counters {
             guard let value = fields[key] else { continue }
             guard case .number(let count) = value else { return .failure(.wrongType) }
             guard count >= 0, count == count.rounded(), count < 1.8e19 else { return .failure(.invalidValue) }
-            if key == "processed" { heartbeat.processed = UInt64(count) } else { heartbeat.failed = UInt64(count) }
+            heartbeat[keyPath: path] = UInt64(count)
         }
-        if let ts = fields["ts"] {
-            guard case .number(let ms) = ts else { return .failure(.wrongType) }
-            heartbeat.sentAt = ms / 1000
+        for (key, path) in [("ts", \Heartbeat.sentAt), ("last_event_ts", \Heartbeat.lastEventAt)] {
+            guard let value = fields[key] else { continue }
+            guard case .number(let ms) = value else { return .failure(.wrongType) }
+            // `ts` was never range-checked (old heartbeats stay valid); the new field is.
+            guard key == "ts" || (ms >= 0 && ms < 1e15) else { return .failure(.invalidValue) }
+            heartbeat[keyPath: path] = ms / 1000
         }
         if let state = fields["state"] {
             guard case .string(let text) = state else { return .failure(.wrongType) }

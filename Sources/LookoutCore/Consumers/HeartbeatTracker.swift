@@ -31,6 +31,7 @@ public struct HeartbeatTracker: Sendable {
         public var lastHeartbeatAt: Double { detector.lastHeartbeatAt }
         public var processed: UInt64? { detector.processed }
         public var failed: UInt64? { detector.failed }
+        public var progress: ConsumerStateMachine.Progress { detector.progress }
     }
 
     /// Where consumers publish heartbeats unless configured otherwise.
@@ -56,10 +57,10 @@ public struct HeartbeatTracker: Sendable {
     public var maxConsumers: Int
     private var machines: [String: ConsumerStateMachine] = [:]
     private var groups: [String: String] = [:]
-    /// Per channel, the consumers that serve it; rebuilt lazily when a consumer's channels change
+    /// Per channel, the consumers that watch it; rebuilt lazily when a consumer's channels change
     /// (so counting a message does not visit every consumer).
     private var servers: [String: [String]] = [:]
-    /// Consumers that declare channels.
+    /// Consumers that declare channels, or are away from the channels their connection held.
     private var declaring: Set<String> = []
     /// New consumers (by heartbeat or named connection) refused because `maxConsumers` were tracked.
     public private(set) var refusedConsumers: UInt64 = 0
@@ -70,7 +71,7 @@ public struct HeartbeatTracker: Sendable {
     }
 
     /// Applies a heartbeat payload. A rejected heartbeat changes nothing.
-    public mutating func receive(_ payload: [UInt8], at now: Double) -> Result<ConsumerTransition?, Heartbeat.Rejection> {
+    public mutating func receive(_ payload: [UInt8], at now: Double) -> Result<[ConsumerTransition], Heartbeat.Rejection> {
         let heartbeat: Heartbeat
         switch Heartbeat.parse(payload) {
         case .failure(let rejection): return .failure(rejection)
@@ -80,25 +81,27 @@ public struct HeartbeatTracker: Sendable {
         guard var machine = machines[heartbeat.consumer] else {
             guard machines.count < maxConsumers else {
                 refusedConsumers += 1
-                return .success(nil)
+                return .success([])
             }
-            machines[heartbeat.consumer] = ConsumerStateMachine(first: heartbeat, at: now, configuration: configuration)
+            let machine = ConsumerStateMachine(first: heartbeat, at: now, configuration: configuration)
+            machines[heartbeat.consumer] = machine
             groups[heartbeat.consumer] = group
-            channelsChanged(heartbeat.consumer, to: heartbeat.channels)
-            return .success(nil)
+            interestChanged(heartbeat.consumer, machine)
+            return .success([])
         }
         groups[heartbeat.consumer] = group
         let before = machine.channels
-        let transition = machine.receive(heartbeat, at: now)
+        let transitions = machine.receive(heartbeat, at: now)
         machines[heartbeat.consumer] = machine
-        if machine.channels != before { channelsChanged(heartbeat.consumer, to: machine.channels) }
-        return .success(transition.map { ConsumerTransition(consumer: heartbeat.consumer, group: group, transition: $0) })
+        if machine.channels != before { interestChanged(heartbeat.consumer, machine) }
+        return .success(transitions.map { ConsumerTransition(consumer: heartbeat.consumer, group: group, transition: $0) })
     }
 
-    /// A named connection holds subscriptions (`opened`) or no longer does (closed or unsubscribed).
-    /// Consumers that send heartbeats are judged by them; the others are down when their
-    /// connection goes.
-    public mutating func namedConnection(_ name: String, subscribed: Bool, at now: Double, reason: String) -> ConsumerTransition? {
+    /// A named connection holds subscriptions (`opened`) or no longer does (closed or unsubscribed;
+    /// `subscriptions` is what it held). Consumers that send heartbeats are judged by them (their
+    /// connection only counts reconnects and missed messages); the others by their connection.
+    public mutating func namedConnection(_ name: String, subscribed: Bool, at now: Double, reason: String,
+                                         subscriptions: ConnectionSubscriptions = .init()) -> ConsumerTransition? {
         guard var machine = machines[name] else {
             guard subscribed else { return nil }
             guard machines.count < maxConsumers else {
@@ -109,27 +112,35 @@ public struct HeartbeatTracker: Sendable {
             groups[name] = ""
             return nil
         }
-        let transition = subscribed ? machine.connectionOpened(at: now) : machine.connectionClosed(at: now, reason: reason)
+        let transition = subscribed ? machine.connectionOpened(at: now)
+            : machine.connectionClosed(at: now, reason: reason, subscriptions: subscriptions)
         machines[name] = machine
+        interestChanged(name, machine)
         return transition.map { ConsumerTransition(consumer: name, group: groups[name] ?? "", transition: $0) }
     }
 
-    /// Notes a message on `channel`, for the stall check of the consumers that serve it.
-    public mutating func noteMessage(on channel: String, at now: Double) {
+    /// Notes `messages` published on `channel`: traffic for the stall check and backlog of the
+    /// consumers that serve it, missed messages for those away from it.
+    public mutating func noteMessage(on channel: String, messages: Int = 1, at now: Double) {
         guard !declaring.isEmpty else { return }
         let serving: [String]
         if let known = servers[channel] {
             serving = known
         } else {
-            serving = declaring.filter { machines[$0]?.serves(channel) == true }.sorted()
+            serving = declaring.filter { machines[$0]?.watches(channel) == true }.sorted()
             if servers.count >= 10_000 { servers.removeAll() }
             servers[channel] = serving
         }
-        for name in serving { machines[name]?.noteTraffic(at: now) }
+        for name in serving { machines[name]?.noteTraffic(on: channel, messages: messages, at: now) }
     }
 
-    private mutating func channelsChanged(_ consumer: String, to channels: [String]) {
-        if channels.isEmpty { declaring.remove(consumer) } else { declaring.insert(consumer) }
+    /// The channels whose traffic matters to `consumer` changed: the per-channel cache starts afresh.
+    private mutating func interestChanged(_ consumer: String, _ machine: ConsumerStateMachine) {
+        if machine.watchesChannels {
+            declaring.insert(consumer)
+        } else if declaring.remove(consumer) == nil {
+            return
+        }
         servers.removeAll()
     }
 
@@ -172,7 +183,7 @@ public struct HeartbeatTracker: Sendable {
         for consumer in saved.prefix(maxConsumers) {
             machines[consumer.consumer] = ConsumerStateMachine(resuming: consumer.detector, at: now, configuration: configuration)
             groups[consumer.consumer] = consumer.group
-            channelsChanged(consumer.consumer, to: consumer.detector.channels)
+            interestChanged(consumer.consumer, machines[consumer.consumer]!)
         }
         _ = updateGroups(at: now)
     }

@@ -37,12 +37,14 @@ extension RelayCore {
 
     func resetConnection(_ client: RelayClient) {
         let hadSubscriptions = client.subscriptionCount > 0
+        let held = heldSubscriptions(client)
         dropAllSubscriptions(client)
+        // Reported under the name it had, so a named consumer's RESET counts as leaving.
+        if hadSubscriptions { notify(.subscriptionsChanged, client, left: held) }
         client.version = .resp2
         client.name = ""
         client.repliesOff = false
         client.authenticated = configuration.password == nil
-        if hadSubscriptions { notify(.subscriptionsChanged, client) }
     }
 
     private func checkPassword(user: String, password: ByteBuffer) -> Bool {

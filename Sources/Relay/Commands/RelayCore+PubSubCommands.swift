@@ -17,6 +17,7 @@ extension RelayCore {
     func unsubscribe(_ client: RelayClient, _ names: ArraySlice<ByteBuffer>, kind: SubscriptionRegistry<RelayClient>.Kind) {
         let targets = names.isEmpty ? Array(client.set(of: kind)) : Array(names)
         let verb = Self.unsubscribeVerb(kind)
+        let held = client.subscriptionCount > 0 ? heldSubscriptions(client) : ([], [])
         if targets.isEmpty {
             client.push(Self.subscriptionReply(verb, nil, client, kind: kind))
             return
@@ -27,7 +28,7 @@ extension RelayCore {
             }
             client.push(Self.subscriptionReply(verb, name, client, kind: kind))
         }
-        notify(.subscriptionsChanged, client)
+        notify(.subscriptionsChanged, client, left: client.subscriptionCount == 0 ? held : ([], []))
     }
 
     private static func subscribeVerb(_ kind: SubscriptionRegistry<RelayClient>.Kind) -> String {

@@ -25,14 +25,19 @@ extension RelayCore {
         client.reply(.array(names.map { specs[$0].map(commandInfo) ?? .nullArray }))
     }
 
+    /// Output the client has not read yet: queued for the socket, and in the outbox.
+    func outputBytes(_ client: RelayClient) -> Int {
+        let pending = (try? client.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+        return pending + client.outbox.readableBytes
+    }
+
     /// One CLIENT LIST line, with Redis's fields in Redis's order.
     func describe(_ client: RelayClient) -> String {
         let now = NIODeadline.now()
         let age = (now - client.createdAt).nanoseconds / 1_000_000_000
         let idle = (now - client.lastInteraction).nanoseconds / 1_000_000_000
         let flags = client.subscriptionCount > 0 ? "P" : "N"
-        let pending = (try? client.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
-        let omem = pending + client.outbox.readableBytes
+        let omem = outputBytes(client)
         return "id=\(client.id) addr=\(client.remoteAddress) laddr=\(client.localAddress) fd=-1 name=\(client.name) "
             + "age=\(age) idle=\(idle) flags=\(flags) db=0 sub=\(client.channels.count) psub=\(client.patterns.count) "
             + "ssub=\(client.shardChannels.count) multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
