@@ -74,12 +74,13 @@ import LookoutTestSupport
     }
 }
 
-/// Consumers without heartbeats: a named, subscribed connection that goes away is a failure.
+/// Consumers without heartbeats: a named, subscribed connection that goes away and does not
+/// return within the reconnect grace is a failure.
 @Suite(.serialized) struct NamedSubscriberTests {
     private func scenario(lookoutArguments: [String], port: (InProcessLookout) -> Int) async throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
-        let lookout = try await InProcessLookout(arguments: lookoutArguments + ["--alert-webhook", receiver.url])
+        let lookout = try await InProcessLookout(arguments: lookoutArguments + ["--alert-webhook", receiver.url, "--reconnect-grace", "1s"])
         let worker = try TestConnection(port: port(lookout))
         #expect(try worker.call("CLIENT", "SETNAME", "mailer-1") == .simpleString("OK"))
         _ = try worker.call("SUBSCRIBE", "mail")

@@ -1,0 +1,192 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import RESP
+import Testing
+import LookoutTestSupport
+
+/// Consumer progress end to end: missed messages, lagging, restarts, and reconnects that are not deaths.
+@Suite(.serialized) struct ConsumerProgressTests {
+    private func sample(_ metrics: String, _ series: String) -> Double? { MonitorIntegrationTests.sample(metrics, series) }
+
+    /// A named subscriber leaves, 50 messages pass on its channel, it subscribes again within the grace.
+    /// `watchers`: receivers of every message besides the worker (Lookout's `PSUBSCRIBE *` on Redis).
+    private func missedWhileAway(lookoutArguments: [String], watchers: Int, port: (InProcessLookout) -> Int) async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let lookout = try await InProcessLookout(arguments: lookoutArguments + ["--alert-webhook", receiver.url, "--reconnect-grace", "20s"])
+        let busPort = port(lookout)
+        let publisher = try TestConnection(port: busPort)
+        let series = #"{consumer="mailer-7",group=""}"#
+        func metrics() async -> String { (try? await lookout.get("/metrics").body) ?? "" }
+
+        #expect(await eventually { (try? await lookout.get("/readyz").status) == 200 } != nil, "Lookout watches before anything is published")
+        var worker = try TestConnection(port: busPort)
+        _ = try worker.call("CLIENT", "SETNAME", "mailer-7")
+        _ = try worker.call("SUBSCRIBE", "mail")
+        // One message while it listens: on Redis this makes the channel one whose subscribers are counted.
+        #expect(try publisher.call("PUBLISH", "mail", "before") == .integer(Int64(1 + watchers)))
+        #expect(await eventually { await metrics().contains(#"lookout_consumer_state{consumer="mailer-7",group="",state="up"} 1"#) } != nil)
+        let counted = await eventually { sample(await metrics(), #"lookout_channel_subscribers{channel="mail"}"#) == 1 }
+        let mailSeries = await metrics().split(separator: "\n").filter { $0.contains("mail") }
+        #expect(counted != nil, "\(mailSeries)")
+
+        worker.close()
+        #expect(await eventually { await metrics().contains(#"lookout_consumer_state{consumer="mailer-7",group="",state="late"} 1"#) } != nil,
+                "the departure is seen")
+        for index in 0..<50 { #expect(try publisher.call("PUBLISH", "mail", "away \(index)") == .integer(Int64(watchers))) }
+        worker = try TestConnection(port: busPort)
+        _ = try worker.call("CLIENT", "SETNAME", "mailer-7")
+        _ = try worker.call("SUBSCRIBE", "mail")
+        let returned = await eventually {
+            let text = await metrics()
+            return sample(text, "lookout_consumer_reconnects_total" + series) == 1 && text.contains(#"lookout_consumer_state{consumer="mailer-7",group="",state="up"} 1"#)
+        }
+        #expect(returned != nil, "the return is a reconnect")
+        #expect(sample(await metrics(), "lookout_consumer_missed_messages_total" + series) == 50)
+        worker.close()
+        try await lookout.stop()
+        #expect(receiver.alerts.isEmpty, "a return within the grace fires nothing")
+    }
+
+    @Test func missedMessagesOnTheRelay() async throws {
+        try await missedWhileAway(lookoutArguments: [], watchers: 0, port: { $0.port })
+    }
+
+    @Test func missedMessagesOnRedis() async throws {
+        let redis = try RedisServer()
+        try await missedWhileAway(lookoutArguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"], watchers: 1, port: { _ in redis.port })
+    }
+
+    /// Publishes a heartbeat for `consumer` on `connection`.
+    private func beat(_ connection: TestConnection, _ consumer: String, interval: Int = 500, _ fields: String) throws {
+        _ = try connection.call("PUBLISH", "lookout:heartbeat",
+                                #"{"v":1,"consumer":"\#(consumer)","group":"workers","interval_ms":\#(interval),"channels":["work"],\#(fields)}"#)
+    }
+
+    @Test func aConsumerThatProcessesHalfOfWhatItReceivesIsLagging() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let lookout = try await InProcessLookout(arguments: ["--alert-webhook", receiver.url, "--lag-window", "4s"])
+        let (lagging, unprocessed) = try await offThePool { () throws -> (Bool, Int) in
+            let publisher = try TestConnection(port: lookout.port)
+            let subscriber = try TestConnection(port: lookout.port)
+            _ = try subscriber.call("SUBSCRIBE", "work")
+            var received = 0
+            let deadline = TestConnection.now() + 8
+            // 20 messages a second for 8 s; a heartbeat every 10 messages (0.5 s) saying half is done.
+            for index in 0..<160 where TestConnection.now() < deadline {
+                _ = try publisher.call("PUBLISH", "work", "job \(index)")
+                _ = try subscriber.readValues(1)
+                received += 1
+                if received % 10 == 0 { try self.beat(publisher, "slow-1", #""received":\#(received),"processed":\#(received / 2)"#) }
+                usleep(50_000)
+            }
+            let metrics = try httpGet(port: lookout.metricsPort, path: "/metrics").body
+            return (metrics.contains(#"lookout_consumer_state{consumer="slow-1",group="workers",state="lagging"} 1"#), received - received / 2)
+        }
+        #expect(lagging, "a backlog that grew at every heartbeat for the 4 s window")
+        let lag = sample(try await lookout.get("/metrics").body, #"lookout_consumer_lag_messages{consumer="slow-1",group="workers"}"#) ?? 0
+        #expect(lag >= Double(unprocessed - 10), "lag \(lag), left unprocessed \(unprocessed) (one heartbeat may be in flight)")
+        #expect(await eventually { receiver.alerts.contains { $0.name == "LookoutConsumerLagging" && $0.status == "firing" } } != nil)
+        try await lookout.stop()
+    }
+
+    @Test func aCounterThatDropsIsOneRestartAndTheConsumerStaysUp() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let lookout = try await InProcessLookout(arguments: ["--alert-webhook", receiver.url])
+        try await offThePool {
+            let connection = try TestConnection(port: lookout.port)
+            for processed in [200, 200, 200, 5, 6, 7, 8] {
+                try self.beat(connection, "restarting-1", #""processed":\#(processed)"#)
+                usleep(300_000)
+            }
+        }
+        let metrics = try await lookout.get("/metrics").body
+        #expect(sample(metrics, #"lookout_consumer_restarts_total{consumer="restarting-1",group="workers"}"#) == 1)
+        #expect(metrics.contains(#"lookout_consumer_state{consumer="restarting-1",group="workers",state="up"} 1"#))
+        try await lookout.stop()
+        #expect(receiver.alerts.isEmpty)
+    }
+}
+
+/// 20 named subscribers that reconnect every 0.5–3 s for a minute (a deploy, a pool recycling its
+/// connections): reconnects and missed messages are counted, no alert fires, and the log stays short.
+@Suite(.serialized) struct ReconnectStormTests {
+    @Test func reconnectingSubscribersFireNoAlert() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let lookout = try LookoutProcess(arguments: ["--no-db", "--alert-webhook", receiver.url])
+        let startupLines = lookout.child.output().split(separator: "\n").count
+        let (relayPort, metricsPort) = (lookout.port, lookout.metricsPort)
+        struct Subscriber {
+            var connection: TestConnection?
+            var nextChange: Double
+            var missedByTest = 0
+        }
+        let outcome = try await offThePool { () throws -> (reconnects: Int, missedAtMost: Int) in
+            var rng = SystemRandomNumberGenerator()
+            let publisher = try TestConnection(port: relayPort)
+            func connect(_ index: Int) throws -> TestConnection {
+                let connection = try TestConnection(port: relayPort)
+                _ = try connection.call("CLIENT", "SETNAME", "pool-\(index)")
+                _ = try connection.call("SUBSCRIBE", "jobs.\(index)")
+                return connection
+            }
+            let start = TestConnection.now()
+            var subscribers = try (0..<20).map { index in
+                Subscriber(connection: try connect(index), nextChange: start + Double.random(in: 0.5...3, using: &rng))
+            }
+            var reconnects = 0
+            // Bounded: one minute, at most 6,000 rounds of 10 ms.
+            for _ in 0..<6_000 where TestConnection.now() - start < 60 {
+                let now = TestConnection.now()
+                for index in subscribers.indices where now >= subscribers[index].nextChange {
+                    if let connection = subscribers[index].connection {
+                        connection.close()
+                        subscribers[index].connection = nil
+                        subscribers[index].nextChange = now + Double.random(in: 0.1...0.4, using: &rng)  // the blip
+                    } else {
+                        subscribers[index].connection = try connect(index)
+                        subscribers[index].nextChange = now + Double.random(in: 0.5...3, using: &rng)
+                        reconnects += 1
+                    }
+                }
+                for index in subscribers.indices {
+                    _ = try publisher.call("PUBLISH", "jobs.\(index)", "job")
+                    if subscribers[index].connection == nil { subscribers[index].missedByTest += 1 }
+                }
+                // Drain what the subscribers received, so no output buffer grows.
+                for subscriber in subscribers { _ = try subscriber.connection?.readValues(1) }
+                usleep(10_000)
+            }
+            for index in subscribers.indices where subscribers[index].connection == nil {
+                subscribers[index].connection = try connect(index)
+                reconnects += 1
+            }
+            return (reconnects, subscribers.map(\.missedByTest).reduce(0, +))
+        }
+        func total(_ name: String, in metrics: String) -> Double {
+            metrics.split(separator: "\n").filter { $0.hasPrefix(name + "{") }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+        }
+        var metrics = ""
+        // The monitor drains its queue every 10 ms: wait for the last returns to be counted.
+        _ = await eventually {
+            metrics = (try? await offThePool { try httpGet(port: metricsPort, path: "/metrics").body }) ?? ""
+            return total("lookout_consumer_reconnects_total", in: metrics) >= Double(outcome.reconnects - 20)
+        }
+        func total(_ name: String) -> Double { total(name, in: metrics) }
+        let reconnects = total("lookout_consumer_reconnects_total")
+        let missed = total("lookout_consumer_missed_messages_total")
+        print("reconnect storm: \(outcome.reconnects) reconnects made, \(Int(reconnects)) counted; \(Int(missed)) missed messages counted, at most \(outcome.missedAtMost) published while away")
+        #expect(reconnects >= Double(outcome.reconnects - 20) && reconnects <= Double(outcome.reconnects), "every return within the grace is a reconnect")
+        #expect(missed > 0.8 * Double(outcome.missedAtMost) && missed <= Double(outcome.missedAtMost), "messages published while away are missed")
+        #expect(!metrics.contains(#"state="down"} 1"#), "no consumer is down")
+        #expect(receiver.alerts.isEmpty, "no alert: \(receiver.alerts.map(\.name))")
+        let logLines = lookout.child.output().split(separator: "\n").count - startupLines
+        print("reconnect storm: \(logLines) log lines in a minute")
+        #expect(logLines <= 20, "reconnects are logged at a bounded rate:\n\(lookout.child.output().suffix(3_000))")
+    }
+}
