@@ -4,7 +4,8 @@ import ServiceLifecycle
 import Synchronization
 
 /// Sends Lookout heartbeats (contract v1) for a Swift consumer: add it to your `ServiceGroup`,
-/// call ``recordProcessed(_:)`` and ``recordFailed(_:)`` as you work, and it publishes
+/// call ``recordReceived(_:)``, ``recordProcessed(_:publishedAt:)`` and ``recordFailed(_:)`` as you
+/// work (and ``setPending(_:)`` if you keep a local queue), and it publishes
 /// `{"v":1,"consumer":…,"processed":…}` on `lookout:heartbeat` every interval, reconnecting as
 /// needed; on graceful shutdown it says goodbye (`"state":"stopping"`) so no alert fires.
 public final class HeartbeatSender: Service, Sendable {
@@ -30,6 +31,12 @@ public final class HeartbeatSender: Service, Sendable {
     public let configuration: Configuration
     private let processed = Atomic<UInt64>(0)
     private let failed = Atomic<UInt64>(0)
+    private let received = Atomic<UInt64>(0)
+    private let reportsReceived = Atomic<Bool>(false)
+    /// -1 while unknown.
+    private let pending = Atomic<Int64>(-1)
+    /// Publish time of the last finished event, ms since the epoch; -1 while unknown.
+    private let lastEventMilliseconds = Atomic<Int64>(-1)
     private let sent = Atomic<Int>(0)
     private let logger: Logger
 
@@ -38,8 +45,20 @@ public final class HeartbeatSender: Service, Sendable {
         self.logger = logger
     }
 
-    /// Adds to the running count of processed messages.
-    public func recordProcessed(_ count: UInt64 = 1) { processed.add(count, ordering: .relaxed) }
+    /// Adds to the running count of processed messages; `publishedAt`, when the event says when it
+    /// was published, lets Lookout report the processing delay.
+    public func recordProcessed(_ count: UInt64 = 1, publishedAt: Date? = nil) {
+        processed.add(count, ordering: .relaxed)
+        if let publishedAt { lastEventMilliseconds.store(Int64(publishedAt.timeIntervalSince1970 * 1000), ordering: .relaxed) }
+    }
+    /// Adds to the running count of messages taken off the bus: with it, Lookout knows the
+    /// backlog (received − processed) and when it only grows.
+    public func recordReceived(_ count: UInt64 = 1) {
+        received.add(count, ordering: .relaxed)
+        reportsReceived.store(true, ordering: .relaxed)
+    }
+    /// Messages received and not yet processed (a local queue's depth), or nil when unknown.
+    public func setPending(_ count: UInt64?) { pending.store(count.map { Int64(clamping: $0) } ?? -1, ordering: .relaxed) }
     /// Adds to the running count of failed messages.
     public func recordFailed(_ count: UInt64 = 1) { failed.add(count, ordering: .relaxed) }
     /// Heartbeats published so far.
@@ -55,6 +74,9 @@ public final class HeartbeatSender: Service, Sendable {
         if configuration.reportsProgress {
             fields["processed"] = processed.load(ordering: .relaxed)
             fields["failed"] = failed.load(ordering: .relaxed)
+            if reportsReceived.load(ordering: .relaxed) { fields["received"] = received.load(ordering: .relaxed) }
+            if case let queued = pending.load(ordering: .relaxed), queued >= 0 { fields["pending"] = queued }
+            if case let last = lastEventMilliseconds.load(ordering: .relaxed), last >= 0 { fields["last_event_ts"] = last }
         }
         if let group = configuration.group { fields["group"] = group }
         if !configuration.channels.isEmpty { fields["channels"] = configuration.channels }

@@ -38,7 +38,25 @@ import Testing
             #expect(heartbeat.failed == (progress ? 3 : nil))
             #expect(heartbeat.sentAt == 1_800_000_000.25)
             #expect(heartbeat.stopping == stopping)
+            #expect(heartbeat.received == nil && heartbeat.pending == nil && heartbeat.lastEventAt == nil,
+                    "progress fields the consumer never recorded are left out")
         }
+    }
+
+    @Test func backlogAndLastEventGoOutWhenRecorded() throws {
+        let sender = HeartbeatSender(configuration: .init(consumer: "w"))
+        sender.recordReceived(100)
+        sender.recordReceived()
+        sender.recordProcessed(60, publishedAt: Date(timeIntervalSince1970: 1_800_000_000.5))
+        sender.setPending(41)
+        var heartbeat = try Heartbeat.parse(Array(sender.payload().utf8)).get()
+        #expect(heartbeat.received == 101)
+        #expect(heartbeat.processed == 60)
+        #expect(heartbeat.pending == 41)
+        #expect(heartbeat.lastEventAt == 1_800_000_000.5)
+        sender.setPending(nil)
+        heartbeat = try Heartbeat.parse(Array(sender.payload().utf8)).get()
+        #expect(heartbeat.pending == nil)
     }
 
     @Test func theSenderPublishesEveryIntervalAndSaysGoodbye() async throws {
