@@ -36,4 +36,19 @@ import LookoutTestSupport
             #expect(cases.contains("exp_alerts:"), "\(name) has no firing case")
         }
     }
+
+    /// The README's Alertmanager inhibit rules, as a user pastes them (with a receiver added), pass amtool.
+    @Test func theReadmesInhibitRulesPassAmtool() throws {
+        let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let start = try #require(readme.range(of: "# alertmanager.yml\n"))
+        let block = String(readme[start.lowerBound..<(readme.range(of: "```", range: start.upperBound..<readme.endIndex)?.lowerBound ?? readme.endIndex)])
+        #expect(block.contains("inhibit_rules:"))
+        let path = "/tmp/lookout-inhibit-\(UInt32.random(in: 0...UInt32.max)).yml"
+        defer { unlink(path) }
+        try (block.replacingOccurrences(of: "route:\n", with: "route:\n  receiver: oncall\n") + "receivers:\n  - name: oncall\n")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try runCommand(try executable("amtool"), ["check-config", path])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("3 inhibit rules"))
+    }
 }
