@@ -15,6 +15,9 @@ public final class RelayTap: RelayObserver {
 
     /// Touched only on the relay's event loop (every observer call comes from it).
     nonisolated(unsafe) private var sums = ChannelSums<ByteBuffer>()
+    /// Subscribed named connections: each one's name, and each name's connections.
+    nonisolated(unsafe) private var namedClients: [UInt64: String] = [:]
+    nonisolated(unsafe) private var subscribedByName: [String: Set<UInt64>] = [:]
 
     public init(queue: ObservationQueue, heartbeatChannel: String = HeartbeatTracker.defaultChannel,
                 clock: @escaping @Sendable () -> Double = wallClockSeconds) {
@@ -54,13 +57,27 @@ public final class RelayTap: RelayObserver {
         if let handOver { for observation in handOver { queue.offer(observation) } }
     }
 
-    /// Named subscribed connections are consumers too: their going away is a failure.
+    /// Named subscribed connections are consumers too. Several connections may share a name (a
+    /// pool): the consumer is subscribed while any of them is, and leaves when the last one does.
     public func relayClientDidChange(_ observation: ClientObservation) {
-        guard !observation.name.isEmpty else { return }
-        let subscribed = observation.event != .disconnected && observation.subscriptions > 0
-        let reason = observation.event == .disconnected
-            ? "subscribed connection \(observation.address) closed" : "connection unsubscribed from everything"
-        let left = ConnectionSubscriptions(channels: observation.leftChannels, patterns: observation.leftPatterns)
-        queue.offer(.namedConnection(name: observation.name, subscribed: subscribed, reason: reason, left: left, at: clock()))
+        let id = observation.clientID
+        let subscribed = observation.event != .disconnected && observation.subscriptions > 0 && !observation.name.isEmpty
+        // A connection renamed (or unnamed) while subscribed leaves its old name.
+        if let old = namedClients[id], old != observation.name || !subscribed {
+            namedClients[id] = nil
+            subscribedByName[old]?.remove(id)
+            if subscribedByName[old]?.isEmpty == true {
+                subscribedByName[old] = nil
+                let reason = observation.event == .disconnected
+                    ? "subscribed connection \(observation.address) closed" : "connection unsubscribed from everything"
+                let left = ConnectionSubscriptions(channels: observation.leftChannels, patterns: observation.leftPatterns)
+                queue.offer(.namedConnection(name: old, subscribed: false, reason: reason, left: left, at: clock()))
+            }
+        }
+        guard subscribed, namedClients[id] == nil else { return }
+        namedClients[id] = observation.name
+        let first = subscribedByName[observation.name, default: []].isEmpty
+        subscribedByName[observation.name, default: []].insert(id)
+        if first { queue.offer(.namedConnection(name: observation.name, subscribed: true, reason: "", at: clock())) }
     }
 }

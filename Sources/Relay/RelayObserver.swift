@@ -39,6 +39,17 @@ public struct ClientObservation: Sendable {
     /// from everything): the channels (classic and sharded) and patterns it held, at most 1,000 of each.
     public var leftChannels: [String] = []
     public var leftPatterns: [String] = []
+
+    public init(event: Event, clientID: UInt64, name: String, address: String, subscriptions: Int,
+                leftChannels: [String] = [], leftPatterns: [String] = []) {
+        self.event = event
+        self.clientID = clientID
+        self.name = name
+        self.address = address
+        self.subscriptions = subscriptions
+        self.leftChannels = leftChannels
+        self.leftPatterns = leftPatterns
+    }
 }
 
 /// The relay's in-process tap for the monitor.

@@ -79,7 +79,7 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         public var received: UInt64?
         public var pending: UInt64?
         /// Its backlog: `pending`, else `received − processed`, else the traffic on its declared
-        /// channels since Lookout began watching minus what it processed since.
+        /// channels since Lookout began watching minus what it processed or failed since.
         public var lag: UInt64?
         /// Seconds between the publish time of the last event it finished and the heartbeat saying so.
         public var processingDelay: Double?
@@ -144,6 +144,11 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         var traffic: UInt64
         var processed: UInt64
     }
+    /// Whether `progress.lag` is the consumer's own figure (`pending`, `received`) rather than
+    /// Lookout's estimate from the traffic on its channels. Only its own figure can make it
+    /// `lagging`: a consumer that filters its channels, or shares their work with its group,
+    /// would seem ever further behind by the estimate.
+    private var lagIsReported = false
     /// The last backlog sample, and since when the backlog has grown at every sample.
     private var lastLag: LagSample?
     private struct LagSample: Hashable {
@@ -338,8 +343,8 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         if state == .up, let growingSince, now - growingSince >= configuration.lagWindow {
             out += [move(to: .lagging, "backlog grew at every heartbeat for \(Self.seconds(now - growingSince)) (now \(backlog) messages)",
                          at: now)].compactMap { $0 }
-        } else if state == .lagging, shrank || progress.lag == nil {
-            out += [move(to: .up, progress.lag == nil ? "no backlog reported" : "backlog shrinking (\(backlog) messages)", at: now)]
+        } else if state == .lagging, shrank || !lagIsReported {
+            out += [move(to: .up, lagIsReported ? "backlog shrinking (\(backlog) messages)" : "no backlog reported", at: now)]
                 .compactMap { $0 }
         }
         return out
@@ -369,24 +374,27 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     }
 
     private mutating func backlog() -> UInt64? {
+        lagIsReported = true
         if let pending = progress.pending { return pending }
         if let received = progress.received, let processed { return received > processed ? received - processed : 0 }
+        lagIsReported = false
         guard !channels.isEmpty, let processed else {
             lagBaseline = nil
             return nil
         }
-        guard let baseline = lagBaseline, processed >= baseline.processed else {
-            lagBaseline = LagBaseline(traffic: channelTraffic, processed: processed)
+        let finished = processed &+ (failed ?? 0)
+        guard let baseline = lagBaseline, finished >= baseline.processed else {
+            lagBaseline = LagBaseline(traffic: channelTraffic, processed: finished)
             return 0
         }
         let published = channelTraffic - baseline.traffic
-        let done = processed - baseline.processed
+        let done = finished - baseline.processed
         return published > done ? published - done : 0
     }
 
     /// Adds the current backlog to the trend; returns whether it shrank since the last sample.
     private mutating func sampleBacklog(at now: Double) -> Bool {
-        guard let lag = progress.lag else {
+        guard let lag = progress.lag, lagIsReported else {
             lastLag = nil
             growingSince = nil
             return false
