@@ -77,3 +77,13 @@ package final class InProcessLookout: Sendable {
 package func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await NIOThreadPool.singleton.runIfActive(body)
 }
+
+/// Runs a long blocking job (a minute-long load loop) on a thread of its own: held for that
+/// long, one of the shared pool's few threads would delay every other suite's blocking I/O.
+package func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { try body() })
+        }
+    }
+}
