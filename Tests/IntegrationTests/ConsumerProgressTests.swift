@@ -59,6 +59,42 @@ import LookoutTestSupport
         try await missedWhileAway(lookoutArguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"], watchers: 1, port: { _ in redis.port })
     }
 
+    /// A named subscriber that stops reading: its unread output shows on its consumer's gauge
+    /// before the output buffer limit cuts it off.
+    private func unreadOutputIsNamed(lookoutArguments: [String], port: (InProcessLookout) -> Int) async throws {
+        let lookout = try await InProcessLookout(arguments: lookoutArguments)
+        #expect(await eventually { (try? await lookout.get("/readyz").status) == 200 } != nil)
+        let busPort = port(lookout)
+        let sleeper = try TestConnection(port: busPort)
+        _ = try sleeper.call("CLIENT", "SETNAME", "sleepy-1")
+        _ = try sleeper.call("SUBSCRIBE", "bulk")
+        let payload = String(repeating: "x", count: 10_000)
+        try await offThePool {
+            let publisher = try TestConnection(port: busPort)
+            // 12 MB: past what loopback sockets absorb, under the 32 MB hard limit.
+            for _ in 0..<1_200 { _ = try publisher.call("PUBLISH", "bulk", payload) }
+        }
+        let series = #"lookout_consumer_output_buffer_bytes{consumer="sleepy-1",group=""}"#
+        var unread = 0.0
+        _ = await eventually {
+            unread = sample((try? await lookout.get("/metrics").body) ?? "", series) ?? 0
+            return unread > 1_000_000
+        }
+        print("unread output of a subscriber that stopped reading: \(Int(unread)) bytes")
+        #expect(unread > 1_000_000)
+        sleeper.close()
+        try await lookout.stop()
+    }
+
+    @Test func unreadOutputOnTheRelay() async throws {
+        try await unreadOutputIsNamed(lookoutArguments: [], port: { $0.port })
+    }
+
+    @Test func unreadOutputOnRedis() async throws {
+        let redis = try RedisServer()
+        try await unreadOutputIsNamed(lookoutArguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"], port: { _ in redis.port })
+    }
+
     /// Publishes a heartbeat for `consumer` on `connection`.
     /// Heartbeats are promised every 2 s (sent more often): a loaded machine must not make them late.
     private func beat(_ connection: TestConnection, _ consumer: String, interval: Int = 2_000, _ fields: String) throws {
@@ -191,5 +227,44 @@ import LookoutTestSupport
         let logLines = lookout.child.output().split(separator: "\n").count - startupLines
         print("reconnect storm: \(logLines) log lines in a minute")
         #expect(logLines <= 20, "reconnects are logged at a bounded rate:\n\(lookout.child.output().suffix(3_000))")
+    }
+}
+
+/// Redis goes away under three consumers: Lookout says so once (LookoutSourceDown) and holds the
+/// consumer alerts its silence would cause; when Redis is back and the consumers recover, none is sent.
+@Suite(.serialized) struct SourceOutageTests {
+    @Test func aLostRedisFiresOneAlertNotOnePerConsumer() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        var redis = try RedisServer()
+        let port = redis.port
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(port)", "--alert-webhook", receiver.url,
+                                                             "--alert-hold", "1s"])
+        // Down 6 s after their last heartbeat: well after Lookout notices the closed connection.
+        let consumers = try (1...3).map { try heartbeatLoop(port: port, consumer: "billing-\($0)", intervalMilliseconds: 2_000) }
+        defer { for consumer in consumers { consumer.stop(signal: SIGKILL) } }
+        func metrics() async -> String { (try? await lookout.get("/metrics").body) ?? "" }
+        #expect(await eventually { await metrics().components(separatedBy: #",state="up"} 1"#).count == 4 } != nil, "three consumers up")
+        // Seen up by the monitor's health check (once a second) first: a source that never was
+        // up is starting, not lost.
+        #expect(await eventually { await metrics().contains(#"lookout_source_up{source="redis://127.0.0.1:\#(port)"} 1"#) } != nil)
+        try await Task.sleep(for: .seconds(2))
+
+        redis.stop()
+        let allDown = await eventually(seconds: 15) { await metrics().components(separatedBy: #",state="down"} 1"#).count == 4 }
+        #expect(allDown != nil, "every consumer is seen down (its state is what it is)")
+        #expect(await eventually { receiver.alerts.contains { $0.name == "LookoutSourceDown" && $0.status == "firing" } } != nil)
+        #expect(!receiver.alerts.contains { $0.name == "LookoutConsumerDown" || $0.name == "LookoutGroupDown" },
+                "consumer alerts are held while the source is down: \(receiver.alerts.map(\.name))")
+
+        redis = try RedisServer(port: port)
+        defer { redis.stop() }
+        #expect(await eventually(seconds: 20) { await metrics().components(separatedBy: #",state="up"} 1"#).count == 4 } != nil,
+                "the consumers recover once Redis is back")
+        #expect(await eventually { receiver.alerts.contains { $0.name == "LookoutSourceDown" && $0.status == "resolved" } } != nil)
+        try await Task.sleep(for: .seconds(2))  // past the 1 s settle: anything still held would be sent now
+        #expect(!receiver.alerts.contains { $0.name == "LookoutConsumerDown" || $0.name == "LookoutGroupDown" },
+                "held alerts that resolved are never sent: \(receiver.alerts.map(\.name))")
+        try await lookout.stop()
     }
 }

@@ -83,10 +83,10 @@ package func executable(_ name: String) throws -> String {
     throw TestFailure("\(name) not found on PATH: run `make test`, which installs it")
 }
 
-/// A consumer as a shell loop: a heartbeat (interval 500 ms, group billing) published every
-/// 200 ms with redis-cli on `port`, bounded to 600 beats. Kill it to play a dead consumer.
-package func heartbeatLoop(port: Int, consumer: String) throws -> ChildProcess {
-    let heartbeat = #"{"v":1,"consumer":"\#(consumer)","group":"billing","interval_ms":500}"#
+/// A consumer as a shell loop: a heartbeat (interval 500 ms unless told, group billing) published
+/// every 200 ms with redis-cli on `port`, bounded to 600 beats. Kill it to play a dead consumer.
+package func heartbeatLoop(port: Int, consumer: String, intervalMilliseconds: Int = 500) throws -> ChildProcess {
+    let heartbeat = #"{"v":1,"consumer":"\#(consumer)","group":"billing","interval_ms":\#(intervalMilliseconds)}"#
     let cli = try executable("redis-cli")
     let script = "for i in $(seq 1 600); do '\(cli)' -p \(port) publish lookout:heartbeat '\(heartbeat)' >/dev/null; sleep 0.2; done"
     return try ChildProcess("/bin/sh", ["-c", script])
