@@ -215,7 +215,7 @@ public final class ChannelMonitor: Service, Sendable {
             case .reconnect:
                 // A pool recycling connections reconnects many times a second: summarised.
                 reconnectLog { suppressed in
-                    logger.info("consumer reconnected", metadata: metadata.merging(["other reconnects (not logged)": "\(suppressed)"]) { a, _ in a })
+                    logger.info("consumer reconnected", metadata: metadata.merging(["suppressed": "\(suppressed)"]) { a, _ in a })
                 }
                 // Counted either way; recorded only when it cost messages.
                 if (change.transition.missed ?? 0) == 0 { continue }

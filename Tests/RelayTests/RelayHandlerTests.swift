@@ -212,6 +212,35 @@ extension EmbeddedChannel {
         #expect(recorder.publishes.first.map { $0 == ("c", 5, 1) } == true)
         #expect(recorder.events == [.connected, .subscriptionsChanged, .connected])
     }
+
+    @Test func aNamedClientThatLeavesEverythingSaysWhatItHeld() throws {
+        final class Recorder: RelayObserver, @unchecked Sendable {
+            // @unchecked: only touched on the embedded loop, which is this test's thread.
+            var left: [(ClientObservation.Event, [String], [String])] = []
+            var observesDeliveries: Bool { false }
+            func relayDidPublish(_ o: PublishObservation) {}
+            func relayDidDeliver(_ o: DeliveryObservation) {}
+            func relayClientDidChange(_ o: ClientObservation) {
+                if !o.leftChannels.isEmpty || !o.leftPatterns.isEmpty { left.append((o.event, o.leftChannels.sorted(), o.leftPatterns)) }
+            }
+        }
+        let relay = RelayHarness()
+        let recorder = Recorder()
+        relay.core.observer = recorder
+        let client = try relay.connect()
+        _ = try client.send("CLIENT", "SETNAME", "mailer")
+        _ = try client.send("SUBSCRIBE", "a", "b")
+        _ = try client.send("PSUBSCRIBE", "jobs.*")
+        _ = try client.send("UNSUBSCRIBE", "a")
+        #expect(recorder.left.isEmpty, "still subscribed to b and jobs.*")
+        _ = try client.send("PUNSUBSCRIBE\r\n")  // one word: sent inline
+        _ = try client.send("UNSUBSCRIBE\r\n")
+        #expect(recorder.left.count == 1)
+        #expect(recorder.left.first.map { $0.0 == .subscriptionsChanged && $0.1 == ["b"] && $0.2.isEmpty } == true)
+        _ = try client.send("SUBSCRIBE", "c")
+        try client.close().wait()
+        #expect(recorder.left.last.map { $0.0 == .disconnected && $0.1 == ["c"] } == true, "\(recorder.left)")
+    }
 }
 
 @Suite struct PublishRecognitionTests {

@@ -17,7 +17,8 @@ extension RelayCore {
     func unsubscribe(_ client: RelayClient, _ names: ArraySlice<ByteBuffer>, kind: SubscriptionRegistry<RelayClient>.Kind) {
         let targets = names.isEmpty ? Array(client.set(of: kind)) : Array(names)
         let verb = Self.unsubscribeVerb(kind)
-        let held = client.subscriptionCount > 0 ? heldSubscriptions(client) : ([], [])
+        // Copied only when this may leave the client with nothing (the observer's missed-message count).
+        let held = client.subscriptionCount > 0 && targets.count >= client.subscriptionCount ? heldSubscriptions(client) : ([], [])
         if targets.isEmpty {
             client.push(Self.subscriptionReply(verb, nil, client, kind: kind))
             return
