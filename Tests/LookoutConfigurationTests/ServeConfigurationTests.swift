@@ -55,9 +55,14 @@ import Testing
               late_after: 2
               down_after: 4.5
               stall_window: 2m
+              lag_window: 5m
+              reconnect_grace: 1500ms
               detector: phi
               phi_threshold: 10
             """)
+        #expect(settings.detector.lagWindow == 300 && settings.detector.reconnectGrace == 1.5)
+        #expect(try ServeConfiguration.parse(yaml: "log_level: info").detector.lagWindow == 120, "the lag window defaults to 2 minutes")
+        #expect(try ServeConfiguration.parse(yaml: "log_level: info").detector.reconnectGrace == 5)
         #expect(settings.heartbeatChannel == "hb")
         #expect(settings.detector.lateAfter == 2 && settings.detector.downAfter == 4.5)
         #expect(settings.detector.stallWindow == 120)
@@ -108,6 +113,7 @@ import Testing
         ("consumers:\n  detector: magic", "consumers.detector", "is not fixed or phi"),
         ("consumers:\n  late_after: 4", "consumers.down_after", "greater than late_after"),
         ("consumers:\n  stall_window: soon", "consumers.stall_window", "is not a duration"),
+        ("consumers:\n  reconnect_grace: [1]", "consumers.reconnect_grace", "expected a string"),
         ("relay: [1, 2", "(file)", "not valid YAML"),
         ("- just\n- a list", "(file)", "mapping"),
         // Found by `make fuzz`: a key that is not a scalar trapped inside Yams's constructor.
@@ -154,6 +160,8 @@ import Testing
         #expect(settings.relay.password == "fromfile")
         #expect(settings.redis.map(\.port) == [7000, 7001], "--redis adds to the file's sources")
         #expect(settings.detector.stallWindow == 90)
+        let progress = try resolve(["--lag-window", "4s", "--reconnect-grace", "20s"], file: "consumers:\n  lag_window: 1m\n")
+        #expect(progress.detector.lagWindow == 4 && progress.detector.reconnectGrace == 20)
         let linked = try resolve(["--redis-link-timeout", "2s", "--tcp-keepalive", "0"], file: "redis:\n  urls: []\n  link_timeout: 9s\n")
         #expect(linked.redisLinkTimeout == 2 && linked.relay.tcpKeepalive == 0)
         #expect(throws: ConfigurationError.self) { try resolve(["--redis-link-timeout", "500ms"]) }
@@ -177,6 +185,8 @@ import Testing
     @Test(arguments: [
         (["--max-clients", "0"], "--max-clients", "greater than 0"),
         (["--stall-window", "later"], "--stall-window", "is not a duration"),
+        (["--lag-window", "forever"], "--lag-window", "is not a duration"),
+        (["--reconnect-grace", "a bit"], "--reconnect-grace", "is not a duration"),
         (["--alert-hold", "x"], "--alert-hold", "is not a duration"),
         (["--redis", "http://x"], "--redis", "is not redis://"),
         (["--no-relay"], "--no-relay", "nothing to watch"),
