@@ -87,7 +87,7 @@ let package = Package(
         ),
         .target(
             name: "HTTPServer",
-            dependencies: ["LookoutCore", "Monitor", .product(name: "Hummingbird", package: "hummingbird"), logging, nioCore]
+            dependencies: ["LookoutCore", "Monitor", "Reports", "Store", .product(name: "Hummingbird", package: "hummingbird"), logging, nioCore]
         ),
         .target(
             name: "LookoutHeartbeat",

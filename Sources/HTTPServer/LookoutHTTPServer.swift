@@ -14,10 +14,15 @@ public enum LookoutHTTPServer {
         public var monitor: ChannelMonitor
         /// Sources that are not connected, each named with why; `/readyz` is ready when it is empty.
         public var sourcesNotReady: @Sendable () async -> [String]
+        /// The database the history endpoints read (read-only), or nil without one (`--no-db`).
+        public var storePath: String?
+        /// Seconds since the epoch: the end of history ranges.
+        public var wallClock: @Sendable () -> Double = wallClockSeconds
 
-        public init(metrics: MonitorMetrics, monitor: ChannelMonitor) {
+        public init(metrics: MonitorMetrics, monitor: ChannelMonitor, storePath: String? = nil) {
             self.metrics = metrics
             self.monitor = monitor
+            self.storePath = storePath
             self.sourcesNotReady = { await monitor.sourcesNotReadyWithReasons().map { "\($0.name) (\($0.reason))" } }
         }
     }
@@ -39,16 +44,7 @@ public enum LookoutHTTPServer {
             let body = waiting.isEmpty ? "ready\n" : "not ready: " + waiting.joined(separator: ", ") + "\n"
             return Response(status: waiting.isEmpty ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: body)))
         }
-        router.get("/api/v1/channels") { _, _ -> Response in
-            dependencies.monitor.processQueued()
-            let channels = dependencies.monitor.channels()
-                .map { ChannelResource(channel: $0.key, statistics: $0.value) }
-                .sorted { $0.channel < $1.channel }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let data = (try? encoder.encode(ChannelList(channels: channels))) ?? Data("{}".utf8)
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-        }
+        API.routes(on: router, dependencies)
         return router
     }
 
@@ -65,31 +61,4 @@ public enum LookoutHTTPServer {
             logger: logger
         )
     }
-}
-
-/// One entry of `GET /api/v1/channels`.
-struct ChannelResource: Codable {
-    var channel: String
-    var messages: UInt64
-    var bytes: UInt64
-    var unrouted: UInt64
-    var subscribers: Int
-    var messagesPerSecond: Double
-    var bytesPerSecond: Double
-    var lastMessageAt: Double?
-
-    init(channel: String, statistics: ChannelStatistics.Channel) {
-        self.channel = channel
-        messages = statistics.messages
-        bytes = statistics.bytes
-        unrouted = statistics.unrouted
-        subscribers = statistics.subscribers
-        messagesPerSecond = statistics.messagesPerSecond
-        bytesPerSecond = statistics.bytesPerSecond
-        lastMessageAt = statistics.lastMessageAt
-    }
-}
-
-struct ChannelList: Codable {
-    var channels: [ChannelResource]
 }

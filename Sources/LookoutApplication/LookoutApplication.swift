@@ -128,7 +128,7 @@ public final class LookoutApplication: Service, Sendable {
         let boundHTTPPort = self.boundHTTPPort
         let httpLogger = Logger(label: "lookout.http")
         let http = LookoutHTTPServer.application(
-            .init(metrics: metrics, monitor: monitor),
+            .init(metrics: metrics, monitor: monitor, storePath: configuration.storePath),
             host: configuration.metricsHost, port: configuration.metricsPort, logger: httpLogger,
             onServerRunning: { channel in
                 boundHTTPPort.set(channel.localAddress?.port)

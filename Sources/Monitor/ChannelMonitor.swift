@@ -351,13 +351,18 @@ public final class ChannelMonitor: Service, Sendable {
 
     /// The sources that are not connected, each with why; updates `lookout_source_up` on the way.
     public func sourcesNotReadyWithReasons() async -> [(name: String, reason: String)] {
-        var waiting: [(name: String, reason: String)] = []
+        await sourceStates().compactMap { source in source.notReadyReason.map { (source.name, $0) } }
+    }
+
+    /// Every source, with why it is not ready (nil when it is); updates `lookout_source_up` on the way.
+    public func sourceStates() async -> [(name: String, notReadyReason: String?)] {
+        var states: [(name: String, notReadyReason: String?)] = []
         for (source, up) in zip(sources, sourceUp) {
             let reason = await source.notReadyReason
             up.set(Int64(reason == nil ? 1 : 0))
-            if let reason { waiting.append((source.name, reason)) }
+            states.append((source.name, reason))
         }
-        return waiting
+        return states
     }
 
     /// The current per-channel numbers.

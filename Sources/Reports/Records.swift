@@ -16,6 +16,28 @@ struct ChannelRecord: ReportRecord {
     }
 }
 
+/// A channel as the monitor sees it now (the HTTP API): the `channels` fields, over the last
+/// second, then `bytes_per_second`.
+struct LiveChannelRecord: ReportRecord {
+    static let fields = ChannelRecord.fields + ["bytes_per_second"]
+    var values: [Any?]
+
+    init(_ channel: String, _ live: ChannelStatistics.Channel) {
+        values = [channel, live.messages, Human.rounded(live.messagesPerSecond), live.bytes, live.unrouted, live.subscribers,
+                  live.latencyP99.map(Human.latencySeconds), live.lastMessageAt.map(Human.rfc3339), Human.rounded(live.bytesPerSecond)]
+    }
+}
+
+/// One source and whether it is ready (the HTTP API).
+struct SourceRecord: ReportRecord {
+    static let fields = ["source", "up", "reason"]
+    var values: [Any?]
+
+    init(name: String, notReadyReason: String?) {
+        values = [name, notReadyReason == nil, notReadyReason]
+    }
+}
+
 struct HistoryRecord: ReportRecord {
     static let fields = ["start", "step_seconds", "messages", "messages_per_second", "bytes", "unrouted", "subscribers",
                          "latency_p50_seconds", "latency_p90_seconds", "latency_p99_seconds", "latency_max_seconds"]

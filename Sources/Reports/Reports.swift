@@ -52,6 +52,22 @@ public enum Reports {
         }
     }
 
+    /// Channels as the monitor sees them now, busiest first (JSON; the HTTP API).
+    public static func liveChannels(_ channels: [String: ChannelStatistics.Channel]) -> String {
+        let sorted = channels.sorted { ($1.value.messagesPerSecond, $0.key) < ($0.value.messagesPerSecond, $1.key) }
+        return encode(sorted.map { LiveChannelRecord($0.key, $0.value) }, format: .json)
+    }
+
+    /// Every source with whether it is ready, and why not (JSON; the HTTP API).
+    public static func sources(_ sources: [(name: String, notReadyReason: String?)]) -> String {
+        encode(sources.map { SourceRecord(name: $0.name, notReadyReason: $0.notReadyReason) }, format: .json)
+    }
+
+    /// `{"error": message}` (the HTTP API's answer to a bad question).
+    public static func error(_ message: String) -> String {
+        json(["error": message])
+    }
+
     // MARK: history
 
     public static func history(channel: String, _ points: [HistoryPoint], step: Int64, format: OutputFormat, style: ReportStyle) -> String {

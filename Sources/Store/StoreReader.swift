@@ -4,9 +4,12 @@ import LookoutCore
 /// A question the database cannot answer: a missing file, an unknown name.
 public struct StoreQueryError: Error, CustomStringConvertible, Equatable {
     public var description: String
+    /// The question named a channel, consumer or group the database has never recorded.
+    public var isUnknownName: Bool
 
-    public init(_ description: String) {
+    public init(_ description: String, isUnknownName: Bool = false) {
         self.description = description
+        self.isUnknownName = isUnknownName
     }
 }
 
@@ -122,7 +125,7 @@ public final class StoreReader {
         try attempt {
             guard try connection.integer("SELECT 1 FROM channel_samples WHERE channel = ? LIMIT 1", [.text(channel)]) != nil
                 || connection.integer("SELECT 1 FROM channel_minutes WHERE channel = ? LIMIT 1", [.text(channel)]) != nil else {
-                throw StoreQueryError("unknown channel '\(channel)' (lookout channels lists the recorded ones)")
+                throw StoreQueryError("unknown channel '\(channel)' (lookout channels lists the recorded ones)", isUnknownName: true)
             }
             let first = Int64(since.rounded(.down)) / step * step
             let watermark = try rolledUpUntil()
@@ -147,7 +150,7 @@ public final class StoreReader {
         try attempt {
             let consumers = try Self.consumers(connection, group: group)
             if let group, consumers.isEmpty {
-                throw StoreQueryError("unknown group '\(group)' (lookout consumers lists the recorded ones)")
+                throw StoreQueryError("unknown group '\(group)' (lookout consumers lists the recorded ones)", isUnknownName: true)
             }
             return consumers
         }
@@ -156,7 +159,7 @@ public final class StoreReader {
     /// One consumer as last recorded.
     public func consumer(_ name: String) throws(StoreQueryError) -> HeartbeatTracker.ConsumerSnapshot {
         guard let consumer = try consumers().first(where: { $0.consumer == name }) else {
-            throw StoreQueryError("unknown consumer '\(name)' (lookout consumers lists the recorded ones)")
+            throw StoreQueryError("unknown consumer '\(name)' (lookout consumers lists the recorded ones)", isUnknownName: true)
         }
         return consumer
     }

@@ -53,7 +53,8 @@ import LookoutTestSupport
 
         let channels = try await lookout.get("/api/v1/channels")
         #expect(channels.status == 200)
-        #expect(channels.body.contains("\"channel\":\"ch2\""))
+        let listed = try JSONSerialization.jsonObject(with: Data(channels.body.utf8)) as? [[String: Any]] ?? []
+        #expect(listed.contains { $0["channel"] as? String == "ch2" })
         #expect(try await lookout.get("/healthz").status == 200)
         #expect(try await lookout.get("/readyz").status == 200)
 

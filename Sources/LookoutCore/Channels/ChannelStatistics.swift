@@ -40,6 +40,8 @@ public struct ChannelStatistics: Sendable {
         public var bytesPerSecond: Double = 0
         /// Seconds since the epoch of the last message, if any.
         public var lastMessageAt: Double?
+        /// The 99th percentile delivery latency over the last rate window, if anything was delivered.
+        public var latencyP99: Double?
 
         public init() {}
     }
@@ -109,6 +111,7 @@ public struct ChannelStatistics: Sendable {
                 channels[label]!.messagesPerSecond = Double(messages) / elapsed
                 channels[label]!.bytesPerSecond = Double(channel.bytes - before.bytes) / elapsed
             }
+            channels[label]!.latencyP99 = latencies[label]?.quantile(0.99)
             let sampled = lastSampled[label]
             guard messages > 0 || sampled?.subscribers != channel.subscribers
                 || now - (sampled?.at ?? -.infinity) >= Self.idleSampleInterval else { continue }
