@@ -116,6 +116,7 @@ let package = Package(
             dependencies: [
                 "LookoutApplication", "LookoutConfiguration", "LookoutCore", "LookoutHeartbeat", "Relay", "Store", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), nioCore, .product(name: "NIOHTTP1", package: "swift-nio"),
                 logging, lifecycle,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]

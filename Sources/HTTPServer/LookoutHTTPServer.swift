@@ -5,8 +5,8 @@ import LookoutCore
 import Monitor
 import NIOCore
 
-/// Lookout's HTTP endpoints: `/metrics` (Prometheus text format), `/healthz`, `/readyz` and the
-/// JSON API under `/api/v1`.
+/// Lookout's HTTP endpoints: the status page at `/`, `/metrics` (Prometheus text format),
+/// `/healthz`, `/readyz` and the JSON API under `/api/v1`.
 public enum LookoutHTTPServer {
     /// What the endpoints read from.
     public struct Dependencies: Sendable {
@@ -37,6 +37,10 @@ public enum LookoutHTTPServer {
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: dependencies.metrics.exposition()))
             )
+        }
+        router.get("/") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                     body: .init(byteBuffer: ByteBuffer(string: StatusPage.html)))
         }
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { _, _ -> Response in

@@ -6,14 +6,15 @@ import Glibc
 #endif
 
 /// The `lookout` command: the server (`serve`), the history queries (`channels`, `history`,
-/// `consumers`, `alerts`) and `heartbeat`.
+/// `consumers`, `alerts`), the live view (`top`) and `heartbeat`.
 @main
 struct Lookout: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lookout",
         abstract: "Health sidecar for Redis pub/sub: an embedded relay, per-channel metrics and consumer heartbeats.",
         version: LookoutVersion.current,
-        subcommands: [Serve.self, ChannelsCommand.self, HistoryCommand.self, ConsumersCommand.self, AlertsCommand.self, HeartbeatCommand.self],
+        subcommands: [Serve.self, ChannelsCommand.self, HistoryCommand.self, ConsumersCommand.self, AlertsCommand.self, TopCommand.self,
+                      HeartbeatCommand.self],
         defaultSubcommand: Serve.self
     )
 

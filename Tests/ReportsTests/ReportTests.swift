@@ -133,13 +133,13 @@ func storyDatabase() throws -> TemporaryDatabase {
     @Test func unknownNamesAreOneLineErrors() throws {
         let database = try storyDatabase()
         let reader = try StoreReader(path: database.path)
-        #expect(throws: StoreQueryError("unknown channel 'ordres' (lookout channels lists the recorded ones)")) {
+        #expect(throws: StoreQueryError("unknown channel 'ordres' (lookout channels lists the recorded ones)", isUnknownName: true)) {
             try reader.history(channel: "ordres", since: 0, until: 1, step: 1)
         }
-        #expect(throws: StoreQueryError("unknown consumer 'billing-worker-9' (lookout consumers lists the recorded ones)")) {
+        #expect(throws: StoreQueryError("unknown consumer 'billing-worker-9' (lookout consumers lists the recorded ones)", isUnknownName: true)) {
             try reader.consumer("billing-worker-9")
         }
-        #expect(throws: StoreQueryError("unknown group 'shipping' (lookout consumers lists the recorded ones)")) {
+        #expect(throws: StoreQueryError("unknown group 'shipping' (lookout consumers lists the recorded ones)", isUnknownName: true)) {
             try reader.consumers(group: "shipping")
         }
     }
@@ -204,4 +204,55 @@ func parseCSV(_ text: String) -> [[String]] {
         }
     }
     return records
+}
+
+/// `lookout top --once`: one frame from fixed API answers, golden-tested.
+@Suite struct TopViewTests {
+    static let answers = (
+        sources: #"[{"source":"relay","up":true,"reason":null},{"source":"redis://10.0.0.5:6379","up":false,"reason":"not connected"}]"#,
+        alerts: #"""
+            [{"alert":"LookoutConsumerDown","status":"firing","subject":"billing-worker-3","started_at":"2027-01-15T08:06:15.000Z",
+              "labels":{"severity":"critical"}},
+             {"alert":"LookoutChannelWithoutConsumers","status":"resolved","subject":"nobody","started_at":"2027-01-15T08:00:30.000Z",
+              "labels":{"severity":"warning"}}]
+            """#,
+        consumers: #"""
+            [{"consumer":"billing-worker-1","group":"billing","state":"up","state_since":"2027-01-15T08:00:00.000Z","heartbeats":true,
+              "last_heartbeat":"2027-01-15T08:09:58.000Z","lag":47,"missed":0},
+             {"consumer":"billing-worker-3","group":"billing","state":"down","state_since":"2027-01-15T08:06:15.000Z","heartbeats":true,
+              "last_heartbeat":"2027-01-15T08:06:00.000Z","lag":null,"missed":14},
+             {"consumer":"audit-tail","group":"","state":"lagging","state_since":"2027-01-15T08:09:00.000Z","heartbeats":false,
+              "last_heartbeat":null,"lag":1200,"missed":0}]
+            """#,
+        channels: #"""
+            [{"channel":"orders","messages_per_second":12.5,"bytes_per_second":4096,"subscribers":2,"unrouted":0,"latency_p99_seconds":0.0009},
+             {"channel":"nobody","messages_per_second":0.3,"bytes_per_second":12,"subscribers":0,"unrouted":180,"latency_p99_seconds":null},
+             {"channel":"a-very-long-channel-name-that-needs-cutting-to-fit-eighty-columns","messages_per_second":1,"bytes_per_second":1,
+              "subscribers":1,"unrouted":0,"latency_p99_seconds":0.02}]
+            """#)
+
+    private func view(alerts: String? = answers.alerts) throws -> TopView {
+        try TopView(sources: Data(Self.answers.sources.utf8), alerts: alerts.map { Data($0.utf8) },
+                    consumers: Data(Self.answers.consumers.utf8), channels: Data(Self.answers.channels.utf8))
+    }
+
+    @Test func oneFrameMatchesItsGoldenFile() throws {
+        let text = try view().render(url: "http://127.0.0.1:9480", style: ReportTests.style)
+        let file = ReportTests.golden.appendingPathComponent("top.txt")
+        if ProcessInfo.processInfo.environment["LOOKOUT_UPDATE_GOLDEN"] == "1" { try text.write(to: file, atomically: true, encoding: .utf8) }
+        #expect(text == (try String(contentsOf: file, encoding: .utf8)))
+        #expect(text.split(separator: "\n").allSatisfy { $0.count <= 80 }, "fits 80 columns")
+        #expect(!text.contains("\u{1B}"), "no colour unless asked (a TTY)")
+        #expect(try view().render(url: "u", style: ReportTests.style, colour: true).contains("\u{1B}[31mdown\u{1B}[0m"))
+    }
+
+    @Test func aShortTerminalAndAServerWithoutHistory() throws {
+        let short = try view().render(url: "u", style: ReportTests.style, rows: 10)
+        #expect(short.split(separator: "\n", omittingEmptySubsequences: false).count == 11, "ten lines and the final newline")
+        #expect(short.hasSuffix("more lines (a taller terminal shows them)\n"))
+        #expect(try view(alerts: nil).render(url: "u", style: ReportTests.style).contains("ALERTS: no history"))
+        #expect(throws: TopView.TopError.self) {
+            try TopView(sources: Data("<html>".utf8), alerts: nil, consumers: Data("[]".utf8), channels: Data("[]".utf8))
+        }
+    }
 }

@@ -1,0 +1,75 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+import LookoutTestSupport
+
+/// The status page at `/`, rendered by headless Chromium against a real Lookout with traffic and
+/// a heartbeat consumer: it shows the channel and the consumer, and follows the consumer's death.
+@Suite(.serialized) struct StatusPageTests {
+    /// Where the screenshot goes, for people to look at: `.build/test-output/` in the package.
+    static let outputDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/test-output")
+
+    /// Chromium, headless, with its own profile and no way out but loopback; `arguments` before the URL.
+    private func chromium(_ arguments: [String], url: String) throws -> String {
+        let profile = "/tmp/lookout-chromium-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { _ = try? runCommand("/bin/rm", ["-rf", profile]) }
+        let result = try runCommand(try executable("chromium"), [
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=\(profile)",
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", "--virtual-time-budget=5000",
+        ] + arguments + [url])
+        #expect(result.status == 0, "chromium: \(result.output.suffix(500))")
+        return result.output
+    }
+
+    /// The rendered page's text, and the consumer row's `data-state`.
+    private func render(_ port: Int) throws -> (text: String, consumerState: String?) {
+        let dom = try chromium(["--dump-dom"], url: "http://127.0.0.1:\(port)/")
+        let main = dom.range(of: "<main").map { String(dom[$0.lowerBound...]) } ?? dom
+        let script = main.range(of: "<script").map { String(main[..<$0.lowerBound]) } ?? main
+        let text = script.replacingOccurrences(of: "<[^>]+>", with: " ", options: .regularExpression)
+            .replacingOccurrences(of: "\\s+", with: " ", options: .regularExpression)
+        let state = dom.range(of: #"data-consumer="billing-7" data-state="([a-z]+)""#, options: .regularExpression).map { match in
+            String(dom[match].split(separator: "\"")[3])
+        }
+        return (text, state)
+    }
+
+    @Test func thePageShowsTheBusAndFollowsAConsumersDeath() async throws {
+        let lookout = try await InProcessLookout()
+        let page = try await lookout.get("/")
+        #expect(page.status == 200)
+        for external in [#"src="http"#, #"href="http"#, "url(", "@import", "//cdn", "fonts.googleapis"] {
+            #expect(!page.body.contains(external), "the page loads nothing from outside Lookout (\(external))")
+        }
+        let subscriber = try TestConnection(port: lookout.port)
+        _ = try subscriber.call("SUBSCRIBE", "orders.created")
+        let publisher = try TestConnection(port: lookout.port)
+        for index in 0..<20 { _ = try publisher.call("PUBLISH", "orders.created", "order \(index)") }
+        let consumer = try heartbeatLoop(port: lookout.port, consumer: "billing-7")
+        defer { consumer.stop(signal: SIGKILL) }
+        #expect(try await eventually { try await lookout.get("/api/v1/consumers").body.contains("billing-7") } != nil)
+
+        let port = lookout.metricsPort
+        let alive = try await offThePool { try self.render(port) }
+        #expect(alive.text.contains("orders.created"), "the channel is listed: \(alive.text.prefix(600))")
+        #expect(alive.text.contains("billing-7") && alive.text.contains("group billing"), "the consumer is listed under its group")
+        #expect(alive.consumerState == "up")
+
+        try FileManager.default.createDirectory(at: Self.outputDirectory, withIntermediateDirectories: true)
+        let screenshot = Self.outputDirectory.appendingPathComponent("status-page.png").path
+        _ = try await offThePool { try self.chromium(["--hide-scrollbars", "--window-size=1280,900", "--screenshot=\(screenshot)"],
+                                                     url: "http://127.0.0.1:\(port)/") }
+        #expect(FileManager.default.fileExists(atPath: screenshot))
+        print("status page screenshot: \(screenshot)")
+
+        consumer.stop(signal: SIGKILL)
+        #expect(try await eventually { try await lookout.get("/api/v1/consumers").body.contains(#""state" : "down""#) } != nil)
+        let dead = try await offThePool { try self.render(port) }
+        #expect(dead.consumerState == "down", "the page follows the consumer's death")
+        #expect(dead.text.contains("LookoutConsumerDown"), "and shows its alert firing")
+        try await lookout.stop()
+    }
+}
