@@ -72,4 +72,25 @@ import LookoutTestSupport
         #expect(dead.text.contains("LookoutConsumerDown"), "and shows its alert firing")
         try await lookout.stop()
     }
+
+    @Test func lookoutTopOncePrintsAFrameFromTheAPI() async throws {
+        let lookout = try await InProcessLookout()
+        let publisher = try TestConnection(port: lookout.port)
+        _ = try publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"top-1","group":"g","interval_ms":60000}"#)
+        _ = try publisher.call("PUBLISH", "invoices", "x")
+        let url = "http://127.0.0.1:\(lookout.metricsPort)"
+        var frame = ""
+        let shown = try await eventually {
+            frame = try await offThePool { try runCommand(try LookoutProcess.binary, ["top", "--once", "--url", url]).output }
+            return frame.contains("top-1") && frame.contains("invoices")
+        }
+        #expect(shown != nil, "\(frame)")
+        #expect(frame.hasPrefix("lookout top — \(url)"))
+        #expect(frame.contains("sources: relay up"))
+        #expect(!frame.contains("\u{1B}"), "no colours when standard output is not a terminal")
+        try await lookout.stop()
+        let gone = try await offThePool { try runCommand(try LookoutProcess.binary, ["top", "--once", "--url", url]) }
+        #expect(gone.status == 1)
+        #expect(gone.output.contains("cannot reach Lookout at \(url)"))
+    }
 }
