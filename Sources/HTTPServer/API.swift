@@ -48,7 +48,9 @@ enum API {
             return json(Reports.alerts(alerts, format: .json, style: style(dependencies)))
         }
         router.get("/api/v1/sources") { _, _ -> Response in
-            json(Reports.sources(await monitor.sourceStates()))
+            json(Reports.sources(await monitor.sourceReports().map {
+                ($0.name, $0.notReadyReason, $0.details.reconnects, $0.details.probeRoundTrip)
+            }))
         }
         router.get("/api/v1/{rest}") { _, context -> Response in
             throw APIError.notFound("no such endpoint: /api/v1/\(context.parameters.get("rest") ?? "")")

@@ -146,7 +146,9 @@ function replace(id, node) { const target = document.getElementById(id); target.
 
 function drawSources(sources) {
   const box = document.getElementById("sources");
-  box.replaceChildren(...sources.map(s => el("span", { title: s.reason || "ready" }, s.source, " ", badge(s.up ? "up" : "down"), " ")));
+  box.replaceChildren(...sources.map(s => el("span", { title: s.reason || "ready" }, s.source, " ", badge(s.up ? "up" : "down"),
+    s.reconnects ? ` ${s.reconnects} reconnects` : "", s.probe_roundtrip_seconds !== null && s.probe_roundtrip_seconds !== undefined
+      ? ` probe ${seconds(s.probe_roundtrip_seconds)}` : "", s.reason ? ` (${s.reason})` : "", " ")));
 }
 function drawFiring(alerts) {
   const firing = alerts.filter(a => a.status === "firing");

@@ -356,13 +356,18 @@ public final class ChannelMonitor: Service, Sendable {
 
     /// Every source, with why it is not ready (nil when it is); updates `lookout_source_up` on the way.
     public func sourceStates() async -> [(name: String, notReadyReason: String?)] {
-        var states: [(name: String, notReadyReason: String?)] = []
+        await sourceReports().map { ($0.name, $0.notReadyReason) }
+    }
+
+    /// Every source with its readiness and details (the API's `/sources`); updates `lookout_source_up`.
+    public func sourceReports() async -> [(name: String, notReadyReason: String?, details: SourceDetails)] {
+        var reports: [(name: String, notReadyReason: String?, details: SourceDetails)] = []
         for (source, up) in zip(sources, sourceUp) {
             let reason = await source.notReadyReason
             up.set(Int64(reason == nil ? 1 : 0))
-            states.append((source.name, reason))
+            reports.append((source.name, reason, await source.details))
         }
-        return states
+        return reports
     }
 
     /// The current per-channel numbers.

@@ -13,10 +13,26 @@ public protocol MonitoredSource: AnyObject, Sendable {
     func subscriberCounts() async -> [String: Int]
     /// Output not yet read by each named subscriber, in bytes.
     func namedSubscriberOutputBytes() async -> [String: Int]
+    /// Reconnections and the last probe's round trip, for the status page.
+    var details: SourceDetails { get async }
+}
+
+/// What the status page and the API show of a source besides whether it is ready.
+public struct SourceDetails: Sendable, Hashable {
+    /// Subscriptions made again after a lost connection.
+    public var reconnects: UInt64
+    /// The last probe's publish-to-receive time in seconds (Redis sources), nil before the first.
+    public var probeRoundTrip: Double?
+
+    public init(reconnects: UInt64 = 0, probeRoundTrip: Double? = nil) {
+        self.reconnects = reconnects
+        self.probeRoundTrip = probeRoundTrip
+    }
 }
 
 extension MonitoredSource {
     public func namedSubscriberOutputBytes() async -> [String: Int] { [:] }
+    public var details: SourceDetails { get async { SourceDetails() } }
 
     public var notReadyReason: String? {
         get async { await isConnected ? nil : "not connected" }

@@ -60,6 +60,9 @@ public final class RelayTap: RelayObserver {
     /// Named subscribed connections are consumers too. Several connections may share a name (a
     /// pool): the consumer is subscribed while any of them is, and leaves when the last one does.
     public func relayClientDidChange(_ observation: ClientObservation) {
+        // Traffic summed so far was published before this change: it goes first, so what a
+        // consumer missed while away is counted exactly.
+        relayDidFinishBatch()
         let id = observation.clientID
         let subscribed = observation.event != .disconnected && observation.subscriptions > 0 && !observation.name.isEmpty
         // A connection renamed (or unnamed) while subscribed leaves its old name.

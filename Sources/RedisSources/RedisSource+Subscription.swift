@@ -43,6 +43,7 @@ extension RedisSource {
                 }
                 if everConnected {
                     reconnects.increment()
+                    shared.withLock { $0.reconnectCount += 1 }
                     logger.notice("subscribed again", metadata: ["source": "\(name)", "node": "\(node)"])
                 }
                 linkRestored(.pattern)
@@ -102,7 +103,10 @@ extension RedisSource {
             shardProbeRoundTrip(shard).record(max(0, now - sentAt))
         } else {
             probeRoundTrip.record(max(0, now - sentAt))
-            shared.withLock { $0.probes.received(sentAt: sentAt) }
+            shared.withLock { state in
+                state.probes.received(sentAt: sentAt)
+                state.lastProbeRoundTrip = max(0, now - sentAt)
+            }
         }
     }
 

@@ -78,6 +78,9 @@ public final class RedisSource: MonitoredSource, Service {
         var namedSubscribers: Set<String>?
         /// Output buffer bytes (`omem`) of each named subscriber, summed over its connections.
         var namedOutput: [String: Int] = [:]
+        /// Subscriptions made again after a loss, and the last classic probe's round trip (seconds).
+        var reconnectCount: UInt64 = 0
+        var lastProbeRoundTrip: Double?
         /// The deployment as last read (a plain Redis until the poller knows better).
         var topology: ClusterTopology
         /// Shard channels to subscribe to (the per-shard probes among them), with the index of
@@ -252,6 +255,10 @@ public final class RedisSource: MonitoredSource, Service {
 
     public func namedSubscriberOutputBytes() async -> [String: Int] {
         shared.withLock { $0.namedOutput }
+    }
+
+    public var details: SourceDetails {
+        get async { shared.withLock { SourceDetails(reconnects: $0.reconnectCount, probeRoundTrip: $0.lastProbeRoundTrip) } }
     }
 
     public func run() async throws {

@@ -88,7 +88,7 @@ final class RelayConnectionHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         if let client { core.scheduleFlush(client) }
-        core.flushAll()
+        core.flushAllSoon()
         context.fireChannelReadComplete()
     }
 

@@ -24,6 +24,8 @@ final class RelayCore: @unchecked Sendable {
     var clients: [UInt64: RelayClient] = [:]
     private var nextClientID: UInt64 = 1
     private var awaitingFlush: [RelayClient] = []
+    /// A flush of every outbox is scheduled for the end of this event-loop iteration.
+    private var flushScheduled = false
     var stats = RelayStatistics()
     /// The counters at the last CONFIG RESETSTAT: INFO reports what grew since.
     var statsBaseline = RelayStatistics()
@@ -150,8 +152,20 @@ final class RelayCore: @unchecked Sendable {
         awaitingFlush.append(client)
     }
 
+    /// Flushes every outbox once, after every connection's reads in this event-loop iteration
+    /// (as Redis writes in `beforeSleep`): many publishers then cost one write per subscriber,
+    /// not one per publisher per subscriber.
+    func flushAllSoon() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        eventLoop.execute { [self] in
+            flushScheduled = false
+            flushAll()
+        }
+    }
+
     /// Writes every pending outbox, applies the output-buffer limits, and closes clients that
-    /// asked to be closed. Called at the end of each read batch.
+    /// asked to be closed.
     func flushAll() {
         assertOnLoop()
         observer?.relayDidFinishBatch()
@@ -168,8 +182,9 @@ final class RelayCore: @unchecked Sendable {
     private func flush(_ client: RelayClient, now: Double) {
         let channel = client.channel
         if client.outbox.readableBytes > 0 {
-            let bytes = client.outbox
-            client.outbox.clear()
+            // Written before it is cleared: once the socket took it all, NIO holds no reference
+            // and clearing reuses the storage instead of allocating a new buffer every flush.
+            defer { client.outbox.clear() }
             if !client.timedDeliveries.isEmpty, let observer {
                 let timings = client.timedDeliveries
                 client.timedDeliveries = []
@@ -184,9 +199,9 @@ final class RelayCore: @unchecked Sendable {
                     }
                     observer.relayDidFinishBatch()
                 }
-                channel.writeAndFlush(bytes, promise: promise)
+                channel.writeAndFlush(client.outbox, promise: promise)
             } else {
-                channel.writeAndFlush(bytes, promise: nil)
+                channel.writeAndFlush(client.outbox, promise: nil)
             }
         }
         if client.closing {

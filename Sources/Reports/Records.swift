@@ -28,13 +28,13 @@ struct LiveChannelRecord: ReportRecord {
     }
 }
 
-/// One source and whether it is ready (the HTTP API).
+/// One source: whether it is ready, why not, its reconnections and last probe round trip (the HTTP API).
 struct SourceRecord: ReportRecord {
-    static let fields = ["source", "up", "reason"]
+    static let fields = ["source", "up", "reason", "reconnects", "probe_roundtrip_seconds"]
     var values: [Any?]
 
-    init(name: String, notReadyReason: String?) {
-        values = [name, notReadyReason == nil, notReadyReason]
+    init(name: String, notReadyReason: String?, reconnects: UInt64, probeRoundTrip: Double?) {
+        values = [name, notReadyReason == nil, notReadyReason, reconnects, probeRoundTrip.map(Human.latencySeconds)]
     }
 }
 

@@ -58,9 +58,11 @@ public enum Reports {
         return encode(sorted.map { LiveChannelRecord($0.key, $0.value) }, format: .json)
     }
 
-    /// Every source with whether it is ready, and why not (JSON; the HTTP API).
-    public static func sources(_ sources: [(name: String, notReadyReason: String?)]) -> String {
-        encode(sources.map { SourceRecord(name: $0.name, notReadyReason: $0.notReadyReason) }, format: .json)
+    /// Every source with whether it is ready, why not, its reconnections and last probe round
+    /// trip (JSON; the HTTP API).
+    public static func sources(_ sources: [(name: String, notReadyReason: String?, reconnects: UInt64, probeRoundTrip: Double?)]) -> String {
+        encode(sources.map { SourceRecord(name: $0.name, notReadyReason: $0.notReadyReason, reconnects: $0.reconnects,
+                                          probeRoundTrip: $0.probeRoundTrip) }, format: .json)
     }
 
     /// `{"error": message}` (the HTTP API's answer to a bad question).

@@ -31,6 +31,7 @@ import LookoutTestSupport
         let sources = try await json(lookout, "/api/v1/sources").value as? [[String: Any]] ?? []
         #expect(sources.count == 1)
         #expect(sources.first?["source"] as? String == "relay" && sources.first?["up"] as? Bool == true)
+        #expect(sources.first?["reconnects"] as? Int == 0)
 
         // History, once the writer has flushed (every second).
         var total = 0
@@ -61,6 +62,20 @@ import LookoutTestSupport
         _ = try publisher.call("PUBLISH", "user:1/events", "x")
         let encoded = try await eventually { try await lookout.get("/api/v1/channels/user%3A1%2Fevents?since=5m").status == 200 }
         #expect(encoded != nil)
+        try await lookout.stop()
+    }
+
+    @Test func aRedisSourceShowsItsProbeRoundTrip() async throws {
+        let redis = try RedisServer()
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--no-db", "--redis", "redis://127.0.0.1:\(redis.port)"])
+        var sources: [[String: Any]] = []
+        let probed = try await eventually { () async throws -> Bool in
+            sources = try await json(lookout, "/api/v1/sources").value as? [[String: Any]] ?? []
+            return sources.first?["probe_roundtrip_seconds"] is Double || sources.first?["probe_roundtrip_seconds"] is Int
+        }
+        #expect(probed != nil, "\(sources)")
+        #expect(sources.first?["source"] as? String == "redis://127.0.0.1:\(redis.port)")
+        #expect(try await json(lookout, "/api/v1/alerts").status == 503, "no database, no alert history")
         try await lookout.stop()
     }
 }

@@ -37,6 +37,8 @@ extension EmbeddedChannel {
     }
 
     func drain() -> String {
+        // The relay flushes at the end of the event-loop iteration.
+        embeddedEventLoop.run()
         var out = ""
         while let chunk = try? readOutbound(as: ByteBuffer.self) { out += String(buffer: chunk) }
         return out
