@@ -262,16 +262,16 @@ public struct RelayStatistics: Sendable, Hashable {
     }
 }
 
-/// The encoded message frames of one publish. The first receiver of each kind (protocol,
-/// pattern) gets the message encoded straight into its outbox, which allocates nothing; a
-/// second one makes the frame be built once and copied from then on.
+/// The encoded message frames of one publish. The first receiver of each protocol gets the
+/// message encoded straight into its outbox, which allocates nothing; a second one makes the
+/// frame be built once and copied from then on. Pattern receivers always get theirs encoded
+/// straight into their outbox.
 struct MessageFrames {
     let channel: ByteBuffer
     let payload: ByteBuffer
     let sharded: Bool
     private var resp2: ByteBuffer?
     private var resp3: ByteBuffer?
-    private var patternFrames: [ByteBuffer: (resp2: ByteBuffer?, resp3: ByteBuffer?)] = [:]
     /// Whether a receiver without a pattern already got the message encoded directly, per protocol.
     private var wroteDirectly: (resp2: Bool, resp3: Bool) = (false, false)
 
@@ -281,32 +281,24 @@ struct MessageFrames {
         self.sharded = sharded
     }
 
-    /// Appends the message, as `version` and `pattern` want it, to `outbox`.
+    /// Appends the message, as `version` and `pattern` want it, to `outbox`. A pattern's frame is
+    /// encoded straight into each receiver's outbox: its bytes are copied there either way, and
+    /// a cached frame would cost a buffer and a dictionary entry per message.
     mutating func write(to outbox: inout ByteBuffer, version: RESPVersion, pattern: ByteBuffer?) {
-        if pattern == nil {
-            let first = version == .resp2 ? !wroteDirectly.resp2 : !wroteDirectly.resp3
-            if first {
-                if version == .resp2 { wroteDirectly.resp2 = true } else { wroteDirectly.resp3 = true }
-                encode(version, pattern: nil, into: &outbox)
-                return
-            }
+        if let pattern {
+            encode(version, pattern: pattern, into: &outbox)
+            return
         }
-        outbox.writeImmutableBuffer(frame(for: version, pattern: pattern))
+        let first = version == .resp2 ? !wroteDirectly.resp2 : !wroteDirectly.resp3
+        if first {
+            if version == .resp2 { wroteDirectly.resp2 = true } else { wroteDirectly.resp3 = true }
+            encode(version, pattern: nil, into: &outbox)
+            return
+        }
+        outbox.writeImmutableBuffer(frame(for: version))
     }
 
-    mutating func frame(for version: RESPVersion, pattern: ByteBuffer?) -> ByteBuffer {
-        if let pattern {
-            var entry = patternFrames[pattern] ?? (nil, nil)
-            if version == .resp2 {
-                if let frame = entry.resp2 { return frame }
-                entry.resp2 = encode(version, pattern: pattern)
-            } else {
-                if let frame = entry.resp3 { return frame }
-                entry.resp3 = encode(version, pattern: pattern)
-            }
-            patternFrames[pattern] = entry
-            return (version == .resp2 ? entry.resp2 : entry.resp3)!
-        }
+    mutating func frame(for version: RESPVersion) -> ByteBuffer {
         if version == .resp2 {
             if let resp2 { return resp2 }
             resp2 = encode(.resp2, pattern: nil)
