@@ -166,6 +166,7 @@ public final class ChannelMonitor: Service, Sendable {
         // The monitor itself receives Lookout's own channels: they are never published to nobody.
         let unrouted = configuration.ownChannels.contains(channel) ? 0 : unrouted
         guard let label = state.grouping.label(for: channel) else { return }
+        if label == ChannelGrouping.overflowLabel { state.grouping.countOverflow(messages: messages) }
         state.statistics.record(label: label, messages: messages, bytes: bytes, unrouted: unrouted, at: time)
         let series = Self.series(label, in: &state, metrics: metrics)
         series.messages.increment(by: Int64(messages))

@@ -92,6 +92,10 @@ import LookoutTestSupport
 
     @Test func channelCapAndGroupsBoundTheSeries() async throws {
         let lookout = try await InProcessLookout(arguments: ["--max-channels", "5", "--channel-group", "user:*:events=user-events"])
+        // A subscriber on a channel past the cap: its delivery latencies and subscriber count are
+        // asked about too, and must not count as overflowed messages.
+        let subscriber = try TestConnection(port: lookout.port)
+        _ = try subscriber.call("SUBSCRIBE", "session:150")
         let publisher = try TestConnection(port: lookout.port)
         var pipeline: [UInt8] = []
         for i in 0..<200 { pipeline += ScriptStep.encode([Array("PUBLISH".utf8), Array("session:\(i)".utf8), Array("x".utf8)]) }
@@ -104,6 +108,9 @@ import LookoutTestSupport
         #expect(Self.sample(metrics, "lookout_channel_messages_total{channel=\"session:0\"}") == 1)
         let series = metrics.split(separator: "\n").filter { $0.hasPrefix("lookout_channel_messages_total{") }
         #expect(series.count == 7, "5 tracked channels, one group, and __other__")
+        try await Task.sleep(for: .milliseconds(2_200))  // two refreshes: subscriber counts are labelled too
+        let later = try await lookout.get("/metrics").body
+        #expect(Self.sample(later, "lookout_channel_overflow_messages_total") == 195, "messages past the cap, each counted once")
         try await lookout.stop()
     }
 

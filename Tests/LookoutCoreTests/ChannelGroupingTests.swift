@@ -25,12 +25,16 @@ import Testing
         var grouping = ChannelGrouping(maxTrackedChannels: 1000)
         var labels: Set<String> = []
         for i in 0..<1_000_000 {
-            labels.insert(grouping.label(for: "session:\(i)")!)
+            let label = grouping.label(for: "session:\(i)")!
+            if label == ChannelGrouping.overflowLabel { grouping.countOverflow(messages: 3) }
+            labels.insert(label)
         }
         #expect(grouping.trackedCount == 1000)
         #expect(labels.count == 1001)
         #expect(labels.contains(ChannelGrouping.overflowLabel))
-        #expect(grouping.overflowCount == 999_000)
+        #expect(grouping.overflowCount == 2_997_000, "messages, not questions")
+        #expect(grouping.label(for: "session:999999") == ChannelGrouping.overflowLabel, "an overflowed channel stays overflowed")
+        #expect(grouping.overflowCount == 2_997_000, "asking again counts nothing")
         #expect(grouping.label(for: "session:5") == "session:5", "tracked channels keep their own label")
     }
 }

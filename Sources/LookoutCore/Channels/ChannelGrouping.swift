@@ -27,10 +27,10 @@ public struct ChannelGrouping: Sendable, Hashable {
     public var exclusions: [String]
     public var maxTrackedChannels: Int
     private(set) var tracked: Set<String> = []
-    /// Messages on channels that did not fit under the cap.
+    /// Messages on channels that did not fit under the cap (added by ``countOverflow(messages:)``).
     public private(set) var overflowCount: UInt64 = 0
-    /// Channels an exclusion or a rule decided (nil: excluded), so each glob runs once per name,
-    /// not once per message; bounded, forgotten when full.
+    /// Channels an exclusion, a rule or the cap decided (nil: excluded), so each glob runs once
+    /// per name, not once per message; bounded, forgotten when full.
     private var decided: [String: String?] = [:]
 
     public init(rules: [Rule] = [], exclusions: [String] = Self.defaultExclusions, maxTrackedChannels: Int = 1000) {
@@ -39,7 +39,8 @@ public struct ChannelGrouping: Sendable, Hashable {
         self.maxTrackedChannels = maxTrackedChannels
     }
 
-    /// The label for `channel`, or nil when the channel is excluded.
+    /// The label for `channel`, or nil when the channel is excluded. Asking counts nothing: a
+    /// latency sample or a subscriber count asks too.
     public mutating func label(for channel: String) -> String? {
         if tracked.contains(channel) { return channel }
         if let decision = decided[channel] { return decision }
@@ -55,8 +56,13 @@ public struct ChannelGrouping: Sendable, Hashable {
             tracked.insert(channel)
             return channel
         }
-        overflowCount += 1
+        remember(channel, Self.overflowLabel)
         return Self.overflowLabel
+    }
+
+    /// Counts `messages` published on channels labelled ``overflowLabel``.
+    public mutating func countOverflow(messages: Int) {
+        overflowCount += UInt64(max(0, messages))
     }
 
     private mutating func remember(_ channel: String, _ label: String?) {
