@@ -228,6 +228,10 @@ struct LoadRun {
     var rate: Double
     var latencies: [UInt64]
     var peakResidentBytes: Int
+    /// The server's CPU (user + system) per message delivered (or published, with no
+    /// subscriber), in microseconds: unlike messages per second, it does not depend on how much
+    /// of the shared cores the load generator took.
+    var cpuMicrosecondsPerMessage: Double
 
     func latency(_ quantile: Double) -> Double {
         guard !latencies.isEmpty else { return .nan }

@@ -103,6 +103,9 @@ struct LookoutBench: AsyncParsableCommand {
                 let lookoutFigure = Summary(lookoutRuns.map(\.rate))
                 table.add(scenario.name, "msgs/s", redisFigure, lookoutFigure, memory: memory, higherIsBetter: true)
                 rows.append(row(scenario.name, "msgs_per_second", redisFigure, lookoutFigure, memory: memory))
+                let cpu = (Summary(redisRuns.map(\.cpuMicrosecondsPerMessage)), Summary(lookoutRuns.map(\.cpuMicrosecondsPerMessage)))
+                table.add(scenario.name, "CPU µs/msg", cpu.0, cpu.1, memory: nil, higherIsBetter: false)
+                rows.append(row(scenario.name, "cpu_us_per_message", cpu.0, cpu.1, memory: nil))
             }
             let lost = (redisRuns + lookoutRuns).contains { run in run.received < run.published * scenario.receivers }
             if lost { say("  note: \(scenario.name): some messages were not delivered within the wait") }
@@ -299,7 +302,7 @@ struct ResultTable {
             if value.isNaN { return "-" }
             if value >= 1_000_000 { return String(format: "%.2fM", value / 1_000_000) }
             if value >= 10_000 { return String(format: "%.0fk", value / 1000) }
-            return String(format: value >= 100 ? "%.0f" : "%.1f", value)
+            return String(format: value >= 100 ? "%.0f" : (value >= 10 ? "%.1f" : "%.2f"), value)
         }
         return summary.min == summary.max ? short(summary.median) : "\(short(summary.median)) (\(short(summary.min))–\(short(summary.max)))"
     }

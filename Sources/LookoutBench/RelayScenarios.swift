@@ -70,6 +70,7 @@ struct RelayScenario {
         case .fixed(let value): value
         case .shareOfMaximum(let share, _): maximum.map { $0 * share }
         }
+        let cpuBefore = server.cpuSeconds
         let ((published, elapsed), peak) = try peakResidentBytes(of: server) { () throws -> (Int, Double) in
             let start = monotonicNanoseconds()
             let published = try publisher.run(messages: messages, seconds: seconds, rate: rate, delivered: { pool.received },
@@ -84,9 +85,11 @@ struct RelayScenario {
             }
             return (published, Double(end - start) / 1e9)
         }
+        let cpu = server.cpuSeconds - cpuBefore
         let received = pool.received
         let latencies = pool.stop()
+        let handled = receivers > 0 ? received : published
         return LoadRun(published: published, received: received, rate: Double(published) / elapsed, latencies: latencies,
-                       peakResidentBytes: peak)
+                       peakResidentBytes: peak, cpuMicrosecondsPerMessage: cpu / Double(max(1, handled)) * 1e6)
     }
 }
