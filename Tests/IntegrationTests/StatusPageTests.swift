@@ -67,6 +67,8 @@ import LookoutTestSupport
 
         consumer.stop(signal: SIGKILL)
         #expect(try await eventually { try await lookout.get("/api/v1/consumers").body.contains(#""state" : "down""#) } != nil)
+        // The page lists alerts from the store, which the writer flushes every second.
+        #expect(try await eventually { try await lookout.get("/api/v1/alerts").body.contains("LookoutConsumerDown") } != nil)
         let dead = try await offThePool { try self.render(port) }
         #expect(dead.consumerState == "down", "the page follows the consumer's death")
         #expect(dead.text.contains("LookoutConsumerDown"), "and shows its alert firing")
