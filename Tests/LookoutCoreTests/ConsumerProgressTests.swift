@@ -164,6 +164,19 @@ import Testing
         #expect(back?.transition.missed == 4)
         #expect(tracker.consumers.first?.state == .up)
         #expect(tracker.consumers.first?.progress.reconnects == 1)
+        // Away past the grace while its heartbeats go on: counted as missed, and no reconnect; a
+        // later outage's record starts from zero.
+        _ = tracker.namedConnection("w", subscribed: false, at: 3, reason: "closed", subscriptions: .init(patterns: ["jobs.*"]))
+        tracker.noteMessage(on: "jobs.email", messages: 6, at: 4)
+        for t in stride(from: 1.0, through: 30, by: 1) { _ = tracker.receive(Array(#"{"v":1,"consumer":"w","interval_ms":1000}"#.utf8), at: t) }
+        #expect(tracker.namedConnection("w", subscribed: true, at: 30, reason: "") == nil)
+        #expect(tracker.consumers.first?.progress.missed == 10)
+        #expect(tracker.consumers.first?.progress.reconnects == 1)
+        let down = tracker.evaluate(now: 40)
+        #expect(down.map(\.transition.to) == [.down])
+        _ = tracker.receive(Array(#"{"v":1,"consumer":"w","interval_ms":1000}"#.utf8), at: 41)
+        let recovered = tracker.receive(Array(#"{"v":1,"consumer":"w","interval_ms":1000}"#.utf8), at: 42)
+        #expect((try? recovered.get())?.first?.transition.missed == 0, "this outage missed nothing")
     }
 }
 

@@ -234,7 +234,12 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         let away = awaySince.map { Self.seconds(now - $0) } ?? ""
         guard connectionOnly else {
             // Judged by its heartbeats: a quick return is counted, the state is theirs to decide.
-            guard withinGrace else { return nil }
+            guard withinGrace else {
+                // A long absence that is not an outage of its own: what it missed is counted,
+                // and is not carried into a later outage's record.
+                if state != .down { outageMissed = 0 }
+                return nil
+            }
             return reconnected(after: away, at: now)
         }
         lastHeartbeatAt = now
