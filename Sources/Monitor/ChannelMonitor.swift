@@ -352,12 +352,7 @@ public final class ChannelMonitor: Service, Sendable {
 
     /// The sources that are not connected, each with why; updates `lookout_source_up` on the way.
     public func sourcesNotReadyWithReasons() async -> [(name: String, reason: String)] {
-        await sourceStates().compactMap { source in source.notReadyReason.map { (source.name, $0) } }
-    }
-
-    /// Every source, with why it is not ready (nil when it is); updates `lookout_source_up` on the way.
-    public func sourceStates() async -> [(name: String, notReadyReason: String?)] {
-        await sourceReports().map { ($0.name, $0.notReadyReason) }
+        await sourceReports().compactMap { source in source.notReadyReason.map { (source.name, $0) } }
     }
 
     /// Every source with its readiness and details (the API's `/sources`); updates `lookout_source_up`.

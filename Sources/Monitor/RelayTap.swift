@@ -60,9 +60,6 @@ public final class RelayTap: RelayObserver {
     /// Named subscribed connections are consumers too. Several connections may share a name (a
     /// pool): the consumer is subscribed while any of them is, and leaves when the last one does.
     public func relayClientDidChange(_ observation: ClientObservation) {
-        // Traffic summed so far was published before this change: it goes first, so what a
-        // consumer missed while away is counted exactly.
-        relayDidFinishBatch()
         let id = observation.clientID
         let subscribed = observation.event != .disconnected && observation.subscriptions > 0 && !observation.name.isEmpty
         // A connection renamed (or unnamed) while subscribed leaves its old name.
@@ -74,13 +71,20 @@ public final class RelayTap: RelayObserver {
                 let reason = observation.event == .disconnected
                     ? "subscribed connection \(observation.address) closed" : "connection unsubscribed from everything"
                 let left = ConnectionSubscriptions(channels: observation.leftChannels, patterns: observation.leftPatterns)
-                queue.offer(.namedConnection(name: old, subscribed: false, reason: reason, left: left, at: clock()))
+                offerNamed(.namedConnection(name: old, subscribed: false, reason: reason, left: left, at: clock()))
             }
         }
         guard subscribed, namedClients[id] == nil else { return }
         namedClients[id] = observation.name
         let first = subscribedByName[observation.name, default: []].isEmpty
         subscribedByName[observation.name, default: []].insert(id)
-        if first { queue.offer(.namedConnection(name: observation.name, subscribed: true, reason: "", at: clock())) }
+        if first { offerNamed(.namedConnection(name: observation.name, subscribed: true, reason: "", at: clock())) }
+    }
+
+    /// Offers a named consumer's change after the traffic summed so far, which was published
+    /// before it: the monitor then counts exactly what the consumer missed while away.
+    private func offerNamed(_ observation: Observation) {
+        relayDidFinishBatch()
+        queue.offer(observation)
     }
 }
