@@ -32,13 +32,20 @@ struct LookoutBench: AsyncParsableCommand {
     @Option(help: "Write the results as JSON here.")
     var json: String?
 
+    @Option(help: .hidden)
+    var serveFloor: Int?
+
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
+        if let serveFloor {
+            // This process is the floor server another lookout-bench started (ServerProcess.floor).
+            Foundation.exit(bench_floor_serve(Int32(serveFloor)))
+        }
         let suites = only.isEmpty ? Suite.allCases : only
         let rounds = self.rounds ?? (quick ? 1 : 3)
         // A hard bound on the whole run: a stuck scenario ends the run (and its servers, which
         // are our children and see their connections close) instead of hanging it.
-        let budget: UInt32 = (quick ? 180 : 600) * UInt32(max(1, rounds)) / (quick ? 1 : 3)
+        let budget: UInt32 = (quick ? 240 : 900) * UInt32(max(1, rounds)) / (quick ? 1 : 3)
         bench_set_deadline(budget)
         let started = Date()
         var report: [String: Any] = [
@@ -62,13 +69,16 @@ struct LookoutBench: AsyncParsableCommand {
 
     func relaySuite(rounds: Int) throws -> [[String: Any]] {
         say("== The relay against redis-server \(redisVersion()) (throughput: messages published per second until all were delivered)")
+        say("   floor: a minimal epoll fan-out in C (Sources/CBenchSupport/floor.c), what this machine allows a pub/sub server")
         let redis = try ServerProcess.redis()
         let lookout = try ServerProcess.lookout()
+        let floor = try ServerProcess.floor()
         defer {
             redis.stop()
             lookout.stop()
+            floor.stop()
         }
-        let servers = [redis, lookout]
+        let servers = [redis, lookout, floor]
         var table = ResultTable()
         var rows: [[String: Any]] = []
         var maxima: [String: [String: Double]] = [:]
@@ -76,7 +86,8 @@ struct LookoutBench: AsyncParsableCommand {
             var runs: [String: [LoadRun]] = [:]
             progress("  \(scenario.name)")
             for round in 0..<rounds {
-                for server in round % 2 == 0 ? servers : servers.reversed() {
+                // Each round starts with the next server, so none always runs first.
+                for server in servers[(round % servers.count)...] + servers[..<(round % servers.count)] {
                     var maximum: Double?
                     if case .shareOfMaximum(_, let source) = scenario.rate { maximum = maxima[source]?[server.name] }
                     let run = try scenario.run(on: server, maximum: maximum)
@@ -88,26 +99,30 @@ struct LookoutBench: AsyncParsableCommand {
             }
             let redisRuns = runs["redis"] ?? []
             let lookoutRuns = runs["lookout"] ?? []
+            let floorRuns = runs["floor"] ?? []
             let memory = (Summary(redisRuns.map { Double($0.peakResidentBytes) }).median, Summary(lookoutRuns.map { Double($0.peakResidentBytes) }).median)
             if scenario.reportsLatency {
                 for (label, quantile) in [("p50", 0.5), ("p99", 0.99), ("p999", 0.999)] {
                     let redisFigure = Summary(redisRuns.map { $0.latency(quantile) * 1e6 })
                     let lookoutFigure = Summary(lookoutRuns.map { $0.latency(quantile) * 1e6 })
-                    table.add(scenario.name, "\(label) µs", redisFigure, lookoutFigure, memory: memory, higherIsBetter: false)
-                    rows.append(row(scenario.name, "latency_\(label)_us", redisFigure, lookoutFigure, memory: memory))
+                    let floorFigure = Summary(floorRuns.map { $0.latency(quantile) * 1e6 })
+                    table.add(scenario.name, "\(label) µs", redisFigure, lookoutFigure, floor: floorFigure, memory: memory)
+                    rows.append(row(scenario.name, "latency_\(label)_us", redisFigure, lookoutFigure, floor: floorFigure, memory: memory))
                 }
-                let rates = (Summary(redisRuns.map(\.rate)), Summary(lookoutRuns.map(\.rate)))
-                table.add(scenario.name, "msgs/s", rates.0, rates.1, memory: nil, higherIsBetter: true)
+                let rates = (Summary(redisRuns.map(\.rate)), Summary(lookoutRuns.map(\.rate)), Summary(floorRuns.map(\.rate)))
+                table.add(scenario.name, "msgs/s", rates.0, rates.1, floor: rates.2, memory: nil)
             } else {
                 let redisFigure = Summary(redisRuns.map(\.rate))
                 let lookoutFigure = Summary(lookoutRuns.map(\.rate))
-                table.add(scenario.name, "msgs/s", redisFigure, lookoutFigure, memory: memory, higherIsBetter: true)
-                rows.append(row(scenario.name, "msgs_per_second", redisFigure, lookoutFigure, memory: memory))
-                let cpu = (Summary(redisRuns.map(\.cpuMicrosecondsPerMessage)), Summary(lookoutRuns.map(\.cpuMicrosecondsPerMessage)))
-                table.add(scenario.name, "CPU µs/msg", cpu.0, cpu.1, memory: nil, higherIsBetter: false)
-                rows.append(row(scenario.name, "cpu_us_per_message", cpu.0, cpu.1, memory: nil))
+                let floorFigure = Summary(floorRuns.map(\.rate))
+                table.add(scenario.name, "msgs/s", redisFigure, lookoutFigure, floor: floorFigure, memory: memory)
+                rows.append(row(scenario.name, "msgs_per_second", redisFigure, lookoutFigure, floor: floorFigure, memory: memory))
+                let cpu = (Summary(redisRuns.map(\.cpuMicrosecondsPerMessage)), Summary(lookoutRuns.map(\.cpuMicrosecondsPerMessage)),
+                           Summary(floorRuns.map(\.cpuMicrosecondsPerMessage)))
+                table.add(scenario.name, "CPU µs/msg", cpu.0, cpu.1, floor: cpu.2, memory: nil)
+                rows.append(row(scenario.name, "cpu_us_per_message", cpu.0, cpu.1, floor: cpu.2, memory: nil))
             }
-            let lost = (redisRuns + lookoutRuns).contains { run in run.received < run.published * scenario.receivers }
+            let lost = (redisRuns + lookoutRuns + floorRuns).contains { run in run.received < run.published * scenario.receivers }
             if lost { say("  note: \(scenario.name): some messages were not delivered within the wait") }
         }
         // Independent cross-check: redis-benchmark's own PUBLISH loop against both.
@@ -116,9 +131,11 @@ struct LookoutBench: AsyncParsableCommand {
             crossCheck[server.name] = redisBenchmark(port: server.port, requests: quick ? 200_000 : 1_000_000)
         }
         if let redisRate = crossCheck["redis"], let lookoutRate = crossCheck["lookout"] {
-            table.add("redis-benchmark PUBLISH -P 16, 0 subscribers", "msgs/s", Summary([redisRate]), Summary([lookoutRate]), memory: nil,
-                      higherIsBetter: true)
-            rows.append(row("redis-benchmark PUBLISH -P 16", "msgs_per_second", Summary([redisRate]), Summary([lookoutRate]), memory: nil))
+            let floorRate = crossCheck["floor"].map { Summary([$0]) }
+            table.add("redis-benchmark PUBLISH -P 16, 0 subscribers", "msgs/s", Summary([redisRate]), Summary([lookoutRate]), floor: floorRate,
+                      memory: nil)
+            rows.append(row("redis-benchmark PUBLISH -P 16", "msgs_per_second", Summary([redisRate]), Summary([lookoutRate]), floor: floorRate,
+                            memory: nil))
         }
         say(table.render(left: "redis", right: "lookout"))
         return rows
@@ -148,7 +165,7 @@ struct LookoutBench: AsyncParsableCommand {
                 }
                 let off = Summary(rates["unwatched"] ?? [])
                 let on = Summary(rates["watched"] ?? [])
-                table.add(scenario.name, "msgs/s", off, on, memory: nil, higherIsBetter: true)
+                table.add(scenario.name, "msgs/s", off, on, memory: nil)
                 costs.append(["scenario": scenario.name, "unobserved": summaryObject(off), "observed": summaryObject(on),
                               "cost_percent": (1 - on.median / off.median) * 100])
             }
@@ -156,15 +173,22 @@ struct LookoutBench: AsyncParsableCommand {
             say(table.render(left: "no observer", right: "monitor on"))
             result["relay_observer_cost"] = costs
         }
-        // (b) Beside Redis: does the monitor keep up with a maximal publisher?
-        let sidecar = try MonitorBenchmarks.sidecar(quick: quick)
-        say("(b) lookout serve --no-relay --redis, maximal publisher on 10 channels: published \(sidecar.published) at \(Int(sidecar.publishRate)) msgs/s; "
-              + "hiredis subscriber counted \(sidecar.hiredisCount), Lookout counted \(sidecar.lookoutCount) "
-              + "(\(sidecar.lookoutCount == sidecar.hiredisCount ? "equal" : "DIFFERENT")), reconnects \(sidecar.reconnects), "
-              + String(format: "CPU %.2f µs per message", sidecar.cpuMicrosecondsPerMessage))
-        result["sidecar"] = ["published": sidecar.published, "hiredis_count": sidecar.hiredisCount, "lookout_count": sidecar.lookoutCount,
-                             "reconnects": sidecar.reconnects, "cpu_us_per_message": sidecar.cpuMicrosecondsPerMessage,
-                             "publish_rate": sidecar.publishRate]
+        // (b) Beside Redis: does the monitor keep up with a maximal publisher, and at what CPU cost?
+        var sidecarRuns: [[String: Any]] = []
+        for channelCount in [10, 10_000] {
+            for run in 1...(quick ? 1 : 3) {
+                let sidecar = try MonitorBenchmarks.sidecar(quick: quick, channelCount: channelCount)
+                say("(b) lookout serve --no-relay --redis, maximal publisher on \(channelCount) channels, run \(run): "
+                      + "published \(sidecar.published) at \(Int(sidecar.publishRate)) msgs/s; "
+                      + "hiredis subscriber counted \(sidecar.hiredisCount), Lookout counted \(sidecar.lookoutCount) "
+                      + "(\(sidecar.lookoutCount == sidecar.hiredisCount ? "equal" : "DIFFERENT")), reconnects \(sidecar.reconnects), "
+                      + String(format: "CPU %.2f µs per message", sidecar.cpuMicrosecondsPerMessage))
+                sidecarRuns.append(["channels": channelCount, "run": run, "published": sidecar.published, "hiredis_count": sidecar.hiredisCount,
+                                    "lookout_count": sidecar.lookoutCount, "reconnects": sidecar.reconnects,
+                                    "cpu_us_per_message": sidecar.cpuMicrosecondsPerMessage, "publish_rate": sidecar.publishRate])
+            }
+        }
+        result["sidecar"] = sidecarRuns
         // (d) Beside a Redis Cluster: every primary published to at once, classic and sharded.
         var cluster: [[String: Any]] = []
         for phase in try ClusterBenchmark.run(quick: quick) {
@@ -236,9 +260,11 @@ struct LookoutBench: AsyncParsableCommand {
 
     // MARK: helpers
 
-    func row(_ scenario: String, _ metric: String, _ redis: Summary, _ lookout: Summary, memory: (Double, Double)?) -> [String: Any] {
+    func row(_ scenario: String, _ metric: String, _ redis: Summary, _ lookout: Summary, floor: Summary? = nil,
+             memory: (Double, Double)?) -> [String: Any] {
         var row: [String: Any] = ["scenario": scenario, "metric": metric, "redis": summaryObject(redis), "lookout": summaryObject(lookout),
                                   "ratio": lookout.median / redis.median]
+        if let floor { row["floor"] = summaryObject(floor) }
         if let memory { row["rss_bytes"] = ["redis": memory.0, "lookout": memory.1] }
         return row
     }
@@ -275,20 +301,30 @@ struct LookoutBench: AsyncParsableCommand {
 }
 
 /// The side-by-side table: scenario, metric, left and right (median, min–max), ratio right/left,
-/// and peak resident memory of each server.
+/// the floor server's median with each side's ratio to it when measured, and peak resident
+/// memory of each server.
 struct ResultTable {
     private var rows: [[String]] = []
+    private var hasFloor = false
 
-    mutating func add(_ scenario: String, _ metric: String, _ left: Summary, _ right: Summary, memory: (Double, Double)?, higherIsBetter: Bool) {
-        rows.append([scenario, metric, Self.figure(left), Self.figure(right), String(format: "%.2f", right.median / left.median),
+    mutating func add(_ scenario: String, _ metric: String, _ left: Summary, _ right: Summary, floor: Summary? = nil,
+                      memory: (Double, Double)?) {
+        func ratio(_ top: Summary, _ bottom: Summary?) -> String {
+            guard let bottom, !bottom.median.isNaN else { return "" }
+            return String(format: "%.2f", top.median / bottom.median)
+        }
+        hasFloor = hasFloor || floor != nil
+        rows.append([scenario, metric, Self.figure(left), Self.figure(right), ratio(right, left),
+                     floor.map { Self.figure(Summary([$0.median])) } ?? "", ratio(left, floor), ratio(right, floor),
                      memory.map { "\(Int($0.0 / 1_048_576))" } ?? "", memory.map { "\(Int($0.1 / 1_048_576))" } ?? ""])
     }
 
     func render(left: String, right: String) -> String {
         let header = ["scenario", "metric", "\(left) (median, min–max)", "\(right) (median, min–max)", "\(right)/\(left)",
-                      "RSS MiB \(left)", "RSS MiB \(right)"]
-        let all = [header] + rows
-        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+                      "floor", "\(left)/floor", "\(right)/floor", "RSS MiB \(left)", "RSS MiB \(right)"]
+        let shown = hasFloor ? Array(header.indices) : header.indices.filter { !(5...7).contains($0) }
+        let all = ([header] + rows).map { row in shown.map { row[$0] } }
+        let widths = shown.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.map { row in
             row.enumerated().map { index, cell in
                 index < 2 ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)

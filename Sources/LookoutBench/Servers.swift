@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// A server the benchmarks start on a free loopback port and stop at the end: Debian's
-/// redis-server without persistence, or `lookout serve`.
+/// redis-server without persistence, `lookout serve`, or the C floor server.
 final class ServerProcess {
     let name: String
     let port: Int
@@ -53,6 +53,16 @@ final class ServerProcess {
             "serve", "--relay", "127.0.0.1:\(port)", "--metrics", "127.0.0.1:\(metricsPort)", "--db", directory + "/lookout.db",
             "--log-level", "warning",
         ] + extra, port: relay ? port : metricsPort, metricsPort: metricsPort, directory: directory)
+    }
+
+    /// The floor server (Sources/CBenchSupport/floor.c), run by this executable in a process of
+    /// its own so its CPU is measured as the others' is.
+    static func floor() throws -> ServerProcess {
+        let port = try freeLoopbackPort()
+        let directory = try temporaryDirectory("floor")
+        let this = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        return try ServerProcess(name: "floor", executable: this, arguments: ["--serve-floor", "\(port)"], port: port, metricsPort: nil,
+                                 directory: directory)
     }
 
     var pid: Int32 { process.processIdentifier }
