@@ -55,8 +55,9 @@ public final class LookoutApplication: Service, Sendable {
         if let path = configuration.storePath {
             var storeConfiguration = StoreWriter.Configuration()
             storeConfiguration.flushInterval = .milliseconds(Int64(configuration.storeFlushInterval * 1000))
-            storeConfiguration.rawRetention = configuration.rawRetention
-            storeConfiguration.rollupRetention = configuration.rollupRetention
+            storeConfiguration.tiers = configuration.storeTiers
+            storeConfiguration.eventRetention = configuration.eventRetention
+            storeConfiguration.maxSize = configuration.storeMaxSize
             store = try StoreWriter(path: path, configuration: storeConfiguration, registry: metrics.registry)
         } else {
             store = nil

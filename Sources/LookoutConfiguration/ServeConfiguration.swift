@@ -48,8 +48,13 @@ import Yams
 /// store:
 ///   path: lookout.db                 # SQLite database; "" turns recording off
 ///   flush_interval: 1s               # one transaction per interval
-///   raw_retention: 24h               # per-refresh samples
-///   rollup_retention: 30d            # one-minute roll-ups, transitions, alerts, gaps
+///   tiers:                           # channel history: resolution and retention, finest first
+///     - {resolution: 1s, retention: 1h}
+///     - {resolution: 10s, retention: 24h}
+///     - {resolution: 5m, retention: 30d}
+///   max_size: 1GiB                   # the database file and its log stay within this
+///   raw_retention: 1h                # (older name) the finest tier's retention
+///   rollup_retention: 30d            # the coarsest tier's, and state changes', alerts' and gaps'
 /// log_level: info
 /// ```
 public struct ServeConfiguration: Sendable {
@@ -81,10 +86,13 @@ public struct ServeConfiguration: Sendable {
     public var storePath: String? = "lookout.db"
     /// Seconds between two writes of the store.
     public var storeFlushInterval: Double = 1
-    /// Seconds raw samples are kept.
-    public var rawRetention: Double = 24 * 3600
-    /// Seconds one-minute roll-ups, transitions, alerts and gaps are kept.
-    public var rollupRetention: Double = 30 * 24 * 3600
+    /// The resolutions channel history is kept at, and how long.
+    public var storeTiers = StoreTiers.default
+    /// Seconds state changes, alerts and source gaps are kept (the coarsest tier's retention
+    /// unless set apart).
+    public var eventRetention: Double = 30 * 24 * 3600
+    /// Bytes the database file and its write-ahead log stay within.
+    public var storeMaxSize = 1 << 30
     /// Synthetic publishers and consumers on the embedded relay (`--demo`).
     public var demo = false
     /// Whether the monitor watches the embedded relay; off only to measure what watching costs.
@@ -96,6 +104,32 @@ public struct ServeConfiguration: Sendable {
     /// they are never reported as consumer-less nor counted as unrouted.
     public var ownChannels: Set<String> {
         Set([heartbeatChannel, "lookout:probe"] + (alertChannel.map { [$0] } ?? []))
+    }
+
+    /// The old retention settings: `raw` is the finest tier's, `rollup` the coarsest's and the
+    /// events'.
+    mutating func setRetentions(raw: Double?, rollup: Double?, keys: (raw: String, rollup: String)) throws(ConfigurationError) {
+        if let raw {
+            storeTiers = try Self.storeTiers(key: keys.raw) { () throws(StoreTiers.Invalid) in
+                try storeTiers.withFinestRetention(raw)
+            }
+        }
+        if let rollup {
+            storeTiers = try Self.storeTiers(key: keys.rollup) { () throws(StoreTiers.Invalid) in
+                try storeTiers.withCoarsestRetention(rollup)
+            }
+            eventRetention = rollup
+        }
+    }
+
+    static func storeTiers(key: String, _ body: () throws(StoreTiers.Invalid) -> StoreTiers) throws(ConfigurationError) -> StoreTiers {
+        do { return try body() } catch { throw ConfigurationError(key: key, reason: error.description) }
+    }
+
+    /// A budget small enough to be a mistake is refused: 16 MiB at least.
+    static func storeMaxSize(_ bytes: Int, key: String) throws(ConfigurationError) -> Int {
+        guard bytes >= 16 << 20 else { throw ConfigurationError(key: key, reason: "must be at least 16mb") }
+        return bytes
     }
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
@@ -115,11 +149,28 @@ public struct ServeConfiguration: Sendable {
         let root = try Node(plainDocument, key: "").map()
         try root.allowOnly(["relay", "redis", "metrics", "channels", "consumers", "alerts", "store", "log_level"])
         if let store = try root.optional("store")?.map() {
-            try store.allowOnly(["path", "flush_interval", "raw_retention", "rollup_retention"])
+            try store.allowOnly(["path", "flush_interval", "tiers", "max_size", "raw_retention", "rollup_retention"])
             if let path = try store.optional("path")?.string() { configuration.storePath = path.isEmpty ? nil : path }
             if let flush = try store.optional("flush_interval")?.duration() { configuration.storeFlushInterval = flush }
-            if let raw = try store.optional("raw_retention")?.duration() { configuration.rawRetention = raw }
-            if let rollup = try store.optional("rollup_retention")?.duration() { configuration.rollupRetention = rollup }
+            if let tiers = try store.optional("tiers")?.list() {
+                var parsed: [StoreTiers.Tier] = []
+                for tier in tiers {
+                    let entry = try tier.map()
+                    try entry.allowOnly(["resolution", "retention"])
+                    let resolutionNode = try entry.required("resolution")
+                    let resolution = try resolutionNode.duration()
+                    guard resolution >= 1, resolution == resolution.rounded() else {
+                        throw resolutionNode.fail("must be a whole number of seconds, 1s or more")
+                    }
+                    parsed.append(.init(resolution: Int64(resolution), retention: try entry.required("retention").duration()))
+                }
+                configuration.storeTiers = try storeTiers(key: "store.tiers") { () throws(StoreTiers.Invalid) in try StoreTiers(parsed) }
+                configuration.eventRetention = configuration.storeTiers.coarsest.retention
+            }
+            if let size = try store.optional("max_size")?.size() { configuration.storeMaxSize = try storeMaxSize(size, key: "store.max_size") }
+            try configuration.setRetentions(raw: try store.optional("raw_retention")?.duration(),
+                                            rollup: try store.optional("rollup_retention")?.duration(),
+                                            keys: ("store.raw_retention", "store.rollup_retention"))
         }
         if let consumers = try root.optional("consumers")?.map() {
             try consumers.allowOnly(["heartbeat_channel", "late_after", "down_after", "stall_window", "lag_window", "reconnect_grace",
@@ -411,6 +462,11 @@ private struct MapNode {
 
     func optional(_ name: String) -> Node? {
         values[name].map { Node($0, key: key.isEmpty ? name : "\(key).\(name)") }
+    }
+
+    func required(_ name: String) throws(ConfigurationError) -> Node {
+        guard let node = optional(name) else { throw ConfigurationError(key: key.isEmpty ? name : "\(key).\(name)", reason: "missing") }
+        return node
     }
 
     /// Rejects unknown keys, so that a typo is an error rather than a silently ignored setting.

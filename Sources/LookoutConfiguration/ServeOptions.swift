@@ -96,11 +96,14 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: "How often the store writes, one transaction each time (default 1s).")
     public var storeFlushInterval: String?
 
-    @Option(help: "How long raw per-second samples are kept (default 24h).")
+    @Option(help: "How long the finest tier of channel history (1 s buckets by default) is kept (default 1h).")
     public var rawRetention: String?
 
-    @Option(help: "How long one-minute roll-ups, state changes, alerts and gaps are kept (default 30d).")
+    @Option(help: "How long the coarsest tier (5 min buckets), state changes, alerts and gaps are kept (default 30d).")
     public var rollupRetention: String?
+
+    @Option(name: .customLong("db-max-size"), help: "The size the database file and its log stay within, such as 1gb (default 1gb).")
+    public var dbMaxSize: String?
 
     public init() {}
 
@@ -216,8 +219,12 @@ extension ServeConfiguration {
         if let path = flags.db { settings.storePath = path }
         if flags.noDB { settings.storePath = nil }
         if let flush = try duration("store-flush-interval", flags.storeFlushInterval, example: "1s") { settings.storeFlushInterval = flush }
-        if let raw = try duration("raw-retention", flags.rawRetention, example: "24h") { settings.rawRetention = raw }
-        if let rollup = try duration("rollup-retention", flags.rollupRetention, example: "30d") { settings.rollupRetention = rollup }
+        try settings.setRetentions(raw: try duration("raw-retention", flags.rawRetention, example: "1h"),
+                                   rollup: try duration("rollup-retention", flags.rollupRetention, example: "30d"),
+                                   keys: ("--raw-retention", "--rollup-retention"))
+        try apply("db-max-size") { () throws(ConfigurationError) in
+            if let v = flags.dbMaxSize { settings.storeMaxSize = try storeMaxSize(try size(v), key: "--db-max-size") }
+        }
         try apply("detector") { () throws(ConfigurationError) in
             if let detector = flags.detector { try settings.setDetector(detector, key: "detector") }
         }

@@ -115,6 +115,9 @@ package final class SQLiteConnection: @unchecked Sendable {
     }
 
     /// The first column of the first row, as an integer.
+    /// Rows the last INSERT, UPDATE or DELETE changed.
+    package var changes: Int { Int(sqlite3_changes(handle)) }
+
     package func integer(_ sql: String, _ values: [SQLiteValue] = []) throws -> Int64? {
         try query(sql, values) { $0.integer(0) }.first ?? nil
     }

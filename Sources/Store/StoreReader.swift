@@ -100,44 +100,49 @@ public final class StoreReader {
     /// Every channel with samples in `[since, until)`, busiest first.
     public func channels(since: Double, until: Double) throws(StoreQueryError) -> [ChannelSummary] {
         try attempt {
-            let watermark = try rolledUpUntil()
+            let segments = try plan(since: since, until: until, step: Int64.max)
+            guard !segments.isEmpty else { return [] }
+            let (union, values) = Self.union(segments, channel: nil)
             return try connection.query("""
-                SELECT channel, SUM(messages), SUM(bytes), SUM(unrouted), MAX(latency_p99),
-                       MAX(CASE WHEN messages > 0 THEN bucket END), MAX(bucket)
-                FROM (\(Self.unionSQL(channelFilter: false)))
-                GROUP BY channel ORDER BY SUM(messages) DESC, channel
-                """, Self.unionValues(channel: nil, since: since, until: until, watermark: watermark)) { row in
-                ChannelSummary(channel: row.text(0) ?? "", messages: row.unsigned(1), bytes: row.unsigned(2), unrouted: row.unsigned(3),
-                               subscribers: 0, latencyP99: row.real(4), lastMessageAt: row.real(5))
-            }.map { summary in
+                SELECT n.name, n.id, SUM(s.messages), SUM(s.bytes), SUM(s.unrouted), MAX(s.latency_p99),
+                       MAX(CASE WHEN s.messages > 0 THEN s.bucket END)
+                FROM (\(union)) s JOIN channel_names n ON n.id = s.channel_id
+                GROUP BY s.channel_id ORDER BY SUM(s.messages) DESC, n.name
+                """, values) { row in
+                (id: row.integer(1) ?? 0,
+                 summary: ChannelSummary(channel: row.text(0) ?? "", messages: row.unsigned(2), bytes: row.unsigned(3), unrouted: row.unsigned(4),
+                                         subscribers: 0, latencyP99: row.seconds(5), lastMessageAt: row.real(6)))
+            }.map { id, summary in
                 var summary = summary
-                summary.subscribers = Int(try connection.integer("""
-                    SELECT subscribers FROM (\(Self.unionSQL(channelFilter: true))) ORDER BY bucket DESC LIMIT 1
-                    """, Self.unionValues(channel: summary.channel, since: since, until: until, watermark: watermark)) ?? 0)
+                let (union, values) = Self.union(segments, channel: id)
+                summary.subscribers = Int(try connection.integer("SELECT subscribers FROM (\(union)) ORDER BY bucket DESC LIMIT 1", values) ?? 0)
                 return summary
             }
         }
     }
 
     /// A channel's history in steps of `step` seconds over `[since, until)`; steps with no sample
-    /// are zero. One-minute roll-ups stand in for raw samples where those have expired.
+    /// are zero. Each stretch of time is read from the coarsest tier no coarser than the step
+    /// that covers it; where only a coarser tier still does, its buckets stand in (a step then
+    /// holds a whole coarser bucket, and the steps between are zero).
     public func history(channel: String, since: Double, until: Double, step: Int64) throws(StoreQueryError) -> [HistoryPoint] {
         try attempt {
-            guard try connection.integer("SELECT 1 FROM channel_samples WHERE channel = ? LIMIT 1", [.text(channel)]) != nil
-                || connection.integer("SELECT 1 FROM channel_minutes WHERE channel = ? LIMIT 1", [.text(channel)]) != nil else {
+            guard let id = try connection.integer("SELECT id FROM channel_names WHERE name = ?", [.text(channel)]) else {
                 throw StoreQueryError("unknown channel '\(channel)' (lookout channels lists the recorded ones)", isUnknownName: true)
             }
             let first = Int64(since.rounded(.down)) / step * step
-            let watermark = try rolledUpUntil()
             var points: [Int64: HistoryPoint] = [:]
-            try connection.run("""
-                SELECT bucket / ? * ? AS step, \(Schema.combinedColumns)
-                FROM (\(Self.unionSQL(channelFilter: true))) GROUP BY step ORDER BY step
-                """, [.integer(step), .integer(step)] + Self.unionValues(channel: channel, since: Double(first), until: until, watermark: watermark)) { row in
-                let start = row.integer(0) ?? 0
-                points[start] = HistoryPoint(start: start, messages: row.unsigned(1), bytes: row.unsigned(2), unrouted: row.unsigned(3),
-                                             subscribers: row.integer(4).map(Int.init), latencyP50: row.real(6), latencyP90: row.real(7),
-                                             latencyP99: row.real(8), latencyMax: row.real(9))
+            let segments = try plan(since: Double(first), until: until, step: step)
+            if !segments.isEmpty {
+                let (union, values) = Self.union(segments, channel: id)
+                try connection.run("""
+                    SELECT bucket / ? * ? AS step, \(Schema.combinedColumns) FROM (\(union)) GROUP BY step ORDER BY step
+                    """, [.integer(step), .integer(step)] + values) { row in
+                    let start = row.integer(0) ?? 0
+                    points[start] = HistoryPoint(start: start, messages: row.unsigned(1), bytes: row.unsigned(2), unrouted: row.unsigned(3),
+                                                 subscribers: row.integer(4).map(Int.init), latencyP50: row.seconds(6),
+                                                 latencyP90: row.seconds(7), latencyP99: row.seconds(8), latencyMax: row.seconds(9))
+                }
             }
             return stride(from: first, to: Int64(until.rounded(.up)), by: Int(step)).map { start in
                 points[start] ?? HistoryPoint(start: start, messages: 0, bytes: 0, unrouted: 0)
@@ -232,25 +237,23 @@ public final class StoreReader {
 
     // MARK: - Helpers
 
-    private func rolledUpUntil() throws -> Int64 {
-        try connection.integer("SELECT value FROM store_state WHERE key = 'rolled_up_until'") ?? Int64.min
+    /// Which tier answers for which stretch of `[since, until)`.
+    private func plan(since: Double, until: Double, step: Int64) throws -> [TierPlan.Segment] {
+        let coverage = try connection.query("SELECT resolution, start, rolled_up_until FROM tiers") { row in
+            TierPlan.Coverage(resolution: row.integer(0) ?? 1, start: row.integer(1), end: row.integer(2))
+        }
+        return TierPlan.segments(coverage, since: Int64(since.rounded(.down)), until: Int64(until.rounded(.up)), step: step)
     }
 
-    /// Roll-ups before the watermark, raw samples from it on: each moment counted once.
-    private static func unionSQL(channelFilter: Bool) -> String {
-        let filter = channelFilter ? "channel = ? AND" : "(? IS NULL) AND"
-        return """
-            SELECT * FROM channel_minutes WHERE \(filter) bucket >= ? AND bucket < ? AND bucket < ?
-            UNION ALL
-            SELECT * FROM channel_samples WHERE \(filter) bucket >= MAX(?, ?) AND bucket < ?
-            """
-    }
-
-    private static func unionValues(channel: String?, since: Double, until: Double, watermark: Int64) -> [SQLiteValue] {
-        let name = SQLiteValue.optional(channel)
-        let from = SQLiteValue.integer(Int64(since.rounded(.down)))
-        let to = SQLiteValue.integer(Int64(until.rounded(.up)))
-        return [name, from, to, .integer(watermark), name, from, .integer(watermark), to]
+    /// The segments' rows (every column of `samples`), of one channel or of all.
+    private static func union(_ segments: [TierPlan.Segment], channel: Int64?) -> (String, [SQLiteValue]) {
+        let filter = channel == nil ? "channel_id IN (SELECT id FROM channel_names)" : "channel_id = ?"
+        let sql = segments.map { _ in "SELECT * FROM samples WHERE resolution = ? AND \(filter) AND bucket >= ? AND bucket < ?" }
+            .joined(separator: " UNION ALL ")
+        let values = segments.flatMap { segment -> [SQLiteValue] in
+            [.integer(segment.resolution)] + (channel.map { [SQLiteValue.integer($0)] } ?? []) + [.integer(segment.from), .integer(segment.to)]
+        }
+        return (sql, values)
     }
 
     private func attempt<T>(_ body: () throws -> T) throws(StoreQueryError) -> T {
@@ -270,4 +273,6 @@ public final class StoreReader {
 
 extension SQLiteRow {
     func unsigned(_ column: Int32) -> UInt64 { UInt64(max(0, integer(column) ?? 0)) }
+    /// A latency stored in whole nanoseconds, in seconds.
+    func seconds(_ column: Int32) -> Double? { real(column).map { $0 / 1e9 } }
 }

@@ -15,22 +15,24 @@ public struct StoreOpenError: Error, CustomStringConvertible {
 }
 
 /// The one writer of the database. Everything the monitor and the alerting report is queued in
-/// memory and written once per flush interval, in one transaction; then the roll-up and the
-/// expiry do a bounded amount of work. A failed flush is counted, logged and retried at the next
-/// interval with nothing lost (up to `maxPendingSamples`; beyond it the oldest samples are
-/// dropped and counted). Runs as a `Service`; the SQLite work happens on NIO's thread pool, never
-/// on the relay's event loop or the concurrency pool.
+/// memory and written once per flush interval, in one transaction; then the roll-up, the expiry
+/// and the size budget do a bounded amount of work. A failed flush is counted, logged and retried
+/// at the next interval with nothing lost (up to `maxPendingSamples`; beyond it the oldest samples
+/// are dropped and counted). Runs as a `Service`; the SQLite work happens on NIO's thread pool,
+/// never on the relay's event loop or the concurrency pool.
 public final class StoreWriter: Service, Sendable {
-    /// Flush interval, retention and bounds.
+    /// Flush interval, tiers, retention and bounds.
     public struct Configuration: Sendable {
         public var flushInterval: Duration = .seconds(1)
-        /// How long raw samples (one per channel per refresh) are kept, in seconds.
-        public var rawRetention: Double = 24 * 3600
-        /// How long one-minute roll-ups, transitions, alerts and gaps are kept, in seconds.
-        public var rollupRetention: Double = 30 * 24 * 3600
+        /// The resolutions channel history is kept at, and for how long.
+        public var tiers = StoreTiers.default
+        /// How long state changes, alerts and source gaps are kept, in seconds.
+        public var eventRetention: Double = 30 * 24 * 3600
+        /// Bytes the database file and its write-ahead log together stay within.
+        public var maxSize = 1 << 30
         /// Most rows one expiry step deletes from one table.
-        public var expiryBatch = 5_000
-        /// Most minutes one roll-up step covers.
+        public var expiryBatch = 20_000
+        /// Most minutes of one tier one roll-up step covers.
         public var rollupMinutesPerFlush = 30
         /// Samples held while the database cannot be written.
         public var maxPendingSamples = 600_000
@@ -68,6 +70,11 @@ public final class StoreWriter: Service, Sendable {
     private let pending = Mutex(Pending())
     /// The consumer rows as last written, to skip unchanged ones.
     private let written = Mutex<[String: HeartbeatTracker.ConsumerSnapshot]>([:])
+    /// Channel name → id in `channel_names`, as committed.
+    private let channelIDs: Mutex<[String: Int64]>
+    /// True while the budget forces eviction (logged once per episode).
+    private let evicting = Mutex(false)
+    private let maintenance: TierMaintenance
     private let logger: Logger
     private let metrics: Metrics
 
@@ -77,16 +84,47 @@ public final class StoreWriter: Service, Sendable {
         self.path = path
         self.configuration = configuration
         self.logger = logger
+        let maintenance = TierMaintenance(tiers: configuration.tiers, eventRetention: configuration.eventRetention, maxSize: configuration.maxSize,
+                                      expiryBatch: configuration.expiryBatch, rollupSpan: Int64(configuration.rollupMinutesPerFlush) * 60,
+                                      settle: 5 + configuration.flushInterval.seconds)
+        var channels = 0
         do {
             let connection = try SQLiteConnection(path: path, mode: .readWriteCreate)
+            // Freed pages can be handed back to the file system (only settable before any table).
+            if try connection.integer("PRAGMA page_count") == 0 { try connection.execute("PRAGMA auto_vacuum = INCREMENTAL") }
             try connection.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
-            try Schema.migrate(connection)
+            try connection.execute("PRAGMA journal_size_limit = \(maintenance.walAllowance)")
+            let found = try Schema.migrate(connection)
+            if try connection.integer("PRAGMA auto_vacuum") != 2 {
+                // A database from before the budget: rewritten once so it can shrink.
+                logger.notice("store: rewriting the database once so that it can shrink (VACUUM)", metadata: ["from_version": "\(found)"])
+                try connection.execute("PRAGMA auto_vacuum = INCREMENTAL; VACUUM")
+            }
+            try connection.transaction { try maintenance.adopt(connection, now: configuration.wallClock()) }
+            self.maintenance = maintenance
+            var ids: [String: Int64] = [:]
+            try connection.run("SELECT id, name FROM channel_names") { row in
+                if let name = row.text(1), let id = row.integer(0) { ids[name] = id }
+            }
+            channels = ids.count
+            channelIDs = Mutex(ids)
             self.connection = Mutex(connection)
         } catch {
             throw StoreOpenError(path: path, reason: "\(error)")
         }
         metrics = Metrics(registry: registry)
         metrics.size.set(Int64(Self.fileSize(path)))
+        metrics.budget.set(Int64(configuration.maxSize))
+        let tiers = configuration.tiers.tiers.map { "\(StoreTiers.text($0.resolution)) for \(StoreTiers.text(Int64($0.retention)))" }
+        let perChannel = maintenance.steadyStateBytes(channels: 1)
+        let expected = "store: tiers \(tiers.joined(separator: ", ")); about \(Self.mebibytes(perChannel)) per busy channel once full, "
+            + "\(Self.mebibytes(perChannel * max(1, channels))) for the \(channels) channels recorded so far; "
+            + "budget \(Self.mebibytes(configuration.maxSize))"
+        logger.notice("\(expected)", metadata: ["path": "\(path)"])
+    }
+
+    private static func mebibytes(_ bytes: Int) -> String {
+        bytes >= 10 << 20 ? "\(bytes >> 20) MiB" : String(format: "%.1f MiB", Double(bytes) / 1_048_576)
     }
 
     // MARK: - Recording (any thread, never waits on the database)
@@ -171,7 +209,8 @@ public final class StoreWriter: Service, Sendable {
             }
             let started = ContinuousClock.now
             do {
-                let rows = try connection.transaction { try write(batch, to: connection, at: now) }
+                let (rows, channels) = try connection.transaction { try write(batch, to: connection, at: now) }
+                channelIDs.withLock { $0.merge(channels) { _, new in new } }
                 metrics.rows.increment(by: Int64(rows))
             } catch {
                 pending.withLock { $0.prepend(batch) }
@@ -183,10 +222,14 @@ public final class StoreWriter: Service, Sendable {
                 for (name, consumer) in batch.consumers { written[name] = consumer }
             }
             do {
-                try connection.transaction { try maintain(connection, now: now, earliestWritten: batch.samples.lazy.map(\.start).min()) }
+                try connection.transaction {
+                    try maintenance.rollUp(connection, now: now, earliestWritten: batch.samples.lazy.map(\.start).min())
+                    try maintenance.expire(connection, now: now)
+                }
+                try keepWithinBudget(connection, now: now)
             } catch {
                 metrics.errors(.maintenance).increment()
-                logger.error("store roll-up or expiry failed; will retry", metadata: ["error": "\(error)"])
+                logger.error("store roll-up, expiry or eviction failed; will retry", metadata: ["error": "\(error)"])
             }
             metrics.flushDuration.record(ContinuousClock.now - started)
             metrics.pending.set(Int64(pending.withLock { $0.count }))
@@ -195,15 +238,35 @@ public final class StoreWriter: Service, Sendable {
         }
     }
 
-    private func write(_ batch: Pending, to connection: SQLiteConnection, at now: Double) throws -> Int {
+    /// Writes one batch; returns the rows written and the channel ids it created (cached by the
+    /// caller once the transaction commits).
+    private func write(_ batch: Pending, to connection: SQLiteConnection, at now: Double) throws -> (rows: Int, channels: [String: Int64]) {
         var rows = 0
-        for sample in batch.samples {
+        // A bucket with no traffic writes nothing: readers fill the gaps with zeros.
+        let samples = batch.samples.filter { $0.messages > 0 || $0.unrouted > 0 }
+        var ids = channelIDs.withLock { $0 }
+        var added: [String: Int64] = [:]
+        let finest = configuration.tiers.finest.resolution
+        for sample in samples {
+            let id: Int64
+            if let known = ids[sample.channel] {
+                id = known
+            } else {
+                try connection.run("INSERT OR IGNORE INTO channel_names (name) VALUES (?)", [.text(sample.channel)])
+                guard let created = try connection.integer("SELECT id FROM channel_names WHERE name = ?", [.text(sample.channel)]) else {
+                    throw SQLiteError(code: 0, message: "channel '\(sample.channel)' has no id")
+                }
+                id = created
+                ids[sample.channel] = created
+                added[sample.channel] = created
+            }
             let latency = sample.latency
+            func nanoseconds(_ seconds: Double?) -> SQLiteValue { seconds.map { .integer(Int64(($0 * 1e9).rounded())) } ?? .null }
             try connection.run("""
-                INSERT INTO channel_samples (bucket, channel, messages, bytes, unrouted, subscribers, latency_samples,
-                                             latency_p50, latency_p90, latency_p99, latency_max)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (channel, bucket) DO UPDATE SET
+                INSERT INTO samples (resolution, channel_id, bucket, messages, bytes, unrouted, subscribers, latency_samples,
+                                     latency_p50, latency_p90, latency_p99, latency_max)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (resolution, channel_id, bucket) DO UPDATE SET
                     messages = messages + excluded.messages, bytes = bytes + excluded.bytes,
                     unrouted = unrouted + excluded.unrouted, subscribers = excluded.subscribers,
                     latency_samples = latency_samples + excluded.latency_samples,
@@ -212,10 +275,10 @@ public final class StoreWriter: Service, Sendable {
                     latency_p99 = COALESCE(MAX(latency_p99, excluded.latency_p99), latency_p99, excluded.latency_p99),
                     latency_max = COALESCE(MAX(latency_max, excluded.latency_max), latency_max, excluded.latency_max)
                 """, [
-                    .integer(sample.start), .text(sample.channel), .integer(Int64(sample.messages)), .integer(Int64(sample.bytes)),
-                    .integer(Int64(sample.unrouted)), .integer(Int64(sample.subscribers)), .integer(Int64(latency.count)),
-                    .optional(latency.quantile(0.5)), .optional(latency.quantile(0.9)), .optional(latency.quantile(0.99)),
-                    latency.count > 0 ? .real(latency.maximum) : .null,
+                    .integer(finest), .integer(id), .integer(alignDown(sample.start, finest)), .integer(Int64(sample.messages)),
+                    .integer(Int64(sample.bytes)), .integer(Int64(sample.unrouted)), .integer(Int64(sample.subscribers)),
+                    .integer(Int64(latency.count)), nanoseconds(latency.quantile(0.5)), nanoseconds(latency.quantile(0.9)),
+                    nanoseconds(latency.quantile(0.99)), latency.count > 0 ? nanoseconds(latency.maximum) : .null,
                 ])
             rows += 1
         }
@@ -276,61 +339,32 @@ public final class StoreWriter: Service, Sendable {
                                [.text(gap.source), .real(gap.start), .real(gap.end)])
             rows += 1
         }
-        return rows
+        return (rows, added)
     }
 
-    /// Rolls finished minutes up (at most `rollupMinutesPerFlush` of them, plus any minute a late
-    /// sample reopened) and deletes at most `expiryBatch` expired rows per table.
-    private func maintain(_ connection: SQLiteConnection, now: Double, earliestWritten: Int64?) throws {
-        // A minute is finished once its last raw bucket has surely been flushed.
-        let finished = Int64((now - 5 - configuration.flushInterval.seconds) / 60) * 60
-        var watermark = try connection.integer("SELECT value FROM store_state WHERE key = 'rolled_up_until'")
-        if watermark == nil, let first = try connection.integer("SELECT MIN(bucket) FROM channel_samples") {
-            watermark = first / 60 * 60
+    /// Evicts the oldest data when the budget requires it (counted, logged once per episode),
+    /// and keeps the write-ahead log within its share.
+    private func keepWithinBudget(_ connection: SQLiteConnection, now: Double) throws {
+        let (evicted, within) = try maintenance.enforceBudget(connection, now: now)
+        for (table, rows) in evicted { metrics.evicted(table).increment(by: Int64(rows)) }
+        let wasEvicting = evicting.withLock { state in
+            defer { state = !evicted.isEmpty || !within }
+            return state
         }
-        if let start = watermark {
-            if let earliestWritten, earliestWritten < start {
-                try rollUp(connection, from: earliestWritten / 60 * 60, to: start)
-            }
-            let end = min(finished, start + Int64(configuration.rollupMinutesPerFlush) * 60)
-            if end > start {
-                try rollUp(connection, from: start, to: end)
-                try connection.run("INSERT OR REPLACE INTO store_state (key, value) VALUES ('rolled_up_until', ?)", [.integer(end)])
-                watermark = end
-            }
+        if !evicted.isEmpty && !wasEvicting {
+            logger.warning("store: the database reached its size budget; evicting the oldest data (lookout_store_evicted_rows_total)",
+                           metadata: ["budget": "\(Self.mebibytes(configuration.maxSize))",
+                                      "evicted": "\(evicted.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"])
         }
-        let batch = SQLiteValue.integer(Int64(configuration.expiryBatch))
-        let rawCutoff = min(Int64(now - configuration.rawRetention), watermark ?? 0)
-        try connection.run("""
-            DELETE FROM channel_samples WHERE (channel, bucket) IN
-                (SELECT channel, bucket FROM channel_samples WHERE bucket < ? ORDER BY bucket LIMIT ?)
-            """, [.integer(rawCutoff), batch])
-        let cutoff = now - configuration.rollupRetention
-        try connection.run("""
-            DELETE FROM channel_minutes WHERE (channel, bucket) IN
-                (SELECT channel, bucket FROM channel_minutes WHERE bucket < ? ORDER BY bucket LIMIT ?)
-            """, [.integer(Int64(cutoff)), batch])
-        try connection.run("DELETE FROM consumer_transitions WHERE id IN (SELECT id FROM consumer_transitions WHERE at < ? LIMIT ?)",
-                           [.real(cutoff), batch])
-        try connection.run("""
-            DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE ends_at IS NOT NULL AND ends_at < ? LIMIT ?)
-            """, [.real(cutoff), batch])
-        try connection.run("DELETE FROM source_gaps WHERE id IN (SELECT id FROM source_gaps WHERE ended_at < ? LIMIT ?)",
-                           [.real(cutoff), batch])
-        // A consumer not heard of for the whole retention is forgotten.
-        try connection.run("""
-            DELETE FROM consumers WHERE consumer IN
-                (SELECT consumer FROM consumers WHERE MAX(last_heartbeat, state_since) < ? LIMIT ?)
-            """, [.real(cutoff), batch])
-    }
-
-    private func rollUp(_ connection: SQLiteConnection, from start: Int64, to end: Int64) throws {
-        try connection.run("""
-            INSERT OR REPLACE INTO channel_minutes (bucket, channel, messages, bytes, unrouted, subscribers, latency_samples,
-                                                    latency_p50, latency_p90, latency_p99, latency_max)
-            SELECT bucket / 60 * 60, channel, \(Schema.combinedColumns)
-            FROM channel_samples WHERE bucket >= ? AND bucket < ? GROUP BY channel, bucket / 60
-            """, [.integer(start), .integer(end)])
+        if !within && !wasEvicting {
+            logger.error("store: cannot keep the database within its budget: the last day of data alone is larger; raise store.max_size",
+                         metadata: ["budget": "\(Self.mebibytes(configuration.maxSize))"])
+        }
+        let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        if wal > maintenance.walAllowance || !evicted.isEmpty {
+            // Pages freed by eviction leave the file only when the log is copied back.
+            try connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        }
     }
 
     // MARK: - Resuming after a restart
@@ -357,7 +391,8 @@ public final class StoreWriter: Service, Sendable {
         return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
 
-    private static func fileSize(_ path: String) -> Int {
+    /// Bytes of the database file and its write-ahead log.
+    static func fileSize(_ path: String) -> Int {
         ["", "-wal"].reduce(0) { total, suffix in
             total + ((try? FileManager.default.attributesOfItem(atPath: path + suffix)[.size] as? Int) ?? 0)
         }
@@ -372,6 +407,7 @@ public final class StoreWriter: Service, Sendable {
         let pending: Gauge
         let size: Gauge
         let flushDuration: DurationHistogram
+        let budget: Gauge
 
         init(registry: PrometheusCollectorRegistry) {
             self.registry = registry
@@ -380,11 +416,17 @@ public final class StoreWriter: Service, Sendable {
                                            help: "Channel samples dropped because the database could not be written for too long.")
             pending = registry.gauge("lookout_store_pending_records", help: "Records queued for the next flush.")
             size = registry.gauge("lookout_store_size_bytes", help: "Size of the database file and its write-ahead log.")
+            budget = registry.gauge("lookout_store_budget_bytes", help: "The size the database file and its write-ahead log stay within (store.max_size).")
             flushDuration = registry.histogram("lookout_store_flush_duration_seconds",
                 buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
                           .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5)],
                 help: "Time of one flush: the batch's transaction, the roll-up and the expiry.")
             for operation in [Operation.write, .maintenance] { _ = errors(operation) }
+        }
+
+        func evicted(_ table: String) -> Counter {
+            registry.counter("lookout_store_evicted_rows_total", labels: [("table", table)],
+                             help: "Rows deleted before their retention to keep the database within its size budget.")
         }
 
         func errors(_ operation: Operation) -> Counter {

@@ -78,9 +78,42 @@ import Testing
               rollup_retention: 7d
             """)
         #expect(settings.storePath == "/var/lib/lookout/history.db")
-        #expect(settings.storeFlushInterval == 0.5 && settings.rawRetention == 6 * 3600 && settings.rollupRetention == 7 * 86400)
+        #expect(settings.storeFlushInterval == 0.5)
+        // The older names set the finest and the coarsest tier's retention (and the events').
+        let retentions: [Double] = [21_600, 86_400, 604_800]
+        #expect(settings.storeTiers.tiers.map(\.retention) == retentions && settings.eventRetention == 604_800)
         #expect(try ServeConfiguration.parse(yaml: "store:\n  path: \"\"").storePath == nil)
         #expect(ServeConfiguration().storePath == "lookout.db")
+        #expect(ServeConfiguration().storeTiers == .default && ServeConfiguration().storeMaxSize == 1 << 30)
+
+        let tiered = try ServeConfiguration.parse(yaml: """
+            store:
+              tiers:
+                - {resolution: 2s, retention: 2h}
+                - {resolution: 1m, retention: 90d}
+              max_size: 200mb
+            """)
+        #expect(tiered.storeTiers.tiers == [.init(resolution: 2, retention: 7200), .init(resolution: 60, retention: 90 * 86400)])
+        #expect(tiered.eventRetention == 90 * 86400 && tiered.storeMaxSize == 200 << 20)
+    }
+
+    @Test func badStoreTiersAreKeyedErrors() {
+        for (yaml, key, reason) in [
+            ("store:\n  tiers: []", "store.tiers", "at least one tier"),
+            ("store:\n  tiers:\n    - {resolution: 10s, retention: 1h}\n    - {resolution: 15s, retention: 1d}", "store.tiers",
+             "whole multiple of the one before (10s)"),
+            ("store:\n  tiers:\n    - {resolution: 1s, retention: 1d}\n    - {resolution: 10s, retention: 1h}", "store.tiers", "at least as long"),
+            ("store:\n  tiers:\n    - {resolution: 1s}", "store.tiers[0].retention", "missing"),
+            ("store:\n  tiers:\n    - {resolution: 1s, retention: 1h, rows: 3}", "store.tiers[0].rows", "unknown key"),
+            ("store:\n  max_size: 1mb", "store.max_size", "at least 16mb"),
+            ("store:\n  tiers:\n    - {resolution: 500ms, retention: 1h}", "store.tiers[0].resolution", "whole number of seconds"),
+            ("store:\n  rollup_retention: 2h", "store.rollup_retention", "at least as long"),
+        ] {
+            #expect { try ServeConfiguration.parse(yaml: yaml) } throws: { error in
+                guard let error = error as? ConfigurationError else { return false }
+                return error.key == key && error.reason.contains(reason)
+            }
+        }
     }
 
     @Test func redisAsAMappingCarriesTheLinkSettings() throws {

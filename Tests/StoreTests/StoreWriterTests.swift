@@ -16,25 +16,46 @@ import Testing
         let connection = try SQLiteConnection(path: database.path, mode: .readWriteCreate)
         #expect(try connection.integer("SELECT MAX(version) FROM schema_version") == Int64(Schema.currentVersion))
         let tables = try connection.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") { $0.text(0) ?? "" }
-        #expect(tables == ["alert_deliveries", "alerts", "channel_minutes", "channel_samples", "consumer_transitions", "consumers",
-                           "schema_version", "source_gaps", "store_state"])
+        #expect(tables == ["alert_deliveries", "alerts", "channel_names", "consumer_transitions", "consumers", "samples",
+                           "schema_version", "source_gaps", "store_state", "tiers"])
         #expect(try connection.query("PRAGMA journal_mode") { $0.text(0) } == ["wal"])
+        #expect(try connection.integer("PRAGMA auto_vacuum") == 2, "incremental: freed pages can leave the file")
     }
 
-    @Test func thePreviousSchemaIsMigratedAndKeepsItsRows() throws {
+    /// A database as version 3 (the schema before tiers) left it: one-minute roll-ups up to the
+    /// watermark, raw samples on both sides of it. Upgraded in place, history keeps its sums.
+    @Test func aVersion3DatabaseIsUpgradedInPlaceAndKeepsItsHistory() throws {
         let database = TemporaryDatabase()
+        let watermark = t0 + 600
         do {
             let old = try SQLiteConnection(path: database.path, mode: .readWriteCreate)
-            try Schema.migrate(old, upTo: Schema.currentVersion - 1)
-            try old.run("INSERT INTO channel_samples VALUES (?, 'orders', 7, 70, 1, 2, 0, NULL, NULL, NULL, NULL)", [.integer(t0)])
+            try Schema.migrate(old, upTo: 3)
+            for minute in 0..<10 {
+                try old.run("INSERT INTO channel_minutes VALUES (?, 'orders', 60, 600, 1, 2, 60, 0.001, 0.002, 0.003, 0.004)",
+                            [.integer(t0 + Int64(minute) * 60)])
+            }
+            // Raw samples: the last minute before the watermark (already rolled up) and two after.
+            for second in -60..<120 {
+                try old.run("INSERT INTO channel_samples VALUES (?, 'orders', 1, 10, 0, 3, 1, 0.001, 0.001, 0.001, 0.001)",
+                            [.integer(watermark + Int64(second))])
+            }
+            try old.run("INSERT INTO store_state VALUES ('rolled_up_until', ?)", [.integer(watermark)])
+            try old.run("INSERT INTO consumer_transitions (at, consumer, consumer_group, from_state, to_state, reason) VALUES (?, 'w1', 'g', 'up', 'down', 'x')",
+                        [.real(Double(t0))])
         }
-        let (writer, _) = try database.writer()
-        writer.flush(now: Double(t0 + 120))
+        let (writer, _) = try database.writer { $0.wallClock = { Double(watermark + 130) } }
+        writer.flush(now: Double(watermark + 130))
+        let reader = try StoreReader(path: database.path)
+        let total = try reader.history(channel: "orders", since: Double(t0), until: Double(watermark + 120), step: 3600)
+            .reduce(0) { $0 + $1.messages }
+        #expect(total == 10 * 60 + 120, "each moment counted once: the minutes before the watermark, the raw samples after")
+        let minutes = try reader.history(channel: "orders", since: Double(t0), until: Double(watermark), step: 60)
+        #expect(minutes.map(\.messages) == Array(repeating: 60, count: 10))
+        #expect(abs((minutes[0].latencyP99 ?? 0) - 0.003) < 1e-9, "latencies survive the move to nanoseconds")
+        #expect(try reader.transitions(since: Double(t0 - 1), until: Double(t0 + 1)).count == 1)
         let connection = try SQLiteConnection(path: database.path, mode: .readOnly)
-        #expect(try connection.integer("SELECT COUNT(*) FROM schema_version") == Int64(Schema.currentVersion))
-        #expect(try connection.integer("SELECT messages FROM channel_samples WHERE channel = 'orders'") == 7)
-        // The new roll-up table picks up the old row.
-        #expect(try connection.integer("SELECT messages FROM channel_minutes WHERE channel = 'orders' AND bucket = ?", [.integer(t0)]) == 7)
+        #expect(try connection.integer("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('channel_samples', 'channel_minutes')") == 0)
+        #expect(try connection.integer("PRAGMA auto_vacuum") == 2, "rewritten once so it can shrink")
     }
 
     @Test func aNewerSchemaIsRefused() throws {
@@ -74,7 +95,9 @@ import Testing
 
     @Test func rollUpsAddCountsAndKeepTheWorstLatency() throws {
         let database = TemporaryDatabase()
-        let (writer, _) = try database.writer()
+        let (writer, _) = try database.writer {
+            $0.tiers = try StoreTiers([.init(resolution: 1, retention: 3600), .init(resolution: 60, retention: 86400)])
+        }
         // Minute 0: 60 one-second buckets; second 10 is slow. Minute 1: one bucket.
         var buckets: [ChannelStatistics.Bucket] = []
         for second in 0..<60 {
@@ -85,6 +108,12 @@ import Testing
         buckets.append(bucket("orders", at: t0 + 60, messages: 1))
         writer.record(buckets: buckets, consumers: [])
         #expect(writer.flush(now: Double(t0 + 100)))
+        let connection = try SQLiteConnection(path: database.path, mode: .readOnly)
+        #expect(try connection.integer("SELECT COUNT(*) FROM samples WHERE resolution = 60") == 1, "minute 1 is not finished at t0 + 100")
+        #expect(try connection.integer("SELECT rolled_up_until FROM tiers WHERE resolution = 60") == t0 + 60)
+        // Read from the one-minute tier alone: the raw seconds are gone.
+        try SQLiteConnection(path: database.path, mode: .readWriteCreate).run("DELETE FROM samples WHERE resolution = 1 AND bucket < ?",
+                                                                             [.integer(t0 + 60)])
         let reader = try StoreReader(path: database.path)
         let minute = try #require(try reader.history(channel: "orders", since: Double(t0), until: Double(t0 + 60), step: 60).first)
         #expect(minute.messages == 600 && minute.bytes == 6000 && minute.unrouted == 3)
@@ -95,16 +124,26 @@ import Testing
         // p99 and max: the slowest second's, within the digest's 5%.
         #expect(abs(try #require(minute.latencyP99) - 0.5) < 0.5 * 0.05)
         #expect(minute.latencyMax == 0.5)
-        let connection = try SQLiteConnection(path: database.path, mode: .readOnly)
-        #expect(try connection.integer("SELECT COUNT(*) FROM channel_minutes") == 1, "minute 1 is not finished at t0 + 100")
-        #expect(try connection.integer("SELECT value FROM store_state WHERE key = 'rolled_up_until'") == t0 + 60)
     }
 
-    @Test func retentionKeepsTheDatabaseBounded() throws {
+    @Test func aBucketWithNoTrafficWritesNothing() throws {
+        let database = TemporaryDatabase()
+        let (writer, _) = try database.writer()
+        writer.record(buckets: [bucket("idle", at: t0, messages: 0), bucket("orders", at: t0, messages: 2),
+                                bucket("nobody-listens", at: t0, messages: 0, unrouted: 0, subscribers: 0)], consumers: [])
+        #expect(writer.flush(now: Double(t0 + 1)))
+        let connection = try SQLiteConnection(path: database.path, mode: .readOnly)
+        #expect(try connection.integer("SELECT COUNT(*) FROM samples") == 1)
+        let points = try StoreReader(path: database.path).history(channel: "orders", since: Double(t0 - 2), until: Double(t0 + 2), step: 1)
+        #expect(points.map(\.messages) == [0, 0, 2, 0], "readers fill the gaps with zeros")
+    }
+
+    @Test func retentionKeepsEachTierBounded() throws {
         let database = TemporaryDatabase()
         let (writer, _) = try database.writer {
-            $0.rawRetention = 120
-            $0.rollupRetention = 900
+            $0.tiers = try StoreTiers([.init(resolution: 1, retention: 120), .init(resolution: 10, retention: 600),
+                                       .init(resolution: 60, retention: 900)])
+            $0.eventRetention = 900
             $0.flushInterval = .seconds(10)
         }
         var sizes: [Int: Int] = [:]
@@ -122,11 +161,21 @@ import Testing
             }
         }
         let now = t0 + 3600
-        let oldestRaw = try #require(try connection.integer("SELECT MIN(bucket) FROM channel_samples"))
-        #expect(oldestRaw >= now - 130, "raw samples older than the retention (give or take one flush) are gone")
-        let oldestMinute = try #require(try connection.integer("SELECT MIN(bucket) FROM channel_minutes"))
-        #expect(oldestMinute >= now - 900 - 60)
-        #expect(try connection.integer("SELECT COUNT(*) FROM channel_minutes") ?? 0 <= 20 * 16)
+        func oldest(_ resolution: Int) throws -> Int64 {
+            try #require(try connection.integer("SELECT MIN(bucket) FROM samples WHERE resolution = ?", [.integer(Int64(resolution))]))
+        }
+        // Each tier's oldest bucket is within its retention, give or take a flush and one
+        // bucket of the next tier (a tier's rows go once the next has them).
+        #expect(try oldest(1) >= now - 120 - 30)
+        #expect(try oldest(10) >= now - 600 - 80)
+        #expect(try oldest(60) >= now - 900 - 60)
+        #expect(try connection.integer("SELECT COUNT(*) FROM samples WHERE resolution = 60") ?? 0 <= 20 * 16)
+        // The sum over the last 10 minutes is exact whichever tiers answer.
+        let reader = try StoreReader(path: database.path)
+        for step: Int64 in [1, 10, 60, 600] {
+            let points = try reader.history(channel: "channel-3", since: Double(now - 600), until: Double(now - 10), step: step)
+            #expect(points.reduce(0) { $0 + $1.messages } == 590 * 100, "step \(step)")
+        }
         // Once retention is reached (after 15 minutes), freed pages are reused: the file stops growing.
         let (at30, at60) = (try #require(sizes[2]), try #require(sizes[5]))
         #expect(Double(at60) <= Double(at30) * 1.1, "size at 30 min \(at30) B, at 60 min \(at60) B")
@@ -147,7 +196,7 @@ import Testing
         // Space again: everything queued is written by the next flush.
         try writer.withConnection { try $0.execute("PRAGMA max_page_count = 1073741823") }
         #expect(writer.flush(now: Double(t0 + 3)))
-        let count = try writer.withConnection { try $0.integer("SELECT COUNT(*) FROM channel_samples") }
+        let count = try writer.withConnection { try $0.integer("SELECT COUNT(*) FROM samples") }
         #expect(count == 5001)
         #expect(exposition(registry).contains(#"lookout_store_errors_total{operation="write"} 2"#))
     }
@@ -158,7 +207,9 @@ import Testing
         writer.record(buckets: (0..<150).map { bucket("c\($0)", at: t0, messages: 1) }, consumers: [])
         #expect(exposition(registry).contains("lookout_store_dropped_samples_total 50"))
         writer.flush(now: Double(t0 + 1))
-        let kept = try writer.withConnection { try $0.query("SELECT channel FROM channel_samples ORDER BY channel") { $0.text(0) ?? "" } }
+        let kept = try writer.withConnection { connection in
+            try connection.query("SELECT n.name FROM samples s JOIN channel_names n ON n.id = s.channel_id") { $0.text(0) ?? "" }
+        }
         #expect(Set(kept) == Set((50..<150).map { "c\($0)" }), "the newest are kept")
     }
 

@@ -21,9 +21,9 @@ package final class TemporaryDatabase {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    package func writer(_ configure: (inout StoreWriter.Configuration) -> Void = { _ in }) throws -> (StoreWriter, PrometheusCollectorRegistry) {
+    package func writer(_ configure: (inout StoreWriter.Configuration) throws -> Void = { _ in }) throws -> (StoreWriter, PrometheusCollectorRegistry) {
         var configuration = StoreWriter.Configuration()
-        configure(&configuration)
+        try configure(&configuration)
         let registry = PrometheusCollectorRegistry()
         return (try StoreWriter(path: path, configuration: configuration, registry: registry), registry)
     }
