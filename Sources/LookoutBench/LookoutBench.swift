@@ -1,6 +1,7 @@
 import ArgumentParser
 import CBenchSupport
 import Foundation
+import LookoutCore
 
 #if canImport(Glibc)
 import Glibc
@@ -240,21 +241,31 @@ struct LookoutBench: AsyncParsableCommand {
     // MARK: store
 
     func storeSuite() throws -> [String: Any] {
-        say("== Store: 1,000 channels × 1 s buckets, and 30-day history on a month-old database")
+        say("== Store: every default tier full, the writer's flush on top, history over 30 days")
         let store = try StoreBenchmark.run(quick: quick)
-        say(String(format: "flush of 1,000 channel buckets: median %.2f ms (min %.2f, p90 %.2f, max %.2f), CPU %.2f ms per flush",
-                     store.flushMilliseconds.median, store.flushMilliseconds.min, store.flushMilliseconds.p90, store.flushMilliseconds.max,
-                     store.cpuMillisecondsPerFlush))
-        for (name, summary) in store.historyMilliseconds.sorted(by: { $0.key > $1.key }) {
-            say(String(format: "history %@ (one channel of %d, %d minute rows): median %.2f ms (min %.2f, max %.2f)",
-                         name, store.channels, store.minuteRows, summary.median, summary.min, summary.max))
+        for tier in store.tiers {
+            say(String(format: "tier %@: %d rows, %.1f MiB, %.0f bytes per row, %.1f KiB per busy channel-day", StoreTiers.text(tier.resolution),
+                       tier.rows, Double(tier.bytes) / 1_048_576, Double(tier.bytes) / Double(tier.rows), tier.bytesPerChannelDay / 1024))
         }
-        say("database: \(store.databaseBytes / 1_048_576) MiB\n")
+        say(String(format: "steady state for %d busy channels: %.0f MiB (budget %.0f MiB); the schema before tiers kept 1 s samples at %.0f KiB per busy channel-day",
+                   store.channels, Double(store.steadyStateBytes) / 1_048_576, Double(store.budget) / 1_048_576,
+                   store.previousSchemaBytesPerChannelDay / 1024))
+        say(String(format: "flush of %d channel buckets (one per channel, every second, with the roll-ups they trigger): median %.2f ms (min %.2f, p90 %.2f, max %.2f), CPU %.2f ms per flush on average", store.channels,
+                   store.flushMilliseconds.median, store.flushMilliseconds.min, store.flushMilliseconds.p90, store.flushMilliseconds.max,
+                   store.cpuMillisecondsPerFlush))
+        for (name, summary) in store.historyMilliseconds {
+            say(String(format: "history %@ (one channel of %d): median %.2f ms (min %.2f, max %.2f)", name, store.channels, summary.median,
+                       summary.min, summary.max))
+        }
+        say("")
         return [
-            "flush_1000_channels_ms": summaryObject(store.flushMilliseconds),
+            "channels": store.channels,
+            "tiers": store.tiers.map { ["resolution": $0.resolution, "rows": $0.rows, "bytes": $0.bytes, "bytes_per_channel_day": $0.bytesPerChannelDay] },
+            "steady_state_bytes": store.steadyStateBytes,
+            "previous_schema_bytes_per_channel_day": store.previousSchemaBytesPerChannelDay,
+            "flush_ms": summaryObject(store.flushMilliseconds),
             "flush_cpu_ms": store.cpuMillisecondsPerFlush,
-            "history_30d_ms": store.historyMilliseconds.mapValues(summaryObject),
-            "database_bytes": store.databaseBytes,
+            "history_ms": Dictionary(uniqueKeysWithValues: store.historyMilliseconds.map { ($0.0, summaryObject($0.1)) }),
         ]
     }
 

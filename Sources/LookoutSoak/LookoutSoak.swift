@@ -362,7 +362,7 @@ final class Soak: @unchecked Sendable {
         let size = ((try? FileManager.default.attributesOfItem(atPath: databasePath)[.size] as? Int) ?? 0)
             + ((try? FileManager.default.attributesOfItem(atPath: databasePath + "-wal")[.size] as? Int) ?? 0)
         let stale = try runCommand(try executable("sqlite3"), [databasePath,
-            "SELECT count(*) FROM samples WHERE resolution = 1 AND bucket < strftime('%s','now') - \(Int(DurationText.seconds(Self.rawRetention)!) + 60)"])
+            "SELECT count(*) FROM recent_samples WHERE bucket < strftime('%s','now') - \(Int(DurationText.seconds(Self.rawRetention)!) + 60)"])
         rows.append(("sqlite: database + WAL / raw rows past retention", "\(size >> 10) KiB / \(stale.output.trimmingCharacters(in: .whitespacesAndNewlines))"))
         if stale.output.trimmingCharacters(in: .whitespacesAndNewlines) != "0" { failures.append("raw samples kept past their retention") }
 

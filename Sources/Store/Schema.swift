@@ -106,14 +106,28 @@ package enum Schema {
         ALTER TABLE consumer_transitions ADD COLUMN kind TEXT NOT NULL DEFAULT 'change';
         ALTER TABLE consumer_transitions ADD COLUMN missed INTEGER;
         """,
-        // 4: compact tiered samples. Channel names get integer ids; one table holds every tier,
-        // keyed by (resolution, channel id, bucket), latencies in whole nanoseconds (a few bytes
-        // each instead of eight). What versions 1–3 held moves over as two tiers: the one-minute
-        // roll-ups before the roll-up watermark (60 s) and the raw samples from it (1 s), each
-        // moment once; the writer then folds them into the configured tiers. `tiers` records what
-        // each tier covers: its first bucket kept and how far its roll-up has reached.
+        // 4: compact tiered samples. Channel names get integer ids; latencies are whole
+        // microseconds (two or three bytes each instead of eight). The tier written every second
+        // is ordered by time (`recent_samples`, keyed by bucket then channel), so a flush appends
+        // to a few pages instead of touching one page per channel; the rolled-up tiers are
+        // ordered by channel (`samples`, keyed by resolution, channel, bucket) for long histories
+        // of one channel. `tiers` records what each tier covers: its first bucket kept, how far
+        // its roll-up has reached, and whether its rows are the directly written ones. What
+        // versions 1–3 held moves over as two tiers: the one-minute roll-ups before the roll-up
+        // watermark (60 s) and the raw samples from it (1 s, written directly), each moment once.
         """
         CREATE TABLE channel_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+        CREATE TABLE recent_samples (
+            bucket INTEGER NOT NULL,
+            channel_id INTEGER NOT NULL,
+            messages INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            unrouted INTEGER NOT NULL,
+            subscribers INTEGER NOT NULL,
+            latency_samples INTEGER NOT NULL,
+            latency_p50 INTEGER, latency_p90 INTEGER, latency_p99 INTEGER, latency_max INTEGER,
+            PRIMARY KEY (bucket, channel_id)
+        ) WITHOUT ROWID;
         CREATE TABLE samples (
             resolution INTEGER NOT NULL,
             channel_id INTEGER NOT NULL,
@@ -126,24 +140,25 @@ package enum Schema {
             latency_p50 INTEGER, latency_p90 INTEGER, latency_p99 INTEGER, latency_max INTEGER,
             PRIMARY KEY (resolution, channel_id, bucket)
         ) WITHOUT ROWID;
-        CREATE TABLE tiers (resolution INTEGER PRIMARY KEY, start INTEGER, rolled_up_until INTEGER);
+        CREATE TABLE tiers (resolution INTEGER PRIMARY KEY, start INTEGER, rolled_up_until INTEGER, direct INTEGER NOT NULL);
         INSERT INTO channel_names (name) SELECT channel FROM channel_samples UNION SELECT channel FROM channel_minutes;
         INSERT INTO samples
             SELECT 60, n.id, m.bucket, m.messages, m.bytes, m.unrouted, m.subscribers, m.latency_samples,
-                   CAST(ROUND(m.latency_p50 * 1e9) AS INTEGER), CAST(ROUND(m.latency_p90 * 1e9) AS INTEGER),
-                   CAST(ROUND(m.latency_p99 * 1e9) AS INTEGER), CAST(ROUND(m.latency_max * 1e9) AS INTEGER)
+                   CAST(ROUND(m.latency_p50 * 1e6) AS INTEGER), CAST(ROUND(m.latency_p90 * 1e6) AS INTEGER),
+                   CAST(ROUND(m.latency_p99 * 1e6) AS INTEGER), CAST(ROUND(m.latency_max * 1e6) AS INTEGER)
             FROM channel_minutes m JOIN channel_names n ON n.name = m.channel
             WHERE m.bucket < COALESCE((SELECT value FROM store_state WHERE key = 'rolled_up_until'), -1);
-        INSERT INTO samples
-            SELECT 1, n.id, s.bucket, s.messages, s.bytes, s.unrouted, s.subscribers, s.latency_samples,
-                   CAST(ROUND(s.latency_p50 * 1e9) AS INTEGER), CAST(ROUND(s.latency_p90 * 1e9) AS INTEGER),
-                   CAST(ROUND(s.latency_p99 * 1e9) AS INTEGER), CAST(ROUND(s.latency_max * 1e9) AS INTEGER)
+        INSERT INTO recent_samples
+            SELECT s.bucket, n.id, s.messages, s.bytes, s.unrouted, s.subscribers, s.latency_samples,
+                   CAST(ROUND(s.latency_p50 * 1e6) AS INTEGER), CAST(ROUND(s.latency_p90 * 1e6) AS INTEGER),
+                   CAST(ROUND(s.latency_p99 * 1e6) AS INTEGER), CAST(ROUND(s.latency_max * 1e6) AS INTEGER)
             FROM channel_samples s JOIN channel_names n ON n.name = s.channel
-            WHERE s.bucket >= COALESCE((SELECT value FROM store_state WHERE key = 'rolled_up_until'), -1);
-        INSERT INTO tiers (resolution, start, rolled_up_until)
-            SELECT 60, NULL, value FROM store_state WHERE key = 'rolled_up_until' AND EXISTS (SELECT 1 FROM samples WHERE resolution = 60);
-        INSERT INTO tiers (resolution, start, rolled_up_until)
-            VALUES (1, (SELECT value FROM store_state WHERE key = 'rolled_up_until'), NULL);
+            WHERE s.bucket >= COALESCE((SELECT value FROM store_state WHERE key = 'rolled_up_until'), -1)
+            ORDER BY s.bucket, n.id;
+        INSERT INTO tiers (resolution, start, rolled_up_until, direct)
+            SELECT 60, NULL, value, 0 FROM store_state WHERE key = 'rolled_up_until' AND EXISTS (SELECT 1 FROM samples WHERE resolution = 60);
+        INSERT INTO tiers (resolution, start, rolled_up_until, direct)
+            VALUES (1, (SELECT value FROM store_state WHERE key = 'rolled_up_until'), NULL, 1);
         DELETE FROM store_state WHERE key = 'rolled_up_until';
         DROP TABLE channel_samples;
         DROP TABLE channel_minutes;
@@ -154,9 +169,9 @@ package enum Schema {
 
     /// How several samples combine into one (roll-ups and history steps): counts add up,
     /// subscribers and the maximum latency take the maximum, p50 is the mean of the parts' p50
-    /// weighted by their latency samples (rounded to the nanosecond), and p90/p99 take the largest
+    /// weighted by their latency samples (rounded to the microsecond), and p90/p99 take the largest
     /// part's value — an upper bound, so a slow second is never averaged away. Columns in the
-    /// order of the `samples` table from `messages` on.
+    /// order of the sample tables from `messages` on.
     package static let combinedColumns = """
         SUM(messages), SUM(bytes), SUM(unrouted), MAX(subscribers), SUM(latency_samples),
         CAST(ROUND(SUM(latency_p50 * latency_samples) * 1.0

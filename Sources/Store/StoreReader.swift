@@ -33,7 +33,8 @@ public struct HistoryPoint: Sendable, Hashable {
     public var messages: UInt64
     public var bytes: UInt64
     public var unrouted: UInt64
-    /// The most subscribers seen in the step; nil when no sample fell in it.
+    /// The most subscribers seen in the step; in a step with no sample, the count of the step
+    /// before (nil when there is none).
     public var subscribers: Int?
     public var latencyP50: Double?
     public var latencyP90: Double?
@@ -100,9 +101,9 @@ public final class StoreReader {
     /// Every channel with samples in `[since, until)`, busiest first.
     public func channels(since: Double, until: Double) throws(StoreQueryError) -> [ChannelSummary] {
         try attempt {
-            let segments = try plan(since: since, until: until, step: Int64.max)
-            guard !segments.isEmpty else { return [] }
-            let (union, values) = Self.union(segments, channel: nil)
+            let plan = try plan(since: since, until: until, step: Int64.max)
+            guard !plan.isEmpty else { return [] }
+            let (union, values) = plan.union(channel: nil)
             return try connection.query("""
                 SELECT n.name, n.id, SUM(s.messages), SUM(s.bytes), SUM(s.unrouted), MAX(s.latency_p99),
                        MAX(CASE WHEN s.messages > 0 THEN s.bucket END)
@@ -114,7 +115,7 @@ public final class StoreReader {
                                          subscribers: 0, latencyP99: row.seconds(5), lastMessageAt: row.real(6)))
             }.map { id, summary in
                 var summary = summary
-                let (union, values) = Self.union(segments, channel: id)
+                let (union, values) = plan.union(channel: id)
                 summary.subscribers = Int(try connection.integer("SELECT subscribers FROM (\(union)) ORDER BY bucket DESC LIMIT 1", values) ?? 0)
                 return summary
             }
@@ -122,7 +123,7 @@ public final class StoreReader {
     }
 
     /// A channel's history in steps of `step` seconds over `[since, until)`; steps with no sample
-    /// are zero. Each stretch of time is read from the coarsest tier no coarser than the step
+    /// had no traffic (zero, with the subscriber count of the step before). Each stretch of time is read from the coarsest tier no coarser than the step
     /// that covers it; where only a coarser tier still does, its buckets stand in (a step then
     /// holds a whole coarser bucket, and the steps between are zero).
     public func history(channel: String, since: Double, until: Double, step: Int64) throws(StoreQueryError) -> [HistoryPoint] {
@@ -132,9 +133,9 @@ public final class StoreReader {
             }
             let first = Int64(since.rounded(.down)) / step * step
             var points: [Int64: HistoryPoint] = [:]
-            let segments = try plan(since: Double(first), until: until, step: step)
-            if !segments.isEmpty {
-                let (union, values) = Self.union(segments, channel: id)
+            let plan = try plan(since: Double(first), until: until, step: step)
+            if !plan.isEmpty {
+                let (union, values) = plan.union(channel: id)
                 try connection.run("""
                     SELECT bucket / ? * ? AS step, \(Schema.combinedColumns) FROM (\(union)) GROUP BY step ORDER BY step
                     """, [.integer(step), .integer(step)] + values) { row in
@@ -144,8 +145,14 @@ public final class StoreReader {
                                                  latencyP90: row.seconds(7), latencyP99: row.seconds(8), latencyMax: row.seconds(9))
                 }
             }
+            // A step with no row had no traffic, and the subscriber count last written.
+            var subscribers: Int?
             return stride(from: first, to: Int64(until.rounded(.up)), by: Int(step)).map { start in
-                points[start] ?? HistoryPoint(start: start, messages: 0, bytes: 0, unrouted: 0)
+                guard let point = points[start] else {
+                    return HistoryPoint(start: start, messages: 0, bytes: 0, unrouted: 0, subscribers: subscribers)
+                }
+                subscribers = point.subscribers ?? subscribers
+                return point
             }
         }
     }
@@ -237,23 +244,57 @@ public final class StoreReader {
 
     // MARK: - Helpers
 
-    /// Which tier answers for which stretch of `[since, until)`.
-    private func plan(since: Double, until: Double, step: Int64) throws -> [TierPlan.Segment] {
-        let coverage = try connection.query("SELECT resolution, start, rolled_up_until FROM tiers") { row in
-            TierPlan.Coverage(resolution: row.integer(0) ?? 1, start: row.integer(1), end: row.integer(2))
+    /// Which tier answers for which stretch of `[since, until)`, and where its rows are.
+    private func plan(since: Double, until: Double, step: Int64) throws -> Plan {
+        var coverage: [TierPlan.Coverage] = []
+        var direct: Set<Int64> = []
+        try connection.run("SELECT resolution, start, rolled_up_until, direct FROM tiers") { row in
+            let resolution = row.integer(0) ?? 1
+            coverage.append(TierPlan.Coverage(resolution: resolution, start: row.integer(1), end: row.integer(2)))
+            if row.integer(3) == 1 { direct.insert(resolution) }
         }
-        return TierPlan.segments(coverage, since: Int64(since.rounded(.down)), until: Int64(until.rounded(.up)), step: step)
+        return Plan(segments: TierPlan.segments(coverage, since: Int64(since.rounded(.down)), until: Int64(until.rounded(.up)), step: step),
+                    direct: direct)
     }
 
-    /// The segments' rows (every column of `samples`), of one channel or of all.
-    private static func union(_ segments: [TierPlan.Segment], channel: Int64?) -> (String, [SQLiteValue]) {
-        let filter = channel == nil ? "channel_id IN (SELECT id FROM channel_names)" : "channel_id = ?"
-        let sql = segments.map { _ in "SELECT * FROM samples WHERE resolution = ? AND \(filter) AND bucket >= ? AND bucket < ?" }
-            .joined(separator: " UNION ALL ")
-        let values = segments.flatMap { segment -> [SQLiteValue] in
-            [.integer(segment.resolution)] + (channel.map { [SQLiteValue.integer($0)] } ?? []) + [.integer(segment.from), .integer(segment.to)]
+    private struct Plan {
+        var segments: [TierPlan.Segment]
+        /// Tiers whose rows are in `recent_samples`.
+        var direct: Set<Int64>
+
+        var isEmpty: Bool { segments.isEmpty }
+
+        static let columns = "bucket, channel_id, messages, bytes, unrouted, subscribers, latency_samples, latency_p50, latency_p90, latency_p99, latency_max"
+
+        /// The segments' rows, of one channel or of all, with the columns of `columns`. One
+        /// channel's stretch of the time-ordered table is read by seeking each bucket (a range
+        /// scan there would read every channel's rows).
+        func union(channel: Int64?) -> (String, [SQLiteValue]) {
+            let seekStep = direct.min() ?? 1
+            var parts: [String] = []
+            var values: [SQLiteValue] = []
+            for segment in segments {
+                switch (direct.contains(segment.resolution), channel) {
+                case (true, let channel?):
+                    parts.append("""
+                        SELECT \(Self.columns.split(separator: ",").map { "s.\($0.trimmingCharacters(in: .whitespaces))" }.joined(separator: ", "))
+                        FROM (WITH RECURSIVE b(x) AS (SELECT ? UNION ALL SELECT x + ? FROM b WHERE x + ? < ?) SELECT x FROM b) AS b
+                        JOIN recent_samples s ON s.bucket = b.x AND s.channel_id = ?
+                        """)
+                    let first = segment.from % seekStep == 0 ? segment.from : segment.from - segment.from % seekStep + seekStep
+                    values += [.integer(first), .integer(seekStep), .integer(seekStep), .integer(segment.to), .integer(channel)]
+                case (true, nil):
+                    parts.append("SELECT \(Self.columns) FROM recent_samples WHERE bucket >= ? AND bucket < ?")
+                    values += [.integer(segment.from), .integer(segment.to)]
+                case (false, let channel):
+                    let filter = channel == nil ? "channel_id IN (SELECT id FROM channel_names)" : "channel_id = ?"
+                    parts.append("SELECT \(Self.columns) FROM samples WHERE resolution = ? AND \(filter) AND bucket >= ? AND bucket < ?")
+                    values += [.integer(segment.resolution)] + (channel.map { [SQLiteValue.integer($0)] } ?? [])
+                        + [.integer(segment.from), .integer(segment.to)]
+                }
+            }
+            return (parts.joined(separator: " UNION ALL "), values)
         }
-        return (sql, values)
     }
 
     private func attempt<T>(_ body: () throws -> T) throws(StoreQueryError) -> T {
@@ -273,6 +314,6 @@ public final class StoreReader {
 
 extension SQLiteRow {
     func unsigned(_ column: Int32) -> UInt64 { UInt64(max(0, integer(column) ?? 0)) }
-    /// A latency stored in whole nanoseconds, in seconds.
-    func seconds(_ column: Int32) -> Double? { real(column).map { $0 / 1e9 } }
+    /// A latency stored in whole microseconds, in seconds.
+    func seconds(_ column: Int32) -> Double? { real(column).map { $0 / 1e6 } }
 }

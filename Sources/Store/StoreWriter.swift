@@ -72,7 +72,10 @@ public final class StoreWriter: Service, Sendable {
     private let written = Mutex<[String: HeartbeatTracker.ConsumerSnapshot]>([:])
     /// Channel name → id in `channel_names`, as committed.
     private let channelIDs: Mutex<[String: Int64]>
-    /// True while the budget forces eviction (logged once per episode).
+    /// Per channel, the subscriber count last written (an idle bucket is written only when it
+    /// changes), as committed.
+    private let writtenSubscribers = Mutex<[String: Int]>([:])
+    /// True from an eviction until the data is well under the budget (logged once per episode).
     private let evicting = Mutex(false)
     private let maintenance: TierMaintenance
     private let logger: Logger
@@ -94,6 +97,8 @@ public final class StoreWriter: Service, Sendable {
             if try connection.integer("PRAGMA page_count") == 0 { try connection.execute("PRAGMA auto_vacuum = INCREMENTAL") }
             try connection.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
             try connection.execute("PRAGMA journal_size_limit = \(maintenance.walAllowance)")
+            // A flush touches one leaf page per channel in each tier: room for 1,000 channels' pages.
+            try connection.execute("PRAGMA cache_size = -16384")
             let found = try Schema.migrate(connection)
             if try connection.integer("PRAGMA auto_vacuum") != 2 {
                 // A database from before the budget: rewritten once so it can shrink.
@@ -209,8 +214,9 @@ public final class StoreWriter: Service, Sendable {
             }
             let started = ContinuousClock.now
             do {
-                let (rows, channels) = try connection.transaction { try write(batch, to: connection, at: now) }
+                let (rows, channels, subscribers) = try connection.transaction { try write(batch, to: connection, at: now) }
                 channelIDs.withLock { $0.merge(channels) { _, new in new } }
+                writtenSubscribers.withLock { $0.merge(subscribers) { _, new in new } }
                 metrics.rows.increment(by: Int64(rows))
             } catch {
                 pending.withLock { $0.prepend(batch) }
@@ -238,12 +244,21 @@ public final class StoreWriter: Service, Sendable {
         }
     }
 
-    /// Writes one batch; returns the rows written and the channel ids it created (cached by the
-    /// caller once the transaction commits).
-    private func write(_ batch: Pending, to connection: SQLiteConnection, at now: Double) throws -> (rows: Int, channels: [String: Int64]) {
+    /// Writes one batch; returns the rows written, the channel ids it created and the subscriber
+    /// counts it wrote (remembered by the caller once the transaction commits).
+    private func write(_ batch: Pending, to connection: SQLiteConnection, at now: Double) throws
+        -> (rows: Int, channels: [String: Int64], subscribers: [String: Int]) {
         var rows = 0
-        // A bucket with no traffic writes nothing: readers fill the gaps with zeros.
-        let samples = batch.samples.filter { $0.messages > 0 || $0.unrouted > 0 }
+        // A bucket with no traffic writes nothing unless its subscriber count changed: readers
+        // fill the gaps with zeros and the last count.
+        var subscribers = writtenSubscribers.withLock { $0 }
+        var subscribersWritten: [String: Int] = [:]
+        let samples = batch.samples.filter { sample in
+            guard sample.messages > 0 || sample.unrouted > 0 || subscribers[sample.channel] != sample.subscribers else { return false }
+            subscribers[sample.channel] = sample.subscribers
+            subscribersWritten[sample.channel] = sample.subscribers
+            return true
+        }
         var ids = channelIDs.withLock { $0 }
         var added: [String: Int64] = [:]
         let finest = configuration.tiers.finest.resolution
@@ -261,12 +276,12 @@ public final class StoreWriter: Service, Sendable {
                 added[sample.channel] = created
             }
             let latency = sample.latency
-            func nanoseconds(_ seconds: Double?) -> SQLiteValue { seconds.map { .integer(Int64(($0 * 1e9).rounded())) } ?? .null }
+            func microseconds(_ seconds: Double?) -> SQLiteValue { seconds.map { .integer(Int64(($0 * 1e6).rounded())) } ?? .null }
             try connection.run("""
-                INSERT INTO samples (resolution, channel_id, bucket, messages, bytes, unrouted, subscribers, latency_samples,
-                                     latency_p50, latency_p90, latency_p99, latency_max)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (resolution, channel_id, bucket) DO UPDATE SET
+                INSERT INTO recent_samples (bucket, channel_id, messages, bytes, unrouted, subscribers, latency_samples,
+                                            latency_p50, latency_p90, latency_p99, latency_max)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (bucket, channel_id) DO UPDATE SET
                     messages = messages + excluded.messages, bytes = bytes + excluded.bytes,
                     unrouted = unrouted + excluded.unrouted, subscribers = excluded.subscribers,
                     latency_samples = latency_samples + excluded.latency_samples,
@@ -275,10 +290,10 @@ public final class StoreWriter: Service, Sendable {
                     latency_p99 = COALESCE(MAX(latency_p99, excluded.latency_p99), latency_p99, excluded.latency_p99),
                     latency_max = COALESCE(MAX(latency_max, excluded.latency_max), latency_max, excluded.latency_max)
                 """, [
-                    .integer(finest), .integer(id), .integer(alignDown(sample.start, finest)), .integer(Int64(sample.messages)),
+                    .integer(alignDown(sample.start, finest)), .integer(id), .integer(Int64(sample.messages)),
                     .integer(Int64(sample.bytes)), .integer(Int64(sample.unrouted)), .integer(Int64(sample.subscribers)),
-                    .integer(Int64(latency.count)), nanoseconds(latency.quantile(0.5)), nanoseconds(latency.quantile(0.9)),
-                    nanoseconds(latency.quantile(0.99)), latency.count > 0 ? nanoseconds(latency.maximum) : .null,
+                    .integer(Int64(latency.count)), microseconds(latency.quantile(0.5)), microseconds(latency.quantile(0.9)),
+                    microseconds(latency.quantile(0.99)), latency.count > 0 ? microseconds(latency.maximum) : .null,
                 ])
             rows += 1
         }
@@ -339,16 +354,18 @@ public final class StoreWriter: Service, Sendable {
                                [.text(gap.source), .real(gap.start), .real(gap.end)])
             rows += 1
         }
-        return (rows, added)
+        return (rows, added, subscribersWritten)
     }
 
     /// Evicts the oldest data when the budget requires it (counted, logged once per episode),
     /// and keeps the write-ahead log within its share.
     private func keepWithinBudget(_ connection: SQLiteConnection, now: Double) throws {
-        let (evicted, within) = try maintenance.enforceBudget(connection, now: now)
+        let (evicted, within, share) = try maintenance.enforceBudget(connection, now: now)
         for (table, rows) in evicted { metrics.evicted(table).increment(by: Int64(rows)) }
+        // An episode lasts from the first eviction until the data falls well under the budget
+        // (a store at its budget evicts every so often; that is one episode, logged once).
         let wasEvicting = evicting.withLock { state in
-            defer { state = !evicted.isEmpty || !within }
+            defer { state = (state || !evicted.isEmpty || !within) && share > 0.75 }
             return state
         }
         if !evicted.isEmpty && !wasEvicting {
@@ -392,7 +409,7 @@ public final class StoreWriter: Service, Sendable {
     }
 
     /// Bytes of the database file and its write-ahead log.
-    static func fileSize(_ path: String) -> Int {
+    package static func fileSize(_ path: String) -> Int {
         ["", "-wal"].reduce(0) { total, suffix in
             total + ((try? FileManager.default.attributesOfItem(atPath: path + suffix)[.size] as? Int) ?? 0)
         }

@@ -1,25 +1,48 @@
 import Foundation
 import Logging
 import LookoutCore
+import Synchronization
 
 /// The writer's bookkeeping between flushes, on its connection: rolling each tier up into the
 /// next, expiring by retention, and keeping the file within its size budget by evicting the
 /// oldest rows in a fixed order. Every step does a bounded amount of work.
-struct TierMaintenance {
-    var tiers: StoreTiers
+package final class TierMaintenance: Sendable {
+    let tiers: StoreTiers
     /// Seconds state changes, alerts and source gaps are kept.
-    var eventRetention: Double
-    var maxSize: Int
-    var expiryBatch: Int
-    var rollupSpan: Int64
+    let eventRetention: Double
+    let maxSize: Int
+    let expiryBatch: Int
+    let rollupSpan: Int64
     /// A finest-tier bucket is final this long after it ends (the monitor's refresh and one flush).
-    var settle: Double
+    let settle: Double
+    /// Per tier, the bucket below which its rows are known to be gone, so that a flush whose
+    /// cutoff has not moved deletes nothing (the cutoffs move once per bucket of the next tier).
+    private let clearedBelow = Mutex<[Int64: Int64]>([:])
+
+    init(tiers: StoreTiers, eventRetention: Double, maxSize: Int, expiryBatch: Int, rollupSpan: Int64, settle: Double) {
+        self.tiers = tiers
+        self.eventRetention = eventRetention
+        self.maxSize = maxSize
+        self.expiryBatch = expiryBatch
+        self.rollupSpan = rollupSpan
+        self.settle = settle
+    }
 
     /// Where each stored tier stands, from the `tiers` table.
     struct Stored: Hashable {
         var resolution: Int64
         var start: Int64?
         var rolledUpUntil: Int64?
+        /// Its rows are in `recent_samples` (written directly, ordered by time), not `samples`.
+        var direct: Bool
+
+        /// The table holding this tier's rows, the condition that picks them (with its values),
+        /// and the table's key. For `samples`, the channel ids are spelled out so that SQLite
+        /// walks the key channel by channel instead of scanning the tier.
+        var rows: (table: String, condition: String, values: [SQLiteValue], key: String) {
+            direct ? ("recent_samples", "1", [], "bucket, channel_id")
+                : ("samples", "resolution = ? AND channel_id IN (SELECT id FROM channel_names)", [.integer(resolution)], "channel_id, bucket")
+        }
     }
 
     /// What eviction removed, per table label, in one call.
@@ -30,9 +53,9 @@ struct TierMaintenance {
 
     static func stored(_ connection: SQLiteConnection) throws -> [Int64: Stored] {
         var result: [Int64: Stored] = [:]
-        try connection.run("SELECT resolution, start, rolled_up_until FROM tiers") { row in
+        try connection.run("SELECT resolution, start, rolled_up_until, direct FROM tiers") { row in
             let resolution = row.integer(0) ?? 0
-            result[resolution] = Stored(resolution: resolution, start: row.integer(1), rolledUpUntil: row.integer(2))
+            result[resolution] = Stored(resolution: resolution, start: row.integer(1), rolledUpUntil: row.integer(2), direct: row.integer(3) == 1)
         }
         return result
     }
@@ -50,10 +73,17 @@ struct TierMaintenance {
         }
         if stored[finest] == nil {
             let start: SQLiteValue = stored.isEmpty ? .null : .integer(boundary)
-            try connection.run("INSERT INTO tiers (resolution, start, rolled_up_until) VALUES (?, ?, NULL)", [.integer(finest), start])
-        } else if stored[finest]?.rolledUpUntil != nil {
-            // Was a rolled tier, is now the direct one: it holds what it held, and new buckets.
-            try connection.run("UPDATE tiers SET rolled_up_until = NULL WHERE resolution = ?", [.integer(finest)])
+            try connection.run("INSERT INTO tiers (resolution, start, rolled_up_until, direct) VALUES (?, ?, NULL, 1)", [.integer(finest), start])
+        } else if let tier = stored[finest], !tier.direct {
+            // Was a rolled tier, is now the one written directly: its rows move to the direct table.
+            try connection.run("""
+                INSERT OR REPLACE INTO recent_samples
+                SELECT bucket, channel_id, messages, bytes, unrouted, subscribers, latency_samples, latency_p50, latency_p90, latency_p99,
+                       latency_max
+                FROM samples WHERE resolution = ? AND channel_id IN (SELECT id FROM channel_names)
+                """, [.integer(finest)])
+            try connection.run("DELETE FROM samples WHERE resolution = ?", [.integer(finest)])
+            try connection.run("UPDATE tiers SET rolled_up_until = NULL, direct = 1 WHERE resolution = ?", [.integer(finest)])
         }
     }
 
@@ -71,24 +101,24 @@ struct TierMaintenance {
             var watermark = stored[r]?.rolledUpUntil
             if watermark == nil {
                 // First roll: from the first whole bucket of what the source holds.
-                guard let first = try firstBucket(connection, resolution: source.resolution, from: stored[source.resolution]?.start) else { break }
+                guard let from = stored[source.resolution], let first = try firstBucket(connection, from) else { break }
                 let begin = alignUp(first, r)
-                try connection.run("INSERT OR REPLACE INTO tiers (resolution, start, rolled_up_until) VALUES (?, ?, ?)",
+                try connection.run("INSERT OR REPLACE INTO tiers (resolution, start, rolled_up_until, direct) VALUES (?, ?, ?, 0)",
                                    [.integer(r), .integer(begin), .integer(begin)])
                 watermark = begin
-                stored[r] = Stored(resolution: r, start: begin, rolledUpUntil: begin)
+                stored[r] = Stored(resolution: r, start: begin, rolledUpUntil: begin, direct: false)
             }
-            guard let start = watermark else { break }
+            guard let start = watermark, let from = stored[source.resolution] else { break }
             if let late = reopened, late < start {
-                let from = max(alignDown(late, r), stored[r]?.start ?? Int64.min)
-                try roll(connection, source: source.resolution, target: r, from: from, to: start)
-                reopened = from
+                let lateStart = max(alignDown(late, r), stored[r]?.start ?? Int64.min)
+                try roll(connection, source: from, target: r, from: lateStart, to: start)
+                reopened = lateStart
             } else {
                 reopened = nil
             }
             let end = min(finished, start + max(r, rollupSpan / r * r))
             if end > start {
-                try roll(connection, source: source.resolution, target: r, from: start, to: end)
+                try roll(connection, source: from, target: r, from: start, to: end)
                 try connection.run("UPDATE tiers SET rolled_up_until = ? WHERE resolution = ?", [.integer(end), .integer(r)])
                 stored[r]?.rolledUpUntil = end
             }
@@ -96,20 +126,23 @@ struct TierMaintenance {
         }
     }
 
-    private func roll(_ connection: SQLiteConnection, source: Int64, target: Int64, from: Int64, to: Int64) throws {
+    private func roll(_ connection: SQLiteConnection, source: Stored, target: Int64, from: Int64, to: Int64) throws {
+        let rows = source.rows
         try connection.run("""
             INSERT OR REPLACE INTO samples (resolution, channel_id, bucket, messages, bytes, unrouted, subscribers, latency_samples,
                                             latency_p50, latency_p90, latency_p99, latency_max)
             SELECT ?, channel_id, bucket / ? * ?, \(Schema.combinedColumns)
-            FROM samples WHERE resolution = ? AND channel_id IN (SELECT id FROM channel_names) AND bucket >= ? AND bucket < ?
+            FROM \(rows.table) WHERE \(rows.condition) AND bucket >= ? AND bucket < ?
             GROUP BY channel_id, bucket / ?
-            """, [.integer(target), .integer(target), .integer(target), .integer(source), .integer(from), .integer(to), .integer(target)])
+            """, [.integer(target), .integer(target), .integer(target)] + rows.values + [.integer(from), .integer(to), .integer(target)])
     }
 
-    private func firstBucket(_ connection: SQLiteConnection, resolution: Int64, from: Int64?) throws -> Int64? {
-        try connection.integer("""
-            SELECT MIN(bucket) FROM samples WHERE resolution = ? AND channel_id IN (SELECT id FROM channel_names) AND bucket >= ?
-            """, [.integer(resolution), .integer(from ?? Int64.min)])
+    /// The tier's first bucket at or after its start.
+    private func firstBucket(_ connection: SQLiteConnection, _ tier: Stored) throws -> Int64? {
+        let rows = tier.rows
+        return try connection.integer("""
+            SELECT MIN(bucket) FROM \(rows.table) WHERE \(rows.condition) AND bucket >= ?
+            """, rows.values + [.integer(tier.start ?? Int64.min)])
     }
 
     // MARK: retention
@@ -143,10 +176,11 @@ struct TierMaintenance {
         let configured = tiers.tiers
         let retention = configured.first { $0.resolution >= tier.resolution }?.retention ?? tiers.coarsest.retention
         let byAge = Int64(now - retention)
-        guard configured.contains(where: { $0.resolution == tier.resolution }),
-              let next = configured.first(where: { $0.resolution > tier.resolution }) else {
-            return alignDown(byAge, tier.resolution)
+        guard configured.contains(where: { $0.resolution == tier.resolution }) else {
+            // Frozen: never past where it ends (a frozen direct tier shares its table with the live one).
+            return min(alignDown(byAge, tier.resolution), tier.rolledUpUntil ?? Int64.max)
         }
+        guard let next = configured.first(where: { $0.resolution > tier.resolution }) else { return alignDown(byAge, tier.resolution) }
         guard let rolled = stored[next.resolution]?.rolledUpUntil else { return nil }
         return alignDown(min(byAge, rolled), next.resolution)
     }
@@ -159,15 +193,21 @@ struct TierMaintenance {
         if start != tier.start {
             try connection.run("UPDATE tiers SET start = ? WHERE resolution = ?", [.integer(start), .integer(tier.resolution)])
         }
+        if clearedBelow.withLock({ $0[tier.resolution] }) == start { return 0 }
+        let rows = tier.rows
         try connection.run("""
-            DELETE FROM samples WHERE resolution = ? AND (channel_id, bucket) IN
-                (SELECT channel_id, bucket FROM samples WHERE resolution = ? AND channel_id IN (SELECT id FROM channel_names)
-                 AND bucket < ? LIMIT ?)
-            """, [.integer(tier.resolution), .integer(tier.resolution), .integer(start), .integer(Int64(limit))])
+            DELETE FROM \(rows.table) WHERE \(rows.condition) AND (\(rows.key)) IN
+                (SELECT \(rows.key) FROM \(rows.table) WHERE \(rows.condition) AND bucket < ? LIMIT ?)
+            """, rows.values + rows.values + [.integer(start), .integer(Int64(limit))])
         let deleted = connection.changes
+        // Cleared once a pass took less than it could. (Should the transaction roll back, the
+        // rows left below the start are ignored by readers and go with the next cutoff's pass.)
+        if deleted < limit { clearedBelow.withLock { $0[tier.resolution] = start } }
         // A frozen tier that is empty is gone.
+        var whole = tier
+        whole.start = nil
         if tier.rolledUpUntil != nil, !tiers.tiers.contains(where: { $0.resolution == tier.resolution }),
-           try firstBucket(connection, resolution: tier.resolution, from: nil) == nil {
+           try firstBucket(connection, whole) == nil || (tier.direct && start >= tier.rolledUpUntil!) {
             try connection.run("DELETE FROM tiers WHERE resolution = ?", [.integer(tier.resolution)])
         }
         return deleted
@@ -181,7 +221,7 @@ struct TierMaintenance {
     var dataLimit: Int { maxSize - walAllowance }
 
     /// Pages in use and pages in the file, in bytes.
-    static func usage(_ connection: SQLiteConnection) throws -> (live: Int, file: Int) {
+    package static func usage(_ connection: SQLiteConnection) throws -> (live: Int, file: Int) {
         let pageSize = Int(try connection.integer("PRAGMA page_size") ?? 4096)
         let pages = Int(try connection.integer("PRAGMA page_count") ?? 0)
         let free = Int(try connection.integer("PRAGMA freelist_count") ?? 0)
@@ -191,11 +231,12 @@ struct TierMaintenance {
     /// When the pages in use pass 95% of the data limit, evicts down to 85% in this order: the
     /// finest tiers' oldest rolled-up rows, tiers no longer configured, the coarsest tier's
     /// oldest (never its last day), then state changes, alerts and gaps older than a day. Each
-    /// step is its own transaction; at most `maxSteps` per call. Returns what went, and whether
-    /// the budget is met.
-    func enforceBudget(_ connection: SQLiteConnection, now: Double, maxSteps: Int = 64) throws -> (evicted: Evicted, withinBudget: Bool) {
+    /// step is its own transaction; at most `maxSteps` per call. Returns what went, whether the
+    /// budget is met, and the share of the data limit in use.
+    func enforceBudget(_ connection: SQLiteConnection, now: Double, maxSteps: Int = 64) throws -> (evicted: Evicted, withinBudget: Bool, usedShare: Double) {
         var evicted: Evicted = [:]
-        guard try Self.usage(connection).live > dataLimit * 95 / 100 else { return (evicted, true) }
+        let live = try Self.usage(connection).live
+        guard live > dataLimit * 95 / 100 else { return (evicted, true, Double(live) / Double(dataLimit)) }
         let target = dataLimit * 85 / 100
         var steps = 0
         for victim in try victims(connection, now: now) {
@@ -209,7 +250,8 @@ struct TierMaintenance {
         if try Self.usage(connection).file > dataLimit {
             try connection.execute("PRAGMA incremental_vacuum")
         }
-        return (evicted, try Self.usage(connection).live <= dataLimit)
+        let after = try Self.usage(connection).live
+        return (evicted, after <= dataLimit, Double(after) / Double(dataLimit))
     }
 
     /// Something eviction can take rows from, oldest first.
@@ -226,9 +268,9 @@ struct TierMaintenance {
         func tierVictim(_ resolution: Int64, limit: Int64, alignment: Int64) -> Victim {
             Victim(label: "samples_\(StoreTiers.text(resolution))") { connection in
                 guard let tier = try Self.stored(connection)[resolution],
-                      let first = try firstBucket(connection, resolution: resolution, from: tier.start), first < limit else { return 0 }
+                      let first = try self.firstBucket(connection, tier), first < limit else { return 0 }
                 let step = max(alignment, (limit - first) / 8 / alignment * alignment)
-                return try advanceStart(connection, tier, to: min(limit, alignDown(first, alignment) + step), limit: 200_000)
+                return try self.advanceStart(connection, tier, to: min(limit, alignDown(first, alignment) + step), limit: 200_000)
             }
         }
         for (index, resolution) in configured.enumerated().dropLast() {

@@ -16,7 +16,7 @@ import Testing
         let connection = try SQLiteConnection(path: database.path, mode: .readWriteCreate)
         #expect(try connection.integer("SELECT MAX(version) FROM schema_version") == Int64(Schema.currentVersion))
         let tables = try connection.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") { $0.text(0) ?? "" }
-        #expect(tables == ["alert_deliveries", "alerts", "channel_names", "consumer_transitions", "consumers", "samples",
+        #expect(tables == ["alert_deliveries", "alerts", "channel_names", "consumer_transitions", "consumers", "recent_samples", "samples",
                            "schema_version", "source_gaps", "store_state", "tiers"])
         #expect(try connection.query("PRAGMA journal_mode") { $0.text(0) } == ["wal"])
         #expect(try connection.integer("PRAGMA auto_vacuum") == 2, "incremental: freed pages can leave the file")
@@ -51,7 +51,7 @@ import Testing
         #expect(total == 10 * 60 + 120, "each moment counted once: the minutes before the watermark, the raw samples after")
         let minutes = try reader.history(channel: "orders", since: Double(t0), until: Double(watermark), step: 60)
         #expect(minutes.map(\.messages) == Array(repeating: 60, count: 10))
-        #expect(abs((minutes[0].latencyP99 ?? 0) - 0.003) < 1e-9, "latencies survive the move to nanoseconds")
+        #expect(abs((minutes[0].latencyP99 ?? 0) - 0.003) < 1e-9, "latencies survive the move to microseconds")
         #expect(try reader.transitions(since: Double(t0 - 1), until: Double(t0 + 1)).count == 1)
         let connection = try SQLiteConnection(path: database.path, mode: .readOnly)
         #expect(try connection.integer("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('channel_samples', 'channel_minutes')") == 0)
@@ -112,7 +112,7 @@ import Testing
         #expect(try connection.integer("SELECT COUNT(*) FROM samples WHERE resolution = 60") == 1, "minute 1 is not finished at t0 + 100")
         #expect(try connection.integer("SELECT rolled_up_until FROM tiers WHERE resolution = 60") == t0 + 60)
         // Read from the one-minute tier alone: the raw seconds are gone.
-        try SQLiteConnection(path: database.path, mode: .readWriteCreate).run("DELETE FROM samples WHERE resolution = 1 AND bucket < ?",
+        try SQLiteConnection(path: database.path, mode: .readWriteCreate).run("DELETE FROM recent_samples WHERE bucket < ?",
                                                                              [.integer(t0 + 60)])
         let reader = try StoreReader(path: database.path)
         let minute = try #require(try reader.history(channel: "orders", since: Double(t0), until: Double(t0 + 60), step: 60).first)
@@ -126,16 +126,31 @@ import Testing
         #expect(minute.latencyMax == 0.5)
     }
 
-    @Test func aBucketWithNoTrafficWritesNothing() throws {
+    @Test func aBucketWithNoTrafficIsWrittenOnlyWhenItsSubscriberCountChanges() throws {
         let database = TemporaryDatabase()
         let (writer, _) = try database.writer()
+        func rows() throws -> Int64? { try writer.withConnection { try $0.integer("SELECT COUNT(*) FROM recent_samples") } }
+        // First sight of each channel: written, traffic or not.
         writer.record(buckets: [bucket("idle", at: t0, messages: 0), bucket("orders", at: t0, messages: 2),
-                                bucket("nobody-listens", at: t0, messages: 0, unrouted: 0, subscribers: 0)], consumers: [])
+                                bucket("nobody-listens", at: t0, messages: 0, subscribers: 0)], consumers: [])
         #expect(writer.flush(now: Double(t0 + 1)))
-        let connection = try SQLiteConnection(path: database.path, mode: .readOnly)
-        #expect(try connection.integer("SELECT COUNT(*) FROM samples") == 1)
-        let points = try StoreReader(path: database.path).history(channel: "orders", since: Double(t0 - 2), until: Double(t0 + 2), step: 1)
-        #expect(points.map(\.messages) == [0, 0, 2, 0], "readers fill the gaps with zeros")
+        #expect(try rows() == 3)
+        // Same counts, no traffic: nothing; traffic: written.
+        writer.record(buckets: [bucket("idle", at: t0 + 1, messages: 0), bucket("orders", at: t0 + 1, messages: 0),
+                                bucket("nobody-listens", at: t0 + 1, messages: 0, subscribers: 0)], consumers: [])
+        writer.record(buckets: [bucket("idle", at: t0 + 2, messages: 0), bucket("orders", at: t0 + 2, messages: 0)], consumers: [])
+        #expect(writer.flush(now: Double(t0 + 3)))
+        #expect(try rows() == 3)
+        writer.record(buckets: [bucket("idle", at: t0 + 3, messages: 0, subscribers: 2), bucket("orders", at: t0 + 3, messages: 1)],
+                      consumers: [])
+        #expect(writer.flush(now: Double(t0 + 4)))
+        #expect(try rows() == 5)
+        let reader = try StoreReader(path: database.path)
+        let orders = try reader.history(channel: "orders", since: Double(t0 - 1), until: Double(t0 + 4), step: 1)
+        #expect(orders.map(\.messages) == [0, 2, 0, 0, 1], "readers fill the gaps with zeros")
+        let idle = try reader.history(channel: "idle", since: Double(t0 - 1), until: Double(t0 + 5), step: 1)
+        #expect(idle.map(\.subscribers) == [nil, 1, 1, 1, 2, 2], "and with the subscriber count last written")
+        #expect(try reader.channels(since: Double(t0), until: Double(t0 + 5)).map(\.channel).sorted() == ["idle", "nobody-listens", "orders"])
     }
 
     @Test func retentionKeepsEachTierBounded() throws {
@@ -162,7 +177,8 @@ import Testing
         }
         let now = t0 + 3600
         func oldest(_ resolution: Int) throws -> Int64 {
-            try #require(try connection.integer("SELECT MIN(bucket) FROM samples WHERE resolution = ?", [.integer(Int64(resolution))]))
+            let sql = resolution == 1 ? "SELECT MIN(bucket) FROM recent_samples" : "SELECT MIN(bucket) FROM samples WHERE resolution = \(resolution)"
+            return try #require(try connection.integer(sql))
         }
         // Each tier's oldest bucket is within its retention, give or take a flush and one
         // bucket of the next tier (a tier's rows go once the next has them).
@@ -196,7 +212,7 @@ import Testing
         // Space again: everything queued is written by the next flush.
         try writer.withConnection { try $0.execute("PRAGMA max_page_count = 1073741823") }
         #expect(writer.flush(now: Double(t0 + 3)))
-        let count = try writer.withConnection { try $0.integer("SELECT COUNT(*) FROM samples") }
+        let count = try writer.withConnection { try $0.integer("SELECT COUNT(*) FROM recent_samples") }
         #expect(count == 5001)
         #expect(exposition(registry).contains(#"lookout_store_errors_total{operation="write"} 2"#))
     }
@@ -208,7 +224,7 @@ import Testing
         #expect(exposition(registry).contains("lookout_store_dropped_samples_total 50"))
         writer.flush(now: Double(t0 + 1))
         let kept = try writer.withConnection { connection in
-            try connection.query("SELECT n.name FROM samples s JOIN channel_names n ON n.id = s.channel_id") { $0.text(0) ?? "" }
+            try connection.query("SELECT n.name FROM recent_samples s JOIN channel_names n ON n.id = s.channel_id") { $0.text(0) ?? "" }
         }
         #expect(Set(kept) == Set((50..<150).map { "c\($0)" }), "the newest are kept")
     }
