@@ -52,7 +52,7 @@ import Yams
 ///     - {resolution: 1s, retention: 1h}
 ///     - {resolution: 10s, retention: 24h}
 ///     - {resolution: 5m, retention: 30d}
-///   max_size: 1GiB                   # the database file and its log stay within this
+///   max_size: 1gb                    # the database file and its log stay within this
 ///   raw_retention: 1h                # (older name) the finest tier's retention
 ///   rollup_retention: 30d            # the coarsest tier's, and state changes', alerts' and gaps'
 /// log_level: info

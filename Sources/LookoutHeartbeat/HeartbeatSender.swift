@@ -99,7 +99,16 @@ public final class HeartbeatSender: Service, Sendable {
                 try? await Task.sleep(for: self.configuration.interval)
             }
         }
-        try? await publisher.publish(payload(stopping: true), on: configuration.heartbeatChannel)
+        // The goodbye is what keeps a planned stop from alerting: a failed send (a connection cut
+        // as the service stopped) is tried once more on a fresh connection, and logged.
+        for attempt in 1...2 {
+            do {
+                try await publisher.publish(payload(stopping: true), on: configuration.heartbeatChannel)
+                break
+            } catch {
+                logger.warning("goodbye heartbeat not sent", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+            }
+        }
         await publisher.close()
     }
 }

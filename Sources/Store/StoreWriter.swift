@@ -120,6 +120,10 @@ public final class StoreWriter: Service, Sendable {
         metrics = Metrics(registry: registry)
         metrics.size.set(Int64(Self.fileSize(path)))
         metrics.budget.set(Int64(configuration.maxSize))
+        // Every table eviction can take from, at 0 from the start (a dashboard shows 0, not "No data").
+        for table in configuration.tiers.tiers.map({ "samples_\(StoreTiers.text($0.resolution))" }) + TierMaintenance.eventTables {
+            _ = metrics.evicted(table)
+        }
         let tiers = configuration.tiers.tiers.map { "\(StoreTiers.text($0.resolution)) for \(StoreTiers.text(Int64($0.retention)))" }
         let perChannel = maintenance.steadyStateBytes(channels: 1)
         let expected = "store: tiers \(tiers.joined(separator: ", ")); about \(Self.mebibytes(perChannel)) per busy channel once full, "

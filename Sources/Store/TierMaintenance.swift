@@ -50,6 +50,8 @@ package final class TierMaintenance: Sendable {
 
     /// Never evicted: the last day of state changes and alerts.
     static let protectedEvents: Double = 24 * 3600
+    /// The event tables eviction can take from, in its order.
+    static let eventTables = ["consumer_transitions", "alerts", "source_gaps"]
 
     static func stored(_ connection: SQLiteConnection) throws -> [Int64: Stored] {
         var result: [Int64: Stored] = [:]
@@ -283,8 +285,8 @@ package final class TierMaintenance: Sendable {
         let coarsest = tiers.coarsest.resolution
         result.append(tierVictim(coarsest, limit: alignDown(Int64(now - 24 * 3600), coarsest), alignment: coarsest))
         let protected = now - Self.protectedEvents
-        for (table, column, extra) in [("consumer_transitions", "at", ""), ("alerts", "starts_at", "AND ends_at IS NOT NULL AND ends_at < ?"),
-                                       ("source_gaps", "started_at", "")] {
+        for (table, column, extra) in zip(Self.eventTables, [("at", ""), ("starts_at", "AND ends_at IS NOT NULL AND ends_at < ?"),
+                                                             ("started_at", "")]).map({ ($0, $1.0, $1.1) }) {
             result.append(Victim(label: table) { connection in
                 let values: [SQLiteValue] = extra.isEmpty ? [.real(protected)] : [.real(protected), .real(protected)]
                 try connection.run("""
@@ -303,7 +305,7 @@ package final class TierMaintenance: Sendable {
 
     /// Bytes one sample row takes on disk, key and page overhead included (measured by
     /// `make bench`'s store suite with latencies recorded; rows without latency take less).
-    static let bytesPerRow = 40
+    static let bytesPerRow = 44
 }
 
 /// The largest multiple of `unit` at or below `value`.

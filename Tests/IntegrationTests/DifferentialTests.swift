@@ -270,8 +270,11 @@ private func printable(_ bytes: [UInt8]) -> String {
     }
 
     private func compare(_ script: [ScriptStep], clients: Int, relay: Int, redis: Int) throws {
-        let expected = try runScript(script, clients: clients, port: redis)
-        let actual = try runScript(script, clients: clients, port: relay)
+        func run(_ server: String, _ port: Int) throws -> [[[UInt8]]] {
+            do { return try runScript(script, clients: clients, port: port) } catch { throw TestFailure("\(server): \(error)") }
+        }
+        let expected = try run("redis-server", redis)
+        let actual = try run("relay", relay)
         for (index, step) in script.enumerated() {
             for client in 0..<clients {
                 let (want, got) = (expected[index][client], actual[index][client])

@@ -199,6 +199,10 @@ import Testing
         #expect(linked.redisLinkTimeout == 2 && linked.relay.tcpKeepalive == 0)
         #expect(throws: ConfigurationError.self) { try resolve(["--redis-link-timeout", "500ms"]) }
         #expect(throws: ConfigurationError.self) { try resolve(["--tcp-keepalive=-1"]) }
+        let store = try resolve(["--db-max-size", "256mb", "--raw-retention", "2h"], file: "store:\n  max_size: 2gb\n  raw_retention: 30m\n")
+        #expect(store.storeMaxSize == 256 << 20 && store.storeTiers.finest.retention == 7200)
+        #expect { try resolve(["--db-max-size", "1mb"]) } throws: { ($0 as? ConfigurationError)?.key == "--db-max-size" }
+        #expect { try resolve(["--rollup-retention", "1h"]) } throws: { ($0 as? ConfigurationError)?.key == "--rollup-retention" }
     }
 
     @Test func passwordsFallBackToTheEnvironmentInOnePlace() throws {

@@ -153,7 +153,7 @@ import Testing
         #expect(try reader.channels(since: Double(t0), until: Double(t0 + 5)).map(\.channel).sorted() == ["idle", "nobody-listens", "orders"])
     }
 
-    @Test func retentionKeepsEachTierBounded() throws {
+    @Test func retentionKeepsEachTierBounded() async throws {
         let database = TemporaryDatabase()
         let (writer, _) = try database.writer {
             $0.tiers = try StoreTiers([.init(resolution: 1, retention: 120), .init(resolution: 10, retention: 600),
@@ -161,20 +161,28 @@ import Testing
             $0.eventRetention = 900
             $0.flushInterval = .seconds(10)
         }
-        var sizes: [Int: Int] = [:]
         let connection = try SQLiteConnection(path: database.path, mode: .readWriteCreate)
-        // 1 hour of 20 channels, one bucket per second, flushed every 10 s.
-        for tenSeconds in 0..<360 {
-            let start = t0 + Int64(tenSeconds * 10)
-            writer.record(buckets: (0..<10).flatMap { second in
-                (0..<20).map { bucket("channel-\($0)", at: start + Int64(second), messages: 100, latencies: [0.001]) }
-            }, consumers: [])
-            #expect(writer.flush(now: Double(start + 10)))
-            if tenSeconds % 60 == 59 {
-                try connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                sizes[tenSeconds / 60] = (try? FileManager.default.attributesOfItem(atPath: database.path)[.size] as? Int) ?? 0
+        let path = database.path
+        // 1 hour of 20 channels, one bucket per second, flushed every 10 s: a long blocking loop,
+        // on its own thread rather than the concurrency pool other suites share.
+        let (failedFlushes, sizes) = try await onOwnThread { () throws -> (Int, [Int: Int]) in
+            var failed = 0
+            var sizes: [Int: Int] = [:]
+            let checkpointing = try SQLiteConnection(path: path, mode: .readWriteCreate)
+            for tenSeconds in 0..<360 {
+                let start = t0 + Int64(tenSeconds * 10)
+                writer.record(buckets: (0..<10).flatMap { second in
+                    (0..<20).map { bucket("channel-\($0)", at: start + Int64(second), messages: 100, latencies: [0.001]) }
+                }, consumers: [])
+                if !writer.flush(now: Double(start + 10)) { failed += 1 }
+                if tenSeconds % 60 == 59 {
+                    try checkpointing.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    sizes[tenSeconds / 60] = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+                }
             }
+            return (failed, sizes)
         }
+        #expect(failedFlushes == 0)
         let now = t0 + 3600
         func oldest(_ resolution: Int) throws -> Int64 {
             let sql = resolution == 1 ? "SELECT MIN(bucket) FROM recent_samples" : "SELECT MIN(bucket) FROM samples WHERE resolution = \(resolution)"

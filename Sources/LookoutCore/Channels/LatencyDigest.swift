@@ -28,8 +28,10 @@ public struct LatencyDigest: Sendable, Hashable {
         guard count > 0 else { return nil }
         let rank = max(1, UInt64((q * Double(count)).rounded(.up)))
         var seen: UInt64 = 0
-        for (index, binCount) in bins.enumerated() {
-            seen += UInt64(binCount)
+        // A plain index loop: `enumerated()` costs generic metadata lookups per bin in debug
+        // builds, which made the store's tests slow.
+        for index in bins.indices {
+            seen += UInt64(bins[index])
             if seen >= rank { return min(Self.middle(of: index), maximum) }
         }
         return maximum
