@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
     ],
     targets: [
         // System libraries.
@@ -65,7 +66,8 @@ let package = Package(
         // I/O.
         .target(
             name: "Relay",
-            dependencies: ["RESP", "PubSubCore", "Glob", nioCore, .product(name: "NIOPosix", package: "swift-nio"), logging, lifecycle]
+            dependencies: ["RESP", "PubSubCore", "Glob", nioCore, .product(name: "NIOPosix", package: "swift-nio"), logging, lifecycle,
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(
             name: "Monitor",

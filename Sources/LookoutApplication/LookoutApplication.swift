@@ -128,6 +128,11 @@ public final class LookoutApplication: Service, Sendable {
 
         let boundHTTPPort = self.boundHTTPPort
         let httpLogger = Logger(label: "lookout.http")
+        if !RelayConfiguration.isLoopback(configuration.metricsHost) {
+            // Read-only, but it names every channel and consumer: say so, once.
+            httpLogger.warning("the HTTP server (/metrics, the API, the status page) listens beyond loopback with no authentication",
+                               metadata: ["address": "\(configuration.metricsHost):\(configuration.metricsPort)"])
+        }
         let http = LookoutHTTPServer.application(
             .init(metrics: metrics, monitor: monitor, storePath: configuration.storePath),
             host: configuration.metricsHost, port: configuration.metricsPort, logger: httpLogger,

@@ -16,6 +16,12 @@ import Yams
 ///   client_output_buffer_limit: 32mb 8mb 60
 ///   proto_max_bulk_len: 512mb
 ///   tcp_keepalive: 300               # seconds idle before keep-alive probes reap a half-open client; 0 off
+///   protected_mode: true             # no password: listen on loopback only (false: anywhere; trusted networks)
+///   users:                           # ACL users (then the default user is off unless listed; no password:)
+///     - name: orders-service
+///       password: s3cret             # or password_hash: <SHA-256 in hex>
+///       channels: ["orders.*"]       # globs it may publish and subscribe to (Redis's &pattern); "*" for all
+///       enabled: true
 /// redis:                             # sources to watch (sidecar mode): a list of URLs, or
 ///   urls:                            # a mapping with the URLs and the link settings
 ///     - redis://127.0.0.1:6379
@@ -207,7 +213,19 @@ public struct ServeConfiguration: Sendable {
         }
         if let relay = try root.optional("relay")?.map() {
             try relay.allowOnly(["enabled", "address", "password", "max_clients", "client_output_buffer_limit", "proto_max_bulk_len",
-                                 "tcp_keepalive"])
+                                 "tcp_keepalive", "protected_mode", "users"])
+            if let users = try relay.optional("users")?.list() {
+                configuration.relay.users = try users.map { node throws(ConfigurationError) in try node.relayUser() }
+                var seen: Set<String> = []
+                for (index, user) in configuration.relay.users.enumerated() where !seen.insert(user.name).inserted {
+                    throw ConfigurationError(key: "relay.users[\(index)].name", reason: "'\(user.name)' is listed twice")
+                }
+                if relay.optional("password") != nil {
+                    throw ConfigurationError(key: "relay.password",
+                                             reason: "not used with relay.users (the default user is off unless listed): list a user named default instead")
+                }
+            }
+            if let protected = try relay.optional("protected_mode")?.bool() { configuration.relay.protectedMode = protected }
             if let enabled = try relay.optional("enabled")?.bool() { configuration.relayEnabled = enabled }
             if let address = relay.optional("address") {
                 let (host, port) = try address.hostPort()
@@ -412,6 +430,30 @@ private struct Node {
     func positiveInteger() throws(ConfigurationError) -> Int {
         guard let number = value as? Int, number > 0 else { throw fail("expected a whole number greater than 0") }
         return number
+    }
+
+    /// One of `relay.users`: name, password or password_hash (SHA-256, hex), enabled, channels.
+    func relayUser() throws(ConfigurationError) -> RelayUser {
+        let entry = try map()
+        try entry.allowOnly(["name", "password", "password_hash", "enabled", "channels"])
+        let nameNode = try entry.required("name")
+        let name = try nameNode.string()
+        guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else { throw nameNode.fail("a user name is printable ASCII without spaces") }
+        let enabled = try entry.optional("enabled")?.bool() ?? true
+        let channels = try entry.optional("channels")?.list().map { node throws(ConfigurationError) in try node.string() } ?? []
+        switch (entry.optional("password"), entry.optional("password_hash")) {
+        case (let password?, nil):
+            let text = try password.string()
+            guard !text.isEmpty else { throw password.fail("must not be empty") }
+            return RelayUser(name: name, password: text, enabled: enabled, channels: channels)
+        case (nil, let hash?):
+            guard let bytes = RelayUser.hash(hex: try hash.string()) else { throw hash.fail("expected 64 hexadecimal digits (SHA-256), as sha256sum prints") }
+            return RelayUser(name: name, passwordHash: bytes, enabled: enabled, channels: channels)
+        case (nil, nil):
+            throw ConfigurationError(key: "\(key).password", reason: "missing: give password or password_hash")
+        case (_?, _?):
+            throw ConfigurationError(key: "\(key).password_hash", reason: "give password or password_hash, not both")
+        }
     }
 
     func hostPort() throws(ConfigurationError) -> (String, Int) {

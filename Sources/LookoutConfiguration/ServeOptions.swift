@@ -21,6 +21,10 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: "Password clients must send with AUTH (requirepass). Also read from LOOKOUT_RELAY_PASSWORD.")
     public var relayPassword: String?
 
+    @Flag(name: .customLong("no-protected-mode"),
+          help: "Let the relay listen beyond loopback with no password (Redis's protected-mode no); only on a network you trust.")
+    public var noProtectedMode = false
+
     @Option(help: "Most clients connected to the relay at once (default 10000).")
     public var maxClients: Int?
 
@@ -173,6 +177,7 @@ extension ServeConfiguration {
         }
         if flags.noRelay { settings.relayEnabled = false }
         if let password = flags.relayPassword { settings.relay.password = password }
+        if flags.noProtectedMode { settings.relay.protectedMode = false }
         try apply("max-clients") { () throws(ConfigurationError) in
             if let v = flags.maxClients { settings.relay.maxClients = try positive(v) }
         }
@@ -249,6 +254,9 @@ extension ServeConfiguration {
         }
         if !settings.relayEnabled && settings.redis.isEmpty {
             throw ConfigurationError(key: "--no-relay", reason: "nothing to watch; give at least one --redis URL")
+        }
+        if settings.relayEnabled, let exposure = settings.relay.unprotectedExposure {
+            throw ConfigurationError(key: "protected mode", reason: exposure)
         }
         return settings
     }

@@ -315,6 +315,10 @@ public final class ChannelMonitor: Service, Sendable {
                 metrics.relayClients.set(Int64(relayStatistics.connectedClients))
                 Self.export(relayStatistics.slowSubscriberDisconnects, as: "slow", to: metrics.relaySlowSubscriberDisconnects, state: &state)
                 Self.export(relayStatistics.keepaliveDisconnects, as: "keepalive", to: metrics.relayKeepaliveDisconnects, state: &state)
+                for reason in AuthFailure.allCases {
+                    Self.export(relayStatistics.authFailures[reason] ?? 0, as: "auth:\(reason.rawValue)", to: metrics.relayAuthFailures(reason),
+                                state: &state)
+                }
             }
             let unserved = Self.unservedChannels(state, excluding: configuration.ownChannels, since: now - configuration.trafficWindow)
             return (unserved, buckets, state.tracker.consumers)

@@ -1,6 +1,7 @@
 import LookoutCore
 import LookoutMetrics
 import Prometheus
+import Relay
 
 /// Lookout's Prometheus metrics: the registry `/metrics` renders, and the per-channel series,
 /// created on first use for each (bounded) channel label.
@@ -38,6 +39,7 @@ public final class MonitorMetrics: Sendable {
             help: "Relay clients reaped because they stopped answering TCP keep-alive probes (half-open connections).")
         // Every reason from the start, so that a dashboard shows 0 rather than "No data".
         for reason in Heartbeat.Rejection.allCases { _ = invalidHeartbeats(reason) }
+        for reason in AuthFailure.allCases { _ = relayAuthFailures(reason) }
     }
 
     /// The series of one channel label.
@@ -125,6 +127,11 @@ public final class MonitorMetrics: Sendable {
     }
 
     /// `lookout_heartbeats_invalid_total{reason}`, one series per rejection reason.
+    public func relayAuthFailures(_ reason: AuthFailure) -> Counter {
+        registry.counter("lookout_relay_auth_failures_total", labels: [("reason", reason.rawValue)],
+                         help: "Failed AUTH and HELLO AUTH attempts on the relay, by reason (wrong_password, unknown_user, disabled_user).")
+    }
+
     public func invalidHeartbeats(_ reason: Heartbeat.Rejection) -> Counter {
         registry.counter("lookout_heartbeats_invalid_total", labels: [("reason", reason.rawValue)],
                              help: "Heartbeats rejected, by reason; a rejected heartbeat changes no consumer.")

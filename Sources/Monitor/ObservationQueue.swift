@@ -25,13 +25,17 @@ public final class ObservationQueue: Sendable {
         if !accepted { dropped.add(1, ordering: .relaxed) }
     }
 
-    /// Takes everything queued so far.
+    /// Takes everything queued so far. An empty queue is left as it is (the monitor drains every
+    /// 10 ms: an idle one allocated a new buffer each time).
     public func drain() -> CircularBuffer<Observation> {
         items.withLock { items in
+            guard !items.isEmpty else { return Self.nothing }
             defer { items = CircularBuffer(initialCapacity: 1024) }
             return items
         }
     }
+
+    private static let nothing = CircularBuffer<Observation>()
 
     /// Observations lost because the queue was full.
     public var droppedCount: UInt64 { dropped.load(ordering: .relaxed) }

@@ -17,6 +17,10 @@ final class RelayClient: Hashable {
     var libraryVersion = ""
     var version: RESPVersion = .resp2
     var authenticated: Bool
+    /// The ACL user it runs as (`default` until AUTH names another).
+    var user = "default"
+    /// What channels that user may use; nil for every channel (no ACL users configured).
+    var permissions: ChannelPermissions?
     /// Set by CLIENT REPLY OFF.
     var repliesOff = false
     /// Set by CLIENT REPLY SKIP for the command after it.

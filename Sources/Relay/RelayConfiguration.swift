@@ -19,6 +19,32 @@ public struct RelayConfiguration: Sendable, Hashable {
     /// it (then every third of that, three times) so that a peer gone without a FIN or RST is
     /// found and its connection reaped; 0 turns it off. Default 300, as Redis.
     public var tcpKeepalive: Int
+    /// Redis's `protected-mode`: on (the default), a relay with no password and no users refuses
+    /// to listen anywhere but loopback.
+    public var protectedMode = true
+    /// ACL users. When there are any, the `default` user is off unless listed, and `password`
+    /// is not used.
+    public var users: [RelayUser] = []
+
+    /// Whether a new connection may run commands before AUTH: only with no password and no users.
+    var startsAuthenticated: Bool { password == nil && users.isEmpty }
+
+    /// Whether `host` names only this machine: 127.0.0.0/8, ::1 or localhost.
+    public static func isLoopback(_ host: String) -> Bool {
+        let lowered = host.lowercased()
+        if lowered == "localhost" || lowered == "::1" || lowered == "0:0:0:0:0:0:0:1" { return true }
+        let parts = lowered.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Why this relay must not start (protected mode): it would listen beyond this machine with
+    /// nothing to keep strangers out. Nil when it may.
+    public var unprotectedExposure: String? {
+        guard protectedMode, password == nil, users.isEmpty, !Self.isLoopback(host) else { return nil }
+        return "the relay would listen on \(host):\(port) with no password: anyone who can reach it could read and publish every event. "
+            + "Set a password (--relay-password, LOOKOUT_RELAY_PASSWORD or relay.password), listen on 127.0.0.1, "
+            + "or, on a network you trust, turn protected mode off (--no-protected-mode or relay.protected_mode: false)"
+    }
 
     public init(
         host: String = "127.0.0.1",

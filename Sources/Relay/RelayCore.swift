@@ -27,6 +27,8 @@ final class RelayCore: @unchecked Sendable {
     /// A flush of every outbox is scheduled for the end of this event-loop iteration.
     private var flushScheduled = false
     var stats = RelayStatistics()
+    /// Failed logins, for the rate-limited log.
+    var authFailureLog = AuthFailureLog()
     /// The counters at the last CONFIG RESETSTAT: INFO reports what grew since.
     var statsBaseline = RelayStatistics()
 
@@ -54,7 +56,7 @@ final class RelayCore: @unchecked Sendable {
         }
         let client = RelayClient(
             id: nextClientID, channel: channel,
-            authenticated: configuration.password == nil,
+            authenticated: configuration.startsAuthenticated,
             limits: configuration.outputBufferLimits
         )
         nextClientID += 1
@@ -229,6 +231,36 @@ final class RelayCore: @unchecked Sendable {
     }
 }
 
+/// Failed logins are logged at most once per client address every 10 seconds, with how many
+/// there were since, so a password-guessing burst makes a few lines, not one per attempt. The
+/// password is never logged.
+struct AuthFailureLog {
+    private var lastLogged: [String: (at: NIODeadline, suppressed: Int)] = [:]
+    static let interval = TimeAmount.seconds(10)
+
+    mutating func note(_ failure: AuthFailure, client: RelayClient, logger: Logger, now: NIODeadline = .now()) {
+        if let last = lastLogged[client.remoteAddress], now - last.at < Self.interval {
+            lastLogged[client.remoteAddress]?.suppressed += 1
+            return
+        }
+        let suppressed = lastLogged[client.remoteAddress]?.suppressed ?? 0
+        if lastLogged.count >= 1024 { lastLogged = lastLogged.filter { now - $0.value.at < Self.interval } }
+        lastLogged[client.remoteAddress] = (now, 0)
+        logger.warning("relay: AUTH failed", metadata: [
+            "reason": "\(failure.rawValue)", "client.addr": "\(client.remoteAddress)", "client.id": "\(client.id)",
+            "failures_not_logged": "\(suppressed)",
+        ])
+    }
+}
+
+/// Why an AUTH failed (the `reason` label of `lookout_relay_auth_failures_total`). The client
+/// always gets Redis's one WRONGPASS reply, whichever it is.
+public enum AuthFailure: String, Sendable, Hashable, CaseIterable {
+    case wrongPassword = "wrong_password"
+    case unknownUser = "unknown_user"
+    case disabledUser = "disabled_user"
+}
+
 /// Counters behind INFO and the monitor's relay metrics.
 public struct RelayStatistics: Sendable, Hashable {
     public var connectionsReceived: UInt64 = 0
@@ -241,6 +273,8 @@ public struct RelayStatistics: Sendable, Hashable {
     public var protocolErrors: UInt64 = 0
     /// Connections closed because their peer stopped answering TCP keep-alive probes.
     public var keepaliveDisconnects: UInt64 = 0
+    /// Failed AUTH (and HELLO … AUTH) attempts, by reason.
+    public var authFailures: [AuthFailure: UInt64] = [:]
     public var connectedClients = 0
     public var channels = 0
     public var patterns = 0
@@ -258,6 +292,7 @@ public struct RelayStatistics: Sendable, Hashable {
         grown.slowSubscriberDisconnects -= min(slowSubscriberDisconnects, baseline.slowSubscriberDisconnects)
         grown.protocolErrors -= min(protocolErrors, baseline.protocolErrors)
         grown.keepaliveDisconnects -= min(keepaliveDisconnects, baseline.keepaliveDisconnects)
+        for (reason, count) in authFailures { grown.authFailures[reason] = count - min(count, baseline.authFailures[reason] ?? 0) }
         return grown
     }
 }

@@ -269,6 +269,59 @@ private func printable(_ bytes: [UInt8]) -> String {
         ]
     }
 
+    /// ACL users with channel permissions: a redis-server and the relay configured with the same
+    /// users (the default user off), the same session against both.
+    static var aclScript: [ScriptStep] {
+        [
+            .command(0, "PUBLISH", "orders.1", "x"),
+            .command(0, "AUTH", "no-such-password"),
+            .command(0, "AUTH", "alice", "wrong"),
+            .command(0, "AUTH", "carol", "pw"),
+            .command(0, "AUTH", "mallory", "pw"),
+            .command(0, "AUTH", "alice", "secret"),
+            .command(0, "ACL", "WHOAMI"),
+            .command(0, "PUBLISH", "orders.1", "x"),
+            .command(0, "PUBLISH", "payments.1", "x"),
+            .command(0, "SPUBLISH", "payments.1", "x"),
+            .command(1, "HELLO", "3", "AUTH", "bob", "wrong"),
+            .command(1, "HELLO", "3", "AUTH", "bob", "hunter2", comparison: .ignored),
+            .command(1, "ACL", "WHOAMI"),
+            .command(1, "SUBSCRIBE", "payments.1", "orders.2"),
+            .command(0, "SUBSCRIBE", "orders.2", "payments.1"),
+            .command(0, "PSUBSCRIBE", "orders.1*"),
+            .command(0, "PSUBSCRIBE", "orders.*"),
+            .command(0, "SSUBSCRIBE", "payments.3"),
+            .command(0, "SSUBSCRIBE", "orders.3"),
+            .command(0, "UNSUBSCRIBE", "payments.1"),
+            .command(2, "AUTH", "alice", "secret"),
+            .command(2, "PUBLISH", "orders.2", "hello"),
+            .command(2, "SPUBLISH", "orders.3", "sharded"),
+            .command(1, "PUBLISH", "payments.1", "from bob"),
+            .command(2, "RESET"),
+            .command(2, "ACL", "WHOAMI"),
+            .command(2, "PUBLISH", "orders.2", "x"),
+            .command(2, "AUTH", "default", "x"),
+            .command(2, "HELLO", "2", "AUTH", "carol", "pw"),
+        ]
+    }
+
+    @Test func aclUsersMatchRedis() async throws {
+        let redis = try RedisServer(extraArguments: [
+            "--user", "default", "off", "resetpass",
+            "--user", "alice", "on", ">secret", "&orders.*", "+@all",
+            "--user", "bob", "on", ">hunter2", "allchannels", "+@all",
+            "--user", "carol", "off", ">pw", "allchannels", "+@all",
+        ], user: ("bob", "hunter2"))
+        let users = [RelayUser(name: "alice", password: "secret", channels: ["orders.*"]),
+                     RelayUser(name: "bob", password: "hunter2", channels: ["*"]),
+                     RelayUser(name: "carol", password: "pw", enabled: false, channels: ["*"])]
+        var configuration = RelayConfiguration(host: "127.0.0.1", port: 0)
+        configuration.users = users
+        try await withRelay(configuration) { relay in
+            try compare(Self.aclScript, clients: 3, relay: relay.port, redis: redis.port)
+        }
+    }
+
     private func compare(_ script: [ScriptStep], clients: Int, relay: Int, redis: Int) throws {
         func run(_ server: String, _ port: Int) throws -> [[[UInt8]]] {
             do { return try runScript(script, clients: clients, port: port) } catch { throw TestFailure("\(server): \(error)") }

@@ -121,6 +121,17 @@ import LookoutTestSupport
             #expect(result.output.contains("Error:"), "\(arguments): \(result.output)")
         }
     }
+
+    /// No open relay: beyond loopback with no password, `lookout serve` stops before it listens
+    /// and says how to fix it (nothing is bound, so no traffic leaves loopback).
+    @Test func anUnprotectedRelayBeyondLoopbackIsRefused() throws {
+        for address in ["0.0.0.0:0", "[::]:0", "192.0.2.10:6380"] {
+            let result = try runCommand(try LookoutProcess.binary, ["serve", "--relay", address, "--no-db"])
+            #expect(result.status == 2, "\(address): \(result.output)")
+            #expect(result.output.contains("protected mode: the relay would listen on"), "\(address): \(result.output)")
+            #expect(result.output.contains("--relay-password") && result.output.contains("--no-protected-mode"), "\(result.output)")
+        }
+    }
 }
 
 /// `lookout serve --config FILE`.

@@ -205,6 +205,24 @@ import Testing
         #expect { try resolve(["--rollup-retention", "1h"]) } throws: { ($0 as? ConfigurationError)?.key == "--rollup-retention" }
     }
 
+    @Test func protectedModeRefusesAnOpenRelayBeyondLoopback() throws {
+        for address in ["0.0.0.0:6380", "[::]:6380", "10.1.2.3:6380", "relay.example.com:6380"] {
+            #expect { try resolve(["--relay", address]) } throws: { error in
+                guard let error = error as? ConfigurationError else { return false }
+                return error.key == "protected mode" && error.reason.contains("with no password")
+            }
+        }
+        for address in ["127.0.0.1:6380", "127.3.4.5:0", "[::1]:6380", "localhost:6380"] {
+            #expect(try resolve(["--relay", address]).relay.protectedMode, "\(address) is loopback")
+        }
+        #expect(try resolve(["--relay", "0.0.0.0:6380", "--relay-password", "s3cret"]).relay.host == "0.0.0.0")
+        #expect(try resolve(["--relay", "0.0.0.0:6380"], environment: ["LOOKOUT_RELAY_PASSWORD": "s3cret"]).relay.password == "s3cret")
+        #expect(try resolve(["--relay", "0.0.0.0:6380", "--no-protected-mode"]).relay.protectedMode == false)
+        #expect(try resolve([], file: "relay:\n  address: 0.0.0.0:6380\n  protected_mode: false\n").relay.host == "0.0.0.0")
+        #expect(try resolve(["--relay", "0.0.0.0:6380", "--no-relay", "--redis", "redis://127.0.0.1:7000"]).relayEnabled == false,
+                "a relay that does not start exposes nothing")
+    }
+
     @Test func passwordsFallBackToTheEnvironmentInOnePlace() throws {
         let environment = ["LOOKOUT_RELAY_PASSWORD": "relay-secret", "LOOKOUT_REDIS_PASSWORD": "redis-secret"]
         let settings = try resolve(["--redis", "redis://127.0.0.1:7000", "--redis", "redis://:own@127.0.0.1:7001"], environment: environment)

@@ -27,7 +27,8 @@ import Testing
 
     @Test func commandListsTopLevelEntriesWithTheirSubcommands() {
         let specs = RelayCommandTable.specs
-        #expect(specs.count == 24, "19 commands and the containers pubsub, client, command, config, script, function")
+        #expect(specs.count == 25, "19 commands and the containers pubsub, client, acl, command, config, script, function")
+        #expect(specs["acl"]?.subcommands.map(\.name) == ["acl|help", "acl|whoami"])
         #expect(specs["pubsub"]?.subcommands.map(\.name) == [
             "pubsub|channels", "pubsub|help", "pubsub|numpat", "pubsub|numsub", "pubsub|shardchannels", "pubsub|shardnumsub",
         ])

@@ -203,7 +203,9 @@ package final class RedisServer {
     /// - Parameters:
     ///   - port: a port to reuse (to restart a server where a client expects it), or nil for a free one.
     ///   - choosePort: how a free port is found (cluster nodes need one below 55536).
-    package init(port: Int? = nil, extraArguments: [String] = [], choosePort: () throws -> Int = freeLoopbackPort) throws {
+    ///   - user: an ACL user and password to check readiness with, when the default user is off.
+    package init(port: Int? = nil, extraArguments: [String] = [], user: (name: String, password: String)? = nil,
+                 choosePort: () throws -> Int = freeLoopbackPort) throws {
         var lastError: any Error = TestFailure("redis-server did not start")
         for _ in 0..<(port == nil ? 5 : 1) {
             let candidate = try port ?? choosePort()
@@ -216,6 +218,7 @@ package final class RedisServer {
                 guard child.isRunning else { return true }
                 guard let connection = try? TestConnection(port: candidate) else { return false }
                 if let password { _ = try? connection.call("AUTH", password) }
+                if let user { _ = try? connection.call("AUTH", user.name, user.password) }
                 let info = (try? connection.call("INFO", "server").string) ?? ""
                 return info.contains("process_id:\(child.pid)\r\n")
             }

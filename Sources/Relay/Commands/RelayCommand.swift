@@ -21,6 +21,8 @@ enum RelayCommand: String, CaseIterable, Sendable {
     case clientReply = "client|reply"
     case clientKill = "client|kill"
     case clientHelp = "client|help"
+    case aclWhoami = "acl|whoami"
+    case aclHelp = "acl|help"
     // Server and introspection (RelayCore+ServerCommands.swift).
     case flushall, flushdb, info, command
     case commandCount = "command|count"
@@ -73,6 +75,7 @@ enum RelayCommand: String, CaseIterable, Sendable {
         case .clientList: return spec(-2, admin, ["@admin", "@slow", "@dangerous", "@connection"])
         case .clientKill: return spec(-3, admin, ["@admin", "@slow", "@dangerous", "@connection"])
         case .clientHelp: return spec(2, introspection, ["@slow", "@connection"])
+        case .aclWhoami, .aclHelp: return spec(2, ["noscript", "loading", "stale", "sentinel"], ["@slow"])
         case .flushall, .flushdb: return spec(-1, ["write"], ["@keyspace", "@write", "@slow", "@dangerous"])
         case .info: return spec(-1, introspection, ["@slow", "@dangerous"])
         case .command: return spec(-1, introspection, ["@slow", "@connection"])
@@ -169,6 +172,11 @@ enum RelayCommandTable {
             "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
             "SETNAME <name>", "    Assign the name <name> to the current connection.",
             "SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client meta attributes.",
+            "HELP", "    Prints this help.",
+        ]),
+        "acl": Container(arity: -2, flags: [], categories: ["@slow"], help: [
+            "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "WHOAMI", "    Return the current connection username.",
             "HELP", "    Prints this help.",
         ]),
         "command": Container(arity: -1, flags: ["loading", "stale"], categories: ["@slow", "@connection"], help: [

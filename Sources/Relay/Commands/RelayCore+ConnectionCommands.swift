@@ -1,4 +1,5 @@
 import NIOCore
+import PubSubCore
 import RESP
 
 /// PING, ECHO, QUIT, RESET, HELLO, AUTH, SELECT and CLIENT's subcommands.
@@ -44,13 +45,40 @@ extension RelayCore {
         client.version = .resp2
         client.name = ""
         client.repliesOff = false
-        client.authenticated = configuration.password == nil
+        client.authenticated = configuration.startsAuthenticated
+        client.user = "default"
+        client.permissions = nil
     }
 
-    private func checkPassword(user: String, password: ByteBuffer) -> Bool {
-        guard user == "default" else { return false }
-        guard let expected = configuration.password else { return true }
-        return String(buffer: password) == expected
+    /// Logs `client` in as `user` when the password is that user's (counting and logging a
+    /// failure, rate-limited, with the client's address — never the password); returns whether
+    /// it did.
+    private func logIn(_ client: RelayClient, user name: String, password: ByteBuffer) -> Bool {
+        let failure: AuthFailure?
+        var permissions: ChannelPermissions?
+        if configuration.users.isEmpty {
+            if name != "default" {
+                failure = .unknownUser
+            } else if let expected = configuration.password {
+                failure = RelayUser(name: name, password: expected, channels: []).accepts(password) ? nil : .wrongPassword
+            } else {
+                failure = nil
+            }
+        } else if let user = configuration.users.first(where: { $0.name == name }) {
+            failure = !user.enabled ? .disabledUser : (user.accepts(password) ? nil : .wrongPassword)
+            permissions = user.channels
+        } else {
+            failure = .unknownUser
+        }
+        guard let failure else {
+            client.authenticated = true
+            client.user = name
+            client.permissions = permissions
+            return true
+        }
+        stats.authFailures[failure, default: 0] += 1
+        authFailureLog.note(failure, client: client, logger: logger)
+        return false
     }
 
     func auth(_ client: RelayClient, _ arguments: [ByteBuffer]) {
@@ -58,14 +86,13 @@ extension RelayCore {
             client.reply(.error("ERR syntax error"))
             return
         }
-        if arguments.count == 2 && configuration.password == nil {
+        if arguments.count == 2 && configuration.startsAuthenticated {
             client.reply(.error(
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"))
             return
         }
         let user = arguments.count == 3 ? String(buffer: arguments[1]) : "default"
-        if checkPassword(user: user, password: arguments[arguments.count - 1]) {
-            client.authenticated = true
+        if logIn(client, user: user, password: arguments[arguments.count - 1]) {
             client.reply(.simpleString("OK"))
         } else {
             client.reply(.error("WRONGPASS invalid username-password pair or user is disabled."))
@@ -77,11 +104,10 @@ extension RelayCore {
         let version = request.version ?? client.version
         let newName = request.name
         if let credentials = request.credentials {
-            guard checkPassword(user: credentials.user, password: credentials.password) else {
+            guard logIn(client, user: credentials.user, password: credentials.password) else {
                 client.reply(.error("WRONGPASS invalid username-password pair or user is disabled."))
                 return
             }
-            client.authenticated = true
         }
         guard client.authenticated else {
             client.reply(.error(
@@ -102,6 +128,10 @@ extension RelayCore {
             RESPMapEntry(.bulkString("role"), .bulkString("master")),
             RESPMapEntry(.bulkString("modules"), .array([])),
         ]))
+    }
+
+    func aclWhoami(_ client: RelayClient) {
+        client.reply(.bulkString(ByteBuffer(string: client.user)))
     }
 
     /// Redis accepts names of printable ASCII without spaces; the empty name clears it.

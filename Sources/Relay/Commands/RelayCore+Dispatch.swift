@@ -39,6 +39,10 @@ extension RelayCore {
             client.reply(.error("NOAUTH Authentication required."))
             return
         }
+        if let permissions = client.permissions, !Self.permits(permissions, command, arguments) {
+            client.reply(.error("NOPERM this user has no permissions to access one of the channels used as arguments"))
+            return
+        }
         guard !client.inSubscribedContext || command.allowedWhenSubscribed else {
             client.reply(.error(
                 "ERR Can't execute '\(command.name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"))
@@ -46,6 +50,17 @@ extension RelayCore {
         }
         client.lastCommand = command.name
         run(command, arguments, for: client)
+    }
+
+    /// Whether a user with `permissions` may run `command` on its channel arguments (Redis checks
+    /// those that publish or subscribe, not those that unsubscribe or list).
+    static func permits(_ permissions: ChannelPermissions, _ command: RelayCommand, _ arguments: [ByteBuffer]) -> Bool {
+        switch command {
+        case .publish, .spublish: return permissions.allows(channel: arguments[1])
+        case .subscribe, .ssubscribe: return arguments.dropFirst().allSatisfy { permissions.allows(channel: $0) }
+        case .psubscribe: return arguments.dropFirst().allSatisfy { permissions.allows(pattern: $0) }
+        default: return true
+        }
     }
 
     /// Whether `word` is PUBLISH in any letter case: 7 bytes compared as two overlapping 4-byte
@@ -99,6 +114,8 @@ extension RelayCore {
         case .clientReply: clientReply(client, arguments)
         case .clientKill: clientKill(client, arguments)
         case .clientHelp: client.reply(Self.help(for: "client"))
+        case .aclWhoami: aclWhoami(client)
+        case .aclHelp: client.reply(Self.help(for: "acl"))
         // Server and introspection.
         case .flushall, .flushdb: flush(client, arguments)
         case .info: client.reply(.verbatimText(info(sections: arguments.dropFirst().map { String(buffer: $0).lowercased() })))

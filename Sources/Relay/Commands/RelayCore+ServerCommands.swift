@@ -41,7 +41,7 @@ extension RelayCore {
         return "id=\(client.id) addr=\(client.remoteAddress) laddr=\(client.localAddress) fd=-1 name=\(client.name) "
             + "age=\(age) idle=\(idle) flags=\(flags) db=0 sub=\(client.channels.count) psub=\(client.patterns.count) "
             + "ssub=\(client.shardChannels.count) multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
-            + "obl=0 oll=0 omem=\(omem) tot-mem=\(omem) events=r cmd=\(client.lastCommand) user=default redir=-1 "
+            + "obl=0 oll=0 omem=\(omem) tot-mem=\(omem) events=r cmd=\(client.lastCommand) user=\(client.user) redir=-1 "
             + "resp=\(client.version.rawValue) lib-name=\(client.libraryName) lib-ver=\(client.libraryVersion)"
     }
 
