@@ -173,3 +173,19 @@ import LookoutTestSupport
         try await off.stop()
     }
 }
+
+/// The harness itself: a child process must not keep the test runner's sockets alive.
+@Suite struct ChildProcessTests {
+    /// An in-process relay's accepted sockets are not close-on-exec (NIO's accept4 sets no
+    /// SOCK_CLOEXEC): a child that inherited one would keep the connection open after the relay
+    /// closed it. Every server a test spawns starts with its standard streams only.
+    @Test func aChildInheritsOnlyItsStandardStreams() throws {
+        let inheritable = open("/dev/null", O_RDONLY)  // no O_CLOEXEC, like an accepted socket
+        defer { close(inheritable) }
+        #expect(inheritable > 2)
+        let result = try runCommand("/bin/sh", ["-c", "ls /proc/$$/fd"])
+        let descriptors = Set(result.output.split(whereSeparator: \.isWhitespace).compactMap { Int32($0) })
+        #expect(!descriptors.contains(inheritable), "the child holds descriptor \(inheritable): \(descriptors.sorted())")
+        #expect(descriptors.isSuperset(of: [0, 1, 2]))
+    }
+}

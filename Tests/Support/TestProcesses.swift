@@ -92,6 +92,13 @@ package func heartbeatLoop(port: Int, consumer: String, intervalMilliseconds: In
     return try ChildProcess("/bin/sh", ["-c", script])
 }
 
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+; Swift's Glibc module does not
+/// export it), looked up once.
+private let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32)? = {
+    guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32).self)
+}()
+
 /// A child process started with posix_spawn and reaped with waitpid; stopped (SIGTERM, then
 /// SIGKILL) when the test is done with it. Its output goes to a temporary file.
 package final class ChildProcess {
@@ -109,6 +116,10 @@ package final class ChildProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of the test runner's: NIO's accepted sockets are not close-on-exec, and a
+        // child holding a copy of an in-process relay's connection keeps it open after the relay
+        // closes it (the peer then waits for a FIN that never comes).
+        _ = addCloseFrom?(&actions, 3)
         // The test runner's threads block some signals; the child must start with none blocked
         // and default handlers, or SIGTERM would never reach it.
         var attributes = posix_spawnattr_t()
