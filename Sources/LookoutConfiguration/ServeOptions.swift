@@ -242,7 +242,13 @@ extension ServeConfiguration {
         if flags.demo { settings.demo = true }
         if flags.benchUnobserved { settings.observeRelay = false }
 
-        if settings.relay.password == nil { settings.relay.password = environment[EnvironmentKey.relayPassword] }
+        if !settings.relay.users.isEmpty && flags.relayPassword != nil {
+            throw ConfigurationError(key: "--relay-password",
+                                     reason: "not used with relay.users (the default user is off unless listed): list a user named default instead")
+        }
+        if settings.relay.password == nil && settings.relay.users.isEmpty {
+            settings.relay.password = environment[EnvironmentKey.relayPassword]
+        }
         if let password = environment[EnvironmentKey.redisPassword] {
             for index in settings.redis.indices where settings.redis[index].password == nil {
                 settings.redis[index].password = password

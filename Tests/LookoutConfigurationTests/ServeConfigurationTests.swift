@@ -223,6 +223,27 @@ import Testing
                 "a relay that does not start exposes nothing")
     }
 
+    @Test func relayUsersAreReadWithTheirPasswordsHashedAndConflictsRefused() throws {
+        let users = "relay:\n  users:\n    - {name: alice, password: s3cret, channels: [\"orders.*\"]}\n"
+            + "    - {name: bob, password_hash: f52fbd32b2b3b86ff88ef6c490628285f482af15ddcb29541f94bcf526a3f6c7, enabled: false}\n"
+        let settings = try resolve([], file: users, environment: ["LOOKOUT_RELAY_PASSWORD": "ignored"])
+        #expect(settings.relay.users.map(\.name) == ["alice", "bob"])
+        #expect(settings.relay.users[0].channels.patterns == ["orders.*"] && settings.relay.users[1].enabled == false)
+        #expect(settings.relay.password == nil, "the environment's password does not apply beside users")
+        #expect(try resolve(["--relay", "0.0.0.0:6380"], file: users).relay.host == "0.0.0.0", "users protect the relay")
+        #expect { try resolve(["--relay-password", "x"], file: users) } throws: { ($0 as? ConfigurationError)?.key == "--relay-password" }
+        for (yaml, key) in [
+            ("relay:\n  password: x\n  users:\n    - {name: a, password: b}\n", "relay.password"),
+            ("relay:\n  users:\n    - {name: a}\n", "relay.users[0].password"),
+            ("relay:\n  users:\n    - {name: a, password: b, password_hash: c}\n", "relay.users[0].password_hash"),
+            ("relay:\n  users:\n    - {name: a, password_hash: abc}\n", "relay.users[0].password_hash"),
+            ("relay:\n  users:\n    - {name: a, password: b}\n    - {name: a, password: c}\n", "relay.users[1].name"),
+            ("relay:\n  users:\n    - {name: \"a b\", password: c}\n", "relay.users[0].name"),
+        ] {
+            #expect { try ServeConfiguration.parse(yaml: yaml) } throws: { ($0 as? ConfigurationError)?.key == key }
+        }
+    }
+
     @Test func passwordsFallBackToTheEnvironmentInOnePlace() throws {
         let environment = ["LOOKOUT_RELAY_PASSWORD": "relay-secret", "LOOKOUT_REDIS_PASSWORD": "redis-secret"]
         let settings = try resolve(["--redis", "redis://127.0.0.1:7000", "--redis", "redis://:own@127.0.0.1:7001"], environment: environment)
