@@ -97,8 +97,6 @@ public final class StoreWriter: Service, Sendable {
             if try connection.integer("PRAGMA page_count") == 0 { try connection.execute("PRAGMA auto_vacuum = INCREMENTAL") }
             try connection.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
             try connection.execute("PRAGMA journal_size_limit = \(maintenance.walAllowance)")
-            // A flush touches one leaf page per channel in each tier: room for 1,000 channels' pages.
-            try connection.execute("PRAGMA cache_size = -16384")
             let found = try Schema.migrate(connection)
             if try connection.integer("PRAGMA auto_vacuum") != 2 {
                 // A database from before the budget: rewritten once so it can shrink.
