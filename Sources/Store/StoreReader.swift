@@ -277,12 +277,11 @@ public final class StoreReader {
                 switch (direct.contains(segment.resolution), channel) {
                 case (true, let channel?):
                     parts.append("""
-                        SELECT \(Self.columns.split(separator: ",").map { "s.\($0.trimmingCharacters(in: .whitespaces))" }.joined(separator: ", "))
+                        SELECT \(Self.columns)
                         FROM (WITH RECURSIVE b(x) AS (SELECT ? UNION ALL SELECT x + ? FROM b WHERE x + ? < ?) SELECT x FROM b) AS b
                         JOIN recent_samples s ON s.bucket = b.x AND s.channel_id = ?
                         """)
-                    let first = segment.from % seekStep == 0 ? segment.from : segment.from - segment.from % seekStep + seekStep
-                    values += [.integer(first), .integer(seekStep), .integer(seekStep), .integer(segment.to), .integer(channel)]
+                    values += [.integer(alignUp(segment.from, seekStep)), .integer(seekStep), .integer(seekStep), .integer(segment.to), .integer(channel)]
                 case (true, nil):
                     parts.append("SELECT \(Self.columns) FROM recent_samples WHERE bucket >= ? AND bucket < ?")
                     values += [.integer(segment.from), .integer(segment.to)]
