@@ -74,7 +74,7 @@ package final class ManualClock: Clock, Sendable {
 
     /// Waits (in real time, at most `seconds`) until at least `count` tasks sleep on the clock.
     @discardableResult
-    package func waitForSleepers(_ count: Int, seconds: Double = 10) async -> Bool {
+    package func waitForSleepers(_ count: Int, seconds: Double = 30) async -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         while sleeperCount < count {
             guard ContinuousClock.now < deadline else { return false }
