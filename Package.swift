@@ -12,6 +12,7 @@ let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
+let nioSSL: Target.Dependency = .product(name: "NIOSSL", package: "swift-nio-ssl")
 
 let package = Package(
     name: "lookout",
@@ -32,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.36.0"),
     ],
     targets: [
         // System libraries.
@@ -67,7 +69,7 @@ let package = Package(
         .target(
             name: "Relay",
             dependencies: ["RESP", "PubSubCore", "Glob", nioCore, .product(name: "NIOPosix", package: "swift-nio"), logging, lifecycle,
-                           .product(name: "Crypto", package: "swift-crypto")]
+                           .product(name: "Crypto", package: "swift-crypto"), nioSSL]
         ),
         .target(
             name: "Monitor",
@@ -76,7 +78,7 @@ let package = Package(
         .target(
             name: "RedisSources",
             dependencies: ["LookoutCore", "LookoutMetrics", "Monitor", "CHiredis", .product(name: "NIOPosix", package: "swift-nio"),
-                           logging, prometheus, lifecycle]
+                           nioSSL, .product(name: "NIOTLS", package: "swift-nio"), logging, prometheus, lifecycle]
         ),
         .target(
             name: "Alerting",
@@ -93,7 +95,7 @@ let package = Package(
         ),
         .target(
             name: "LookoutHeartbeat",
-            dependencies: ["RESP", nioCore, .product(name: "NIOPosix", package: "swift-nio"), logging, lifecycle]
+            dependencies: ["RESP", nioCore, .product(name: "NIOPosix", package: "swift-nio"), nioSSL, logging, lifecycle]
         ),
 
         // Composition.
@@ -108,7 +110,8 @@ let package = Package(
             name: "LookoutApplication",
             dependencies: [
                 "LookoutCore", "LookoutConfiguration", "Relay", "RESP", "Monitor", "RedisSources", "Alerting", "Store", "HTTPServer",
-                "LookoutHeartbeat", logging, lifecycle, nioCore, prometheus, .product(name: "NIOPosix", package: "swift-nio"),
+                "LookoutHeartbeat", logging, lifecycle, nioCore, prometheus, .product(name: "NIOPosix", package: "swift-nio"), nioSSL,
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -139,7 +142,7 @@ let package = Package(
         .target(
             name: "LookoutTestSupport",
             dependencies: [
-                "LookoutApplication", "LookoutConfiguration", "LookoutCore", "Store", "RESP", nioCore, prometheus, lifecycle, logging,
+                "LookoutApplication", "LookoutConfiguration", "LookoutCore", "RedisSources", "Relay", "Store", "RESP", nioCore, prometheus, lifecycle, logging,
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

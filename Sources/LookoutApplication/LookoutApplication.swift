@@ -6,12 +6,14 @@ import LookoutCore
 import LookoutHeartbeat
 import Monitor
 import NIOCore
+import NIOSSL
 import Prometheus
 import RedisSources
 import Relay
 import ServiceLifecycle
 import Store
 import Synchronization
+import UnixSignals
 
 /// Lookout as a library: everything `lookout serve` runs, wired from one resolved
 /// ``ServeConfiguration`` and run as one `Service` (as Hummingbird's `Application` is).
@@ -39,14 +41,24 @@ public final class LookoutApplication: Service, Sendable {
     private let boundHTTPPort = BoundPort()
     private let logger: Logger
 
-    /// Opens the store (restoring the consumers and alerts saved by the last run) and wires
-    /// every part; nothing listens or connects until ``run()``.
-    /// - Throws: ``StoreOpenError`` when the database cannot be opened or is not one.
+    /// Reads the TLS files, opens the store (restoring the consumers and alerts saved by the
+    /// last run) and wires every part; nothing listens or connects until ``run()``.
+    /// - Throws: ``TLSFileError`` when a certificate, key or CA file cannot be used;
+    ///   ``StoreOpenError`` when the database cannot be opened or is not one.
     public init(configuration: ServeConfiguration, shutdownTimeout: Duration = .seconds(10),
-                logger: Logger = Logger(label: "lookout")) throws(StoreOpenError) {
+                logger: Logger = Logger(label: "lookout")) throws {
         self.configuration = configuration
         self.shutdownTimeout = shutdownTimeout
         self.logger = logger
+        // Certificate files are read now, so that a bad one stops the start with its name.
+        if configuration.relayEnabled, let tls = configuration.relay.tls { _ = try tls.makeContext() }
+        let redisTLS = try configuration.redis.first(where: { $0.tls != nil })?.tls.map { settings throws in
+            try NIOSSLContext(configuration: try TLSTunnel.clientConfiguration(settings))
+        }
+        for url in configuration.redis where url.tls?.verify == false {
+            logger.warning("TLS certificate checks are OFF for this Redis (--redis-tls-insecure): anyone on the path can read and forge its traffic",
+                           metadata: ["redis": "\(url)"])
+        }
         let queue = ObservationQueue()
         let metrics = MonitorMetrics(version: LookoutVersion.current)
         self.metrics = metrics
@@ -94,7 +106,7 @@ public final class LookoutApplication: Service, Sendable {
         }
         var notifiers: [any AlertNotifier] = httpNotifiers + [LogNotifier()]
         var notifierServices: [any Service] = httpNotifiers
-        if let bus = Self.busNotifier(configuration, relay: relay, registry: metrics.registry, onDelivery: recordDelivery) {
+        if let bus = Self.busNotifier(configuration, relay: relay, redisTLS: redisTLS, registry: metrics.registry, onDelivery: recordDelivery) {
             notifiers.append(bus)
             notifierServices.append(bus)
         }
@@ -148,7 +160,10 @@ public final class LookoutApplication: Service, Sendable {
         services += notifierServices
         services.append(monitor)
         services += sourceServices
-        if let relay { services.append(relay) }
+        if let relay {
+            services.append(relay)
+            if relay.configuration.tls != nil { services.append(CertificateReloader(relay: relay, logger: logger)) }
+        }
         services.append(http)
         if configuration.demo, let relay {
             services.append(DemoTraffic(relay: relay, password: configuration.relay.password, heartbeatChannel: configuration.heartbeatChannel))
@@ -157,7 +172,8 @@ public final class LookoutApplication: Service, Sendable {
     }
 
     /// The bus notifier: through the relay in process, else on the first Redis source.
-    private static func busNotifier(_ configuration: ServeConfiguration, relay: RelayServer?, registry: PrometheusCollectorRegistry,
+    private static func busNotifier(_ configuration: ServeConfiguration, relay: RelayServer?, redisTLS: NIOSSLContext?,
+                                    registry: PrometheusCollectorRegistry,
                                     onDelivery: @escaping @Sendable (AlertDelivery) -> Void) -> BusNotifier? {
         guard let channel = configuration.alertChannel else { return nil }
         if let relay {
@@ -166,7 +182,8 @@ public final class LookoutApplication: Service, Sendable {
             }, onDelivery: onDelivery)
         }
         guard let redis = configuration.redis.first else { return nil }
-        let publisher = RESPPublisher(host: redis.host, port: redis.port, password: redis.password)
+        let publisher = RESPPublisher(host: redis.host, port: redis.port, user: redis.user, password: redis.password,
+                                      tls: redis.tls == nil ? nil : redisTLS)
         return BusNotifier(channel: channel, registry: registry, publish: { payload in
             (try? await publisher.publish(payload, on: channel)) != nil
         }, onDelivery: onDelivery)
@@ -185,6 +202,9 @@ public final class LookoutApplication: Service, Sendable {
     /// The relay's port once it listens (the one the system chose when configured with 0).
     public var relayPort: Int? { relay?.boundPort }
 
+    /// The relay's TLS port once it listens.
+    public var relayTLSPort: Int? { relay?.boundTLSPort }
+
     /// The HTTP server's port once it listens.
     public var httpPort: Int? { boundHTTPPort.value }
 }
@@ -195,6 +215,26 @@ private final class BoundPort: Sendable {
 
     func set(_ value: Int?) { port.withLock { $0 = value } }
     var value: Int? { port.withLock { $0 } }
+}
+
+/// Reads the relay's TLS certificate files again on SIGHUP (after a renewal), as long as
+/// Lookout runs.
+private struct CertificateReloader: Service {
+    let relay: RelayServer
+    let logger: Logger
+
+    func run() async throws {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        await cancelWhenGracefulShutdown {
+            for await _ in hangups {
+                do {
+                    try relay.reloadCertificates()
+                } catch {
+                    logger.error("relay TLS certificates not reloaded; the previous ones stay in use", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
 }
 
 /// A service that says so, loudly, when it ends before Lookout was asked to stop: the group

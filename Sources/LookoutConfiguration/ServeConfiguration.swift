@@ -17,6 +17,13 @@ import Yams
 ///   proto_max_bulk_len: 512mb
 ///   tcp_keepalive: 300               # seconds idle before keep-alive probes reap a half-open client; 0 off
 ///   protected_mode: true             # no password: listen on loopback only (false: anywhere; trusted networks)
+///   tls:                             # a TLS listener beside the plain one (certificates reloaded on SIGHUP)
+///     address: 127.0.0.1:6381
+///     cert: /etc/lookout/relay.crt
+///     key: /etc/lookout/relay.key
+///     ca: /etc/lookout/ca.crt          # client certificates are checked against it
+///     auth_clients: yes                # yes (default with a CA), no, optional
+///     only: false                      # true: no plain-text listener
 ///   users:                           # ACL users (then the default user is off unless listed; no password:)
 ///     - name: orders-service
 ///       password: s3cret             # or password_hash: <SHA-256 in hex>
@@ -26,6 +33,11 @@ import Yams
 ///   urls:                            # a mapping with the URLs and the link settings
 ///     - redis://127.0.0.1:6379
 ///   link_timeout: 5s                 # a link silent this long is closed and made again
+///   tls:                             # for rediss:// URLs
+///     ca: /etc/lookout/redis-ca.crt    # default: the system's CA certificates
+///     cert: /etc/lookout/client.crt    # client certificate and key, for mutual TLS
+///     key: /etc/lookout/client.key
+///     insecure: false                  # true: do not check the server's certificate
 /// metrics:
 ///   address: 127.0.0.1:9480
 /// channels:
@@ -70,6 +82,8 @@ public struct ServeConfiguration: Sendable {
     /// Seconds a Redis link may stay silent (no reply, no message, no pong) before it counts as
     /// lost; the bound on noticing a partition or a frozen server.
     public var redisLinkTimeout: Double = 5
+    /// How every `rediss://` URL is reached (CA, client certificate, verification).
+    public var redisTLS = RedisTLSSettings()
     public var metricsHost = "127.0.0.1"
     public var metricsPort = 9480
     public var grouping = ChannelGrouping()
@@ -213,7 +227,21 @@ public struct ServeConfiguration: Sendable {
         }
         if let relay = try root.optional("relay")?.map() {
             try relay.allowOnly(["enabled", "address", "password", "max_clients", "client_output_buffer_limit", "proto_max_bulk_len",
-                                 "tcp_keepalive", "protected_mode", "users"])
+                                 "tcp_keepalive", "protected_mode", "users", "tls"])
+            if let tls = try relay.optional("tls")?.map() {
+                try tls.allowOnly(["address", "cert", "key", "ca", "auth_clients", "only"])
+                let (host, port) = try tls.required("address").hostPort()
+                var settings = RelayTLS(host: host, port: port, certificatePath: try tls.required("cert").string(),
+                                        keyPath: try tls.required("key").string(), caPath: try tls.optional("ca")?.string())
+                if let mode = tls.optional("auth_clients") {
+                    let text = try mode.string()
+                    guard let parsed = RelayTLS.ClientAuthentication(rawValue: text) else { throw mode.fail("'\(text)' is not one of yes, no, optional") }
+                    settings.clientAuthentication = parsed
+                }
+                settings.only = try tls.optional("only")?.bool() ?? false
+                if let problem = settings.inconsistency { throw ConfigurationError(key: "relay.tls.auth_clients", reason: problem) }
+                configuration.relay.tls = settings
+            }
             if let users = try relay.optional("users")?.list() {
                 configuration.relay.users = try users.map { node throws(ConfigurationError) in try node.relayUser() }
                 var seen: Set<String> = []
@@ -246,8 +274,15 @@ public struct ServeConfiguration: Sendable {
             var urls = redis
             if redis.value is [String: Any] {
                 let settings = try redis.map()
-                try settings.allowOnly(["urls", "link_timeout"])
+                try settings.allowOnly(["urls", "link_timeout", "tls"])
                 if let timeout = settings.optional("link_timeout") { configuration.redisLinkTimeout = try timeout.linkTimeout() }
+                if let tls = try settings.optional("tls")?.map() {
+                    try tls.allowOnly(["ca", "cert", "key", "insecure"])
+                    configuration.redisTLS.caPath = try tls.optional("ca")?.string()
+                    configuration.redisTLS.certificatePath = try tls.optional("cert")?.string()
+                    configuration.redisTLS.keyPath = try tls.optional("key")?.string()
+                    configuration.redisTLS.verify = !(try tls.optional("insecure")?.bool() ?? false)
+                }
                 urls = settings.optional("urls") ?? Node([Any](), key: settings.key)
             }
             configuration.redis = try urls.list().map { (node) throws(ConfigurationError) in try node.redisURL() }
@@ -493,7 +528,7 @@ private struct Node {
 
     func redisURL() throws(ConfigurationError) -> RedisURL {
         let text = try string()
-        guard let url = RedisURL(text) else { throw fail("'\(text)' is not redis://[user:password@]host[:port]") }
+        guard let url = RedisURL(text) else { throw fail("'\(text)' is not redis://[user:password@]host[:port] (rediss:// for TLS)") }
         return url
     }
 }

@@ -25,6 +25,24 @@ public struct ServeOptions: ParsableArguments, Sendable {
           help: "Let the relay listen beyond loopback with no password (Redis's protected-mode no); only on a network you trust.")
     public var noProtectedMode = false
 
+    @Option(name: .customLong("relay-tls"), help: "Address of the relay's TLS listener (host:port), beside the plain one; needs --tls-cert and --tls-key.")
+    public var relayTLSAddress: String?
+
+    @Flag(name: .customLong("relay-tls-only"), help: "Clients connect with TLS only: no plain-text listener (Redis's port 0).")
+    public var relayTLSOnly = false
+
+    @Option(help: "PEM certificate chain of the relay's TLS listener (reloaded on SIGHUP).")
+    public var tlsCert: String?
+
+    @Option(help: "PEM private key of that certificate (reloaded on SIGHUP).")
+    public var tlsKey: String?
+
+    @Option(help: "PEM CA certificates client certificates are checked against.")
+    public var tlsCa: String?
+
+    @Option(help: "Whether relay clients must present a certificate signed by --tls-ca: yes, no or optional (default yes with a CA, no without).")
+    public var tlsAuthClients: String?
+
     @Option(help: "Most clients connected to the relay at once (default 10000).")
     public var maxClients: Int?
 
@@ -39,6 +57,18 @@ public struct ServeOptions: ParsableArguments, Sendable {
 
     @Option(name: .customLong("redis"), help: "Watch a Redis: redis://[user:password@]host:port. Repeatable. The password may also come from LOOKOUT_REDIS_PASSWORD.")
     public var redisURLs: [String] = []
+
+    @Option(help: "PEM CA certificates a rediss:// server's certificate must chain to (default: the system's).")
+    public var redisTlsCa: String?
+
+    @Option(help: "PEM client certificate for rediss:// servers that ask for one (mutual TLS); with --redis-tls-key.")
+    public var redisTlsCert: String?
+
+    @Option(help: "PEM private key of --redis-tls-cert.")
+    public var redisTlsKey: String?
+
+    @Flag(help: "Do not check rediss:// servers' certificates (logged loudly): anyone on the path can read and forge the traffic.")
+    public var redisTlsInsecure = false
 
     @Option(help: "How long a Redis link may stay silent (no reply, no message, no pong) before it is closed and made again (default 5s).")
     public var redisLinkTimeout: String?
@@ -178,6 +208,7 @@ extension ServeConfiguration {
         if flags.noRelay { settings.relayEnabled = false }
         if let password = flags.relayPassword { settings.relay.password = password }
         if flags.noProtectedMode { settings.relay.protectedMode = false }
+        try settings.applyRelayTLS(flags)
         try apply("max-clients") { () throws(ConfigurationError) in
             if let v = flags.maxClients { settings.relay.maxClients = try positive(v) }
         }
@@ -249,6 +280,7 @@ extension ServeConfiguration {
         if settings.relay.password == nil && settings.relay.users.isEmpty {
             settings.relay.password = environment[EnvironmentKey.relayPassword]
         }
+        try settings.applyRedisTLS(flags)
         if let password = environment[EnvironmentKey.redisPassword] {
             for index in settings.redis.indices where settings.redis[index].password == nil {
                 settings.redis[index].password = password
@@ -265,5 +297,50 @@ extension ServeConfiguration {
             throw ConfigurationError(key: "protected mode", reason: exposure)
         }
         return settings
+    }
+
+    /// `--relay-tls` and the `--tls-*` flags on top of `relay.tls`.
+    private mutating func applyRelayTLS(_ flags: ServeOptions) throws(ConfigurationError) {
+        let given = flags.relayTLSAddress != nil || flags.relayTLSOnly || flags.tlsCert != nil || flags.tlsKey != nil
+            || flags.tlsCa != nil || flags.tlsAuthClients != nil
+        if given {
+            guard let certificate = flags.tlsCert ?? relay.tls?.certificatePath, let key = flags.tlsKey ?? relay.tls?.keyPath else {
+                throw ConfigurationError(key: "--relay-tls", reason: "needs a certificate and its key: --tls-cert and --tls-key (or relay.tls.cert and relay.tls.key)")
+            }
+            var tls = relay.tls ?? RelayTLS(certificatePath: certificate, keyPath: key)
+            if relay.tls == nil && flags.relayTLSAddress == nil {
+                throw ConfigurationError(key: "--relay-tls", reason: "the TLS listener needs an address: --relay-tls HOST:PORT (or relay.tls.address)")
+            }
+            tls.certificatePath = certificate
+            tls.keyPath = key
+            if let address = flags.relayTLSAddress {
+                do { (tls.host, tls.port) = try Self.hostPort(address) } catch { throw ConfigurationError(key: "--relay-tls", reason: error.reason) }
+            }
+            if let ca = flags.tlsCa { tls.caPath = ca }
+            if let mode = flags.tlsAuthClients {
+                guard let parsed = RelayTLS.ClientAuthentication(rawValue: mode) else {
+                    throw ConfigurationError(key: "--tls-auth-clients", reason: "'\(mode)' is not one of yes, no, optional")
+                }
+                tls.clientAuthentication = parsed
+            }
+            if flags.relayTLSOnly { tls.only = true }
+            relay.tls = tls
+        }
+        if let problem = relay.tls?.inconsistency { throw ConfigurationError(key: "--tls-auth-clients", reason: problem) }
+    }
+
+    /// `--redis-tls-*` on top of `redis.tls`, then those settings on every `rediss://` URL.
+    private mutating func applyRedisTLS(_ flags: ServeOptions) throws(ConfigurationError) {
+        if let ca = flags.redisTlsCa { redisTLS.caPath = ca }
+        if let certificate = flags.redisTlsCert { redisTLS.certificatePath = certificate }
+        if let key = flags.redisTlsKey { redisTLS.keyPath = key }
+        if flags.redisTlsInsecure { redisTLS.verify = false }
+        if (redisTLS.certificatePath == nil) != (redisTLS.keyPath == nil) {
+            throw ConfigurationError(key: "--redis-tls-cert", reason: "a client certificate needs its key, and a key its certificate (--redis-tls-cert with --redis-tls-key)")
+        }
+        if redisTLS != RedisTLSSettings() && !redis.contains(where: { $0.tls != nil }) {
+            throw ConfigurationError(key: "--redis-tls-ca", reason: "TLS settings are given but no Redis URL uses TLS: write rediss:// for those that do")
+        }
+        for index in redis.indices where redis[index].tls != nil { redis[index].tls = redisTLS }
     }
 }

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import RESP
 
 /// A minimal publishing connection to a Redis-protocol server (the relay or Redis): sends
@@ -8,13 +9,20 @@ import RESP
 public actor RESPPublisher {
     public let host: String
     public let port: Int
+    public let user: String?
     public let password: String?
+    private let tls: NIOSSLContext?
     private var channel: (any Channel)?
 
-    public init(host: String, port: Int, password: String? = nil) {
+    /// - Parameters:
+    ///   - user: the ACL user AUTH names (with `password`); nil for the default user.
+    ///   - tls: the client TLS context for a server that requires TLS; nil for plain TCP.
+    public init(host: String, port: Int, user: String? = nil, password: String? = nil, tls: NIOSSLContext? = nil) {
         self.host = host
         self.port = port
+        self.user = user
         self.password = password
+        self.tls = tls
     }
 
     /// Publishes `payload` on `channelName`; throws when the server cannot be reached.
@@ -35,12 +43,17 @@ public actor RESPPublisher {
 
     private func connection() async throws -> any Channel {
         if let channel, channel.isActive { return channel }
+        let (tls, host) = (self.tls, self.host)
+        let serverName = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
         let connected = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(DiscardReplies()) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverName)) }
+                    try channel.pipeline.syncOperations.addHandler(DiscardReplies())
+                }
             }
             .connect(host: host, port: port).get()
-        if let password { try await send(["AUTH", password], on: connected) }
+        if let password { try await send(user.map { ["AUTH", $0, password] } ?? ["AUTH", password], on: connected) }
         channel = connected
         return connected
     }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CHiredis
 import LookoutCore
+import NIOCore
 
 /// A failure talking to Redis: connecting, a broken connection, or an error reply where none
 /// was expected.
@@ -20,9 +21,18 @@ public struct RedisConnectionError: Error, CustomStringConvertible {
 package final class RedisConnection {
     private let context: UnsafeMutablePointer<redisContext>
 
+    /// Connects (through a ``TLSTunnel`` for `rediss://`), then AUTH and CLIENT SETNAME.
     package init(_ url: RedisURL, clientName: String?, timeoutSeconds: Int = 2) throws {
         let timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        guard let context = redisConnectWithTimeout(url.host, Int32(url.port), timeout) else {
+        let connected: UnsafeMutablePointer<redisContext>?
+        if let tls = url.tls {
+            let descriptor = try TLSTunnel.open(host: url.host, port: url.port, settings: tls, timeout: .seconds(Int64(timeoutSeconds)))
+            connected = redisConnectFd(descriptor)
+            if connected == nil { close(descriptor) }
+        } else {
+            connected = redisConnectWithTimeout(url.host, Int32(url.port), timeout)
+        }
+        guard let context = connected else {
             throw RedisConnectionError(description: "cannot allocate a hiredis context")
         }
         if context.pointee.err != 0 {
@@ -32,7 +42,8 @@ package final class RedisConnection {
         }
         self.context = context
         redisSetTimeout(context, timeout)
-        redisEnableKeepAlive(context)
+        // A TLS link's keep-alive is on its TCP socket (the tunnel's); hiredis holds a local socket.
+        if url.tls == nil { redisEnableKeepAlive(context) }
         if let password = url.password {
             let reply = try command(url.user.map { ["AUTH", $0, password] } ?? ["AUTH", password])
             if case .error(let message) = reply { throw RedisConnectionError(description: "AUTH to \(url): \(message)") }

@@ -25,6 +25,8 @@ public struct RelayConfiguration: Sendable, Hashable {
     /// ACL users. When there are any, the `default` user is off unless listed, and `password`
     /// is not used.
     public var users: [RelayUser] = []
+    /// The TLS listener, or nil for plain text only.
+    public var tls: RelayTLS?
 
     /// Whether a new connection may run commands before AUTH: only with no password and no users.
     var startsAuthenticated: Bool { password == nil && users.isEmpty }
@@ -38,11 +40,17 @@ public struct RelayConfiguration: Sendable, Hashable {
     }
 
     /// Why this relay must not start (protected mode): it would listen beyond this machine with
-    /// nothing to keep strangers out. Nil when it may.
+    /// nothing to keep strangers out. Nil when it may. A TLS listener that requires client
+    /// certificates keeps strangers out by itself.
     public var unprotectedExposure: String? {
-        guard protectedMode, password == nil, users.isEmpty, !Self.isLoopback(host) else { return nil }
-        return "the relay would listen on \(host):\(port) with no password: anyone who can reach it could read and publish every event. "
-            + "Set a password (--relay-password, LOOKOUT_RELAY_PASSWORD or relay.password), listen on 127.0.0.1, "
+        guard protectedMode, password == nil, users.isEmpty else { return nil }
+        var exposed: [String] = []
+        if tls?.only != true && !Self.isLoopback(host) { exposed.append("\(host):\(port)") }
+        if let tls, tls.authenticateClients != .yes, !Self.isLoopback(tls.host) { exposed.append("\(tls.host):\(tls.port) (TLS)") }
+        guard !exposed.isEmpty else { return nil }
+        return "the relay would listen on \(exposed.joined(separator: " and ")) with no password: anyone who can reach it could read and publish every event. "
+            + "Set a password (--relay-password, LOOKOUT_RELAY_PASSWORD or relay.password) or users (relay.users), "
+            + "require client certificates (--relay-tls-only with --tls-ca), listen on 127.0.0.1, "
             + "or, on a network you trust, turn protected mode off (--no-protected-mode or relay.protected_mode: false)"
     }
 

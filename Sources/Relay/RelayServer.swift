@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PubSubCore
 import ServiceLifecycle
 import Synchronization
@@ -16,6 +17,9 @@ public final class RelayServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let ownsGroup: Bool
     private let serverChannel = Mutex<(any Channel)?>(nil)
+    private let tlsServerChannel = Mutex<(any Channel)?>(nil)
+    /// The context new TLS connections start with; replaced by ``reloadCertificates()``.
+    private let tlsContext = Mutex<NIOSSLContext?>(nil)
     /// Set once ``stop()`` begins: from then on nothing more is submitted to the event loop,
     /// which is about to shut down (a task submitted to a shut-down loop never completes).
     private let stopped = Atomic<Bool>(false)
@@ -43,16 +47,45 @@ public final class RelayServer: Service, Sendable {
         self.core.observer = observer
     }
 
-    /// Binds and starts accepting clients; returns the bound address (useful with port 0).
+    /// Binds and starts accepting clients: on the plain port, and on the TLS port when
+    /// configured (reading its certificate files). Returns the first bound address (useful with
+    /// port 0): the plain one, unless TLS only.
+    /// - Throws: ``TLSFileError`` when a certificate file cannot be used; the bind's error.
     @discardableResult
     public func start() async throws -> SocketAddress {
+        if let tls = configuration.tls {
+            let context = try tls.makeContext()
+            tlsContext.withLock { $0 = context }
+        }
+        var first: SocketAddress?
+        if configuration.tls?.only != true {
+            let channel = try await bind(host: configuration.host, port: configuration.port, tls: false)
+            serverChannel.withLock { $0 = channel }
+            first = channel.localAddress
+            core.logger.info("relay listening", metadata: [
+                "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "port": "\(channel.localAddress?.port ?? 0)",
+            ])
+        }
+        if let tls = configuration.tls {
+            let channel = try await bind(host: tls.host, port: tls.port, tls: true)
+            tlsServerChannel.withLock { $0 = channel }
+            first = first ?? channel.localAddress
+            core.logger.info("relay TLS listening", metadata: [
+                "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "port": "\(channel.localAddress?.port ?? 0)",
+                "client_certificates": "\(tls.authenticateClients.rawValue)",
+            ])
+        }
+        return first!
+    }
+
+    private func bind(host: String, port: Int, tls: Bool) async throws -> any Channel {
         let core = self.core
         // Keep-alive as Redis sets it (anetKeepAlive): idle time, then probes every third of it, three of them.
         let idle = configuration.tcpKeepalive
         func tcp(_ option: Int32) -> ChannelOptions.Types.SocketOption {
             .init(level: .tcp, name: NIOBSDSocket.Option(rawValue: option))
         }
-        let channel = try await ServerBootstrap(group: core.eventLoop)
+        return try await ServerBootstrap(group: core.eventLoop)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -61,26 +94,37 @@ public final class RelayServer: Service, Sendable {
             .childChannelOption(tcp(TCP_KEEPIDLE), value: max(1, idle))
             .childChannelOption(tcp(TCP_KEEPINTVL), value: max(1, idle / 3))
             .childChannelOption(tcp(TCP_KEEPCNT), value: 3)
-            .childChannelInitializer { channel in
+            .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Each connection keeps the context it started with; a reload changes only
+                    // what the next ones get.
+                    if tls, let context = self.tlsContext.withLock({ $0 }) {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    }
                     try channel.pipeline.syncOperations.addHandler(RelayConnectionHandler(core: core))
                 }
             }
-            .bind(host: configuration.host, port: configuration.port)
+            .bind(host: host, port: port)
             .get()
-        serverChannel.withLock { $0 = channel }
-        core.logger.info("relay listening", metadata: [
-            "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "port": "\(channel.localAddress?.port ?? 0)",
-        ])
-        return channel.localAddress!
+    }
+
+    /// Reads the TLS certificate, key and CA files again (after a renewal; SIGHUP in
+    /// `lookout serve`): new connections get them, connections already open keep theirs. On
+    /// an error the previous certificates stay in use.
+    /// - Throws: ``TLSFileError`` naming the file that could not be used.
+    public func reloadCertificates() throws(TLSFileError) {
+        guard let tls = configuration.tls else { return }
+        let context = try tls.makeContext()
+        tlsContext.withLock { $0 = context }
+        core.logger.info("relay TLS certificates reloaded", metadata: ["certificate": "\(tls.certificatePath)"])
     }
 
     /// Stops accepting, closes every client, and releases the event loop if the relay owns it.
     public func stop() async {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        if let channel = serverChannel.withLock({ channel in defer { channel = nil }; return channel }) {
-            try? await channel.close()
-        }
+        let listeners: [(any Channel)?] = [serverChannel.withLock { channel in defer { channel = nil }; return channel },
+                         tlsServerChannel.withLock { channel in defer { channel = nil }; return channel }]
+        for case let channel? in listeners { try? await channel.close() }
         let core = self.core
         try? await core.eventLoop.submit {
             for client in core.clients.values { client.channel.close(promise: nil) }
@@ -114,13 +158,18 @@ public final class RelayServer: Service, Sendable {
         serverChannel.withLock { $0?.localAddress?.port }
     }
 
+    /// The TLS port once bound, or nil.
+    public var boundTLSPort: Int? {
+        tlsServerChannel.withLock { $0?.localAddress?.port }
+    }
+
     private func checkRunning() throws(RelayStoppedError) {
         if stopped.load(ordering: .acquiring) { throw RelayStoppedError() }
     }
 
     /// Whether the relay is bound and accepting clients.
     public var isListening: Bool {
-        get async { serverChannel.withLock { $0?.isActive ?? false } }
+        get async { (serverChannel.withLock { $0?.isActive } ?? tlsServerChannel.withLock { $0?.isActive }) ?? false }
     }
 
     /// Subscribers of every channel that has any (patterns not counted), keyed by channel name.

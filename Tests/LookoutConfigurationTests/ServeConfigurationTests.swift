@@ -244,6 +244,55 @@ import Testing
         }
     }
 
+    @Test func tlsSettingsComeFromTheFileAndTheFlagsAndNonsenseIsRefused() throws {
+        let file = """
+            relay:
+              tls: {address: "127.0.0.1:6381", cert: relay.crt, key: relay.key, ca: ca.crt}
+            redis:
+              urls: ["rediss://127.0.0.1:6390", "redis://127.0.0.1:6379"]
+              tls: {ca: redis-ca.crt, cert: client.crt, key: client.key}
+            """
+        let fromFile = try resolve([], file: file)
+        let tls = try #require(fromFile.relay.tls)
+        #expect(tls.host == "127.0.0.1" && tls.port == 6381 && tls.certificatePath == "relay.crt" && tls.caPath == "ca.crt")
+        #expect(tls.authenticateClients == .yes && !tls.only, "a CA means client certificates are required, as Redis's default")
+        #expect(fromFile.redis.map(\.tls) == [RedisTLSSettings(caPath: "redis-ca.crt", certificatePath: "client.crt", keyPath: "client.key"), nil])
+        #expect(fromFile.redis[0].description == "rediss://127.0.0.1:6390")
+
+        let flags = try resolve(["--tls-auth-clients", "optional", "--relay-tls-only", "--relay-tls", "127.0.0.2:7443", "--redis-tls-insecure"],
+                                file: file)
+        #expect(flags.relay.tls?.authenticateClients == .optional && flags.relay.tls?.only == true && flags.relay.tls?.host == "127.0.0.2")
+        #expect(flags.redis[0].tls?.verify == false && flags.redis[0].tls?.caPath == "redis-ca.crt")
+        #expect(try resolve(["--relay-tls", "127.0.0.1:6381", "--tls-cert", "c", "--tls-key", "k"]).relay.tls?.authenticateClients == .no,
+                "no CA: no client certificates asked for")
+
+        // Beyond loopback with no password: only client certificates keep strangers out.
+        #expect { try resolve(["--relay-tls", "0.0.0.0:6381", "--tls-cert", "c", "--tls-key", "k", "--relay-tls-only"]) } throws: {
+            ($0 as? ConfigurationError)?.reason.contains("0.0.0.0:6381 (TLS)") == true
+        }
+        #expect(try resolve(["--relay-tls", "0.0.0.0:6381", "--tls-cert", "c", "--tls-key", "k", "--tls-ca", "ca", "--relay-tls-only"])
+            .relay.unprotectedExposure == nil)
+
+        for (arguments, key) in [
+            (["--relay-tls", "127.0.0.1:6381"], "--relay-tls"),
+            (["--tls-cert", "c", "--tls-key", "k"], "--relay-tls"),
+            (["--relay-tls", "127.0.0.1:6381", "--tls-cert", "c", "--tls-key", "k", "--tls-auth-clients", "maybe"], "--tls-auth-clients"),
+            (["--relay-tls", "127.0.0.1:6381", "--tls-cert", "c", "--tls-key", "k", "--tls-auth-clients", "yes"], "--tls-auth-clients"),
+            (["--redis", "redis://127.0.0.1:6379", "--no-relay", "--redis-tls-ca", "ca"], "--redis-tls-ca"),
+            (["--redis", "rediss://127.0.0.1:6379", "--no-relay", "--redis-tls-cert", "c"], "--redis-tls-cert"),
+        ] {
+            #expect { try resolve(arguments) } throws: { ($0 as? ConfigurationError)?.key == key }
+        }
+        for (yaml, key) in [
+            ("relay:\n  tls: {address: \"127.0.0.1:6381\", cert: c}\n", "relay.tls.key"),
+            ("relay:\n  tls: {address: \"127.0.0.1:6381\", cert: c, key: k, auth_clients: yes}\n", "relay.tls.auth_clients"),
+            ("relay:\n  tls: {address: \"127.0.0.1:6381\", cert: c, key: k, ciphers: all}\n", "relay.tls.ciphers"),
+            ("redis:\n  urls: [\"rediss://h:1\"]\n  tls: {verify: false}\n", "redis.tls.verify"),
+        ] {
+            #expect { try ServeConfiguration.parse(yaml: yaml) } throws: { ($0 as? ConfigurationError)?.key == key }
+        }
+    }
+
     @Test func passwordsFallBackToTheEnvironmentInOnePlace() throws {
         let environment = ["LOOKOUT_RELAY_PASSWORD": "relay-secret", "LOOKOUT_REDIS_PASSWORD": "redis-secret"]
         let settings = try resolve(["--redis", "redis://127.0.0.1:7000", "--redis", "redis://:own@127.0.0.1:7001"], environment: environment)

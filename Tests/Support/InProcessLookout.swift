@@ -7,6 +7,7 @@ import Logging
 import LookoutApplication
 import LookoutConfiguration
 import NIOPosix
+import Relay
 import ServiceLifecycle
 
 /// `lookout serve` run inside the test process: the same flags, resolved the same way, the
@@ -17,6 +18,8 @@ package final class InProcessLookout: Sendable {
     package let application: LookoutApplication
     /// The relay's port (0 with `--no-relay`).
     package let port: Int
+    /// The relay's TLS port (0 without `--relay-tls`).
+    package let tlsPort: Int
     package let metricsPort: Int
     /// The database this application writes (see ``temporaryDatabase(_:)``).
     package let databasePath: String?
@@ -41,14 +44,17 @@ package final class InProcessLookout: Sendable {
         self.group = group
         task = Task.detached { try await group.run() }
         let relayed = configuration.relayEnabled
+        let plain = configuration.relay.tls?.only != true
+        let secure = configuration.relay.tls != nil
         let bound = await eventually(seconds: seconds) {
-            (application.relayPort != nil || !relayed) && application.httpPort != nil
+            (!relayed || ((application.relayPort != nil || !plain) && (application.relayTLSPort != nil || !secure))) && application.httpPort != nil
         }
         guard bound != nil, let http = application.httpPort else {
             task.cancel()
             throw TestFailure("the application did not listen within \(seconds)s")
         }
         port = application.relayPort ?? 0
+        tlsPort = application.relayTLSPort ?? 0
         metricsPort = http
     }
 

@@ -2,7 +2,9 @@
 import Glibc
 #endif
 import Foundation
+import LookoutCore
 import RESP
+import RedisSources
 
 /// A free loopback TCP port, found by binding port 0.
 package func freeLoopbackPort() throws -> Int {
@@ -202,6 +204,11 @@ package final class ChildProcess {
     }
 }
 
+/// A test uses each process from one task at a time (handing it to a thread and back), never
+/// from two at once.
+extension ChildProcess: @unchecked Sendable {}
+extension LookoutProcess: @unchecked Sendable {}
+
 /// A real redis-server on a free loopback port, without persistence.
 ///
 /// Redis cannot bind port 0 and report it, so the port is found first; another test may take
@@ -215,18 +222,27 @@ package final class RedisServer {
     ///   - port: a port to reuse (to restart a server where a client expects it), or nil for a free one.
     ///   - choosePort: how a free port is found (cluster nodes need one below 55536).
     ///   - user: an ACL user and password to check readiness with, when the default user is off.
+    ///   - tls: TLS only (`--port 0 --tls-port`): how a client reaches it (readiness is checked
+    ///     so); `extraArguments` name the server's certificate files.
     package init(port: Int? = nil, extraArguments: [String] = [], user: (name: String, password: String)? = nil,
-                 choosePort: () throws -> Int = freeLoopbackPort) throws {
+                 tls: RedisTLSSettings? = nil, choosePort: () throws -> Int = freeLoopbackPort) throws {
         var lastError: any Error = TestFailure("redis-server did not start")
         for _ in 0..<(port == nil ? 5 : 1) {
             let candidate = try port ?? choosePort()
-            let child = try ChildProcess(try executable("redis-server"), [
-                "--port", "\(candidate)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--daemonize", "no", "--loglevel", "warning",
+            let ports = tls == nil ? ["--port", "\(candidate)"] : ["--port", "0", "--tls-port", "\(candidate)"]
+            let child = try ChildProcess(try executable("redis-server"), ports + [
+                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
             ] + extraArguments)
             let password = extraArguments.firstIndex(of: "--requirepass").map { extraArguments[$0 + 1] }
             let ours = blockingEventually(seconds: 10) {
                 guard child.isRunning else { return true }
+                if let tls {
+                    var url = RedisURL("rediss://127.0.0.1:\(candidate)")!
+                    url.tls = tls
+                    guard let connection = try? RedisConnection(url, clientName: nil),
+                          case .bytes(let info)? = try? connection.command(["INFO", "server"]) else { return false }
+                    return String(decoding: info, as: UTF8.self).contains("process_id:\(child.pid)\r\n")
+                }
                 guard let connection = try? TestConnection(port: candidate) else { return false }
                 if let password { _ = try? connection.call("AUTH", password) }
                 if let user { _ = try? connection.call("AUTH", user.name, user.password) }
@@ -253,6 +269,8 @@ package final class RedisServer {
 /// `http listening`. Most tests run ``InProcessLookout`` instead.
 package final class LookoutProcess {
     package let port: Int
+    /// The relay's TLS port (0 without `--relay-tls`).
+    package let tlsPort: Int
     package let metricsPort: Int
     package let child: ChildProcess
 
@@ -282,15 +300,21 @@ package final class LookoutProcess {
         ] + arguments, name: "lookout")
         self.child = child
         let relayed = !arguments.contains("--no-relay")
-        var ports: (relay: Int?, http: Int?) = (nil, nil)
+        let plain = !arguments.contains("--relay-tls-only")
+        let secure = arguments.contains("--relay-tls")
+        var ports: (relay: Int?, tls: Int?, http: Int?) = (nil, nil, nil)
         blockingEventually(seconds: seconds) {
-            ports = (Self.loggedPort("relay listening", in: child.output()), Self.loggedPort("http listening", in: child.output()))
-            return (ports.relay != nil || !relayed) && ports.http != nil || !child.isRunning
+            let output = child.output()
+            ports = (Self.loggedPort("relay listening", in: output), Self.loggedPort("relay TLS listening", in: output),
+                     Self.loggedPort("http listening", in: output))
+            let relayReady = !relayed || ((ports.relay != nil || !plain) && (ports.tls != nil || !secure))
+            return relayReady && ports.http != nil || !child.isRunning
         }
-        guard let http = ports.http, ports.relay != nil || !relayed else {
+        guard let http = ports.http, !relayed || ((ports.relay != nil || !plain) && (ports.tls != nil || !secure)) else {
             throw TestFailure("lookout did not report its ports within \(seconds)s; its output:\n\(child.output())")
         }
         port = ports.relay ?? 0
+        tlsPort = ports.tls ?? 0
         metricsPort = http
     }
 

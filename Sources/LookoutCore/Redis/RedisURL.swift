@@ -43,14 +43,36 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// How a source reaches a Redis over TLS (`rediss://`): which CA its certificate must chain to,
+/// the client certificate for mutual TLS, and whether the certificate is checked at all.
+public struct RedisTLSSettings: Sendable, Hashable {
+    /// PEM file of the CA certificates the server's must chain to; nil for the system's.
+    public var caPath: String?
+    /// PEM files of the client's certificate and key, for a server that asks for one.
+    public var certificatePath: String?
+    public var keyPath: String?
+    /// Whether the server's certificate (chain and name) is checked; off only on request
+    /// (`--redis-tls-insecure`).
+    public var verify = true
+
+    public init(caPath: String? = nil, certificatePath: String? = nil, keyPath: String? = nil, verify: Bool = true) {
+        self.caPath = caPath
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
+        self.verify = verify
+    }
+}
+
 /// `redis://[user:password@]host[:port][,host[:port]…][/db]`, the address of a Redis to watch:
 /// one node, or several seed nodes of one Redis Cluster (tried in order; any one of them is
-/// enough to discover the rest).
+/// enough to discover the rest). `rediss://` is the same over TLS.
 public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     /// The nodes given, at least one; the first is ``host`` and ``port``.
     public private(set) var seeds: [RedisEndpoint]
     public var user: String?
     public var password: String?
+    /// TLS settings for a `rediss://` URL; nil for plain TCP.
+    public var tls: RedisTLSSettings?
 
     /// The first seed's host.
     public var host: String { seeds[0].host }
@@ -59,8 +81,16 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses the URL; nil when it is not one.
     public init?(_ text: String) {
-        guard text.hasPrefix("redis://") else { return nil }
-        var rest = Substring(text.dropFirst("redis://".count))
+        let scheme: String
+        if text.hasPrefix("redis://") {
+            scheme = "redis://"
+        } else if text.hasPrefix("rediss://") {
+            scheme = "rediss://"
+            tls = RedisTLSSettings()
+        } else {
+            return nil
+        }
+        var rest = Substring(text.dropFirst(scheme.count))
         if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
         if let at = rest.lastIndex(of: "@") {
             let credentials = rest[..<at]
@@ -91,6 +121,6 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
 
     /// The URL without credentials: how the source is named in metrics and logs.
     public var description: String {
-        "redis://" + seeds.map(\.description).joined(separator: ",")
+        (tls == nil ? "redis://" : "rediss://") + seeds.map(\.description).joined(separator: ",")
     }
 }
