@@ -18,6 +18,8 @@ public enum LookoutHTTPServer {
         public var storePath: String?
         /// Seconds since the epoch: the end of history ranges.
         public var wallClock: @Sendable () -> Double = wallClockSeconds
+        /// What a request must carry to read anything but `/healthz` and `/readyz`; nil: nothing.
+        public var credentials: HTTPCredentials?
 
         public init(metrics: MonitorMetrics, monitor: ChannelMonitor, storePath: String? = nil) {
             self.metrics = metrics
@@ -30,6 +32,15 @@ public enum LookoutHTTPServer {
     /// The router with every endpoint, usable on its own in tests.
     public static func router(_ dependencies: Dependencies) -> Router<BasicRequestContext> {
         let router = Router()
+        // Probes stay open: they say only whether Lookout is up and ready.
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ -> Response in
+            let waiting = await dependencies.sourcesNotReady()
+            let body = waiting.isEmpty ? "ready\n" : "not ready: " + waiting.joined(separator: ", ") + "\n"
+            return Response(status: waiting.isEmpty ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        // Everything added after this needs the credentials, when there are any.
+        if let credentials = dependencies.credentials { router.add(middleware: AuthorizationMiddleware(credentials: credentials)) }
         router.get("/metrics") { _, _ -> Response in
             dependencies.monitor.processQueued()
             return Response(
@@ -41,12 +52,6 @@ public enum LookoutHTTPServer {
         router.get("/") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
                      body: .init(byteBuffer: ByteBuffer(string: StatusPage.html)))
-        }
-        router.get("/healthz") { _, _ in "ok\n" }
-        router.get("/readyz") { _, _ -> Response in
-            let waiting = await dependencies.sourcesNotReady()
-            let body = waiting.isEmpty ? "ready\n" : "not ready: " + waiting.joined(separator: ", ") + "\n"
-            return Response(status: waiting.isEmpty ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: body)))
         }
         API.routes(on: router, dependencies)
         return router

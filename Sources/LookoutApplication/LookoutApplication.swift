@@ -1,4 +1,5 @@
 import Alerting
+import Foundation
 import HTTPServer
 import Logging
 import LookoutConfiguration
@@ -43,7 +44,8 @@ public final class LookoutApplication: Service, Sendable {
 
     /// Reads the TLS files, opens the store (restoring the consumers and alerts saved by the
     /// last run) and wires every part; nothing listens or connects until ``run()``.
-    /// - Throws: ``TLSFileError`` when a certificate, key or CA file cannot be used;
+    /// - Throws: ``TLSFileError`` when a certificate, key or CA file cannot be used,
+    ///   ``HTTPCredentialsError`` when the `--metrics-auth` file cannot,
     ///   ``StoreOpenError`` when the database cannot be opened or is not one.
     public init(configuration: ServeConfiguration, shutdownTimeout: Duration = .seconds(10),
                 logger: Logger = Logger(label: "lookout")) throws {
@@ -140,13 +142,16 @@ public final class LookoutApplication: Service, Sendable {
 
         let boundHTTPPort = self.boundHTTPPort
         let httpLogger = Logger(label: "lookout.http")
-        if !RelayConfiguration.isLoopback(configuration.metricsHost) {
+        let credentials = try configuration.metricsAuth.map { source throws in try HTTPCredentials.load(source) }
+        if !RelayConfiguration.isLoopback(configuration.metricsHost) && credentials == nil {
             // Read-only, but it names every channel and consumer: say so, once.
-            httpLogger.warning("the HTTP server (/metrics, the API, the status page) listens beyond loopback with no authentication",
+            httpLogger.warning("the HTTP server (/metrics, the API, the status page) listens beyond loopback with no authentication (see --metrics-auth)",
                                metadata: ["address": "\(configuration.metricsHost):\(configuration.metricsPort)"])
         }
+        var httpDependencies = LookoutHTTPServer.Dependencies(metrics: metrics, monitor: monitor, storePath: configuration.storePath)
+        httpDependencies.credentials = credentials
         let http = LookoutHTTPServer.application(
-            .init(metrics: metrics, monitor: monitor, storePath: configuration.storePath),
+            httpDependencies,
             host: configuration.metricsHost, port: configuration.metricsPort, logger: httpLogger,
             onServerRunning: { channel in
                 boundHTTPPort.set(channel.localAddress?.port)
@@ -215,6 +220,17 @@ private final class BoundPort: Sendable {
 
     func set(_ value: Int?) { port.withLock { $0 = value } }
     var value: Int? { port.withLock { $0 } }
+}
+
+extension HTTPCredentials {
+    /// Reads the credentials file `source` names.
+    /// - Throws: ``HTTPCredentialsError`` naming the file and what is wrong with it.
+    public static func load(_ source: Source) throws(HTTPCredentialsError) -> HTTPCredentials {
+        guard let data = FileManager.default.contents(atPath: source.path), let text = String(data: data, encoding: .utf8) else {
+            throw HTTPCredentialsError(description: "cannot read the \(source.kind.rawValue) credentials file '\(source.path)'")
+        }
+        return try HTTPCredentials(source, text: text)
+    }
 }
 
 /// Reads the relay's TLS certificate files again on SIGHUP (after a renewal), as long as

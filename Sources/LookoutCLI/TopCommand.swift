@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import LookoutApplication
 import LookoutCore
 import NIOCore
 import NIOHTTP1
@@ -25,13 +26,27 @@ struct TopCommand: AsyncParsableCommand {
     @Flag(help: "Print one frame and exit (also what happens when standard output is not a terminal).")
     var once = false
 
+    @Option(help: "Credentials for a Lookout started with --metrics-auth: basic:FILE or bearer:FILE, the same file.")
+    var metricsAuth: String?
+
     func run() async throws {
         let base = url.hasSuffix("/") ? String(url.dropLast()) : url
         guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
             throw CommandFailure("--url '\(url)' is not an http:// or https:// address", status: Lookout.invalidConfigurationStatus)
         }
+        var authorization: String?
+        if let metricsAuth {
+            guard let source = HTTPCredentials.Source(metricsAuth) else {
+                throw CommandFailure("--metrics-auth '\(metricsAuth)' is not basic:FILE or bearer:FILE", status: Lookout.invalidConfigurationStatus)
+            }
+            do {
+                authorization = try HTTPCredentials.load(source).authorizationHeader
+            } catch {
+                throw CommandFailure("--metrics-auth: \(error)", status: Lookout.invalidConfigurationStatus)
+            }
+        }
         guard !once, isatty(1) == 1, isatty(0) == 1 else {
-            print(try await frame(base, width: 80, rows: nil, colour: false), terminator: "")
+            print(try await frame(base, authorization, width: 80, rows: nil, colour: false), terminator: "")
             return
         }
         let terminal = RawTerminal()
@@ -40,7 +55,7 @@ struct TopCommand: AsyncParsableCommand {
             let (width, rows) = RawTerminal.size()
             let text: String
             do {
-                text = try await frame(base, width: width, rows: rows, colour: true)
+                text = try await frame(base, authorization, width: width, rows: rows, colour: true)
             } catch let failure as CommandFailure {
                 text = "lookout top — \(base)\n\n\(failure.message)\n(retrying every second; q leaves)\n"
             }
@@ -50,11 +65,11 @@ struct TopCommand: AsyncParsableCommand {
     }
 
     /// One frame from the four API answers.
-    private func frame(_ base: String, width: Int, rows: Int?, colour: Bool) async throws -> String {
-        async let sources = get(base, "/api/v1/sources")
-        async let alerts = get(base, "/api/v1/alerts?since=24h")
-        async let consumers = get(base, "/api/v1/consumers")
-        async let channels = get(base, "/api/v1/channels")
+    private func frame(_ base: String, _ authorization: String?, width: Int, rows: Int?, colour: Bool) async throws -> String {
+        async let sources = get(base, "/api/v1/sources", authorization)
+        async let alerts = get(base, "/api/v1/alerts?since=24h", authorization)
+        async let consumers = get(base, "/api/v1/consumers", authorization)
+        async let channels = get(base, "/api/v1/channels", authorization)
         let (s, a, c, ch) = try await (sources, alerts, consumers, channels)
         do {
             let view = try TopView(sources: s.body, alerts: a.status == 503 ? nil : a.body, consumers: c.body, channels: ch.body)
@@ -64,9 +79,19 @@ struct TopCommand: AsyncParsableCommand {
         }
     }
 
-    private func get(_ base: String, _ path: String) async throws -> (status: Int, body: Data) {
+    private func get(_ base: String, _ path: String, _ authorization: String?) async throws -> (status: Int, body: Data) {
+        var request = HTTPClientRequest(url: base + path)
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        let response: HTTPClientResponse
         do {
-            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: base + path), timeout: .seconds(5))
+            response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+        } catch {
+            throw CommandFailure("cannot reach Lookout at \(base): \(error)")
+        }
+        if response.status.code == 401 {
+            throw CommandFailure("\(base) asks for credentials: give --metrics-auth basic:FILE or bearer:FILE, as lookout serve has")
+        }
+        do {
             let body = try await response.body.collect(upTo: 64 << 20)
             return (Int(response.status.code), Data(body.readableBytesView))
         } catch {

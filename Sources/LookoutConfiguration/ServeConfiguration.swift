@@ -40,6 +40,7 @@ import Yams
 ///     insecure: false                  # true: do not check the server's certificate
 /// metrics:
 ///   address: 127.0.0.1:9480
+///   auth: bearer:/etc/lookout/metrics.token   # or basic:FILE (user:password); /healthz and /readyz stay open
 /// channels:
 ///   max_tracked: 1000
 ///   groups:
@@ -86,6 +87,8 @@ public struct ServeConfiguration: Sendable {
     public var redisTLS = RedisTLSSettings()
     public var metricsHost = "127.0.0.1"
     public var metricsPort = 9480
+    /// Where the credentials `/metrics`, the API and the status page require are read from; nil: none.
+    public var metricsAuth: HTTPCredentials.Source?
     public var grouping = ChannelGrouping()
     /// JSON field holding the publish time (ms since the epoch, or RFC 3339), or nil.
     public var timestampField: String?
@@ -288,7 +291,12 @@ public struct ServeConfiguration: Sendable {
             configuration.redis = try urls.list().map { (node) throws(ConfigurationError) in try node.redisURL() }
         }
         if let metrics = try root.optional("metrics")?.map() {
-            try metrics.allowOnly(["address"])
+            try metrics.allowOnly(["address", "auth"])
+            if let auth = metrics.optional("auth") {
+                let text = try auth.string()
+                guard let source = HTTPCredentials.Source(text) else { throw auth.fail("'\(text)' is not basic:FILE or bearer:FILE") }
+                configuration.metricsAuth = source
+            }
             if let address = metrics.optional("address") {
                 (configuration.metricsHost, configuration.metricsPort) = try address.hostPort()
             }

@@ -76,6 +76,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("metrics"), help: "Address of the HTTP server: /metrics, /healthz, /readyz, /api/v1 (default 127.0.0.1:9480).")
     public var metricsAddress: String?
 
+    @Option(help: "Protect /metrics, the API and the status page: basic:FILE (the file holds user:password) or bearer:FILE (the token). /healthz and /readyz stay open.")
+    public var metricsAuth: String?
+
     @Option(help: "Most distinct channels tracked as their own series; the rest count under channel=\"__other__\" (default 1000).")
     public var maxChannels: Int?
 
@@ -227,6 +230,12 @@ extension ServeConfiguration {
         }
         try apply("metrics") { () throws(ConfigurationError) in
             if let v = flags.metricsAddress { (settings.metricsHost, settings.metricsPort) = try hostPort(v) }
+        }
+        if let auth = flags.metricsAuth {
+            guard let source = HTTPCredentials.Source(auth) else {
+                throw ConfigurationError(key: "--metrics-auth", reason: "'\(auth)' is not basic:FILE or bearer:FILE")
+            }
+            settings.metricsAuth = source
         }
         try apply("max-channels") { () throws(ConfigurationError) in
             if let v = flags.maxChannels { settings.grouping.maxTrackedChannels = try positive(v) }

@@ -354,9 +354,10 @@ package func removeDatabase(_ path: String) {
 }
 
 /// A minimal HTTP/1.1 GET over loopback, enough to scrape `/metrics`.
-package func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
+package func httpGet(port: Int, path: String, headers: [String] = []) throws -> (status: Int, body: String) {
     let connection = try TestConnection(port: port)
-    try connection.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    let extra = headers.map { $0 + "\r\n" }.joined()
+    try connection.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(extra)Connection: close\r\n\r\n")
     let response = String(decoding: connection.readUntilClosed(), as: UTF8.self)
     guard let statusLine = response.split(separator: "\r\n").first,
           let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }),

@@ -11,7 +11,9 @@ final class PrometheusServer {
     let child: ChildProcess
     private let directory: String
 
-    init(scrapePort: Int, alertmanagerPort: Int, rules: String) throws {
+    /// - Parameter scrapeAuthorization: the scrape job's credentials, as YAML lines of the job
+    ///   (`authorization:` or `basic_auth:`), for a Lookout started with `--metrics-auth`.
+    init(scrapePort: Int, alertmanagerPort: Int, rules: String, scrapeAuthorization: [String] = []) throws {
         port = try freeLoopbackPort()
         directory = NSTemporaryDirectory() + "lookout-prometheus-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -28,7 +30,7 @@ final class PrometheusServer {
               - job_name: lookout
                 static_configs:
                   - targets: ["127.0.0.1:\(scrapePort)"]
-            """
+            """ + scrapeAuthorization.map { "\n    " + $0 }.joined()
         try configuration.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
         child = try ChildProcess(try executable("prometheus"), [
             "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
