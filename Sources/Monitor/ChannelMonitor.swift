@@ -315,6 +315,7 @@ public final class ChannelMonitor: Service, Sendable {
                 metrics.relayClients.set(Int64(relayStatistics.connectedClients))
                 Self.export(relayStatistics.slowSubscriberDisconnects, as: "slow", to: metrics.relaySlowSubscriberDisconnects, state: &state)
                 Self.export(relayStatistics.keepaliveDisconnects, as: "keepalive", to: metrics.relayKeepaliveDisconnects, state: &state)
+                Self.export(relayStatistics.delayedLoginRefusals, as: "auth:delayed", to: metrics.relayDelayedLoginRefusals, state: &state)
                 for reason in AuthFailure.allCases {
                     Self.export(relayStatistics.authFailures[reason] ?? 0, as: "auth:\(reason.rawValue)", to: metrics.relayAuthFailures(reason),
                                 state: &state)

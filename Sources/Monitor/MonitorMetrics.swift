@@ -22,6 +22,7 @@ public final class MonitorMetrics: Sendable {
     public let relayClients: Gauge
     public let relaySlowSubscriberDisconnects: Counter
     public let relayKeepaliveDisconnects: Counter
+    public let relayDelayedLoginRefusals: Counter
 
     public init(version: String) {
         registry.gauge("lookout_build_info", labels: [("version", version)], help: "Lookout's version; always 1.").set(Int64(1))
@@ -37,6 +38,8 @@ public final class MonitorMetrics: Sendable {
             help: "Subscribers the relay disconnected for exceeding the output buffer limit.")
         relayKeepaliveDisconnects = registry.counter("lookout_relay_keepalive_disconnects_total",
             help: "Relay clients reaped because they stopped answering TCP keep-alive probes (half-open connections).")
+        relayDelayedLoginRefusals = registry.counter("lookout_relay_auth_delayed_total",
+            help: "Failed relay logins whose WRONGPASS reply was held back (100 ms, doubling to 2 s): more than 5 failures from one address within 10 s.")
         // Every reason from the start, so that a dashboard shows 0 rather than "No data".
         for reason in Heartbeat.Rejection.allCases { _ = invalidHeartbeats(reason) }
         for reason in AuthFailure.allCases { _ = relayAuthFailures(reason) }
@@ -126,12 +129,13 @@ public final class MonitorMetrics: Sendable {
         registry.counter("lookout_source_reconnects_total", labels: [("source", source)], help: "Reconnections after a lost connection.")
     }
 
-    /// `lookout_heartbeats_invalid_total{reason}`, one series per rejection reason.
+    /// `lookout_relay_auth_failures_total{reason}`, one series per reason.
     public func relayAuthFailures(_ reason: AuthFailure) -> Counter {
         registry.counter("lookout_relay_auth_failures_total", labels: [("reason", reason.rawValue)],
                          help: "Failed AUTH and HELLO AUTH attempts on the relay, by reason (wrong_password, unknown_user, disabled_user).")
     }
 
+    /// `lookout_heartbeats_invalid_total{reason}`, one series per rejection reason.
     public func invalidHeartbeats(_ reason: Heartbeat.Rejection) -> Counter {
         registry.counter("lookout_heartbeats_invalid_total", labels: [("reason", reason.rawValue)],
                              help: "Heartbeats rejected, by reason; a rejected heartbeat changes no consumer.")

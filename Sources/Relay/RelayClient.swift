@@ -9,6 +9,8 @@ final class RelayClient: Hashable {
     let id: UInt64
     let channel: any Channel
     let remoteAddress: String
+    /// The peer's IP address alone (failed logins are slowed per address).
+    let remoteHost: String
     let localAddress: String
     let createdAt: NIODeadline
     var lastInteraction: NIODeadline
@@ -29,6 +31,8 @@ final class RelayClient: Hashable {
     var replySkippedNow = false
     var lastCommand = "NULL"
     var closing = false
+    /// A failed login's reply is being held back: nothing more it sent is run until it goes.
+    var throttled = false
 
     var channels: Set<ByteBuffer> = []
     var patterns: Set<ByteBuffer> = []
@@ -47,6 +51,7 @@ final class RelayClient: Hashable {
         self.id = id
         self.channel = channel
         self.remoteAddress = Self.describe(channel.remoteAddress)
+        self.remoteHost = channel.remoteAddress?.ipAddress ?? ""
         self.localAddress = Self.describe(channel.localAddress)
         self.createdAt = .now()
         self.lastInteraction = createdAt

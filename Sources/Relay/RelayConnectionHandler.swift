@@ -18,6 +18,9 @@ final class RelayConnectionHandler: ChannelInboundHandler {
     /// The arguments of the request being run, reused from one request to the next.
     private var arguments: [ByteBuffer] = []
 
+    /// Fired when a held-back login refusal has gone: run what the client sent meanwhile.
+    struct ResumeAfterThrottle {}
+
     init(core: RelayCore) {
         self.core = core
         self.parser = RESPRequestParser(configuration: core.configuration.requestLimits)
@@ -56,7 +59,24 @@ final class RelayConnectionHandler: ChannelInboundHandler {
             received = bytes
         }
         client.lastInteraction = .now()
+        if client.throttled {
+            // Kept, not run, until the refusal goes; and no more read meanwhile.
+            context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
+            return
+        }
         process(client)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ResumeAfterThrottle else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        guard let client, !client.closing, !client.throttled else { return }
+        context.channel.setOption(.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        process(client)
+        core.scheduleFlush(client)
+        core.flushAllSoon()
     }
 
     private func process(_ client: RelayClient) {
@@ -73,6 +93,10 @@ final class RelayConnectionHandler: ChannelInboundHandler {
             do {
                 if try parser.next(&buffer, into: &arguments) {
                     core.execute(arguments, for: client)
+                    if client.throttled {
+                        client.channel.setOption(.autoRead, value: false).whenFailure { _ in }
+                        return
+                    }
                 } else if buffer.readableBytes == before {
                     return
                 }
@@ -95,7 +119,7 @@ final class RelayConnectionHandler: ChannelInboundHandler {
     /// A client whose own output piles up (it does not read its replies) is not read from until
     /// the backlog drains: TCP back-pressure keeps its memory bounded.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        context.channel.setOption(.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        context.channel.setOption(.autoRead, value: context.channel.isWritable && client?.throttled != true).whenFailure { _ in }
         context.fireChannelWritabilityChanged()
     }
 

@@ -29,6 +29,8 @@ final class RelayCore: @unchecked Sendable {
     var stats = RelayStatistics()
     /// Failed logins, for the rate-limited log.
     var authFailureLog = AuthFailureLog()
+    /// Failed logins per address, for slowing a burst of them.
+    var loginThrottle = LoginThrottle()
     /// The counters at the last CONFIG RESETSTAT: INFO reports what grew since.
     var statsBaseline = RelayStatistics()
 
@@ -253,6 +255,37 @@ struct AuthFailureLog {
     }
 }
 
+/// How long a failed login's reply waits, per client address: nothing for the first few
+/// failures, then doubling up to a cap, so that a password-guessing burst from one address slows
+/// to one guess per ``maximumDelay`` per connection while someone who mistypes is not slowed.
+/// An address is forgotten after ``window`` without a failure. Pure: the caller passes the time.
+struct LoginThrottle {
+    static let freeFailures = 5
+    static let firstDelay = TimeAmount.milliseconds(100)
+    static let maximumDelay = TimeAmount.seconds(2)
+    static let window = TimeAmount.seconds(10)
+    /// Addresses remembered at most; beyond it (many addresses failing at once) every failure
+    /// from a new address waits the longest.
+    static let capacity = 10_000
+
+    private var failures: [String: (count: Int, last: NIODeadline)] = [:]
+
+    /// Records a failure from `host` and returns how long its reply waits.
+    mutating func delayAfterFailure(from host: String, now: NIODeadline) -> TimeAmount {
+        var entry = failures[host].flatMap { now - $0.last < Self.window ? $0 : nil } ?? (count: 0, last: now)
+        entry.count += 1
+        entry.last = now
+        if failures[host] == nil && failures.count >= Self.capacity {
+            failures = failures.filter { now - $0.value.last < Self.window }
+            if failures.count >= Self.capacity { return Self.maximumDelay }
+        }
+        failures[host] = entry
+        let excess = entry.count - Self.freeFailures
+        guard excess > 0 else { return .zero }
+        return min(Self.maximumDelay, Self.firstDelay * (1 << min(excess - 1, 16)))
+    }
+}
+
 /// Why an AUTH failed (the `reason` label of `lookout_relay_auth_failures_total`). The client
 /// always gets Redis's one WRONGPASS reply, whichever it is.
 public enum AuthFailure: String, Sendable, Hashable, CaseIterable {
@@ -275,6 +308,8 @@ public struct RelayStatistics: Sendable, Hashable {
     public var keepaliveDisconnects: UInt64 = 0
     /// Failed AUTH (and HELLO … AUTH) attempts, by reason.
     public var authFailures: [AuthFailure: UInt64] = [:]
+    /// Failed logins whose reply was held back (a burst from one address).
+    public var delayedLoginRefusals: UInt64 = 0
     public var connectedClients = 0
     public var channels = 0
     public var patterns = 0

@@ -54,4 +54,38 @@ import Testing
         }
         try await lookout.stop()
     }
+
+    @Test func aBurstOfFailedLoginsFromOneAddressIsSlowedWithoutHoldingUpAnyoneElse() async throws {
+        let lookout = try await InProcessLookout(arguments: ["--relay-password", "right"])
+        let port = lookout.port
+        let (replies, held, otherAnsweredMeanwhile) = try await offThePool { () throws -> ([String], Double, Bool) in
+            let guesser = try TestConnection(port: port)
+            let bystander = try TestConnection(port: port)
+            _ = try bystander.call("AUTH", "right")
+            // Five free failures, then three held back (100, 200, 400 ms), then a PING that must
+            // come after them: pipelined in one write.
+            var pipeline: [UInt8] = []
+            for i in 0..<8 { pipeline += ScriptStep.encode([Array("AUTH".utf8), Array("guess\(i)".utf8)]) }
+            pipeline += ScriptStep.encode([Array("PING".utf8)])
+            let started = TestConnection.now()
+            try guesser.send(pipeline)
+            let first = try guesser.readValues(5)
+            // While the sixth refusal is held, the relay serves everyone else.
+            let pong = try bystander.call("PING")
+            let rest = try guesser.readValues(4)
+            let held = TestConnection.now() - started
+            return ((first + rest).map { $0.string ?? "\($0)" }, held, pong.string == "PONG")
+        }
+        #expect(replies.prefix(8).allSatisfy { $0 == "WRONGPASS invalid username-password pair or user is disabled." }, "\(replies)")
+        #expect(replies.last == "NOAUTH Authentication required.", "the PING runs after the held refusals, in order")
+        #expect(held >= 0.7, "100 + 200 + 400 ms held back; took \(held) s")
+        #expect(otherAnsweredMeanwhile)
+        let counted = await eventually(seconds: 10) {
+            let metrics = (try? await lookout.get("/metrics").body) ?? ""
+            return metrics.contains("lookout_relay_auth_delayed_total 3")
+                && metrics.contains(#"lookout_relay_auth_failures_total{reason="wrong_password"} 8"#)
+        }
+        #expect(counted != nil)
+        try await lookout.stop()
+    }
 }

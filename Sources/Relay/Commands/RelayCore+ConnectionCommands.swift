@@ -51,9 +51,9 @@ extension RelayCore {
     }
 
     /// Logs `client` in as `user` when the password is that user's (counting and logging a
-    /// failure, rate-limited, with the client's address — never the password); returns whether
-    /// it did.
-    private func logIn(_ client: RelayClient, user name: String, password: ByteBuffer) -> Bool {
+    /// failure, rate-limited, with the client's address — never the password). Returns nil when
+    /// it did, else how long the refusal waits (``LoginThrottle``).
+    private func logIn(_ client: RelayClient, user name: String, password: ByteBuffer) -> TimeAmount? {
         let failure: AuthFailure?
         var permissions: ChannelPermissions?
         if configuration.users.isEmpty {
@@ -74,11 +74,33 @@ extension RelayCore {
             client.authenticated = true
             client.user = name
             client.permissions = permissions
-            return true
+            return nil
         }
         stats.authFailures[failure, default: 0] += 1
         authFailureLog.note(failure, client: client, logger: logger)
-        return false
+        return loginThrottle.delayAfterFailure(from: client.remoteHost, now: .now())
+    }
+
+    /// Redis's WRONGPASS reply, after `delay`: meanwhile nothing else the client sent is run
+    /// and nothing more is read from it, so its replies stay in order; the event loop serves
+    /// everyone else.
+    private func refuseLogIn(_ client: RelayClient, after delay: TimeAmount) {
+        let refusal = RESPValue.error("WRONGPASS invalid username-password pair or user is disabled.")
+        guard delay > .zero else {
+            client.reply(refusal)
+            return
+        }
+        stats.delayedLoginRefusals += 1
+        client.throttled = true
+        let (id, repliesEnabled) = (client.id, client.repliesEnabled)
+        eventLoop.scheduleTask(in: delay) { [self] in
+            guard let client = clients[id], !client.closing else { return }
+            client.throttled = false
+            if repliesEnabled { refusal.encode(into: &client.outbox, version: client.version) }
+            scheduleFlush(client)
+            flushAllSoon()
+            client.channel.pipeline.fireUserInboundEventTriggered(RelayConnectionHandler.ResumeAfterThrottle())
+        }
     }
 
     func auth(_ client: RelayClient, _ arguments: [ByteBuffer]) {
@@ -92,10 +114,10 @@ extension RelayCore {
             return
         }
         let user = arguments.count == 3 ? String(buffer: arguments[1]) : "default"
-        if logIn(client, user: user, password: arguments[arguments.count - 1]) {
-            client.reply(.simpleString("OK"))
+        if let delay = logIn(client, user: user, password: arguments[arguments.count - 1]) {
+            refuseLogIn(client, after: delay)
         } else {
-            client.reply(.error("WRONGPASS invalid username-password pair or user is disabled."))
+            client.reply(.simpleString("OK"))
         }
     }
 
@@ -104,8 +126,8 @@ extension RelayCore {
         let version = request.version ?? client.version
         let newName = request.name
         if let credentials = request.credentials {
-            guard logIn(client, user: credentials.user, password: credentials.password) else {
-                client.reply(.error("WRONGPASS invalid username-password pair or user is disabled."))
+            if let delay = logIn(client, user: credentials.user, password: credentials.password) {
+                refuseLogIn(client, after: delay)
                 return
             }
         }
