@@ -46,6 +46,7 @@ extension RedisSource {
                     shared.withLock { $0.reconnectCount += 1 }
                     logger.notice("subscribed again", metadata: ["source": "\(name)", "node": "\(node)"])
                 }
+                shared.withLock { $0.patternLinkError = nil }
                 linkRestored(.pattern)
                 everConnected = true
                 lost = false
@@ -56,6 +57,7 @@ extension RedisSource {
                     try keepAlive(connection, &liveness, heard: !replies.isEmpty, watchProbes: true, silence: &silence)
                 }
             } catch {
+                shared.withLock { $0.patternLinkError = "\(error)" }
                 if !lost {
                     lost = true
                     logger.error("subscription to Redis lost", metadata: ["source": "\(name)", "node": "\(node)", "error": "\(error)"])

@@ -108,6 +108,9 @@ public final class RedisSource: MonitoredSource, Service {
         var lastCompletePoll: Double
         /// The classic probes awaited on the pattern subscription.
         var probes = ProbeWatch()
+        /// Why the pattern subscription's last attempt failed (a refused certificate, a wrong
+        /// password, a connection refused), until it is held again.
+        var patternLinkError: String?
 
         /// Whether every message is seen: the pattern subscription and every shard's are held.
         var isWatching: Bool { patternSubscribed && coverage.isComplete }
@@ -116,7 +119,7 @@ public final class RedisSource: MonitoredSource, Service {
         /// or a poller that reached no complete answer within `timeout` (counts are stale).
         func notReadyReason(at now: Double, timeout: Double) -> String? {
             if mergedInto != nil { return nil }
-            if !patternSubscribed { return "the pattern subscription is not held" }
+            if !patternSubscribed { return "the pattern subscription is not held" + (patternLinkError.map { ": \($0)" } ?? "") }
             if !coverage.isComplete { return "a shard subscription is not held" }
             if pollIsFresh(at: now, timeout: timeout) { return nil }
             return "no complete poll for \(Duration.seconds((now - lastCompletePoll).rounded()))"

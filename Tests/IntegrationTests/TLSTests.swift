@@ -145,10 +145,37 @@ extension RedisConnection: @unchecked Sendable {}
         #expect(counted != nil)
         #expect(MonitorIntegrationTests.sample(metrics, #"lookout_channel_messages_total{channel="tls.orders"}"#) == Double(perChannel))
         #expect(MonitorIntegrationTests.sample(metrics, "lookout_source_up{source=\"\(source)\"}") == 1)
+
+        // A consumer that beats twice and goes silent: its alert reaches the bus over TLS too.
+        let alert = try await offThePool { () throws -> RedisReply in
+            let bus = try RedisConnection(tlsURL, clientName: "bus", timeoutSeconds: 10)
+            _ = try bus.command(["SUBSCRIBE", "lookout:alerts"])
+            let consumer = try RedisConnection(tlsURL, clientName: nil, timeoutSeconds: 5)
+            for _ in 0..<2 {
+                _ = try consumer.command(["PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"tls-worker","interval_ms":200}"#])
+                usleep(100_000)
+            }
+            return try bus.nextReply()
+        }
+        guard case .array(let parts) = alert, case .bytes(let payload)? = parts.last else { throw TestFailure("\(alert)") }
+        #expect(String(decoding: payload, as: UTF8.self).contains(#""alertname":"LookoutConsumerDown""#))
         try await lookout.stop()
 
-        // A CA the server's certificate does not chain to: refused, and said why.
+        // Lookout with a CA that does not vouch for the server: not ready, and says why.
         let stranger = try TestCertificates(name: "stranger")
+        let mistrusting = try await InProcessLookout(arguments: [
+            "--no-relay", "--redis", source, "--redis-tls-ca", stranger.caPath,
+            "--redis-tls-cert", client.certificate, "--redis-tls-key", client.key,
+        ])
+        var readiness = ""
+        let explained = await eventually(seconds: 15) {
+            readiness = (try? await mistrusting.get("/readyz").body) ?? ""
+            return readiness.contains("CERTIFICATE_VERIFY_FAILED")
+        }
+        #expect(explained != nil, "\(readiness)")
+        try await mistrusting.stop()
+
+        // The same through a bare connection; --redis-tls-insecure then skips the check.
         var wrong = tlsURL
         wrong.tls?.caPath = stranger.caPath
         let untrusted = wrong
