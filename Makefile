@@ -6,7 +6,7 @@ SWIFT        ?= swift
 CONFIG       ?= release
 SUDO         := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 BUILD_DEPS   := libhiredis-dev libsqlite3-dev pkg-config
-TEST_DEPS    := redis-server redis-tools prometheus prometheus-alertmanager jq sqlite3 iproute2 chromium openssl python3-redis
+TEST_DEPS    := redis-server redis-tools prometheus prometheus-alertmanager jq sqlite3 iproute2 chromium openssl python3-redis python3-jsonschema
 BENCH_DEPS   := redis-server redis-tools
 ARGS         ?=
 

@@ -31,6 +31,8 @@ public final class ChannelMonitor: Service, Sendable {
         public var onGroupTransition: @Sendable (HeartbeatTracker.GroupTransition) -> Void = { _ in }
         /// Called after each refresh with the channel buckets it closed and every consumer (the store hooks in here).
         public var onRefresh: @Sendable ([ChannelStatistics.Bucket], [HeartbeatTracker.ConsumerSnapshot]) -> Void = { _, _ in }
+        /// Messages on contracted channels, handed over to be judged; nil without contracts.
+        public var events: EventHandOver?
         /// What the drain, evaluation and refresh intervals are measured on.
         public var clock: any Clock<Duration> = ContinuousClock()
         /// Seconds since the epoch: the time of detector checks, buckets and health snapshots.
@@ -49,6 +51,9 @@ public final class ChannelMonitor: Service, Sendable {
         var series: [String: MonitorMetrics.ChannelSeries] = [:]
         /// Absolute counters already added to their Prometheus counters.
         var exported: [String: UInt64] = [:]
+        /// The event-integrity checks, with contracts.
+        var ledger: IntegrityLedger?
+        var integritySeries: [String: MonitorMetrics.IntegritySeries] = [:]
     }
 
     private struct ReportedCounts: Sendable {
@@ -68,6 +73,7 @@ public final class ChannelMonitor: Service, Sendable {
     private let state: Mutex<State>
     private let invalidHeartbeatLog = RateLimitedLog(interval: 10)
     private let reconnectLog = RateLimitedLog(interval: 10)
+    private let violationLog = RateLimitedLog(interval: 10)
     /// `lookout_source_up` of each source, in the order of `sources`.
     private let sourceUp: [Gauge]
 
@@ -82,7 +88,9 @@ public final class ChannelMonitor: Service, Sendable {
         self.relay = sources.lazy.compactMap { ($0 as? RelaySource)?.relay }.first
         self.configuration = configuration
         self.logger = logger
-        self.state = Mutex(State(grouping: configuration.grouping, tracker: HeartbeatTracker(configuration: configuration.detector)))
+        var state = State(grouping: configuration.grouping, tracker: HeartbeatTracker(configuration: configuration.detector))
+        state.ledger = configuration.events.map { IntegrityLedger(contracts: $0.contracts) }
+        self.state = Mutex(state)
         self.sourceUp = sources.map { metrics.sourceUp($0.name) }
         for source in sources { _ = metrics.sourceReconnects(source.name) }
     }
@@ -153,6 +161,19 @@ public final class ChannelMonitor: Service, Sendable {
                     count(channel, messages: messages, bytes: bytes, unrouted: unrouted, at: time, in: &state)
                 case .latencies(let channel, let seconds):
                     record(channel, latencies: seconds, in: &state)
+                case .event(let channel, let payload, let time):
+                    judge(channel, payload: payload, at: time, in: &state)
+                    configuration.events?.release(bytes: payload.count)
+                }
+            }
+            // After this batch's events: what was skipped meanwhile makes its channel's
+            // sequences unknown, and the holes it left are forgotten before they count.
+            if let skipped = configuration.events?.takeSkipped() {
+                for (channel, count) in skipped {
+                    state.ledger?.forgetSequences(on: channel)
+                    if let label = state.grouping.label(for: channel) {
+                        Self.integritySeries(label, in: &state, metrics: metrics).unvalidated.increment(by: Int64(count))
+                    }
                 }
             }
             updateConsumerSeries(&state)
@@ -181,6 +202,40 @@ public final class ChannelMonitor: Service, Sendable {
             histogram.record(seconds)
             state.statistics.recordLatency(label: label, seconds: seconds)
         }
+    }
+
+    /// Judges one message on a contracted channel and counts what it was.
+    private func judge(_ channel: String, payload: [UInt8], at time: Double, in state: inout State) {
+        guard let outcome = state.ledger?.record(channel: channel, payload: payload, now: time),
+              let label = state.grouping.label(for: channel) else { return }
+        let series = Self.integritySeries(label, in: &state, metrics: metrics)
+        switch outcome.verdict {
+        case .violated(let violation):
+            series.invalid[violation.reason]?.increment()
+            violationLog { suppressed in
+                logger.warning("event contract broken", metadata: [
+                    "channel": "\(channel)", "reason": "\(violation.reason.rawValue)", "pointer": "\(violation.pointer)",
+                    "message": "\(violation.message)", "source": "\(violation.identity.source ?? "")", "id": "\(violation.identity.id ?? "")",
+                    "suppressed": "\(suppressed)",
+                ])
+            }
+        case .accepted:
+            metrics.eventTypes(label, type: outcome.typeLabel.type, version: outcome.typeLabel.version).increment()
+            if outcome.duplicate { series.duplicates.increment() }
+            switch outcome.sequence {
+            case .outOfOrder: series.outOfOrder.increment()
+            case .restart: series.restarts.increment()
+            case .untracked: metrics.integrityUntrackedEvents.increment()
+            default: break
+            }
+        }
+    }
+
+    private static func integritySeries(_ label: String, in state: inout State, metrics: MonitorMetrics) -> MonitorMetrics.IntegritySeries {
+        if let existing = state.integritySeries[label] { return existing }
+        let created = metrics.integritySeries(for: label)
+        state.integritySeries[label] = created
+        return created
     }
 
     /// Runs the failure detectors against the clock and reports what changed.
@@ -307,6 +362,15 @@ public final class ChannelMonitor: Service, Sendable {
                 series.outputBuffer.set(Int64(outputBytes[String(key.prefix { $0 != "\u{0}" })] ?? 0))
             }
             let buckets = state.statistics.tick(now: now)
+            // Mutated in place: a copy of the ledger would copy every source's state.
+            if let settled = state.ledger?.takeMissing(now: now) {
+                for (channel, missing) in settled {
+                    guard let label = state.grouping.label(for: channel) else { continue }
+                    Self.integritySeries(label, in: &state, metrics: metrics).sequenceGaps.increment(by: Int64(clamping: missing))
+                }
+                metrics.integritySourcesTracked.set(Int64(state.ledger?.sequences.streamCount ?? 0))
+                metrics.integrityDuplicateKeys.set(Int64(state.ledger?.duplicateKeys ?? 0))
+            }
             metrics.trackedChannels.set(Int64(state.series.count))
             Self.export(state.grouping.overflowCount, as: "overflow", to: metrics.channelsOverflowed, state: &state)
             Self.export(queue.droppedCount, as: "dropped", to: metrics.observationsDropped, state: &state)

@@ -23,6 +23,9 @@ public final class MonitorMetrics: Sendable {
     public let relaySlowSubscriberDisconnects: Counter
     public let relayKeepaliveDisconnects: Counter
     public let relayDelayedLoginRefusals: Counter
+    public let integritySourcesTracked: Gauge
+    public let integrityDuplicateKeys: Gauge
+    public let integrityUntrackedEvents: Counter
 
     public init(version: String) {
         registry.gauge("lookout_build_info", labels: [("version", version)], help: "Lookout's version; always 1.").set(Int64(1))
@@ -38,6 +41,12 @@ public final class MonitorMetrics: Sendable {
             help: "Subscribers the relay disconnected for exceeding the output buffer limit.")
         relayKeepaliveDisconnects = registry.counter("lookout_relay_keepalive_disconnects_total",
             help: "Relay clients reaped because they stopped answering TCP keep-alive probes (half-open connections).")
+        integritySourcesTracked = registry.gauge("lookout_integrity_sources_tracked",
+            help: "(channel, source) sequences tracked by the event-integrity checks (capped at 10,000).")
+        integrityDuplicateKeys = registry.gauge("lookout_integrity_duplicate_window_keys",
+            help: "Event ids held by the duplicate windows (about 50 bytes each; capped at 1,000,000 per contract).")
+        integrityUntrackedEvents = registry.counter("lookout_integrity_untracked_events_total",
+            help: "Events of sources beyond the cap on tracked sequences: validated, not sequenced.")
         relayDelayedLoginRefusals = registry.counter("lookout_relay_auth_delayed_total",
             help: "Failed relay logins whose WRONGPASS reply was held back (100 ms, doubling to 2 s): more than 5 failures from one address within 10 s.")
         // Every reason from the start, so that a dashboard shows 0 rather than "No data".
@@ -127,6 +136,45 @@ public final class MonitorMetrics: Sendable {
     /// `lookout_source_reconnects_total{source}`.
     public func sourceReconnects(_ source: String) -> Counter {
         registry.counter("lookout_source_reconnects_total", labels: [("source", source)], help: "Reconnections after a lost connection.")
+    }
+
+    /// The event-integrity series of one channel label (its contract's checks).
+    public struct IntegritySeries: Sendable {
+        public let invalid: [ContractViolationReason: Counter]
+        public let sequenceGaps: Counter
+        public let outOfOrder: Counter
+        public let duplicates: Counter
+        public let restarts: Counter
+        public let unvalidated: Counter
+    }
+
+    /// Every integrity series of `label`, created at 0 so a dashboard shows 0 rather than "No data".
+    public func integritySeries(for label: String) -> IntegritySeries {
+        let labels = [("channel", label)]
+        var invalid: [ContractViolationReason: Counter] = [:]
+        for reason in ContractViolationReason.allCases {
+            invalid[reason] = registry.counter("lookout_channel_invalid_messages_total", labels: labels + [("reason", reason.rawValue)],
+                help: "Messages that break the channel's event contract, by reason (not_json, too_large, missing_attribute, wrong_type, schema_violation, unknown_type).")
+        }
+        return IntegritySeries(
+            invalid: invalid,
+            sequenceGaps: registry.counter("lookout_channel_sequence_gaps_total", labels: labels,
+                help: "Events missing from a publisher's sequence: numbers skipped and not seen within 5 s."),
+            outOfOrder: registry.counter("lookout_channel_out_of_order_messages_total", labels: labels,
+                help: "Events that arrived after a later number of the same source."),
+            duplicates: registry.counter("lookout_channel_duplicate_messages_total", labels: labels,
+                help: "Events whose (source, id) was already seen within the contract's duplicate window."),
+            restarts: registry.counter("lookout_publisher_restarts_total", labels: labels,
+                help: "Publishers that started their sequence again at 0 or 1."),
+            unvalidated: registry.counter("lookout_channel_unvalidated_messages_total", labels: labels,
+                help: "Messages on a contracted channel not judged because the checks fell behind (their sources' sequences start afresh)."))
+    }
+
+    /// `lookout_channel_event_types_total{channel,type,version}`: bounded by the contract's types
+    /// (others count under type="__other__").
+    public func eventTypes(_ label: String, type: String, version: String) -> Counter {
+        registry.counter("lookout_channel_event_types_total", labels: [("channel", label), ("type", type), ("version", version)],
+                         help: "Valid events by type and version (types with a schema in the contract; the rest as __other__).")
     }
 
     /// `lookout_relay_auth_failures_total{reason}`, one series per reason.

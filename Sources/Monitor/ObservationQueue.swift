@@ -15,14 +15,17 @@ public final class ObservationQueue: Sendable {
         self.items = Mutex(CircularBuffer(initialCapacity: 1024))
     }
 
-    /// Adds an observation, or counts it as dropped when the queue is full.
-    public func offer(_ observation: Observation) {
+    /// Adds an observation, or counts it as dropped when the queue is full; returns whether it
+    /// was added.
+    @discardableResult
+    public func offer(_ observation: Observation) -> Bool {
         let accepted = items.withLock { items -> Bool in
             guard items.count < capacity else { return false }
             items.append(observation)
             return true
         }
         if !accepted { dropped.add(1, ordering: .relaxed) }
+        return accepted
     }
 
     /// Takes everything queued so far. An empty queue is left as it is (the monitor drains every

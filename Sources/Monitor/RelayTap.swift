@@ -12,17 +12,22 @@ public final class RelayTap: RelayObserver {
     public let queue: ObservationQueue
     private let heartbeatChannel: ByteBuffer
     private let clock: @Sendable () -> Double
+    /// Where messages on contracted channels go to be judged; nil without contracts.
+    private let events: EventHandOver?
 
     /// Touched only on the relay's event loop (every observer call comes from it).
     nonisolated(unsafe) private var sums = ChannelSums<ByteBuffer>()
     /// Subscribed named connections: each one's name, and each name's connections.
     nonisolated(unsafe) private var namedClients: [UInt64: String] = [:]
     nonisolated(unsafe) private var subscribedByName: [String: Set<UInt64>] = [:]
+    /// Whether a contract covers each channel published on, so the globs run once per channel.
+    nonisolated(unsafe) private var covered: [ByteBuffer: Bool] = [:]
 
-    public init(queue: ObservationQueue, heartbeatChannel: String = HeartbeatTracker.defaultChannel,
+    public init(queue: ObservationQueue, heartbeatChannel: String = HeartbeatTracker.defaultChannel, events: EventHandOver? = nil,
                 clock: @escaping @Sendable () -> Double = wallClockSeconds) {
         self.queue = queue
         self.heartbeatChannel = ByteBuffer(string: heartbeatChannel)
+        self.events = events
         self.clock = clock
     }
 
@@ -32,11 +37,22 @@ public final class RelayTap: RelayObserver {
         if observation.channel == heartbeatChannel {
             queue.offer(.heartbeat(payload: Array(observation.payload.readableBytesView.prefix(Heartbeat.maxBytes + 1)), at: clock()))
         }
+        if let events, isCovered(observation.channel, by: events) {
+            events.offer(channel: String(buffer: observation.channel), payload: observation.payload.readableBytesView, at: clock())
+        }
         update(observation.channel) { sums in
             sums.messages += 1
             sums.bytes += observation.payloadBytes
             if observation.receivers == 0 { sums.unrouted += 1 }
         }
+    }
+
+    private func isCovered(_ channel: ByteBuffer, by events: EventHandOver) -> Bool {
+        if let known = covered[channel] { return known }
+        if covered.count >= 100_000 { covered.removeAll(keepingCapacity: true) }
+        let answer = events.covers(channel.readableBytesView)
+        covered[ByteBuffer(buffer: channel)] = answer
+        return answer
     }
 
     public func relayDidDeliver(_ observation: DeliveryObservation) {

@@ -128,6 +128,9 @@ extension RedisSource {
             if channel.name == configuration.heartbeatChannel && !channel.sharded {
                 queue.offer(.heartbeat(payload: Array(payload.prefix(Heartbeat.maxBytes + 1)), at: now))
             }
+            if let events = configuration.events, events.covers(channel.name.utf8) {
+                events.offer(channel: channel.name, payload: payload, at: now)
+            }
             let latency = envelope?.seconds(in: payload).map { max(0, now - $0) }
             _ = sums.update(channel, now: { now }, newEntry: { ($0, $0.name) }) { entry in
                 entry.messages += 1

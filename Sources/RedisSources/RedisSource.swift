@@ -49,6 +49,8 @@ public final class RedisSource: MonitoredSource, Service {
         public var onGap: @Sendable (_ source: String, _ start: Double, _ end: Double) -> Void = { _, _, _ in }
         /// Shared by every source of one application, so that one cluster is watched once.
         public var claims = ClusterClaims()
+        /// Where messages on contracted channels go to be judged; nil without contracts.
+        public var events: EventHandOver?
 
         public init(url: RedisURL, timestampField: String? = nil, heartbeatChannel: String = HeartbeatTracker.defaultChannel) {
             self.url = url

@@ -33,7 +33,8 @@ import Testing
         let queue = ObservationQueue()
         let source = RedisSource(configuration: .init(url: url), queue: queue, metrics: MonitorMetrics(version: "test"))
         let running = Task { try await source.run() }
-        #expect(await eventually { await source.isConnected } != nil)
+        // Generous: at the start of a clean-clone run every suite starts at once on two cores.
+        #expect(await eventually(seconds: 30) { await source.isConnected } != nil)
 
         let publisher = try RedisConnection(url, clientName: nil)
         for i in 0..<3 { _ = try publisher.command(["PUBLISH", "orders", "o\(i)"]) }

@@ -6,6 +6,9 @@ public enum Observation: Sendable {
     /// Delivery times on `channel` (relay: accepted → written; Redis: envelope timestamp), one
     /// batch's worth.
     case latencies(channel: String, seconds: [Double])
+    /// A message on a channel with an event contract, for the integrity checks: its payload up
+    /// to the contracts' size limit plus one byte (so a larger one is known to be larger).
+    case event(channel: String, payload: [UInt8], at: Double)
     /// A message on the heartbeat channel, to be parsed by the heartbeat tracker.
     case heartbeat(payload: [UInt8], at: Double)
     /// A named client connection now holds subscriptions, or no longer does (`left`: what it held).

@@ -59,7 +59,7 @@ public struct Heartbeat: Sendable, Hashable {
     /// Parses and validates a heartbeat payload. Unknown fields are ignored, so the contract can grow.
     public static func parse(_ payload: [UInt8]) -> Result<Heartbeat, Rejection> {
         guard payload.count <= maxBytes else { return .failure(.oversized) }
-        guard let document = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)) else { return .failure(.notJSON) }
+        guard let document = try? JSONValue.parse(payload) else { return .failure(.notJSON) }
         guard case .object(let fields) = document else { return .failure(.notAnObject) }
         guard let version = fields["v"] else { return .failure(.missingVersion) }
         guard case .number(let v) = version else { return .failure(.wrongType) }
@@ -110,27 +110,5 @@ public struct Heartbeat: Sendable, Hashable {
             heartbeat.stopping = text == "stopping"
         }
         return .success(heartbeat)
-    }
-}
-
-/// Any JSON value, keeping booleans, numbers and strings apart (which the contract's type checks need).
-private enum JSONValue: Decodable {
-    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let flag = try? container.decode(Bool.self) {
-            self = .bool(flag)
-        } else if let number = try? container.decode(Double.self) {
-            self = .number(number)
-        } else if let text = try? container.decode(String.self) {
-            self = .string(text)
-        } else if let list = try? container.decode([JSONValue].self) {
-            self = .array(list)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
     }
 }

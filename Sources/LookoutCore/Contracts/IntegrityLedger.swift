@@ -1,0 +1,73 @@
+/// Everything judged about the events on contracted channels, one message at a time: the
+/// contract's verdict, whether the event is a duplicate, and what it did to its source's
+/// sequence. Pure: the monitor feeds it messages and the time, and turns outcomes into metrics.
+public struct IntegrityLedger: Sendable {
+    /// What one message was found to be.
+    public struct Outcome: Sendable, Hashable {
+        public var verdict: ContractVerdict
+        /// The same (source, id) was seen within the contract's window: counted, not sequenced.
+        public var duplicate = false
+        /// What it did to its source's sequence (nil when not checked).
+        public var sequence: SequenceTracker.Outcome?
+        /// The `type` and `version` labels: the event's, when the contract has a schema for the
+        /// type, else `__other__` (so the series stay bounded by the contract's types).
+        public var typeLabel = EventTypeLabel(type: EventTypeLabel.other, version: "")
+    }
+
+    /// Labels of `lookout_channel_event_types_total`.
+    public struct EventTypeLabel: Sendable, Hashable {
+        public static let other = "__other__"
+        public var type: String
+        public var version: String
+    }
+
+    public let contracts: ContractSet
+    public private(set) var sequences: SequenceTracker
+    private var duplicateWindows: [Int: DuplicateWindow] = [:]
+
+    public init(contracts: ContractSet, maxSources: Int = 10_000) {
+        self.contracts = contracts
+        self.sequences = SequenceTracker(maxStreams: maxSources)
+        for (index, contract) in contracts.contracts.enumerated() {
+            if let window = contract.duplicateWindow { duplicateWindows[index] = DuplicateWindow(window: window) }
+        }
+    }
+
+    /// Keys held by every duplicate window (for the memory gauge).
+    public var duplicateKeys: Int { duplicateWindows.values.reduce(0) { $0 + $1.keyCount } }
+
+    /// Judges one message on `channel`; nil when no contract covers the channel (never judged).
+    public mutating func record(channel: String, payload: some Collection<UInt8>, now: Double) -> Outcome? {
+        guard let index = contracts.contractIndex(for: Array(channel.utf8)) else { return nil }
+        let contract = contracts.contracts[index]
+        var outcome = Outcome(verdict: contract.judge(payload))
+        guard case .accepted(let identity) = outcome.verdict else { return outcome }
+        if let type = identity.type {
+            let versioned = identity.version.map { "\(type)@\($0)" }
+            if contract.schemas[type] != nil || versioned.map({ contract.schemas[$0] != nil }) == true {
+                outcome.typeLabel = EventTypeLabel(type: type, version: identity.version ?? "")
+            }
+        }
+        let source = identity.source ?? ""
+        if let id = identity.id, duplicateWindows[index] != nil,
+           duplicateWindows[index]!.isDuplicate(channel: channel, source: source, id: id, now: now) {
+            outcome.duplicate = true
+            return outcome
+        }
+        if contract.checksSequence, let sequence = identity.sequence {
+            outcome.sequence = sequences.observe(channel: channel, source: source, sequence: sequence, now: now)
+        }
+        return outcome
+    }
+
+    /// Events missing for good (holes older than the reorder window), per channel.
+    public mutating func takeMissing(now: Double) -> [String: UInt64] {
+        sequences.takeMissing(now: now)
+    }
+
+    /// Messages on `channel` went unjudged (validation fell behind): its sources' next numbers
+    /// are unknown, so they start afresh rather than report the skipped ones as missing.
+    public mutating func forgetSequences(on channel: String) {
+        sequences.forget(channel: channel)
+    }
+}

@@ -1,0 +1,342 @@
+import Foundation
+
+/// A JSON Schema (draft 2020-12) limited to the core keywords an event contract needs, compiled
+/// once at start and then checked against each message's payload.
+///
+/// Asserted: `type`, `properties`, `required`, `additionalProperties`, `items`, `prefixItems`,
+/// `enum`, `const`, `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum`, `minLength`,
+/// `maxLength`, `pattern`, `minItems`, `maxItems`, `allOf`, `anyOf`, `oneOf`, `not`, and local
+/// `$ref` (`#`, `#/$defs/name`, any JSON pointer into the document). Accepted and not asserted:
+/// `$schema`, `$id`, `$comment`, `$defs`, `title`, `description`, `examples`, `default`,
+/// `format`. Any other keyword is refused when the schema is compiled, so a contract never
+/// silently checks less than its author meant.
+///
+/// Bounds: a `pattern` is at most ``maxPatternLength`` characters and is tried on strings of at
+/// most ``maxPatternInput`` bytes (a longer string fails it); references nest at most
+/// ``maxEvaluationDepth`` deep.
+public struct JSONSchema: Sendable {
+    public static let maxPatternLength = 256
+    public static let maxPatternInput = 1024
+    public static let maxEvaluationDepth = 128
+
+    static let annotations: Set<String> = ["$schema", "$id", "$comment", "$defs", "title", "description", "examples", "default", "format"]
+    static let assertions: Set<String> = [
+        "type", "properties", "required", "additionalProperties", "items", "prefixItems", "enum", "const", "minimum", "maximum",
+        "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "minItems", "maxItems", "allOf", "anyOf",
+        "oneOf", "not", "$ref",
+    ]
+
+    /// Why a schema cannot be used: the JSON pointer of the offending place, and what is wrong.
+    public struct CompileError: Error, Hashable, Sendable, CustomStringConvertible {
+        public var pointer: String
+        public var reason: String
+        public var description: String { "at '\(pointer.isEmpty ? "#" : "#" + pointer)': \(reason)" }
+    }
+
+    /// Where and why an instance fails: the JSON pointer into the instance, the keyword's
+    /// pointer into the schema, and a short message.
+    public struct Violation: Hashable, Sendable, CustomStringConvertible {
+        public var instancePointer: String
+        public var schemaPointer: String
+        public var message: String
+        public var description: String { "\(instancePointer.isEmpty ? "/" : instancePointer): \(message) (\(schemaPointer))" }
+    }
+
+    private let nodes: [Node]
+
+    /// Compiles `document` (the schema); the root is node 0.
+    /// - Throws: ``CompileError`` for an unsupported keyword, a malformed value, a `$ref` that
+    ///   is not local or leads nowhere, or a pattern that is too long or not a regular expression.
+    public init(_ document: JSONValue) throws(CompileError) {
+        var compiler = Compiler(root: document)
+        _ = try compiler.compile(document, at: "")
+        try compiler.compileDefinitions(document, at: "")
+        nodes = compiler.nodes.map { $0! }
+    }
+
+    /// The first failure of `instance`, or nil when it is valid.
+    public func validate(_ instance: JSONValue) -> Violation? {
+        var depth = 0
+        return check(0, instance, at: "", depth: &depth)
+    }
+
+    /// Whether `instance` is valid.
+    public func accepts(_ instance: JSONValue) -> Bool { validate(instance) == nil }
+
+    // MARK: the compiled form
+
+    private enum Node: Sendable {
+        case always
+        case never(pointer: String)
+        case keywords(Keywords)
+    }
+
+    private struct Keywords: Sendable {
+        var pointer: String
+        var types: [String]?
+        var properties: [String: Int] = [:]
+        var required: [String] = []
+        var additionalProperties: Int?
+        var prefixItems: [Int] = []
+        var items: Int?
+        var enumValues: [JSONValue]?
+        var constValue: JSONValue?
+        var minimum: Double?
+        var maximum: Double?
+        var exclusiveMinimum: Double?
+        var exclusiveMaximum: Double?
+        var minLength: Int?
+        var maxLength: Int?
+        var minItems: Int?
+        var maxItems: Int?
+        var pattern: Pattern?
+        var allOf: [Int] = []
+        var anyOf: [Int] = []
+        var oneOf: [Int] = []
+        var not: Int?
+        var ref: Int?
+    }
+
+    /// A compiled `pattern` (Swift's Regex, searched anywhere in the string as ECMA-262 does).
+    private struct Pattern: @unchecked Sendable {
+        // @unchecked: the Regex is built once and only read (matched) afterwards.
+        let source: String
+        let regex: Regex<AnyRegexOutput>
+    }
+
+    private struct Compiler {
+        let root: JSONValue
+        var nodes: [Node?] = []
+        var byPointer: [String: Int] = [:]
+
+        init(root: JSONValue) {
+            self.root = root
+        }
+
+        mutating func compile(_ schema: JSONValue, at pointer: String) throws(CompileError) -> Int {
+            if let index = byPointer[pointer] { return index }
+            let index = nodes.count
+            nodes.append(nil)
+            byPointer[pointer] = index
+            nodes[index] = try node(schema, at: pointer)
+            return index
+        }
+
+        /// `$defs` are compiled even when nothing refers to them, so their mistakes show at start.
+        mutating func compileDefinitions(_ schema: JSONValue, at pointer: String) throws(CompileError) {
+            guard case .object(let members) = schema else { return }
+            if case .object(let definitions)? = members["$defs"] {
+                for (name, definition) in definitions.sorted(by: { $0.key < $1.key }) {
+                    let path = pointer + "/$defs/" + Self.escape(name)
+                    _ = try compile(definition, at: path)
+                    try compileDefinitions(definition, at: path)
+                }
+            }
+        }
+
+        private func fail(_ pointer: String, _ reason: String) -> CompileError { CompileError(pointer: pointer, reason: reason) }
+
+        private mutating func node(_ schema: JSONValue, at pointer: String) throws(CompileError) -> Node {
+            switch schema {
+            case .bool(true): return .always
+            case .bool(false): return .never(pointer: pointer)
+            case .object(let members):
+                var keywords = Keywords(pointer: pointer)
+                for (key, value) in members.sorted(by: { $0.key < $1.key }) {
+                    try apply(key, value, to: &keywords, at: pointer + "/" + Self.escape(key))
+                }
+                return .keywords(keywords)
+            default:
+                throw fail(pointer, "a schema is an object or a boolean, not \(schema.typeName)")
+            }
+        }
+
+        private mutating func apply(_ key: String, _ value: JSONValue, to keywords: inout Keywords, at pointer: String) throws(CompileError) {
+            func count() throws(CompileError) -> Int {
+                guard case .number(let number) = value, number >= 0, number == number.rounded(), number < 1e15 else {
+                    throw fail(pointer, "\(key) must be a non-negative integer")
+                }
+                return Int(number)
+            }
+            func number() throws(CompileError) -> Double {
+                guard case .number(let number) = value else { throw fail(pointer, "\(key) must be a number") }
+                return number
+            }
+            func schemas() throws(CompileError) -> [Int] {
+                guard case .array(let list) = value, !list.isEmpty else { throw fail(pointer, "\(key) must be a non-empty array of schemas") }
+                var indices: [Int] = []
+                for (index, element) in list.enumerated() { indices.append(try compile(element, at: pointer + "/\(index)")) }
+                return indices
+            }
+            switch key {
+            case _ where JSONSchema.annotations.contains(key):
+                if key == "$defs" {
+                    guard case .object = value else { throw fail(pointer, "$defs must be an object") }
+                }
+            case "type":
+                let names: [String]
+                switch value {
+                case .string(let name): names = [name]
+                case .array(let list): names = list.compactMap(\.stringValue)
+                    guard names.count == list.count, !names.isEmpty else { throw fail(pointer, "type must be a name or an array of names") }
+                default: throw fail(pointer, "type must be a name or an array of names")
+                }
+                let known: Set<String> = ["null", "boolean", "object", "array", "number", "string", "integer"]
+                if let unknown = names.first(where: { !known.contains($0) }) { throw fail(pointer, "'\(unknown)' is not a JSON Schema type") }
+                keywords.types = names
+            case "properties":
+                guard case .object(let properties) = value else { throw fail(pointer, "properties must be an object of schemas") }
+                for (name, schema) in properties.sorted(by: { $0.key < $1.key }) {
+                    keywords.properties[name] = try compile(schema, at: pointer + "/" + Self.escape(name))
+                }
+            case "required":
+                guard case .array(let list) = value, list.allSatisfy({ $0.stringValue != nil }) else {
+                    throw fail(pointer, "required must be an array of names")
+                }
+                keywords.required = list.compactMap(\.stringValue)
+            case "additionalProperties": keywords.additionalProperties = try compile(value, at: pointer)
+            case "items": keywords.items = try compile(value, at: pointer)
+            case "prefixItems": keywords.prefixItems = try schemas()
+            case "enum":
+                guard case .array(let list) = value else { throw fail(pointer, "enum must be an array") }
+                keywords.enumValues = list
+            case "const": keywords.constValue = value
+            case "minimum": keywords.minimum = try number()
+            case "maximum": keywords.maximum = try number()
+            case "exclusiveMinimum": keywords.exclusiveMinimum = try number()
+            case "exclusiveMaximum": keywords.exclusiveMaximum = try number()
+            case "minLength": keywords.minLength = try count()
+            case "maxLength": keywords.maxLength = try count()
+            case "minItems": keywords.minItems = try count()
+            case "maxItems": keywords.maxItems = try count()
+            case "pattern":
+                guard case .string(let source) = value else { throw fail(pointer, "pattern must be a string") }
+                guard source.count <= JSONSchema.maxPatternLength else {
+                    throw fail(pointer, "pattern is longer than \(JSONSchema.maxPatternLength) characters")
+                }
+                do {
+                    keywords.pattern = Pattern(source: source, regex: try Regex(source))
+                } catch {
+                    throw fail(pointer, "pattern '\(source)' is not a regular expression: \(error)")
+                }
+            case "allOf": keywords.allOf = try schemas()
+            case "anyOf": keywords.anyOf = try schemas()
+            case "oneOf": keywords.oneOf = try schemas()
+            case "not": keywords.not = try compile(value, at: pointer)
+            case "$ref":
+                guard case .string(let reference) = value else { throw fail(pointer, "$ref must be a string") }
+                keywords.ref = try resolve(reference, at: pointer)
+            default:
+                throw fail(pointer, "keyword '\(key)' is not supported (supported: \(JSONSchema.assertions.sorted().joined(separator: ", ")); "
+                           + "annotations: \(JSONSchema.annotations.sorted().joined(separator: ", ")))")
+            }
+        }
+
+        /// A local reference: `#` or `#` followed by a JSON pointer (percent-encoding allowed).
+        private mutating func resolve(_ reference: String, at pointer: String) throws(CompileError) -> Int {
+            guard reference.hasPrefix("#") else { throw fail(pointer, "$ref '\(reference)' is not local: only '#…' references are supported") }
+            guard let fragment = String(reference.dropFirst()).removingPercentEncoding else {
+                throw fail(pointer, "$ref '\(reference)' is not a valid URI fragment")
+            }
+            guard fragment.isEmpty || fragment.hasPrefix("/") else {
+                throw fail(pointer, "$ref '\(reference)' is not a JSON pointer (anchors are not supported)")
+            }
+            var target = root
+            for token in fragment.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+                let name = token.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+                switch target {
+                case .object(let members) where members[name] != nil: target = members[name]!
+                case .array(let list) where Int(name).map({ list.indices.contains($0) }) == true: target = list[Int(name)!]
+                default: throw fail(pointer, "$ref '\(reference)' leads nowhere in this schema")
+                }
+            }
+            return try compile(target, at: fragment)
+        }
+
+        static func escape(_ name: String) -> String {
+            name.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+        }
+    }
+
+    // MARK: validation
+
+    private func check(_ index: Int, _ instance: JSONValue, at path: String, depth: inout Int) -> Violation? {
+        switch nodes[index] {
+        case .always: return nil
+        case .never(let pointer): return Violation(instancePointer: path, schemaPointer: "#" + pointer, message: "the schema allows nothing here")
+        case .keywords(let keywords):
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= Self.maxEvaluationDepth else {
+                return Violation(instancePointer: path, schemaPointer: "#" + keywords.pointer, message: "references nest too deep")
+            }
+            return check(keywords, instance, at: path, depth: &depth)
+        }
+    }
+
+    private func check(_ k: Keywords, _ instance: JSONValue, at path: String, depth: inout Int) -> Violation? {
+        func violation(_ keyword: String, _ message: String) -> Violation {
+            Violation(instancePointer: path, schemaPointer: "#" + k.pointer + "/" + keyword, message: message)
+        }
+        if let ref = k.ref, let failure = check(ref, instance, at: path, depth: &depth) { return failure }
+        if let types = k.types, !types.contains(where: { Self.matches(instance, type: $0) }) {
+            return violation("type", "\(instance.typeName) is not \(types.joined(separator: " or "))")
+        }
+        if let constValue = k.constValue, constValue != instance { return violation("const", "not the constant value") }
+        if let values = k.enumValues, !values.contains(instance) { return violation("enum", "not one of the enumerated values") }
+        switch instance {
+        case .number(let number):
+            if let minimum = k.minimum, number < minimum { return violation("minimum", "\(number) is less than \(minimum)") }
+            if let maximum = k.maximum, number > maximum { return violation("maximum", "\(number) is more than \(maximum)") }
+            if let bound = k.exclusiveMinimum, number <= bound { return violation("exclusiveMinimum", "\(number) is not more than \(bound)") }
+            if let bound = k.exclusiveMaximum, number >= bound { return violation("exclusiveMaximum", "\(number) is not less than \(bound)") }
+        case .string(let text):
+            if k.minLength != nil || k.maxLength != nil {
+                let length = text.unicodeScalars.count
+                if let minLength = k.minLength, length < minLength { return violation("minLength", "shorter than \(minLength) characters") }
+                if let maxLength = k.maxLength, length > maxLength { return violation("maxLength", "longer than \(maxLength) characters") }
+            }
+            if let pattern = k.pattern {
+                guard text.utf8.count <= Self.maxPatternInput else {
+                    return violation("pattern", "longer than \(Self.maxPatternInput) bytes: not matched against '\(pattern.source)'")
+                }
+                if (try? pattern.regex.firstMatch(in: text)) == nil { return violation("pattern", "does not match '\(pattern.source)'") }
+            }
+        case .array(let elements):
+            if let minItems = k.minItems, elements.count < minItems { return violation("minItems", "fewer than \(minItems) items") }
+            if let maxItems = k.maxItems, elements.count > maxItems { return violation("maxItems", "more than \(maxItems) items") }
+            for (position, element) in elements.enumerated() {
+                let schema = position < k.prefixItems.count ? k.prefixItems[position] : k.items
+                if let schema, let failure = check(schema, element, at: path + "/\(position)", depth: &depth) { return failure }
+            }
+        case .object(let members):
+            for name in k.required where members[name] == nil { return violation("required", "'\(name)' is missing") }
+            for (name, value) in members.sorted(by: { $0.key < $1.key }) {
+                let schema = k.properties[name] ?? k.additionalProperties
+                if let schema, let failure = check(schema, value, at: path + "/" + Compiler.escape(name), depth: &depth) { return failure }
+            }
+        default:
+            break
+        }
+        for schema in k.allOf {
+            if let failure = check(schema, instance, at: path, depth: &depth) { return failure }
+        }
+        if !k.anyOf.isEmpty, !k.anyOf.contains(where: { check($0, instance, at: path, depth: &depth) == nil }) {
+            return violation("anyOf", "matches none of the alternatives")
+        }
+        if !k.oneOf.isEmpty {
+            let matching = k.oneOf.filter { check($0, instance, at: path, depth: &depth) == nil }.count
+            if matching != 1 { return violation("oneOf", "matches \(matching) of the alternatives, not exactly one") }
+        }
+        if let not = k.not, check(not, instance, at: path, depth: &depth) == nil { return violation("not", "matches a schema it must not") }
+        return nil
+    }
+
+    private static func matches(_ instance: JSONValue, type: String) -> Bool {
+        switch (type, instance) {
+        case ("null", .null), ("boolean", .bool), ("number", .number), ("string", .string), ("array", .array), ("object", .object): true
+        case ("integer", .number(let number)): number.isFinite && number == number.rounded()
+        default: false
+        }
+    }
+}

@@ -1,0 +1,248 @@
+/// A JSON document (RFC 8259) parsed from untrusted bytes with bounds: nesting depth and
+/// UTF-8 are checked as it is read, so a hostile payload is an error, never a crash or an
+/// unbounded allocation beyond its own size. Numbers are Doubles (integers beyond 2^53 lose
+/// precision); an object's later duplicate key wins, as in most parsers.
+public indirect enum JSONValue: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    /// Why bytes are not a JSON document Lookout will read.
+    public enum ParseError: Error, Hashable, Sendable {
+        /// Not JSON at `offset` (or not UTF-8 inside a string).
+        case invalid(offset: Int)
+        /// Nested deeper than the limit.
+        case tooDeep
+    }
+
+    /// Parses a whole document (whitespace around it allowed, nothing else).
+    public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = 64) throws(ParseError) -> JSONValue {
+        let array = Array(bytes)
+        return try array.withUnsafeBufferPointer { buffer throws(ParseError) in
+            var parser = Parser(bytes: buffer, maxDepth: maxDepth)
+            parser.skipWhitespace()
+            let value = try parser.value(depth: 0)
+            parser.skipWhitespace()
+            guard parser.position == buffer.count else { throw .invalid(offset: parser.position) }
+            return value
+        }
+    }
+
+    /// The member `key` of an object, or nil.
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let members) = self { return members[key] }
+        return nil
+    }
+
+    /// The text of a string, or nil.
+    public var stringValue: String? {
+        if case .string(let text) = self { return text }
+        return nil
+    }
+
+    /// JSON Schema's type name: null, boolean, number, string, array or object.
+    public var typeName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "boolean"
+        case .number: "number"
+        case .string: "string"
+        case .array: "array"
+        case .object: "object"
+        }
+    }
+
+    private struct Parser {
+        let bytes: UnsafeBufferPointer<UInt8>
+        let maxDepth: Int
+        var position = 0
+
+        init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+            self.bytes = bytes
+            self.maxDepth = maxDepth
+        }
+
+        mutating func skipWhitespace() {
+            while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+        }
+
+        private func fail() -> ParseError { .invalid(offset: position) }
+
+        mutating func value(depth: Int) throws(ParseError) -> JSONValue {
+            guard position < bytes.count else { throw fail() }
+            switch bytes[position] {
+            case UInt8(ascii: "{"): return try object(depth: depth + 1)
+            case UInt8(ascii: "["): return try array(depth: depth + 1)
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+            case UInt8(ascii: "n"): try literal("null"); return .null
+            default: return .number(try number())
+            }
+        }
+
+        private mutating func literal(_ word: StaticString) throws(ParseError) {
+            let count = word.utf8CodeUnitCount
+            guard position + count <= bytes.count else { throw fail() }
+            for index in 0..<count where bytes[position + index] != word.utf8Start[index] { throw fail() }
+            position += count
+        }
+
+        private mutating func object(depth: Int) throws(ParseError) -> JSONValue {
+            guard depth <= maxDepth else { throw .tooDeep }
+            position += 1
+            var members: [String: JSONValue] = [:]
+            skipWhitespace()
+            if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+                position += 1
+                return .object(members)
+            }
+            while true {
+                skipWhitespace()
+                guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw fail() }
+                let key = try string()
+                skipWhitespace()
+                guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw fail() }
+                position += 1
+                skipWhitespace()
+                members[key] = try value(depth: depth)
+                skipWhitespace()
+                guard position < bytes.count else { throw fail() }
+                if bytes[position] == UInt8(ascii: ",") {
+                    position += 1
+                } else if bytes[position] == UInt8(ascii: "}") {
+                    position += 1
+                    return .object(members)
+                } else {
+                    throw fail()
+                }
+            }
+        }
+
+        private mutating func array(depth: Int) throws(ParseError) -> JSONValue {
+            guard depth <= maxDepth else { throw .tooDeep }
+            position += 1
+            var elements: [JSONValue] = []
+            skipWhitespace()
+            if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+                position += 1
+                return .array(elements)
+            }
+            while true {
+                skipWhitespace()
+                elements.append(try value(depth: depth))
+                skipWhitespace()
+                guard position < bytes.count else { throw fail() }
+                if bytes[position] == UInt8(ascii: ",") {
+                    position += 1
+                } else if bytes[position] == UInt8(ascii: "]") {
+                    position += 1
+                    return .array(elements)
+                } else {
+                    throw fail()
+                }
+            }
+        }
+
+        private mutating func string() throws(ParseError) -> String {
+            position += 1
+            var scalars = String.UnicodeScalarView()
+            var runStart = position
+            func flush(_ end: Int) throws(ParseError) {
+                guard end > runStart else { return }
+                // Raw UTF-8 between escapes: validated by decoding.
+                guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[runStart..<end]), as: UTF8.self) else {
+                    throw .invalid(offset: runStart)
+                }
+                scalars.append(contentsOf: text.unicodeScalars)
+            }
+            while position < bytes.count {
+                let byte = bytes[position]
+                if byte == UInt8(ascii: "\"") {
+                    try flush(position)
+                    position += 1
+                    return String(scalars)
+                }
+                if byte < 0x20 { throw fail() }
+                if byte != UInt8(ascii: "\\") {
+                    position += 1
+                    continue
+                }
+                try flush(position)
+                position += 1
+                guard position < bytes.count else { throw fail() }
+                let escaped = bytes[position]
+                position += 1
+                switch escaped {
+                case UInt8(ascii: "\""): scalars.append("\"")
+                case UInt8(ascii: "\\"): scalars.append("\\")
+                case UInt8(ascii: "/"): scalars.append("/")
+                case UInt8(ascii: "b"): scalars.append("\u{08}")
+                case UInt8(ascii: "f"): scalars.append("\u{0C}")
+                case UInt8(ascii: "n"): scalars.append("\n")
+                case UInt8(ascii: "r"): scalars.append("\r")
+                case UInt8(ascii: "t"): scalars.append("\t")
+                case UInt8(ascii: "u"):
+                    var code = try hex4()
+                    if (0xD800...0xDBFF).contains(code) {
+                        // A high surrogate must be followed by an escaped low one.
+                        guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u")
+                        else { throw fail() }
+                        position += 2
+                        let low = try hex4()
+                        guard (0xDC00...0xDFFF).contains(low) else { throw fail() }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let scalar = Unicode.Scalar(code) else { throw fail() }
+                    scalars.append(scalar)
+                default:
+                    throw fail()
+                }
+                runStart = position
+            }
+            throw fail()
+        }
+
+        private mutating func hex4() throws(ParseError) -> UInt32 {
+            guard position + 4 <= bytes.count else { throw fail() }
+            var code: UInt32 = 0
+            for _ in 0..<4 {
+                guard let digit = Character(Unicode.Scalar(bytes[position])).hexDigitValue else { throw fail() }
+                code = code << 4 | UInt32(digit)
+                position += 1
+            }
+            return code
+        }
+
+        private mutating func number() throws(ParseError) -> Double {
+            let start = position
+            func digits() -> Int {
+                let first = position
+                while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) { position += 1 }
+                return position - first
+            }
+            if position < bytes.count, bytes[position] == UInt8(ascii: "-") { position += 1 }
+            guard position < bytes.count else { throw fail() }
+            if bytes[position] == UInt8(ascii: "0") {
+                position += 1
+            } else if digits() == 0 {
+                throw fail()
+            }
+            if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
+                position += 1
+                guard digits() > 0 else { throw fail() }
+            }
+            if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
+                position += 1
+                if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
+                guard digits() > 0 else { throw fail() }
+            }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+            guard let value = Double(text) else { throw .invalid(offset: start) }
+            return value
+        }
+    }
+}
