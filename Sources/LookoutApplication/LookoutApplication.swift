@@ -44,7 +44,8 @@ public final class LookoutApplication: Service, Sendable {
 
     /// Reads the TLS files, opens the store (restoring the consumers and alerts saved by the
     /// last run) and wires every part; nothing listens or connects until ``run()``.
-    /// - Throws: ``TLSFileError`` when a certificate, key or CA file cannot be used,
+    /// - Throws: ``ContractFileError`` when a contract's schema file cannot be used;
+    ///   ``TLSFileError`` when a certificate, key or CA file cannot be used,
     ///   ``HTTPCredentialsError`` when the `--metrics-auth` file cannot,
     ///   ``StoreOpenError`` when the database cannot be opened or is not one.
     public init(configuration: ServeConfiguration, shutdownTimeout: Duration = .seconds(10),
@@ -62,6 +63,8 @@ public final class LookoutApplication: Service, Sendable {
                            metadata: ["redis": "\(url)"])
         }
         let queue = ObservationQueue()
+        let contracts = try ContractSet.load(configuration.contracts)
+        let events = contracts.isEmpty ? nil : EventHandOver(contracts: contracts, queue: queue)
         let metrics = MonitorMetrics(version: LookoutVersion.current)
         self.metrics = metrics
 
@@ -82,7 +85,7 @@ public final class LookoutApplication: Service, Sendable {
         var sourceServices: [any Service] = []
         var relay: RelayServer?
         if configuration.relayEnabled {
-            let tap = configuration.observeRelay ? RelayTap(queue: queue, heartbeatChannel: configuration.heartbeatChannel) : nil
+            let tap = configuration.observeRelay ? RelayTap(queue: queue, heartbeatChannel: configuration.heartbeatChannel, events: events) : nil
             let server = RelayServer(configuration: configuration.relay, observer: tap, logger: Logger(label: "lookout.relay"))
             relay = server
             sources.append(RelaySource(relay: server))
@@ -94,6 +97,7 @@ public final class LookoutApplication: Service, Sendable {
                                                                 heartbeatChannel: configuration.heartbeatChannel)
             sourceConfiguration.onGap = { source, start, end in store?.recordGap(source: source, start: start, end: end) }
             sourceConfiguration.claims = claims
+            sourceConfiguration.events = events
             sourceConfiguration.linkTimeout = .seconds(configuration.redisLinkTimeout)
             let source = RedisSource(configuration: sourceConfiguration, queue: queue, metrics: metrics)
             sources.append(source)
@@ -119,6 +123,7 @@ public final class LookoutApplication: Service, Sendable {
         monitorConfiguration.grouping = configuration.grouping
         monitorConfiguration.detector = configuration.detector
         monitorConfiguration.ownChannels = configuration.ownChannels
+        monitorConfiguration.events = events
         monitorConfiguration.onTransition = { change in
             store?.record(change)
             alerts.handle(change)

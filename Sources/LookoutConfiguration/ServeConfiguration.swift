@@ -120,6 +120,8 @@ public struct ServeConfiguration: Sendable {
     public var demo = false
     /// Whether the monitor watches the embedded relay; off only to measure what watching costs.
     public var observeRelay = true
+    /// Event contracts, each for the channels its glob matches (schema files not read yet).
+    public var contracts: [ContractSetting] = []
 
     public init() {}
 
@@ -170,7 +172,14 @@ public struct ServeConfiguration: Sendable {
         var configuration = ServeConfiguration()
         guard let plainDocument else { return configuration }
         let root = try Node(plainDocument, key: "").map()
-        try root.allowOnly(["relay", "redis", "metrics", "channels", "consumers", "alerts", "store", "log_level"])
+        try root.allowOnly(["relay", "redis", "metrics", "channels", "consumers", "alerts", "store", "log_level", "contracts"])
+        if let contracts = try root.optional("contracts")?.list() {
+            configuration.contracts = try contracts.map { (node) throws(ConfigurationError) in try node.contract() }
+            if let (first, second) = ContractSet.firstOverlap(configuration.contracts.map(\.channels)) {
+                throw ConfigurationError(key: "contracts[\(second)].channels",
+                                         reason: "'\(configuration.contracts[second].channels)' and contracts[\(first)]'s '\(configuration.contracts[first].channels)' can match the same channel: give each channel one contract")
+            }
+        }
         if let store = try root.optional("store")?.map() {
             try store.allowOnly(["path", "flush_interval", "tiers", "max_size", "raw_retention", "rollup_retention"])
             if let path = try store.optional("path")?.string() { configuration.storePath = path.isEmpty ? nil : path }
@@ -411,6 +420,30 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
 struct YAMLNull {}
 
 /// A value in the YAML document with its key path, and typed accessors that fail with that path.
+/// One `contracts:` entry as configured: the checks, and the schema files (read at start).
+public struct ContractSetting: Sendable, Hashable {
+    public var channels: String
+    public var format: EventContract.Format
+    public var fields: EventContract.Fields
+    /// Schema files by event type (or `type@version`), as given (relative to the config file).
+    public var schemaFiles: [String: String]
+    public var requireSchema: Bool
+    public var sequence: Bool
+    /// Seconds of the duplicate window; nil: duplicates not checked.
+    public var duplicates: Double?
+
+    public init(channels: String, format: EventContract.Format, fields: EventContract.Fields? = nil, schemaFiles: [String: String] = [:],
+                requireSchema: Bool = false, sequence: Bool = false, duplicates: Double? = nil) {
+        self.channels = channels
+        self.format = format
+        self.fields = fields ?? (format == .cloudevents ? .cloudEvents : .init())
+        self.schemaFiles = schemaFiles
+        self.requireSchema = requireSchema
+        self.sequence = sequence
+        self.duplicates = duplicates
+    }
+}
+
 private struct Node {
     let value: Any
     let key: String
@@ -532,6 +565,52 @@ private struct Node {
             throw fail("'\(text)' is not an http:// or https:// URL")
         }
         return text
+    }
+
+    /// One of `contracts`: channels, format, fields, schemas, require_schema, sequence, duplicates.
+    func contract() throws(ConfigurationError) -> ContractSetting {
+        let entry = try map()
+        try entry.allowOnly(["channels", "format", "fields", "schemas", "require_schema", "sequence", "duplicates"])
+        let channelsNode = try entry.required("channels")
+        let channels = try channelsNode.string()
+        guard !channels.isEmpty else { throw channelsNode.fail("must be a channel glob such as orders.*") }
+        let formatNode = try entry.required("format")
+        let formatName = try formatNode.string()
+        guard let format = EventContract.Format(rawValue: formatName) else {
+            throw formatNode.fail("'\(formatName)' is not a format: cloudevents or json")
+        }
+        var setting = ContractSetting(channels: channels, format: format)
+        if let fields = try entry.optional("fields")?.map() {
+            try fields.allowOnly(["id", "source", "sequence", "type", "version"])
+            if let id = try fields.optional("id")?.string() { setting.fields.id = id }
+            if let source = try fields.optional("source")?.string() { setting.fields.source = source }
+            if let sequence = try fields.optional("sequence")?.string() { setting.fields.sequence = sequence }
+            if let type = try fields.optional("type")?.string() { setting.fields.type = type }
+            if let version = try fields.optional("version")?.string() { setting.fields.version = version }
+        }
+        if let schemas = try entry.optional("schemas")?.map() {
+            for name in schemas.values.keys.sorted() {
+                guard !name.isEmpty else { throw ConfigurationError(key: schemas.key, reason: "an event type must not be empty") }
+                setting.schemaFiles[name] = try schemas.optional(name)!.string()
+            }
+        }
+        setting.requireSchema = try entry.optional("require_schema")?.bool() ?? false
+        if setting.requireSchema && setting.fields.type == nil {
+            throw ConfigurationError(key: child("require_schema"), reason: "needs the field that names the type (fields.type)")
+        }
+        if let sequenceNode = entry.optional("sequence") {
+            setting.sequence = try sequenceNode.bool()
+            if setting.sequence && setting.fields.sequence == nil {
+                throw sequenceNode.fail("needs the field that carries the sequence (fields.sequence)")
+            }
+        }
+        if let window = entry.optional("duplicates") {
+            let seconds = try window.duration()
+            guard seconds >= 1, seconds <= 86_400 else { throw window.fail("must be between 1s and 24h") }
+            guard setting.fields.id != nil else { throw window.fail("needs the field that carries the event id (fields.id)") }
+            setting.duplicates = seconds
+        }
+        return setting
     }
 
     func redisURL() throws(ConfigurationError) -> RedisURL {

@@ -193,6 +193,13 @@ extension ServeConfiguration {
             } catch {
                 throw ConfigurationError(key: "\(file.path): \(error.key)", reason: error.reason)
             }
+            // Schema files are named relative to the configuration file.
+            let directory = (file.path as NSString).deletingLastPathComponent
+            for index in settings.contracts.indices where !directory.isEmpty {
+                settings.contracts[index].schemaFiles = settings.contracts[index].schemaFiles.mapValues {
+                    $0.hasPrefix("/") ? $0 : directory + "/" + $0
+                }
+            }
         }
         func apply(_ flag: String, _ body: () throws(ConfigurationError) -> Void) throws(ConfigurationError) {
             do { try body() } catch { throw ConfigurationError(key: "--\(flag)", reason: error.reason) }
