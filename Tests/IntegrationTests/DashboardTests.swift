@@ -12,23 +12,26 @@ import LookoutTestSupport
     static let prometheusSeries: Set<String> = ["up", "ALERTS", "ALERTS_FOR_STATE"]
 
     /// A Lookout with every kind of series present: relay and a Redis Cluster source, a notifier,
-    /// a consumer, traffic on a subscribed and an unsubscribed channel.
+    /// a consumer, traffic on a subscribed and an unsubscribed channel, contracted channels.
     static func liveScrape() async throws -> String {
         // A Redis Cluster as the Redis source, so the cluster series are there too.
         let cluster = try await RedisCluster.start(primaries: 3)
-        let lookout = try await InProcessLookout(arguments: ["--redis", "redis://127.0.0.1:\(cluster.nodes[0].port)", "--alertmanager", "http://127.0.0.1:9/"])
+        let lookout = try await InProcessLookout(arguments: ["--redis", "redis://127.0.0.1:\(cluster.nodes[0].port)", "--alertmanager", "http://127.0.0.1:9/",
+                                                             "--config", try Dashboards.contractsConfiguration()])
         let subscriber = try TestConnection(port: lookout.port)
         _ = try subscriber.call("SUBSCRIBE", "orders")
         let publisher = try TestConnection(port: lookout.port)
         _ = try publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"w1","group":"billing","interval_ms":1000}"#)
         _ = try publisher.call("PUBLISH", "orders", "o")
         _ = try publisher.call("PUBLISH", "nobody", "x")
+        _ = try publisher.call("PUBLISH", "audit", #"{"kind":"login","id":"1","from":"sso","seq":1}"#)
         var body = ""
         let complete = await eventually(seconds: 10) {
             body = (try? await lookout.get("/metrics").body) ?? ""
             return body.contains("lookout_consumer_up{") && body.contains("lookout_channel_delivery_latency_seconds_bucket{")
                 && body.contains("lookout_probe_roundtrip_seconds_bucket{") && body.contains("lookout_store_flush_duration_seconds_bucket")
-                && body.contains("lookout_cluster_state_ok{")
+                && body.contains("lookout_cluster_state_ok{") && body.contains("lookout_channel_event_types_total{")
+                && body.contains("lookout_channel_invalid_messages_total{")
         }
         #expect(complete != nil, "the scrape has consumer, latency, probe and store series")
         try await lookout.stop()

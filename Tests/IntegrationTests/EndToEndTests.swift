@@ -22,16 +22,19 @@ import LookoutTestSupport
         let redis = cluster.nodes[0]
         let lookout = try LookoutProcess(arguments: [
             "--redis", "redis://127.0.0.1:\(redis.port)", "--alertmanager", "http://127.0.0.1:\(alertmanager.port)", "--alert-hold", "1h",
+            "--config", try Dashboards.contractsConfiguration(),
         ])
         let prometheus = try PrometheusServer(scrapePort: lookout.metricsPort, alertmanagerPort: alertmanager.port, rules: Dashboards.rulesFile)
 
-        // Traffic: orders (subscribed) and nobody (lost), from a bounded shell loop; a consumer beating every 500 ms.
+        // Traffic: orders (subscribed; free text, which its contract counts as violations), nobody
+        // (lost) and audit (valid events), from a bounded shell loop; a consumer beating every 500 ms.
         let subscriber = try TestConnection(port: lookout.port)
         _ = try subscriber.call("SUBSCRIBE", "orders")
         let cli = try executable("redis-cli")
         let publisher = try ChildProcess("/bin/sh", ["-c", """
             for i in $(seq 1 600); do '\(cli)' -p \(lookout.port) publish orders "order $i" >/dev/null; \
-            '\(cli)' -p \(lookout.port) publish nobody "lost $i" >/dev/null; sleep 0.2; done
+            '\(cli)' -p \(lookout.port) publish nobody "lost $i" >/dev/null; \
+            '\(cli)' -p \(lookout.port) publish audit '{"kind":"login","id":"'$i'","from":"sso","seq":'$i'}' >/dev/null; sleep 0.2; done
             """])
         defer { publisher.stop(signal: SIGKILL) }
         var worker = try heartbeatProcess(port: lookout.port, name: "billing-worker-3", interval: "500ms")

@@ -17,6 +17,27 @@ enum Dashboards {
     }
 
     /// Every dashboard file, parsed.
+    /// A configuration file with event contracts, so that every integrity series exists: `orders`
+    /// (plain JSON, no schema: its free-text messages are violations) and `audit` (plain JSON,
+    /// type `kind`, a schema for `login`). Publish `{"kind":"login"}` on audit for valid events.
+    static func contractsConfiguration() throws -> String {
+        let directory = NSTemporaryDirectory() + "lookout-dashboard-contracts-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try #"{"type": "object", "required": ["kind"]}"#.write(toFile: directory + "/login.json", atomically: true, encoding: .utf8)
+        try """
+            contracts:
+              - channels: orders
+                format: json
+              - channels: audit
+                format: json
+                fields: {type: kind, id: id, source: from, sequence: seq}
+                schemas: {login: login.json}
+                sequence: true
+                duplicates: 1m
+            """.write(toFile: directory + "/lookout.yaml", atomically: true, encoding: .utf8)
+        return directory + "/lookout.yaml"
+    }
+
     static func all() throws -> [(name: String, json: [String: Any])] {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }.sorted()
         return try names.map { name in
