@@ -124,6 +124,8 @@ public final class LookoutApplication: Service, Sendable {
         monitorConfiguration.detector = configuration.detector
         monitorConfiguration.ownChannels = configuration.ownChannels
         monitorConfiguration.events = events
+        monitorConfiguration.onViolation = { store?.record(violation: $0) }
+        monitorConfiguration.onIntegrity = { store?.record(integrity: $0) }
         monitorConfiguration.onTransition = { change in
             store?.record(change)
             alerts.handle(change)

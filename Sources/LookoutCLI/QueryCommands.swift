@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
+import LookoutCore
 import Reports
 import Store
 
 #if canImport(Glibc)
 import Glibc
-import LookoutCore
 #endif
 
 /// What every history query takes: the database and the output format.
@@ -165,6 +165,39 @@ struct AlertsCommand: ParsableCommand {
         let question = try Question(query, range, defaultSince: "24h")
         let alerts = try failing { try query.reader().alerts(since: question.since, until: question.until) }
         query.emit(Reports.alerts(alerts, format: question.format, style: question.style))
+    }
+}
+
+/// `lookout violations [CHANNEL]`: the contract violations kept (a sample: the first few per
+/// channel and minute; `lookout channels` has the exact counts).
+struct ViolationsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "violations",
+        abstract: "Messages that broke their channel's event contract, newest first (default the last hour; a sample of the first 10 per channel and minute).")
+
+    @Argument(help: "Only this channel (or group label).")
+    var channel: String?
+
+    @Option(help: "Only this reason: not_json, too_large, missing_attribute, wrong_type, schema_violation, unknown_type.")
+    var reason: String?
+
+    @Option(help: "At most this many (default 1000).")
+    var limit = 1000
+
+    @OptionGroup var query: QueryOptions
+    @OptionGroup var range: TimeRangeOptions
+
+    func run() throws {
+        let question = try Question(query, range, defaultSince: "1h")
+        if let reason, ContractViolationReason(rawValue: reason) == nil {
+            throw CommandFailure("--reason: '\(reason)' is not one of \(ContractViolationReason.allCases.map(\.rawValue).joined(separator: ", "))",
+                                 status: Lookout.invalidConfigurationStatus)
+        }
+        guard limit > 0 else { throw CommandFailure("--limit must be 1 or more", status: Lookout.invalidConfigurationStatus) }
+        let rows = try failing {
+            try query.reader().violations(channel: channel, reason: reason, since: question.since, until: question.until, limit: limit)
+        }
+        query.emit(Reports.violations(rows, format: question.format, style: question.style))
     }
 }
 

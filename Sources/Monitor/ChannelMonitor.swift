@@ -33,6 +33,12 @@ public final class ChannelMonitor: Service, Sendable {
         public var onRefresh: @Sendable ([ChannelStatistics.Bucket], [HeartbeatTracker.ConsumerSnapshot]) -> Void = { _, _ in }
         /// Messages on contracted channels, handed over to be judged; nil without contracts.
         public var events: EventHandOver?
+        /// Called with each contract violation, its payload cut to `violationPayloadBytes` (the store hooks in here).
+        public var onViolation: @Sendable (ViolationRecord) -> Void = { _ in }
+        /// Called after each refresh with the integrity counts since the last one, per channel (the store hooks in here).
+        public var onIntegrity: @Sendable ([IntegrityCounts]) -> Void = { _ in }
+        /// How much of a violating payload is kept.
+        public var violationPayloadBytes = 1024
         /// What the drain, evaluation and refresh intervals are measured on.
         public var clock: any Clock<Duration> = ContinuousClock()
         /// Seconds since the epoch: the time of detector checks, buckets and health snapshots.
@@ -54,6 +60,8 @@ public final class ChannelMonitor: Service, Sendable {
         /// The event-integrity checks, with contracts.
         var ledger: IntegrityLedger?
         var integritySeries: [String: MonitorMetrics.IntegritySeries] = [:]
+        /// Integrity counts since the last refresh, per channel label.
+        var integrityTally: [String: IntegrityCounts] = [:]
     }
 
     private struct ReportedCounts: Sendable {
@@ -212,6 +220,9 @@ public final class ChannelMonitor: Service, Sendable {
         switch outcome.verdict {
         case .violated(let violation):
             series.invalid[violation.reason]?.increment()
+            Self.tally(label, at: time, in: &state) { $0.invalid += 1 }
+            configuration.onViolation(ViolationRecord(at: time, channel: label, violation: violation,
+                                                      payload: Array(payload.prefix(configuration.violationPayloadBytes))))
             violationLog { suppressed in
                 logger.warning("event contract broken", metadata: [
                     "channel": "\(channel)", "reason": "\(violation.reason.rawValue)", "pointer": "\(violation.pointer)",
@@ -221,14 +232,23 @@ public final class ChannelMonitor: Service, Sendable {
             }
         case .accepted:
             metrics.eventTypes(label, type: outcome.typeLabel.type, version: outcome.typeLabel.version).increment()
-            if outcome.duplicate { series.duplicates.increment() }
+            if outcome.duplicate {
+                series.duplicates.increment()
+                Self.tally(label, at: time, in: &state) { $0.duplicates += 1 }
+            }
             switch outcome.sequence {
-            case .outOfOrder: series.outOfOrder.increment()
+            case .outOfOrder:
+                series.outOfOrder.increment()
+                Self.tally(label, at: time, in: &state) { $0.outOfOrder += 1 }
             case .restart: series.restarts.increment()
             case .untracked: metrics.integrityUntrackedEvents.increment()
             default: break
             }
         }
+    }
+
+    private static func tally(_ label: String, at time: Double, in state: inout State, _ change: (inout IntegrityCounts) -> Void) {
+        change(&state.integrityTally[label, default: IntegrityCounts(channel: label, minute: Int64(time / 60) * 60)])
     }
 
     private static func integritySeries(_ label: String, in state: inout State, metrics: MonitorMetrics) -> MonitorMetrics.IntegritySeries {
@@ -348,7 +368,7 @@ public final class ChannelMonitor: Service, Sendable {
         var relayStatistics: RelayStatistics?
         if let relay { relayStatistics = try? await relay.statistics() }
         let notReady = await sourcesNotReady()
-        let (unserved, buckets, consumers) = state.withLock { state in
+        let (unserved, buckets, consumers, integrity) = state.withLock { state in
             var byLabel: [String: Int] = [:]
             for (channel, count) in subscriberCounts {
                 guard let label = state.grouping.label(for: channel) else { continue }
@@ -367,6 +387,7 @@ public final class ChannelMonitor: Service, Sendable {
                 for (channel, missing) in settled {
                     guard let label = state.grouping.label(for: channel) else { continue }
                     Self.integritySeries(label, in: &state, metrics: metrics).sequenceGaps.increment(by: Int64(clamping: missing))
+                    Self.tally(label, at: now, in: &state) { $0.gaps += missing }
                 }
                 metrics.integritySourcesTracked.set(Int64(state.ledger?.sequences.streamCount ?? 0))
                 metrics.integrityDuplicateKeys.set(Int64(state.ledger?.duplicateKeys ?? 0))
@@ -386,9 +407,11 @@ public final class ChannelMonitor: Service, Sendable {
                 }
             }
             let unserved = Self.unservedChannels(state, excluding: configuration.ownChannels, since: now - configuration.trafficWindow)
-            return (unserved, buckets, state.tracker.consumers)
+            defer { state.integrityTally = [:] }
+            return (unserved, buckets, state.tracker.consumers, Array(state.integrityTally.values))
         }
         configuration.onRefresh(buckets, consumers)
+        if !integrity.isEmpty { configuration.onIntegrity(integrity) }
         configuration.onHealth(HealthSnapshot(unservedChannels: unserved, sources: sources.map(\.name), sourcesDown: notReady, at: now))
     }
 

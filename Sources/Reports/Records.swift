@@ -6,20 +6,35 @@ import Store
 // (README, "Query the history"): add fields at the end, never rename or remove one.
 
 struct ChannelRecord: ReportRecord {
-    static let fields = ["channel", "messages", "messages_per_second", "bytes", "unrouted", "subscribers", "latency_p99_seconds",
-                         "last_message_at"]
+    /// What a channel's traffic is; the store's listing adds what its contract found.
+    static let trafficFields = ["channel", "messages", "messages_per_second", "bytes", "unrouted", "subscribers", "latency_p99_seconds",
+                                "last_message_at"]
+    static let fields = trafficFields + ["invalid", "sequence_gaps", "duplicates"]
     var values: [Any?]
 
     init(_ row: ChannelSummary, seconds: Double) {
         values = [row.channel, row.messages, Human.rounded(Double(row.messages) / seconds), row.bytes, row.unrouted, row.subscribers,
-                  row.latencyP99.map(Human.latencySeconds), row.lastMessageAt.map(Human.rfc3339)]
+                  row.latencyP99.map(Human.latencySeconds), row.lastMessageAt.map(Human.rfc3339), row.invalid, row.gaps, row.duplicates]
+    }
+}
+
+/// One kept contract violation (`lookout violations`); the payload as text when it is UTF-8,
+/// else in base64 (`payload_base64`).
+struct ViolationRecordRow: ReportRecord {
+    static let fields = ["at", "channel", "reason", "source", "id", "pointer", "message", "payload", "payload_base64"]
+    var values: [Any?]
+
+    init(_ row: StoredViolation) {
+        let text = String(validating: row.payload, as: UTF8.self)
+        values = [Human.rfc3339(row.at), row.channel, row.reason, row.source, row.eventID, row.pointer, row.message, text,
+                  text == nil ? Data(row.payload).base64EncodedString() : nil]
     }
 }
 
 /// A channel as the monitor sees it now (the HTTP API): the `channels` fields, over the last
 /// second, then `bytes_per_second`.
 struct LiveChannelRecord: ReportRecord {
-    static let fields = ChannelRecord.fields + ["bytes_per_second"]
+    static let fields = ChannelRecord.trafficFields + ["bytes_per_second"]
     var values: [Any?]
 
     init(_ channel: String, _ live: ChannelStatistics.Channel) {

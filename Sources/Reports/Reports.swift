@@ -38,13 +38,19 @@ public enum Reports {
         let seconds = max(1, until - since)
         switch format {
         case .table:
-            var table = TextTable([.init("CHANNEL", shrinks: true), .init("MSGS", alignRight: true), .init("MSG/S", alignRight: true),
-                                   .init("BYTES", alignRight: true), .init("UNROUTED", alignRight: true), .init("SUBS", alignRight: true),
-                                   .init("P99", alignRight: true), .init("LAST MSG", alignRight: true)])
+            // The contract columns only when a contract found something in the range.
+            let integrity = rows.contains { $0.invalid + $0.gaps + $0.duplicates > 0 }
+            var columns: [TextTable.Column] = [.init("CHANNEL", shrinks: true), .init("MSGS", alignRight: true), .init("MSG/S", alignRight: true),
+                                               .init("BYTES", alignRight: true), .init("UNROUTED", alignRight: true), .init("SUBS", alignRight: true),
+                                               .init("P99", alignRight: true), .init("LAST MSG", alignRight: true)]
+            if integrity { columns += [.init("INV", alignRight: true), .init("GAP", alignRight: true), .init("DUP", alignRight: true)] }
+            var table = TextTable(columns)
             for row in rows {
-                table.append([row.channel, Human.count(row.messages), Human.rate(Double(row.messages) / seconds), Human.bytes(row.bytes),
-                              Human.count(row.unrouted), "\(row.subscribers)", Human.latency(row.latencyP99),
-                              row.lastMessageAt.map { Human.age(style.now - $0) } ?? "-"])
+                var cells = [row.channel, Human.count(row.messages), Human.rate(Double(row.messages) / seconds), Human.bytes(row.bytes),
+                             Human.count(row.unrouted), "\(row.subscribers)", Human.latency(row.latencyP99),
+                             row.lastMessageAt.map { Human.age(style.now - $0) } ?? "-"]
+                if integrity { cells += [Human.count(row.invalid), Human.count(row.gaps), Human.count(row.duplicates)] }
+                table.append(cells)
             }
             return table.render(width: style.width)
         case .json, .csv:
@@ -152,6 +158,25 @@ public enum Reports {
             return json(ConsumerRecord(consumer).object.merging(["transitions": records.map(\.object)]) { first, _ in first })
         case .csv:
             return encode(records, format: .csv)
+        }
+    }
+
+    // MARK: violations
+
+    /// Kept contract violations, newest first.
+    public static func violations(_ rows: [StoredViolation], format: OutputFormat, style: ReportStyle) -> String {
+        switch format {
+        case .table:
+            var table = TextTable([.init("TIME"), .init("CHANNEL", shrinks: true), .init("REASON"), .init("EVENT", shrinks: true),
+                                   .init("WHERE", shrinks: true), .init("WHY", shrinks: true)])
+            for row in rows {
+                let event = [row.eventID, row.source.map { "from \($0)" }].compactMap { $0 }.joined(separator: " ")
+                table.append([Human.time(row.at, style), row.channel, row.reason, event.isEmpty ? "-" : event,
+                              row.pointer.isEmpty ? "/" : row.pointer, row.message])
+            }
+            return table.render(width: style.width)
+        case .json, .csv:
+            return encode(rows.map(ViolationRecordRow.init), format: format)
         }
     }
 

@@ -16,6 +16,7 @@ package enum SQLiteValue: Sendable, Hashable {
     case integer(Int64)
     case real(Double)
     case text(String)
+    case blob([UInt8])
     case null
 }
 
@@ -95,6 +96,8 @@ package final class SQLiteConnection: @unchecked Sendable {
             case .integer(let number): result = sqlite3_bind_int64(statement, position, number)
             case .real(let number): result = sqlite3_bind_double(statement, position, number)
             case .text(let text): result = sqlite3_bind_text(statement, position, text, -1, Self.transient)
+            case .blob(let bytes):
+                result = bytes.withUnsafeBytes { sqlite3_bind_blob(statement, position, $0.baseAddress, Int32($0.count), Self.transient) }
             case .null: result = sqlite3_bind_null(statement, position)
             }
             try check(result)
@@ -168,5 +171,10 @@ package struct SQLiteRow {
     package func text(_ column: Int32) -> String? {
         guard !isNull(column), let bytes = sqlite3_column_text(statement, column) else { return nil }
         return String(cString: bytes)
+    }
+    package func blob(_ column: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(statement, column))
+        guard count > 0, let bytes = sqlite3_column_blob(statement, column) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: bytes, count: count))
     }
 }

@@ -163,6 +163,33 @@ package enum Schema {
         DROP TABLE channel_samples;
         DROP TABLE channel_minutes;
         """,
+        // 5: event integrity. A bounded sample of contract violations (at most a few per channel
+        // and minute, the payload truncated), and per channel and minute the exact counts of
+        // invalid, missing, duplicated and reordered events (a row only for a minute with any).
+        """
+        CREATE TABLE violations (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            channel TEXT NOT NULL,
+            source TEXT,
+            event_id TEXT,
+            reason TEXT NOT NULL,
+            pointer TEXT NOT NULL,
+            message TEXT NOT NULL,
+            payload BLOB NOT NULL
+        );
+        CREATE INDEX violations_by_time ON violations (at);
+        CREATE TABLE integrity_minutes (
+            id INTEGER PRIMARY KEY,
+            minute INTEGER NOT NULL,
+            channel TEXT NOT NULL,
+            invalid INTEGER NOT NULL,
+            gaps INTEGER NOT NULL,
+            duplicates INTEGER NOT NULL,
+            out_of_order INTEGER NOT NULL,
+            UNIQUE (minute, channel)
+        );
+        """,
     ]
 
     package static var currentVersion: Int { migrations.count }

@@ -25,6 +25,26 @@ public struct ChannelSummary: Sendable, Hashable {
     public var latencyP99: Double?
     /// Start of the latest bucket with a message, if any.
     public var lastMessageAt: Double?
+    /// Messages that broke the channel's event contract (0 without one).
+    public var invalid: UInt64 = 0
+    /// Events missing from publishers' sequences.
+    public var gaps: UInt64 = 0
+    /// Events seen twice within the contract's duplicate window.
+    public var duplicates: UInt64 = 0
+}
+
+/// One kept contract violation.
+public struct StoredViolation: Sendable, Hashable {
+    public var at: Double
+    public var channel: String
+    public var source: String?
+    public var eventID: String?
+    public var reason: String
+    /// JSON pointer of the failing place in the message.
+    public var pointer: String
+    public var message: String
+    /// The payload's first bytes (as configured).
+    public var payload: [UInt8]
 }
 
 /// One step of a channel's history.
@@ -104,6 +124,13 @@ public final class StoreReader {
             let plan = try plan(since: since, until: until, step: Int64.max)
             guard !plan.isEmpty else { return [] }
             let (union, values) = plan.union(channel: nil)
+            // Integrity counts of the minutes that overlap the range.
+            var integrity: [String: (UInt64, UInt64, UInt64)] = [:]
+            try connection.run("""
+                SELECT channel, SUM(invalid), SUM(gaps), SUM(duplicates) FROM integrity_minutes WHERE minute > ? - 60 AND minute < ? GROUP BY channel
+                """, [.real(since), .real(until)]) { row in
+                integrity[row.text(0) ?? ""] = (row.unsigned(1), row.unsigned(2), row.unsigned(3))
+            }
             return try connection.query("""
                 SELECT n.name, n.id, SUM(s.messages), SUM(s.bytes), SUM(s.unrouted), MAX(s.latency_p99),
                        MAX(CASE WHEN s.messages > 0 THEN s.bucket END)
@@ -117,6 +144,7 @@ public final class StoreReader {
                 var summary = summary
                 let (union, values) = plan.union(channel: id)
                 summary.subscribers = Int(try connection.integer("SELECT subscribers FROM (\(union)) ORDER BY bucket DESC LIMIT 1", values) ?? 0)
+                if let counts = integrity[summary.channel] { (summary.invalid, summary.gaps, summary.duplicates) = counts }
                 return summary
             }
         }
@@ -196,6 +224,21 @@ public final class StoreReader {
     public func alerts(since: Double, until: Double) throws(StoreQueryError) -> [StoredAlert] {
         try attempt {
             try Self.alerts(connection, where: "starts_at < ? AND (ends_at IS NULL OR ends_at >= ?)", [.real(until), .real(since)])
+        }
+    }
+
+    /// Kept contract violations in `[since, until)`, newest first: of one channel (label) and one
+    /// reason when given, at most `limit`.
+    public func violations(channel: String?, reason: String?, since: Double, until: Double, limit: Int = 1000) throws(StoreQueryError) -> [StoredViolation] {
+        try attempt {
+            try connection.query("""
+                SELECT at, channel, source, event_id, reason, pointer, message, payload FROM violations
+                WHERE at >= ? AND at < ? AND (? IS NULL OR channel = ?) AND (? IS NULL OR reason = ?)
+                ORDER BY at DESC, id DESC LIMIT ?
+                """, [.real(since), .real(until), .optional(channel), .optional(channel), .optional(reason), .optional(reason), .integer(Int64(limit))]) { row in
+                StoredViolation(at: row.real(0) ?? 0, channel: row.text(1) ?? "", source: row.text(2), eventID: row.text(3), reason: row.text(4) ?? "",
+                                pointer: row.text(5) ?? "", message: row.text(6) ?? "", payload: row.blob(7))
+            }
         }
     }
 

@@ -51,8 +51,12 @@ public final class StoreWriter: Service, Sendable {
         var alerts: [Alert] = []
         var deliveries: [AlertDelivery] = []
         var gaps: [(source: String, start: Double, end: Double)] = []
+        var violations: [ViolationRecord] = []
+        var integrity: [IntegrityCounts] = []
 
-        var count: Int { samples.count + consumers.count + transitions.count + alerts.count + deliveries.count + gaps.count }
+        var count: Int {
+            samples.count + consumers.count + transitions.count + alerts.count + deliveries.count + gaps.count + violations.count + integrity.count
+        }
 
         mutating func prepend(_ older: Pending) {
             samples = older.samples + samples
@@ -61,6 +65,8 @@ public final class StoreWriter: Service, Sendable {
             alerts = older.alerts + alerts
             deliveries = older.deliveries + deliveries
             gaps = older.gaps + gaps
+            violations = older.violations + violations
+            integrity = older.integrity + integrity
         }
     }
 
@@ -68,6 +74,8 @@ public final class StoreWriter: Service, Sendable {
     public let configuration: Configuration
     private let connection: Mutex<SQLiteConnection>
     private let pending = Mutex(Pending())
+    /// Per channel, the minute of the violations kept last and how many were kept in it.
+    private let violationSample = Mutex<[String: (minute: Int64, kept: Int)]>([:])
     /// The consumer rows as last written, to skip unchanged ones.
     private let written = Mutex<[String: HeartbeatTracker.ConsumerSnapshot]>([:])
     /// Channel name → id in `channel_names`, as committed.
@@ -154,6 +162,36 @@ public final class StoreWriter: Service, Sendable {
 
     public func record(_ delivery: AlertDelivery) {
         enqueue { $0.deliveries.append(delivery) }
+    }
+
+    /// Violations kept per channel and minute: the sample is bounded, the counts
+    /// (``record(integrity:)``) are exact.
+    public static let violationsPerChannelMinute = 10
+    /// Violations waiting for the next flush at most (the oldest go first).
+    public static let maxPendingViolations = 1000
+
+    /// A contract violation, kept as one of its channel's sample for its minute (the first
+    /// ``violationsPerChannelMinute``).
+    public func record(violation: ViolationRecord) {
+        let minute = Int64(violation.at / 60)
+        let kept = violationSample.withLock { sample -> Bool in
+            let entry = sample[violation.channel]
+            let count = entry?.minute == minute ? entry!.kept : 0
+            guard count < Self.violationsPerChannelMinute else { return false }
+            if sample.count >= 100_000 { sample.removeAll() }
+            sample[violation.channel] = (minute, count + 1)
+            return true
+        }
+        guard kept else { return }
+        enqueue { pending in
+            pending.violations.append(violation)
+            if pending.violations.count > Self.maxPendingViolations { pending.violations.removeFirst() }
+        }
+    }
+
+    /// Integrity counts of one refresh (added to their channel's minute).
+    public func record(integrity: [IntegrityCounts]) {
+        enqueue { $0.integrity += integrity.filter { !$0.isEmpty } }
     }
 
     /// A source's subscription was lost from `start` to `end` (seconds since the epoch).
@@ -354,6 +392,26 @@ public final class StoreWriter: Service, Sendable {
         for gap in batch.gaps {
             try connection.run("INSERT INTO source_gaps (source, started_at, ended_at) VALUES (?, ?, ?)",
                                [.text(gap.source), .real(gap.start), .real(gap.end)])
+            rows += 1
+        }
+        for record in batch.violations {
+            let violation = record.violation
+            try connection.run("""
+                INSERT INTO violations (at, channel, source, event_id, reason, pointer, message, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, [.real(record.at), .text(record.channel), violation.identity.source.map(SQLiteValue.text) ?? .null,
+                      violation.identity.id.map(SQLiteValue.text) ?? .null, .text(violation.reason.rawValue), .text(violation.pointer),
+                      .text(violation.message), .blob(record.payload)])
+            rows += 1
+        }
+        for counts in batch.integrity {
+            try connection.run("""
+                INSERT INTO integrity_minutes (minute, channel, invalid, gaps, duplicates, out_of_order) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (minute, channel) DO UPDATE SET
+                    invalid = invalid + excluded.invalid, gaps = gaps + excluded.gaps,
+                    duplicates = duplicates + excluded.duplicates, out_of_order = out_of_order + excluded.out_of_order
+                """, [.integer(counts.minute), .text(counts.channel), .integer(Int64(clamping: counts.invalid)),
+                      .integer(Int64(clamping: counts.gaps)), .integer(Int64(clamping: counts.duplicates)),
+                      .integer(Int64(clamping: counts.outOfOrder))])
             rows += 1
         }
         return (rows, added, subscribersWritten)

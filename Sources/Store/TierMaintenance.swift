@@ -51,7 +51,13 @@ package final class TierMaintenance: Sendable {
     /// Never evicted: the last day of state changes and alerts.
     static let protectedEvents: Double = 24 * 3600
     /// The event tables eviction can take from, in its order.
-    static let eventTables = ["consumer_transitions", "alerts", "source_gaps"]
+    /// Event tables in the order the budget evicts them (beyond their last day), each with its
+    /// time column and what else a row must satisfy to go.
+    static let eventTableColumns: [(table: String, column: String, extra: String)] = [
+        ("violations", "at", ""), ("integrity_minutes", "minute", ""), ("consumer_transitions", "at", ""),
+        ("alerts", "starts_at", "AND ends_at IS NOT NULL AND ends_at < ?"), ("source_gaps", "started_at", ""),
+    ]
+    static let eventTables = eventTableColumns.map(\.table)
 
     static func stored(_ connection: SQLiteConnection) throws -> [Int64: Stored] {
         var result: [Int64: Stored] = [:]
@@ -165,6 +171,9 @@ package final class TierMaintenance: Sendable {
         try connection.run("DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE ends_at IS NOT NULL AND ends_at < ? LIMIT ?)",
                            [.real(cutoff), batch])
         try connection.run("DELETE FROM source_gaps WHERE id IN (SELECT id FROM source_gaps WHERE ended_at < ? LIMIT ?)", [.real(cutoff), batch])
+        try connection.run("DELETE FROM violations WHERE id IN (SELECT id FROM violations WHERE at < ? LIMIT ?)", [.real(cutoff), batch])
+        try connection.run("DELETE FROM integrity_minutes WHERE id IN (SELECT id FROM integrity_minutes WHERE minute < ? LIMIT ?)",
+                           [.real(cutoff), batch])
         // A consumer not heard of for the whole retention is forgotten.
         try connection.run("""
             DELETE FROM consumers WHERE consumer IN (SELECT consumer FROM consumers WHERE MAX(last_heartbeat, state_since) < ? LIMIT ?)
@@ -285,8 +294,7 @@ package final class TierMaintenance: Sendable {
         let coarsest = tiers.coarsest.resolution
         result.append(tierVictim(coarsest, limit: alignDown(Int64(now - 24 * 3600), coarsest), alignment: coarsest))
         let protected = now - Self.protectedEvents
-        for (table, column, extra) in zip(Self.eventTables, [("at", ""), ("starts_at", "AND ends_at IS NOT NULL AND ends_at < ?"),
-                                                             ("started_at", "")]).map({ ($0, $1.0, $1.1) }) {
+        for (table, column, extra) in Self.eventTableColumns {
             result.append(Victim(label: table) { connection in
                 let values: [SQLiteValue] = extra.isEmpty ? [.real(protected)] : [.real(protected), .real(protected)]
                 try connection.run("""

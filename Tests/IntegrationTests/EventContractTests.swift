@@ -93,12 +93,40 @@ import LookoutTestSupport
         #expect(check.status == 0, "promtool check metrics: \(check.output)")
     }
 
+    /// What `lookout violations` and `lookout channels` print from the database the run wrote.
+    private func expectRecorded(_ lookout: InProcessLookout) async throws {
+        let database = try #require(lookout.databasePath)
+        let binary = try LookoutProcess.binary
+        var violations: [[String: Any]] = []
+        var orders: [String: Any] = [:]
+        let recorded = await eventually(seconds: 15) {
+            let listed = try? await offThePool { try runCommand(binary, ["violations", "--db", database, "--format", "json"]).output }
+            let channels = try? await offThePool { try runCommand(binary, ["channels", "--db", database, "--format", "json", "--since", "10m"]).output }
+            violations = (try? JSONSerialization.jsonObject(with: Data((listed ?? "").utf8))) as? [[String: Any]] ?? []
+            let rows = (try? JSONSerialization.jsonObject(with: Data((channels ?? "").utf8))) as? [[String: Any]] ?? []
+            orders = rows.first { $0["channel"] as? String == "orders.created" } ?? [:]
+            return violations.count == 4 && orders["sequence_gaps"] as? Int == 2
+        }
+        #expect(recorded != nil, "\(violations) \(orders)")
+        #expect(Set(violations.compactMap { $0["reason"] as? String }) == ["not_json", "missing_attribute", "wrong_type", "schema_violation"])
+        let schema = violations.first { $0["reason"] as? String == "schema_violation" }
+        #expect(schema?["pointer"] as? String == "/data/amount" && schema?["id"] as? String == "a-bad" && schema?["source"] as? String == "/shop/a")
+        #expect((schema?["payload"] as? String)?.contains(#""amount":-3"#) == true)
+        #expect(orders["invalid"] as? Int == 4 && orders["duplicates"] as? Int == 3, "\(orders)")
+        let payments = try await offThePool { try runCommand(binary, ["violations", "payments", "--db", database, "--format", "json"]).output }
+        let paymentRows = (try? JSONSerialization.jsonObject(with: Data(payments.utf8))) as? [Any]
+        #expect(paymentRows?.isEmpty == true, "no violation on a channel without a contract: \(payments)")
+        let table = try await offThePool { try runCommand(binary, ["violations", "orders.created", "--db", database, "--reason", "wrong_type"]) }
+        #expect(table.status == 0 && table.output.split(separator: "\n").count == 2 && table.output.contains("wrong_type"), "\(table.output)")
+    }
+
     @Test(.timeLimit(.minutes(1))) func onTheRelay() async throws {
         let (path, directory) = try configuration()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let lookout = try await InProcessLookout(arguments: ["--config", path])
         try await publishScenario(port: lookout.port)
         try await expectScenario(lookout)
+        try await expectRecorded(lookout)
         try await lookout.stop()
     }
 
@@ -112,6 +140,7 @@ import LookoutTestSupport
         #expect(ready != nil)
         try await publishScenario(port: redis.port)
         try await expectScenario(lookout)
+        try await expectRecorded(lookout)
         try await lookout.stop()
     }
 

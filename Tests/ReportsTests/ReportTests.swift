@@ -55,6 +55,18 @@ func storyDatabase() throws -> TemporaryDatabase {
                                 at: Date(timeIntervalSince1970: Double(t0 + 45)), error: "HTTP 503"))
     unserved.endsAt = Date(timeIntervalSince1970: Double(t0 + 150))
     writer.record(unserved)
+    // The orders contract: two broken messages kept, counts for two minutes.
+    writer.record(violation: ViolationRecord(at: Double(t0) + 90.25, channel: "orders", violation: ContractViolation(
+        reason: .schemaViolation, pointer: "/data/amount", message: "-3 is less than 0 (#/properties/amount/minimum)",
+        identity: EventIdentity(source: "/shop/b", id: "b-17", sequence: 17, type: "com.example.order.created")),
+        payload: Array(#"{"specversion":"1.0","id":"b-17","data":{"amount":-3}}"#.utf8)))
+    writer.record(violation: ViolationRecord(at: Double(t0) + 95.5, channel: "orders", violation: ContractViolation(
+        reason: .notJSON, message: "not JSON (or not UTF-8)"), payload: [0x6F, 0x72, 0xFF, 0x21]))
+    var firstMinute = IntegrityCounts(channel: "orders", minute: t0 + 60)
+    (firstMinute.invalid, firstMinute.gaps) = (2, 2)
+    var laterMinute = IntegrityCounts(channel: "orders", minute: t0 + 300)
+    laterMinute.duplicates = 3
+    writer.record(integrity: [firstMinute, laterMinute])
     #expect(writer.flush(now: Double(t0 + 600)))
     return database
 }
@@ -81,6 +93,8 @@ func storyDatabase() throws -> TemporaryDatabase {
                 try reader.consumer("billing-worker-3"), transitions: try reader.transitions(consumer: "billing-worker-3", since: since, until: until),
                 format: format, style: style)))
             outputs.append(("alerts.\(ext)", Reports.alerts(try reader.alerts(since: since, until: until), format: format, style: style)))
+            outputs.append(("violations.\(ext)", Reports.violations(
+                try reader.violations(channel: nil, reason: nil, since: since, until: until), format: format, style: style)))
         }
         return outputs
     }

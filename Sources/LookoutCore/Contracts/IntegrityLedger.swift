@@ -71,3 +71,38 @@ public struct IntegrityLedger: Sendable {
         sequences.forget(channel: channel)
     }
 }
+
+/// A contract violation as the store keeps it: when, on which channel (its label), what and
+/// where, and the payload's first bytes.
+public struct ViolationRecord: Sendable, Hashable {
+    public var at: Double
+    public var channel: String
+    public var violation: ContractViolation
+    /// The payload, truncated to the configured size.
+    public var payload: [UInt8]
+
+    public init(at: Double, channel: String, violation: ContractViolation, payload: [UInt8]) {
+        self.at = at
+        self.channel = channel
+        self.violation = violation
+        self.payload = payload
+    }
+}
+
+/// What the integrity checks counted on one channel (label) in one minute.
+public struct IntegrityCounts: Sendable, Hashable {
+    public var channel: String
+    /// Start of the minute, seconds since the epoch.
+    public var minute: Int64
+    public var invalid: UInt64 = 0
+    public var gaps: UInt64 = 0
+    public var duplicates: UInt64 = 0
+    public var outOfOrder: UInt64 = 0
+
+    public init(channel: String, minute: Int64) {
+        self.channel = channel
+        self.minute = minute
+    }
+
+    public var isEmpty: Bool { invalid == 0 && gaps == 0 && duplicates == 0 && outOfOrder == 0 }
+}

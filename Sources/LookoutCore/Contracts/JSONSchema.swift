@@ -286,10 +286,10 @@ public struct JSONSchema: Sendable {
         if let values = k.enumValues, !values.contains(instance) { return violation("enum", "not one of the enumerated values") }
         switch instance {
         case .number(let number):
-            if let minimum = k.minimum, number < minimum { return violation("minimum", "\(number) is less than \(minimum)") }
-            if let maximum = k.maximum, number > maximum { return violation("maximum", "\(number) is more than \(maximum)") }
-            if let bound = k.exclusiveMinimum, number <= bound { return violation("exclusiveMinimum", "\(number) is not more than \(bound)") }
-            if let bound = k.exclusiveMaximum, number >= bound { return violation("exclusiveMaximum", "\(number) is not less than \(bound)") }
+            if let minimum = k.minimum, number < minimum { return violation("minimum", "\(Self.text(number)) is less than \(Self.text(minimum))") }
+            if let maximum = k.maximum, number > maximum { return violation("maximum", "\(Self.text(number)) is more than \(Self.text(maximum))") }
+            if let bound = k.exclusiveMinimum, number <= bound { return violation("exclusiveMinimum", "\(Self.text(number)) is not more than \(Self.text(bound))") }
+            if let bound = k.exclusiveMaximum, number >= bound { return violation("exclusiveMaximum", "\(Self.text(number)) is not less than \(Self.text(bound))") }
         case .string(let text):
             if k.minLength != nil || k.maxLength != nil {
                 let length = text.unicodeScalars.count
@@ -330,6 +330,11 @@ public struct JSONSchema: Sendable {
         }
         if let not = k.not, check(not, instance, at: path, depth: &depth) == nil { return violation("not", "matches a schema it must not") }
         return nil
+    }
+
+    /// A number as JSON writes it: `3`, not `3.0`.
+    static func text(_ number: Double) -> String {
+        number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : "\(number)"
     }
 
     private static func matches(_ instance: JSONValue, type: String) -> Bool {
