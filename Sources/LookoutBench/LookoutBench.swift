@@ -223,6 +223,10 @@ struct LookoutBench: AsyncParsableCommand {
                   + String(format: " %10.1f %10.2f %16@", result.nanoseconds, result.allocations,
                            result.instructions.map { String(format: "%.0f", $0) } ?? "n/a"))
         }
+        if let contract = results.first(where: { $0.name == MicroBenchmarks.contractBenchmarkName }) {
+            say(String(format: "event contracts: %.0f validated messages per second per core (1 KiB CloudEvent, schema, sequence, duplicates)",
+                       1e9 / contract.nanoseconds))
+        }
         var fanOut: [[String: Any]] = []
         for observed in [false, true] {
             let result = try await MicroBenchmarks.relayFanOut(observed: observed, quick: quick)

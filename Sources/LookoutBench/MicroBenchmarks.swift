@@ -86,7 +86,52 @@ enum MicroBenchmarks {
                 statistics.recordMessage(label: "orders", bytes: 64, receivers: 1, at: Double(index))
             }
         })
+        results.append(contractJudging(scale: scale))
         return results
+    }
+
+    /// A realistic 1 KiB CloudEvent (an order with lines) against a schema with nested objects, a `$ref`, a pattern and an enum,
+    /// with the sequence and duplicate checks: what the monitor does per contracted message.
+    static let contractBenchmarkName = "event contract: judge a 1 KiB CloudEvent (schema, sequence, duplicates)"
+
+    static func contractJudging(scale: Int) -> Result {
+        let schema = try! JSONSchema(try! JSONValue.parse(Array(#"""
+            {"type": "object", "required": ["order_id", "customer", "lines", "total", "currency"],
+             "properties": {
+               "order_id": {"type": "string", "pattern": "^ord-[0-9]+$"},
+               "customer": {"type": "object", "required": ["id", "email"],
+                            "properties": {"id": {"type": "integer", "minimum": 1}, "email": {"type": "string", "maxLength": 254}}},
+               "lines": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/$defs/line"}},
+               "total": {"type": "number", "minimum": 0},
+               "currency": {"enum": ["EUR", "USD", "GBP"]},
+               "note": {"type": ["string", "null"], "maxLength": 500}},
+             "$defs": {"line": {"type": "object", "required": ["sku", "qty", "price"], "additionalProperties": false,
+                                "properties": {"sku": {"type": "string", "minLength": 3}, "qty": {"type": "integer", "minimum": 1},
+                                               "price": {"type": "number", "exclusiveMinimum": 0}}}}}
+            """#.utf8)))
+        let contract = EventContract(channels: "orders.*", format: .cloudevents, schemas: ["com.example.order.created": schema],
+                                     requireSchema: true, checksSequence: true, duplicateWindow: 600)
+        let lines = (0..<16).map { #"{"sku":"SKU-\#($0)","qty":\#($0 + 1),"price":19.95}"# }.joined(separator: ",")
+        func event(_ sequence: Int) -> [UInt8] {
+            Array(#"""
+                {"specversion":"1.0","id":"evt-\#(sequence)","source":"/shop/checkout","type":"com.example.order.created","sequence":"\#(sequence)","time":"2026-12-03T10:00:00Z","datacontenttype":"application/json","data":{"order_id":"ord-\#(sequence)","customer":{"id":4711,"email":"jane.doe@example.com"},"lines":[\#(lines)],"total":1436.40,"currency":"EUR","note":"Leave the parcel with the neighbour at number 12 if nobody answers; the dog is friendly."}}
+                """#.utf8)
+        }
+        let count = 20_000 * scale
+        let events = (0..<count).map(event)
+        precondition(events[0].count >= 900 && events[0].count <= 1100, "a 1 KiB event: \(events[0].count) B")
+        var ledger = IntegrityLedger(contracts: ContractSet([contract]))
+        var round = 0
+        return measure(contractBenchmarkName, operations: count) {
+            // A fresh ledger each round, so every event is new (no duplicates, in sequence).
+            ledger = IntegrityLedger(contracts: ContractSet([contract]))
+            round += 1
+            for (index, payload) in events.enumerated() {
+                guard case .accepted? = ledger.record(channel: "orders.created", payload: payload, now: Double(round * count + index))?.verdict else {
+                    fatalError("the benchmark's event does not pass its contract")
+                }
+            }
+        }
     }
 
     // MARK: The relay's fan-out path, in process

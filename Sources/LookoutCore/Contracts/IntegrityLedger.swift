@@ -24,6 +24,8 @@ public struct IntegrityLedger: Sendable {
     public let contracts: ContractSet
     public private(set) var sequences: SequenceTracker
     private var duplicateWindows: [Int: DuplicateWindow] = [:]
+    /// The contract of each channel seen (nil: none), so its globs are matched once.
+    private var contractOfChannel: [String: Int?] = [:]
 
     public init(contracts: ContractSet, maxSources: Int = 10_000) {
         self.contracts = contracts
@@ -38,7 +40,13 @@ public struct IntegrityLedger: Sendable {
 
     /// Judges one message on `channel`; nil when no contract covers the channel (never judged).
     public mutating func record(channel: String, payload: some Collection<UInt8>, now: Double) -> Outcome? {
-        guard let index = contracts.contractIndex(for: Array(channel.utf8)) else { return nil }
+        let known = contractOfChannel[channel]
+        let found = known ?? contracts.contractIndex(for: channel.utf8)
+        if known == nil {
+            if contractOfChannel.count >= 100_000 { contractOfChannel.removeAll() }
+            contractOfChannel[channel] = .some(found)
+        }
+        guard let index = found else { return nil }
         let contract = contracts.contracts[index]
         var outcome = Outcome(verdict: contract.judge(payload))
         guard case .accepted(let identity) = outcome.verdict else { return outcome }

@@ -57,7 +57,7 @@ public struct JSONSchema: Sendable {
     /// The first failure of `instance`, or nil when it is valid.
     public func validate(_ instance: JSONValue) -> Violation? {
         var depth = 0
-        return check(0, instance, at: "", depth: &depth)
+        return check(0, instance, depth: &depth)
     }
 
     /// Whether `instance` is valid.
@@ -71,10 +71,21 @@ public struct JSONSchema: Sendable {
         case keywords(Keywords)
     }
 
-    private struct Keywords: Sendable {
-        var pointer: String
+    /// One schema object's keywords. A class so that checking a node copies a reference, not
+    /// two dozen fields; filled while compiling, never changed afterwards.
+    private final class Keywords: @unchecked Sendable {
+        let pointer: String
+
+        init(pointer: String) {
+            self.pointer = pointer
+        }
+
         var types: [String]?
-        var properties: [String: Int] = [:]
+        var properties: [String: Int] = [:] {
+            didSet { sortedProperties = properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+        }
+        /// `properties` in name order, so the first failure reported is always the same one.
+        var sortedProperties: [(String, Int)] = []
         var required: [String] = []
         var additionalProperties: Int?
         var prefixItems: [Int] = []
@@ -141,9 +152,9 @@ public struct JSONSchema: Sendable {
             case .bool(true): return .always
             case .bool(false): return .never(pointer: pointer)
             case .object(let members):
-                var keywords = Keywords(pointer: pointer)
+                let keywords = Keywords(pointer: pointer)
                 for (key, value) in members.sorted(by: { $0.key < $1.key }) {
-                    try apply(key, value, to: &keywords, at: pointer + "/" + Self.escape(key))
+                    try apply(key, value, to: keywords, at: pointer + "/" + Self.escape(key))
                 }
                 return .keywords(keywords)
             default:
@@ -151,7 +162,7 @@ public struct JSONSchema: Sendable {
             }
         }
 
-        private mutating func apply(_ key: String, _ value: JSONValue, to keywords: inout Keywords, at pointer: String) throws(CompileError) {
+        private mutating func apply(_ key: String, _ value: JSONValue, to keywords: Keywords, at pointer: String) throws(CompileError) {
             func count() throws(CompileError) -> Int {
                 guard case .number(let number) = value, number >= 0, number == number.rounded(), number < 1e15 else {
                     throw fail(pointer, "\(key) must be a non-negative integer")
@@ -260,25 +271,32 @@ public struct JSONSchema: Sendable {
 
     // MARK: validation
 
-    private func check(_ index: Int, _ instance: JSONValue, at path: String, depth: inout Int) -> Violation? {
+    /// The first failure of `instance` against node `index`; its instance pointer is relative
+    /// to `instance` (a parent prefixes its own step, so paths are built only for a failure).
+    private func check(_ index: Int, _ instance: JSONValue, depth: inout Int) -> Violation? {
         switch nodes[index] {
         case .always: return nil
-        case .never(let pointer): return Violation(instancePointer: path, schemaPointer: "#" + pointer, message: "the schema allows nothing here")
+        case .never(let pointer): return Violation(instancePointer: "", schemaPointer: "#" + pointer, message: "the schema allows nothing here")
         case .keywords(let keywords):
             depth += 1
             defer { depth -= 1 }
             guard depth <= Self.maxEvaluationDepth else {
-                return Violation(instancePointer: path, schemaPointer: "#" + keywords.pointer, message: "references nest too deep")
+                return Violation(instancePointer: "", schemaPointer: "#" + keywords.pointer, message: "references nest too deep")
             }
-            return check(keywords, instance, at: path, depth: &depth)
+            return check(keywords, instance, depth: &depth)
         }
     }
 
-    private func check(_ k: Keywords, _ instance: JSONValue, at path: String, depth: inout Int) -> Violation? {
+    private func check(_ k: Keywords, _ instance: JSONValue, depth: inout Int) -> Violation? {
         func violation(_ keyword: String, _ message: String) -> Violation {
-            Violation(instancePointer: path, schemaPointer: "#" + k.pointer + "/" + keyword, message: message)
+            Violation(instancePointer: "", schemaPointer: "#" + k.pointer + "/" + keyword, message: message)
         }
-        if let ref = k.ref, let failure = check(ref, instance, at: path, depth: &depth) { return failure }
+        func below(_ step: String, _ failure: Violation) -> Violation {
+            var failure = failure
+            failure.instancePointer = "/" + step + failure.instancePointer
+            return failure
+        }
+        if let ref = k.ref, let failure = check(ref, instance, depth: &depth) { return failure }
         if let types = k.types, !types.contains(where: { Self.matches(instance, type: $0) }) {
             return violation("type", "\(instance.typeName) is not \(types.joined(separator: " or "))")
         }
@@ -307,28 +325,35 @@ public struct JSONSchema: Sendable {
             if let maxItems = k.maxItems, elements.count > maxItems { return violation("maxItems", "more than \(maxItems) items") }
             for (position, element) in elements.enumerated() {
                 let schema = position < k.prefixItems.count ? k.prefixItems[position] : k.items
-                if let schema, let failure = check(schema, element, at: path + "/\(position)", depth: &depth) { return failure }
+                if let schema, let failure = check(schema, element, depth: &depth) { return below("\(position)", failure) }
             }
         case .object(let members):
             for name in k.required where members[name] == nil { return violation("required", "'\(name)' is missing") }
-            for (name, value) in members.sorted(by: { $0.key < $1.key }) {
-                let schema = k.properties[name] ?? k.additionalProperties
-                if let schema, let failure = check(schema, value, at: path + "/" + Compiler.escape(name), depth: &depth) { return failure }
+            for (name, schema) in k.sortedProperties {
+                if let value = members[name], let failure = check(schema, value, depth: &depth) { return below(Compiler.escape(name), failure) }
+            }
+            if let additional = k.additionalProperties, members.count > 0 {
+                // Members the properties do not name: the first failing one by name, for a stable report.
+                var first: (name: String, failure: Violation)?
+                for (name, value) in members where k.properties[name] == nil && name < (first?.name ?? "\u{10FFFF}") {
+                    if let failure = check(additional, value, depth: &depth) { first = (name, failure) }
+                }
+                if let first { return below(Compiler.escape(first.name), first.failure) }
             }
         default:
             break
         }
         for schema in k.allOf {
-            if let failure = check(schema, instance, at: path, depth: &depth) { return failure }
+            if let failure = check(schema, instance, depth: &depth) { return failure }
         }
-        if !k.anyOf.isEmpty, !k.anyOf.contains(where: { check($0, instance, at: path, depth: &depth) == nil }) {
+        if !k.anyOf.isEmpty, !k.anyOf.contains(where: { check($0, instance, depth: &depth) == nil }) {
             return violation("anyOf", "matches none of the alternatives")
         }
         if !k.oneOf.isEmpty {
-            let matching = k.oneOf.filter { check($0, instance, at: path, depth: &depth) == nil }.count
+            let matching = k.oneOf.filter { check($0, instance, depth: &depth) == nil }.count
             if matching != 1 { return violation("oneOf", "matches \(matching) of the alternatives, not exactly one") }
         }
-        if let not = k.not, check(not, instance, at: path, depth: &depth) == nil { return violation("not", "matches a schema it must not") }
+        if let not = k.not, check(not, instance, depth: &depth) == nil { return violation("not", "matches a schema it must not") }
         return nil
     }
 

@@ -149,42 +149,41 @@ public indirect enum JSONValue: Sendable, Hashable {
 
         private mutating func string() throws(ParseError) -> String {
             position += 1
-            var scalars = String.UnicodeScalarView()
-            var runStart = position
-            func flush(_ end: Int) throws(ParseError) {
-                guard end > runStart else { return }
-                // Raw UTF-8 between escapes: validated by decoding.
-                guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[runStart..<end]), as: UTF8.self) else {
-                    throw .invalid(offset: runStart)
-                }
-                scalars.append(contentsOf: text.unicodeScalars)
-            }
+            let start = position
+            // Most strings have no escape: one validated copy of their bytes.
             while position < bytes.count {
                 let byte = bytes[position]
                 if byte == UInt8(ascii: "\"") {
-                    try flush(position)
+                    defer { position += 1 }
+                    return try text(UnsafeBufferPointer(rebasing: bytes[start..<position]), at: start)
+                }
+                if byte == UInt8(ascii: "\\") { break }
+                if byte < 0x20 { throw fail() }
+                position += 1
+            }
+            var utf8 = Array(UnsafeBufferPointer(rebasing: bytes[start..<position]))
+            while position < bytes.count {
+                let byte = bytes[position]
+                if byte == UInt8(ascii: "\"") {
                     position += 1
-                    return String(scalars)
+                    return try utf8.withUnsafeBufferPointer { buffer throws(ParseError) in try text(buffer, at: start) }
                 }
                 if byte < 0x20 { throw fail() }
-                if byte != UInt8(ascii: "\\") {
-                    position += 1
+                position += 1
+                guard byte == UInt8(ascii: "\\") else {
+                    utf8.append(byte)
                     continue
                 }
-                try flush(position)
-                position += 1
                 guard position < bytes.count else { throw fail() }
                 let escaped = bytes[position]
                 position += 1
                 switch escaped {
-                case UInt8(ascii: "\""): scalars.append("\"")
-                case UInt8(ascii: "\\"): scalars.append("\\")
-                case UInt8(ascii: "/"): scalars.append("/")
-                case UInt8(ascii: "b"): scalars.append("\u{08}")
-                case UInt8(ascii: "f"): scalars.append("\u{0C}")
-                case UInt8(ascii: "n"): scalars.append("\n")
-                case UInt8(ascii: "r"): scalars.append("\r")
-                case UInt8(ascii: "t"): scalars.append("\t")
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(escaped)
+                case UInt8(ascii: "b"): utf8.append(0x08)
+                case UInt8(ascii: "f"): utf8.append(0x0C)
+                case UInt8(ascii: "n"): utf8.append(0x0A)
+                case UInt8(ascii: "r"): utf8.append(0x0D)
+                case UInt8(ascii: "t"): utf8.append(0x09)
                 case UInt8(ascii: "u"):
                     var code = try hex4()
                     if (0xD800...0xDBFF).contains(code) {
@@ -197,13 +196,18 @@ public indirect enum JSONValue: Sendable, Hashable {
                         code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     }
                     guard let scalar = Unicode.Scalar(code) else { throw fail() }
-                    scalars.append(scalar)
+                    UTF8.encode(scalar) { utf8.append($0) }
                 default:
                     throw fail()
                 }
-                runStart = position
             }
             throw fail()
+        }
+
+        /// UTF-8 bytes as a String; not UTF-8 is an error at `offset`.
+        private func text(_ utf8: UnsafeBufferPointer<UInt8>, at offset: Int) throws(ParseError) -> String {
+            guard let text = String(validating: utf8, as: UTF8.self) else { throw .invalid(offset: offset) }
+            return text
         }
 
         private mutating func hex4() throws(ParseError) -> UInt32 {
