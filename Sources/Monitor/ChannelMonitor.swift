@@ -116,8 +116,12 @@ public final class ChannelMonitor: Service, Sendable {
     /// ones stand) and no health is judged (a stopping source is not an outage).
     private func closeLastBucket() {
         let now = configuration.wallClock()
-        let (buckets, consumers) = state.withLock { ($0.statistics.tick(now: now), $0.tracker.consumers) }
+        let (buckets, consumers, integrity) = state.withLock { state in
+            defer { state.integrityTally = [:] }
+            return (state.statistics.tick(now: now), state.tracker.consumers, Array(state.integrityTally.values))
+        }
         configuration.onRefresh(buckets, consumers)
+        if !integrity.isEmpty { configuration.onIntegrity(integrity) }
     }
 
     /// Drains every `drainInterval`, evaluates the detectors every `evaluationInterval` and

@@ -65,6 +65,23 @@ import Testing
     }
 }
 
+@Suite struct IntegrityLedgerTests {
+    @Test func typeAndVersionLabelsStayBounded() throws {
+        let schema = try JSONSchema(try JSONValue.parse(Array(#"{"type": "object"}"#.utf8)))
+        var ledger = IntegrityLedger(contracts: ContractSet([EventContract(channels: "legacy.*", format: .json,
+                                                                           fields: .init(type: "kind", version: "v"), schemas: ["order": schema])]))
+        func label(_ payload: String) -> IntegrityLedger.EventTypeLabel? {
+            ledger.record(channel: "legacy.orders", payload: Array(payload.utf8), now: 0)?.typeLabel
+        }
+        let versions = (1...12).map { label(#"{"kind": "order", "v": "\#($0)"}"#)?.version }
+        #expect(versions == (1...10).map { "\($0)" } + ["__other__", "__other__"], "at most 10 versions of a type are labelled")
+        #expect(label(#"{"kind": "order", "v": "3"}"#) == .init(type: "order", version: "3"), "a version already labelled keeps its label")
+        #expect(label(#"{"kind": "refund", "v": "1"}"#)?.type == "__other__", "a type with no schema")
+        let unjudged = ledger.record(channel: "payments", payload: Array("not json".utf8), now: 0)
+        #expect(unjudged == nil, "a channel with no contract is not judged")
+    }
+}
+
 @Suite struct SequenceTrackerTests {
     @Test func gapsSettleAfterTheReorderWindowAndLateEventsAreOutOfOrder() {
         var tracker = SequenceTracker()

@@ -19,6 +19,11 @@ public struct IntegrityLedger: Sendable {
         public static let other = "__other__"
         public var type: String
         public var version: String
+
+        public init(type: String, version: String) {
+            self.type = type
+            self.version = version
+        }
     }
 
     public let contracts: ContractSet
@@ -33,6 +38,21 @@ public struct IntegrityLedger: Sendable {
         for (index, contract) in contracts.contracts.enumerated() {
             if let window = contract.duplicateWindow { duplicateWindows[index] = DuplicateWindow(window: window) }
         }
+    }
+
+    /// The versions seen of each (contract, type), for a bounded `version` label.
+    private var versionsSeen: [String: Set<String>] = [:]
+    /// Distinct versions labelled per type; further ones count as `__other__`.
+    public static let maxVersionsPerType = 10
+
+    /// The `version` label: the event's own while its type has had at most
+    /// ``maxVersionsPerType`` versions (a version comes from the payload: unbounded otherwise).
+    private mutating func versionLabel(_ version: String, of type: String, in contract: Int) -> String {
+        let key = "\(contract)\u{0}\(type)"
+        if versionsSeen[key]?.contains(version) == true { return version }
+        guard versionsSeen[key, default: []].count < Self.maxVersionsPerType else { return EventTypeLabel.other }
+        versionsSeen[key, default: []].insert(version)
+        return version
     }
 
     /// Keys held by every duplicate window (for the memory gauge).
@@ -53,7 +73,7 @@ public struct IntegrityLedger: Sendable {
         if let type = identity.type {
             let versioned = identity.version.map { "\(type)@\($0)" }
             if contract.schemas[type] != nil || versioned.map({ contract.schemas[$0] != nil }) == true {
-                outcome.typeLabel = EventTypeLabel(type: type, version: identity.version ?? "")
+                outcome.typeLabel = EventTypeLabel(type: type, version: versionLabel(identity.version ?? "", of: type, in: index))
             }
         }
         let source = identity.source ?? ""
