@@ -30,7 +30,10 @@ struct HeartbeatCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard DurationText.parse(interval) != nil else { throw ValidationError("--interval: '\(interval)' is not a duration such as 5s") }
-        guard RedisURL(redis) != nil else { throw ValidationError("--redis: '\(redis)' is not redis://host:port") }
+        guard let url = RedisURL(redis) else { throw ValidationError("--redis: '\(redis)' is not redis://host:port") }
+        guard url.tls == nil else {
+            throw ValidationError("--redis: lookout heartbeat speaks plain TCP only; publish heartbeats over TLS with your Redis client")
+        }
         guard !consumer.isEmpty else { throw ValidationError("--consumer: empty name") }
     }
 
