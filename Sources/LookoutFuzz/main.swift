@@ -17,6 +17,7 @@ enum FuzzTarget: String, CaseIterable {
     case heartbeat
     case config
     case redisURL = "redis-url"
+    case eventContract = "event-contract"
 
     /// Runs one input; traps (a finding) when a property fails.
     func run(_ bytes: [UInt8]) {
@@ -26,6 +27,7 @@ enum FuzzTarget: String, CaseIterable {
         case .heartbeat: Self.heartbeat(bytes)
         case .config: _ = try? ServeConfiguration.parse(yaml: String(decoding: bytes, as: UTF8.self))
         case .redisURL: Self.redisURL(bytes)
+        case .eventContract: Self.eventContract(bytes)
         }
     }
 
@@ -85,6 +87,36 @@ enum FuzzTarget: String, CaseIterable {
         if case .success(let heartbeat) = Heartbeat.parse(bytes) {
             precondition(!heartbeat.consumer.isEmpty && heartbeat.consumer.count <= Heartbeat.maxNameLength)
             precondition(bytes.count <= Heartbeat.maxBytes)
+        }
+    }
+
+    /// A contract with a schema that uses every asserted keyword family.
+    static let contract: EventContract = {
+        let schema = try! JSONSchema(try! JSONValue.parse(Array(#"""
+            {"type": "object", "required": ["amount"], "additionalProperties": {"type": ["string", "number", "null"]},
+             "properties": {"amount": {"type": "number", "minimum": 0, "exclusiveMaximum": 1e9},
+                            "currency": {"enum": ["EUR", "USD"]}, "code": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]+$", "maxLength": 40},
+                            "lines": {"type": "array", "prefixItems": [{"const": "head"}], "items": {"$ref": "#/$defs/line"}, "maxItems": 50},
+                            "flag": {"oneOf": [{"type": "boolean"}, {"type": "integer", "minimum": 1}]},
+                            "note": {"anyOf": [{"type": "string", "minLength": 1}, {"type": "null"}], "not": {"const": "forbidden"}}},
+             "$defs": {"line": {"allOf": [{"type": "object"}, {"required": ["sku"]}], "properties": {"sku": {"type": "string"}}}}}
+            """#.utf8)))
+        return EventContract(channels: "*", format: .cloudevents, schemas: ["t": schema], requireSchema: true, checksSequence: false)
+    }()
+
+    /// Any bytes get a verdict, the same one twice; `not_json` exactly when the parser refuses
+    /// them (or they are too large); an accepted event carries the envelope's id and type.
+    static func eventContract(_ bytes: [UInt8]) {
+        let verdict = contract.judge(bytes)
+        precondition(verdict == contract.judge(bytes), "the same bytes, another verdict")
+        let parsed = try? JSONValue.parse(bytes)
+        if case .violated(let violation) = verdict, violation.reason == .notJSON {
+            if case .object? = parsed { preconditionFailure("a parsed object reported as not JSON") }
+        } else if bytes.count <= EventContract.maxPayloadBytes {
+            guard case .object(let members)? = parsed else { preconditionFailure("judged beyond not_json, yet not a parsed object") }
+            if case .accepted(let identity) = verdict {
+                precondition(members["id"] == .string(identity.id ?? "") && members["type"] == .string("t"), "identity from the envelope")
+            }
         }
     }
 
