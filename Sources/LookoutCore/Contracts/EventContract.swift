@@ -220,16 +220,19 @@ extension EventContract {
 /// The configured contracts, looked up by channel: the first whose glob matches.
 public struct ContractSet: Sendable {
     public let contracts: [EventContract]
+    /// Each contract's glob as bytes, made once (a lookup runs for every message of a source).
+    private let globs: [[UInt8]]
 
     public init(_ contracts: [EventContract]) {
         self.contracts = contracts
+        self.globs = contracts.map { Array($0.channels.utf8) }
     }
 
     public var isEmpty: Bool { contracts.isEmpty }
 
     /// The index of the contract covering `channel`, or nil when none does (never judged).
     public func contractIndex(for channel: some Collection<UInt8>) -> Int? {
-        contracts.firstIndex { GlobPattern.matches(pattern: Array($0.channels.utf8), subject: channel) }
+        globs.firstIndex { GlobPattern.matches(pattern: $0, subject: channel) }
     }
 
     /// The first pair of entries whose globs can match the same channel, or nil.
