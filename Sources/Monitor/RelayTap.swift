@@ -20,8 +20,9 @@ public final class RelayTap: RelayObserver {
     /// Subscribed named connections: each one's name, and each name's connections.
     nonisolated(unsafe) private var namedClients: [UInt64: String] = [:]
     nonisolated(unsafe) private var subscribedByName: [String: Set<UInt64>] = [:]
-    /// Whether a contract covers each channel published on, so the globs run once per channel.
-    nonisolated(unsafe) private var covered: [ByteBuffer: Bool] = [:]
+    /// Each channel published on: its name when a contract covers it, nil when none does; so the
+    /// globs run, and the name is made, once per channel.
+    nonisolated(unsafe) private var covered: [ByteBuffer: String?] = [:]
 
     public init(queue: ObservationQueue, heartbeatChannel: String = HeartbeatTracker.defaultChannel, events: EventHandOver? = nil,
                 clock: @escaping @Sendable () -> Double = wallClockSeconds) {
@@ -37,8 +38,8 @@ public final class RelayTap: RelayObserver {
         if observation.channel == heartbeatChannel {
             queue.offer(.heartbeat(payload: Array(observation.payload.readableBytesView.prefix(Heartbeat.maxBytes + 1)), at: clock()))
         }
-        if let events, isCovered(observation.channel, by: events) {
-            events.offer(channel: String(buffer: observation.channel), payload: observation.payload.readableBytesView, at: clock())
+        if let events, let name = contractedName(observation.channel, in: events) {
+            events.offer(channel: name, payload: observation.payload.readableBytesView, at: clock())
         }
         update(observation.channel) { sums in
             sums.messages += 1
@@ -47,12 +48,12 @@ public final class RelayTap: RelayObserver {
         }
     }
 
-    private func isCovered(_ channel: ByteBuffer, by events: EventHandOver) -> Bool {
+    private func contractedName(_ channel: ByteBuffer, in events: EventHandOver) -> String? {
         if let known = covered[channel] { return known }
         if covered.count >= 100_000 { covered.removeAll(keepingCapacity: true) }
-        let answer = events.covers(channel.readableBytesView)
-        covered[ByteBuffer(buffer: channel)] = answer
-        return answer
+        let name = events.covers(channel.readableBytesView) ? String(buffer: channel) : nil
+        covered[ByteBuffer(buffer: channel)] = .some(name)
+        return name
     }
 
     public func relayDidDeliver(_ observation: DeliveryObservation) {

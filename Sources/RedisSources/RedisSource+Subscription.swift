@@ -119,6 +119,14 @@ extension RedisSource {
         guard !replies.isEmpty else { return }
         let now = wallClockSeconds()
         var sums = ChannelSums<SourceChannel>(capacity: .max)
+        // Whether a contract covers each channel of this poll: its globs run once per channel.
+        var coverage: [String: Bool] = [:]
+        func covered(_ name: String, by events: EventHandOver) -> Bool {
+            if let known = coverage[name] { return known }
+            let answer = events.covers(name.utf8)
+            coverage[name] = answer
+            return answer
+        }
         for reply in replies {
             guard let (channel, payload) = Self.message(in: reply) else { continue }
             if channel.name == configuration.probeChannel || (channel.sharded && channel.name.hasPrefix(shardProbePrefix)) {
@@ -128,7 +136,7 @@ extension RedisSource {
             if channel.name == configuration.heartbeatChannel && !channel.sharded {
                 queue.offer(.heartbeat(payload: Array(payload.prefix(Heartbeat.maxBytes + 1)), at: now))
             }
-            if let events = configuration.events, events.covers(channel.name.utf8) {
+            if let events = configuration.events, covered(channel.name, by: events) {
                 events.offer(channel: channel.name, payload: payload, at: now)
             }
             let latency = envelope?.seconds(in: payload).map { max(0, now - $0) }

@@ -81,9 +81,7 @@ public struct JSONSchema: Sendable {
         }
 
         var types: [String]?
-        var properties: [String: Int] = [:] {
-            didSet { sortedProperties = properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
-        }
+        var properties: [String: Int] = [:]
         /// `properties` in name order, so the first failure reported is always the same one.
         var sortedProperties: [(String, Int)] = []
         var required: [String] = []
@@ -198,7 +196,9 @@ public struct JSONSchema: Sendable {
             case "properties":
                 guard case .object(let properties) = value else { throw fail(pointer, "properties must be an object of schemas") }
                 for (name, schema) in properties.sorted(by: { $0.key < $1.key }) {
-                    keywords.properties[name] = try compile(schema, at: pointer + "/" + Self.escape(name))
+                    let index = try compile(schema, at: pointer + "/" + Self.escape(name))
+                    keywords.properties[name] = index
+                    keywords.sortedProperties.append((name, index))
                 }
             case "required":
                 guard case .array(let list) = value, list.allSatisfy({ $0.stringValue != nil }) else {

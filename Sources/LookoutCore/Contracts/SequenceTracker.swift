@@ -57,16 +57,6 @@ public struct SequenceTracker: Sendable {
     /// Sources tracked now.
     public var streamCount: Int { streams.count }
 
-    /// The next expected number of each tracked (channel, source), to save across a restart.
-    public var expected: [(channel: String, source: String, next: UInt64)] {
-        streams.map { ($0.key.channel, $0.key.source, $0.value.next) }.sorted { ($0.channel, $0.source) < ($1.channel, $1.source) }
-    }
-
-    /// Resumes streams saved by ``expected`` (their holes are not kept).
-    public mutating func resume(_ saved: [(channel: String, source: String, next: UInt64)]) {
-        for entry in saved.prefix(maxStreams) { streams[Key(channel: entry.channel, source: entry.source)] = Stream(next: entry.next) }
-    }
-
     public mutating func observe(channel: String, source: String, sequence: UInt64, now: Double) -> Outcome {
         let key = Key(channel: channel, source: source)
         guard var stream = streams[key] else {
