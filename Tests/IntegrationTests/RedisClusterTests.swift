@@ -165,9 +165,11 @@ import Testing
         let beatPort = cluster.nodes[2].port
         let beating = Task.detached {
             let connection = try TestConnection(port: beatPort)
-            // Every 250 ms with a 1 s interval (late after 1.5 s of silence), for at most 60 s.
+            // Every 250 ms with a 3 s interval (late after 4.5 s of silence), for at most 60 s: the
+            // beats go unseen while the killed seed's subscription is made again, which took
+            // over 1.5 s on a loaded 2-core clean clone (a 1 s interval made this test flaky).
             for _ in 0..<240 where !Task.isCancelled {
-                let beat = #"{"v":1,"consumer":"billing-1","group":"billing","interval_ms":1000}"#
+                let beat = #"{"v":1,"consumer":"billing-1","group":"billing","interval_ms":3000}"#
                 _ = try await offThePool { try connection.call("PUBLISH", "lookout:heartbeat", beat) }
                 try await Task.sleep(for: .milliseconds(250))
             }
