@@ -123,6 +123,7 @@ public final class LookoutApplication: Service, Sendable {
         monitorConfiguration.grouping = configuration.grouping
         monitorConfiguration.detector = configuration.detector
         monitorConfiguration.ownChannels = configuration.ownChannels
+        monitorConfiguration.consumedPatterns = configuration.consumedPatterns
         monitorConfiguration.events = events
         monitorConfiguration.onViolation = { store?.record(violation: $0) }
         monitorConfiguration.onIntegrity = { store?.record(integrity: $0) }

@@ -55,6 +55,7 @@ import Yams
 ///   stall_window: 60s
 ///   lag_window: 2m                   # a backlog growing at every heartbeat this long: lagging
 ///   reconnect_grace: 5s              # a named connection back within this is a reconnect, not down
+///   patterns: ["jobs.*"]             # globs consumed through PSUBSCRIBE on Redis (whose patterns cannot be listed)
 ///   detector: fixed                  # or phi (phi-accrual, threshold 8)
 ///   phi_threshold: 8
 /// alerts:
@@ -96,6 +97,8 @@ public struct ServeConfiguration: Sendable {
     public var heartbeatChannel = "lookout:heartbeat"
     /// The consumer failure detector's settings.
     public var detector = ConsumerStateMachine.Configuration()
+    /// Globs the user declares consumed through pattern subscriptions (`consumers.patterns`).
+    public var consumedPatterns: [String] = []
     /// URLs that receive consumer alerts in Alertmanager's webhook format.
     public var alertWebhooks: [String] = []
     /// Alertmanager base URLs that receive consumer alerts through its API.
@@ -206,7 +209,10 @@ public struct ServeConfiguration: Sendable {
         }
         if let consumers = try root.optional("consumers")?.map() {
             try consumers.allowOnly(["heartbeat_channel", "late_after", "down_after", "stall_window", "lag_window", "reconnect_grace",
-                                     "detector", "phi_threshold"])
+                                     "detector", "phi_threshold", "patterns"])
+            if let patterns = try consumers.optional("patterns")?.list() {
+                configuration.consumedPatterns = try patterns.map { (node) throws(ConfigurationError) in try node.consumedPattern() }
+            }
             if let channel = try consumers.optional("heartbeat_channel")?.string() { configuration.heartbeatChannel = channel }
             if let late = try consumers.optional("late_after")?.positiveNumber() { configuration.detector.lateAfter = late }
             if let down = try consumers.optional("down_after")?.positiveNumber() { configuration.detector.downAfter = down }
@@ -557,6 +563,13 @@ private struct Node {
             throw fail("'\(text)' is not 'hard soft seconds', e.g. 32mb 8mb 60")
         }
         return limits
+    }
+
+    /// One of `consumers.patterns`: a non-empty glob.
+    func consumedPattern() throws(ConfigurationError) -> String {
+        let text = try string()
+        guard !text.isEmpty else { throw fail("must not be empty") }
+        return text
     }
 
     func webhookURL() throws(ConfigurationError) -> String {

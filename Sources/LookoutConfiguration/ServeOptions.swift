@@ -106,6 +106,10 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: "How long a named subscriber that went away may take to subscribe again before it is down; a return within it is a reconnect (default 5s).")
     public var reconnectGrace: String?
 
+    @Option(name: .customLong("consumer-pattern"),
+            help: "A glob consumed through PSUBSCRIBE (consumers.patterns): on Redis, whose patterns cannot be listed, its channels count as consumed while a pattern subscription exists. Repeatable.")
+    public var consumedPatterns: [String] = []
+
     @Option(name: .customLong("alert-webhook"), help: "Send consumer alerts to this URL in Alertmanager's webhook format. Repeatable.")
     public var alertWebhooks: [String] = []
 
@@ -268,6 +272,10 @@ extension ServeConfiguration {
         if let window = try duration("stall-window", flags.stallWindow, example: "60s") { settings.detector.stallWindow = window }
         if let window = try duration("lag-window", flags.lagWindow, example: "2m") { settings.detector.lagWindow = window }
         if let grace = try duration("reconnect-grace", flags.reconnectGrace, example: "5s") { settings.detector.reconnectGrace = grace }
+        for pattern in flags.consumedPatterns {
+            guard !pattern.isEmpty else { throw ConfigurationError(key: "--consumer-pattern", reason: "must not be empty") }
+            settings.consumedPatterns.append(pattern)
+        }
         if let path = flags.db { settings.storePath = path }
         if flags.noDB { settings.storePath = nil }
         if let flush = try duration("store-flush-interval", flags.storeFlushInterval, example: "1s") { settings.storeFlushInterval = flush }

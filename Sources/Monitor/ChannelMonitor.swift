@@ -21,6 +21,10 @@ public final class ChannelMonitor: Service, Sendable {
         public var detector = ConsumerStateMachine.Configuration()
         /// A channel counts as carrying traffic while its last message is at most this old (seconds).
         public var trafficWindow: Double = 60
+        /// Globs the user declares consumed through patterns (`consumers.patterns`): on Redis,
+        /// whose patterns cannot be listed, a channel they match is consumed while some pattern
+        /// subscription exists.
+        public var consumedPatterns: [String] = []
         /// Lookout's own channels (heartbeats, alerts, probes): never reported as consumer-less.
         public var ownChannels: Set<String> = [HeartbeatTracker.defaultChannel, "lookout:alerts", "lookout:probe"]
         /// Called with every consumer state change, after metrics are updated (alerting hooks in here).
@@ -62,6 +66,9 @@ public final class ChannelMonitor: Service, Sendable {
         var integritySeries: [String: MonitorMetrics.IntegritySeries] = [:]
         /// Integrity counts since the last refresh, per channel label.
         var integrityTally: [String: IntegrityCounts] = [:]
+        /// Per channel label, the pattern subscriptions its last message reached, where the
+        /// source could tell (the relay).
+        var patternReceivers: [String: Int] = [:]
     }
 
     private struct ReportedCounts: Sendable {
@@ -153,8 +160,8 @@ public final class ChannelMonitor: Service, Sendable {
             guard !batch.isEmpty else { return [] }
             for observation in batch {
                 switch observation {
-                case .heartbeat(let payload, let time):
-                    switch state.tracker.receive(payload, at: time) {
+                case .heartbeat(let payload, let source, let time):
+                    switch state.tracker.receive(payload, from: source, at: time) {
                     case .success(let changes):
                         transitions += changes
                     case .failure(let rejection):
@@ -169,8 +176,16 @@ public final class ChannelMonitor: Service, Sendable {
                     if let transition = state.tracker.namedConnection(name, subscribed: subscribed, at: time, reason: reason, subscriptions: left) {
                         transitions.append(transition)
                     }
-                case .traffic(let channel, let messages, let bytes, let unrouted, let time):
-                    count(channel, messages: messages, bytes: bytes, unrouted: unrouted, at: time, in: &state)
+                case .traffic(let channel, let messages, let bytes, let unrouted, let patternReceivers, let time):
+                    count(channel, messages: messages, bytes: bytes, unrouted: unrouted, patternReceivers: patternReceivers, at: time, in: &state)
+                case .sourceWatching(let source, let watching, let time):
+                    if watching {
+                        state.tracker.sourceWatchingAgain(source, at: time)
+                    } else {
+                        state.tracker.sourceStoppedWatching(source, at: time)
+                        logger.notice("heartbeats carried by a source that is not watching are not judged until it is back",
+                                      metadata: ["source": "\(source)"])
+                    }
                 case .latencies(let channel, let seconds):
                     record(channel, latencies: seconds, in: &state)
                 case .event(let channel, let payload, let time):
@@ -194,13 +209,15 @@ public final class ChannelMonitor: Service, Sendable {
         report(transitions, groupTransitions)
     }
 
-    private func count(_ channel: String, messages: Int, bytes: Int, unrouted: Int, at time: Double, in state: inout State) {
+    private func count(_ channel: String, messages: Int, bytes: Int, unrouted: Int, patternReceivers: Int?, at time: Double,
+                       in state: inout State) {
         state.tracker.noteMessage(on: channel, messages: messages, at: time)
         // The monitor itself receives Lookout's own channels: they are never published to nobody.
         let unrouted = configuration.ownChannels.contains(channel) ? 0 : unrouted
         guard let label = state.grouping.label(for: channel) else { return }
         if label == ChannelGrouping.overflowLabel { state.grouping.countOverflow(messages: messages) }
         state.statistics.record(label: label, messages: messages, bytes: bytes, unrouted: unrouted, at: time)
+        if let patternReceivers { state.patternReceivers[label] = patternReceivers }
         let series = Self.series(label, in: &state, metrics: metrics)
         series.messages.increment(by: Int64(messages))
         series.bytes.increment(by: Int64(bytes))
@@ -369,6 +386,8 @@ public final class ChannelMonitor: Service, Sendable {
         for source in sources {
             outputBytes.merge(await source.namedSubscriberOutputBytes(), uniquingKeysWith: +)
         }
+        var unattributedPatterns = 0
+        for source in sources { unattributedPatterns += await source.unattributedPatterns }
         var relayStatistics: RelayStatistics?
         if let relay { relayStatistics = try? await relay.statistics() }
         let notReady = await sourcesNotReady()
@@ -379,8 +398,17 @@ public final class ChannelMonitor: Service, Sendable {
                 byLabel[label, default: 0] += count
             }
             state.statistics.replaceSubscribers(byLabel)
+            let patterns = PatternConsumers(known: configuration.consumedPatterns + Array(state.tracker.livePatterns),
+                                            unattributed: unattributedPatterns)
+            let exact = state.patternReceivers
+            state.statistics.assessPatterns { label, channel in
+                patterns.assess(label, subscribers: channel.subscribers, exact: exact[label])
+            }
             for (label, channel) in state.statistics.channels {
-                Self.series(label, in: &state, metrics: metrics).subscribers.set(Int64(channel.subscribers))
+                let series = Self.series(label, in: &state, metrics: metrics)
+                series.subscribers.set(Int64(channel.subscribers))
+                series.patternSubscribers.set(Int64(channel.patternSubscribers))
+                series.consumptionUnknown.set(Int64(channel.consumptionUnknown ? 1 : 0))
             }
             for (key, series) in state.consumerSeries {
                 series.outputBuffer.set(Int64(outputBytes[String(key.prefix { $0 != "\u{0}" })] ?? 0))
@@ -419,15 +447,17 @@ public final class ChannelMonitor: Service, Sendable {
         configuration.onHealth(HealthSnapshot(unservedChannels: unserved, sources: sources.map(\.name), sourcesDown: notReady, at: now))
     }
 
-    /// Channels that carried traffic since `since` while nothing serves them: no subscriber, or
-    /// every consumer that declares the channel in its heartbeats is down or stopped. (A window,
-    /// not the last second, so a channel with a message every few seconds is judged steadily.)
+    /// Channels that carried traffic since `since` while nothing serves them: no subscriber and
+    /// no pattern subscriber, or every consumer that declares the channel in its heartbeats is
+    /// down or stopped. A channel whose consumption is unknown is not judged. (A window, not the
+    /// last second, so a channel with a message every few seconds is judged steadily.)
     /// Busiest first.
     private static func unservedChannels(_ state: State, excluding own: Set<String>, since: Double) -> [String] {
         let consumers = state.tracker.machinesServingChannels
         return state.statistics.channels.compactMap { label, channel -> (String, Double)? in
             guard (channel.lastMessageAt ?? -.infinity) >= since, label != ChannelGrouping.overflowLabel, !own.contains(label) else { return nil }
-            if channel.subscribers == 0 { return (label, channel.messagesPerSecond) }
+            guard !channel.consumptionUnknown else { return nil }
+            if channel.subscribers + channel.patternSubscribers == 0 { return (label, channel.messagesPerSecond) }
             let declared = consumers.filter { $0.serves(label) }
             if !declared.isEmpty && declared.allSatisfy({ $0.state == .down || $0.state == .stopped }) { return (label, channel.messagesPerSecond) }
             return nil

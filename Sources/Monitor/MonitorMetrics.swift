@@ -60,6 +60,8 @@ public final class MonitorMetrics: Sendable {
         public let bytes: Counter
         public let unrouted: Counter
         public let subscribers: Gauge
+        public let patternSubscribers: Gauge
+        public let consumptionUnknown: Gauge
         public let latency: ValueHistogram
     }
 
@@ -74,6 +76,10 @@ public final class MonitorMetrics: Sendable {
                                            help: "Messages published while the channel had no subscriber: lost."),
             subscribers: registry.gauge("lookout_channel_subscribers", labels: labels,
                                             help: "Current subscribers of the channel (patterns not counted)."),
+            patternSubscribers: registry.gauge("lookout_channel_pattern_subscribers", labels: labels,
+                                               help: "Pattern subscriptions (PSUBSCRIBE) that receive the channel: exact on the relay (its last message's); on Redis those matching consumers.patterns or live consumers' declared globs."),
+            consumptionUnknown: registry.gauge("lookout_channel_consumption_unknown", labels: labels,
+                                               help: "1 when the channel has no subscriber and Redis holds patterns Lookout cannot attribute: it may be consumed through one (declare it in consumers.patterns); never alerted as without consumers."),
             latency: registry.histogram("lookout_channel_delivery_latency_seconds", labels: labels,
                                                  buckets: Self.latencyBuckets,
                                                  help: "Time from publish accepted to message written to a subscriber.")

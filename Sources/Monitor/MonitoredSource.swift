@@ -11,6 +11,10 @@ public protocol MonitoredSource: AnyObject, Sendable {
     var notReadyReason: String? { get async }
     /// Current subscribers per raw channel name (pattern subscribers not counted).
     func subscriberCounts() async -> [String: Int]
+    /// Pattern subscriptions held by clients whose patterns the source cannot list (Redis tells
+    /// only how many patterns exist, `PUBSUB NUMPAT`), Lookout's own left out; 0 for a source
+    /// that knows who receives each message (the relay).
+    var unattributedPatterns: Int { get async }
     /// Output not yet read by each named subscriber, in bytes.
     func namedSubscriberOutputBytes() async -> [String: Int]
     /// Reconnections and the last probe's round trip, for the status page.
@@ -32,6 +36,7 @@ public struct SourceDetails: Sendable, Hashable {
 
 extension MonitoredSource {
     public func namedSubscriberOutputBytes() async -> [String: Int] { [:] }
+    public var unattributedPatterns: Int { get async { 0 } }
     public var details: SourceDetails { get async { SourceDetails() } }
 
     public var notReadyReason: String? {
@@ -43,7 +48,9 @@ extension MonitoredSource {
 /// and the relay's own counters are read from the relay.
 public final class RelaySource: MonitoredSource {
     public let relay: RelayServer
-    public var name: String { "relay" }
+    /// The relay's name as a source (`source` label, `/readyz`).
+    public static let sourceName = "relay"
+    public var name: String { Self.sourceName }
 
     public init(relay: RelayServer) {
         self.relay = relay

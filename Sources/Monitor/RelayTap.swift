@@ -36,7 +36,8 @@ public final class RelayTap: RelayObserver {
 
     public func relayDidPublish(_ observation: PublishObservation) {
         if observation.channel == heartbeatChannel {
-            queue.offer(.heartbeat(payload: Array(observation.payload.readableBytesView.prefix(Heartbeat.maxBytes + 1)), at: clock()))
+            queue.offer(.heartbeat(payload: Array(observation.payload.readableBytesView.prefix(Heartbeat.maxBytes + 1)),
+                                   source: RelaySource.sourceName, at: clock()))
         }
         if let events, let name = contractedName(observation.channel, in: events) {
             events.offer(channel: name, payload: observation.payload.readableBytesView, at: clock())
@@ -45,6 +46,7 @@ public final class RelayTap: RelayObserver {
             sums.messages += 1
             sums.bytes += observation.payloadBytes
             if observation.receivers == 0 { sums.unrouted += 1 }
+            sums.patternReceivers = observation.patternReceivers
         }
     }
 

@@ -82,6 +82,9 @@ extension RedisSource {
         let channels = shared.withLock { Array($0.seenChannels) }
         var numsub: [String: Int] = [:]
         var patterns = 0
+        // Pattern subscriptions of clients other than a Lookout monitor (this one or another
+        // Lookout's), from CLIENT LIST; nil where a node would not list its clients.
+        var foreignPatterns: Int? = 0
         var ownOutput = 0
         var named: Set<String> = []
         var namedOutput: [String: Int] = [:]
@@ -93,10 +96,13 @@ extension RedisSource {
                 if let text = try connection.command(["CLIENT", "LIST", "TYPE", "pubsub"]).text {
                     let entries = ClientListEntry.parse(text)
                     ownOutput += entries.first { $0.name == "lookout-monitor" }?.outputMemory ?? 0
+                    foreignPatterns? += entries.filter { $0.name != "lookout-monitor" }.map(\.patternSubscriptions).reduce(0, +)
                     for entry in entries where !entry.name.isEmpty && !entry.name.hasPrefix("lookout-") && entry.subscriptions > 0 {
                         named.insert(entry.name)
                         namedOutput[entry.name, default: 0] += entry.outputMemory
                     }
+                } else {
+                    foreignPatterns = nil
                 }
                 return true
             }
@@ -115,7 +121,9 @@ extension RedisSource {
                 state.namedSubscribers = named
                 state.namedOutput = namedOutput
                 state.numsub = numsub
-                state.otherPatterns = max(0, patterns - (state.patternSubscribed ? 1 : 0))
+                // NUMPAT counts distinct patterns, so another client's `*` would hide behind
+                // Lookout's own: CLIENT LIST's per-client counts are exact where allowed.
+                state.otherPatterns = foreignPatterns ?? max(0, patterns - (state.patternSubscribed ? 1 : 0))
                 if state.shardChannels != shardChannels {
                     state.shardChannels = shardChannels
                     state.planVersion += 1

@@ -134,7 +134,7 @@ extension RedisSource {
                 continue
             }
             if channel.name == configuration.heartbeatChannel && !channel.sharded {
-                queue.offer(.heartbeat(payload: Array(payload.prefix(Heartbeat.maxBytes + 1)), at: now))
+                queue.offer(.heartbeat(payload: Array(payload.prefix(Heartbeat.maxBytes + 1)), source: name, at: now))
             }
             if let events = configuration.events, covered(channel.name, by: events) {
                 events.offer(channel: channel.name, payload: payload, at: now)

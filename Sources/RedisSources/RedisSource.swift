@@ -228,6 +228,9 @@ public final class RedisSource: MonitoredSource, Service {
             state.refreshRequested = true
             return newly
         }
+        // Heartbeats travel on a classic channel: without the pattern subscription they go
+        // unseen, and the consumers' silence is not theirs.
+        if newly && link == .pattern { queue.offer(.sourceWatching(source: name, watching: false, at: now)) }
         currentNotReadyReason()
         return newly
     }
@@ -242,6 +245,7 @@ public final class RedisSource: MonitoredSource, Service {
             }
             return state.coverage.restored(link, at: now)
         }
+        if link == .pattern { queue.offer(.sourceWatching(source: name, watching: true, at: now)) }
         currentNotReadyReason()
         guard let gap else { return }
         gapSeconds.increment(by: gap.end - gap.start)
@@ -260,6 +264,10 @@ public final class RedisSource: MonitoredSource, Service {
 
     public func namedSubscriberOutputBytes() async -> [String: Int] {
         shared.withLock { $0.namedOutput }
+    }
+
+    public var unattributedPatterns: Int {
+        get async { shared.withLock { $0.otherPatterns } }
     }
 
     public var details: SourceDetails {

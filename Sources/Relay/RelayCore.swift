@@ -111,6 +111,7 @@ final class RelayCore: @unchecked Sendable {
         var frames = MessageFrames(channel: channel, payload: payload, sharded: sharded)
         let timed = observer?.observesDeliveries == true
         let receivers: Int
+        var patternReceivers = 0
         if sharded {
             receivers = registry.forEachShardReceiver(ofChannel: channel) { subscriber in
                 deliver(&frames, pattern: nil, to: subscriber)
@@ -122,6 +123,7 @@ final class RelayCore: @unchecked Sendable {
         } else {
             receivers = registry.forEachReceiver(ofChannel: channel) { subscriber, pattern in
                 deliver(&frames, pattern: pattern, to: subscriber)
+                if pattern != nil { patternReceivers += 1 }
                 if timed {
                     if acceptedAt.uptimeNanoseconds == 0 { acceptedAt = .now() }
                     subscriber.timedDeliveries.append((channel, acceptedAt))
@@ -133,7 +135,7 @@ final class RelayCore: @unchecked Sendable {
         if receivers == 0 { stats.messagesUnrouted += 1 }
         if let observer {
             observer.relayDidPublish(PublishObservation(
-                channel: channel, payload: payload, receivers: receivers,
+                channel: channel, payload: payload, receivers: receivers, patternReceivers: patternReceivers,
                 sharded: sharded, publisherID: publisher?.id ?? 0, acceptedAt: acceptedAt
             ))
         }

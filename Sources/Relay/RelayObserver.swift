@@ -9,6 +9,8 @@ public struct PublishObservation: Sendable {
     public var payloadBytes: Int { payload.readableBytes }
     /// How many subscriptions received it (PUBLISH's reply: channel plus pattern receivers).
     public var receivers: Int
+    /// How many of those were pattern subscriptions (PSUBSCRIBE) matching the channel.
+    public var patternReceivers: Int
     public var sharded: Bool
     /// The publishing client's id; 0 for messages Lookout publishes itself.
     public var publisherID: UInt64

@@ -34,12 +34,13 @@ struct ViolationRecordRow: ReportRecord {
 /// A channel as the monitor sees it now (the HTTP API): the `channels` fields, over the last
 /// second, then `bytes_per_second`.
 struct LiveChannelRecord: ReportRecord {
-    static let fields = ChannelRecord.trafficFields + ["bytes_per_second"]
+    static let fields = ChannelRecord.trafficFields + ["bytes_per_second", "pattern_subscribers", "consumption_unknown"]
     var values: [Any?]
 
     init(_ channel: String, _ live: ChannelStatistics.Channel) {
         values = [channel, live.messages, Human.rounded(live.messagesPerSecond), live.bytes, live.unrouted, live.subscribers,
-                  live.latencyP99.map(Human.latencySeconds), live.lastMessageAt.map(Human.rfc3339), Human.rounded(live.bytesPerSecond)]
+                  live.latencyP99.map(Human.latencySeconds), live.lastMessageAt.map(Human.rfc3339), Human.rounded(live.bytesPerSecond),
+                  live.patternSubscribers, live.consumptionUnknown]
     }
 }
 

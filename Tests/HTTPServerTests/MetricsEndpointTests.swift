@@ -56,8 +56,9 @@ import Testing
                 #expect(channels.first?["last_message_at"] as? String == "1970-01-01T00:00:06.000Z")
                 #expect(Set(channels.first?.keys.map { $0 } ?? []) == [
                     "channel", "messages", "messages_per_second", "bytes", "unrouted", "subscribers", "latency_p99_seconds",
-                    "last_message_at", "bytes_per_second",
-                ], "the CLI's channel fields, then bytes_per_second")
+                    "last_message_at", "bytes_per_second", "pattern_subscribers", "consumption_unknown",
+                ], "the CLI's channel fields, then bytes_per_second and pattern consumption")
+                #expect(channels.map { $0["consumption_unknown"] as? Bool } == [false, false])
             }
             try await client.execute(uri: "/api/v1/alerts", method: .get) { response in
                 #expect(response.status == .serviceUnavailable, "no database, no history")

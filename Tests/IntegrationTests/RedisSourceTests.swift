@@ -2,7 +2,9 @@
 import Glibc
 #endif
 import Foundation
+import LookoutCore
 import RESP
+import Store
 import Testing
 import LookoutTestSupport
 
@@ -78,6 +80,40 @@ import LookoutTestSupport
         _ = try newPublisher.call("PUBLISH", "third", "after the gap")
         try await waitUntil { sample(try await scrape(lookout), "lookout_channel_messages_total{channel=\"third\"}") == Double(perChannel + 1) }
         try await lookout.stop()
+    }
+
+    /// A consumer's heartbeats cannot be seen while Redis is away: its silence then is not its
+    /// own. With a 1 s interval and Redis gone for 4 s, it would be down without that rule.
+    @Test func aConsumerBeatingThroughARedisThatRestartsNeverLeavesUp() async throws {
+        let redis = try RedisServer()
+        let port = redis.port
+        let source = "redis://127.0.0.1:\(port)"
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source])
+        try await waitUntil { try await lookout.get("/readyz").status == 200 }
+        // Beats every 200 ms from a process of its own (redis-cli, connecting afresh each time).
+        let beating = try heartbeatLoop(port: port, consumer: "steady-1", intervalMilliseconds: 1_000)
+        defer { beating.stop(signal: SIGKILL) }
+        let up = #"lookout_consumer_state{consumer="steady-1",group="billing",state="up"}"#
+        try await waitUntil { sample(try await scrape(lookout), up) == 1 }
+
+        redis.stop()
+        try await waitUntil { sample(try await scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 0 }
+        // The outage lasts past 3 intervals (down, were silence judged).
+        try await Task.sleep(for: .seconds(4))
+        #expect(sample(try await scrape(lookout), up) == 1, "not judged while its heartbeats cannot be seen")
+        let restarted = try RedisServer(port: port)
+        defer { restarted.stop() }
+        try await waitUntil { sample(try await scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 1 }
+        // Heartbeats seen again, and judged for more than 3 intervals since.
+        let back = wallClockSeconds()
+        let lastBeat = #"lookout_consumer_last_heartbeat_timestamp_seconds{consumer="steady-1",group="billing"}"#
+        try await waitUntil { (sample(try await scrape(lookout), lastBeat) ?? 0) >= back + 3.5 }
+        #expect(sample(try await scrape(lookout), up) == 1)
+        beating.stop(signal: SIGKILL)
+        try await lookout.stop()
+        let store = try StoreReader(path: try #require(lookout.databasePath))
+        let changes = try store.transitions(since: 0, until: Double(Int32.max)).filter { $0.consumer == "steady-1" }
+        #expect(changes.isEmpty, "\(changes.map { "\($0.from) → \($0.to) (\($0.reason))" })")
     }
 
     @Test func redisDroppingTheMonitorForItsOutputBufferIsAGapNotACrash() async throws {

@@ -59,7 +59,15 @@ import Testing
               reconnect_grace: 1500ms
               detector: phi
               phi_threshold: 10
+              patterns: ["jobs.*", "mail.[ab]"]
             """)
+        #expect(settings.consumedPatterns == ["jobs.*", "mail.[ab]"])
+        #expect(ServeConfiguration().consumedPatterns.isEmpty)
+        let flagged = try ServeConfiguration.resolve(options: try ServeOptions.parse(["--consumer-pattern", "jobs.*", "--consumer-pattern", "x?"]))
+        #expect(flagged.consumedPatterns == ["jobs.*", "x?"])
+        #expect(throws: ConfigurationError(key: "--consumer-pattern", reason: "must not be empty")) {
+            try ServeConfiguration.resolve(options: try ServeOptions.parse(["--consumer-pattern", ""]))
+        }
         #expect(settings.detector.lagWindow == 300 && settings.detector.reconnectGrace == 1.5)
         #expect(try ServeConfiguration.parse(yaml: "log_level: info").detector.lagWindow == 120, "the lag window defaults to 2 minutes")
         #expect(try ServeConfiguration.parse(yaml: "log_level: info").detector.reconnectGrace == 5)
@@ -147,6 +155,8 @@ import Testing
         ("consumers:\n  late_after: 4", "consumers.down_after", "greater than late_after"),
         ("consumers:\n  stall_window: soon", "consumers.stall_window", "is not a duration"),
         ("consumers:\n  reconnect_grace: [1]", "consumers.reconnect_grace", "expected a string"),
+        ("consumers:\n  patterns: jobs.*", "consumers.patterns", "expected a list"),
+        ("consumers:\n  patterns: [\"\"]", "consumers.patterns[0]", "must not be empty"),
         ("relay: [1, 2", "(file)", "not valid YAML"),
         ("- just\n- a list", "(file)", "mapping"),
         // Found by `make fuzz`: a key that is not a scalar trapped inside Yams's constructor.

@@ -133,7 +133,7 @@ import Testing
         _ = sums.update("a", now: { 0 }, newEntry: { ($0, $0) }) { $0.latencies.append(0.002) }
         #expect(sums.touchedKeys == ["b", "a"])
         let batch = sums.observations(at: 7, unrouted: { key, entry in key == "a" ? entry.messages : 0 })
-        guard batch.count == 3, case .traffic("b", 2, 7, 0, 7) = batch[0], case .traffic("a", 1, 1, 1, 7) = batch[1],
+        guard batch.count == 3, case .traffic("b", 2, 7, 0, nil, 7) = batch[0], case .traffic("a", 1, 1, 1, nil, 7) = batch[1],
               case .latencies("a", let seconds) = batch[2] else {
             Issue.record("unexpected batch \(batch)")
             return
@@ -149,7 +149,7 @@ import Testing
         for channel in ["a", "b"] { #expect(sums.update(channel, now: { 1 }, newEntry: { ($0, $0) }) { $0.messages += 1 } == nil) }
         let handedOver = sums.update("c", now: { 5 }, newEntry: { ($0, $0) }) { $0.messages += 1 }
         #expect(handedOver?.count == 2, "a and b, before c")
-        if case .traffic("a", 1, 0, 0, 5)? = handedOver?.first {} else { Issue.record("\(String(describing: handedOver))") }
+        if case .traffic("a", 1, 0, 0, nil, 5)? = handedOver?.first {} else { Issue.record("\(String(describing: handedOver))") }
         #expect(sums.touchedKeys == ["c"])
     }
 }

@@ -65,4 +65,47 @@ import Testing
         #expect(channels["lookout:alerts"]?.unrouted == 0)
         #expect(channels["orders"]?.unrouted == 1)
     }
+
+    @Test func aChannelReceivedThroughPatternsOnlyIsServedAndOneReceivedByNobodyIsNot() async {
+        let health = Mutex<[HealthSnapshot]>([])
+        var configuration = ChannelMonitor.Configuration()
+        configuration.onHealth = { snapshot in health.withLock { $0.append(snapshot) } }
+        let queue = ObservationQueue()
+        let monitor = ChannelMonitor(queue: queue, metrics: MonitorMetrics(version: "test"), sources: [], configuration: configuration)
+        let now = wallClockSeconds()
+        queue.offer(.traffic(channel: "jobs.a", messages: 2, bytes: 2, unrouted: 0, patternReceivers: 1, at: now))
+        queue.offer(.traffic(channel: "lost", messages: 1, bytes: 1, unrouted: 1, patternReceivers: 0, at: now))
+        monitor.processQueued()
+        await monitor.refresh()
+        #expect(health.withLock { $0.last?.unservedChannels } == ["lost"])
+        #expect(monitor.channels()["jobs.a"]?.patternSubscribers == 1)
+        #expect(monitor.channels()["jobs.a"]?.consumptionUnknown == false)
+
+        // The pattern subscriber left: the next message reached nobody.
+        queue.offer(.traffic(channel: "jobs.a", messages: 1, bytes: 1, unrouted: 1, patternReceivers: 0, at: now + 1))
+        monitor.processQueued()
+        await monitor.refresh()
+        #expect(health.withLock { $0.last?.unservedChannels }.map(Set.init) == ["jobs.a", "lost"])
+        #expect(monitor.channels()["jobs.a"]?.patternSubscribers == 0)
+    }
+
+    @Test func heartbeatsOfASourceThatIsNotWatchingAreNotSilence() async throws {
+        let clock = ManualClock()
+        let reports = Reports()
+        let (monitor, queue) = makeMonitor(clock, reports)
+        let running = Task { try await monitor.run() }
+        defer { running.cancel() }
+        #expect(await clock.waitForSleepers(1))
+        let beat = Array(#"{"v":1,"consumer":"w1","interval_ms":1000}"#.utf8)
+        queue.offer(.heartbeat(payload: beat, source: "redis://a", at: clock.wallClock()))
+        await clock.advance(by: .milliseconds(500))
+        queue.offer(.sourceWatching(source: "redis://a", watching: false, at: clock.wallClock()))
+        await clock.advance(by: .seconds(10))
+        #expect(reports.transitions.isEmpty, "ten seconds without the subscription: nothing judged")
+        queue.offer(.sourceWatching(source: "redis://a", watching: true, at: clock.wallClock()))
+        await clock.advance(by: .milliseconds(1_400))
+        #expect(reports.transitions.isEmpty)
+        await clock.advance(by: .milliseconds(200))
+        #expect(reports.transitions.map(\.transition.to) == [.late], "late 1.5 intervals after the source came back")
+    }
 }

@@ -20,7 +20,7 @@ import Testing
 
     private func traffic(_ observations: [Observation], on channel: String) -> (messages: Int, unrouted: Int) {
         observations.reduce(into: (0, 0)) { sum, observation in
-            if case .traffic(channel, let messages, _, let unrouted, _) = observation {
+            if case .traffic(channel, let messages, _, let unrouted, _, _) = observation {
                 sum.0 += messages
                 sum.1 += unrouted
             }
@@ -41,7 +41,7 @@ import Testing
         _ = try publisher.command(["PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"w1"}"#])
         let seen = await observations(from: queue) { traffic($0, on: "orders").messages == 3 && $0.contains { if case .heartbeat = $0 { true } else { false } } }
         #expect(traffic(seen, on: "orders").messages == 3)
-        #expect(!seen.contains { if case .traffic("lookout:probe", _, _, _, _) = $0 { true } else { false } }, "probes are not traffic")
+        #expect(!seen.contains { if case .traffic("lookout:probe", _, _, _, _, _) = $0 { true } else { false } }, "probes are not traffic")
 
         source.stop()
         try await running.value

@@ -87,10 +87,18 @@ package func executable(_ name: String) throws -> String {
 
 /// A consumer as a shell loop: a heartbeat (interval 500 ms unless told, group billing) published
 /// every 200 ms with redis-cli on `port`, bounded to 600 beats. Kill it to play a dead consumer.
+/// A process of its own: the beats keep time however busy the test process is.
 package func heartbeatLoop(port: Int, consumer: String, intervalMilliseconds: Int = 500) throws -> ChildProcess {
+    try heartbeatLoop(ports: [port], consumer: consumer, intervalMilliseconds: intervalMilliseconds)
+}
+
+/// The same, published through the first of `ports` that takes it (a cluster client moving to
+/// another node when its node dies).
+package func heartbeatLoop(ports: [Int], consumer: String, intervalMilliseconds: Int = 500) throws -> ChildProcess {
     let heartbeat = #"{"v":1,"consumer":"\#(consumer)","group":"billing","interval_ms":\#(intervalMilliseconds)}"#
     let cli = try executable("redis-cli")
-    let script = "for i in $(seq 1 600); do '\(cli)' -p \(port) publish lookout:heartbeat '\(heartbeat)' >/dev/null; sleep 0.2; done"
+    let publish = ports.map { "'\(cli)' -p \($0) publish lookout:heartbeat '\(heartbeat)' >/dev/null 2>&1" }.joined(separator: " || ")
+    let script = "for i in $(seq 1 600); do \(publish); sleep 0.2; done"
     return try ChildProcess("/bin/sh", ["-c", script])
 }
 

@@ -35,6 +35,11 @@ public struct ChannelStatistics: Sendable {
         /// Messages published while nobody was subscribed.
         public var unrouted: UInt64 = 0
         public var subscribers: Int = 0
+        /// Pattern subscriptions that receive it (see ``PatternConsumers``).
+        public var patternSubscribers: Int = 0
+        /// Whether nobody can tell if it is consumed: no subscriber, while patterns that cannot
+        /// be attributed exist on a Redis source (never reported as without consumers).
+        public var consumptionUnknown = false
         /// Messages per second over the last rate window.
         public var messagesPerSecond: Double = 0
         public var bytesPerSecond: Double = 0
@@ -87,6 +92,15 @@ public struct ChannelStatistics: Sendable {
     public mutating func replaceSubscribers(_ counts: [String: Int]) {
         for label in channels.keys { channels[label]!.subscribers = counts[label] ?? 0 }
         for (label, count) in counts where channels[label] == nil { setSubscribers(label: label, count: count) }
+    }
+
+    /// Sets what ``PatternConsumers`` judged of every channel; `assess` is asked once per channel.
+    public mutating func assessPatterns(_ assess: (String, Channel) -> PatternConsumers.Assessment) {
+        for (label, channel) in channels {
+            let assessment = assess(label, channel)
+            channels[label]!.patternSubscribers = assessment.patternSubscribers
+            channels[label]!.consumptionUnknown = assessment.unknown
+        }
     }
 
     /// Recomputes rates from the counts since the previous tick, and returns the bucket that tick

@@ -16,6 +16,8 @@ public struct ChannelSums<Key: Hashable> {
         public var messages = 0
         public var bytes = 0
         public var unrouted = 0
+        /// Pattern subscriptions that received the batch's last message; nil when the source cannot tell.
+        public var patternReceivers: Int?
         public var latencies: [Double] = []
 
         @inlinable init(name: String) { self.name = name }
@@ -73,7 +75,7 @@ public struct ChannelSums<Key: Hashable> {
             guard var entry = table[key] else { continue }
             if entry.messages > 0 {
                 out.append(.traffic(channel: entry.name, messages: entry.messages, bytes: entry.bytes,
-                                    unrouted: unrouted?(key, entry) ?? entry.unrouted, at: time))
+                                    unrouted: unrouted?(key, entry) ?? entry.unrouted, patternReceivers: entry.patternReceivers, at: time))
             }
             if !entry.latencies.isEmpty { out.append(.latencies(channel: entry.name, seconds: entry.latencies)) }
             entry.messages = 0

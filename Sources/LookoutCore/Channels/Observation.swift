@@ -1,16 +1,22 @@
 /// What a source saw, handed to the channel monitor.
 public enum Observation: Sendable {
     /// Several messages on `channel` at once (the relay's tap sums each read batch): counts
-    /// add up exactly; `at` is the batch's time.
-    case traffic(channel: String, messages: Int, bytes: Int, unrouted: Int, at: Double)
+    /// add up exactly; `at` is the batch's time. `patternReceivers`: how many pattern
+    /// subscriptions received the last of them, when the source knows (the relay); nil when it
+    /// cannot tell (Redis does not say who received a message).
+    case traffic(channel: String, messages: Int, bytes: Int, unrouted: Int, patternReceivers: Int? = nil, at: Double)
     /// Delivery times on `channel` (relay: accepted → written; Redis: envelope timestamp), one
     /// batch's worth.
     case latencies(channel: String, seconds: [Double])
     /// A message on a channel with an event contract, for the integrity checks: its payload up
     /// to the contracts' size limit plus one byte (so a larger one is known to be larger).
     case event(channel: String, payload: [UInt8], at: Double)
-    /// A message on the heartbeat channel, to be parsed by the heartbeat tracker.
-    case heartbeat(payload: [UInt8], at: Double)
+    /// A message on the heartbeat channel, to be parsed by the heartbeat tracker; `source` names
+    /// the source that carried it (its silence is not judged while that source is not watching).
+    case heartbeat(payload: [UInt8], source: String = "", at: Double)
+    /// A source stopped seeing every message (`watching` false: a subscription lost) or sees
+    /// them all again; `at` is when that began (for a link found silent, when it fell silent).
+    case sourceWatching(source: String, watching: Bool, at: Double)
     /// A named client connection now holds subscriptions, or no longer does (`left`: what it held).
     case namedConnection(name: String, subscribed: Bool, reason: String, left: ConnectionSubscriptions = .init(), at: Double)
 }

@@ -450,6 +450,12 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     /// Whether it has any channel whose traffic matters.
     public var watchesChannels: Bool { !channels.isEmpty || (isAway && !awaySubscriptions.isEmpty) }
 
+    /// Silence is measured from `now` at the earliest: the time before it could not be watched
+    /// (the source that carries the heartbeats was not seeing them).
+    public mutating func silenceCounts(from now: Double) {
+        watchedSince = max(watchedSince, now)
+    }
+
     /// Checks the clock; returns the transition it causes, if any.
     public mutating func evaluate(now: Double) -> Transition? {
         if awaitingConnection, now - watchedSince >= configuration.downAfter * interval {

@@ -64,20 +64,25 @@ public struct HeartbeatTracker: Sendable {
     private var declaring: Set<String> = []
     /// New consumers (by heartbeat or named connection) refused because `maxConsumers` were tracked.
     public private(set) var refusedConsumers: UInt64 = 0
+    /// The source each consumer's heartbeats last came by.
+    private var carriers: [String: String] = [:]
+    /// Sources that do not see every message now (a subscription lost), with since when.
+    public private(set) var sourcesNotWatching: [String: Double] = [:]
 
     public init(configuration: ConsumerStateMachine.Configuration = .init(), maxConsumers: Int = 10_000) {
         self.configuration = configuration
         self.maxConsumers = maxConsumers
     }
 
-    /// Applies a heartbeat payload. A rejected heartbeat changes nothing.
-    public mutating func receive(_ payload: [UInt8], at now: Double) -> Result<[ConsumerTransition], Heartbeat.Rejection> {
+    /// Applies a heartbeat payload carried by `source`. A rejected heartbeat changes nothing.
+    public mutating func receive(_ payload: [UInt8], from source: String = "", at now: Double) -> Result<[ConsumerTransition], Heartbeat.Rejection> {
         let heartbeat: Heartbeat
         switch Heartbeat.parse(payload) {
         case .failure(let rejection): return .failure(rejection)
         case .success(let parsed): heartbeat = parsed
         }
         let group = heartbeat.group ?? ""
+        defer { if machines[heartbeat.consumer] != nil { carriers[heartbeat.consumer] = source } }
         guard var machine = machines[heartbeat.consumer] else {
             guard machines.count < maxConsumers else {
                 refusedConsumers += 1
@@ -144,10 +149,29 @@ public struct HeartbeatTracker: Sendable {
         servers.removeAll()
     }
 
-    /// Checks every consumer against the clock.
+    /// `source` stopped seeing every message: the heartbeats it carries go unseen, so the
+    /// silence of the consumers whose heartbeats it carries is not judged until it is back.
+    public mutating func sourceStoppedWatching(_ source: String, at now: Double) {
+        if sourcesNotWatching[source] == nil { sourcesNotWatching[source] = now }
+    }
+
+    /// `source` sees every message again: the silence of the consumers it carries counts from
+    /// `now` (their next heartbeat is the first they could be judged by).
+    public mutating func sourceWatchingAgain(_ source: String, at now: Double) {
+        guard sourcesNotWatching.removeValue(forKey: source) != nil else { return }
+        for (name, carrier) in carriers where carrier == source { machines[name]?.silenceCounts(from: now) }
+    }
+
+    /// Whether `name`'s heartbeats come by a source that is not watching now.
+    private func isUnseen(_ name: String) -> Bool {
+        guard !sourcesNotWatching.isEmpty, let carrier = carriers[name] else { return false }
+        return sourcesNotWatching[carrier] != nil
+    }
+
+    /// Checks every consumer against the clock (but those whose heartbeats go unseen now).
     public mutating func evaluate(now: Double) -> [ConsumerTransition] {
         var transitions: [ConsumerTransition] = []
-        for name in machines.keys.sorted() {
+        for name in machines.keys.sorted() where !isUnseen(name) {
             if let transition = machines[name]!.evaluate(now: now) {
                 transitions.append(ConsumerTransition(consumer: name, group: groups[name] ?? "", transition: transition))
             }
@@ -191,6 +215,17 @@ public struct HeartbeatTracker: Sendable {
     /// Consumers that declare the channels they serve.
     public var machinesServingChannels: [ConsumerStateMachine] {
         machines.values.filter { !$0.channels.isEmpty }
+    }
+
+    /// The globs (not plain names) that live consumers (neither down nor stopped) declare in
+    /// their heartbeats: patterns they say they consume.
+    public var livePatterns: Set<String> {
+        var patterns: Set<String> = []
+        for name in declaring {
+            guard let machine = machines[name], machine.state != .down, machine.state != .stopped else { continue }
+            for entry in machine.channels where PatternConsumers.isPattern(entry) { patterns.insert(entry) }
+        }
+        return patterns
     }
 
     public var consumers: [ConsumerSnapshot] {

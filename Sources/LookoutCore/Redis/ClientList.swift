@@ -21,6 +21,8 @@ public struct ClientListEntry: Sendable, Hashable {
     public var subscriptions: Int {
         ["sub", "psub", "ssub"].compactMap { fields[$0].flatMap { Int($0) } }.reduce(0, +)
     }
+    /// Pattern subscriptions (`psub`).
+    public var patternSubscriptions: Int { fields["psub"].flatMap { Int($0) } ?? 0 }
     /// Output buffer memory in bytes (`omem`).
     public var outputMemory: Int { fields["omem"].flatMap { Int($0) } ?? 0 }
 
