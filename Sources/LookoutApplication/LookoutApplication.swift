@@ -65,7 +65,7 @@ public final class LookoutApplication: Service, Sendable {
         let queue = ObservationQueue()
         let contracts = try ContractSet.load(configuration.contracts)
         let events = contracts.isEmpty ? nil : EventHandOver(contracts: contracts, queue: queue)
-        let metrics = MonitorMetrics(version: LookoutVersion.current)
+        let metrics = MonitorMetrics(version: LookoutVersion.current, consumerSeries: configuration.consumerSeries)
         self.metrics = metrics
 
         let store: StoreWriter?

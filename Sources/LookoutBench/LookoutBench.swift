@@ -18,7 +18,7 @@ struct LookoutBench: AsyncParsableCommand {
         abstract: "Benchmarks: the relay against redis-server, the monitor's cost, the hot pure code, the store.")
 
     enum Suite: String, CaseIterable, ExpressibleByArgument {
-        case relay, monitor, micro, store
+        case relay, monitor, micro, store, scale
     }
 
     @Flag(help: "One short round of each scenario (a smoke run, under 2 minutes).")
@@ -27,7 +27,7 @@ struct LookoutBench: AsyncParsableCommand {
     @Option(help: "Rounds per scenario and server (default 3, 1 with --quick).")
     var rounds: Int?
 
-    @Option(help: "Run only these suites: relay, monitor, micro, store (repeatable).")
+    @Option(help: "Run only these suites: relay, monitor, micro, store, scale (repeatable).")
     var only: [Suite] = []
 
     @Option(help: "Write the results as JSON here.")
@@ -58,6 +58,7 @@ struct LookoutBench: AsyncParsableCommand {
         if suites.contains(.monitor) { report["monitor"] = try monitorSuite(rounds: rounds) }
         if suites.contains(.micro) { report["micro"] = try await microSuite() }
         if suites.contains(.store) { report["store"] = try storeSuite() }
+        if suites.contains(.scale) { report["scale"] = try scaleSuite() }
         say("total time \(Int(Date().timeIntervalSince(started))) s")
         if let json {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
@@ -271,6 +272,27 @@ struct LookoutBench: AsyncParsableCommand {
             "flush_cpu_ms": store.cpuMillisecondsPerFlush,
             "history_ms": Dictionary(uniqueKeysWithValues: store.historyMilliseconds.map { ($0.0, summaryObject($0.1)) }),
         ]
+    }
+
+    // MARK: scale
+
+    func scaleSuite() throws -> [[String: Any]] {
+        say("== Scale: heartbeat consumers (1 s interval, 50 groups) starting together on the relay, store on")
+        say("consumers  all up after  longest monitor iteration  not up at the end  CPU µs/heartbeat (steady)  /metrics     RSS")
+        var results: [[String: Any]] = []
+        for consumers in [1_000, 10_000] {
+            let fleet = try ScaleBenchmark.fleet(consumers: consumers, seconds: quick ? 12 : 20)
+            say(String(format: "%9d  %11@  %25.0f ms  %17d  %25.1f  %4.0f ms %4.1f MB  %4d MiB", consumers,
+                       fleet.secondsToAllUp.map { String(format: "%.1f s", $0) } ?? "never", fleet.longestIteration * 1000, fleet.notUp,
+                       fleet.cpuMicrosecondsPerHeartbeat, fleet.metricsSeconds * 1000, Double(fleet.metricsBytes) / 1e6, fleet.residentMiB))
+            results.append([
+                "consumers": consumers, "seconds_to_all_up": fleet.secondsToAllUp ?? -1, "longest_iteration_seconds": fleet.longestIteration,
+                "not_up": fleet.notUp, "cpu_us_per_heartbeat": fleet.cpuMicrosecondsPerHeartbeat, "metrics_seconds": fleet.metricsSeconds,
+                "metrics_bytes": fleet.metricsBytes, "rss_mib": fleet.residentMiB,
+            ])
+        }
+        say("")
+        return results
     }
 
     // MARK: helpers

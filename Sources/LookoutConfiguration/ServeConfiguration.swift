@@ -41,6 +41,7 @@ import Yams
 /// metrics:
 ///   address: 127.0.0.1:9480
 ///   auth: bearer:/etc/lookout/metrics.token   # or basic:FILE (user:password); /healthz and /readyz stay open
+///   consumer_series: auto            # per-consumer series: all, unhealthy (not up), none; auto: all up to 1,000 consumers
 /// channels:
 ///   max_tracked: 1000
 ///   groups:
@@ -88,6 +89,8 @@ public struct ServeConfiguration: Sendable {
     public var redisTLS = RedisTLSSettings()
     public var metricsHost = "127.0.0.1"
     public var metricsPort = 9480
+    /// Which consumers have per-consumer series on `/metrics`.
+    public var consumerSeries = ConsumerSeriesSelection.auto
     /// Where the credentials `/metrics`, the API and the status page require are read from; nil: none.
     public var metricsAuth: HTTPCredentials.Source?
     public var grouping = ChannelGrouping()
@@ -306,7 +309,14 @@ public struct ServeConfiguration: Sendable {
             configuration.redis = try urls.list().map { (node) throws(ConfigurationError) in try node.redisURL() }
         }
         if let metrics = try root.optional("metrics")?.map() {
-            try metrics.allowOnly(["address", "auth"])
+            try metrics.allowOnly(["address", "auth", "consumer_series"])
+            if let selection = metrics.optional("consumer_series") {
+                let text = try selection.string()
+                guard let parsed = ConsumerSeriesSelection(rawValue: text) else {
+                    throw selection.fail("'\(text)' is not one of auto, all, unhealthy, none")
+                }
+                configuration.consumerSeries = parsed
+            }
             if let auth = metrics.optional("auth") {
                 let text = try auth.string()
                 guard let source = HTTPCredentials.Source(text) else { throw auth.fail("'\(text)' is not basic:FILE or bearer:FILE") }

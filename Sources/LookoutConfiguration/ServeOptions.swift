@@ -79,6 +79,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: "Protect /metrics, the API and the status page: basic:FILE (the file holds user:password) or bearer:FILE (the token). /healthz and /readyz stay open.")
     public var metricsAuth: String?
 
+    @Option(help: "Which consumers have per-consumer series on /metrics: auto (all up to 1,000 consumers, those not up beyond), all, unhealthy, none. Group counts are always there.")
+    public var consumerSeries: String?
+
     @Option(help: "Most distinct channels tracked as their own series; the rest count under channel=\"__other__\" (default 1000).")
     public var maxChannels: Int?
 
@@ -247,6 +250,12 @@ extension ServeConfiguration {
                 throw ConfigurationError(key: "--metrics-auth", reason: "'\(auth)' is not basic:FILE or bearer:FILE")
             }
             settings.metricsAuth = source
+        }
+        if let text = flags.consumerSeries {
+            guard let selection = ConsumerSeriesSelection(rawValue: text) else {
+                throw ConfigurationError(key: "--consumer-series", reason: "'\(text)' is not one of auto, all, unhealthy, none")
+            }
+            settings.consumerSeries = selection
         }
         try apply("max-channels") { () throws(ConfigurationError) in
             if let v = flags.maxChannels { settings.grouping.maxTrackedChannels = try positive(v) }

@@ -55,7 +55,6 @@ public final class ChannelMonitor: Service, Sendable {
         var grouping: ChannelGrouping
         var statistics = ChannelStatistics()
         var tracker: HeartbeatTracker
-        var consumerSeries: [String: MonitorMetrics.ConsumerSeries] = [:]
         /// Each consumer's running counts as last added to its Prometheus counters.
         var reported: [String: ReportedCounts] = [:]
         var series: [String: MonitorMetrics.ChannelSeries] = [:]
@@ -86,6 +85,12 @@ public final class ChannelMonitor: Service, Sendable {
     private let configuration: Configuration
     private let logger: Logger
     private let state: Mutex<State>
+    /// The time up to which observations have been taken in: when the last completed drain
+    /// began (everything offered before it was in that batch). Silence is judged up to here,
+    /// never past it. Apart from `state`, so the lag can be read while a batch is applied.
+    private let watermark: Mutex<Double>
+    /// Whether the monitor is behind now (for one log line per episode), and since when.
+    private let behindSince = Mutex<Double?>(nil)
     private let invalidHeartbeatLog = RateLimitedLog(interval: 10)
     private let reconnectLog = RateLimitedLog(interval: 10)
     private let violationLog = RateLimitedLog(interval: 10)
@@ -106,11 +111,20 @@ public final class ChannelMonitor: Service, Sendable {
         var state = State(grouping: configuration.grouping, tracker: HeartbeatTracker(configuration: configuration.detector))
         state.ledger = configuration.events.map { IntegrityLedger(contracts: $0.contracts) }
         self.state = Mutex(state)
+        self.watermark = Mutex(configuration.wallClock())
         self.sourceUp = sources.map { metrics.sourceUp($0.name) }
         for source in sources { _ = metrics.sourceReconnects(source.name) }
     }
 
     public func run() async throws {
+        // The lag is watched apart from the loop: a loop stuck in a batch cannot report its own lag.
+        let lagWatch = Task {
+            while !Task.isCancelled {
+                reportLag()
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        defer { lagWatch.cancel() }
         await cancelWhenGracefulShutdown {
             await self.run(on: self.configuration.clock)
         }
@@ -136,27 +150,36 @@ public final class ChannelMonitor: Service, Sendable {
     private func run<C: Clock<Duration>>(on clock: C) async {
         var lastRefresh = clock.now
         var lastEvaluation = clock.now
+        var longest: Duration = .zero
         while !Task.isCancelled {
+            let began = ContinuousClock.now
             processQueued()
             if lastEvaluation.duration(to: clock.now) >= configuration.evaluationInterval {
                 lastEvaluation = clock.now
-                evaluateConsumers(now: configuration.wallClock())
+                evaluateConsumers()
             }
             if lastRefresh.duration(to: clock.now) >= configuration.refreshInterval {
                 lastRefresh = clock.now
                 await refresh()
             }
+            let took = ContinuousClock.now - began
+            if took > longest {
+                longest = took
+                metrics.monitorLongestIteration.set(took.seconds)
+            }
             try? await clock.sleep(for: configuration.drainInterval)
         }
     }
 
-    /// Applies everything queued so far.
+    /// Applies everything queued so far, and moves the watermark to when it was taken.
     public func processQueued() {
         var transitions: [HeartbeatTracker.ConsumerTransition] = []
         // Drain under the state lock: a scrape that comes while another caller applies a batch
         // waits for it, instead of rendering metrics the batch has not reached yet.
         let groupTransitions = state.withLock { state -> [HeartbeatTracker.GroupTransition] in
+            let drainedAt = configuration.wallClock()
             let batch = queue.drain()
+            defer { watermark.withLock { $0 = max($0, drainedAt) } }
             guard !batch.isEmpty else { return [] }
             for observation in batch {
                 switch observation {
@@ -204,9 +227,31 @@ public final class ChannelMonitor: Service, Sendable {
                 }
             }
             updateConsumerSeries(&state)
-            return transitions.isEmpty ? [] : state.tracker.updateGroups(at: configuration.wallClock())
+            return state.tracker.updateGroups(at: drainedAt)
         }
         report(transitions, groupTransitions)
+    }
+
+    /// The time up to which observations have been taken in (see `watermark`).
+    public var takenInUntil: Double { watermark.withLock { $0 } }
+
+    /// Sets `lookout_monitor_lag_seconds` (how far behind the wall clock the watermark is) and
+    /// logs once when the monitor falls behind, once when it catches up. Called every second
+    /// apart from the monitor's loop.
+    public func reportLag() {
+        let now = configuration.wallClock()
+        let lag = max(0, now - takenInUntil)
+        metrics.monitorLag.set(lag)
+        behindSince.withLock { since in
+            if since == nil, lag >= 2 {
+                since = now - lag
+                logger.warning("monitor behind: observations are taken in late, and silence is judged only up to what has been taken in",
+                               metadata: ["lag": "\(Duration.seconds(lag.rounded()))"])
+            } else if let start = since, lag < 1 {
+                since = nil
+                logger.notice("monitor caught up", metadata: ["behind for": "\(Duration.seconds((now - start).rounded()))"])
+            }
+        }
     }
 
     private func count(_ channel: String, messages: Int, bytes: Int, unrouted: Int, patternReceivers: Int?, at time: Double,
@@ -279,13 +324,15 @@ public final class ChannelMonitor: Service, Sendable {
         return created
     }
 
-    /// Runs the failure detectors against the clock and reports what changed.
-    public func evaluateConsumers(now: Double) {
+    /// Runs the failure detectors up to the watermark (never past what has been taken in: a
+    /// monitor that fell behind holds its judgement) and reports what changed.
+    public func evaluateConsumers() {
         let (transitions, groupTransitions) = state.withLock { state in
-            let transitions = state.tracker.evaluate(now: now)
+            let judged = min(configuration.wallClock(), takenInUntil)
+            let transitions = state.tracker.evaluate(now: judged)
             guard !transitions.isEmpty else { return (transitions, [HeartbeatTracker.GroupTransition]()) }
             updateConsumerSeries(&state)
-            return (transitions, state.tracker.updateGroups(at: now))
+            return (transitions, state.tracker.updateGroups(at: judged))
         }
         report(transitions, groupTransitions)
     }
@@ -326,32 +373,31 @@ public final class ChannelMonitor: Service, Sendable {
         }
     }
 
+    /// Brings the series of the consumers that changed up to date (not every consumer's).
     private func updateConsumerSeries(_ state: inout State) {
-        for consumer in state.tracker.consumers {
+        for consumer in state.tracker.takeChanged() {
             let key = consumer.consumer + "\u{0}" + consumer.group
-            let series: MonitorMetrics.ConsumerSeries
-            if let existing = state.consumerSeries[key] {
-                series = existing
-            } else {
-                series = metrics.series(consumer: consumer.consumer, group: consumer.group)
-                state.consumerSeries[key] = series
-            }
-            series.up.set(Int64(consumer.state == .down || consumer.state == .stopped ? 0 : 1))
-            for (kind, gauge) in series.states { gauge.set(Int64(kind == consumer.state ? 1 : 0)) }
-            series.lastHeartbeat.set(consumer.lastHeartbeatAt)
             let progress = consumer.progress
-            series.lag.set(Int64(clamping: progress.lag ?? 0))
-            series.processingDelay.set(progress.processingDelay ?? 0)
             let before = state.reported[key] ?? ReportedCounts()
             let now = ReportedCounts(processed: consumer.processed ?? before.processed, failed: consumer.failed ?? before.failed,
                                      missed: progress.missed, restarts: progress.restarts, reconnects: progress.reconnects)
-            // A running counter that went back means the consumer restarted: count from zero again.
-            for (counter, path) in [(series.processed, \ReportedCounts.processed), (series.failed, \.failed), (series.missed, \.missed),
-                                    (series.restarts, \.restarts), (series.reconnects, \.reconnects)] {
-                let (old, new) = (before[keyPath: path], now[keyPath: path])
-                counter.increment(by: Int64(clamping: new >= old ? new - old : new))
-            }
             state.reported[key] = now
+            // A running counter that went back means the consumer restarted: count from zero again.
+            func growth(_ path: KeyPath<ReportedCounts, UInt64>) -> UInt64 {
+                let (old, new) = (before[keyPath: path], now[keyPath: path])
+                return new >= old ? new - old : new
+            }
+            metrics.consumers.update(consumer: consumer.consumer, group: consumer.group) { row in
+                row.state = consumer.state
+                row.lastHeartbeat = consumer.lastHeartbeatAt
+                row.lag = Int64(clamping: progress.lag ?? 0)
+                row.processingDelay = progress.processingDelay ?? 0
+                row.processed &+= growth(\.processed)
+                row.failed &+= growth(\.failed)
+                row.missed &+= growth(\.missed)
+                row.restarts &+= growth(\.restarts)
+                row.reconnects &+= growth(\.reconnects)
+            }
         }
     }
 
@@ -410,9 +456,7 @@ public final class ChannelMonitor: Service, Sendable {
                 series.patternSubscribers.set(Int64(channel.patternSubscribers))
                 series.consumptionUnknown.set(Int64(channel.consumptionUnknown ? 1 : 0))
             }
-            for (key, series) in state.consumerSeries {
-                series.outputBuffer.set(Int64(outputBytes[String(key.prefix { $0 != "\u{0}" })] ?? 0))
-            }
+            metrics.consumers.setOutputBuffers(outputBytes)
             let buckets = state.statistics.tick(now: now)
             // Mutated in place: a copy of the ledger would copy every source's state.
             if let settled = state.ledger?.takeMissing(now: now) {
@@ -438,7 +482,14 @@ public final class ChannelMonitor: Service, Sendable {
                                 state: &state)
                 }
             }
-            let unserved = Self.unservedChannels(state, excluding: configuration.ownChannels, since: now - configuration.trafficWindow)
+            for (group, members) in state.tracker.groupMembers where !group.isEmpty {
+                for kind in ConsumerStateMachine.State.allCases {
+                    metrics.groupConsumers(group, state: kind).set(Int64(members[kind] ?? 0))
+                }
+            }
+            // Traffic as far as it has been taken in: a monitor behind does not find channels idle.
+            let judged = min(now, takenInUntil)
+            let unserved = Self.unservedChannels(state, excluding: configuration.ownChannels, since: judged - configuration.trafficWindow)
             defer { state.integrityTally = [:] }
             return (unserved, buckets, state.tracker.consumers, Array(state.integrityTally.values))
         }

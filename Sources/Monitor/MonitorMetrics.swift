@@ -26,8 +26,17 @@ public final class MonitorMetrics: Sendable {
     public let integritySourcesTracked: Gauge
     public let integrityDuplicateKeys: Gauge
     public let integrityUntrackedEvents: Counter
+    public let monitorLag: Gauge
+    public let monitorLongestIteration: Gauge
+    /// The per-consumer series, rendered after the registry's.
+    public let consumers: ConsumerSeriesTable
 
-    public init(version: String) {
+    public init(version: String, consumerSeries: ConsumerSeriesTable.Selection = .auto) {
+        consumers = ConsumerSeriesTable(selection: consumerSeries)
+        monitorLongestIteration = registry.gauge("lookout_monitor_longest_iteration_seconds",
+            help: "The longest single pass of the monitor's loop (drain, detectors, refresh) since start.")
+        monitorLag = registry.gauge("lookout_monitor_lag_seconds",
+            help: "How far behind the wall clock the monitor has taken observations in; consumers' silence is judged only up to there.")
         registry.gauge("lookout_build_info", labels: [("version", version)], help: "Lookout's version; always 1.").set(Int64(1))
         observationsDropped = registry.counter("lookout_monitor_observations_dropped_total",
             help: "Observations the monitor could not take because its queue was full.")
@@ -52,6 +61,12 @@ public final class MonitorMetrics: Sendable {
         // Every reason from the start, so that a dashboard shows 0 rather than "No data".
         for reason in Heartbeat.Rejection.allCases { _ = invalidHeartbeats(reason) }
         for reason in AuthFailure.allCases { _ = relayAuthFailures(reason) }
+    }
+
+    /// Members of a consumer group in one state (groups are few: one series per group and state).
+    public func groupConsumers(_ group: String, state: ConsumerStateMachine.State) -> Gauge {
+        registry.gauge("lookout_group_consumers", labels: [("group", group), ("state", state.rawValue)],
+                       help: "Consumers of the group in each state.")
     }
 
     /// The series of one channel label.
@@ -83,53 +98,6 @@ public final class MonitorMetrics: Sendable {
             latency: registry.histogram("lookout_channel_delivery_latency_seconds", labels: labels,
                                                  buckets: Self.latencyBuckets,
                                                  help: "Time from publish accepted to message written to a subscriber.")
-        )
-    }
-
-    /// The series of one consumer.
-    public struct ConsumerSeries: Sendable {
-        public let up: Gauge
-        public let states: [ConsumerStateMachine.State: Gauge]
-        public let lastHeartbeat: Gauge
-        public let processed: Counter
-        public let failed: Counter
-        public let lag: Gauge
-        public let processingDelay: Gauge
-        public let missed: Counter
-        public let restarts: Counter
-        public let reconnects: Counter
-        public let outputBuffer: Gauge
-    }
-
-    public func series(consumer: String, group: String) -> ConsumerSeries {
-        let labels = [("consumer", consumer), ("group", group)]
-        var states: [ConsumerStateMachine.State: Gauge] = [:]
-        for state in ConsumerStateMachine.State.allCases {
-            states[state] = registry.gauge("lookout_consumer_state", labels: labels + [("state", state.rawValue)],
-                                               help: "1 for the consumer's current state (up, late, lagging, down, stalled, stopped), 0 for the others.")
-        }
-        return ConsumerSeries(
-            up: registry.gauge("lookout_consumer_up", labels: labels,
-                                   help: "1 while the consumer is alive (up, late, lagging or stalled), 0 when down or stopped."),
-            states: states,
-            lastHeartbeat: registry.gauge("lookout_consumer_last_heartbeat_timestamp_seconds", labels: labels,
-                                              help: "When the consumer's last heartbeat arrived, seconds since the epoch."),
-            processed: registry.counter("lookout_consumer_processed_total", labels: labels,
-                                            help: "Messages the consumer reports as processed."),
-            failed: registry.counter("lookout_consumer_failed_total", labels: labels,
-                                         help: "Messages the consumer reports as failed."),
-            lag: registry.gauge("lookout_consumer_lag_messages", labels: labels,
-                                help: "The consumer's backlog: pending, else received - processed, else traffic on its declared channels - processed (0 when unknown)."),
-            processingDelay: registry.gauge("lookout_consumer_processing_delay_seconds", labels: labels,
-                                            help: "Age of the last event the consumer finished (from last_event_ts) when its heartbeat said so (0 when unknown)."),
-            missed: registry.counter("lookout_consumer_missed_messages_total", labels: labels,
-                                     help: "Messages published on the consumer's channels while it was not subscribed or down: lost to it."),
-            restarts: registry.counter("lookout_consumer_restarts_total", labels: labels,
-                                       help: "Restarts: a running counter (processed, received) that went backwards."),
-            reconnects: registry.counter("lookout_consumer_reconnects_total", labels: labels,
-                                         help: "Returns of the consumer's named connection within the reconnect grace."),
-            outputBuffer: registry.gauge("lookout_consumer_output_buffer_bytes", labels: labels,
-                                         help: "Output its named subscribed connection has not read yet (relay: pending bytes; Redis: CLIENT LIST omem).")
         )
     }
 
@@ -197,6 +165,8 @@ public final class MonitorMetrics: Sendable {
 
     /// The Prometheus text exposition of every metric.
     public func exposition() -> [UInt8] {
-        registry.emitToBuffer()
+        var out = registry.emitToBuffer()
+        consumers.render(into: &out)
+        return out
     }
 }

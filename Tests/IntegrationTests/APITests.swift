@@ -18,6 +18,8 @@ import LookoutTestSupport
         let publisher = try TestConnection(port: lookout.port)
         for index in 0..<25 { _ = try publisher.call("PUBLISH", "orders.created", "order \(index)") }
         _ = try publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"billing-1","group":"billing","interval_ms":60000,"processed":7}"#)
+        // One beat and silence: late after 0.3 s, down after 0.6 s, and an alert.
+        _ = try publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"billing-2","group":"billing","interval_ms":200}"#)
 
         // Live: the channel and the consumer at once.
         let channels = try await eventually { () async throws -> Bool in
@@ -43,8 +45,34 @@ import LookoutTestSupport
         #expect(recorded != nil, "history sums to what was published (\(total))")
         let consumer = try await json(lookout, "/api/v1/consumers/billing-1")
         #expect(consumer.status == 200)
-        #expect((consumer.value as? [String: Any])?["transitions"] is [Any])
-        #expect(try await json(lookout, "/api/v1/alerts?since=1h").value is [Any])
+        let steady = try #require(consumer.value as? [String: Any])
+        #expect(steady["consumer"] as? String == "billing-1" && steady["group"] as? String == "billing" && steady["state"] as? String == "up")
+        #expect(steady["processed"] as? Int == 7 && steady["interval_seconds"] as? Double == 60)
+        #expect((steady["transitions"] as? [Any])?.isEmpty == true, "no state change for a consumer that stayed up")
+
+        // The silent one: its two state changes with their reasons, and its alert, as recorded.
+        var changes: [[String: Any]] = []
+        let recordedChanges = try await eventually { () async throws -> Bool in
+            changes = (try await json(lookout, "/api/v1/consumers/billing-2").value as? [String: Any])?["transitions"] as? [[String: Any]] ?? []
+            return changes.last?["to"] as? String == "down"
+        }
+        #expect(recordedChanges != nil, "\(changes)")
+        // up → late → down, or up → down when the first check came after 3 intervals (a loaded machine).
+        let path = [changes.first?["from"] as? String] + changes.map { $0["to"] as? String }
+        #expect(path == ["up", "late", "down"] || path == ["up", "down"], "\(changes)")
+        #expect(changes.allSatisfy { $0["consumer"] as? String == "billing-2" && $0["group"] as? String == "billing" && $0["kind"] as? String == "change" })
+        #expect((changes.last?["reason"] as? String)?.hasPrefix("no heartbeat for") == true, "\(changes)")
+        var alerts: [[String: Any]] = []
+        let recordedAlert = try await eventually { () async throws -> Bool in
+            alerts = try await json(lookout, "/api/v1/alerts?since=1h").value as? [[String: Any]] ?? []
+            return alerts.contains { $0["alert"] as? String == "LookoutConsumerDown" }
+        }
+        #expect(recordedAlert != nil, "\(alerts)")
+        let down = alerts.first { $0["alert"] as? String == "LookoutConsumerDown" }
+        #expect(down?["status"] as? String == "firing" && down?["subject"] as? String == "billing-2", "\(alerts)")
+        #expect((down?["labels"] as? [String: Any])?["consumer"] as? String == "billing-2")
+        #expect((down?["summary"] as? String)?.contains("billing-2") == true)
+        #expect(alerts.allSatisfy { ($0["labels"] as? [String: Any])?["consumer"] as? String != "billing-1" }, "nothing about the steady one")
 
         // Unknown names and bad parameters.
         for path in ["/api/v1/channels/nobody.here", "/api/v1/consumers/nobody", "/api/v1/nothing"] {

@@ -62,14 +62,24 @@ import LookoutTestSupport
             "heartbeat", "--consumer", "cli-worker", "--group", "demo", "--interval", "200ms",
             "--channels", "orders.*", "--redis", "redis://127.0.0.1:\(lookout.port)",
         ])
+        // The sentinel: a consumer with the same interval that dies without a word.
+        let sentinel = try ChildProcess(try LookoutProcess.binary, [
+            "heartbeat", "--consumer", "sentinel", "--group", "other", "--interval", "200ms", "--redis", "redis://127.0.0.1:\(lookout.port)",
+        ])
+        defer { sentinel.stop(signal: SIGKILL) }
         let up = #"lookout_consumer_state{consumer="cli-worker",group="demo",state="up"} 1"#
-        #expect(try await eventually { try await lookout.get("/metrics").body.contains(up) } != nil)
+        let sentinelUp = #"lookout_consumer_state{consumer="sentinel",group="other",state="up"} 1"#
+        #expect(try await eventually { let body = try await lookout.get("/metrics").body; return body.contains(up) && body.contains(sentinelUp) } != nil)
         #expect(sender.stop(signal: SIGTERM) == 0)
+        sentinel.stop(signal: SIGKILL)
         let stopped = #"lookout_consumer_state{consumer="cli-worker",group="demo",state="stopped"} 1"#
         #expect(try await eventually { try await lookout.get("/metrics").body.contains(stopped) } != nil)
-        try await Task.sleep(for: .microseconds(1_000_000))  // well past 3 × 200 ms: a goodbye must not turn into "down"
+        // By the time the sentinel, silent since after the goodbye, is down, a goodbye that
+        // turned into "down" would have too.
+        let sentinelDown = #"lookout_consumer_state{consumer="sentinel",group="other",state="down"} 1"#
+        #expect(try await eventually { try await lookout.get("/metrics").body.contains(sentinelDown) } != nil)
         #expect(try await lookout.get("/metrics").body.contains(stopped))
-        #expect(receiver.alerts.isEmpty, "a clean goodbye sends no alert")
+        #expect(!receiver.alerts.contains { $0.consumer == "cli-worker" || $0.labels["group"] == "demo" }, "a clean goodbye sends no alert: \(receiver.alerts)")
         try await lookout.stop()
     }
 }

@@ -108,7 +108,13 @@ import LookoutTestSupport
         #expect(Self.sample(metrics, "lookout_channel_messages_total{channel=\"session:0\"}") == 1)
         let series = metrics.split(separator: "\n").filter { $0.hasPrefix("lookout_channel_messages_total{") }
         #expect(series.count == 7, "5 tracked channels, one group, and __other__")
-        try await Task.sleep(for: .milliseconds(2_200))  // two refreshes: subscriber counts are labelled too
+        // Two refreshes, seen through the subscriber count they label under __other__ (1, then 0
+        // once the subscriber left): counting it must not count messages again.
+        let refreshed = try await eventually { Self.sample(try await lookout.get("/metrics").body, #"lookout_channel_subscribers{channel="__other__"}"#) == 1 }
+        #expect(refreshed != nil)
+        _ = try subscriber.call("UNSUBSCRIBE", "session:150")
+        let again = try await eventually { Self.sample(try await lookout.get("/metrics").body, #"lookout_channel_subscribers{channel="__other__"}"#) == 0 }
+        #expect(again != nil)
         let later = try await lookout.get("/metrics").body
         #expect(Self.sample(later, "lookout_channel_overflow_messages_total") == 195, "messages past the cap, each counted once")
         try await lookout.stop()

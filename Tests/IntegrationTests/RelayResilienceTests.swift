@@ -26,7 +26,7 @@ import LookoutTestSupport
         _ = try fast.call("SUBSCRIBE", "flood")
         let publisher = try TestConnection(port: relay.port)
         let admin = try TestConnection(port: relay.port)
-        let baseline = relay.child.residentBytes() ?? 0
+        let baseline = try #require(relay.child.residentBytes(), "the relay's resident memory is readable from /proc")
 
         // Up to 256 MiB of 64 KiB messages, 1 MiB per batch; the slow subscriber never reads.
         let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 64 * 1024)
@@ -39,7 +39,7 @@ import LookoutTestSupport
             _ = try publisher.readValues(16)
             sent += 16
             _ = try fast.readValues(16, timeoutSeconds: 30)  // the healthy subscriber keeps up
-            peak = max(peak, relay.child.residentBytes() ?? 0)
+            peak = max(peak, try #require(relay.child.residentBytes()))
             if sent % 256 == 0, try info(admin, "client_output_buffer_limit_disconnections") == 1 { break }
         }
         #expect(try info(admin, "client_output_buffer_limit_disconnections") == 1)
@@ -92,11 +92,11 @@ import LookoutTestSupport
         // With the limit raised past 4 GB the relay must wait for the bytes, not reserve them.
         let relay = try LookoutProcess(arguments: ["--proto-max-bulk-len", "8gb"])
         let admin = try TestConnection(port: relay.port)
-        let before = relay.child.residentBytes() ?? 0
+        let before = try #require(relay.child.residentBytes(), "the relay's resident memory is readable from /proc")
         let client = try TestConnection(port: relay.port)
         try client.send("*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$4294967296\r\n" + String(repeating: "x", count: 4096))
         #expect(try admin.call("PING") == .simpleString("PONG"))
-        let after = relay.child.residentBytes() ?? 0
+        let after = try #require(relay.child.residentBytes())
         #expect(after - before < 16 * 1024 * 1024, "RSS grew by \(after - before) bytes")
         client.close()
         #expect(try blockingEventually { try info(admin, "connected_clients") == 1 } != nil)
@@ -145,6 +145,28 @@ import LookoutTestSupport
 
     /// The keep-alive timer the system runs on the relay's side of each client connection, as
     /// `ss -o` shows it ("timer:(keepalive,6.9sec,0)"), or nil when there is none.
+    /// The time left in `ss`'s `timer:(keepalive,6.9sec,0)` (also `993ms`, `1min58sec`), in seconds.
+    static func seconds(inTimer timer: String) -> Double? {
+        let text = timer.dropFirst("timer:(keepalive,".count).prefix { $0 != "," }
+        let scales = ["ms": 0.001, "sec": 1.0, "min": 60.0]
+        var (total, number, unit) = (0.0, "", "")
+        func add() -> Bool {
+            guard let value = Double(number), let scale = scales[unit] else { return false }
+            total += value * scale
+            (number, unit) = ("", "")
+            return true
+        }
+        for character in text {
+            if character.isLetter {
+                unit.append(character)
+            } else {
+                if !unit.isEmpty, !add() { return nil }
+                number.append(character)
+            }
+        }
+        return add() ? total : nil
+    }
+
     private func keepaliveTimer(relayPort: Int) throws -> String? {
         let listing = try runCommand(try executable("ss"), ["-tnoH", "state", "established", "( sport = :\(relayPort) )"])
         return listing.output.split(separator: "\n").compactMap { line in
@@ -156,14 +178,14 @@ import LookoutTestSupport
         // Half-open peers (gone without FIN or RST) are reaped by the system's keep-alive probes;
         // that needs a peer whose kernel vanishes, which loopback cannot play, so this checks the
         // timer the relay asked for on a real socket.
+        #expect(Self.seconds(inTimer: "timer:(keepalive,6.9sec,0)") == 6.9 && Self.seconds(inTimer: "timer:(keepalive,993ms,0)") == 0.993)
+        #expect(Self.seconds(inTimer: "timer:(keepalive,1min58sec,0)") == 118 && Self.seconds(inTimer: "timer:(keepalive,,0)") == nil)
         let relay = try await InProcessLookout(arguments: ["--no-db", "--tcp-keepalive", "7"])
         let client = try TestConnection(port: relay.port)
         #expect(try client.call("PING") == .simpleString("PONG"))
         let timer = try keepaliveTimer(relayPort: relay.port)
-        #expect(timer != nil, "a keep-alive timer on the relay's socket")
-        if let seconds = timer.flatMap({ Double($0.dropFirst("timer:(keepalive,".count).prefix { $0 != "s" }) }) {
-            #expect(seconds > 0 && seconds <= 7, "idle time 7 s: \(timer ?? "")")
-        }
+        let seconds = try #require(timer.flatMap { Self.seconds(inTimer: $0) }, "a keep-alive timer with its time left on the relay's socket: \(timer ?? "none")")
+        #expect(seconds > 0 && seconds <= 7, "idle time 7 s: \(timer ?? "")")
         try await relay.stop()
 
         let off = try await InProcessLookout(arguments: ["--no-db", "--tcp-keepalive", "0"])

@@ -60,9 +60,14 @@ import LookoutTestSupport
 
         try FileManager.default.createDirectory(at: Self.outputDirectory, withIntermediateDirectories: true)
         let screenshot = Self.outputDirectory.appendingPathComponent("status-page.png").path
+        // A screenshot left by an earlier run must not stand in for this one.
+        try? FileManager.default.removeItem(atPath: screenshot)
+        #expect(!FileManager.default.fileExists(atPath: screenshot))
         _ = try await offThePool { try self.chromium(["--hide-scrollbars", "--window-size=1280,900", "--screenshot=\(screenshot)"],
                                                      url: "http://127.0.0.1:\(port)/") }
-        #expect(FileManager.default.fileExists(atPath: screenshot))
+        let png = try #require(FileManager.default.contents(atPath: screenshot), "Chromium wrote the screenshot")
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "a PNG")
+        #expect(png.count > 10_000, "a rendered page, not a blank one: \(png.count) bytes")
         print("status page screenshot: \(screenshot)")
 
         consumer.stop(signal: SIGKILL)

@@ -86,8 +86,16 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
             (try? restarted.get("/metrics").body.contains(#"lookout_consumer_state{consumer="billing-worker-3",group="billing",state="down"} 1"#)) == true
         }
         #expect(resumed != nil, "the consumer's state came back from the database")
-        try await Task.sleep(for: .microseconds(3_000_000))
-        #expect(receiver.alerts.filter { $0.status == "firing" && $0.name == "LookoutConsumerDown" }.count == 1, "no duplicate alert")
+        // The sentinel: a consumer that dies after the restart. Its alert is judged and sent after
+        // anything the restart itself would have sent again.
+        let sentinel = try heartbeatProcess(port: restarted.port, name: "sentinel-1")
+        #expect(await eventually(seconds: 10) {
+            (try? restarted.get("/metrics").body.contains(#"lookout_consumer_state{consumer="sentinel-1",group="billing",state="up"} 1"#)) == true
+        } != nil)
+        sentinel.stop(signal: SIGKILL)
+        #expect(await eventually(seconds: 10) { receiver.alerts.contains { $0.status == "firing" && $0.consumer == "sentinel-1" } } != nil)
+        #expect(receiver.alerts.filter { $0.status == "firing" && $0.name == "LookoutConsumerDown" && $0.consumer == "billing-worker-3" }.count == 1,
+                "no duplicate alert")
 
         // The consumer returns: the alert that fired before the restart resolves.
         worker = try heartbeatProcess(port: restarted.port, name: "billing-worker-3")

@@ -16,6 +16,16 @@ extension RedisConnection: @unchecked Sendable {}
 /// sidecar against a redis-server that speaks only TLS, and a certificate reload on SIGHUP.
 @Suite(.serialized) struct TLSTests {
     /// A `rediss://` URL that trusts `ca`, presenting `client` when given.
+    /// Why connecting to `url` failed ("connected" when it did not).
+    private static func refusal(_ url: RedisURL) -> String {
+        do {
+            _ = try RedisConnection(url, clientName: nil, timeoutSeconds: 5)
+            return "connected"
+        } catch {
+            return "\(error)"
+        }
+    }
+
     private func url(port: Int, ca: String, client: (certificate: String, key: String)? = nil) -> RedisURL {
         var url = RedisURL("rediss://127.0.0.1:\(port)")!
         url.tls = RedisTLSSettings(caPath: ca, certificatePath: client?.certificate, keyPath: client?.key)
@@ -50,6 +60,14 @@ extension RedisConnection: @unchecked Sendable {}
         // Without a client certificate the relay refuses (tls-auth-clients yes, the default with a CA).
         let anonymous = try runCommand(cli, ["--tls", "--cacert", authority.caPath, "-p", "\(tlsPort)", "ping"])
         #expect(!anonymous.output.contains("PONG"), "\(anonymous.output)")
+        // redis-cli only sees the connection closed (TLS 1.3 refuses after the handshake); the
+        // alert itself names the reason.
+        let bare = try runCommand(try executable("openssl"), ["s_client", "-connect", "127.0.0.1:\(tlsPort)", "-CAfile", authority.caPath, "-quiet"],
+                                  input: "PING\r\n")
+        #expect(bare.output.contains("alert certificate required"), "refused for its missing certificate: \(bare.output)")
+        #expect(!bare.output.contains("+PONG"), "\(bare.output)")
+        let stillServing = try runCommand(cli, tlsArguments + ["ping"])
+        #expect(stillServing.output == "PONG\n", "the relay still serves clients with a certificate: \(stillServing.output)")
 
         // redis-py with ssl=True: publish to a subscriber of its own, and read the message back.
         let script = """
@@ -213,12 +231,13 @@ extension RedisConnection: @unchecked Sendable {}
         let trustsFirst = url(port: port, ca: first.caPath)
         let trustsSecond = url(port: port, ca: second.caPath)
 
-        let (open, before, refusedBefore) = try await offThePool { () throws -> (RedisConnection, RedisReply, Bool) in
+        let (open, before, refusedBefore) = try await offThePool { () throws -> (RedisConnection, RedisReply, String) in
             let open = try RedisConnection(trustsFirst, clientName: "long-lived", timeoutSeconds: 5)
-            return (open, try open.command(["PING"]), (try? RedisConnection(trustsSecond, clientName: nil, timeoutSeconds: 5)) == nil)
+            return (open, try open.command(["PING"]), Self.refusal(trustsSecond))
         }
         #expect(before == .status("PONG"))
-        #expect(refusedBefore, "the second CA does not vouch for the first certificate")
+        #expect(refusedBefore.contains("TLS handshake") && refusedBefore.contains("CERTIFICATE_VERIFY_FAILED"),
+                "the second CA does not vouch for the first certificate: \(refusedBefore)")
 
         try install(try second.issue("relay-2", server: true))
         kill(lookout.child.pid, SIGHUP)
@@ -226,11 +245,14 @@ extension RedisConnection: @unchecked Sendable {}
             blockingEventually(seconds: 10) { (try? RedisConnection(trustsSecond, clientName: nil, timeoutSeconds: 5).command(["PING"])) == .status("PONG") }
         }
         #expect(reloaded != nil, "new connections get the new certificate: \(lookout.child.output().suffix(500))")
-        let after = try await offThePool { () throws -> (RedisReply, Bool) in
-            (try open.command(["PING"]), (try? RedisConnection(trustsFirst, clientName: nil, timeoutSeconds: 5)) == nil)
+        let after = try await offThePool { () throws -> (RedisReply, String, RedisReply?) in
+            (try open.command(["PING"]), Self.refusal(trustsFirst),
+             try? RedisConnection(trustsSecond, clientName: nil, timeoutSeconds: 5).command(["PING"]))
         }
         #expect(after.0 == .status("PONG"), "the connection opened before the reload is still served")
-        #expect(after.1, "the old certificate is no longer served")
+        #expect(after.1.contains("TLS handshake") && after.1.contains("CERTIFICATE_VERIFY_FAILED"),
+                "the old certificate is no longer served: \(after.1)")
+        #expect(after.2 == .status("PONG"), "and the server is up, serving the new one")
 
         // A renewal gone wrong (a key that is not PEM): logged, and the certificate in use stays.
         try "not a key".write(toFile: key, atomically: true, encoding: .utf8)

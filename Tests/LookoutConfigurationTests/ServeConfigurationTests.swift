@@ -62,6 +62,12 @@ import Testing
               patterns: ["jobs.*", "mail.[ab]"]
             """)
         #expect(settings.consumedPatterns == ["jobs.*", "mail.[ab]"])
+        #expect(try ServeConfiguration.parse(yaml: "metrics:\n  consumer_series: unhealthy").consumerSeries == .unhealthy)
+        #expect(ServeConfiguration().consumerSeries == .auto)
+        #expect(try ServeConfiguration.resolve(options: try ServeOptions.parse(["--consumer-series", "none"])).consumerSeries == .none)
+        #expect(throws: ConfigurationError(key: "--consumer-series", reason: "'some' is not one of auto, all, unhealthy, none")) {
+            try ServeConfiguration.resolve(options: try ServeOptions.parse(["--consumer-series", "some"]))
+        }
         #expect(ServeConfiguration().consumedPatterns.isEmpty)
         let flagged = try ServeConfiguration.resolve(options: try ServeOptions.parse(["--consumer-pattern", "jobs.*", "--consumer-pattern", "x?"]))
         #expect(flagged.consumedPatterns == ["jobs.*", "x?"])
@@ -156,6 +162,7 @@ import Testing
         ("consumers:\n  stall_window: soon", "consumers.stall_window", "is not a duration"),
         ("consumers:\n  reconnect_grace: [1]", "consumers.reconnect_grace", "expected a string"),
         ("consumers:\n  patterns: jobs.*", "consumers.patterns", "expected a list"),
+        ("metrics:\n  consumer_series: some", "metrics.consumer_series", "is not one of auto, all, unhealthy, none"),
         ("consumers:\n  patterns: [\"\"]", "consumers.patterns[0]", "must not be empty"),
         ("relay: [1, 2", "(file)", "not valid YAML"),
         ("- just\n- a list", "(file)", "mapping"),

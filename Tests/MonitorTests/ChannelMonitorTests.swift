@@ -1,5 +1,7 @@
+import Foundation
 import LookoutCore
 import LookoutTestSupport
+import Prometheus
 import Synchronization
 import Testing
 
@@ -107,5 +109,86 @@ import Testing
         #expect(reports.transitions.isEmpty)
         await clock.advance(by: .milliseconds(200))
         #expect(reports.transitions.map(\.transition.to) == [.late], "late 1.5 intervals after the source came back")
+    }
+
+    /// A monitor held back: for 30 s the heartbeats of 100 consumers wait in the queue while the
+    /// detectors keep being evaluated. Judged up to what was taken in, nobody leaves `up`; the lag
+    /// shows in `lookout_monitor_lag_seconds`, and `LookoutMonitorBehind` in alerts.yml, run by
+    /// promtool over the lag as it was exported, fires and resolves.
+    @Test func aMonitorHeldBackJudgesNobodyPastWhatItTookIn() throws {
+        let start = 1_800_000_000.0
+        let wall = Mutex<Double>(start)
+        let reports = Reports()
+        var configuration = ChannelMonitor.Configuration()
+        configuration.wallClock = { wall.withLock { $0 } }
+        configuration.onTransition = { reports.changed($0) }
+        let queue = ObservationQueue()
+        let metrics = MonitorMetrics(version: "test")
+        let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: [], configuration: configuration)
+        func beat(at time: Double) {
+            for index in 0..<100 {
+                let payload = #"{"v":1,"consumer":"w\#(index)","group":"g","interval_ms":1000}"#
+                queue.offer(.heartbeat(payload: Array(payload.utf8), source: "relay", at: time))
+            }
+        }
+        func lag() -> Double? {
+            var buffer: [UInt8] = []
+            metrics.registry.emit(into: &buffer)
+            return String(decoding: buffer, as: UTF8.self).split(separator: "\n")
+                .first { $0.hasPrefix("lookout_monitor_lag_seconds ") }.flatMap { Double($0.split(separator: " ")[1]) }
+        }
+        beat(at: start)
+        monitor.processQueued()
+        // Steps of 1/16 s (exact in binary): beats every 0.5 s, evaluation at every step, the lag
+        // sampled every 5 s as a scrape would.
+        var samples: [Double] = []
+        for step in 1...800 {
+            let now = start + Double(step) / 16
+            wall.withLock { $0 = now }
+            if step % 8 == 0 { beat(at: now) }
+            if step > 480 { monitor.processQueued() }  // held back for the first 30 s
+            monitor.evaluateConsumers()
+            if step % 80 == 0 {
+                monitor.reportLag()
+                samples.append(try #require(lag()))
+            }
+        }
+        #expect(reports.transitions.isEmpty, "\(reports.transitions.prefix(3))")
+        #expect(monitor.consumers().count == 100 && monitor.consumers().allSatisfy { $0.state == .up })
+        #expect(samples == [5, 10, 15, 20, 25, 30, 0, 0, 0, 0], "\(samples)")
+
+        // The rule, over the series as exported (instance added as Prometheus would).
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lookout-lag-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let rules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("alerts.yml").path
+        let values = ([0] + samples).map { String(Int($0)) }.joined(separator: " ")
+        let test = """
+            rule_files:
+              - \(rules)
+            evaluation_interval: 15s
+            tests:
+              - interval: 5s
+                input_series:
+                  - series: 'lookout_monitor_lag_seconds{instance="lookout:9480"}'
+                    values: '\(values)'
+                alert_rule_test:
+                  - eval_time: 30s
+                    alertname: LookoutMonitorBehind
+                    exp_alerts:
+                      - exp_labels: {severity: warning, instance: "lookout:9480"}
+                        exp_annotations:
+                          summary: "Lookout's monitor is 30s behind"
+                          description: "Lookout on lookout:9480 takes observations in 30s late: consumers' silence is judged only up to what it has taken in (no false deaths), so real failures are noticed that much later."
+                  - eval_time: 45s
+                    alertname: LookoutMonitorBehind
+                    exp_alerts: []
+
+            """
+        let file = directory.appendingPathComponent("lag_test.yml")
+        try test.write(to: file, atomically: true, encoding: .utf8)
+        let result = try runCommand(try executable("promtool"), ["test", "rules", file.path])
+        #expect(result.status == 0, "\(result.output)")
     }
 }

@@ -101,13 +101,23 @@ func storyDatabase() throws -> TemporaryDatabase {
 
     /// Set LOOKOUT_UPDATE_GOLDEN=1 to rewrite the files after an intended change, then review the diff.
     @Test func outputsMatchTheGoldenFiles() throws {
-        let update = ProcessInfo.processInfo.environment["LOOKOUT_UPDATE_GOLDEN"] == "1"
         for (name, text) in try Self.outputs() {
-            let file = Self.golden.appendingPathComponent(name)
-            if update { try text.write(to: file, atomically: true, encoding: .utf8) }
-            let expected = try String(contentsOf: file, encoding: .utf8)
-            #expect(text == expected, "\(name) differs from Golden/\(name)")
+            try Self.compare(text, withGolden: name)
         }
+    }
+
+    /// Compares `text` with `Golden/name`. With LOOKOUT_UPDATE_GOLDEN=1 the file is rewritten
+    /// instead, and the test fails saying so: an update is reviewed, never passed.
+    static func compare(_ text: String, withGolden name: String) throws {
+        let file = golden.appendingPathComponent(name)
+        if ProcessInfo.processInfo.environment["LOOKOUT_UPDATE_GOLDEN"] == "1" {
+            let before = try? String(contentsOf: file, encoding: .utf8)
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            Issue.record("LOOKOUT_UPDATE_GOLDEN=1: Golden/\(name) \(before == text ? "unchanged" : "rewritten"); review the diff and run without it")
+            return
+        }
+        let expected = try String(contentsOf: file, encoding: .utf8)
+        #expect(text == expected, "\(name) differs from Golden/\(name)")
     }
 
     @Test func tablesFitEightyColumns() throws {
@@ -252,9 +262,7 @@ func parseCSV(_ text: String) -> [[String]] {
 
     @Test func oneFrameMatchesItsGoldenFile() throws {
         let text = try view().render(url: "http://127.0.0.1:9480", style: ReportTests.style)
-        let file = ReportTests.golden.appendingPathComponent("top.txt")
-        if ProcessInfo.processInfo.environment["LOOKOUT_UPDATE_GOLDEN"] == "1" { try text.write(to: file, atomically: true, encoding: .utf8) }
-        #expect(text == (try String(contentsOf: file, encoding: .utf8)))
+        try ReportTests.compare(text, withGolden: "top.txt")
         #expect(text.split(separator: "\n").allSatisfy { $0.count <= 80 }, "fits 80 columns")
         #expect(!text.contains("\u{1B}"), "no colour unless asked (a TTY)")
         #expect(try view().render(url: "u", style: ReportTests.style, colour: true).contains("\u{1B}[31mdown\u{1B}[0m"))

@@ -57,9 +57,10 @@ public struct HeartbeatTracker: Sendable {
     public var maxConsumers: Int
     private var machines: [String: ConsumerStateMachine] = [:]
     private var groups: [String: String] = [:]
-    /// Per channel, the consumers that watch it; rebuilt lazily when a consumer's channels change
-    /// (so counting a message does not visit every consumer).
-    private var servers: [String: [String]] = [:]
+    /// Per channel, the consumers that watch it: filled when the channel first carries traffic,
+    /// kept up to date one consumer at a time when a consumer's channels change (so counting a
+    /// message does not visit every consumer, and a new consumer does not visit every consumer).
+    private var servers: [String: Set<String>] = [:]
     /// Consumers that declare channels, or are away from the channels their connection held.
     private var declaring: Set<String> = []
     /// New consumers (by heartbeat or named connection) refused because `maxConsumers` were tracked.
@@ -68,6 +69,14 @@ public struct HeartbeatTracker: Sendable {
     private var carriers: [String: String] = [:]
     /// Sources that do not see every message now (a subscription lost), with since when.
     public private(set) var sourcesNotWatching: [String: Double] = [:]
+    /// Consumers changed since ``takeChanged()`` last took them.
+    private var changed: Set<String> = []
+    /// Per group, its members in each state, kept as they change (never recounted).
+    public private(set) var groupMembers: [String: [ConsumerStateMachine.State: Int]] = [:]
+    /// The group and state each consumer is counted under in `groupMembers`.
+    private var counted: [String: (group: String, state: ConsumerStateMachine.State)] = [:]
+    /// Groups whose members changed state since ``updateGroups(at:)`` last ran.
+    private var touchedGroups: Set<String> = []
 
     public init(configuration: ConsumerStateMachine.Configuration = .init(), maxConsumers: Int = 10_000) {
         self.configuration = configuration
@@ -92,6 +101,7 @@ public struct HeartbeatTracker: Sendable {
             machines[heartbeat.consumer] = machine
             groups[heartbeat.consumer] = group
             interestChanged(heartbeat.consumer, machine)
+            touch(heartbeat.consumer)
             return .success([])
         }
         groups[heartbeat.consumer] = group
@@ -99,6 +109,7 @@ public struct HeartbeatTracker: Sendable {
         let transitions = machine.receive(heartbeat, at: now)
         machines[heartbeat.consumer] = machine
         if machine.channels != before { interestChanged(heartbeat.consumer, machine) }
+        touch(heartbeat.consumer)
         return .success(transitions.map { ConsumerTransition(consumer: heartbeat.consumer, group: group, transition: $0) })
     }
 
@@ -115,12 +126,14 @@ public struct HeartbeatTracker: Sendable {
             }
             machines[name] = ConsumerStateMachine(connectionAt: now, configuration: configuration)
             groups[name] = ""
+            touch(name)
             return nil
         }
         let transition = subscribed ? machine.connectionOpened(at: now)
             : machine.connectionClosed(at: now, reason: reason, subscriptions: subscriptions)
         machines[name] = machine
         interestChanged(name, machine)
+        touch(name)
         return transition.map { ConsumerTransition(consumer: name, group: groups[name] ?? "", transition: $0) }
     }
 
@@ -128,25 +141,63 @@ public struct HeartbeatTracker: Sendable {
     /// consumers that serve it, missed messages for those away from it.
     public mutating func noteMessage(on channel: String, messages: Int = 1, at now: Double) {
         guard !declaring.isEmpty else { return }
-        let serving: [String]
+        let serving: Set<String>
         if let known = servers[channel] {
             serving = known
         } else {
-            serving = declaring.filter { machines[$0]?.watches(channel) == true }.sorted()
+            serving = declaring.filter { machines[$0]?.watches(channel) == true }
             if servers.count >= 10_000 { servers.removeAll() }
             servers[channel] = serving
         }
-        for name in serving { machines[name]?.noteTraffic(on: channel, messages: messages, at: now) }
+        for name in serving {
+            guard let index = machines.index(forKey: name) else { continue }
+            let missed = machines.values[index].progress.missed
+            machines.values[index].noteTraffic(on: channel, messages: messages, at: now)
+            if machines.values[index].progress.missed != missed { changed.insert(name) }
+        }
     }
 
-    /// The channels whose traffic matters to `consumer` changed: the per-channel cache starts afresh.
+    /// The channels whose traffic matters to `consumer` changed: the channels known to carry
+    /// traffic are updated for it alone.
     private mutating func interestChanged(_ consumer: String, _ machine: ConsumerStateMachine) {
-        if machine.watchesChannels {
+        let watching = machine.watchesChannels
+        if watching {
             declaring.insert(consumer)
         } else if declaring.remove(consumer) == nil {
             return
         }
-        servers.removeAll()
+        for index in servers.indices {
+            if watching && machine.watches(servers.keys[index]) {
+                servers.values[index].insert(consumer)
+            } else {
+                servers.values[index].remove(consumer)
+            }
+        }
+    }
+
+    /// Notes that `name` changed: its series are due, and its group's counts follow its state.
+    private mutating func touch(_ name: String) {
+        changed.insert(name)
+        guard let state = machines[name]?.state else { return }
+        let group = groups[name] ?? ""
+        if let before = counted[name] {
+            guard before.group != group || before.state != state else { return }
+            groupMembers[before.group]?[before.state]? -= 1
+            touchedGroups.insert(before.group)
+        }
+        groupMembers[group, default: [:]][state, default: 0] += 1
+        counted[name] = (group, state)
+        touchedGroups.insert(group)
+    }
+
+    /// The consumers changed since the last call (heartbeats, connections, state changes, missed
+    /// messages), each once: what their series need, without visiting every consumer.
+    public mutating func takeChanged() -> [ConsumerSnapshot] {
+        guard !changed.isEmpty else { return [] }
+        defer { changed.removeAll(keepingCapacity: true) }
+        return changed.compactMap { name in
+            machines[name].map { ConsumerSnapshot(consumer: name, group: groups[name] ?? "", detector: $0.saved) }
+        }
     }
 
     /// `source` stopped seeing every message: the heartbeats it carries go unseen, so the
@@ -168,35 +219,38 @@ public struct HeartbeatTracker: Sendable {
         return sourcesNotWatching[carrier] != nil
     }
 
-    /// Checks every consumer against the clock (but those whose heartbeats go unseen now).
+    /// Checks every consumer against the clock (but those whose heartbeats go unseen now), in
+    /// place; the transitions in consumer order.
     public mutating func evaluate(now: Double) -> [ConsumerTransition] {
         var transitions: [ConsumerTransition] = []
-        for name in machines.keys.sorted() where !isUnseen(name) {
-            if let transition = machines[name]!.evaluate(now: now) {
+        var index = machines.startIndex
+        while index != machines.endIndex {
+            let name = machines.keys[index]
+            if !isUnseen(name), let transition = machines.values[index].evaluate(now: now) {
                 transitions.append(ConsumerTransition(consumer: name, group: groups[name] ?? "", transition: transition))
             }
+            machines.formIndex(after: &index)
         }
-        return transitions
+        for change in transitions { touch(change.consumer) }
+        return transitions.sorted { $0.consumer < $1.consumer }
     }
 
-    /// Recomputes every group's health; returns the groups whose health changed. Stopped
-    /// members do not count: a group whose members all said goodbye is not down.
+    /// Judges the health of the groups whose members changed state since the last call; returns
+    /// those whose health changed. Stopped members do not count: a group whose members all said
+    /// goodbye is not down.
     public mutating func updateGroups(at now: Double) -> [GroupTransition] {
-        var members: [String: (total: Int, down: Int)] = [:]
-        for (name, machine) in machines {
-            guard let group = groups[name], !group.isEmpty, machine.state != .stopped else { continue }
-            members[group, default: (0, 0)].total += 1
-            if machine.state == .down { members[group]!.down += 1 }
-        }
+        guard !touchedGroups.isEmpty else { return [] }
+        defer { touchedGroups.removeAll(keepingCapacity: true) }
         var transitions: [GroupTransition] = []
-        for group in Set(members.keys).union(groupStates.keys).sorted() {
-            let count = members[group] ?? (0, 0)
-            let next: GroupState = count.down == 0 ? .healthy : (count.down == count.total ? .down : .degraded)
+        for group in touchedGroups.sorted() where !group.isEmpty {
+            let members = groupMembers[group] ?? [:]
+            let down = members[.down] ?? 0
+            let total = members.reduce(0) { $0 + ($1.key == .stopped ? 0 : $1.value) }
+            let next: GroupState = down == 0 ? .healthy : (down == total ? .down : .degraded)
             let previous = groupStates[group] ?? .healthy
             guard next != previous else { continue }
             groupStates[group] = next
-            transitions.append(GroupTransition(group: group, from: previous, to: next,
-                                               reason: "\(count.down) of \(count.total) consumers down", at: now))
+            transitions.append(GroupTransition(group: group, from: previous, to: next, reason: "\(down) of \(total) consumers down", at: now))
         }
         return transitions
     }
@@ -208,6 +262,7 @@ public struct HeartbeatTracker: Sendable {
             machines[consumer.consumer] = ConsumerStateMachine(resuming: consumer.detector, at: now, configuration: configuration)
             groups[consumer.consumer] = consumer.group
             interestChanged(consumer.consumer, machines[consumer.consumer]!)
+            touch(consumer.consumer)
         }
         _ = updateGroups(at: now)
     }
