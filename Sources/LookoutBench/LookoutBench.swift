@@ -278,18 +278,41 @@ struct LookoutBench: AsyncParsableCommand {
 
     func scaleSuite() throws -> [[String: Any]] {
         say("== Scale: heartbeat consumers (1 s interval, 50 groups) starting together on the relay, store on")
-        say("consumers  all up after  longest monitor iteration  not up at the end  CPU µs/heartbeat (steady)  /metrics     RSS")
+        say("consumers  series     all up after  longest monitor iteration  not up at the end  CPU µs/heartbeat (steady)  /metrics          RSS")
         var results: [[String: Any]] = []
-        for consumers in [1_000, 10_000] {
-            let fleet = try ScaleBenchmark.fleet(consumers: consumers, seconds: quick ? 12 : 20)
-            say(String(format: "%9d  %11@  %25.0f ms  %17d  %25.1f  %4.0f ms %4.1f MB  %4d MiB", consumers,
-                       fleet.secondsToAllUp.map { String(format: "%.1f s", $0) } ?? "never", fleet.longestIteration * 1000, fleet.notUp,
-                       fleet.cpuMicrosecondsPerHeartbeat, fleet.metricsSeconds * 1000, Double(fleet.metricsBytes) / 1e6, fleet.residentMiB))
-            results.append([
-                "consumers": consumers, "seconds_to_all_up": fleet.secondsToAllUp ?? -1, "longest_iteration_seconds": fleet.longestIteration,
-                "not_up": fleet.notUp, "cpu_us_per_heartbeat": fleet.cpuMicrosecondsPerHeartbeat, "metrics_seconds": fleet.metricsSeconds,
-                "metrics_bytes": fleet.metricsBytes, "rss_mib": fleet.residentMiB,
-            ])
+        for (consumers, series) in [(1_000, "auto"), (10_000, "auto"), (10_000, "all")] {
+            do {
+                let fleet = try ScaleBenchmark.fleet(consumers: consumers, seconds: quick ? 12 : 20, consumerSeries: series)
+                say(String(format: "%9d  %-9@  %12@  %22.0f ms  %17d  %25.1f  %5.0f ms %5.2f MB  %4d MiB", consumers, series,
+                           fleet.secondsToAllUp.map { String(format: "%.1f s", $0) } ?? "never", fleet.longestIteration * 1000, fleet.notUp,
+                           fleet.cpuMicrosecondsPerHeartbeat, fleet.metricsSeconds * 1000, Double(fleet.metricsBytes) / 1e6, fleet.residentMiB))
+                results.append([
+                    "consumers": consumers, "consumer_series": series, "seconds_to_all_up": fleet.secondsToAllUp ?? -1,
+                    "longest_iteration_seconds": fleet.longestIteration, "not_up": fleet.notUp,
+                    "cpu_us_per_heartbeat": fleet.cpuMicrosecondsPerHeartbeat, "metrics_seconds": fleet.metricsSeconds,
+                    "metrics_bytes": fleet.metricsBytes, "rss_mib": fleet.residentMiB,
+                ])
+            } catch {
+                say(String(format: "%9d  %-9@  failed: %@", consumers, series, "\(error)"))
+                results.append(["consumers": consumers, "consumer_series": series, "error": "\(error)"])
+            }
+        }
+        say("channels  --max-channels  published  counted  CPU µs/msg  longest monitor iteration  /metrics          RSS")
+        for (channels, cap) in [(10_000, 1_000), (100_000, 1_000), (100_000, 20_000)] {
+            do {
+                let result = try ScaleBenchmark.channels(channels, maxChannels: cap, perChannel: quick ? 2 : 5)
+                say(String(format: "%8d  %14d  %9d  %7d  %10.2f  %22.0f ms  %5.0f ms %5.1f MB  %4d MiB", channels, cap, result.published, result.counted,
+                           result.cpuMicrosecondsPerMessage, result.longestIteration * 1000, result.metricsSeconds * 1000,
+                           Double(result.metricsBytes) / 1e6, result.residentMiB))
+                results.append([
+                    "channels": channels, "max_channels": cap, "published": result.published, "counted": result.counted,
+                    "cpu_us_per_message": result.cpuMicrosecondsPerMessage, "longest_iteration_seconds": result.longestIteration,
+                    "metrics_seconds": result.metricsSeconds, "metrics_bytes": result.metricsBytes, "rss_mib": result.residentMiB,
+                ])
+            } catch {
+                say(String(format: "%8d  %14d  failed: %@", channels, cap, "\(error)"))
+                results.append(["channels": channels, "max_channels": cap, "error": "\(error)"])
+            }
         }
         say("")
         return results

@@ -23,8 +23,8 @@ enum ScaleBenchmark {
 
     /// `consumers` consumers in 50 groups beating every second, all starting at once, for
     /// `seconds` seconds; the CPU per heartbeat is measured over the last half (steady state).
-    static func fleet(consumers: Int, seconds: Int) throws -> FleetResult {
-        let lookout = try ServerProcess.lookout(name: "lookout-scale")
+    static func fleet(consumers: Int, seconds: Int, consumerSeries: String) throws -> FleetResult {
+        let lookout = try ServerProcess.lookout(["--consumer-series", consumerSeries], name: "lookout-scale")
         defer { lookout.stop() }
         let metricsPort = lookout.metricsPort!
         let connection = try WireConnection(port: lookout.port)
@@ -69,6 +69,51 @@ enum ScaleBenchmark {
                            longestIteration: sample(metrics, "lookout_monitor_longest_iteration_seconds") ?? -1,
                            notUp: notUp, cpuMicrosecondsPerHeartbeat: cpu, metricsSeconds: scrapeSeconds,
                            metricsBytes: metrics.utf8.count, residentMiB: lookout.residentBytes >> 20)
+    }
+
+    struct ChannelsResult {
+        var channels: Int
+        var maxChannels: Int
+        var published: Int
+        var counted: Int
+        var cpuMicrosecondsPerMessage: Double
+        var longestIteration: Double
+        var metricsSeconds: Double
+        var metricsBytes: Int
+        var residentMiB: Int
+    }
+
+    /// `channels` distinct channels, each published on `perChannel` times by a maximal publisher
+    /// (nobody subscribed), with `--max-channels maxChannels`; then the monitor's counts, its
+    /// longest iteration and one scrape.
+    static func channels(_ channels: Int, maxChannels: Int, perChannel: Int) throws -> ChannelsResult {
+        let lookout = try ServerProcess.lookout(["--max-channels", "\(maxChannels)"], name: "lookout-channels")
+        defer { lookout.stop() }
+        let metricsPort = lookout.metricsPort!
+        let names = (0..<channels).map { "scale:\($0)" }
+        let publisher = try Publisher(port: lookout.port, channels: names, payloadSize: 16)
+        let cpuBefore = lookout.cpuSeconds
+        let published = try publisher.run(messages: channels * perChannel, seconds: 60)
+        // Until the monitor has counted them all (bounded).
+        var counted = 0
+        let deadline = Date().addingTimeInterval(60)
+        while counted < published && Date() < deadline {
+            usleep(500_000)
+            let metrics = try MonitorBenchmarks.scrape(metricsPort)
+            counted = metrics.split(separator: "\n").reduce(0) { total, line in
+                guard line.hasPrefix("lookout_channel_messages_total{channel=\"scale:") || line.hasPrefix("lookout_channel_messages_total{channel=\"__other__\"}"),
+                      let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { return total }
+                return total + Int(value)
+            }
+        }
+        let cpu = lookout.cpuSeconds - cpuBefore
+        let scrapeStart = Date()
+        let metrics = try MonitorBenchmarks.scrape(metricsPort)
+        let scrapeSeconds = Date().timeIntervalSince(scrapeStart)
+        return ChannelsResult(channels: channels, maxChannels: maxChannels, published: published, counted: counted,
+                              cpuMicrosecondsPerMessage: cpu * 1e6 / Double(max(1, published)),
+                              longestIteration: sample(metrics, "lookout_monitor_longest_iteration_seconds") ?? -1,
+                              metricsSeconds: scrapeSeconds, metricsBytes: metrics.utf8.count, residentMiB: lookout.residentBytes >> 20)
     }
 
     /// Consumers in `state`, summed over the groups.

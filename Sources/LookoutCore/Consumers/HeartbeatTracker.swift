@@ -91,8 +91,7 @@ public struct HeartbeatTracker: Sendable {
         case .success(let parsed): heartbeat = parsed
         }
         let group = heartbeat.group ?? ""
-        defer { if machines[heartbeat.consumer] != nil { carriers[heartbeat.consumer] = source } }
-        guard var machine = machines[heartbeat.consumer] else {
+        guard let index = machines.index(forKey: heartbeat.consumer) else {
             guard machines.count < maxConsumers else {
                 refusedConsumers += 1
                 return .success([])
@@ -100,15 +99,17 @@ public struct HeartbeatTracker: Sendable {
             let machine = ConsumerStateMachine(first: heartbeat, at: now, configuration: configuration)
             machines[heartbeat.consumer] = machine
             groups[heartbeat.consumer] = group
+            carriers[heartbeat.consumer] = source
             interestChanged(heartbeat.consumer, machine)
             touch(heartbeat.consumer)
             return .success([])
         }
-        groups[heartbeat.consumer] = group
-        let before = machine.channels
-        let transitions = machine.receive(heartbeat, at: now)
-        machines[heartbeat.consumer] = machine
-        if machine.channels != before { interestChanged(heartbeat.consumer, machine) }
+        if groups[heartbeat.consumer] != group { groups[heartbeat.consumer] = group }
+        if carriers[heartbeat.consumer] != source { carriers[heartbeat.consumer] = source }
+        // In place: a copy of the machine out and back in cost more than the heartbeat itself.
+        let before = machines.values[index].channels
+        let transitions = machines.values[index].receive(heartbeat, at: now)
+        if machines.values[index].channels != before { interestChanged(heartbeat.consumer, machines.values[index]) }
         touch(heartbeat.consumer)
         return .success(transitions.map { ConsumerTransition(consumer: heartbeat.consumer, group: group, transition: $0) })
     }
