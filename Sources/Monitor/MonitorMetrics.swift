@@ -30,6 +30,8 @@ public final class MonitorMetrics: Sendable {
     public let monitorLongestIteration: Gauge
     /// The per-consumer series, rendered after the registry's.
     public let consumers: ConsumerSeriesTable
+    /// The per-channel series, rendered after the registry's.
+    public let channels = ChannelSeriesTable(latencyBuckets: MonitorMetrics.latencyBuckets)
 
     public init(version: String, consumerSeries: ConsumerSeriesTable.Selection = .auto) {
         consumers = ConsumerSeriesTable(selection: consumerSeries)
@@ -70,35 +72,11 @@ public final class MonitorMetrics: Sendable {
     }
 
     /// The series of one channel label.
-    public struct ChannelSeries: Sendable {
-        public let messages: Counter
-        public let bytes: Counter
-        public let unrouted: Counter
-        public let subscribers: Gauge
-        public let patternSubscribers: Gauge
-        public let consumptionUnknown: Gauge
-        public let latency: ValueHistogram
-    }
+    public typealias ChannelSeries = ChannelSeriesTable.Series
 
+    /// The series of `label`, created at 0 on first use.
     public func series(for label: String) -> ChannelSeries {
-        let labels = [("channel", label)]
-        return ChannelSeries(
-            messages: registry.counter("lookout_channel_messages_total", labels: labels,
-                                           help: "Messages published on the channel."),
-            bytes: registry.counter("lookout_channel_bytes_total", labels: labels,
-                                        help: "Payload bytes published on the channel."),
-            unrouted: registry.counter("lookout_channel_unrouted_messages_total", labels: labels,
-                                           help: "Messages published while the channel had no subscriber: lost."),
-            subscribers: registry.gauge("lookout_channel_subscribers", labels: labels,
-                                            help: "Current subscribers of the channel (patterns not counted)."),
-            patternSubscribers: registry.gauge("lookout_channel_pattern_subscribers", labels: labels,
-                                               help: "Pattern subscriptions (PSUBSCRIBE) that receive the channel: exact on the relay (its last message's); on Redis those matching consumers.patterns or live consumers' declared globs."),
-            consumptionUnknown: registry.gauge("lookout_channel_consumption_unknown", labels: labels,
-                                               help: "1 when the channel has no subscriber and Redis holds patterns Lookout cannot attribute: it may be consumed through one (declare it in consumers.patterns); never alerted as without consumers."),
-            latency: registry.histogram("lookout_channel_delivery_latency_seconds", labels: labels,
-                                                 buckets: Self.latencyBuckets,
-                                                 help: "Time from publish accepted to message written to a subscriber.")
-        )
+        channels.series(for: label)
     }
 
     /// `lookout_source_up{source}`: 1 while the source is connected, delivering, and (on Redis)
@@ -166,6 +144,7 @@ public final class MonitorMetrics: Sendable {
     /// The Prometheus text exposition of every metric.
     public func exposition() -> [UInt8] {
         var out = registry.emitToBuffer()
+        channels.render(into: &out)
         consumers.render(into: &out)
         return out
     }

@@ -1,0 +1,121 @@
+import Synchronization
+
+/// The per-channel series (`lookout_channel_*` of traffic, subscribers and latency), one row
+/// per channel label, written by the monitor and rendered in the Prometheus text format for
+/// `/metrics`.
+///
+/// Beside swift-prometheus's registry for the reason ``ConsumerSeriesTable`` gives: there, each
+/// channel label added copies every label of its families, so `--max-channels 20000` spent
+/// minutes registering channels while the monitor held its lock. Here a channel is one entry.
+public final class ChannelSeriesTable: Sendable {
+    /// A monotonically growing count.
+    public final class Counter: Sendable {
+        private let value = Atomic<Int64>(0)
+        public func increment(by amount: Int64 = 1) { value.add(amount, ordering: .relaxed) }
+        var current: Int64 { value.load(ordering: .relaxed) }
+    }
+
+    /// A value that goes up and down.
+    public final class Gauge: Sendable {
+        private let value = Atomic<Int64>(0)
+        public func set(_ newValue: Int64) { value.store(newValue, ordering: .relaxed) }
+        var current: Int64 { value.load(ordering: .relaxed) }
+    }
+
+    /// Observations counted into fixed buckets, with their sum.
+    public final class Histogram: Sendable {
+        let upperBounds: [Double]
+        private let state: Mutex<(buckets: [UInt64], sum: Double, count: UInt64)>
+
+        init(upperBounds: [Double]) {
+            self.upperBounds = upperBounds
+            state = Mutex(([UInt64](repeating: 0, count: upperBounds.count), 0, 0))
+        }
+
+        public func record(_ value: Double) {
+            state.withLock { state in
+                if let index = upperBounds.firstIndex(where: { value <= $0 }) { state.buckets[index] += 1 }
+                state.sum += value
+                state.count += 1
+            }
+        }
+
+        var snapshot: (buckets: [UInt64], sum: Double, count: UInt64) { state.withLock { $0 } }
+    }
+
+    /// The series of one channel label.
+    public struct Series: Sendable {
+        public let messages = Counter()
+        public let bytes = Counter()
+        public let unrouted = Counter()
+        public let subscribers = Gauge()
+        public let patternSubscribers = Gauge()
+        public let consumptionUnknown = Gauge()
+        public let latency: Histogram
+    }
+
+    private let rows = Mutex<(order: [(label: String, series: Series)], index: [String: Int])>(([], [:]))
+    private let latencyBuckets: [Double]
+
+    public init(latencyBuckets: [Double]) {
+        self.latencyBuckets = latencyBuckets
+    }
+
+    /// The series of `label`, created at 0 the first time.
+    public func series(for label: String) -> Series {
+        rows.withLock { rows in
+            if let index = rows.index[label] { return rows.order[index].series }
+            let created = Series(latency: Histogram(upperBounds: latencyBuckets))
+            rows.index[label] = rows.order.count
+            rows.order.append((label, created))
+            return created
+        }
+    }
+
+    private static let counters: [(name: String, help: String, value: @Sendable (Series) -> Int64)] = [
+        ("lookout_channel_messages_total", "Messages published on the channel.", { $0.messages.current }),
+        ("lookout_channel_bytes_total", "Payload bytes published on the channel.", { $0.bytes.current }),
+        ("lookout_channel_unrouted_messages_total", "Messages published while the channel had no subscriber: lost.", { $0.unrouted.current }),
+    ]
+
+    private static let gauges: [(name: String, help: String, value: @Sendable (Series) -> Int64)] = [
+        ("lookout_channel_subscribers", "Current subscribers of the channel (patterns not counted).", { $0.subscribers.current }),
+        ("lookout_channel_pattern_subscribers",
+         "Pattern subscriptions (PSUBSCRIBE) that receive the channel: exact on the relay (its last message's); on Redis those matching consumers.patterns or live consumers' declared globs.",
+         { $0.patternSubscribers.current }),
+        ("lookout_channel_consumption_unknown",
+         "1 when the channel has no subscriber and Redis holds patterns Lookout cannot attribute: it may be consumed through one (declare it in consumers.patterns); never alerted as without consumers.",
+         { $0.consumptionUnknown.current }),
+    ]
+
+    /// Appends every channel's series to `out`, in the Prometheus text format.
+    public func render(into out: inout [UInt8]) {
+        let all = rows.withLock { $0.order }
+        guard !all.isEmpty else { return }
+        let labelled = all.map { (#"channel="\#(ConsumerSeriesTable.escaped($0.label))""#, $0.series) }
+        var text = ""
+        text.reserveCapacity(all.count * 1_800)
+        for (name, help, value) in Self.counters {
+            text += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
+            for (labels, series) in labelled { text += "\(name){\(labels)} \(value(series))\n" }
+        }
+        for (name, help, value) in Self.gauges {
+            text += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n"
+            for (labels, series) in labelled { text += "\(name){\(labels)} \(value(series))\n" }
+        }
+        let name = "lookout_channel_delivery_latency_seconds"
+        text += "# HELP \(name) Time from publish accepted to message written to a subscriber.\n# TYPE \(name) histogram\n"
+        let bounds = latencyBuckets.map { "\($0)" }
+        for (labels, series) in labelled {
+            let snapshot = series.latency.snapshot
+            var cumulative: UInt64 = 0
+            for (bound, count) in zip(bounds, snapshot.buckets) {
+                cumulative += count
+                text += "\(name)_bucket{\(labels),le=\"\(bound)\"} \(cumulative)\n"
+            }
+            text += "\(name)_bucket{\(labels),le=\"+Inf\"} \(snapshot.count)\n"
+            text += "\(name)_sum{\(labels)} \(snapshot.sum)\n\(name)_count{\(labels)} \(snapshot.count)\n"
+        }
+        out += Array(text.utf8)
+    }
+}
