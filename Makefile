@@ -40,9 +40,14 @@ run: build
 	@echo "lookout: for synthetic traffic, consumers and alerts: make run ARGS=--demo"
 	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/lookout serve $(ARGS)
 
+# Every test in debug, then the relay, monitor and client end-to-end subset again in release
+# (what users run: optimised, exclusivity checks off where Package.swift turns them off).
+RELEASE_SUBSET := DifferentialTests|EndToEndTests|RealClientTests|RelayResilienceTests|RelaySecurityTests|PatternConsumerTests|ConsumerAlertTests|ScaleTests|TLSTests
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
+	$(SWIFT) test -c release --skip-build --filter '$(RELEASE_SUBSET)'
 
 # Benchmarks in release mode against a real redis-server started on a free loopback port;
 # QUICK=1 for a short run. Results also go to bench-results.json.
