@@ -92,30 +92,41 @@ public final class ChannelSeriesTable: Sendable {
     public func render(into out: inout [UInt8]) {
         let all = rows.withLock { $0.order }
         guard !all.isEmpty else { return }
-        let labelled = all.map { (#"channel="\#(ConsumerSeriesTable.escaped($0.label))""#, $0.series) }
-        var text = ""
-        text.reserveCapacity(all.count * 1_800)
+        let labelled = all.map { (Array(#"channel="\#(ConsumerSeriesTable.escaped($0.label))""#.utf8), $0.series) }
+        var writer = ExpositionWriter(appendingTo: out, reserving: all.count * 2_000)
         for (name, help, value) in Self.counters {
-            text += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
-            for (labels, series) in labelled { text += "\(name){\(labels)} \(value(series))\n" }
+            writer.header(name, type: "counter", help: help)
+            let bytes = Array(name.utf8)
+            for (labels, series) in labelled {
+                writer.begin(bytes, labels)
+                writer.end(value(series))
+            }
         }
         for (name, help, value) in Self.gauges {
-            text += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n"
-            for (labels, series) in labelled { text += "\(name){\(labels)} \(value(series))\n" }
+            writer.header(name, type: "gauge", help: help)
+            let bytes = Array(name.utf8)
+            for (labels, series) in labelled {
+                writer.begin(bytes, labels)
+                writer.end(value(series))
+            }
         }
         let name = "lookout_channel_delivery_latency_seconds"
-        text += "# HELP \(name) Time from publish accepted to message written to a subscriber.\n# TYPE \(name) histogram\n"
-        let bounds = latencyBuckets.map { "\($0)" }
+        writer.header(name, type: "histogram", help: "Time from publish accepted to message written to a subscriber.")
+        let (bucket, sum, count) = (Array("\(name)_bucket".utf8), Array("\(name)_sum".utf8), Array("\(name)_count".utf8))
+        let bounds = (latencyBuckets.map { "\($0)" } + ["+Inf"]).map { Array(",le=\"\($0)\"".utf8) }
         for (labels, series) in labelled {
             let snapshot = series.latency.snapshot
             var cumulative: UInt64 = 0
-            for (bound, count) in zip(bounds, snapshot.buckets) {
-                cumulative += count
-                text += "\(name)_bucket{\(labels),le=\"\(bound)\"} \(cumulative)\n"
+            for (index, bound) in bounds.enumerated() {
+                cumulative = index < snapshot.buckets.count ? cumulative + snapshot.buckets[index] : snapshot.count
+                writer.begin(bucket, labels, bound)
+                writer.end(cumulative)
             }
-            text += "\(name)_bucket{\(labels),le=\"+Inf\"} \(snapshot.count)\n"
-            text += "\(name)_sum{\(labels)} \(snapshot.sum)\n\(name)_count{\(labels)} \(snapshot.count)\n"
+            writer.begin(sum, labels)
+            writer.end(snapshot.sum)
+            writer.begin(count, labels)
+            writer.end(snapshot.count)
         }
-        out += Array(text.utf8)
+        out = writer.bytes
     }
 }

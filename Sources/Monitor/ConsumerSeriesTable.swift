@@ -57,68 +57,78 @@ public final class ConsumerSeriesTable: Sendable {
         rows.withLock { $0[Key(consumer: consumer, group: group)] }
     }
 
+    /// A family of one sample per consumer, and how it writes a row's value.
     private struct Family: Sendable {
         var name: String
         var type: String
         var help: String
-        var value: @Sendable (Row) -> String
+        var value: @Sendable (inout ExpositionWriter, Row) -> Void
     }
 
     private static let families: [Family] = [
         Family(name: "lookout_consumer_up", type: "gauge",
                help: "1 while the consumer is alive (up, late, lagging or stalled), 0 when down or stopped.",
-               value: { $0.state == .down || $0.state == .stopped ? "0" : "1" }),
+               value: { $0.end(Int64($1.state == .down || $1.state == .stopped ? 0 : 1)) }),
         Family(name: "lookout_consumer_last_heartbeat_timestamp_seconds", type: "gauge",
-               help: "When the consumer's last heartbeat arrived, seconds since the epoch.", value: { "\($0.lastHeartbeat)" }),
+               help: "When the consumer's last heartbeat arrived, seconds since the epoch.", value: { $0.end($1.lastHeartbeat) }),
         Family(name: "lookout_consumer_processed_total", type: "counter", help: "Messages the consumer reports as processed.",
-               value: { "\($0.processed)" }),
+               value: { $0.end($1.processed) }),
         Family(name: "lookout_consumer_failed_total", type: "counter", help: "Messages the consumer reports as failed.",
-               value: { "\($0.failed)" }),
+               value: { $0.end($1.failed) }),
         Family(name: "lookout_consumer_lag_messages", type: "gauge",
                help: "The consumer's backlog: pending, else received - processed, else traffic on its declared channels - processed (0 when unknown).",
-               value: { "\($0.lag)" }),
+               value: { $0.end($1.lag) }),
         Family(name: "lookout_consumer_processing_delay_seconds", type: "gauge",
                help: "Age of the last event the consumer finished (from last_event_ts) when its heartbeat said so (0 when unknown).",
-               value: { "\($0.processingDelay)" }),
+               value: { $0.end($1.processingDelay) }),
         Family(name: "lookout_consumer_missed_messages_total", type: "counter",
                help: "Messages published on the consumer's channels while it was not subscribed or down: lost to it.",
-               value: { "\($0.missed)" }),
+               value: { $0.end($1.missed) }),
         Family(name: "lookout_consumer_restarts_total", type: "counter",
-               help: "Restarts: a running counter (processed, received) that went backwards.", value: { "\($0.restarts)" }),
+               help: "Restarts: a running counter (processed, received) that went backwards.", value: { $0.end($1.restarts) }),
         Family(name: "lookout_consumer_reconnects_total", type: "counter",
-               help: "Returns of the consumer's named connection within the reconnect grace.", value: { "\($0.reconnects)" }),
+               help: "Returns of the consumer's named connection within the reconnect grace.", value: { $0.end($1.reconnects) }),
         Family(name: "lookout_consumer_output_buffer_bytes", type: "gauge",
                help: "Output its named subscribed connection has not read yet (relay: pending bytes; Redis: CLIENT LIST omem).",
-               value: { "\($0.outputBuffer)" }),
+               value: { $0.end($1.outputBuffer) }),
     ]
+
+    private static let stateLabels: [(ConsumerStateMachine.State, [UInt8])] = ConsumerStateMachine.State.allCases.map {
+        ($0, Array(",state=\"\($0.rawValue)\"".utf8))
+    }
 
     /// Appends the selected consumers' series to `out`, in the Prometheus text format.
     public func render(into out: inout [UInt8]) {
-        let selected: [(labels: String, row: Row)] = rows.withLock { rows in
+        let selected: [(labels: [UInt8], row: Row)] = rows.withLock { rows in
             let unhealthyOnly = selection == .unhealthy || (selection == .auto && rows.count > Self.autoLimit)
             guard selection != .none else { return [] }
             return rows.compactMap { key, row in
                 unhealthyOnly && row.state == .up ? nil
-                    : (#"consumer="\#(Self.escaped(key.consumer))",group="\#(Self.escaped(key.group))""#, row)
+                    : (Array(#"consumer="\#(Self.escaped(key.consumer))",group="\#(Self.escaped(key.group))""#.utf8), row)
             }
         }
         guard !selected.isEmpty else { return }
-        var text = ""
-        text.reserveCapacity(selected.count * 1_200)
+        var writer = ExpositionWriter(appendingTo: out, reserving: selected.count * 1_400)
         for family in Self.families {
-            text += "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) \(family.type)\n"
-            for (labels, row) in selected { text += "\(family.name){\(labels)} \(family.value(row))\n" }
+            writer.header(family.name, type: family.type, help: family.help)
+            let name = Array(family.name.utf8)
+            for (labels, row) in selected {
+                writer.begin(name, labels)
+                family.value(&writer, row)
+            }
             if family.name == "lookout_consumer_up" {
-                text += "# HELP lookout_consumer_state 1 for the consumer's current state (up, late, lagging, down, stalled, stopped), 0 for the others.\n"
-                text += "# TYPE lookout_consumer_state gauge\n"
+                writer.header("lookout_consumer_state", type: "gauge",
+                              help: "1 for the consumer's current state (up, late, lagging, down, stalled, stopped), 0 for the others.")
+                let state = Array("lookout_consumer_state".utf8)
                 for (labels, row) in selected {
-                    for state in ConsumerStateMachine.State.allCases {
-                        text += "lookout_consumer_state{\(labels),state=\"\(state.rawValue)\"} \(state == row.state ? 1 : 0)\n"
+                    for (kind, extra) in Self.stateLabels {
+                        writer.begin(state, labels, extra)
+                        writer.end(Int64(kind == row.state ? 1 : 0))
                     }
                 }
             }
         }
-        out += Array(text.utf8)
+        out = writer.bytes
     }
 
     /// A label value as the text format writes it: backslash, double quote and newline escaped.

@@ -337,7 +337,7 @@ public final class StoreWriter: Service, Sendable {
                 ])
             rows += 1
         }
-        let unchanged = written.withLock { written in batch.consumers.filter { written[$0.key] == $0.value }.map(\.key) }
+        let unchanged = written.withLock { written in Set(batch.consumers.filter { written[$0.key] == $0.value }.map(\.key)) }
         for (name, consumer) in batch.consumers where !unchanged.contains(name) {
             let detector = consumer.detector
             let progress = detector.progress
@@ -349,7 +349,7 @@ public final class StoreWriter: Service, Sendable {
                 """, [
                     .text(name), .text(consumer.group), .text(detector.state.rawValue), .real(detector.stateSince), .text(detector.reason),
                     .real(detector.lastHeartbeatAt), .real(detector.interval), .optional(detector.processed), .optional(detector.failed),
-                    .text(Self.json(detector.channels)), .integer(detector.connectionOnly ? 1 : 0), .real(now),
+                    .text(detector.channels.isEmpty ? "[]" : Self.json(detector.channels)), .integer(detector.connectionOnly ? 1 : 0), .real(now),
                     .optional(progress.received), .optional(progress.pending), .optional(progress.lag),
                     .optional(progress.processingDelay), .integer(Int64(clamping: progress.missed)),
                     .integer(Int64(clamping: progress.restarts)), .integer(Int64(clamping: progress.reconnects)),

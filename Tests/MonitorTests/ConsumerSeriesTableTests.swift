@@ -61,4 +61,26 @@ import Testing
         #expect(table.row(consumer: "mailer", group: "")?.outputBuffer == 4096)
         #expect(table.row(consumer: "other", group: "")?.outputBuffer == 0, "gone from CLIENT LIST: nothing pending")
     }
+
+    @Test func numbersAreWrittenAsTheTextFormatReadsThem() {
+        var writer = ExpositionWriter(appendingTo: Array("x\n".utf8), reserving: 64)
+        for value: Int64 in [0, 7, -42, .min + 1] {
+            writer.begin(Array("a".utf8), Array(#"k="v""#.utf8))
+            writer.end(value)
+        }
+        writer.begin(Array("b".utf8), [], Array(#"le="+Inf""#.utf8))
+        writer.end(UInt64.max)
+        writer.begin(Array("c".utf8), [])
+        writer.end(0.25)
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == """
+            x
+            a{k="v"} 0
+            a{k="v"} 7
+            a{k="v"} -42
+            a{k="v"} -9223372036854775807
+            b{le="+Inf"} 18446744073709551615
+            c{} 0.25
+
+            """)
+    }
 }
