@@ -373,7 +373,13 @@ extension ServeConfiguration {
             switch Tag.Name(rawValue: node.tag.rawValue) {
             case .null: return YAMLNull()
             case .bool: return Bool.construct(from: scalar) ?? scalar.string
-            case .int: return Int.construct(from: scalar) ?? scalar.string
+            case .int:
+                // YAML 1.1's base-60 integers ("1:20") overflow inside Yams's constructor, a trap
+                // (found by `make fuzz`'s config target: `+17171414171714147:47:4`). No Lookout
+                // setting takes a base-60 number: such a scalar stays text, and a setting that
+                // wants a number says so with its key.
+                if scalar.string.contains(":") { return scalar.string }
+                return Int.construct(from: scalar) ?? scalar.string
             case .float: return Double.construct(from: scalar) ?? scalar.string
             default: return scalar.string
             }

@@ -162,6 +162,9 @@ import Testing
         ("consumers:\n  stall_window: soon", "consumers.stall_window", "is not a duration"),
         ("consumers:\n  reconnect_grace: [1]", "consumers.reconnect_grace", "expected a string"),
         ("consumers:\n  patterns: jobs.*", "consumers.patterns", "expected a list"),
+        // Found by the config fuzzer: a YAML 1.1 base-60 integer that overflowed inside Yams (a trap).
+        ("+17171414171714147:47:4", "(file)", "expected a mapping"),
+        ("relay:\n  max_clients: 1:20", "relay.max_clients", ""),
         ("metrics:\n  consumer_series: some", "metrics.consumer_series", "is not one of auto, all, unhealthy, none"),
         ("consumers:\n  patterns: [\"\"]", "consumers.patterns[0]", "must not be empty"),
         ("relay: [1, 2", "(file)", "not valid YAML"),
