@@ -72,18 +72,17 @@ public final class ChannelSeriesTable: Sendable {
         }
     }
 
-    private static let counters: [(name: String, help: String, value: @Sendable (Series) -> Int64)] = [
-        ("lookout_channel_messages_total", "Messages published on the channel.", { $0.messages.current }),
-        ("lookout_channel_bytes_total", "Payload bytes published on the channel.", { $0.bytes.current }),
-        ("lookout_channel_unrouted_messages_total", "Messages published while the channel had no subscriber: lost.", { $0.unrouted.current }),
-    ]
-
-    private static let gauges: [(name: String, help: String, value: @Sendable (Series) -> Int64)] = [
-        ("lookout_channel_subscribers", "Current subscribers of the channel (patterns not counted).", { $0.subscribers.current }),
-        ("lookout_channel_pattern_subscribers",
+    /// The families with one plain sample per channel: name, type, help, value.
+    private static let families: [(name: String, type: String, help: String, value: @Sendable (Series) -> Int64)] = [
+        ("lookout_channel_messages_total", "counter", "Messages published on the channel.", { $0.messages.current }),
+        ("lookout_channel_bytes_total", "counter", "Payload bytes published on the channel.", { $0.bytes.current }),
+        ("lookout_channel_unrouted_messages_total", "counter", "Messages published while the channel had no subscriber: lost.",
+         { $0.unrouted.current }),
+        ("lookout_channel_subscribers", "gauge", "Current subscribers of the channel (patterns not counted).", { $0.subscribers.current }),
+        ("lookout_channel_pattern_subscribers", "gauge",
          "Pattern subscriptions (PSUBSCRIBE) that receive the channel: exact on the relay (its last message's); on Redis those matching consumers.patterns or live consumers' declared globs.",
          { $0.patternSubscribers.current }),
-        ("lookout_channel_consumption_unknown",
+        ("lookout_channel_consumption_unknown", "gauge",
          "1 when the channel has no subscriber and Redis holds patterns Lookout cannot attribute: it may be consumed through one (declare it in consumers.patterns); never alerted as without consumers.",
          { $0.consumptionUnknown.current }),
     ]
@@ -92,18 +91,10 @@ public final class ChannelSeriesTable: Sendable {
     public func render(into out: inout [UInt8]) {
         let all = rows.withLock { $0.order }
         guard !all.isEmpty else { return }
-        let labelled = all.map { (Array(#"channel="\#(ConsumerSeriesTable.escaped($0.label))""#.utf8), $0.series) }
+        let labelled = all.map { (Array(#"channel="\#(ExpositionWriter.escaped($0.label))""#.utf8), $0.series) }
         var writer = ExpositionWriter(appendingTo: out, reserving: all.count * 2_000)
-        for (name, help, value) in Self.counters {
-            writer.header(name, type: "counter", help: help)
-            let bytes = Array(name.utf8)
-            for (labels, series) in labelled {
-                writer.begin(bytes, labels)
-                writer.end(value(series))
-            }
-        }
-        for (name, help, value) in Self.gauges {
-            writer.header(name, type: "gauge", help: help)
+        for (name, type, help, value) in Self.families {
+            writer.header(name, type: type, help: help)
             let bytes = Array(name.utf8)
             for (labels, series) in labelled {
                 writer.begin(bytes, labels)

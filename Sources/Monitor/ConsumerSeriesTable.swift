@@ -104,7 +104,7 @@ public final class ConsumerSeriesTable: Sendable {
             guard selection != .none else { return [] }
             return rows.compactMap { key, row in
                 unhealthyOnly && row.state == .up ? nil
-                    : (Array(#"consumer="\#(Self.escaped(key.consumer))",group="\#(Self.escaped(key.group))""#.utf8), row)
+                    : (Array(#"consumer="\#(ExpositionWriter.escaped(key.consumer))",group="\#(ExpositionWriter.escaped(key.group))""#.utf8), row)
             }
         }
         guard !selected.isEmpty else { return }
@@ -129,20 +129,5 @@ public final class ConsumerSeriesTable: Sendable {
             }
         }
         out = writer.bytes
-    }
-
-    /// A label value as the text format writes it: backslash, double quote and newline escaped.
-    static func escaped(_ value: String) -> String {
-        guard value.contains(where: { $0 == "\\" || $0 == "\"" || $0 == "\n" }) else { return value }
-        var out = ""
-        for character in value {
-            switch character {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 }

@@ -47,4 +47,19 @@ struct ExpositionWriter {
     mutating func end(_ value: Double) {
         bytes.append(contentsOf: "\(value)\n".utf8)
     }
+
+    /// A label value as the text format writes it: backslash, double quote and newline escaped.
+    static func escaped(_ value: String) -> String {
+        guard value.contains(where: { $0 == "\\" || $0 == "\"" || $0 == "\n" }) else { return value }
+        var out = ""
+        for character in value {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
 }
