@@ -117,16 +117,19 @@ public final class ChannelMonitor: Service, Sendable {
     }
 
     public func run() async throws {
-        // The lag is watched apart from the loop: a loop stuck in a batch cannot report its own lag.
-        let lagWatch = Task {
-            while !Task.isCancelled {
-                reportLag()
-                try? await Task.sleep(for: .seconds(1))
+        // The lag is watched apart from the loop (a loop stuck in a batch cannot report its own
+        // lag), by a child task, which runs where the monitor runs.
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    self.reportLag()
+                    try? await Task.sleep(for: .seconds(1))
+                }
             }
-        }
-        defer { lagWatch.cancel() }
-        await cancelWhenGracefulShutdown {
-            await self.run(on: self.configuration.clock)
+            await cancelWhenGracefulShutdown {
+                await self.run(on: self.configuration.clock)
+            }
+            group.cancelAll()
         }
         processQueued()
         closeLastBucket()

@@ -37,7 +37,7 @@ import Testing
         let registry = PrometheusCollectorRegistry()
         let notifier = HTTPNotifier(url: "http://127.0.0.1:\(receiver.port)/", format: .alertmanager, registry: registry,
                                     resendInterval: .seconds(60), clock: clock)
-        let running = Task { try await notifier.run() }
+        let running = startOnServiceThreads { try await notifier.run() }
         defer { running.cancel() }
         #expect(await clock.waitForSleepers(1), "the re-send loop waits on the clock")
 
@@ -45,17 +45,17 @@ import Testing
                           startsAt: Date(timeIntervalSince1970: clock.wallClock()))
         notifier.send(alert)
         await expectPosted(receiver, firing: 1, resolved: 0, "sent at once")
-        await clock.advance(by: .seconds(59))
+        #expect(await clock.advance(by: .seconds(59)))
         await expectPosted(receiver, firing: 1, resolved: 0, "nothing before the interval")
-        await clock.advance(by: .seconds(1))
+        #expect(await clock.advance(by: .seconds(1)))
         await expectPosted(receiver, firing: 2, resolved: 0, "re-sent after 60 s")
-        await clock.advance(by: .seconds(120))
+        #expect(await clock.advance(by: .seconds(120)))
         await expectPosted(receiver, firing: 4, resolved: 0, "and every 60 s")
 
         alert.endsAt = Date(timeIntervalSince1970: clock.wallClock())
         notifier.send(alert)
         await expectPosted(receiver, firing: 4, resolved: 1, "the resolution at once")
-        await clock.advance(by: .seconds(600))
+        #expect(await clock.advance(by: .seconds(600)))
         await expectPosted(receiver, firing: 4, resolved: 4, "then three repeats, and no more firing re-sends")
         let metrics = String(decoding: registry.emitToBuffer(), as: UTF8.self)
         #expect(metrics.contains(#"lookout_alerts_sent_total{notifier="alertmanager",outcome="success"} 8"#))
@@ -69,17 +69,17 @@ import Testing
         let deliveries = DeliveryLog()
         let notifier = HTTPNotifier(url: receiver.url, format: .webhook, registry: registry, maxAttempts: 3, clock: clock,
                                     onDelivery: { deliveries.append($0) })
-        let running = Task { try await notifier.run() }
+        let running = startOnServiceThreads { try await notifier.run() }
         defer { running.cancel() }
         notifier.send(Alert(labels: ["alertname": "LookoutConsumerDown"], annotations: [:], startsAt: Date()))
         // Attempt 1 gets a 500, then waits 250 ms; attempt 2, 500 ms; attempt 3, and no more.
         #expect(await clock.waitForSleepers(1))
         #expect(receiver.bodies.count == 1 && deliveries.all.isEmpty, "still retrying")
-        await clock.advance(by: .milliseconds(249))
+        #expect(await clock.advance(by: .milliseconds(249)))
         #expect(receiver.bodies.count == 1, "not before the backoff")
-        await clock.advance(by: .milliseconds(1))
+        #expect(await clock.advance(by: .milliseconds(1)))
         #expect(receiver.bodies.count == 2 && deliveries.all.isEmpty, "still retrying")
-        await clock.advance(by: .milliseconds(500), settleSeconds: 0)
+        #expect(await clock.advance(by: .milliseconds(500), settleSeconds: 0))
         #expect(await eventually { deliveries.all.count == 1 } != nil)
         #expect(receiver.bodies.count == 3)
         #expect(deliveries.all.first?.outcome == .failure && deliveries.all.first?.attempts == 3)

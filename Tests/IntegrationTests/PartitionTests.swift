@@ -19,6 +19,26 @@ import LookoutTestSupport
         MonitorIntegrationTests.sample(try await lookout.get("/metrics").body, series)
     }
 
+    /// The same sample, read by a blocking GET: for ``timed(_:_:_:)``.
+    private func metricNow(_ lookout: InProcessLookout, _ series: String) throws -> Double? {
+        MonitorIntegrationTests.sample(try httpGet(port: lookout.metricsPort, path: "/metrics").body, series)
+    }
+
+    private func readinessNow(_ lookout: InProcessLookout) throws -> (status: Int, body: String) {
+        try httpGet(port: lookout.metricsPort, path: "/readyz")
+    }
+
+    /// Waits for `condition` like ``within(_:_:_:)``, polling from a thread kept for test I/O:
+    /// the seconds it returns are compared with the bound, and a poll that waits for the busy
+    /// concurrency pool would add that wait to Lookout's time.
+    @discardableResult
+    private func timed(_ seconds: Double, _ what: String, _ condition: @escaping @Sendable () throws -> Bool) async throws -> Double {
+        guard let took = try await offThePool({ try blockingEventually(seconds: seconds, condition) }) else {
+            throw TestFailure("not within \(seconds)s: \(what)")
+        }
+        return took
+    }
+
     /// Waits for `condition`, failing with `what`; returns the seconds it took.
     @discardableResult
     private func within(_ seconds: Double, _ what: String, _ condition: () async throws -> Bool) async throws -> Double {
@@ -48,8 +68,8 @@ import LookoutTestSupport
         let (redis, proxy, lookout, _, publisher, source) = try await setUp()
         defer { redis.stop(); proxy.close() }
         try await proxy.blackhole(matching: "lookout-monitor")
-        let noticed = try await within(bound + 5, "source down") {
-            try await metric(lookout, "lookout_source_up{source=\"\(source)\"}") == 0
+        let noticed = try await timed(bound + 5, "source down") {
+            try metricNow(lookout, "lookout_source_up{source=\"\(source)\"}") == 0
         }
         let readiness = try await lookout.get("/readyz")
         #expect(readiness.status == 503)
@@ -60,9 +80,9 @@ import LookoutTestSupport
         // Published while Lookout cannot see: lost to it, inside the recorded gap.
         for i in 0..<5 { _ = try publisher.call("PUBLISH", "watched", "unseen \(i)") }
         try await proxy.pass()
-        let recovered = try await within(bound + 5, "counting again") {
+        let recovered = try await timed(bound + 5, "counting again") {
             _ = try publisher.call("PUBLISH", "after", "x")
-            return try await metric(lookout, #"lookout_channel_messages_total{channel="after"}"#) ?? 0 >= 1
+            return try metricNow(lookout, #"lookout_channel_messages_total{channel="after"}"#) ?? 0 >= 1
         }
         #expect(recovered <= bound, "counting again \(recovered) s after the link came back")
         print("blackholed subscription: counting again after \(recovered) s")
@@ -81,7 +101,7 @@ import LookoutTestSupport
             try await metric(lookout, #"lookout_channel_subscribers{channel="nobody"}"#) == 0
         }
         try await proxy.blackhole(matching: "lookout-poller")
-        let noticed = try await within(bound + 5, "source not ready") { try await lookout.get("/readyz").status == 503 }
+        let noticed = try await timed(bound + 5, "source not ready") { try readinessNow(lookout).status == 503 }
         #expect(noticed <= bound, "noticed \(noticed) s after the poller's link went silent")
         #expect(try await lookout.get("/readyz").body.contains("no complete poll"))
         #expect(try await metric(lookout, "lookout_source_up{source=\"\(source)\"}") == 0)
@@ -111,7 +131,7 @@ import LookoutTestSupport
         #expect(try await metric(lookout, "lookout_source_reconnects_total{source=\"\(source)\"}") == 0, "no false loss of the subscription")
 
         try await proxy.pass()
-        let recovered = try await within(bound + 5, "ready again") { try await lookout.get("/readyz").status == 200 }
+        let recovered = try await timed(bound + 5, "ready again") { try readinessNow(lookout).status == 200 }
         #expect(recovered <= bound)
         try await within(5, "the late subscriber counted") {
             try await metric(lookout, #"lookout_channel_subscribers{channel="nobody"}"#) == 1
@@ -128,8 +148,8 @@ import LookoutTestSupport
         try await within(15, "ready") { try await lookout.get("/readyz").status == 200 }
 
         kill(redis.child.pid, SIGSTOP)
-        let noticed = try await within(bound + 5, "source down") {
-            try await metric(lookout, "lookout_source_up{source=\"\(source)\"}") == 0
+        let noticed = try await timed(bound + 5, "source down") {
+            try metricNow(lookout, "lookout_source_up{source=\"\(source)\"}") == 0
         }
         #expect(noticed <= bound, "noticed \(noticed) s after SIGSTOP")
         #expect(try await lookout.get("/readyz").status == 503)
@@ -141,9 +161,9 @@ import LookoutTestSupport
 
         kill(redis.child.pid, SIGCONT)
         let publisher = try TestConnection(port: redis.port)
-        let recovered = try await within(bound + 5, "counting again") {
+        let recovered = try await timed(bound + 5, "counting again") {
             _ = try publisher.call("PUBLISH", "thawed", "x")
-            return try await metric(lookout, #"lookout_channel_messages_total{channel="thawed"}"#) ?? 0 >= 1
+            return try metricNow(lookout, #"lookout_channel_messages_total{channel="thawed"}"#) ?? 0 >= 1
         }
         #expect(recovered <= bound, "counting again \(recovered) s after SIGCONT")
         print("frozen redis-server: counting again after \(recovered) s")
@@ -235,8 +255,8 @@ import LookoutTestSupport
         redis.stop()
         let restarted = try RedisServer(port: port)
         defer { restarted.stop() }
-        let recovered = try await within(bound + 5, "source up again") {
-            try await metric(lookout, "lookout_source_up{source=\"\(source)\"}") == 1
+        let recovered = try await timed(bound + 5, "source up again") {
+            try metricNow(lookout, "lookout_source_up{source=\"\(source)\"}") == 1
         }
         blind.withLock { $0 = false }
         try await within(10, "traffic counted after the restart") {

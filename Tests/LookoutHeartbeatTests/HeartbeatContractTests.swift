@@ -69,7 +69,7 @@ import Testing
         configuration.interval = .milliseconds(50)
         let sender = HeartbeatSender(configuration: configuration)
         let group = ServiceGroup(services: [sender], logger: Logger(label: "test"))
-        let running = Task { try await group.run() }
+        let running = startOnServiceThreads { try await group.run() }
         let beats = try await offThePool { try subscriber.readValues(2, timeoutSeconds: 10) }
         for beat in beats {
             let payload = try #require(beat.elements?.last?.string)

@@ -310,15 +310,15 @@ import Testing
             exposition(registry).split(separator: "\n").first { $0.hasPrefix("lookout_store_rows_written_total ") }.map(String.init)
         }
         let group = ServiceGroup(services: [writer], logger: Logger(label: "test"))
-        let running = Task { try await group.run() }
+        let running = startOnServiceThreads { try await group.run() }
         #expect(await clock.waitForSleepers(1), "the writer waits on the clock")
         writer.record(buckets: [bucket("orders", at: t0, messages: 5)], consumers: [])
-        await clock.advance(by: .milliseconds(999))
+        #expect(await clock.advance(by: .milliseconds(999)))
         #expect(rowsWritten() == "lookout_store_rows_written_total 0", "nothing before the interval")
-        await clock.advance(by: .milliseconds(1))
+        #expect(await clock.advance(by: .milliseconds(1)))
         #expect(rowsWritten() == "lookout_store_rows_written_total 1", "one flush at the interval")
         writer.record(buckets: [bucket("orders", at: t0 + 1, messages: 5), bucket("payments", at: t0 + 1, messages: 1)], consumers: [])
-        await clock.advance(by: .seconds(10))
+        #expect(await clock.advance(by: .seconds(10)))
         #expect(rowsWritten() == "lookout_store_rows_written_total 3", "the next batch at the next flush; idle flushes write nothing")
         writer.record(buckets: [bucket("orders", at: t0 + 12, messages: 1)], consumers: [])
         await group.triggerGracefulShutdown()

@@ -6,7 +6,6 @@ import Foundation
 import Logging
 import LookoutApplication
 import LookoutConfiguration
-import NIOPosix
 import Relay
 import ServiceLifecycle
 
@@ -42,7 +41,7 @@ package final class InProcessLookout: Sendable {
         self.application = application
         let group = ServiceGroup(configuration: .init(services: [.init(service: application)], logger: logger))
         self.group = group
-        task = Task.detached { try await group.run() }
+        task = startOnServiceThreads { try await group.run() }
         let relayed = configuration.relayEnabled
         let plain = configuration.relay.tls?.only != true
         let secure = configuration.relay.tls != nil
@@ -58,10 +57,17 @@ package final class InProcessLookout: Sendable {
         metricsPort = http
     }
 
-    /// Graceful shutdown, as `lookout serve` does on SIGTERM; returns once every service stopped.
-    package func stop() async throws {
-        await group.triggerGracefulShutdown()
-        try await task.value
+    /// Graceful shutdown, as `lookout serve` does on SIGTERM; returns once every service
+    /// stopped, with how long that took, timed on the application's own threads (a test's own
+    /// task may wait for the concurrency pool before it sees the stop end).
+    @discardableResult
+    package func stop() async throws -> Duration {
+        try await startOnServiceThreads { [group, task] in
+            let started = ContinuousClock.now
+            await group.triggerGracefulShutdown()
+            try await task.value
+            return ContinuousClock.now - started
+        }.value
     }
 
     deinit {
@@ -70,26 +76,9 @@ package final class InProcessLookout: Sendable {
     }
 
     /// GET `path` from the HTTP server; returns the status code and body. The blocking client
-    /// runs on NIO's thread pool: the server answers from the concurrency pool, which a test
-    /// must not hold while it waits.
+    /// runs off the concurrency pool (``offThePool(_:)``).
     package func get(_ path: String) async throws -> (status: Int, body: String) {
         let port = metricsPort
         return try await offThePool { try httpGet(port: port, path: path) }
-    }
-}
-
-/// Runs blocking test I/O (a socket read, an HTTP GET) on NIO's thread pool, so that an async
-/// test never holds one of the concurrency pool's threads (as many as cores) while it waits.
-package func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await NIOThreadPool.singleton.runIfActive(body)
-}
-
-/// Runs a long blocking job (a minute-long load loop) on a thread of its own: held for that
-/// long, one of the shared pool's few threads would delay every other suite's blocking I/O.
-package func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread {
-            continuation.resume(with: Result { try body() })
-        }
     }
 }

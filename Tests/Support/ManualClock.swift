@@ -84,10 +84,14 @@ package final class ManualClock: Clock, Sendable {
     }
 
     /// Moves time forward by `duration`, waking every sleeper due on the way in deadline order.
-    /// - Parameter settleSeconds: how long (real time) to wait for each woken task to sleep
-    ///   again; 0 when the test knows it will not (a retry loop that ends).
-    package func advance(by duration: Duration, settleSeconds: Double = 5) async {
+    /// Returns false when a woken task did not sleep on the clock again within `settleSeconds`
+    /// (real time): what it did since may not be done, so the caller's checks would mean
+    /// nothing (`#expect(await clock.advance(by:))`).
+    /// - Parameter settleSeconds: how long to wait for each woken task to sleep again; 0 when
+    ///   the test knows it will not (a retry loop that ends).
+    package func advance(by duration: Duration, settleSeconds: Double = 30) async -> Bool {
         let target = now.advanced(by: duration)
+        var settled = true
         while true {
             let (woken, sleeping) = state.withLock { state -> (Sleeper?, Int) in
                 guard let index = state.sleepers.indices.min(by: { state.sleepers[$0].deadline < state.sleepers[$1].deadline }),
@@ -99,11 +103,11 @@ package final class ManualClock: Clock, Sendable {
                 state.now = max(state.now, sleeper.deadline)
                 return (sleeper, state.sleepers.count)
             }
-            guard let woken else { return }
+            guard let woken else { return settled }
             woken.continuation.resume()
             // The woken task runs until it sleeps again: wait for it, within a real-time bound
             // (a task that finished instead never comes back).
-            await waitForSleepers(sleeping + 1, seconds: settleSeconds)
+            if settleSeconds > 0, await !waitForSleepers(sleeping + 1, seconds: settleSeconds) { settled = false }
         }
     }
 }
