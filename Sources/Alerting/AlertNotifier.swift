@@ -64,11 +64,11 @@ public final class BusNotifier: AlertNotifier, Service {
     }
 
     /// `{"status":"firing","labels":{…},"annotations":{…},"startsAt":…,"endsAt":…,"fingerprint":…}`
+    /// One entry of the webhook's `alerts`, encoded once.
     public static func json(_ alert: Alert) -> String {
-        let body = HTTPNotifier.webhookBody(for: [alert], externalURL: "")
-        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-              let first = (object["alerts"] as? [Any])?.first,
-              let data = try? JSONSerialization.data(withJSONObject: first, options: [.sortedKeys]) else { return "{}" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(WebhookPayload.Entry(alert, generatorURL: "")) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
     }
 }

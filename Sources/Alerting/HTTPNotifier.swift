@@ -177,12 +177,7 @@ public final class HTTPNotifier: Service, Sendable {
             commonLabels: common,
             commonAnnotations: alerts.count == 1 ? alerts[0].annotations : [:],
             externalURL: externalURL,
-            alerts: alerts.map { alert in
-                .init(status: alert.status.rawValue, labels: alert.labels, annotations: alert.annotations,
-                      startsAt: timestamp(alert.startsAt),
-                      endsAt: alert.endsAt.map(timestamp) ?? "0001-01-01T00:00:00Z",
-                      generatorURL: externalURL, fingerprint: alert.fingerprint)
-            }
+            alerts: alerts.map { WebhookPayload.Entry($0, generatorURL: externalURL) }
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -217,6 +212,16 @@ struct WebhookPayload: Codable {
         var endsAt: String
         var generatorURL: String
         var fingerprint: String
+
+        init(_ alert: Alert, generatorURL: String) {
+            status = alert.status.rawValue
+            labels = alert.labels
+            annotations = alert.annotations
+            startsAt = HTTPNotifier.timestamp(alert.startsAt)
+            endsAt = alert.endsAt.map(HTTPNotifier.timestamp) ?? "0001-01-01T00:00:00Z"
+            self.generatorURL = generatorURL
+            fingerprint = alert.fingerprint
+        }
     }
 
     var version: String

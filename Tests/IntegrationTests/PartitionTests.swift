@@ -196,8 +196,8 @@ import LookoutTestSupport
         worker.stop(signal: SIGKILL)
         let killedAt = TestConnection.now()
         // Down after 3 × 500 ms; the bus hears it as fast as with healthy receivers (≤ 4 × that).
-        let message = try await offThePool { try bus.readValues(1, timeoutSeconds: 10)[0] }
-        let heard = TestConnection.now() - killedAt
+        // Timed where it is read: the test's own task may wait for the pool before it resumes.
+        let (message, heard) = try await offThePool { (try bus.readValues(1, timeoutSeconds: 10)[0], TestConnection.now() - killedAt) }
         #expect(message.elements?.last?.string?.contains(#""alertname":"LookoutConsumerDown""#) == true)
         #expect(heard <= 4 * 1.5, "the bus heard of the death \(heard) s after the kill")
         #expect(try await metric(lookout, #"lookout_consumer_state{consumer="billing-worker-9",group="billing",state="down"}"#) == 1)
