@@ -86,12 +86,15 @@ let package = Package(
                 "LookoutCore", "LookoutMetrics",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 logging, prometheus, lifecycle, nioCore,
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(
             name: "HTTPServer",
-            dependencies: ["LookoutCore", "Monitor", "Reports", "Store", .product(name: "Hummingbird", package: "hummingbird"), logging, nioCore]
+            dependencies: [
+                "LookoutCore", "Monitor", "Reports", "Store", .product(name: "Hummingbird", package: "hummingbird"), logging, nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .target(
             name: "LookoutHeartbeat",

@@ -5,6 +5,7 @@ import LookoutCore
 import LookoutMetrics
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
 import Synchronization
@@ -43,13 +44,13 @@ public final class HTTPNotifier: Service, Sendable {
 
     public init(url: String, format: Format = .webhook, registry: PrometheusCollectorRegistry, maxAttempts: Int = 5,
                 resendInterval: Duration = .seconds(60), clock: any Clock<Duration> = ContinuousClock(),
-                logger: Logger = Logger(label: "lookout.alerts"),
+                logger: Logger = Logger(label: "lookout.alerts"), eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 onDelivery: @escaping @Sendable (AlertDelivery) -> Void = { _ in }) {
         self.onDelivery = onDelivery
         self.url = format == .alertmanager ? url.trimmingSuffix("/") + "/api/v2/alerts" : url
         self.format = format
         self.resendInterval = resendInterval
-        self.client = HTTPClient(eventLoopGroupProvider: .singleton)
+        self.client = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup))
         (stream, continuation) = AsyncStream.makeStream(of: (Alert, Bool).self, bufferingPolicy: .bufferingOldest(10_000))
         self.logger = logger
         self.maxAttempts = maxAttempts

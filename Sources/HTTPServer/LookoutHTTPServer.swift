@@ -4,6 +4,7 @@ import Logging
 import LookoutCore
 import Monitor
 import NIOCore
+import NIOPosix
 
 /// Lookout's HTTP endpoints: the status page at `/`, `/metrics` (Prometheus text format),
 /// `/healthz`, `/readyz` and the JSON API under `/api/v1`.
@@ -61,12 +62,14 @@ public enum LookoutHTTPServer {
     /// bound channel (its port, when `port` is 0).
     public static func application(
         _ dependencies: Dependencies, host: String, port: Int, logger: Logger,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
             router: router(dependencies),
             configuration: .init(address: .hostname(host, port: port), serverName: "lookout"),
             onServerRunning: onServerRunning,
+            eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger
         )
     }

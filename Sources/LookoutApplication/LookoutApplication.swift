@@ -7,6 +7,7 @@ import LookoutCore
 import LookoutHeartbeat
 import Monitor
 import NIOCore
+import NIOPosix
 import NIOSSL
 import Prometheus
 import RedisSources
@@ -48,8 +49,12 @@ public final class LookoutApplication: Service, Sendable {
     ///   ``TLSFileError`` when a certificate, key or CA file cannot be used,
     ///   ``HTTPCredentialsError`` when the `--metrics-auth` file cannot,
     ///   ``StoreOpenError`` when the database cannot be opened or is not one.
+    /// - Parameters:
+    ///   - eventLoopGroup: for the HTTP server and the HTTP notifiers (the relay has its own).
+    ///   - threadPool: for the store's writes.
     public init(configuration: ServeConfiguration, shutdownTimeout: Duration = .seconds(10),
-                logger: Logger = Logger(label: "lookout")) throws {
+                logger: Logger = Logger(label: "lookout"),
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, threadPool: NIOThreadPool = .singleton) throws {
         self.configuration = configuration
         self.shutdownTimeout = shutdownTimeout
         self.logger = logger
@@ -75,6 +80,7 @@ public final class LookoutApplication: Service, Sendable {
             storeConfiguration.tiers = configuration.storeTiers
             storeConfiguration.eventRetention = configuration.eventRetention
             storeConfiguration.maxSize = configuration.storeMaxSize
+            storeConfiguration.threadPool = threadPool
             store = try StoreWriter(path: path, configuration: storeConfiguration, registry: metrics.registry)
         } else {
             store = nil
@@ -106,9 +112,9 @@ public final class LookoutApplication: Service, Sendable {
 
         let recordDelivery: @Sendable (AlertDelivery) -> Void = { store?.record($0) }
         let httpNotifiers = configuration.alertWebhooks.map {
-            HTTPNotifier(url: $0, format: .webhook, registry: metrics.registry, onDelivery: recordDelivery)
+            HTTPNotifier(url: $0, format: .webhook, registry: metrics.registry, eventLoopGroup: eventLoopGroup, onDelivery: recordDelivery)
         } + configuration.alertmanagers.map {
-            HTTPNotifier(url: $0, format: .alertmanager, registry: metrics.registry, onDelivery: recordDelivery)
+            HTTPNotifier(url: $0, format: .alertmanager, registry: metrics.registry, eventLoopGroup: eventLoopGroup, onDelivery: recordDelivery)
         }
         var notifiers: [any AlertNotifier] = httpNotifiers + [LogNotifier()]
         var notifierServices: [any Service] = httpNotifiers
@@ -160,7 +166,7 @@ public final class LookoutApplication: Service, Sendable {
         httpDependencies.credentials = credentials
         let http = LookoutHTTPServer.application(
             httpDependencies,
-            host: configuration.metricsHost, port: configuration.metricsPort, logger: httpLogger,
+            host: configuration.metricsHost, port: configuration.metricsPort, logger: httpLogger, eventLoopGroup: eventLoopGroup,
             onServerRunning: { channel in
                 boundHTTPPort.set(channel.localAddress?.port)
                 httpLogger.info("http listening", metadata: [

@@ -38,6 +38,8 @@ public final class StoreWriter: Service, Sendable {
         public var maxPendingSamples = 600_000
         /// What the flush interval is measured on.
         public var clock: any Clock<Duration> = ContinuousClock()
+        /// Where the writes run (they block on SQLite).
+        public var threadPool: NIOThreadPool = .singleton
         /// Seconds since the epoch: what retention and `updated_at` are reckoned from.
         public var wallClock: @Sendable () -> Double = wallClockSeconds
 
@@ -213,7 +215,7 @@ public final class StoreWriter: Service, Sendable {
     // MARK: - Writing
 
     public func run() async throws {
-        let pool = NIOThreadPool.singleton
+        let pool = configuration.threadPool
         await cancelWhenGracefulShutdown {
             await self.flushPeriodically(on: self.configuration.clock, pool: pool)
         }

@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import LookoutApplication
 import LookoutConfiguration
+import NIOPosix
 import Relay
 import ServiceLifecycle
 
@@ -25,6 +26,11 @@ package final class InProcessLookout: Sendable {
     private let ownsDatabase: Bool
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
+    /// The application's own threads (its tasks, its HTTP server and clients, its store's
+    /// writes): another suite's busy Lookout or blocking test never delays this one.
+    private let executor: DedicatedExecutor
+    private let eventLoops: MultiThreadedEventLoopGroup
+    private let threadPool: NIOThreadPool
 
     /// - Parameters:
     ///   - arguments: `lookout serve` flags; the relay and HTTP addresses default to 127.0.0.1:0.
@@ -37,11 +43,23 @@ package final class InProcessLookout: Sendable {
         var logger = Logger(label: "test.lookout")
         // LOOKOUT_TEST_LOG_LEVEL=debug shows what the application did, when a test needs explaining.
         logger.logLevel = ProcessInfo.processInfo.environment["LOOKOUT_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
-        let application = try LookoutApplication(configuration: configuration, shutdownTimeout: .seconds(5), logger: logger)
+        let executor = DedicatedExecutor(threads: 2)
+        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let threadPool = NIOThreadPool(numberOfThreads: 1)
+        threadPool.start()
+        let application: LookoutApplication
+        do {
+            application = try LookoutApplication(configuration: configuration, shutdownTimeout: .seconds(5), logger: logger,
+                                                 eventLoopGroup: eventLoops, threadPool: threadPool)
+        } catch {
+            executor.shutDown(after: Task<Void, any Error> {}, with: [eventLoops], [threadPool])
+            throw error
+        }
+        (self.executor, self.eventLoops, self.threadPool) = (executor, eventLoops, threadPool)
         self.application = application
         let group = ServiceGroup(configuration: .init(services: [.init(service: application)], logger: logger))
         self.group = group
-        task = startOnServiceThreads { try await group.run() }
+        task = executor.start { try await group.run() }
         let relayed = configuration.relayEnabled
         let plain = configuration.relay.tls?.only != true
         let secure = configuration.relay.tls != nil
@@ -50,6 +68,7 @@ package final class InProcessLookout: Sendable {
         }
         guard bound != nil, let http = application.httpPort else {
             task.cancel()
+            executor.shutDown(after: task, with: [eventLoops], [threadPool])
             throw TestFailure("the application did not listen within \(seconds)s")
         }
         port = application.relayPort ?? 0
@@ -62,16 +81,19 @@ package final class InProcessLookout: Sendable {
     /// task may wait for the concurrency pool before it sees the stop end).
     @discardableResult
     package func stop() async throws -> Duration {
-        try await startOnServiceThreads { [group, task] in
+        let stopping = executor.start { [group, task] in
             let started = ContinuousClock.now
             await group.triggerGracefulShutdown()
             try await task.value
             return ContinuousClock.now - started
-        }.value
+        }
+        executor.shutDown(after: stopping, with: [eventLoops], [threadPool])
+        return try await stopping.value
     }
 
     deinit {
         task.cancel()
+        executor.shutDown(after: task, with: [eventLoops], [threadPool])
         if ownsDatabase, let databasePath { removeDatabase(databasePath) }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
 
 // The concurrency pool has as many threads as cores (two here), and swift-testing runs every
 // suite on it at once. Whatever a test blocks on (a socket read, a child process) must not
@@ -8,29 +9,52 @@ import NIOPosix
 // in-process Lookout) must not wait behind another suite's blocking I/O: each gets threads
 // of its own.
 
-/// Threads for the code under test: a task started with ``startOnServiceThreads(_:)`` and
-/// its child tasks run here rather than on the concurrency pool.
+/// Threads for the code under test: a task started on it (``start(_:)``) and its child tasks
+/// run here rather than on the concurrency pool. The threads share one queue, so a long job
+/// holds one thread, not the jobs queued behind it.
 package final class DedicatedExecutor: TaskExecutor {
-    private let loops: MultiThreadedEventLoopGroup
+    private let pool: NIOThreadPool
+    private let shutting = Mutex(false)
 
     package init(threads: Int) {
-        loops = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        pool = NIOThreadPool(numberOfThreads: threads)
+        pool.start()
     }
 
     package func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        loops.next().execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        pool.submit { _ in job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 
-    /// Shared by every suite for the process's lifetime; work here does not block, so a few
-    /// threads serve many services.
+    /// Starts `body` (a service's `run()`, a service group) here.
+    package func start<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) -> Task<T, any Error> {
+        Task.detached(executorPreference: self) { try await body() }
+    }
+
+    /// Stops the threads once `task` has ended (the last thing started here), with the event
+    /// loops and thread pools given; once only.
+    package func shutDown<T>(after task: Task<T, any Error>, with eventLoops: [MultiThreadedEventLoopGroup] = [], _ pools: [NIOThreadPool] = []) {
+        let already = shutting.withLock { shutting in
+            defer { shutting = true }
+            return shutting
+        }
+        guard !already else { return }
+        let pool = self.pool
+        Task.detached {
+            _ = await task.result
+            for loops in eventLoops { try? await loops.shutdownGracefully() }
+            for other in pools + [pool] { try? await other.shutdownGracefully() }
+        }
+    }
+
+    /// For services that tests start themselves; the in-process Lookout has its own.
     package static let services = DedicatedExecutor(threads: 4)
 }
 
 /// Starts `body` (a service's `run()`, a service group) on ``DedicatedExecutor/services``.
 @discardableResult
 package func startOnServiceThreads<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) -> Task<T, any Error> {
-    Task.detached(executorPreference: DedicatedExecutor.services) { try await body() }
+    DedicatedExecutor.services.start(body)
 }
 
 /// Threads for blocking test I/O; the code under test never shares them (it uses NIO's
