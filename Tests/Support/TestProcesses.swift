@@ -11,11 +11,12 @@ package func freeLoopbackPort() throws -> Int {
     try bindLoopback(port: 0)
 }
 
-/// A free loopback port below 55536 whose cluster bus port (port + 10000) is free too, for a
-/// Redis Cluster node (Redis cannot bind port 0 and report it).
+/// A free loopback port whose cluster bus port (port + 10000) is free too, for a Redis Cluster
+/// node (Redis cannot bind port 0 and report it). Both stay below Linux's ephemeral range
+/// (32768 and up), so no outgoing connection takes one between this check and the bind.
 package func freeClusterNodePort() throws -> Int {
     for _ in 0..<200 {
-        let port = Int.random(in: 20_000...45_535)
+        let port = Int.random(in: 10_000...22_767)
         if (try? bindLoopback(port: port)) != nil, (try? bindLoopback(port: port + 10_000)) != nil { return port }
     }
     throw TestFailure("no free port pair for a cluster node")
