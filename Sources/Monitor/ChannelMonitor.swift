@@ -21,6 +21,9 @@ public final class ChannelMonitor: Service, Sendable {
         public var detector = ConsumerStateMachine.Configuration()
         /// A channel counts as carrying traffic while its last message is at most this old (seconds).
         public var trafficWindow: Double = 60
+        /// How often the store is handed a consumer whose only news is a later heartbeat or
+        /// moving progress counts; a change of standing (state, group, channels…) goes at once.
+        public var consumerRowInterval: Double = 5
         /// Globs the user declares consumed through patterns (`consumers.patterns`): on Redis,
         /// whose patterns cannot be listed, a channel they match is consumed while some pattern
         /// subscription exists.
@@ -33,7 +36,8 @@ public final class ChannelMonitor: Service, Sendable {
         public var onHealth: @Sendable (HealthSnapshot) -> Void = { _ in }
         /// Called when a group becomes degraded, down or healthy again.
         public var onGroupTransition: @Sendable (HeartbeatTracker.GroupTransition) -> Void = { _ in }
-        /// Called after each refresh with the channel buckets it closed and every consumer (the store hooks in here).
+        /// Called after each refresh with the channel buckets it closed and the consumers whose
+        /// rows are due (``consumerRowInterval``; every consumer at shutdown). The store hooks in here.
         public var onRefresh: @Sendable ([ChannelStatistics.Bucket], [HeartbeatTracker.ConsumerSnapshot]) -> Void = { _, _ in }
         /// Messages on contracted channels, handed over to be judged; nil without contracts.
         public var events: EventHandOver?
@@ -68,6 +72,8 @@ public final class ChannelMonitor: Service, Sendable {
         /// Per channel label, the pattern subscriptions its last message reached, where the
         /// source could tell (the relay).
         var patternReceivers: [String: Int] = [:]
+        /// The consumers the store is handed at the next refreshes.
+        var rows: ConsumerRowSchedule
     }
 
     private struct ReportedCounts: Sendable {
@@ -108,7 +114,8 @@ public final class ChannelMonitor: Service, Sendable {
         self.relay = sources.lazy.compactMap { ($0 as? RelaySource)?.relay }.first
         self.configuration = configuration
         self.logger = logger
-        var state = State(grouping: configuration.grouping, tracker: HeartbeatTracker(configuration: configuration.detector))
+        var state = State(grouping: configuration.grouping, tracker: HeartbeatTracker(configuration: configuration.detector),
+                          rows: ConsumerRowSchedule(routineInterval: configuration.consumerRowInterval))
         state.ledger = configuration.events.map { IntegrityLedger(contracts: $0.contracts) }
         self.state = Mutex(state)
         self.watermark = Mutex(configuration.wallClock())
@@ -379,6 +386,7 @@ public final class ChannelMonitor: Service, Sendable {
     /// Brings the series of the consumers that changed up to date (not every consumer's).
     private func updateConsumerSeries(_ state: inout State) {
         for consumer in state.tracker.takeChanged() {
+            state.rows.note(consumer)
             let key = consumer.consumer + "\u{0}" + consumer.group
             let progress = consumer.progress
             let before = state.reported[key] ?? ReportedCounts()
@@ -494,7 +502,7 @@ public final class ChannelMonitor: Service, Sendable {
             let judged = min(now, takenInUntil)
             let unserved = Self.unservedChannels(state, excluding: configuration.ownChannels, since: judged - configuration.trafficWindow)
             defer { state.integrityTally = [:] }
-            return (unserved, buckets, state.tracker.consumers, Array(state.integrityTally.values))
+            return (unserved, buckets, state.rows.take(at: now), Array(state.integrityTally.values))
         }
         configuration.onRefresh(buckets, consumers)
         if !integrity.isEmpty { configuration.onIntegrity(integrity) }
