@@ -60,7 +60,7 @@ public final class ChannelMonitor: Service, Sendable {
         var statistics = ChannelStatistics()
         var tracker: HeartbeatTracker
         /// Each consumer's running counts as last added to its Prometheus counters.
-        var reported: [String: ReportedCounts] = [:]
+        var reported: [ConsumerSeriesTable.Key: ReportedCounts] = [:]
         var series: [String: MonitorMetrics.ChannelSeries] = [:]
         /// Absolute counters already added to their Prometheus counters.
         var exported: [String: UInt64] = [:]
@@ -387,7 +387,7 @@ public final class ChannelMonitor: Service, Sendable {
     private func updateConsumerSeries(_ state: inout State) {
         for consumer in state.tracker.takeChanged() {
             state.rows.note(consumer)
-            let key = consumer.consumer + "\u{0}" + consumer.group
+            let key = ConsumerSeriesTable.Key(consumer: consumer.consumer, group: consumer.group)
             let progress = consumer.progress
             let before = state.reported[key] ?? ReportedCounts()
             let now = ReportedCounts(processed: consumer.processed ?? before.processed, failed: consumer.failed ?? before.failed,

@@ -28,7 +28,8 @@ public final class ConsumerSeriesTable: Sendable {
         public var outputBuffer: Int64 = 0
     }
 
-    private struct Key: Hashable {
+    /// A consumer as its series name it.
+    struct Key: Hashable, Sendable {
         var consumer: String
         var group: String
     }

@@ -7,28 +7,14 @@ public struct ConsumerRowSchedule: Sendable {
     /// What a consumer's row says besides the figures that move with every heartbeat.
     private struct Standing: Hashable, Sendable {
         var group: String
-        var state: ConsumerStateMachine.State
-        var stateSince: Double
-        var reason: String
-        var interval: Double
-        var channels: [String]
-        var connectionOnly: Bool
-        var missed: UInt64
-        var restarts: UInt64
-        var reconnects: UInt64
+        var detector: ConsumerStateMachine.Saved
 
         init(_ snapshot: HeartbeatTracker.ConsumerSnapshot) {
-            let detector = snapshot.detector
             group = snapshot.group
-            state = detector.state
-            stateSince = detector.stateSince
-            reason = detector.reason
-            interval = detector.interval
-            channels = detector.channels
-            connectionOnly = detector.connectionOnly
-            missed = detector.progress.missed
-            restarts = detector.progress.restarts
-            reconnects = detector.progress.reconnects
+            detector = snapshot.detector
+            detector.lastHeartbeatAt = 0
+            (detector.processed, detector.failed) = (nil, nil)
+            (detector.progress.received, detector.progress.pending, detector.progress.lag, detector.progress.processingDelay) = (nil, nil, nil, nil)
         }
     }
 

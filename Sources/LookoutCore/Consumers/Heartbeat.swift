@@ -57,6 +57,14 @@ public struct Heartbeat: Sendable, Hashable {
     public static let maxNameLength = 200
 
     /// Parses and validates a heartbeat payload. Unknown fields are ignored, so the contract can grow.
+    /// The optional running counts, by key (made once: built per heartbeat, these tables cost
+    /// as much as a field's parse).
+    private static let counterFields: [(String, any WritableKeyPath<Heartbeat, UInt64?> & Sendable)] = [
+        ("processed", \.processed), ("failed", \.failed), ("received", \.received), ("pending", \.pending),
+    ]
+    /// The optional times in milliseconds, by key.
+    private static let timeFields: [(String, any WritableKeyPath<Heartbeat, Double?> & Sendable)] = [("ts", \.sentAt), ("last_event_ts", \.lastEventAt)]
+
     public static func parse(_ payload: [UInt8]) -> Result<Heartbeat, Rejection> {
         guard payload.count <= maxBytes else { return .failure(.oversized) }
         guard let document = try? JSONValue.parse(payload) else { return .failure(.notJSON) }
@@ -88,16 +96,13 @@ public struct Heartbeat: Sendable, Hashable {
             guard names.count <= 100 else { return .failure(.invalidValue) }
             heartbeat.channels = names
         }
-        let counters: [(String, WritableKeyPath<Heartbeat, UInt64?>)] = [
-            ("processed", \.processed), ("failed", \.failed), ("received", \.received), ("pending", \.pending),
-        ]
-        for (key, path) in counters {
+        for (key, path) in Self.counterFields {
             guard let value = fields[key] else { continue }
             guard case .number(let count) = value else { return .failure(.wrongType) }
             guard count >= 0, count == count.rounded(), count < 1.8e19 else { return .failure(.invalidValue) }
             heartbeat[keyPath: path] = UInt64(count)
         }
-        for (key, path) in [("ts", \Heartbeat.sentAt), ("last_event_ts", \Heartbeat.lastEventAt)] {
+        for (key, path) in Self.timeFields {
             guard let value = fields[key] else { continue }
             guard case .number(let ms) = value else { return .failure(.wrongType) }
             // `ts` was never range-checked (old heartbeats stay valid); the new field is.
