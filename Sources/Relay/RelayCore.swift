@@ -242,16 +242,16 @@ struct AuthFailureLog {
     private var lastLogged: [String: (at: NIODeadline, suppressed: Int)] = [:]
     static let interval = TimeAmount.seconds(10)
 
-    mutating func note(_ failure: AuthFailure, client: RelayClient, logger: Logger, now: NIODeadline = .now()) {
-        if let last = lastLogged[client.remoteAddress], now - last.at < Self.interval {
-            lastLogged[client.remoteAddress]?.suppressed += 1
+    mutating func note(_ failure: AuthFailure, address: String, clientID: UInt64, logger: Logger, now: NIODeadline = .now()) {
+        if let last = lastLogged[address], now - last.at < Self.interval {
+            lastLogged[address]?.suppressed += 1
             return
         }
-        let suppressed = lastLogged[client.remoteAddress]?.suppressed ?? 0
+        let suppressed = lastLogged[address]?.suppressed ?? 0
         if lastLogged.count >= 1024 { lastLogged = lastLogged.filter { now - $0.value.at < Self.interval } }
-        lastLogged[client.remoteAddress] = (now, 0)
+        lastLogged[address] = (now, 0)
         logger.warning("relay: AUTH failed", metadata: [
-            "reason": "\(failure.rawValue)", "client.addr": "\(client.remoteAddress)", "client.id": "\(client.id)",
+            "reason": "\(failure.rawValue)", "client.addr": "\(address)", "client.id": "\(clientID)",
             "failures_not_logged": "\(suppressed)",
         ])
     }

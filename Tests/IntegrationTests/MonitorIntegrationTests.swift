@@ -128,6 +128,16 @@ import LookoutTestSupport
         }
     }
 
+    /// The README says so: `lookout heartbeat` has no TLS, and refuses a `rediss://` URL with
+    /// that reason rather than sending in clear what was meant to be encrypted.
+    @Test func theHeartbeatSenderRefusesATLSURLSayingWhy() throws {
+        let result = try runCommand(try LookoutProcess.binary, ["heartbeat", "--consumer", "w1", "--redis", "rediss://127.0.0.1:6380"])
+        #expect(result.status == 2, "\(result.output)")
+        #expect(result.output.contains("lookout heartbeat speaks plain TCP only"), "\(result.output)")
+        let plain = try runCommand(try LookoutProcess.binary, ["heartbeat", "--consumer", "", "--redis", "redis://127.0.0.1:6380"])
+        #expect(plain.status == 2 && plain.output.contains("--consumer: empty name"), "a plain URL passes on to the next check: \(plain.output)")
+    }
+
     /// No open relay: beyond loopback with no password, `lookout serve` stops before it listens
     /// and says how to fix it (nothing is bound, so no traffic leaves loopback).
     @Test func anUnprotectedRelayBeyondLoopbackIsRefused() throws {

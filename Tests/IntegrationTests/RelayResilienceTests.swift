@@ -6,6 +6,12 @@ import RESP
 import Testing
 import LookoutTestSupport
 
+#if DEBUG
+private let optimizedBuild = false
+#else
+private let optimizedBuild = true
+#endif
+
 /// The relay under bad input, slow subscribers and signals: a separate `lookout serve` process
 /// where resident memory or a signal is the point, the application in process otherwise.
 @Suite(.serialized) struct RelayResilienceTests {
@@ -172,6 +178,44 @@ import LookoutTestSupport
         return listing.output.split(separator: "\n").compactMap { line in
             line.range(of: "timer:(keepalive,").map { String(line[$0.lowerBound...].prefix { $0 != ")" }) }
         }.first
+    }
+
+    /// A client that pipelines commands and never reads its replies is not read from once the
+    /// replies back up (so the relay's memory stays bounded), everyone else is served meanwhile,
+    /// and it is served again, every command answered, once it reads. In release only (make
+    /// test's release subset runs it): there the million replies drain in under a second, a
+    /// debug relay takes minutes.
+    @Test(.enabled(if: optimizedBuild, "a debug relay drains a million replies too slowly"))
+    func aClientThatIgnoresItsRepliesIsNotReadUntilItDrainsThem() async throws {
+        let lookout = try await InProcessLookout(arguments: ["--no-db"])
+        let port = lookout.port
+        let offered = 64 << 20
+        let (accepted, bystanderServed, answered) = try await onOwnThread { () throws -> (Int, Bool, Int) in
+            let greedy = try TestConnection(port: port)
+            greedy.setReceiveBuffer(bytes: 4096)
+            let chunk = Array(String(repeating: "PING\r\n", count: 10_000).utf8)
+            var accepted = 0
+            var lastProgress = TestConnection.now()
+            // Until the relay stops taking more: two seconds without progress.
+            while accepted < offered, TestConnection.now() - lastProgress < 2 {
+                let taken = greedy.offer(chunk[(accepted % chunk.count)...])
+                if taken > 0 {
+                    accepted += taken
+                    lastProgress = TestConnection.now()
+                } else {
+                    usleep(1_000)
+                }
+            }
+            let bystander = try TestConnection(port: port)
+            let served = try bystander.call("PING") == .simpleString("PONG")
+            let pings = accepted / 6
+            greedy.setReceiveBuffer(bytes: 4 << 20)
+            return (accepted, served, greedy.discard(pings * 7, timeoutSeconds: 60) / 7)
+        }
+        #expect(accepted < offered / 2, "the relay stopped reading: \(accepted) of \(offered) bytes taken")
+        #expect(bystanderServed, "everyone else is served meanwhile")
+        #expect(answered == accepted / 6, "every PING it took is answered once the client reads")
+        try await lookout.stop()
     }
 
     @Test func clientSocketsHaveTCPKeepaliveAsRedisSetsIt() async throws {

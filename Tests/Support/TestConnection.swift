@@ -117,6 +117,32 @@ package final class TestConnection {
         return try readValues(1)[0]
     }
 
+    /// Sends what the socket takes now without waiting; returns how many bytes it took (0 when
+    /// its buffers are full, as they are once the peer stops reading).
+    package func offer(_ bytes: ArraySlice<UInt8>) -> Int {
+        let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) }
+        return max(0, sent)
+    }
+
+    /// Sets this side's receive buffer: small, replies the test leaves unread back up to the
+    /// server quickly; large again, they drain without a window update per few kilobytes.
+    package func setReceiveBuffer(bytes: Int32) {
+        var size = bytes
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// Reads and drops `count` bytes (replies too many to parse one by one); returns how many
+    /// arrived before `timeoutSeconds` passed.
+    package func discard(_ count: Int, timeoutSeconds: Double = 30) -> Int {
+        let deadline = Self.now() + timeoutSeconds
+        var read = min(count, pending.count)
+        pending.removeFirst(read)
+        while read < count, !closedByPeer, Self.now() < deadline {
+            if let chunk = receiveChunk(timeoutMilliseconds: 100) { read += chunk.count }
+        }
+        return read
+    }
+
     /// Reads until the peer closes (or the timeout passes); returns what arrived.
     package func readUntilClosed(timeoutSeconds: Double = 10) -> [UInt8] {
         let deadline = Self.now() + timeoutSeconds

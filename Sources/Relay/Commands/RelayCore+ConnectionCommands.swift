@@ -77,7 +77,7 @@ extension RelayCore {
             return nil
         }
         stats.authFailures[failure, default: 0] += 1
-        authFailureLog.note(failure, client: client, logger: logger)
+        authFailureLog.note(failure, address: client.remoteAddress, clientID: client.id, logger: logger)
         return loginThrottle.delayAfterFailure(from: client.remoteHost, now: .now())
     }
 
