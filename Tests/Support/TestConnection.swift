@@ -17,11 +17,17 @@ package final class TestConnection {
     package private(set) var closedByPeer = false
     private var pending: [UInt8] = []
 
-    package init(port: Int, host: String = "127.0.0.1") throws {
+    /// - Parameter buffers: this side's receive and send buffers, set before connecting (shrunk
+    ///   after, Linux keeps the connection's window that small even once it grows again).
+    package init(port: Int, host: String = "127.0.0.1", buffers: Int32? = nil) throws {
         // Close-on-exec: a server another test spawns meanwhile must not inherit this socket
         // (it would keep the connection open after this client closes it).
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed") }
+        if var size = buffers {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -124,8 +130,7 @@ package final class TestConnection {
         return max(0, sent)
     }
 
-    /// Sets this side's receive buffer: small, replies the test leaves unread back up to the
-    /// server quickly; large again, they drain without a window update per few kilobytes.
+    /// Sets this side's receive buffer (see `buffers` in `init`).
     package func setReceiveBuffer(bytes: Int32) {
         var size = bytes
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
