@@ -57,8 +57,8 @@ package func startOnServiceThreads<T: Sendable>(_ body: @escaping @Sendable () a
     DedicatedExecutor.services.start(body)
 }
 
-/// Threads for blocking test I/O; the code under test never shares them (it uses NIO's
-/// singleton pool, e.g. for the store's writes).
+/// Threads for blocking test I/O, which the code under test never shares (its own pools, or
+/// NIO's singletons when a test builds a part without them).
 private let blockingTestIO: NIOThreadPool = {
     let pool = NIOThreadPool(numberOfThreads: 16)
     pool.start()
