@@ -32,9 +32,20 @@ public final class ConsumerSeriesTable: Sendable {
     struct Key: Hashable, Sendable {
         var consumer: String
         var group: String
+
+        /// `consumer="…",group="…"`, escaped.
+        var labels: [UInt8] {
+            Array(#"consumer="\#(ExpositionWriter.escaped(consumer))",group="\#(ExpositionWriter.escaped(group))""#.utf8)
+        }
     }
 
-    private let rows = Mutex<[Key: Row]>([:])
+    /// A row and its labels, escaped once when the consumer is first seen.
+    private struct Entry {
+        var row: Row
+        let labels: [UInt8]
+    }
+
+    private let rows = Mutex<[Key: Entry]>([:])
     public let selection: Selection
 
     public init(selection: Selection = .auto) {
@@ -43,19 +54,28 @@ public final class ConsumerSeriesTable: Sendable {
 
     /// Changes (or creates) the row of `consumer` in `group`.
     public func update(consumer: String, group: String, _ body: (inout Row) -> Void) {
-        rows.withLock { body(&$0[Key(consumer: consumer, group: group), default: Row()]) }
+        let key = Key(consumer: consumer, group: group)
+        rows.withLock { rows in
+            if let index = rows.index(forKey: key) {
+                body(&rows.values[index].row)
+            } else {
+                var row = Row()
+                body(&row)
+                rows[key] = Entry(row: row, labels: key.labels)
+            }
+        }
     }
 
     /// Sets every consumer's output buffer from `bytes` (by consumer name; 0 when absent).
     public func setOutputBuffers(_ bytes: [String: Int]) {
         rows.withLock { rows in
-            for index in rows.indices { rows.values[index].outputBuffer = Int64(bytes[rows.keys[index].consumer] ?? 0) }
+            for index in rows.indices { rows.values[index].row.outputBuffer = Int64(bytes[rows.keys[index].consumer] ?? 0) }
         }
     }
 
     /// The row of `consumer` in `group`, if it has one.
     public func row(consumer: String, group: String) -> Row? {
-        rows.withLock { $0[Key(consumer: consumer, group: group)] }
+        rows.withLock { $0[Key(consumer: consumer, group: group)]?.row }
     }
 
     /// A family of one sample per consumer, and how it writes a row's value.
@@ -103,10 +123,7 @@ public final class ConsumerSeriesTable: Sendable {
         let selected: [(labels: [UInt8], row: Row)] = rows.withLock { rows in
             let unhealthyOnly = selection == .unhealthy || (selection == .auto && rows.count > Self.autoLimit)
             guard selection != .none else { return [] }
-            return rows.compactMap { key, row in
-                unhealthyOnly && row.state == .up ? nil
-                    : (Array(#"consumer="\#(ExpositionWriter.escaped(key.consumer))",group="\#(ExpositionWriter.escaped(key.group))""#.utf8), row)
-            }
+            return rows.values.compactMap { unhealthyOnly && $0.row.state == .up ? nil : ($0.labels, $0.row) }
         }
         guard !selected.isEmpty else { return }
         var writer = ExpositionWriter(appendingTo: out, reserving: selected.count * 1_400)

@@ -106,6 +106,20 @@ import Testing
         #expect(detector.phi(elapsed: 1.5) > 3)
         #expect(detector.phi(elapsed: 2.0) > 8)
         #expect(detector.phi(elapsed: 3) > detector.phi(elapsed: 2))
+        // Past about 21 deviations e/(1+e) is under the smallest Double: φ stays finite and grows.
+        #expect(detector.phi(elapsed: 3_600).isFinite)
+        #expect(detector.phi(elapsed: 3_600) > detector.phi(elapsed: 3))
+    }
+
+    @Test func aSilenceFirstJudgedLongAfterItBeganIsDownNotACrash() {
+        var configuration = ConsumerStateMachine.Configuration()
+        configuration.phiAccrual = PhiAccrual.Configuration()
+        var machine = ConsumerStateMachine(first: Heartbeat(consumer: "c", interval: 1), at: 0, configuration: configuration)
+        for second in 1...5 { _ = machine.receive(Heartbeat(consumer: "c", interval: 1), at: Double(second)) }
+        // As when a monitor that fell behind catches up: the first look comes a day later.
+        let transition = machine.evaluate(now: 86_405)
+        #expect(transition?.to == .down)
+        #expect(transition?.reason.hasPrefix("no heartbeat for 86400s (phi ") == true, "\(transition?.reason ?? "")")
     }
 
     @Test func phiDetectorToleratesJitterButCatchesAStop() {

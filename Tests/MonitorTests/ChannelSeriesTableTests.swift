@@ -35,6 +35,33 @@ import Testing
         #expect(text.split(separator: "\n").filter { !$0.hasPrefix("#") }.count == 6 + 3 + 1 + 2)
     }
 
+    @Test func aChannelWithoutDeliveriesHasNoLatencyHistogramUntilItsFirst() {
+        let table = ChannelSeriesTable(latencyBuckets: [0.001, 0.01])
+        table.series(for: "quiet").messages.increment()
+        var out: [UInt8] = []
+        table.render(into: &out)
+        var text = String(decoding: out, as: UTF8.self)
+        #expect(text.contains(#"lookout_channel_messages_total{channel="quiet"} 1"#))
+        #expect(!text.contains(#"lookout_channel_delivery_latency_seconds_bucket{channel="quiet""#))
+        #expect(!text.contains(#"lookout_channel_delivery_latency_seconds_count{channel="quiet"}"#))
+
+        table.series(for: "quiet").latency.record(0.005)
+        out = []
+        table.render(into: &out)
+        text = String(decoding: out, as: UTF8.self)
+        #expect(text.contains(#"lookout_channel_delivery_latency_seconds_bucket{channel="quiet",le="0.001"} 0"# + "\n"))
+        #expect(text.contains(#"lookout_channel_delivery_latency_seconds_bucket{channel="quiet",le="+Inf"} 1"# + "\n"))
+        #expect(text.contains(#"lookout_channel_delivery_latency_seconds_count{channel="quiet"} 1"# + "\n"))
+    }
+
+    @Test func labelsAreEscapedOnce() {
+        let table = ChannelSeriesTable(latencyBuckets: [1])
+        table.series(for: "a\"b\\c\nd").messages.increment()
+        var out: [UInt8] = []
+        table.render(into: &out)
+        #expect(String(decoding: out, as: UTF8.self).contains(#"lookout_channel_messages_total{channel="a\"b\\c\nd"} 1"#))
+    }
+
     @Test func nothingIsRenderedBeforeTheFirstChannel() {
         var out: [UInt8] = []
         ChannelSeriesTable(latencyBuckets: [1]).render(into: &out)

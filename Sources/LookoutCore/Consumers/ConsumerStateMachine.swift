@@ -477,7 +477,7 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         if let phi, phi.sampleCount >= 3 {
             if phi.isSuspected(elapsed: silence) {
                 return state == .down ? nil : move(to: .down,
-                    "no heartbeat for \(Self.seconds(silence)) (phi \(Int(phi.phi(elapsed: silence))) over \(Int(phi.configuration.threshold)))", at: now)
+                    "no heartbeat for \(Self.seconds(silence)) (phi \(Int(min(phi.phi(elapsed: silence), 1e9))) over \(Int(phi.configuration.threshold)))", at: now)
             }
         } else if silence >= configuration.downAfter * interval {
             return state == .down ? nil : move(to: .down, "no heartbeat for \(Self.seconds(silence)) (interval \(Self.seconds(interval)))", at: now)
@@ -493,6 +493,38 @@ public struct ConsumerStateMachine: Sendable, Hashable {
                         at: now)
         }
         return nil
+    }
+
+    /// The earliest time at which ``evaluate(now:)`` could move the machine, given that it was
+    /// just evaluated at `now` and nothing else reaches it meanwhile (a heartbeat, traffic or a
+    /// connection event can bring it forward, so the caller asks again after each). Until then,
+    /// evaluating it returns nil: a fleet's detectors are judged when one can change, not at
+    /// every tick. `now` itself when a threshold sits within a millisecond before it, so a
+    /// threshold that rounding kept from firing is looked at again.
+    public func nextChange(after now: Double) -> Double {
+        var thresholds: [Double] = []
+        if awaitingConnection { thresholds.append(watchedSince + configuration.downAfter * interval) }
+        if connectionOnly {
+            if case .away(let since) = link { thresholds.append(since + configuration.reconnectGrace) }
+            if let returnedAt { thresholds.append(returnedAt + configuration.reconnectGrace) }
+        } else if state != .stopped {
+            if let phi, phi.sampleCount >= 3 {
+                // A microsecond early: the closed form and φ's own arithmetic round apart.
+                thresholds.append(watchedSince + phi.suspicionBegins - 1e-6)
+            } else {
+                thresholds.append(watchedSince + configuration.downAfter * interval)
+            }
+            thresholds.append(watchedSince + configuration.lateAfter * interval)
+            if processed != nil, let lastTrafficAt, lastTrafficAt > processedChangedAt {
+                thresholds.append(processedChangedAt + configuration.stallWindow)
+            }
+        }
+        var next = Double.infinity
+        for threshold in thresholds {
+            if threshold <= now && now - threshold < 0.001 { return now }
+            if threshold > now { next = min(next, threshold) }
+        }
+        return next
     }
 
     private mutating func move(to next: State, _ why: String, at now: Double, kind: Transition.Kind = .change) -> Transition? {

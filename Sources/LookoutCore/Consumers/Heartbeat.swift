@@ -56,7 +56,6 @@ public struct Heartbeat: Sendable, Hashable {
     /// Longest consumer or group name, in characters; longer names would make unbounded labels.
     public static let maxNameLength = 200
 
-    /// Parses and validates a heartbeat payload. Unknown fields are ignored, so the contract can grow.
     /// The optional running counts, by key (made once: built per heartbeat, these tables cost
     /// as much as a field's parse).
     private static let counterFields: [(String, any WritableKeyPath<Heartbeat, UInt64?> & Sendable)] = [
@@ -65,6 +64,7 @@ public struct Heartbeat: Sendable, Hashable {
     /// The optional times in milliseconds, by key.
     private static let timeFields: [(String, any WritableKeyPath<Heartbeat, Double?> & Sendable)] = [("ts", \.sentAt), ("last_event_ts", \.lastEventAt)]
 
+    /// Parses and validates a heartbeat payload. Unknown fields are ignored, so the contract can grow.
     public static func parse(_ payload: [UInt8]) -> Result<Heartbeat, Rejection> {
         guard payload.count <= maxBytes else { return .failure(.oversized) }
         guard let document = try? JSONValue.parse(payload) else { return .failure(.notJSON) }

@@ -55,32 +55,60 @@ public struct HeartbeatTracker: Sendable {
 
     public var configuration: ConsumerStateMachine.Configuration
     public var maxConsumers: Int
-    private var machines: [String: ConsumerStateMachine] = [:]
-    private var groups: [String: String] = [:]
+
+    /// One tracked consumer: its detector and what the tracker keeps beside it.
+    private struct Tracked: Sendable {
+        let name: String
+        var group: String
+        /// The source its heartbeats last came by.
+        var carrier: String = ""
+        var machine: ConsumerStateMachine
+        /// The group and state it is counted under in `groupMembers`.
+        var counted: (group: String, state: ConsumerStateMachine.State)?
+        /// Changed since ``takeChanged()`` last took it.
+        var changed = false
+    }
+
+    /// Consumers by number, in the order they were first seen (never removed), and their
+    /// numbers by name: a heartbeat costs one lookup by name, the rest is by number.
+    private var tracked: [Tracked] = []
+    private var numbers: [String: Int] = [:]
+    /// Per consumer number, when ``evaluate(now:)`` next needs to look at it (see
+    /// ``ConsumerStateMachine/nextChange(after:)``); -infinity after anything reached it.
+    private var dueAt: [Double] = []
     /// Per channel, the consumers that watch it: filled when the channel first carries traffic,
     /// kept up to date one consumer at a time when a consumer's channels change (so counting a
     /// message does not visit every consumer, and a new consumer does not visit every consumer).
-    private var servers: [String: Set<String>] = [:]
+    private var servers: [String: Set<Int>] = [:]
     /// Consumers that declare channels, or are away from the channels their connection held.
-    private var declaring: Set<String> = []
+    private var declaring: Set<Int> = []
     /// New consumers (by heartbeat or named connection) refused because `maxConsumers` were tracked.
     public private(set) var refusedConsumers: UInt64 = 0
-    /// The source each consumer's heartbeats last came by.
-    private var carriers: [String: String] = [:]
     /// Sources that do not see every message now (a subscription lost), with since when.
     public private(set) var sourcesNotWatching: [String: Double] = [:]
     /// Consumers changed since ``takeChanged()`` last took them.
-    private var changed: Set<String> = []
+    private var changed: [Int] = []
     /// Per group, its members in each state, kept as they change (never recounted).
     public private(set) var groupMembers: [String: [ConsumerStateMachine.State: Int]] = [:]
-    /// The group and state each consumer is counted under in `groupMembers`.
-    private var counted: [String: (group: String, state: ConsumerStateMachine.State)] = [:]
     /// Groups whose members changed state since ``updateGroups(at:)`` last ran.
     private var touchedGroups: Set<String> = []
 
     public init(configuration: ConsumerStateMachine.Configuration = .init(), maxConsumers: Int = 10_000) {
         self.configuration = configuration
         self.maxConsumers = maxConsumers
+    }
+
+    /// Starts tracking `name`, unless `maxConsumers` are tracked already (then counted as refused).
+    private mutating func add(_ name: String, group: String, _ machine: ConsumerStateMachine) -> Int? {
+        guard tracked.count < maxConsumers else {
+            refusedConsumers += 1
+            return nil
+        }
+        let number = tracked.count
+        tracked.append(Tracked(name: name, group: group, machine: machine))
+        dueAt.append(-.infinity)
+        numbers[name] = number
+        return number
     }
 
     /// Applies a heartbeat payload carried by `source`. A rejected heartbeat changes nothing.
@@ -91,26 +119,21 @@ public struct HeartbeatTracker: Sendable {
         case .success(let parsed): heartbeat = parsed
         }
         let group = heartbeat.group ?? ""
-        guard let index = machines.index(forKey: heartbeat.consumer) else {
-            guard machines.count < maxConsumers else {
-                refusedConsumers += 1
-                return .success([])
-            }
-            let machine = ConsumerStateMachine(first: heartbeat, at: now, configuration: configuration)
-            machines[heartbeat.consumer] = machine
-            groups[heartbeat.consumer] = group
-            carriers[heartbeat.consumer] = source
-            interestChanged(heartbeat.consumer, machine)
-            touch(heartbeat.consumer)
+        guard let number = numbers[heartbeat.consumer] else {
+            guard let number = add(heartbeat.consumer, group: group,
+                                   ConsumerStateMachine(first: heartbeat, at: now, configuration: configuration)) else { return .success([]) }
+            tracked[number].carrier = source
+            interestChanged(number)
+            touch(number)
             return .success([])
         }
-        if groups[heartbeat.consumer] != group { groups[heartbeat.consumer] = group }
-        if carriers[heartbeat.consumer] != source { carriers[heartbeat.consumer] = source }
         // In place: a copy of the machine out and back in cost more than the heartbeat itself.
-        let before = machines.values[index].channels
-        let transitions = machines.values[index].receive(heartbeat, at: now)
-        if machines.values[index].channels != before { interestChanged(heartbeat.consumer, machines.values[index]) }
-        touch(heartbeat.consumer)
+        if tracked[number].group != group { tracked[number].group = group }
+        if tracked[number].carrier != source { tracked[number].carrier = source }
+        let before = tracked[number].machine.channels
+        let transitions = tracked[number].machine.receive(heartbeat, at: now)
+        if tracked[number].machine.channels != before { interestChanged(number) }
+        touch(number)
         return .success(transitions.map { ConsumerTransition(consumer: heartbeat.consumer, group: group, transition: $0) })
     }
 
@@ -119,76 +142,82 @@ public struct HeartbeatTracker: Sendable {
     /// connection only counts reconnects and missed messages); the others by their connection.
     public mutating func namedConnection(_ name: String, subscribed: Bool, at now: Double, reason: String,
                                          subscriptions: ConnectionSubscriptions = .init()) -> ConsumerTransition? {
-        guard var machine = machines[name] else {
-            guard subscribed else { return nil }
-            guard machines.count < maxConsumers else {
-                refusedConsumers += 1
-                return nil
-            }
-            machines[name] = ConsumerStateMachine(connectionAt: now, configuration: configuration)
-            groups[name] = ""
-            touch(name)
+        guard let number = numbers[name] else {
+            guard subscribed, let number = add(name, group: "", ConsumerStateMachine(connectionAt: now, configuration: configuration))
+            else { return nil }
+            touch(number)
             return nil
         }
-        let transition = subscribed ? machine.connectionOpened(at: now)
-            : machine.connectionClosed(at: now, reason: reason, subscriptions: subscriptions)
-        machines[name] = machine
-        interestChanged(name, machine)
-        touch(name)
-        return transition.map { ConsumerTransition(consumer: name, group: groups[name] ?? "", transition: $0) }
+        let transition = subscribed ? tracked[number].machine.connectionOpened(at: now)
+            : tracked[number].machine.connectionClosed(at: now, reason: reason, subscriptions: subscriptions)
+        interestChanged(number)
+        touch(number)
+        return transition.map { ConsumerTransition(consumer: name, group: tracked[number].group, transition: $0) }
     }
 
     /// Notes `messages` published on `channel`: traffic for the stall check and backlog of the
     /// consumers that serve it, missed messages for those away from it.
     public mutating func noteMessage(on channel: String, messages: Int = 1, at now: Double) {
         guard !declaring.isEmpty else { return }
-        let serving: Set<String>
+        let serving: Set<Int>
         if let known = servers[channel] {
             serving = known
         } else {
-            serving = declaring.filter { machines[$0]?.watches(channel) == true }
+            serving = declaring.filter { tracked[$0].machine.watches(channel) }
             if servers.count >= 10_000 { servers.removeAll() }
             servers[channel] = serving
         }
-        for name in serving {
-            guard let index = machines.index(forKey: name) else { continue }
-            let missed = machines.values[index].progress.missed
-            machines.values[index].noteTraffic(on: channel, messages: messages, at: now)
-            if machines.values[index].progress.missed != missed { changed.insert(name) }
+        for number in serving {
+            let missed = tracked[number].machine.progress.missed
+            tracked[number].machine.noteTraffic(on: channel, messages: messages, at: now)
+            dueAt[number] = -.infinity
+            if tracked[number].machine.progress.missed != missed { markChanged(number) }
         }
     }
 
-    /// The channels whose traffic matters to `consumer` changed: the channels known to carry
-    /// traffic are updated for it alone.
-    private mutating func interestChanged(_ consumer: String, _ machine: ConsumerStateMachine) {
+    /// The channels whose traffic matters to consumer `number` changed: the channels known to
+    /// carry traffic are updated for it alone.
+    private mutating func interestChanged(_ number: Int) {
+        let machine = tracked[number].machine
         let watching = machine.watchesChannels
         if watching {
-            declaring.insert(consumer)
-        } else if declaring.remove(consumer) == nil {
+            declaring.insert(number)
+        } else if declaring.remove(number) == nil {
             return
         }
         for index in servers.indices {
             if watching && machine.watches(servers.keys[index]) {
-                servers.values[index].insert(consumer)
+                servers.values[index].insert(number)
             } else {
-                servers.values[index].remove(consumer)
+                servers.values[index].remove(number)
             }
         }
     }
 
-    /// Notes that `name` changed: its series are due, and its group's counts follow its state.
-    private mutating func touch(_ name: String) {
-        changed.insert(name)
-        guard let state = machines[name]?.state else { return }
-        let group = groups[name] ?? ""
-        if let before = counted[name] {
+    private mutating func markChanged(_ number: Int) {
+        guard !tracked[number].changed else { return }
+        tracked[number].changed = true
+        changed.append(number)
+    }
+
+    /// Notes that consumer `number` changed: its series are due, its detector is looked at by
+    /// the next evaluation, and its group's counts follow its state.
+    private mutating func touch(_ number: Int) {
+        markChanged(number)
+        dueAt[number] = -.infinity
+        let (group, state) = (tracked[number].group, tracked[number].machine.state)
+        if let before = tracked[number].counted {
             guard before.group != group || before.state != state else { return }
             groupMembers[before.group]?[before.state]? -= 1
             touchedGroups.insert(before.group)
         }
         groupMembers[group, default: [:]][state, default: 0] += 1
-        counted[name] = (group, state)
+        tracked[number].counted = (group, state)
         touchedGroups.insert(group)
+    }
+
+    private func snapshot(_ number: Int) -> ConsumerSnapshot {
+        ConsumerSnapshot(consumer: tracked[number].name, group: tracked[number].group, detector: tracked[number].machine.saved)
     }
 
     /// The consumers changed since the last call (heartbeats, connections, state changes, missed
@@ -196,8 +225,9 @@ public struct HeartbeatTracker: Sendable {
     public mutating func takeChanged() -> [ConsumerSnapshot] {
         guard !changed.isEmpty else { return [] }
         defer { changed.removeAll(keepingCapacity: true) }
-        return changed.compactMap { name in
-            machines[name].map { ConsumerSnapshot(consumer: name, group: groups[name] ?? "", detector: $0.saved) }
+        return changed.map { number in
+            tracked[number].changed = false
+            return snapshot(number)
         }
     }
 
@@ -211,28 +241,28 @@ public struct HeartbeatTracker: Sendable {
     /// `now` (their next heartbeat is the first they could be judged by).
     public mutating func sourceWatchingAgain(_ source: String, at now: Double) {
         guard sourcesNotWatching.removeValue(forKey: source) != nil else { return }
-        for (name, carrier) in carriers where carrier == source { machines[name]?.silenceCounts(from: now) }
+        for number in tracked.indices where tracked[number].carrier == source {
+            tracked[number].machine.silenceCounts(from: now)
+            dueAt[number] = -.infinity
+        }
     }
 
-    /// Whether `name`'s heartbeats come by a source that is not watching now.
-    private func isUnseen(_ name: String) -> Bool {
-        guard !sourcesNotWatching.isEmpty, let carrier = carriers[name] else { return false }
-        return sourcesNotWatching[carrier] != nil
-    }
-
-    /// Checks every consumer against the clock (but those whose heartbeats go unseen now), in
-    /// place; the transitions in consumer order.
+    /// Checks the consumers that can change by now (but those whose heartbeats go unseen now),
+    /// in place; the transitions in consumer order.
     public mutating func evaluate(now: Double) -> [ConsumerTransition] {
         var transitions: [ConsumerTransition] = []
-        var index = machines.startIndex
-        while index != machines.endIndex {
-            let name = machines.keys[index]
-            if !isUnseen(name), let transition = machines.values[index].evaluate(now: now) {
-                transitions.append(ConsumerTransition(consumer: name, group: groups[name] ?? "", transition: transition))
+        var moved: [Int] = []
+        for number in dueAt.indices where dueAt[number] <= now {
+            if !sourcesNotWatching.isEmpty, sourcesNotWatching[tracked[number].carrier] != nil { continue }
+            if let transition = tracked[number].machine.evaluate(now: now) {
+                transitions.append(ConsumerTransition(consumer: tracked[number].name, group: tracked[number].group, transition: transition))
+                moved.append(number)
+            } else {
+                dueAt[number] = tracked[number].machine.nextChange(after: now)
             }
-            machines.formIndex(after: &index)
         }
-        for change in transitions { touch(change.consumer) }
+        // A consumer that moved is looked at again at the next evaluation (late, then down).
+        for number in moved { touch(number) }
         return transitions.sorted { $0.consumer < $1.consumer }
     }
 
@@ -260,33 +290,40 @@ public struct HeartbeatTracker: Sendable {
     /// again, and their silence counts from `now`. Group health is recomputed without reporting.
     public mutating func resume(_ saved: [ConsumerSnapshot], at now: Double) {
         for consumer in saved.prefix(maxConsumers) {
-            machines[consumer.consumer] = ConsumerStateMachine(resuming: consumer.detector, at: now, configuration: configuration)
-            groups[consumer.consumer] = consumer.group
-            interestChanged(consumer.consumer, machines[consumer.consumer]!)
-            touch(consumer.consumer)
+            let machine = ConsumerStateMachine(resuming: consumer.detector, at: now, configuration: configuration)
+            let number: Int
+            if let known = numbers[consumer.consumer] {
+                number = known
+                tracked[number].machine = machine
+                tracked[number].group = consumer.group
+            } else {
+                guard let added = add(consumer.consumer, group: consumer.group, machine) else { continue }
+                number = added
+            }
+            interestChanged(number)
+            touch(number)
         }
         _ = updateGroups(at: now)
     }
 
     /// Consumers that declare the channels they serve.
     public var machinesServingChannels: [ConsumerStateMachine] {
-        machines.values.filter { !$0.channels.isEmpty }
+        declaring.compactMap { tracked[$0].machine.channels.isEmpty ? nil : tracked[$0].machine }
     }
 
     /// The globs (not plain names) that live consumers (neither down nor stopped) declare in
     /// their heartbeats: patterns they say they consume.
     public var livePatterns: Set<String> {
         var patterns: Set<String> = []
-        for name in declaring {
-            guard let machine = machines[name], machine.state != .down, machine.state != .stopped else { continue }
+        for number in declaring {
+            let machine = tracked[number].machine
+            guard machine.state != .down, machine.state != .stopped else { continue }
             for entry in machine.channels where PatternConsumers.isPattern(entry) { patterns.insert(entry) }
         }
         return patterns
     }
 
     public var consumers: [ConsumerSnapshot] {
-        machines.map { name, machine in
-            ConsumerSnapshot(consumer: name, group: groups[name] ?? "", detector: machine.saved)
-        }.sorted { $0.consumer < $1.consumer }
+        tracked.indices.map(snapshot).sorted { $0.consumer < $1.consumer }
     }
 }

@@ -151,13 +151,16 @@ public indirect enum JSONValue: Sendable, Hashable {
         private mutating func string() throws(ParseError) -> String {
             position += 1
             let start = position
-            // Most strings have no escape: one validated copy of their bytes.
+            // Most strings have no escape: one copy of their bytes, validated unless all ASCII.
+            var highBits: UInt8 = 0
             while position < bytes.count {
                 let byte = bytes[position]
                 if byte == UInt8(ascii: "\"") {
                     defer { position += 1 }
-                    return try text(UnsafeBufferPointer(rebasing: bytes[start..<position]), at: start)
+                    let utf8 = UnsafeBufferPointer(rebasing: bytes[start..<position])
+                    return highBits & 0x80 == 0 ? String(decoding: utf8, as: UTF8.self) : try text(utf8, at: start)
                 }
+                highBits |= byte
                 if byte == UInt8(ascii: "\\") { break }
                 if byte < 0x20 { throw fail() }
                 position += 1
