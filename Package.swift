@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(name: "LookoutConfigurationTests", dependencies: ["LookoutConfiguration", "LookoutCore", "Relay", "RESP", "PubSubCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "LookoutApplicationTests",
-            dependencies: ["LookoutApplication", "LookoutConfiguration", "LookoutCore", "LookoutTestSupport", "Store", "Alerting", "Monitor", "RESP", lifecycle, logging]
+            dependencies: ["LookoutApplication", "LookoutConfiguration", "LookoutCore", "LookoutTestSupport", "Store", "Alerting", "Monitor", "RESP", nioCore, lifecycle, logging]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -47,7 +47,7 @@ public enum LookoutHTTPServer {
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: dependencies.metrics.exposition()))
+                body: .init(byteBuffer: dependencies.metrics.exposition())
             )
         }
         router.get("/") { _, _ -> Response in

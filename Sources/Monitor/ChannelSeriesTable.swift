@@ -1,3 +1,4 @@
+import NIOCore
 import Synchronization
 
 /// The per-channel series (`lookout_channel_*` of traffic, subscribers and latency), one row
@@ -103,36 +104,43 @@ public final class ChannelSeriesTable: Sendable {
     /// Appends every channel's series to `out`, in the Prometheus text format. A channel's
     /// latency histogram appears with its first delivery: a channel nobody received has no
     /// latency, and twenty zero samples per such channel were most of `/metrics` at 20,000 channels.
-    public func render(into out: inout [UInt8]) {
+    public func render(into out: inout ByteBuffer) {
         let all = rows.withLock { $0.order }
         guard !all.isEmpty else { return }
-        var writer = ExpositionWriter(appendingTo: out, reserving: all.count * 400)
+        let labelBytes = all.reduce(0) { $0 + $1.labels.count }
+        var writer = ExpositionWriter(taking: &out)
         for (name, type, help, value) in Self.families {
             writer.header(name, type: type, help: help)
             let bytes = Array(name.utf8)
-            for series in all {
-                writer.begin(bytes, series.labels)
-                writer.end(value(series))
+            writer.samples(maximum: labelBytes + all.count * ExpositionWriter.maximumLength(bytes, labels: 0)) { samples in
+                for series in all {
+                    samples.begin(bytes, series.labels)
+                    samples.end(value(series))
+                }
             }
         }
         let name = "lookout_channel_delivery_latency_seconds"
         writer.header(name, type: "histogram", help: "Time from publish accepted to message written to a subscriber.")
         let (bucket, sum, count) = (Array("\(name)_bucket".utf8), Array("\(name)_sum".utf8), Array("\(name)_count".utf8))
-        for series in all {
-            series.latency.withState { state in
-                guard state.count > 0 else { return }
-                var cumulative: UInt64 = 0
-                for (index, bound) in bucketLabels.enumerated() {
-                    cumulative = index < state.buckets.count ? cumulative + state.buckets[index] : state.count
-                    writer.begin(bucket, series.labels, bound)
-                    writer.end(cumulative)
+        let perChannel = bucketLabels.reduce(0) { $0 + ExpositionWriter.maximumLength(bucket, labels: 0, extra: $1.count) }
+            + ExpositionWriter.maximumLength(sum, labels: 0) + ExpositionWriter.maximumLength(count, labels: 0)
+        writer.samples(maximum: all.count * perChannel + labelBytes * (bucketLabels.count + 2)) { samples in
+            for series in all {
+                series.latency.withState { state in
+                    guard state.count > 0 else { return }
+                    var cumulative: UInt64 = 0
+                    for (index, bound) in bucketLabels.enumerated() {
+                        cumulative = index < state.buckets.count ? cumulative + state.buckets[index] : state.count
+                        samples.begin(bucket, series.labels, bound)
+                        samples.end(cumulative)
+                    }
+                    samples.begin(sum, series.labels)
+                    samples.end(state.sum)
+                    samples.begin(count, series.labels)
+                    samples.end(state.count)
                 }
-                writer.begin(sum, series.labels)
-                writer.end(state.sum)
-                writer.begin(count, series.labels)
-                writer.end(state.count)
             }
         }
-        out = writer.bytes
+        out = writer.buffer
     }
 }

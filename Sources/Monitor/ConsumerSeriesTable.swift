@@ -1,4 +1,5 @@
 import LookoutCore
+import NIOCore
 import Synchronization
 
 /// The per-consumer series (`lookout_consumer_*`), kept as plain values by the monitor (their
@@ -83,7 +84,7 @@ public final class ConsumerSeriesTable: Sendable {
         var name: String
         var type: String
         var help: String
-        var value: @Sendable (inout ExpositionWriter, Row) -> Void
+        var value: @Sendable (inout ExpositionWriter.Samples, Row) -> Void
     }
 
     private static let families: [Family] = [
@@ -119,33 +120,39 @@ public final class ConsumerSeriesTable: Sendable {
     }
 
     /// Appends the selected consumers' series to `out`, in the Prometheus text format.
-    public func render(into out: inout [UInt8]) {
+    public func render(into out: inout ByteBuffer) {
         let selected: [(labels: [UInt8], row: Row)] = rows.withLock { rows in
             let unhealthyOnly = selection == .unhealthy || (selection == .auto && rows.count > Self.autoLimit)
             guard selection != .none else { return [] }
             return rows.values.compactMap { unhealthyOnly && $0.row.state == .up ? nil : ($0.labels, $0.row) }
         }
         guard !selected.isEmpty else { return }
-        var writer = ExpositionWriter(appendingTo: out, reserving: selected.count * 1_400)
+        let labelBytes = selected.reduce(0) { $0 + $1.labels.count }
+        var writer = ExpositionWriter(taking: &out)
         for family in Self.families {
             writer.header(family.name, type: family.type, help: family.help)
             let name = Array(family.name.utf8)
-            for (labels, row) in selected {
-                writer.begin(name, labels)
-                family.value(&writer, row)
+            writer.samples(maximum: labelBytes + selected.count * ExpositionWriter.maximumLength(name, labels: 0)) { samples in
+                for (labels, row) in selected {
+                    samples.begin(name, labels)
+                    family.value(&samples, row)
+                }
             }
             if family.name == "lookout_consumer_up" {
                 writer.header("lookout_consumer_state", type: "gauge",
                               help: "1 for the consumer's current state (up, late, lagging, down, stalled, stopped), 0 for the others.")
                 let state = Array("lookout_consumer_state".utf8)
-                for (labels, row) in selected {
-                    for (kind, extra) in Self.stateLabels {
-                        writer.begin(state, labels, extra)
-                        writer.end(Int64(kind == row.state ? 1 : 0))
+                let perConsumer = Self.stateLabels.reduce(0) { $0 + ExpositionWriter.maximumLength(state, labels: 0, extra: $1.1.count) }
+                writer.samples(maximum: selected.count * perConsumer + labelBytes * Self.stateLabels.count) { samples in
+                    for (labels, row) in selected {
+                        for (kind, extra) in Self.stateLabels {
+                            samples.begin(state, labels, extra)
+                            samples.end(Int64(kind == row.state ? 1 : 0))
+                        }
                     }
                 }
             }
         }
-        out = writer.bytes
+        out = writer.buffer
     }
 }

@@ -1,5 +1,6 @@
 import LookoutCore
 import LookoutMetrics
+import NIOCore
 import Prometheus
 import Relay
 
@@ -142,8 +143,8 @@ public final class MonitorMetrics: Sendable {
     }
 
     /// The Prometheus text exposition of every metric.
-    public func exposition() -> [UInt8] {
-        var out = registry.emitToBuffer()
+    public func exposition() -> ByteBuffer {
+        var out = ByteBuffer(bytes: registry.emitToBuffer())
         channels.render(into: &out)
         consumers.render(into: &out)
         return out

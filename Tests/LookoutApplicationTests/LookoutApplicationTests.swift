@@ -3,6 +3,7 @@ import Foundation
 import LookoutCore
 import LookoutTestSupport
 import Monitor
+import NIOCore
 import RESP
 import Store
 import Testing
@@ -53,7 +54,7 @@ import Testing
         // concurrent build the HTTP server alone took 4 s to close.
         let stopping = try await lookout.stop()
         #expect(stopping < lookout.application.shutdownTimeout * 4)
-        let metrics = String(decoding: lookout.application.metrics.exposition(), as: UTF8.self)
+        let metrics = String(buffer: lookout.application.metrics.exposition())
         func sent(_ outcome: String) -> Int {
             metrics.split(separator: "\n").first { $0.hasPrefix(#"lookout_alerts_sent_total{notifier="bus",outcome="\#(outcome)"}"#) }
                 .flatMap { $0.split(separator: " ").last }.flatMap { Int($0) } ?? -1

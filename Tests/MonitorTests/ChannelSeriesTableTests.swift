@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 
 @testable import Monitor
@@ -14,9 +15,9 @@ import Testing
         series.patternSubscribers.set(1)
         for seconds in [0.0005, 0.005, 0.005, 5] { series.latency.record(seconds) }
         #expect(table.series(for: "orders").messages === series.messages, "one series per label")
-        var out: [UInt8] = []
+        var out = ByteBuffer()
         table.render(into: &out)
-        let text = String(decoding: out, as: UTF8.self)
+        let text = String(buffer: out)
         for line in [
             "# TYPE lookout_channel_messages_total counter", #"lookout_channel_messages_total{channel="orders"} 3"#,
             #"lookout_channel_bytes_total{channel="orders"} 30"#, #"lookout_channel_unrouted_messages_total{channel="orders"} 0"#,
@@ -38,17 +39,17 @@ import Testing
     @Test func aChannelWithoutDeliveriesHasNoLatencyHistogramUntilItsFirst() {
         let table = ChannelSeriesTable(latencyBuckets: [0.001, 0.01])
         table.series(for: "quiet").messages.increment()
-        var out: [UInt8] = []
+        var out = ByteBuffer()
         table.render(into: &out)
-        var text = String(decoding: out, as: UTF8.self)
+        var text = String(buffer: out)
         #expect(text.contains(#"lookout_channel_messages_total{channel="quiet"} 1"#))
         #expect(!text.contains(#"lookout_channel_delivery_latency_seconds_bucket{channel="quiet""#))
         #expect(!text.contains(#"lookout_channel_delivery_latency_seconds_count{channel="quiet"}"#))
 
         table.series(for: "quiet").latency.record(0.005)
-        out = []
+        out = ByteBuffer()
         table.render(into: &out)
-        text = String(decoding: out, as: UTF8.self)
+        text = String(buffer: out)
         #expect(text.contains(#"lookout_channel_delivery_latency_seconds_bucket{channel="quiet",le="0.001"} 0"# + "\n"))
         #expect(text.contains(#"lookout_channel_delivery_latency_seconds_bucket{channel="quiet",le="+Inf"} 1"# + "\n"))
         #expect(text.contains(#"lookout_channel_delivery_latency_seconds_count{channel="quiet"} 1"# + "\n"))
@@ -57,14 +58,14 @@ import Testing
     @Test func labelsAreEscapedOnce() {
         let table = ChannelSeriesTable(latencyBuckets: [1])
         table.series(for: "a\"b\\c\nd").messages.increment()
-        var out: [UInt8] = []
+        var out = ByteBuffer()
         table.render(into: &out)
-        #expect(String(decoding: out, as: UTF8.self).contains(#"lookout_channel_messages_total{channel="a\"b\\c\nd"} 1"#))
+        #expect(String(buffer: out).contains(#"lookout_channel_messages_total{channel="a\"b\\c\nd"} 1"#))
     }
 
     @Test func nothingIsRenderedBeforeTheFirstChannel() {
-        var out: [UInt8] = []
+        var out = ByteBuffer()
         ChannelSeriesTable(latencyBuckets: [1]).render(into: &out)
-        #expect(out.isEmpty)
+        #expect(out.readableBytes == 0)
     }
 }

@@ -1,4 +1,5 @@
 import LookoutCore
+import NIOCore
 import Testing
 
 @testable import Monitor
@@ -7,9 +8,9 @@ import Testing
 /// each selection shows.
 @Suite struct ConsumerSeriesTableTests {
     private func text(_ table: ConsumerSeriesTable) -> String {
-        var out: [UInt8] = []
+        var out = ByteBuffer()
         table.render(into: &out)
-        return String(decoding: out, as: UTF8.self)
+        return String(buffer: out)
     }
 
     @Test func oneConsumerRendersEveryFamilyOnce() {
@@ -63,23 +64,36 @@ import Testing
     }
 
     @Test func numbersAreWrittenAsTheTextFormatReadsThem() {
-        var writer = ExpositionWriter(appendingTo: Array("x\n".utf8), reserving: 64)
-        for value: Int64 in [0, 7, -42, .min + 1] {
-            writer.begin(Array("a".utf8), Array(#"k="v""#.utf8))
-            writer.end(value)
+        var start = ByteBuffer(string: "x\n")
+        var writer = ExpositionWriter(taking: &start)
+        let (a, b, c, labels, extra) = (Array("a".utf8), Array("b".utf8), Array("c".utf8), Array(#"k="v""#.utf8), Array(#"le="+Inf""#.utf8))
+        // Each sample in a region of exactly its maximum length: the longest values fit.
+        for value: Int64 in [0, 7, -42, .min] {
+            writer.samples(maximum: ExpositionWriter.maximumLength(a, labels: labels.count)) { samples in
+                samples.begin(a, labels)
+                samples.end(value)
+            }
         }
-        writer.begin(Array("b".utf8), [], Array(#"le="+Inf""#.utf8))
-        writer.end(UInt64.max)
-        writer.begin(Array("c".utf8), [])
-        writer.end(0.25)
-        #expect(String(decoding: writer.bytes, as: UTF8.self) == """
+        writer.samples(maximum: ExpositionWriter.maximumLength(b, labels: 0, extra: extra.count)) { samples in
+            samples.begin(b, [], extra)
+            samples.end(UInt64.max)
+        }
+        for value in [0.25, -Double.greatestFiniteMagnitude, -Double.leastNonzeroMagnitude] {
+            writer.samples(maximum: ExpositionWriter.maximumLength(c, labels: 0)) { samples in
+                samples.begin(c, [])
+                samples.end(value)
+            }
+        }
+        #expect(String(buffer: writer.buffer) == """
             x
             a{k="v"} 0
             a{k="v"} 7
             a{k="v"} -42
-            a{k="v"} -9223372036854775807
+            a{k="v"} -9223372036854775808
             b{le="+Inf"} 18446744073709551615
             c{} 0.25
+            c{} -1.7976931348623157e+308
+            c{} -5e-324
 
             """)
     }
