@@ -513,17 +513,18 @@ public final class ChannelMonitor: Service, Sendable {
     /// no pattern subscriber, or every consumer that declares the channel in its heartbeats is
     /// down or stopped. A channel whose consumption is unknown is not judged. (A window, not the
     /// last second, so a channel with a message every few seconds is judged steadily.)
-    /// Busiest first.
+    /// Busiest first (see ``HealthSnapshot/busiestFirst(_:)``).
     private static func unservedChannels(_ state: State, excluding own: Set<String>, since: Double) -> [String] {
         let consumers = state.tracker.machinesServingChannels
-        return state.statistics.channels.compactMap { label, channel -> (String, Double)? in
+        let unserved = state.statistics.channels.compactMap { label, channel -> (String, Double)? in
             guard (channel.lastMessageAt ?? -.infinity) >= since, label != ChannelGrouping.overflowLabel, !own.contains(label) else { return nil }
             guard !channel.consumptionUnknown else { return nil }
             if channel.subscribers + channel.patternSubscribers == 0 { return (label, channel.messagesPerSecond) }
             let declared = consumers.filter { $0.serves(label) }
             if !declared.isEmpty && declared.allSatisfy({ $0.state == .down || $0.state == .stopped }) { return (label, channel.messagesPerSecond) }
             return nil
-        }.sorted { ($1.1, $0.0) < ($0.1, $1.0) }.map(\.0)
+        }
+        return HealthSnapshot.busiestFirst(unserved)
     }
 
     /// Adds the growth of an absolute count since the last export to a Prometheus counter.

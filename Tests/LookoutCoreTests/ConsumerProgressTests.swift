@@ -1,4 +1,5 @@
 import Foundation
+import LookoutTestSupport
 import Testing
 
 @testable import LookoutCore
@@ -241,5 +242,18 @@ import Testing
         #expect(many.first?.labels == ["alertname": "LookoutChannelsWithoutConsumers", "severity": "warning", "source": "lookout"])
         #expect(many.first?.summary == "10000 channels carry traffic with no live consumer")
         #expect(many.first?.description.contains("the busiest: busy0, busy1, busy2, busy3, busy4.") == true)
+    }
+
+    @Test func theBusiestUnservedChannelsComeFirstAndEveryOneIsKept() {
+        var random = SplitMix64(state: 7)
+        for count in [0, 3, 11, 12, 500] {
+            let channels = (0..<count).map { (label: "c\($0)", rate: Double(Int.random(in: 0..<4, using: &random))) }
+            let ordered = HealthSnapshot.busiestFirst(channels.shuffled(using: &random))
+            let sorted = channels.sorted { ($1.rate, $0.label) < ($0.rate, $1.label) }.map(\.label)
+            #expect(ordered.count == count)
+            #expect(Set(ordered) == Set(sorted))
+            let named = HealthSnapshot.maxChannelAlerts + 1
+            #expect(Array(ordered.prefix(named)) == Array(sorted.prefix(named)), "\(count) channels")
+        }
     }
 }

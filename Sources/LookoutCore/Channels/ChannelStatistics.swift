@@ -90,16 +90,17 @@ public struct ChannelStatistics: Sendable {
 
     /// Sets every channel's subscriber count at once; labels not in `counts` have none.
     public mutating func replaceSubscribers(_ counts: [String: Int]) {
-        for label in channels.keys { channels[label]!.subscribers = counts[label] ?? 0 }
+        // In place, by index: a lookup per channel and a copy of the table cost more than the rest.
+        for index in channels.indices { channels.values[index].subscribers = counts.isEmpty ? 0 : counts[channels.keys[index]] ?? 0 }
         for (label, count) in counts where channels[label] == nil { setSubscribers(label: label, count: count) }
     }
 
     /// Sets what ``PatternConsumers`` judged of every channel; `assess` is asked once per channel.
     public mutating func assessPatterns(_ assess: (String, Channel) -> PatternConsumers.Assessment) {
-        for (label, channel) in channels {
-            let assessment = assess(label, channel)
-            channels[label]!.patternSubscribers = assessment.patternSubscribers
-            channels[label]!.consumptionUnknown = assessment.unknown
+        for index in channels.indices {
+            let assessment = assess(channels.keys[index], channels.values[index])
+            channels.values[index].patternSubscribers = assessment.patternSubscribers
+            channels.values[index].consumptionUnknown = assessment.unknown
         }
     }
 
@@ -118,14 +119,15 @@ public struct ChannelStatistics: Sendable {
         let start = previousTick ?? (now - 1)
         let elapsed = previousTick.map { now - $0 }
         var buckets: [Bucket] = []
-        for (label, channel) in channels {
+        for index in channels.indices {
+            let (label, channel) = (channels.keys[index], channels.values[index])
             let before = previous[label] ?? (0, 0, 0)
             let messages = channel.messages - before.messages
             if let elapsed {
-                channels[label]!.messagesPerSecond = Double(messages) / elapsed
-                channels[label]!.bytesPerSecond = Double(channel.bytes - before.bytes) / elapsed
+                channels.values[index].messagesPerSecond = Double(messages) / elapsed
+                channels.values[index].bytesPerSecond = Double(channel.bytes - before.bytes) / elapsed
             }
-            channels[label]!.latencyP99 = latencies[label]?.quantile(0.99)
+            channels.values[index].latencyP99 = latencies.isEmpty ? nil : latencies[label]?.quantile(0.99)
             let sampled = lastSampled[label]
             guard messages > 0 || sampled?.subscribers != channel.subscribers
                 || now - (sampled?.at ?? -.infinity) >= Self.idleSampleInterval else { continue }
