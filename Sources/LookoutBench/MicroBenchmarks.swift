@@ -160,7 +160,7 @@ enum MicroBenchmarks {
             let target = pool.received + count
             _ = try publisher.run(messages: count, seconds: 60, delivered: { pool.received }, receivers: 1)
             while pool.received < target { usleep(1000) }
-            if observed { blackHole(queue.drain().count) }
+            if observed { blackHole(queue.drain().observations.count) }
         }
         try publish(200_000)
         let messages = quick ? 200_000 : 1_000_000

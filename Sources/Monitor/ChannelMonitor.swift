@@ -16,6 +16,10 @@ public final class ChannelMonitor: Service, Sendable {
         public var drainInterval: Duration = .milliseconds(10)
         /// How often the failure detectors are checked against the clock.
         public var evaluationInterval: Duration = .milliseconds(100)
+        /// Most observations one pass of the loop takes in: a burst (10,000 consumers starting
+        /// together) is taken in over several passes, so the detectors, the refresh and scrapes
+        /// (which wait for the monitor's state) are never held up by all of it at once.
+        public var batchLimit = 2_048
         public var refreshInterval: Duration = .seconds(1)
         public var grouping = ChannelGrouping()
         public var detector = ConsumerStateMachine.Configuration()
@@ -163,7 +167,7 @@ public final class ChannelMonitor: Service, Sendable {
         var longest: Duration = .zero
         while !Task.isCancelled {
             let began = ContinuousClock.now
-            processQueued()
+            let caughtUp = processQueued(limit: configuration.batchLimit)
             if lastEvaluation.duration(to: clock.now) >= configuration.evaluationInterval {
                 lastEvaluation = clock.now
                 evaluateConsumers()
@@ -177,21 +181,33 @@ public final class ChannelMonitor: Service, Sendable {
                 longest = took
                 metrics.monitorLongestIteration.set(took.seconds)
             }
-            try? await clock.sleep(for: configuration.drainInterval)
+            // Behind: straight on with the next batch (after letting others run).
+            if caughtUp {
+                try? await clock.sleep(for: configuration.drainInterval)
+            } else {
+                await Task.yield()
+            }
         }
     }
 
-    /// Applies everything queued so far, and moves the watermark to when it was taken.
-    public func processQueued() {
+    /// Applies what is queued so far, the oldest `limit` observations at most, and moves the
+    /// watermark: to when it was taken when that was everything, else to the time of the
+    /// latest observation taken. Returns whether the queue was emptied.
+    @discardableResult
+    public func processQueued(limit: Int = .max) -> Bool {
         var transitions: [HeartbeatTracker.ConsumerTransition] = []
+        var caughtUp = true
         // Drain under the state lock: a scrape that comes while another caller applies a batch
         // waits for it, instead of rendering metrics the batch has not reached yet.
         let groupTransitions = state.withLock { state -> [HeartbeatTracker.GroupTransition] in
             let drainedAt = configuration.wallClock()
-            let batch = queue.drain()
-            defer { watermark.withLock { $0 = max($0, drainedAt) } }
+            let (batch, all) = queue.drain(limit: limit)
+            caughtUp = all
+            var latest = -Double.infinity
+            defer { watermark.withLock { $0 = max($0, all ? drainedAt : latest) } }
             guard !batch.isEmpty else { return [] }
             for observation in batch {
+                if let at = observation.at { latest = max(latest, at) }
                 switch observation {
                 case .heartbeat(let payload, let source, let time):
                     switch state.tracker.receive(payload, from: source, at: time) {
@@ -240,6 +256,7 @@ public final class ChannelMonitor: Service, Sendable {
             return state.tracker.updateGroups(at: drainedAt)
         }
         report(transitions, groupTransitions)
+        return caughtUp
     }
 
     /// The time up to which observations have been taken in (see `watermark`).

@@ -28,13 +28,19 @@ public final class ObservationQueue: Sendable {
         return accepted
     }
 
-    /// Takes everything queued so far. An empty queue is left as it is (the monitor drains every
-    /// 10 ms: an idle one allocated a new buffer each time).
-    public func drain() -> CircularBuffer<Observation> {
+    /// Takes what is queued so far, the oldest `limit` at most, and whether that was all. An
+    /// empty queue is left as it is (the monitor drains every 10 ms: an idle one allocated a new
+    /// buffer each time).
+    public func drain(limit: Int = .max) -> (observations: CircularBuffer<Observation>, all: Bool) {
         items.withLock { items in
-            guard !items.isEmpty else { return Self.nothing }
-            defer { items = CircularBuffer(initialCapacity: 1024) }
-            return items
+            guard !items.isEmpty else { return (Self.nothing, true) }
+            guard items.count > limit else {
+                defer { items = CircularBuffer(initialCapacity: 1024) }
+                return (items, true)
+            }
+            let taken = CircularBuffer(items.prefix(limit))
+            items.removeFirst(limit)
+            return (taken, false)
         }
     }
 

@@ -36,7 +36,10 @@ import LookoutTestSupport
         var metrics = ""
         try await eventually {
             metrics = try await lookout.get("/metrics").body
+            // Both from one refresh after the publisher connected (an earlier one may have seen
+            // the subscriber alone).
             return Self.sample(metrics, "lookout_channel_subscribers{channel=\"ch0\"}") == 1
+                && Self.sample(metrics, "lookout_relay_clients") == 2
         }
 
         for channel in ["ch0", "ch1", "ch2"] {

@@ -56,6 +56,26 @@ import Testing
         #expect(reports.refreshes.count == 3)
     }
 
+    @Test func aBurstIsTakenInOverSeveralPassesAndTheWatermarkFollowsWhatWasTaken() {
+        let wall = Mutex<Double>(980)
+        var configuration = ChannelMonitor.Configuration()
+        configuration.wallClock = { wall.withLock { $0 } }
+        let queue = ObservationQueue()
+        let monitor = ChannelMonitor(queue: queue, metrics: MonitorMetrics(version: "test"), sources: [], configuration: configuration)
+        wall.withLock { $0 = 1_000 }
+        for index in 0..<5 {
+            let payload = #"{"v":1,"consumer":"c\#(index)","interval_ms":1000}"#
+            queue.offer(.heartbeat(payload: Array(payload.utf8), at: 990 + Double(index)))
+        }
+        #expect(monitor.processQueued(limit: 2) == false)
+        #expect(monitor.consumers().map(\.consumer) == ["c0", "c1"])
+        #expect(monitor.takenInUntil == 991, "the latest observation taken, not the wall clock")
+        #expect(monitor.processQueued(limit: 2) == false)
+        #expect(monitor.processQueued(limit: 2) == true)
+        #expect(monitor.consumers().count == 5)
+        #expect(monitor.takenInUntil == 1_000, "everything taken: the time of the drain")
+    }
+
     @Test func lookoutsOwnChannelsAreNeverUnrouted() {
         let (monitor, queue) = makeMonitor(ManualClock(), Reports())
         queue.offer(.traffic(channel: "lookout:heartbeat", messages: 2, bytes: 20, unrouted: 2, at: 0))

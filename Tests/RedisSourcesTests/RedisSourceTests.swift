@@ -12,7 +12,7 @@ import Testing
     private func observations(from queue: ObservationQueue, until condition: ([Observation]) -> Bool) async -> [Observation] {
         var seen: [Observation] = []
         _ = await eventually(seconds: 15) {
-            seen += queue.drain()
+            seen += queue.drain().observations
             return condition(seen)
         }
         return seen

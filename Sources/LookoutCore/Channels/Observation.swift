@@ -20,3 +20,16 @@ public enum Observation: Sendable {
     /// A named client connection now holds subscriptions, or no longer does (`left`: what it held).
     case namedConnection(name: String, subscribed: Bool, reason: String, left: ConnectionSubscriptions = .init(), at: Double)
 }
+
+extension Observation {
+    /// When it happened, for those that say (latencies are a batch's, with no time of their own).
+    public var at: Double? {
+        switch self {
+        case .traffic(_, _, _, _, _, let at), .event(_, _, let at), .heartbeat(_, _, let at), .sourceWatching(_, _, let at),
+             .namedConnection(_, _, _, _, let at):
+            at
+        case .latencies:
+            nil
+        }
+    }
+}

@@ -502,29 +502,32 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     /// every tick. `now` itself when a threshold sits within a millisecond before it, so a
     /// threshold that rounding kept from firing is looked at again.
     public func nextChange(after now: Double) -> Double {
-        var thresholds: [Double] = []
-        if awaitingConnection { thresholds.append(watchedSince + configuration.downAfter * interval) }
+        var next = Double.infinity
+        var rounding = false
+        func consider(_ threshold: Double) {
+            if threshold > now {
+                next = min(next, threshold)
+            } else if now - threshold < 0.001 {
+                rounding = true
+            }
+        }
+        if awaitingConnection { consider(watchedSince + configuration.downAfter * interval) }
         if connectionOnly {
-            if case .away(let since) = link { thresholds.append(since + configuration.reconnectGrace) }
-            if let returnedAt { thresholds.append(returnedAt + configuration.reconnectGrace) }
+            if case .away(let since) = link { consider(since + configuration.reconnectGrace) }
+            if let returnedAt { consider(returnedAt + configuration.reconnectGrace) }
         } else if state != .stopped {
             if let phi, phi.sampleCount >= 3 {
                 // A microsecond early: the closed form and φ's own arithmetic round apart.
-                thresholds.append(watchedSince + phi.suspicionBegins - 1e-6)
+                consider(watchedSince + phi.suspicionBegins - 1e-6)
             } else {
-                thresholds.append(watchedSince + configuration.downAfter * interval)
+                consider(watchedSince + configuration.downAfter * interval)
             }
-            thresholds.append(watchedSince + configuration.lateAfter * interval)
+            consider(watchedSince + configuration.lateAfter * interval)
             if processed != nil, let lastTrafficAt, lastTrafficAt > processedChangedAt {
-                thresholds.append(processedChangedAt + configuration.stallWindow)
+                consider(processedChangedAt + configuration.stallWindow)
             }
         }
-        var next = Double.infinity
-        for threshold in thresholds {
-            if threshold <= now && now - threshold < 0.001 { return now }
-            if threshold > now { next = min(next, threshold) }
-        }
-        return next
+        return rounding ? now : next
     }
 
     private mutating func move(to next: State, _ why: String, at now: Double, kind: Transition.Kind = .change) -> Transition? {
