@@ -112,7 +112,7 @@ public final class ChannelSeriesTable: Sendable {
         for (name, type, help, value) in Self.families {
             writer.header(name, type: type, help: help)
             let bytes = Array(name.utf8)
-            writer.samples(maximum: labelBytes + all.count * ExpositionWriter.maximumLength(bytes, labels: 0)) { samples in
+            writer.samples(maximum: ExpositionWriter.maximumLength(bytes, rows: all.count, labelBytes: labelBytes)) { samples in
                 for series in all {
                     samples.begin(bytes, series.labels)
                     samples.end(value(series))
@@ -122,9 +122,10 @@ public final class ChannelSeriesTable: Sendable {
         let name = "lookout_channel_delivery_latency_seconds"
         writer.header(name, type: "histogram", help: "Time from publish accepted to message written to a subscriber.")
         let (bucket, sum, count) = (Array("\(name)_bucket".utf8), Array("\(name)_sum".utf8), Array("\(name)_count".utf8))
-        let perChannel = bucketLabels.reduce(0) { $0 + ExpositionWriter.maximumLength(bucket, labels: 0, extra: $1.count) }
-            + ExpositionWriter.maximumLength(sum, labels: 0) + ExpositionWriter.maximumLength(count, labels: 0)
-        writer.samples(maximum: all.count * perChannel + labelBytes * (bucketLabels.count + 2)) { samples in
+        let maximum = ExpositionWriter.maximumLength(bucket, rows: all.count, labelBytes: labelBytes, extras: bucketLabels)
+            + ExpositionWriter.maximumLength(sum, rows: all.count, labelBytes: labelBytes)
+            + ExpositionWriter.maximumLength(count, rows: all.count, labelBytes: labelBytes)
+        writer.samples(maximum: maximum) { samples in
             for series in all {
                 series.latency.withState { state in
                     guard state.count > 0 else { return }

@@ -132,7 +132,7 @@ public final class ConsumerSeriesTable: Sendable {
         for family in Self.families {
             writer.header(family.name, type: family.type, help: family.help)
             let name = Array(family.name.utf8)
-            writer.samples(maximum: labelBytes + selected.count * ExpositionWriter.maximumLength(name, labels: 0)) { samples in
+            writer.samples(maximum: ExpositionWriter.maximumLength(name, rows: selected.count, labelBytes: labelBytes)) { samples in
                 for (labels, row) in selected {
                     samples.begin(name, labels)
                     family.value(&samples, row)
@@ -142,8 +142,8 @@ public final class ConsumerSeriesTable: Sendable {
                 writer.header("lookout_consumer_state", type: "gauge",
                               help: "1 for the consumer's current state (up, late, lagging, down, stalled, stopped), 0 for the others.")
                 let state = Array("lookout_consumer_state".utf8)
-                let perConsumer = Self.stateLabels.reduce(0) { $0 + ExpositionWriter.maximumLength(state, labels: 0, extra: $1.1.count) }
-                writer.samples(maximum: selected.count * perConsumer + labelBytes * Self.stateLabels.count) { samples in
+                let maximum = ExpositionWriter.maximumLength(state, rows: selected.count, labelBytes: labelBytes, extras: Self.stateLabels.map(\.1))
+                writer.samples(maximum: maximum) { samples in
                     for (labels, row) in selected {
                         for (kind, extra) in Self.stateLabels {
                             samples.begin(state, labels, extra)

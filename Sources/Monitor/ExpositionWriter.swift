@@ -19,12 +19,14 @@ struct ExpositionWriter {
         buffer.writeString("# HELP \(name) \(help)\n# TYPE \(name) \(type)\n")
     }
 
-    /// Bytes a sample of `name` with `labels` (and `extra`) takes at most.
-    static func maximumLength(_ name: [UInt8], labels: Int, extra: Int = 0) -> Int {
-        name.count + labels + extra + 3 + Samples.longestValue
+    /// Bytes that `rows` samples of `name` take at most: each row once per entry of `extras`
+    /// (a label appended after the row's own, such as a bucket's `le`), with its labels
+    /// (`labelBytes` for all rows together).
+    static func maximumLength(_ name: [UInt8], rows: Int, labelBytes: Int, extras: [[UInt8]] = [[]]) -> Int {
+        extras.reduce(0) { $0 + rows * (name.count + $1.count + 3 + Samples.longestValue) + labelBytes }
     }
 
-    /// Runs `body` on a region of `maximum` bytes reserved at once (see ``maximumLength(_:labels:extra:)``).
+    /// Runs `body` on a region of `maximum` bytes reserved at once (see ``maximumLength(_:rows:labelBytes:extras:)``).
     mutating func samples(maximum: Int, _ body: (inout Samples) -> Void) {
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: maximum) { region in
             var samples = Samples(region: region)

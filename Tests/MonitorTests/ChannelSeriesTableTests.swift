@@ -55,7 +55,7 @@ import Testing
         #expect(text.contains(#"lookout_channel_delivery_latency_seconds_count{channel="quiet"} 1"# + "\n"))
     }
 
-    @Test func labelsAreEscapedOnce() {
+    @Test func channelLabelsAreEscaped() {
         let table = ChannelSeriesTable(latencyBuckets: [1])
         table.series(for: "a\"b\\c\nd").messages.increment()
         var out = ByteBuffer()

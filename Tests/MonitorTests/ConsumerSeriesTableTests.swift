@@ -69,17 +69,17 @@ import Testing
         let (a, b, c, labels, extra) = (Array("a".utf8), Array("b".utf8), Array("c".utf8), Array(#"k="v""#.utf8), Array(#"le="+Inf""#.utf8))
         // Each sample in a region of exactly its maximum length: the longest values fit.
         for value: Int64 in [0, 7, -42, .min] {
-            writer.samples(maximum: ExpositionWriter.maximumLength(a, labels: labels.count)) { samples in
+            writer.samples(maximum: ExpositionWriter.maximumLength(a, rows: 1, labelBytes: labels.count)) { samples in
                 samples.begin(a, labels)
                 samples.end(value)
             }
         }
-        writer.samples(maximum: ExpositionWriter.maximumLength(b, labels: 0, extra: extra.count)) { samples in
+        writer.samples(maximum: ExpositionWriter.maximumLength(b, rows: 1, labelBytes: 0, extras: [extra])) { samples in
             samples.begin(b, [], extra)
             samples.end(UInt64.max)
         }
         for value in [0.25, -Double.greatestFiniteMagnitude, -Double.leastNonzeroMagnitude] {
-            writer.samples(maximum: ExpositionWriter.maximumLength(c, labels: 0)) { samples in
+            writer.samples(maximum: ExpositionWriter.maximumLength(c, rows: 1, labelBytes: 0)) { samples in
                 samples.begin(c, [])
                 samples.end(value)
             }
