@@ -77,7 +77,7 @@ let package = Package(
         ),
         .target(
             name: "RedisSources",
-            dependencies: ["LookoutCore", "LookoutMetrics", "Monitor", "CHiredis", .product(name: "NIOPosix", package: "swift-nio"),
+            dependencies: ["LookoutCore", "Glob", "LookoutMetrics", "Monitor", "CHiredis", .product(name: "NIOPosix", package: "swift-nio"),
                            nioSSL, .product(name: "NIOTLS", package: "swift-nio"), logging, prometheus, lifecycle]
         ),
         .target(
@@ -105,7 +105,7 @@ let package = Package(
         .target(
             name: "LookoutConfiguration",
             dependencies: [
-                "LookoutCore", "Relay", "RESP", "PubSubCore", .product(name: "Yams", package: "Yams"),
+                "LookoutCore", "Glob", "Relay", "RESP", "PubSubCore", .product(name: "Yams", package: "Yams"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

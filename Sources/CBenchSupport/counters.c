@@ -78,3 +78,12 @@ void bench_set_deadline(unsigned seconds) {
     signal(SIGALRM, deadline_expired);
     alarm(seconds);
 }
+
+#include <sched.h>
+
+int bench_pin_thread(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set);
+}

@@ -34,6 +34,38 @@ public enum GlobPattern {
         matches(pattern: Array(pattern.utf8), subject: Array(subject.utf8))
     }
 
+    /// A pattern that matches `literal` and nothing else (`*`, `?`, `[`, `]` and `\` escaped).
+    public static func escaped(_ literal: String) -> String {
+        var pattern = ""
+        for character in literal {
+            if "*?[]\\".contains(character) { pattern.append("\\") }
+            pattern.append(character)
+        }
+        return pattern
+    }
+
+    /// Why `pattern` is not a glob a user means, or nil: empty, a `[` class never closed, or a
+    /// trailing `\` (Redis accepts both and matches them oddly; a setting takes them as typos).
+    public static func problem(in pattern: String) -> String? {
+        if pattern.isEmpty { return "an empty pattern matches no channel" }
+        var escaped = false
+        var inClass = false
+        for character in pattern {
+            if escaped {
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else if inClass {
+                if character == "]" { inClass = false }
+            } else if character == "[" {
+                inClass = true
+            }
+        }
+        if escaped { return "'\(pattern)' ends with a lone \\" }
+        if inClass { return "'\(pattern)' opens a [ class it never closes" }
+        return nil
+    }
+
     /// `exhausted` is set when a `*` has tried every remaining suffix of the subject without
     /// success: every enclosing `*` would only try shorter suffixes, so they can stop too.
     private static func match(

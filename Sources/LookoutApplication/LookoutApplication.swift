@@ -105,6 +105,7 @@ public final class LookoutApplication: Service, Sendable {
             sourceConfiguration.claims = claims
             sourceConfiguration.events = events
             sourceConfiguration.linkTimeout = .seconds(configuration.redisLinkTimeout)
+            if let watch = configuration.redisWatch { sourceConfiguration.watch = watch }
             let source = RedisSource(configuration: sourceConfiguration, queue: queue, metrics: metrics)
             sources.append(source)
             sourceServices.append(source)

@@ -18,7 +18,7 @@ struct LookoutBench: AsyncParsableCommand {
         abstract: "Benchmarks: the relay against redis-server, the monitor's cost, the hot pure code, the store.")
 
     enum Suite: String, CaseIterable, ExpressibleByArgument {
-        case relay, monitor, micro, store, scale
+        case relay, monitor, sidecar, micro, store, scale
     }
 
     @Flag(help: "One short round of each scenario (a smoke run, under 2 minutes).")
@@ -27,7 +27,7 @@ struct LookoutBench: AsyncParsableCommand {
     @Option(help: "Rounds per scenario and server (default 3, 1 with --quick).")
     var rounds: Int?
 
-    @Option(help: "Run only these suites: relay, monitor, micro, store, scale (repeatable).")
+    @Option(help: "Run only these suites: relay, monitor, sidecar, micro, store, scale (repeatable).")
     var only: [Suite] = []
 
     @Option(help: "Write the results as JSON here.")
@@ -56,6 +56,7 @@ struct LookoutBench: AsyncParsableCommand {
         say("lookout-bench on \(report["machine"]!), \(rounds) round(s) per scenario\(quick ? ", quick" : "")\n")
         if suites.contains(.relay) { report["relay"] = try relaySuite(rounds: rounds) }
         if suites.contains(.monitor) { report["monitor"] = try monitorSuite(rounds: rounds) }
+        if suites.contains(.sidecar) { report["sidecar"] = try sidecarSuite() }
         if suites.contains(.micro) { report["micro"] = try await microSuite() }
         if suites.contains(.store) { report["store"] = try storeSuite() }
         if suites.contains(.scale) { report["scale"] = try scaleSuite() }
@@ -130,7 +131,7 @@ struct LookoutBench: AsyncParsableCommand {
         // Independent cross-check: redis-benchmark's own PUBLISH loop against both.
         var crossCheck: [String: Double] = [:]
         for server in servers {
-            crossCheck[server.name] = redisBenchmark(port: server.port, requests: quick ? 200_000 : 1_000_000)
+            crossCheck[server.name] = Self.redisBenchmark(port: server.port, requests: quick ? 200_000 : 1_000_000)
         }
         if let redisRate = crossCheck["redis"], let lookoutRate = crossCheck["lookout"] {
             let floorRate = crossCheck["floor"].map { Summary([$0]) }
@@ -175,6 +176,20 @@ struct LookoutBench: AsyncParsableCommand {
             say(table.render(left: "no observer", right: "monitor on"))
             result["relay_observer_cost"] = costs
         }
+        // (c) A scrape with 1,000 channels and 1,000 consumers.
+        let scrape = try MonitorBenchmarks.scrapeCost(quick: quick)
+        say(String(format: "(c) GET /metrics with %d channels and %d consumers: median %.1f ms (min %.1f, max %.1f), %d KiB\n",
+                     scrape.channels, scrape.consumers, scrape.milliseconds.median, scrape.milliseconds.min, scrape.milliseconds.max,
+                     scrape.bytes / 1024))
+        result["scrape"] = ["channels": scrape.channels, "consumers": scrape.consumers, "ms": summaryObject(scrape.milliseconds), "bytes": scrape.bytes]
+        return result
+    }
+
+    // MARK: beside Redis
+
+    func sidecarSuite() throws -> [String: Any] {
+        say("== Watching a Redis: Lookout's CPU, and what it costs the Redis it watches")
+        var result: [String: Any] = [:]
         // (b) Beside Redis: does the monitor keep up with a maximal publisher, and at what CPU cost?
         var sidecarRuns: [[String: Any]] = []
         for channelCount in [10, 10_000] {
@@ -190,7 +205,7 @@ struct LookoutBench: AsyncParsableCommand {
                                     "cpu_us_per_message": sidecar.cpuMicrosecondsPerMessage, "publish_rate": sidecar.publishRate])
             }
         }
-        result["sidecar"] = sidecarRuns
+        result["runs"] = sidecarRuns
         // (d) Beside a Redis Cluster: every primary published to at once, classic and sharded.
         var cluster: [[String: Any]] = []
         for phase in try ClusterBenchmark.run(quick: quick) {
@@ -203,12 +218,32 @@ struct LookoutBench: AsyncParsableCommand {
                             "reconnects": phase.reconnects, "cpu_us_per_message": phase.cpuMicrosecondsPerMessage])
         }
         result["cluster"] = cluster
-        // (c) A scrape with 1,000 channels and 1,000 consumers.
-        let scrape = try MonitorBenchmarks.scrapeCost(quick: quick)
-        say(String(format: "(c) GET /metrics with %d channels and %d consumers: median %.1f ms (min %.1f, max %.1f), %d KiB\n",
-                     scrape.channels, scrape.consumers, scrape.milliseconds.median, scrape.milliseconds.min, scrape.milliseconds.max,
-                     scrape.bytes / 1024))
-        result["scrape"] = ["channels": scrape.channels, "consumers": scrape.consumers, "ms": summaryObject(scrape.milliseconds), "bytes": scrape.bytes]
+        // (e) The watched Redis's own CPU per message, alone and with Lookout attached.
+        let cost = try MonitorBenchmarks.redisCost(quick: quick)
+        var costRows: [[String: Any]] = []
+        for variant in MonitorBenchmarks.RedisCostVariant.allCases {
+            let rounds = cost.rounds.filter { $0.variant == variant }
+            let redisCPU = Summary(rounds.map(\.redisMicroseconds))
+            let line = String(format: "(e) redis-benchmark -P 16 PUBLISH to a channel with one subscriber, %@: Redis %.3f µs CPU per message (median of %d; min %.3f, max %.3f)",
+                              variant.description, redisCPU.median, rounds.count, redisCPU.min, redisCPU.max)
+            var row: [String: Any] = ["variant": variant.rawValue, "redis_cpu_us_per_message": summaryObject(redisCPU),
+                                      "publish_rate": summaryObject(Summary(rounds.map(\.publishRate)))]
+            if variant == .alone {
+                say(line)
+            } else {
+                let ratio = redisCPU.median / (cost.median(.alone) ?? .nan)
+                let lookoutCPU = Summary(rounds.map(\.lookoutMicroseconds))
+                let counted = rounds.allSatisfy { $0.lookoutCount == $0.expectedLookoutCount }
+                say(line + String(format: ", %.2f× alone; Lookout %.3f µs per message; Lookout counted %@", ratio, lookoutCPU.median,
+                                  counted ? "every message it watches" : "DIFFERENT: \(rounds.map(\.lookoutCount))"))
+                row["ratio_to_alone"] = ratio
+                row["lookout_cpu_us_per_message"] = summaryObject(lookoutCPU)
+                row["lookout_counted_all"] = counted
+            }
+            costRows.append(row)
+        }
+        result["redis_cost"] = costRows
+        say("")
         return result
     }
 
@@ -329,12 +364,13 @@ struct LookoutBench: AsyncParsableCommand {
         return row
     }
 
-    /// `redis-benchmark … PUBLISH bench hello`: its requests per second, or nil.
-    func redisBenchmark(port: Int, requests: Int) -> Double? {
-        guard let path = try? executable("redis-benchmark") else { return nil }
+    /// `redis-benchmark … PUBLISH <channel> hello` (`clients` connections, 16 commands per
+    /// pipeline, on `cpu` when given): its requests per second, or nil.
+    static func redisBenchmark(port: Int, requests: Int, channel: String = "bench", clients: Int = 4, cpu: Int? = nil) -> Double? {
+        guard let (path, pinning) = try? ServerProcess.pinned(try executable("redis-benchmark"), cpu: cpu) else { return nil }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-n", "\(requests)", "-c", "4", "-P", "16", "-q", "PUBLISH", "bench", "hello"]
+        process.arguments = pinning + ["-h", "127.0.0.1", "-p", "\(port)", "-n", "\(requests)", "-c", "\(clients)", "-P", "16", "-q", "PUBLISH", channel, "hello"]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")

@@ -1,3 +1,4 @@
+import CBenchSupport
 import CHiredis
 import Foundation
 import Synchronization
@@ -30,12 +31,8 @@ enum MonitorBenchmarks {
         let lookout = try ServerProcess.lookout(["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"],
                                                 name: "lookout-sidecar", relay: false)
         defer { lookout.stop() }
-        // The monitor is subscribed once lookout_source_up says so.
+        try waitUntilWatching(lookout, redisPort: redis.port)
         let metricsPort = lookout.metricsPort!
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline, !(try scrape(metricsPort).contains("lookout_source_up{source=\"redis://127.0.0.1:\(redis.port)\"} 1")) {
-            usleep(100_000)
-        }
         progress("  sidecar: monitor subscribed")
         let channels = (0..<channelCount).map { "bench:\($0)" }
         let messages = quick ? 300_000 : 1_000_000
@@ -49,23 +46,135 @@ enum MonitorBenchmarks {
         progress("  sidecar: published \(published)")
         counter.wait(for: published, seconds: 30)
         progress("  sidecar: hiredis counted \(counter.count)")
-        // Then until Lookout's count stops moving (bounded).
-        var lookoutCount = -1
-        var stable = 0
-        let countDeadline = Date().addingTimeInterval(30)
-        while stable < 3 && Date() < countDeadline {
-            usleep(300_000)
-            let count = try messageCount(metricsPort, channels: channels)
-            stable = count == lookoutCount ? stable + 1 : 0
-            lookoutCount = count
-            if count == published { break }
-        }
+        let lookoutCount = try settledCount(metricsPort, channels: channels, expected: published)
         let cpu = lookout.cpuSeconds - cpuBefore
         let metrics = try scrape(metricsPort)
         let reconnects = metrics.split(separator: "\n").first { $0.hasPrefix("lookout_source_reconnects_total{") }
             .flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }.map { Int($0) } ?? -1
         return SidecarResult(channels: channelCount, published: published, hiredisCount: counter.count, lookoutCount: lookoutCount, reconnects: reconnects,
                              cpuMicrosecondsPerMessage: cpu / Double(max(1, published)) * 1e6, publishRate: Double(published) / publishSeconds)
+    }
+
+    // MARK: (e) What Lookout costs the Redis it watches
+
+    /// How Redis runs in a round of ``redisCost(quick:)``.
+    enum RedisCostVariant: String, CaseIterable, CustomStringConvertible {
+        case alone
+        case watching
+        case outsideWatch = "outside_watch"
+
+        var description: String {
+            switch self {
+            case .alone: "Redis alone"
+            case .watching: "with lookout serve --no-relay attached"
+            case .outsideWatch: "with Lookout attached and --watch 'elsewhere:*' (the channel not watched)"
+            }
+        }
+
+        /// Lookout's arguments beyond the Redis URL, or nil for no Lookout.
+        var lookoutArguments: [String]? {
+            switch self {
+            case .alone: nil
+            case .watching: []
+            case .outsideWatch: ["--watch", "elsewhere:*"]
+            }
+        }
+    }
+
+    struct RedisCostRound {
+        var variant: RedisCostVariant
+        var redisMicroseconds: Double
+        var lookoutMicroseconds: Double
+        var publishRate: Double
+        var lookoutCount: Int
+        var expectedLookoutCount: Int
+    }
+
+    struct RedisCostResult {
+        var rounds: [RedisCostRound]
+
+        func median(_ variant: RedisCostVariant) -> Double? {
+            let values = rounds.filter { $0.variant == variant }.map(\.redisMicroseconds)
+            return values.isEmpty ? nil : Summary(values).median
+        }
+    }
+
+    /// One redis-server with one plain subscriber on `bench:cost`, and `redis-benchmark -P 16`
+    /// (its default 50 clients) publishing there; rounds alternate Redis alone, with Lookout
+    /// attached, and with Lookout attached but watching elsewhere. Redis's CPU (from /proc) per
+    /// message published, until the subscriber has every message; Lookout's until its count
+    /// settles. Redis has a CPU of its own, as on a production host; the publisher, the
+    /// subscriber and Lookout share the other (with one CPU, nothing is pinned).
+    static func redisCost(quick: Bool) throws -> RedisCostResult {
+        let pinning = sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2
+        let (redisCPU, othersCPU) = pinning ? (0, 1) : (nil, nil)
+        let redis = try ServerProcess.redis(cpu: redisCPU)
+        defer { redis.stop() }
+        let channel = "bench:cost"
+        let messages = quick ? 300_000 : 1_000_000
+        var rounds: [RedisCostRound] = []
+        let variants = RedisCostVariant.allCases
+        for round in 0..<(quick ? 1 : 5) {
+            for offset in variants.indices {
+                let variant = variants[(round + offset) % variants.count]
+                var lookout: ServerProcess?
+                if let extra = variant.lookoutArguments {
+                    let attached = try ServerProcess.lookout(["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"] + extra,
+                                                             name: "lookout-attached", relay: false, cpu: othersCPU)
+                    lookout = attached
+                    try waitUntilWatching(attached, redisPort: redis.port)
+                }
+                defer { lookout?.stop() }
+                let subscriber = HiredisCounter(port: redis.port, subscriptions: [["SUBSCRIBE", channel]], cpu: othersCPU)
+                try subscriber.start()
+                let redisBefore = redis.cpuSeconds
+                let lookoutBefore = lookout?.cpuSeconds ?? 0
+                let start = monotonicNanoseconds()
+                guard LookoutBench.redisBenchmark(port: redis.port, requests: messages, channel: channel, clients: 50, cpu: othersCPU) != nil else {
+                    throw BenchError("redis-benchmark did not run")
+                }
+                subscriber.wait(for: messages, seconds: 30)
+                let seconds = Double(monotonicNanoseconds() - start) / 1e9
+                let redisSeconds = redis.cpuSeconds - redisBefore
+                guard subscriber.count == messages else { throw BenchError("the subscriber received \(subscriber.count) of \(messages)") }
+                let expected = variant == .watching ? messages : 0
+                var counted = 0
+                if let lookout {
+                    counted = try settledCount(lookout.metricsPort!, channels: [channel], expected: expected)
+                }
+                rounds.append(RedisCostRound(variant: variant, redisMicroseconds: redisSeconds / Double(messages) * 1e6,
+                                             lookoutMicroseconds: ((lookout?.cpuSeconds ?? 0) - lookoutBefore) / Double(messages) * 1e6,
+                                             publishRate: Double(messages) / seconds, lookoutCount: counted, expectedLookoutCount: expected))
+                progress("  redis cost: \(variant.rawValue) \(String(format: "%.3f", rounds.last!.redisMicroseconds)) µs")
+            }
+        }
+        return RedisCostResult(rounds: rounds)
+    }
+
+    /// Waits (up to 20 s) until Lookout reports its Redis source up: it sees every message.
+    static func waitUntilWatching(_ lookout: ServerProcess, redisPort: Int) throws {
+        let deadline = Date().addingTimeInterval(20)
+        let up = "lookout_source_up{source=\"redis://127.0.0.1:\(redisPort)\"} 1"
+        while Date() < deadline {
+            if try scrape(lookout.metricsPort!).contains(up) { return }
+            usleep(100_000)
+        }
+        throw BenchError("Lookout did not subscribe within 20 s")
+    }
+
+    /// Lookout's count on `channels` once it reaches `expected` or stops moving (bounded: 30 s).
+    static func settledCount(_ metricsPort: Int, channels: [String], expected: Int) throws -> Int {
+        var count = -1
+        var stable = 0
+        let deadline = Date().addingTimeInterval(30)
+        while stable < 3 && Date() < deadline {
+            usleep(300_000)
+            let now = try messageCount(metricsPort, channels: channels)
+            stable = now == count ? stable + 1 : 0
+            count = now
+            if count == expected && expected > 0 { break }
+        }
+        return count
     }
 
     // MARK: (c) /metrics with 1,000 channels and 1,000 consumers
@@ -138,10 +247,13 @@ final class HiredisCounter: @unchecked Sendable {
     private let received = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private let ready = Atomic<Bool>(false)
+    private let cpu: Int?
 
-    init(port: Int, subscriptions: [[String]] = [["PSUBSCRIBE", "*"]]) {
+    /// `cpu`: the CPU its thread runs on, or nil for any.
+    init(port: Int, subscriptions: [[String]] = [["PSUBSCRIBE", "*"]], cpu: Int? = nil) {
         self.port = port
         self.subscriptions = subscriptions
+        self.cpu = cpu
     }
 
     var count: Int { received.load(ordering: .relaxed) }
@@ -161,6 +273,7 @@ final class HiredisCounter: @unchecked Sendable {
     }
 
     private func loop() {
+        if let cpu { _ = bench_pin_thread(Int32(cpu)) }
         guard let context = redisConnect("127.0.0.1", Int32(port)), context.pointee.err == 0 else { return }
         defer { redisFree(context) }
         redisSetTimeout(context, timeval(tv_sec: 0, tv_usec: 200_000))

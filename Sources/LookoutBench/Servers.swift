@@ -33,26 +33,35 @@ final class ServerProcess {
 
     /// - Parameter clusterNode: a Redis Cluster node (on a port below 55536: its bus listens on
     ///   port + 10000), not yet joined to any cluster.
-    static func redis(clusterNode: Bool = false) throws -> ServerProcess {
+    /// - Parameter cpu: the CPU to run on (through `taskset`), or nil for any.
+    static func redis(clusterNode: Bool = false, cpu: Int? = nil) throws -> ServerProcess {
         let port = clusterNode ? try freeClusterNodePort() : try freeLoopbackPort()
         let directory = try temporaryDirectory("redis")
         let cluster = clusterNode ? ["--cluster-enabled", "yes", "--cluster-config-file", directory + "/nodes.conf", "--cluster-node-timeout", "5000"] : []
-        return try ServerProcess(name: "redis", executable: try executable("redis-server"), arguments: [
+        let (path, pinning) = try pinned(try executable("redis-server"), cpu: cpu)
+        return try ServerProcess(name: "redis", executable: path, arguments: pinning + [
             "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
             "--loglevel", "warning", "--dir", directory,
         ] + cluster, port: port, metricsPort: nil, directory: directory)
     }
 
     /// `lookout serve` with the relay on, the store in a temporary directory, and `extra` flags.
-    static func lookout(_ extra: [String] = [], name: String = "lookout", relay: Bool = true) throws -> ServerProcess {
+    static func lookout(_ extra: [String] = [], name: String = "lookout", relay: Bool = true, cpu: Int? = nil) throws -> ServerProcess {
         let port = try freeLoopbackPort()
         let metricsPort = try freeLoopbackPort()
         let directory = try temporaryDirectory("lookout")
         _ = FileManager.default.createFile(atPath: directory + "/\(name).log", contents: nil)
-        return try ServerProcess(name: name, executable: try lookoutBinary(), arguments: [
+        let (path, pinning) = try pinned(try lookoutBinary(), cpu: cpu)
+        return try ServerProcess(name: name, executable: path, arguments: pinning + [
             "serve", "--relay", "127.0.0.1:\(port)", "--metrics", "127.0.0.1:\(metricsPort)", "--db", directory + "/lookout.db",
             "--log-level", "warning",
         ] + extra, port: relay ? port : metricsPort, metricsPort: metricsPort, directory: directory)
+    }
+
+    /// `program`, or `taskset` running it on `cpu`: the path to run and the arguments before its own.
+    static func pinned(_ program: String, cpu: Int?) throws -> (String, [String]) {
+        guard let cpu else { return (program, []) }
+        return (try executable("taskset"), ["-c", "\(cpu)", program])
     }
 
     /// The floor server (Sources/CBenchSupport/floor.c), run by this executable in a process of

@@ -1,3 +1,4 @@
+import Glob
 import LookoutCore
 import PubSubCore
 import RESP
@@ -33,6 +34,7 @@ import Yams
 ///   urls:                            # a mapping with the URLs and the link settings
 ///     - redis://127.0.0.1:6379
 ///   link_timeout: 5s                 # a link silent this long is closed and made again
+///   watch: ["orders.*", "jobs.*"]    # globs watched (PSUBSCRIBE each); default "*": every channel
 ///   tls:                             # for rediss:// URLs
 ///     ca: /etc/lookout/redis-ca.crt    # default: the system's CA certificates
 ///     cert: /etc/lookout/client.crt    # client certificate and key, for mutual TLS
@@ -87,6 +89,8 @@ public struct ServeConfiguration: Sendable {
     public var redisLinkTimeout: Double = 5
     /// How every `rediss://` URL is reached (CA, client certificate, verification).
     public var redisTLS = RedisTLSSettings()
+    /// The globs watched on Redis sources (`redis.watch`, `--watch`); nil: every channel.
+    public var redisWatch: [String]?
     public var metricsHost = "127.0.0.1"
     public var metricsPort = 9480
     /// Which consumers have per-consumer series on `/metrics`.
@@ -295,7 +299,12 @@ public struct ServeConfiguration: Sendable {
             var urls = redis
             if redis.value is [String: Any] {
                 let settings = try redis.map()
-                try settings.allowOnly(["urls", "link_timeout", "tls"])
+                try settings.allowOnly(["urls", "link_timeout", "tls", "watch"])
+                if let watch = settings.optional("watch") {
+                    let globs = try watch.list()
+                    guard !globs.isEmpty else { throw watch.fail("an empty watch sees nothing; leave it out to watch every channel") }
+                    configuration.redisWatch = try globs.map { (node) throws(ConfigurationError) in try node.watchedGlob() }
+                }
                 if let timeout = settings.optional("link_timeout") { configuration.redisLinkTimeout = try timeout.linkTimeout() }
                 if let tls = try settings.optional("tls")?.map() {
                     try tls.allowOnly(["ca", "cert", "key", "insecure"])
@@ -579,6 +588,13 @@ private struct Node {
             throw fail("'\(text)' is not 'hard soft seconds', e.g. 32mb 8mb 60")
         }
         return limits
+    }
+
+    /// One of `redis.watch`: a glob Redis will take as meant.
+    func watchedGlob() throws(ConfigurationError) -> String {
+        let text = try string()
+        if let problem = GlobPattern.problem(in: text) { throw fail(problem) }
+        return text
     }
 
     /// One of `consumers.patterns`: a non-empty glob.

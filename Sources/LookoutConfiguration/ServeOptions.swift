@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Glob
 import LookoutCore
 import RESP
 import Relay
@@ -69,6 +70,10 @@ public struct ServeOptions: ParsableArguments, Sendable {
 
     @Flag(help: "Do not check rediss:// servers' certificates (logged loudly): anyone on the path can read and forge the traffic.")
     public var redisTlsInsecure = false
+
+    @Option(name: .customLong("watch"),
+            help: "Watch only channels matching this glob on Redis sources (redis.watch; PSUBSCRIBE each; default: every channel). Repeatable.")
+    public var watch: [String] = []
 
     @Option(help: "How long a Redis link may stay silent (no reply, no message, no pong) before it is closed and made again (default 5s).")
     public var redisLinkTimeout: String?
@@ -242,6 +247,12 @@ extension ServeConfiguration {
         try apply("redis") { () throws(ConfigurationError) in
             for url in flags.redisURLs { settings.redis.append(try redisURL(url)) }
         }
+        if !flags.watch.isEmpty {
+            settings.redisWatch = try flags.watch.map { (glob) throws(ConfigurationError) in
+                if let problem = GlobPattern.problem(in: glob) { throw ConfigurationError(key: "--watch", reason: problem) }
+                return glob
+            }
+        }
         try apply("metrics") { () throws(ConfigurationError) in
             if let v = flags.metricsAddress { (settings.metricsHost, settings.metricsPort) = try hostPort(v) }
         }
@@ -325,6 +336,9 @@ extension ServeConfiguration {
         }
         if !settings.relayEnabled && settings.redis.isEmpty {
             throw ConfigurationError(key: "--no-relay", reason: "nothing to watch; give at least one --redis URL")
+        }
+        if settings.redisWatch != nil && settings.redis.isEmpty {
+            throw ConfigurationError(key: "--watch", reason: "watches Redis sources; give a --redis URL (the relay sees every channel)")
         }
         if settings.relayEnabled, let exposure = settings.relay.unprotectedExposure {
             throw ConfigurationError(key: "protected mode", reason: exposure)

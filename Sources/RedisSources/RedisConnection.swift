@@ -67,7 +67,7 @@ package final class RedisConnection {
         var reply: UnsafeMutableRawPointer?
         guard redisGetReply(context, &reply) == REDIS_OK, let reply else { throw failure(words.first ?? "command") }
         defer { freeReplyObject(reply) }
-        return Self.convert(reply.assumingMemoryBound(to: redisReply.self))
+        return Self.convert(UnsafePointer(reply.assumingMemoryBound(to: redisReply.self)))
     }
 
     /// Waits for the next reply (a pushed message, when subscribed), up to the timeout.
@@ -75,7 +75,7 @@ package final class RedisConnection {
         var reply: UnsafeMutableRawPointer?
         guard redisGetReply(context, &reply) == REDIS_OK, let reply else { throw failure("read") }
         defer { freeReplyObject(reply) }
-        return Self.convert(reply.assumingMemoryBound(to: redisReply.self))
+        return Self.convert(UnsafePointer(reply.assumingMemoryBound(to: redisReply.self)))
     }
 
     /// Queues a command without waiting for its reply.
@@ -106,23 +106,41 @@ package final class RedisConnection {
     /// The same for several connections at once (one `poll(2)` over all of them): the replies of
     /// each, or the error that broke it, in the order given.
     package static func poll(_ connections: [RedisConnection], timeoutMilliseconds: Int32) -> [Result<[RedisReply], RedisConnectionError>] {
-        var results: [Result<[RedisReply], RedisConnectionError>] = connections.map { connection in
-            Result { () throws(RedisConnectionError) in
+        var replies = [[RedisReply]](repeating: [], count: connections.count)
+        let failures = poll(connections, timeoutMilliseconds: timeoutMilliseconds) { index, reply in
+            replies[index].append(convert(reply))
+        }
+        return zip(replies, failures).map { replies, failure in failure.map { .failure($0) } ?? .success(replies) }
+    }
+
+    /// The same, handing each complete reply to `visit` (with its connection's index) as hiredis
+    /// built it, valid only during the call: a reader takes what it needs in place, building no
+    /// Swift value for a pushed message. Returns the error that broke each connection, or nil.
+    package static func poll(_ connections: [RedisConnection], timeoutMilliseconds: Int32,
+                             visit: (Int, UnsafePointer<redisReply>) -> Void) -> [RedisConnectionError?] {
+        var failures = [RedisConnectionError?](repeating: nil, count: connections.count)
+        var visited = false
+        for (index, connection) in connections.enumerated() {
+            do throws(RedisConnectionError) {
                 try connection.flushWrites()
-                return try connection.bufferedReplies()
+                visited = try connection.visitBufferedReplies { visit(index, $0) } || visited
+            } catch {
+                failures[index] = error
             }
         }
         // Wait only when nothing is already buffered or broken.
-        guard results.allSatisfy({ (try? $0.get())?.isEmpty == true }) else { return results }
+        guard !visited && failures.allSatisfy({ $0 == nil }) else { return failures }
         var descriptors = connections.map { pollfd(fd: $0.context.pointee.fd, events: Int16(POLLIN), revents: 0) }
-        guard Glibc.poll(&descriptors, nfds_t(descriptors.count), timeoutMilliseconds) > 0 else { return results }
+        guard Glibc.poll(&descriptors, nfds_t(descriptors.count), timeoutMilliseconds) > 0 else { return failures }
         for (index, descriptor) in descriptors.enumerated() where descriptor.revents != 0 {
-            results[index] = Result { () throws(RedisConnectionError) in
+            do throws(RedisConnectionError) {
                 guard redisBufferRead(connections[index].context) == REDIS_OK else { throw connections[index].failure("read") }
-                return try connections[index].bufferedReplies()
+                _ = try connections[index].visitBufferedReplies { visit(index, $0) }
+            } catch {
+                failures[index] = error
             }
         }
-        return results
+        return failures
     }
 
     private func flushWrites() throws(RedisConnectionError) {
@@ -132,18 +150,21 @@ package final class RedisConnection {
         }
     }
 
-    private func bufferedReplies() throws(RedisConnectionError) -> [RedisReply] {
-        var replies: [RedisReply] = []
+    /// Hands every complete reply already read to `visit`, then frees it; true when there was one.
+    private func visitBufferedReplies(_ visit: (UnsafePointer<redisReply>) -> Void) throws(RedisConnectionError) -> Bool {
+        var any = false
         while true {
             var reply: UnsafeMutableRawPointer?
             guard redisGetReplyFromReader(context, &reply) == REDIS_OK else { throw failure("protocol") }
-            guard let reply else { return replies }
-            replies.append(Self.convert(reply.assumingMemoryBound(to: redisReply.self)))
+            guard let reply else { return any }
+            any = true
+            visit(reply.assumingMemoryBound(to: redisReply.self))
             freeReplyObject(reply)
         }
     }
 
-    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {
+    /// A reply as a Swift value.
+    package static func convert(_ reply: UnsafePointer<redisReply>) -> RedisReply {
         let r = reply.pointee
         func bytes() -> [UInt8] { Array(UnsafeRawBufferPointer(start: r.str, count: Int(r.len))) }
         switch r.type {
@@ -151,7 +172,7 @@ package final class RedisConnection {
         case REDIS_REPLY_STATUS: return .status(String(decoding: bytes(), as: UTF8.self))
         case REDIS_REPLY_ERROR: return .error(String(decoding: bytes(), as: UTF8.self))
         case REDIS_REPLY_INTEGER: return .integer(r.integer)
-        case REDIS_REPLY_ARRAY: return .array((0..<Int(r.elements)).map { convert(r.element[$0]!) })
+        case REDIS_REPLY_ARRAY: return .array((0..<Int(r.elements)).map { convert(UnsafePointer(r.element[$0]!)) })
         default: return .null
         }
     }

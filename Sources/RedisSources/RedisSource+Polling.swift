@@ -1,3 +1,4 @@
+import Glob
 import Logging
 import LookoutCore
 import LookoutMetrics
@@ -123,7 +124,7 @@ extension RedisSource {
                 state.numsub = numsub
                 // NUMPAT counts distinct patterns, so another client's `*` would hide behind
                 // Lookout's own: CLIENT LIST's per-client counts are exact where allowed.
-                state.otherPatterns = foreignPatterns ?? max(0, patterns - (state.patternSubscribed ? 1 : 0))
+                state.otherPatterns = foreignPatterns ?? max(0, patterns - (state.patternSubscribed ? subscriptionPatterns.count : 0))
                 if state.shardChannels != shardChannels {
                     state.shardChannels = shardChannels
                     state.planVersion += 1
@@ -232,7 +233,7 @@ extension RedisSource {
                 }
                 found.formUnion(names ?? [])
             }
-            let wanted = found.filter { !$0.hasPrefix(shardProbePrefix) && topology.shardIndex(forChannel: $0) == index }.sorted()
+            let wanted = found.filter { !$0.hasPrefix(shardProbePrefix) && topology.shardIndex(forChannel: $0) == index && isWatched($0) }.sorted()
                 .prefix(max(0, configuration.maxPolledChannels - channels.count))
             for channel in wanted { channels[channel] = index }
             for node in shard.nodes where node.isHealthy {
@@ -246,6 +247,11 @@ extension RedisSource {
             }
         }
         return (channels, subscribers)
+    }
+
+    /// Whether a channel falls inside the watch.
+    func isWatched(_ channel: String) -> Bool {
+        configuration.watch == ["*"] || configuration.watch.contains { GlobPattern.matches(pattern: $0, subject: channel) }
     }
 
     /// `CLUSTER INFO` on every node: whether it answers, the state it sees, its pub/sub bus

@@ -50,6 +50,8 @@ extension RedisSource {
         var needsReconcile = true
         var retryAt = ContinuousClock.now
         var refusals = RefusalLog()
+        var tally = MessageTally(now: monotonicSeconds())
+        defer { handOver(&tally, at: monotonicSeconds()) }
         while !isStopping {
             if standingBy() {
                 subscriptions.removeAll()
@@ -75,23 +77,27 @@ extension RedisSource {
                 continue
             }
             let nodes = Array(subscriptions.keys)
-            let results = RedisConnection.poll(nodes.map { subscriptions[$0]!.connection }, timeoutMilliseconds: 200)
+            let results = read(nodes.map { subscriptions[$0]!.connection }, into: &tally)
             let now = monotonicSeconds()
             for (node, result) in zip(nodes, results) {
-                let checked = result.flatMap { (replies) -> Result<[RedisReply], RedisConnectionError> in
-                    if !replies.isEmpty { subscriptions[node]!.liveness.heard(at: now) }
+                if result.heard { subscriptions[node]!.liveness.heard(at: now) }
+                let checked: Result<[RedisReply], RedisConnectionError> = result.failure.map { .failure($0) } ?? {
                     switch subscriptions[node]!.liveness.check(at: now) {
-                    case .none: return .success(replies)
-                    case .ping: return Result { () throws(RedisConnectionError) in try subscriptions[node]!.connection.append(["PING"]); return replies }
+                    case .none: return .success(result.others)
+                    case .ping:
+                        return Result { () throws(RedisConnectionError) in
+                            try subscriptions[node]!.connection.append(["PING"])
+                            return result.others
+                        }
                     case .declareDead(let silence):
                         return .failure(.silent(for: silence))
                     }
-                }
+                }()
                 switch checked {
                 case .success(let replies):
-                    handle(replies)
                     if !replies.isEmpty, settle(&subscriptions[node]!, replies, node: node, &refusals) { needsReconcile = true }
                 case .failure(let error):
+                    handOver(&tally, at: now)
                     logger.warning("shard subscription lost", metadata: ["source": "\(name)", "node": "\(node)", "error": "\(error)"])
                     let silence = subscriptions[node].map { $0.liveness.silence(at: now) } ?? 0
                     if let lost = subscriptions.removeValue(forKey: node) { noteHeld(lost.channels, false) }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Glob
 import Logging
 import LookoutCore
 import Monitor
@@ -15,14 +16,15 @@ struct SourceChannel: Hashable {
 }
 
 extension RedisSource {
-    /// The classic subscription: `PSUBSCRIBE *` on a seed, or on another node of the cluster
-    /// when the seed is gone (every node sees every classic message). A lost subscription is a
-    /// gap, recorded when every subscription is back.
+    /// The classic subscription: `PSUBSCRIBE` to the watched patterns (`*` unless narrowed) on a
+    /// seed, or on another node of the cluster when the seed is gone (every node sees every
+    /// classic message). A lost subscription is a gap, recorded when every subscription is back.
     func subscribeLoop() {
         var backoff: Duration = .milliseconds(100)
         var lost = false
         var everConnected = false
         var attempt = 0
+        var tally = MessageTally(now: monotonicSeconds())
         while !isStopping {
             if standingBy() { continue }
             let candidates = candidateNodes
@@ -32,14 +34,13 @@ extension RedisSource {
             do {
                 let connection = try RedisConnection(configuration.url.on(node), clientName: "lookout-monitor")
                 var liveness = LinkLiveness(self.liveness, now: monotonicSeconds())
-                try connection.append(["PSUBSCRIBE", "*"])
-                var confirmed = false
-                while !confirmed && !isStopping {
-                    let replies = try connection.poll(timeoutMilliseconds: 200)
-                    for reply in replies {
-                        if case .array(let parts) = reply, parts.first?.text == "psubscribe" { confirmed = true } else { handle([reply]) }
+                try connection.append(["PSUBSCRIBE"] + subscriptionPatterns.map { String(decoding: $0, as: UTF8.self) })
+                var confirmations = 0
+                while confirmations < subscriptionPatterns.count && !isStopping {
+                    let heard = try read(connection, into: &tally) { reply in
+                        if case .array(let parts) = reply, parts.first?.text == "psubscribe" { confirmations += 1 }
                     }
-                    try keepAlive(connection, &liveness, heard: !replies.isEmpty, watchProbes: false, silence: &silence)
+                    try keepAlive(connection, &liveness, heard: heard, watchProbes: false, silence: &silence)
                 }
                 if everConnected {
                     reconnects.increment()
@@ -52,11 +53,12 @@ extension RedisSource {
                 lost = false
                 backoff = .milliseconds(100)
                 while !isStopping && shared.withLock({ $0.mergedInto == nil }) {
-                    let replies = try connection.poll(timeoutMilliseconds: 200)
-                    handle(replies)
-                    try keepAlive(connection, &liveness, heard: !replies.isEmpty, watchProbes: true, silence: &silence)
+                    let heard = try read(connection, into: &tally) { _ in }
+                    try keepAlive(connection, &liveness, heard: heard, watchProbes: true, silence: &silence)
                 }
             } catch {
+                // What was counted before the loss is handed over before the gap begins.
+                handOver(&tally, at: monotonicSeconds())
                 shared.withLock { $0.patternLinkError = "\(error)" }
                 if !lost {
                     lost = true
@@ -68,9 +70,19 @@ extension RedisSource {
                 backoff = min(backoff * 2, configuration.maxBackoff)
             }
         }
+        handOver(&tally, at: monotonicSeconds())
         // Stopped: nothing is watched any more, and that is no gap.
         shared.withLock { $0.patternSubscribed = false }
         up.set(Int64(0))
+    }
+
+    /// One read of the classic subscription: messages into `tally`, other replies to `other`.
+    /// True when anything was heard.
+    private func read(_ connection: RedisConnection, into tally: inout MessageTally, other: (RedisReply) -> Void) throws -> Bool {
+        let (others, heard, failure) = read([connection], into: &tally)[0]
+        if let failure { throw failure }
+        others.forEach(other)
+        return heard
     }
 
     /// Keeps a subscription honest about its link: anything read counts as a sign of life; a
@@ -112,81 +124,85 @@ extension RedisSource {
         }
     }
 
-    /// One poll's messages (`pmessage` from the pattern subscription, `smessage` from shard
-    /// subscriptions), summed per channel with one clock read, one lock and one hand-over per
-    /// channel per poll, not per message, so the reader keeps up with a maximal publisher.
-    func handle(_ replies: [RedisReply]) {
-        guard !replies.isEmpty else { return }
-        let now = wallClockSeconds()
-        var sums = ChannelSums<SourceChannel>(capacity: .max)
-        // Whether a contract covers each channel of this poll: its globs run once per channel.
-        var coverage: [String: Bool] = [:]
-        func covered(_ name: String, by events: EventHandOver) -> Bool {
-            if let known = coverage[name] { return known }
-            let answer = events.covers(name.utf8)
-            coverage[name] = answer
-            return answer
-        }
-        for reply in replies {
-            guard let (channel, payload) = Self.message(in: reply) else { continue }
-            if channel.name == configuration.probeChannel || (channel.sharded && channel.name.hasPrefix(shardProbePrefix)) {
-                recordProbe(payload, sharded: channel.sharded, at: now)
-                continue
-            }
-            if channel.name == configuration.heartbeatChannel && !channel.sharded {
-                queue.offer(.heartbeat(payload: Array(payload.prefix(Heartbeat.maxBytes + 1)), source: name, at: now))
-            }
-            if let events = configuration.events, covered(channel.name, by: events) {
-                events.offer(channel: channel.name, payload: payload, at: now)
-            }
-            let latency = envelope?.seconds(in: payload).map { max(0, now - $0) }
-            _ = sums.update(channel, now: { now }, newEntry: { ($0, $0.name) }) { entry in
-                entry.messages += 1
-                entry.bytes += payload.count
-                if let latency { entry.latencies.append(latency) }
+    /// How often a reader hands its counts to the monitor while messages keep coming (at once
+    /// when the link falls quiet): the monitor takes one observation per channel per hand-over,
+    /// not one per message or per read.
+    static let handOverInterval = 0.1
+
+    /// Waits up to 200 ms for replies on `connections`: messages are counted into `tally` in
+    /// place; the other replies (confirmations, PONG, errors) come back converted, per
+    /// connection, with whether anything was heard and the error that broke it. Counts are handed
+    /// to the monitor when due.
+    func read(_ connections: [RedisConnection], into tally: inout MessageTally)
+        -> [(others: [RedisReply], heard: Bool, failure: RedisConnectionError?)] {
+        var others = [[RedisReply]](repeating: [], count: connections.count)
+        var heard = [Bool](repeating: false, count: connections.count)
+        var now: Double?
+        let failures = RedisConnection.poll(connections, timeoutMilliseconds: 200) { index, reply in
+            heard[index] = true
+            let time = now ?? wallClockSeconds()
+            now = time
+            switch tally.read(reply, patterns: subscriptionPatterns, envelope: envelope, now: time, describe: describe) {
+            case .counted: break
+            case .other: others[index].append(RedisConnection.convert(reply))
+            case .handOver(let number, let payload): handOver(message: payload, on: tally.channels[number], at: time)
+            case .probe(let sharded, let payload): recordProbe(Array(payload), sharded: sharded, at: time)
             }
         }
-        guard !sums.isEmpty else { return }
-        // Published to nobody: no subscriber on any node (and, for a classic channel, no other
-        // client's pattern), as last polled; Lookout's own subscriptions left out.
-        let fresh = monotonicSeconds()
-        let (unrouted, unjudged): (Set<SourceChannel>, Set<SourceChannel>) = shared.withLock { state in
-            for channel in sums.touchedKeys where !channel.sharded { state.noteSeen(channel.name, cap: configuration.maxPolledChannels) }
-            // Counts from a poller that has not reached every node lately may be stale, and a
-            // channel not polled yet has none: those messages are not judged (and counted so).
-            guard state.pollIsFresh(at: fresh, timeout: liveness.timeout) else { return ([], Set(sums.touchedKeys)) }
-            var unrouted: Set<SourceChannel> = []
-            var unjudged: Set<SourceChannel> = []
-            for channel in sums.touchedKeys {
-                let count = channel.sharded ? state.shardNumsub[channel.name].map { $0 - 1 } : state.numsub[channel.name]
-                guard let count else {
-                    unjudged.insert(channel)
-                    continue
-                }
-                if count == 0 && (channel.sharded || state.otherPatterns == 0) { unrouted.insert(channel) }
-            }
-            return (unrouted, unjudged)
-        }
-        var unjudgedMessages = 0
-        for observation in sums.observations(at: now, unrouted: { key, entry in
-            if unjudged.contains(key) { unjudgedMessages += entry.messages }
-            return unrouted.contains(key) ? entry.messages : 0
-        }) {
-            queue.offer(observation)
-        }
-        if unjudgedMessages > 0 { unjudgedCounter.increment(by: Int64(unjudgedMessages)) }
+        let monotonic = monotonicSeconds()
+        if !tally.isEmpty && (now == nil || monotonic - tally.lastHandOver >= Self.handOverInterval) { handOver(&tally, at: monotonic) }
+        return (0..<connections.count).map { (others[$0], heard[$0], failures[$0]) }
     }
 
-    /// The channel and payload of a pushed message: `pmessage pattern channel payload` or
-    /// `smessage channel payload`.
-    static func message(in reply: RedisReply) -> (SourceChannel, [UInt8])? {
-        guard case .array(let parts) = reply, case .bytes(let kind)? = parts.first else { return nil }
-        if parts.count == 4, kind.elementsEqual("pmessage".utf8), let channel = parts[2].text, case .bytes(let payload) = parts[3] {
-            return (SourceChannel(name: channel, sharded: false), payload)
+    /// What a channel seen for the first time is to this source.
+    private func describe(_ channel: SourceChannel) -> MessageTally.Channel {
+        let probe = channel.sharded ? channel.name.hasPrefix(shardProbePrefix) : channel.name == configuration.probeChannel
+        let heartbeat = !channel.sharded && channel.name == configuration.heartbeatChannel
+        if !channel.sharded && !probe {
+            shared.withLock { $0.noteSeen(channel.name, cap: configuration.maxPolledChannels) }
         }
-        if parts.count == 3, kind.elementsEqual("smessage".utf8), let channel = parts[1].text, case .bytes(let payload) = parts[2] {
-            return (SourceChannel(name: channel, sharded: true), payload)
+        let owner = channel.sharded ? nil : subscriptionPatterns.firstIndex { GlobPattern.matches(pattern: $0, subject: channel.name.utf8) }
+        return MessageTally.Channel(source: channel, kind: probe ? .probe : heartbeat ? .heartbeat : .counted,
+                                    contracted: !probe && configuration.events?.covers(channel.name.utf8) == true, owner: owner)
+    }
+
+    /// A heartbeat to the tracker, or an event on a contracted channel to the integrity checks.
+    private func handOver(message payload: UnsafeRawBufferPointer, on channel: MessageTally.Channel, at now: Double) {
+        if channel.kind == .heartbeat {
+            queue.offer(.heartbeat(payload: Array(payload.prefix(Heartbeat.maxBytes + 1)), source: name, at: now))
         }
-        return nil
+        if channel.contracted, let events = configuration.events {
+            events.offer(channel: channel.source.name, payload: payload, at: now)
+        }
+    }
+
+    /// Hands the tally's counts to the monitor: one `traffic` (and `latencies`) observation per
+    /// channel, each message judged routed or published to nobody from the poller's counts
+    /// (no subscriber on any node and, for a classic channel, no other client's pattern;
+    /// Lookout's own subscriptions left out).
+    func handOver(_ tally: inout MessageTally, at monotonic: Double) {
+        guard !tally.isEmpty else { return }
+        let now = wallClockSeconds()
+        let taken = tally.take(at: monotonic)
+        // Counts from a poller that has not reached every node lately may be stale, and a
+        // channel not polled yet has none: those messages are not judged (and counted so).
+        let judged: [Int?] = shared.withLock { state in
+            guard state.pollIsFresh(at: monotonic, timeout: liveness.timeout) else { return [Int?](repeating: nil, count: taken.count) }
+            return taken.map { channel in
+                let name = channel.source.name
+                guard let count = channel.source.sharded ? state.shardNumsub[name].map({ $0 - 1 }) : state.numsub[name] else { return nil }
+                return count == 0 && (channel.source.sharded || state.otherPatterns == 0) ? channel.messages : 0
+            }
+        }
+        var unjudgedMessages = 0
+        for (channel, unrouted) in zip(taken, judged) {
+            if channel.messages > 0 {
+                if unrouted == nil { unjudgedMessages += channel.messages }
+                queue.offer(.traffic(channel: channel.source.name, messages: channel.messages, bytes: channel.bytes,
+                                     unrouted: unrouted ?? 0, at: now))
+            }
+            if !channel.latencies.isEmpty { queue.offer(.latencies(channel: channel.source.name, seconds: channel.latencies)) }
+        }
+        if unjudgedMessages > 0 { unjudgedCounter.increment(by: Int64(unjudgedMessages)) }
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Glob
 import Logging
 import LookoutCore
 import LookoutMetrics
@@ -51,6 +52,10 @@ public final class RedisSource: MonitoredSource, Service {
         public var claims = ClusterClaims()
         /// Where messages on contracted channels go to be judged; nil without contracts.
         public var events: EventHandOver?
+        /// What is watched: a classic channel when it matches one of these globs (each held with
+        /// `PSUBSCRIBE`), a shard channel likewise (`SSUBSCRIBE`d when it matches). Channels
+        /// outside are not seen at all: no counts, no series, no alert. Default `*`: everything.
+        public var watch: [String] = ["*"]
 
         public init(url: RedisURL, timestampField: String? = nil, heartbeatChannel: String = HeartbeatTracker.defaultChannel) {
             self.url = url
@@ -144,6 +149,10 @@ public final class RedisSource: MonitoredSource, Service {
     private let stopping = Atomic<Bool>(false)
     let probeID = UInt64.random(in: 1...UInt64.max)
     let envelope: EnvelopeTimestamp?
+    /// The patterns the classic subscription holds: the watch, then the probe and heartbeat
+    /// channels (escaped) when the watch leaves them out, so that liveness and heartbeats never
+    /// depend on it.
+    let subscriptionPatterns: [[UInt8]]
 
     let up: Gauge
     let reconnects: Counter
@@ -163,6 +172,12 @@ public final class RedisSource: MonitoredSource, Service {
         self.queue = queue
         self.logger = logger
         self.envelope = configuration.timestampField.map(EnvelopeTimestamp.init(field:))
+        var patterns = configuration.watch.map { Array($0.utf8) }
+        for channel in [configuration.probeChannel, configuration.heartbeatChannel]
+        where !patterns.contains(where: { GlobPattern.matches(pattern: $0, subject: channel.utf8) }) {
+            patterns.append(Array(GlobPattern.escaped(channel).utf8))
+        }
+        self.subscriptionPatterns = patterns
         self.shared = Mutex(Shared(topology: .standalone(host: configuration.url.host, port: configuration.url.port),
                                    lastCompletePoll: monotonicSeconds()))
         let labels = [("source", configuration.url.description)]
@@ -182,6 +197,10 @@ public final class RedisSource: MonitoredSource, Service {
                                            help: "Messages seen whose routing (delivered, or published to nobody) could not be judged: their channel's subscribers not counted yet, or counts stale.")
         topologyChanges = registry.counter("lookout_source_topology_changes_total", labels: labels,
                                            help: "Changes of the Redis Cluster's nodes, primaries or slots seen by the source.")
+        for pattern in configuration.watch {
+            registry.gauge("lookout_source_watch_patterns", labels: labels + [("pattern", pattern)],
+                           help: "The globs a Redis source watches (1 each): channels outside them are not seen.").set(Int64(1))
+        }
     }
 
     /// Shard probe channels are `lookout:probe{n}`, one `n` per shard.

@@ -25,6 +25,24 @@ import Testing
         #expect(GlobPattern.matches(pattern: pattern, subject: subject) == expected, "\(pattern) ~ \(subject)")
     }
 
+    @Test(arguments: ["lookout:probe", "a*b?c[d]e\\f", "", "[[]]", "\\\\"])
+    func anEscapedLiteralMatchesItselfOnly(literal: String) {
+        let pattern = GlobPattern.escaped(literal)
+        #expect(GlobPattern.matches(pattern: pattern, subject: literal) || literal.isEmpty)
+        #expect(!GlobPattern.matches(pattern: pattern, subject: literal + "x"))
+        #expect(!GlobPattern.matches(pattern: pattern, subject: "x" + literal))
+        #expect(GlobPattern.problem(in: pattern) == nil || literal.isEmpty)
+    }
+
+    @Test func problemsAreTheTyposRedisWouldAccept() {
+        #expect(GlobPattern.problem(in: "orders.*") == nil)
+        #expect(GlobPattern.problem(in: "a[\\]]b") == nil, "an escaped ] inside a class")
+        #expect(GlobPattern.problem(in: "x\\[") == nil, "an escaped [")
+        #expect(GlobPattern.problem(in: "") != nil)
+        #expect(GlobPattern.problem(in: "a[bc") != nil)
+        #expect(GlobPattern.problem(in: "ab\\") != nil)
+    }
+
     @Test func rangesCompareBytesAsSignedChars() {
         // In Redis the class [\x01-\xff] is the signed range -1...1: it holds 0xff, 0x00 and 0x01 only.
         let pattern: [UInt8] = [UInt8(ascii: "["), 0x01, UInt8(ascii: "-"), 0xFF, UInt8(ascii: "]")]

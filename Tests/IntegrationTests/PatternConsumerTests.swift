@@ -144,7 +144,7 @@ import LookoutTestSupport
 }
 
 /// Publishes on its channels every 100 ms from a thread of its own, for at most 60 s.
-private final class SteadyPublisher: Sendable {
+final class SteadyPublisher: Sendable {
     private let channels: Mutex<[String]>
     private let stopped = Atomic<Bool>(false)
     private let done = Atomic<Bool>(false)

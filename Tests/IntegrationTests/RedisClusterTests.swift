@@ -115,7 +115,8 @@ import Testing
         let metrics = try await scrape(lookout)
         #expect(sample(metrics, #"lookout_channel_subscribers{channel="orders"}"#) == 1, "the subscriber on node 2 is counted")
         #expect(sample(metrics, #"lookout_channel_unrouted_messages_total{channel="orders"}"#) == 0, "never lost: served on node 2")
-        #expect(sample(metrics, #"lookout_channel_unrouted_messages_total{channel="nobody"}"#) == 90, "no subscriber on any node")
+        // The priming message too when the poll that counted its channel came before its hand-over.
+        #expect((90...91).contains(sample(metrics, #"lookout_channel_unrouted_messages_total{channel="nobody"}"#) ?? 0), "no subscriber on any node")
         for channel in shardChannels {
             #expect(sample(metrics, "lookout_channel_subscribers{channel=\"\(channel)\"}") == 1, "\(channel)")
             #expect(sample(metrics, "lookout_channel_unrouted_messages_total{channel=\"\(channel)\"}") == 0, "\(channel)")

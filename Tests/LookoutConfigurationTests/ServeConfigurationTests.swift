@@ -139,6 +139,25 @@ import Testing
         #expect(list.redis.map(\.port) == [7001] && list.redisLinkTimeout == 5 && list.relay.tcpKeepalive == 300, "defaults")
     }
 
+    @Test func theWatchComesFromTheFileOrTheFlagsAndNeedsARedisSource() throws {
+        #expect(ServeConfiguration().redisWatch == nil, "every channel by default")
+        let file = try ServeConfiguration.parse(yaml: "redis:\n  urls: [redis://127.0.0.1:7000]\n  watch: [\"orders.*\", \"jobs.?\"]\n")
+        #expect(file.redisWatch == ["orders.*", "jobs.?"])
+        let flagged = try ServeConfiguration.resolve(options: try ServeOptions.parse([
+            "--no-relay", "--redis", "redis://127.0.0.1:7000", "--watch", "a.*", "--watch", "b\\[x\\]",
+        ]))
+        #expect(flagged.redisWatch == ["a.*", "b\\[x\\]"])
+        for (glob, reason) in [("", "an empty pattern matches no channel"), ("orders.[ab", "'orders.[ab' opens a [ class it never closes"),
+                               ("x\\", "'x\\' ends with a lone \\")] {
+            #expect(throws: ConfigurationError(key: "--watch", reason: reason)) {
+                try ServeConfiguration.resolve(options: try ServeOptions.parse(["--no-relay", "--redis", "redis://127.0.0.1:7000", "--watch", glob]))
+            }
+        }
+        #expect(throws: ConfigurationError(key: "--watch", reason: "watches Redis sources; give a --redis URL (the relay sees every channel)")) {
+            try ServeConfiguration.resolve(options: try ServeOptions.parse(["--watch", "orders.*"]))
+        }
+    }
+
     @Test func anEmptyFileMeansDefaults() throws {
         let settings = try ServeConfiguration.parse(yaml: "")
         #expect(settings.relayEnabled && settings.relay.port == 6380 && settings.metricsPort == 9480)
@@ -167,6 +186,9 @@ import Testing
         ("relay:\n  max_clients: 1:20", "relay.max_clients", ""),
         ("metrics:\n  consumer_series: some", "metrics.consumer_series", "is not one of auto, all, unhealthy, none"),
         ("consumers:\n  patterns: [\"\"]", "consumers.patterns[0]", "must not be empty"),
+        ("redis:\n  urls: [redis://127.0.0.1:7000]\n  watch: []", "redis.watch", "an empty watch sees nothing"),
+        ("redis:\n  urls: [redis://127.0.0.1:7000]\n  watch: [\"a[\"]", "redis.watch[0]", "opens a [ class it never closes"),
+        ("redis:\n  urls: [redis://127.0.0.1:7000]\n  watch: orders.*", "redis.watch", "expected a list"),
         ("relay: [1, 2", "(file)", "not valid YAML"),
         ("- just\n- a list", "(file)", "mapping"),
         // Found by `make fuzz`: a key that is not a scalar trapped inside Yams's constructor.

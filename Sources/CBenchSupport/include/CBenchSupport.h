@@ -20,6 +20,9 @@ void bench_register_child(int pid);
 /// status 3: the whole benchmark run is bounded in time.
 void bench_set_deadline(unsigned seconds);
 
+/// Pins the calling thread to CPU `cpu`; 0 on success.
+int bench_pin_thread(int cpu);
+
 /// The floor server (floor.c): a minimal epoll pub/sub fan-out on 127.0.0.1:`port`, serving
 /// until killed (and killed with its parent). Returns only when it cannot listen.
 int bench_floor_serve(int port);

@@ -1,6 +1,6 @@
-/// One batch of traffic summed per channel: what a source hands the monitor once per batch
-/// (a relay read, a Redis poll) instead of once per message. Pure; keyed by whatever the source
-/// names channels with (`ByteBuffer` on the relay's hot path, `String` on Redis).
+/// One batch of traffic summed per channel: what the relay's tap hands the monitor once per
+/// read batch instead of once per message. Pure; keyed by whatever the source names channels
+/// with (`ByteBuffer` on the relay's hot path). A Redis source counts with ``ChannelIndex``.
 ///
 /// Entries are kept between batches (their counts reset), so a steady set of channels costs no
 /// allocation per batch; a run of updates on one channel (the usual burst) reuses the last

@@ -16,6 +16,11 @@ public struct EnvelopeTimestamp: Sendable {
 
     /// Seconds since the epoch, or nil.
     public func seconds(in payload: [UInt8]) -> Double? {
+        payload.withUnsafeBytes { seconds(in: $0) }
+    }
+
+    /// The same, read in place (a reader's buffer).
+    public func seconds(in payload: UnsafeRawBufferPointer) -> Double? {
         guard payload.first == UInt8(ascii: "{"), payload.count >= needle.count else { return nil }
         var index = 0
         while let found = find(needle, in: payload, from: index) {
@@ -41,11 +46,11 @@ public struct EnvelopeTimestamp: Sendable {
         return nil
     }
 
-    private func skipSpaces(_ bytes: [UInt8], _ cursor: inout Int) {
+    private func skipSpaces(_ bytes: UnsafeRawBufferPointer, _ cursor: inout Int) {
         while cursor < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[cursor]) { cursor += 1 }
     }
 
-    private func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
+    private func find(_ needle: [UInt8], in haystack: UnsafeRawBufferPointer, from start: Int) -> Int? {
         guard haystack.count >= needle.count, start <= haystack.count - needle.count else { return nil }
         for i in start...(haystack.count - needle.count) where haystack[i] == needle[0] {
             if haystack[i..<(i + needle.count)].elementsEqual(needle) { return i }

@@ -1,0 +1,122 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CHiredis
+import LookoutCore
+
+/// One subscription reader's counts between two hand-overs to the monitor. A pushed message is
+/// read in place from hiredis's reply: its channel is numbered by its bytes in a
+/// ``ChannelIndex`` and counted into that number's entry; what depends only on the channel (its
+/// name as text, whether it is the probe or the heartbeat channel, its contract, which of
+/// Lookout's patterns owns it) is decided the first time it is seen. Nothing is built per message.
+struct MessageTally {
+    /// What a channel is to the source.
+    enum Kind {
+        case counted
+        /// Lookout's probes: timed, never counted.
+        case probe
+        /// Consumers' heartbeats: counted, and each message handed to the heartbeat tracker.
+        case heartbeat
+    }
+
+    /// One channel seen by this reader.
+    struct Channel {
+        var source: SourceChannel
+        var kind: Kind
+        /// Whether a contract covers it (its messages go to the integrity checks).
+        var contracted: Bool
+        /// Which of Lookout's patterns delivers it (a message matching several comes once per
+        /// pattern: only this one's copy is counted); nil for shard channels.
+        var owner: Int?
+        var messages = 0
+        var bytes = 0
+        var latencies: [Double] = []
+    }
+
+    /// A message as the tally saw it: to count, or what the reader still has to do with it.
+    enum Seen {
+        /// Not a pushed message (a confirmation, a PONG, an error): the reader's to handle.
+        case other
+        /// Counted (or a second copy through another pattern, dropped).
+        case counted
+        /// Counted, and a heartbeat or contracted event to hand over.
+        case handOver(channel: Int, payload: UnsafeRawBufferPointer)
+        /// A probe come back.
+        case probe(sharded: Bool, payload: UnsafeRawBufferPointer)
+    }
+
+    /// Past this many channels (or 4 MiB of names) the index starts afresh after a hand-over, so
+    /// that a stream of ever-new channel names does not grow a reader's memory without bound.
+    static let maxChannels = 100_000
+    static let maxNameBytes = 4 << 20
+
+    private var index = ChannelIndex(capacity: 1024)
+    private(set) var channels: [Channel] = []
+    /// Channels with counts since the last hand-over, in the order first counted.
+    private(set) var touched: [Int] = []
+    /// When the last hand-over was (monotonic seconds).
+    var lastHandOver: Double
+
+    init(now: Double) { lastHandOver = now }
+
+    var isEmpty: Bool { touched.isEmpty }
+
+    /// Reads `reply`: a `pmessage pattern channel payload` or `smessage channel payload` is
+    /// counted; `describe` says what a channel seen for the first time is.
+    @inline(__always)
+    mutating func read(_ reply: UnsafePointer<redisReply>, patterns: [[UInt8]], envelope: EnvelopeTimestamp?, now: Double,
+                       describe: (SourceChannel) -> Channel) -> Seen {
+        let r = reply.pointee
+        guard r.type == REDIS_REPLY_ARRAY, r.elements == 4 || r.elements == 3, let elements = r.element,
+              let head = elements[0]?.pointee, head.type == REDIS_REPLY_STRING, head.len == 8 else { return .other }
+        let sharded = r.elements == 3
+        guard Self.equal(head, sharded ? "smessage" : "pmessage"),
+              let channelReply = elements[sharded ? 1 : 2]?.pointee, let payloadReply = elements[sharded ? 2 : 3]?.pointee
+        else { return .other }
+        let name = UnsafeRawBufferPointer(start: channelReply.str, count: channelReply.len)
+        let payload = UnsafeRawBufferPointer(start: payloadReply.str, count: payloadReply.len)
+        let (number, isNew) = index.number(of: name, tag: sharded ? 1 : 0)
+        if isNew {
+            let source = SourceChannel(name: String(decoding: name, as: UTF8.self), sharded: sharded)
+            channels.append(describe(source))
+        }
+        if patterns.count > 1, let owner = channels[number].owner, let patternReply = elements[1]?.pointee {
+            // The same message again through another of Lookout's patterns.
+            let pattern = UnsafeRawBufferPointer(start: patternReply.str, count: patternReply.len)
+            guard pattern.elementsEqual(patterns[owner]) else { return .counted }
+        }
+        switch channels[number].kind {
+        case .probe:
+            return .probe(sharded: sharded, payload: payload)
+        case .counted, .heartbeat:
+            if channels[number].messages == 0 && channels[number].latencies.isEmpty { touched.append(number) }
+            channels[number].messages += 1
+            channels[number].bytes += payload.count
+            if let envelope, let sentAt = envelope.seconds(in: payload) { channels[number].latencies.append(max(0, now - sentAt)) }
+            if channels[number].kind == .heartbeat || channels[number].contracted { return .handOver(channel: number, payload: payload) }
+            return .counted
+        }
+    }
+
+    /// Takes the counts since the last hand-over (the channels touched and their entries), and
+    /// starts the next; past ``maxChannels`` the index is forgotten too.
+    mutating func take(at now: Double) -> [Channel] {
+        let taken = touched.map { channels[$0] }
+        for number in touched {
+            channels[number].messages = 0
+            channels[number].bytes = 0
+            channels[number].latencies = []
+        }
+        touched.removeAll(keepingCapacity: true)
+        lastHandOver = now
+        if index.count > Self.maxChannels || index.storedBytes > Self.maxNameBytes {
+            index.removeAll()
+            channels.removeAll()
+        }
+        return taken
+    }
+
+    private static func equal(_ reply: redisReply, _ text: StaticString) -> Bool {
+        memcmp(reply.str, text.utf8Start, text.utf8CodeUnitCount) == 0
+    }
+}
