@@ -163,7 +163,7 @@ let package = Package(
             dependencies: ["Relay", "RESP", .product(name: "NIOEmbedded", package: "swift-nio"), logging]
         ),
         .testTarget(name: "MonitorTests", dependencies: ["Monitor", "LookoutCore", "Relay", "LookoutTestSupport", prometheus]),
-        .testTarget(name: "RedisSourcesTests", dependencies: ["RedisSources", "Monitor", "LookoutCore", "LookoutTestSupport", prometheus]),
+        .testTarget(name: "RedisSourcesTests", dependencies: ["RedisSources", "Monitor", "LookoutCore", "LookoutTestSupport", "CHiredis", prometheus]),
         .testTarget(
             name: "AlertingTests",
             dependencies: ["Alerting", "LookoutCore", "LookoutTestSupport", prometheus, .product(name: "NIOHTTP1", package: "swift-nio")]

@@ -228,8 +228,10 @@ struct LookoutBench: AsyncParsableCommand {
                               variant.description, redisCPU.median, rounds.count, redisCPU.min, redisCPU.max)
             var row: [String: Any] = ["variant": variant.rawValue, "redis_cpu_us_per_message": summaryObject(redisCPU),
                                       "publish_rate": summaryObject(Summary(rounds.map(\.publishRate)))]
-            if variant == .alone {
-                say(line)
+            if variant == .alone || variant == .patternSubscriber {
+                let ratio = redisCPU.median / (cost.median(.alone) ?? .nan)
+                say(line + (variant == .alone ? "" : String(format: ", %.2f× alone", ratio)))
+                if variant == .patternSubscriber { row["ratio_to_alone"] = ratio }
             } else {
                 let ratio = redisCPU.median / (cost.median(.alone) ?? .nan)
                 let lookoutCPU = Summary(rounds.map(\.lookoutMicroseconds))

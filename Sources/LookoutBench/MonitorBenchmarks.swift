@@ -60,12 +60,15 @@ enum MonitorBenchmarks {
     /// How Redis runs in a round of ``redisCost(quick:)``.
     enum RedisCostVariant: String, CaseIterable, CustomStringConvertible {
         case alone
+        /// The least any watcher of every message costs: a C client holding `PSUBSCRIBE *`.
+        case patternSubscriber = "hiredis_psubscribe"
         case watching
         case outsideWatch = "outside_watch"
 
         var description: String {
             switch self {
             case .alone: "Redis alone"
+            case .patternSubscriber: "with a plain C client (hiredis) holding PSUBSCRIBE *"
             case .watching: "with lookout serve --no-relay attached"
             case .outsideWatch: "with Lookout attached and --watch 'elsewhere:*' (the channel not watched)"
             }
@@ -74,7 +77,7 @@ enum MonitorBenchmarks {
         /// Lookout's arguments beyond the Redis URL, or nil for no Lookout.
         var lookoutArguments: [String]? {
             switch self {
-            case .alone: nil
+            case .alone, .patternSubscriber: nil
             case .watching: []
             case .outsideWatch: ["--watch", "elsewhere:*"]
             }
@@ -100,8 +103,8 @@ enum MonitorBenchmarks {
     }
 
     /// One redis-server with one plain subscriber on `bench:cost`, and `redis-benchmark -P 16`
-    /// (its default 50 clients) publishing there; rounds alternate Redis alone, with Lookout
-    /// attached, and with Lookout attached but watching elsewhere. Redis's CPU (from /proc) per
+    /// (its default 50 clients) publishing there; rounds alternate Redis alone, with a minimal C
+    /// pattern subscriber, with Lookout attached, and with Lookout attached but watching elsewhere. Redis's CPU (from /proc) per
     /// message published, until the subscriber has every message; Lookout's until its count
     /// settles. Redis has a CPU of its own, as on a production host; the publisher, the
     /// subscriber and Lookout share the other (with one CPU, nothing is pinned).
@@ -111,7 +114,7 @@ enum MonitorBenchmarks {
         let redis = try ServerProcess.redis(cpu: redisCPU)
         defer { redis.stop() }
         let channel = "bench:cost"
-        let messages = quick ? 300_000 : 1_000_000
+        let messages = quick ? 300_000 : 3_000_000
         var rounds: [RedisCostRound] = []
         let variants = RedisCostVariant.allCases
         for round in 0..<(quick ? 1 : 5) {
@@ -127,6 +130,8 @@ enum MonitorBenchmarks {
                 defer { lookout?.stop() }
                 let subscriber = HiredisCounter(port: redis.port, subscriptions: [["SUBSCRIBE", channel]], cpu: othersCPU)
                 try subscriber.start()
+                let watcher = variant == .patternSubscriber ? HiredisCounter(port: redis.port, cpu: othersCPU) : nil
+                try watcher?.start()
                 let redisBefore = redis.cpuSeconds
                 let lookoutBefore = lookout?.cpuSeconds ?? 0
                 let start = monotonicNanoseconds()
@@ -134,6 +139,7 @@ enum MonitorBenchmarks {
                     throw BenchError("redis-benchmark did not run")
                 }
                 subscriber.wait(for: messages, seconds: 30)
+                watcher?.wait(for: messages, seconds: 30)
                 let seconds = Double(monotonicNanoseconds() - start) / 1e9
                 let redisSeconds = redis.cpuSeconds - redisBefore
                 guard subscriber.count == messages else { throw BenchError("the subscriber received \(subscriber.count) of \(messages)") }

@@ -70,7 +70,7 @@ struct MessageTally {
         guard r.type == REDIS_REPLY_ARRAY, r.elements == 4 || r.elements == 3, let elements = r.element,
               let head = elements[0]?.pointee, head.type == REDIS_REPLY_STRING, head.len == 8 else { return .other }
         let sharded = r.elements == 3
-        guard Self.equal(head, sharded ? "smessage" : "pmessage"),
+        guard UnsafeRawPointer(head.str).loadUnaligned(as: UInt64.self) == (sharded ? Self.smessage : Self.pmessage),
               let channelReply = elements[sharded ? 1 : 2]?.pointee, let payloadReply = elements[sharded ? 2 : 3]?.pointee
         else { return .other }
         let name = UnsafeRawBufferPointer(start: channelReply.str, count: channelReply.len)
@@ -98,14 +98,14 @@ struct MessageTally {
         }
     }
 
-    /// Takes the counts since the last hand-over (the channels touched and their entries), and
-    /// starts the next; past ``maxChannels`` the index is forgotten too.
-    mutating func take(at now: Double) -> [Channel] {
-        let taken = touched.map { channels[$0] }
-        for number in touched {
+    /// Hands each channel counted since the last hand-over to `body`, in the order first counted,
+    /// then starts the next batch; past ``maxChannels`` the index is forgotten too.
+    mutating func drain(at now: Double, _ body: (_ index: Int, _ channel: Channel) -> Void) {
+        for (index, number) in touched.enumerated() {
+            body(index, channels[number])
             channels[number].messages = 0
             channels[number].bytes = 0
-            channels[number].latencies = []
+            channels[number].latencies.removeAll()
         }
         touched.removeAll(keepingCapacity: true)
         lastHandOver = now
@@ -113,10 +113,13 @@ struct MessageTally {
             index.removeAll()
             channels.removeAll()
         }
-        return taken
     }
 
-    private static func equal(_ reply: redisReply, _ text: StaticString) -> Bool {
-        memcmp(reply.str, text.utf8Start, text.utf8CodeUnitCount) == 0
+    /// `pmessage` and `smessage` as the 8 bytes they are, to compare a reply's head in one load.
+    private static let pmessage = word("pmessage")
+    private static let smessage = word("smessage")
+
+    private static func word(_ text: StaticString) -> UInt64 {
+        UnsafeRawPointer(text.utf8Start).loadUnaligned(as: UInt64.self)
     }
 }

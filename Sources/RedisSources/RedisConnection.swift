@@ -20,6 +20,8 @@ public struct RedisConnectionError: Error, CustomStringConvertible {
 /// thread, or a test), never from an event loop or the cooperative pool.
 package final class RedisConnection {
     private let context: UnsafeMutablePointer<redisContext>
+    /// Where hiredis builds this connection's replies (freed with it, after the context).
+    private let arena = ReplyArena()
 
     /// Connects (through a ``TLSTunnel`` for `rediss://`), then AUTH and CLIENT SETNAME.
     package init(_ url: RedisURL, clientName: String?, timeoutSeconds: Int = 2) throws {
@@ -41,6 +43,7 @@ package final class RedisConnection {
             throw RedisConnectionError(description: "connect to \(url): \(message)")
         }
         self.context = context
+        arena.adopt(context.pointee.reader)
         redisSetTimeout(context, timeout)
         // A TLS link's keep-alive is on its TCP socket (the tunnel's); hiredis holds a local socket.
         if url.tls == nil { redisEnableKeepAlive(context) }
@@ -66,7 +69,7 @@ package final class RedisConnection {
         try append(words)
         var reply: UnsafeMutableRawPointer?
         guard redisGetReply(context, &reply) == REDIS_OK, let reply else { throw failure(words.first ?? "command") }
-        defer { freeReplyObject(reply) }
+        defer { arena.reset() }
         return Self.convert(UnsafePointer(reply.assumingMemoryBound(to: redisReply.self)))
     }
 
@@ -74,7 +77,7 @@ package final class RedisConnection {
     package func nextReply() throws -> RedisReply {
         var reply: UnsafeMutableRawPointer?
         guard redisGetReply(context, &reply) == REDIS_OK, let reply else { throw failure("read") }
-        defer { freeReplyObject(reply) }
+        defer { arena.reset() }
         return Self.convert(UnsafePointer(reply.assumingMemoryBound(to: redisReply.self)))
     }
 
@@ -159,7 +162,7 @@ package final class RedisConnection {
             guard let reply else { return any }
             any = true
             visit(reply.assumingMemoryBound(to: redisReply.self))
-            freeReplyObject(reply)
+            arena.reset()
         }
     }
 

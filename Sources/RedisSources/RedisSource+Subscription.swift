@@ -127,7 +127,7 @@ extension RedisSource {
     /// How often a reader hands its counts to the monitor while messages keep coming (at once
     /// when the link falls quiet): the monitor takes one observation per channel per hand-over,
     /// not one per message or per read.
-    static let handOverInterval = 0.1
+    static let handOverInterval = 0.25
 
     /// Waits up to 200 ms for replies on `connections`: messages are counted into `tally` in
     /// place; the other replies (confirmations, PONG, errors) come back converted, per
@@ -183,23 +183,22 @@ extension RedisSource {
     func handOver(_ tally: inout MessageTally, at monotonic: Double) {
         guard !tally.isEmpty else { return }
         let now = wallClockSeconds()
-        let taken = tally.take(at: monotonic)
         // Counts from a poller that has not reached every node lately may be stale, and a
         // channel not polled yet has none: those messages are not judged (and counted so).
         let judged: [Int?] = shared.withLock { state in
-            guard state.pollIsFresh(at: monotonic, timeout: liveness.timeout) else { return [Int?](repeating: nil, count: taken.count) }
-            return taken.map { channel in
-                let name = channel.source.name
-                guard let count = channel.source.sharded ? state.shardNumsub[name].map({ $0 - 1 }) : state.numsub[name] else { return nil }
-                return count == 0 && (channel.source.sharded || state.otherPatterns == 0) ? channel.messages : 0
+            guard state.pollIsFresh(at: monotonic, timeout: liveness.timeout) else { return [Int?](repeating: nil, count: tally.touched.count) }
+            return tally.touched.map { number in
+                let channel = tally.channels[number].source
+                guard let count = channel.sharded ? state.shardNumsub[channel.name].map({ $0 - 1 }) : state.numsub[channel.name] else { return nil }
+                return count == 0 && (channel.sharded || state.otherPatterns == 0) ? tally.channels[number].messages : 0
             }
         }
         var unjudgedMessages = 0
-        for (channel, unrouted) in zip(taken, judged) {
+        tally.drain(at: monotonic) { index, channel in
             if channel.messages > 0 {
-                if unrouted == nil { unjudgedMessages += channel.messages }
+                if judged[index] == nil { unjudgedMessages += channel.messages }
                 queue.offer(.traffic(channel: channel.source.name, messages: channel.messages, bytes: channel.bytes,
-                                     unrouted: unrouted ?? 0, at: now))
+                                     unrouted: judged[index] ?? 0, at: now))
             }
             if !channel.latencies.isEmpty { queue.offer(.latencies(channel: channel.source.name, seconds: channel.latencies)) }
         }
