@@ -46,7 +46,7 @@ struct LookoutBench: AsyncParsableCommand {
         let rounds = self.rounds ?? (quick ? 1 : 3)
         // A hard bound on the whole run: a stuck scenario ends the run (and its servers, which
         // are our children and see their connections close) instead of hanging it.
-        let budget: UInt32 = (quick ? 240 : 900) * UInt32(max(1, rounds)) / (quick ? 1 : 3)
+        let budget: UInt32 = (quick ? 300 : 1200) * UInt32(max(1, rounds)) / (quick ? 1 : 3)
         bench_set_deadline(budget)
         let started = Date()
         var report: [String: Any] = [
