@@ -105,7 +105,8 @@ final class ServerProcess {
             if process.isRunning { kill(pid, SIGKILL) }
             process.waitUntilExit()
         }
-        try? FileManager.default.removeItem(atPath: directory)
+        // LOOKOUT_BENCH_KEEP=1 keeps each server's directory (its log) for a look afterwards.
+        if ProcessInfo.processInfo.environment["LOOKOUT_BENCH_KEEP"] == nil { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     deinit {
