@@ -100,25 +100,11 @@ package final class RedisConnection {
         guard status == REDIS_OK else { throw failure("append") }
     }
 
-    /// Writes queued commands, then waits up to `timeoutMilliseconds` for incoming data and
-    /// returns every complete reply (pushed messages included). Never holds the thread longer.
-    package func poll(timeoutMilliseconds: Int32) throws -> [RedisReply] {
-        try Self.poll([self], timeoutMilliseconds: timeoutMilliseconds)[0].get()
-    }
-
-    /// The same for several connections at once (one `poll(2)` over all of them): the replies of
-    /// each, or the error that broke it, in the order given.
-    package static func poll(_ connections: [RedisConnection], timeoutMilliseconds: Int32) -> [Result<[RedisReply], RedisConnectionError>] {
-        var replies = [[RedisReply]](repeating: [], count: connections.count)
-        let failures = poll(connections, timeoutMilliseconds: timeoutMilliseconds) { index, reply in
-            replies[index].append(convert(reply))
-        }
-        return zip(replies, failures).map { replies, failure in failure.map { .failure($0) } ?? .success(replies) }
-    }
-
-    /// The same, handing each complete reply to `visit` (with its connection's index) as hiredis
-    /// built it, valid only during the call: a reader takes what it needs in place, building no
-    /// Swift value for a pushed message. Returns the error that broke each connection, or nil.
+    /// Writes queued commands on each connection, then waits up to `timeoutMilliseconds` for
+    /// incoming data (one `poll(2)` over all of them, never longer) and hands each complete reply
+    /// to `visit` (with its connection's index) as hiredis built it, valid only during the call:
+    /// a reader takes what it needs in place, building no Swift value for a pushed message.
+    /// Returns the error that broke each connection, or nil.
     package static func poll(_ connections: [RedisConnection], timeoutMilliseconds: Int32,
                              visit: (Int, UnsafePointer<redisReply>) -> Void) -> [RedisConnectionError?] {
         var failures = [RedisConnectionError?](repeating: nil, count: connections.count)
