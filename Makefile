@@ -6,11 +6,13 @@ SWIFT        ?= swift
 CONFIG       ?= release
 SUDO         := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 BUILD_DEPS   := libhiredis-dev libsqlite3-dev pkg-config
-TEST_DEPS    := redis-server redis-tools prometheus prometheus-alertmanager jq sqlite3 iproute2 chromium openssl python3-redis python3-jsonschema
+DIST_DEPS    := dpkg-dev file groff-base
+TEST_DEPS    := redis-server redis-tools prometheus prometheus-alertmanager jq sqlite3 iproute2 chromium openssl python3-redis python3-jsonschema \
+                systemd $(DIST_DEPS)
 BENCH_DEPS   := redis-server redis-tools
 ARGS         ?=
 
-.PHONY: all deps test-deps build run test bench fuzz soak clean
+.PHONY: all deps test-deps build run test bench fuzz soak clean dist-build install install-files deb deb-files
 
 all: build
 
@@ -41,13 +43,16 @@ run: build
 	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/lookout serve $(ARGS)
 
 # Every test in debug, then the relay, monitor and client end-to-end subset again in release
-# (what users run: optimised, exclusivity checks off where Package.swift turns them off).
+# (what users run: optimised, exclusivity checks off where Package.swift turns them off), then
+# what `make install` and `make deb` ship, on the binary they ship (PackagingTests).
 RELEASE_SUBSET := DifferentialTests|EndToEndTests|RealClientTests|RelayResilienceTests|RelaySecurityTests|PatternConsumerTests|ConsumerAlertTests|ScaleTests|TLSTests
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
 	$(SWIFT) test -c release --skip-build --filter '$(RELEASE_SUBSET)'
+	$(DIST_BUILD)
+	LOOKOUT_DIST_BIN=$(CURDIR)/$(LOOKOUT_BIN) $(SWIFT) test -c release --skip-build --filter PackagingTests
 
 # Benchmarks in release mode against a real redis-server started on a free loopback port;
 # QUICK=1 for a short run. Results also go to bench-results.json.
@@ -85,5 +90,48 @@ soak: test-deps
 	$(SWIFT) build -c release --product lookout-soak
 	$$($(SWIFT) build -c release --show-bin-path)/lookout-soak --duration $(SOAK)
 
+# Installing on a host. The binary has the Swift runtime linked in (it runs where no Swift
+# toolchain is) and no debug symbols; it is built in .build-dist so that it never rebuilds the
+# release build the tests and benchmarks use. `make install PREFIX=/usr DESTDIR=/tmp/root` as usual.
+PREFIX        ?= /usr/local
+SYSCONFDIR    ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR       ?= $(PREFIX)/lib/systemd/system
+DESTDIR       ?=
+DIST_BUILD    := $(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-dist --product lookout
+VERSION       := $(shell sed -n 's/.*static let current = "\(.*\)"/\1/p' Sources/Relay/LookoutVersion.swift)
+LOOKOUT_BIN   ?= .build-dist/release/lookout
+
+dist-build: deps
+	$(call apt_install,$(DIST_DEPS))
+	$(DIST_BUILD)
+
+install: dist-build install-files
+
+# Lays out $(LOOKOUT_BIN) (already built) and the files that go with it.
+install-files:
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/lookout \
+	  $(DESTDIR)$(PREFIX)/share/lookout/dashboards $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/doc/lookout
+	install -m 0755 --strip $(LOOKOUT_BIN) $(DESTDIR)$(PREFIX)/bin/lookout
+	sed -e 's|/usr/bin/lookout|$(PREFIX)/bin/lookout|g' -e 's|/etc/lookout/|$(SYSCONFDIR)/lookout/|g' dist/lookout.service \
+	  > $(DESTDIR)$(UNITDIR)/lookout.service
+	$(LOOKOUT_BIN) config example > $(DESTDIR)$(PREFIX)/share/lookout/lookout.example.yaml
+	test -e $(DESTDIR)$(SYSCONFDIR)/lookout/lookout.yaml || \
+	  install -m 0640 $(DESTDIR)$(PREFIX)/share/lookout/lookout.example.yaml $(DESTDIR)$(SYSCONFDIR)/lookout/lookout.yaml
+	install -m 0644 alerts.yml $(DESTDIR)$(PREFIX)/share/lookout/alerts.yml
+	install -m 0644 dashboards/*.json $(DESTDIR)$(PREFIX)/share/lookout/dashboards/
+	dist/manpage $(LOOKOUT_BIN) $(VERSION) | gzip -9n > $(DESTDIR)$(PREFIX)/share/man/man1/lookout.1.gz
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/lookout/README.md
+
+# A Debian package in .build-dist/: the install layout under /usr and /etc, Depends computed from
+# the binary's libraries, a lookout system user, the unit enabled but not started.
+deb: dist-build
+	$(MAKE) --no-print-directory deb-files
+
+deb-files:
+	rm -rf .build-dist/deb/root
+	$(MAKE) --no-print-directory install-files DESTDIR=.build-dist/deb/root PREFIX=/usr SYSCONFDIR=/etc UNITDIR=/lib/systemd/system
+	dist/build-deb .build-dist/deb/root $(VERSION) .build-dist
+	@if command -v lintian >/dev/null; then lintian .build-dist/lookout_$(VERSION)_*.deb; else echo "deb: lintian is not installed; not checked"; fi
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-dist

@@ -127,8 +127,11 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), nioCore, .product(name: "NIOHTTP1", package: "swift-nio"),
                 logging, lifecycle,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ]
+            ],
+            plugins: ["BuildInfoPlugin"]
         ),
+        // The commit `lookout --version` and `lookout_build_info` report, written at build time.
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
         .target(name: "CBenchSupport", path: "Sources/CBenchSupport"),
         .executableTarget(
             name: "LookoutBench",
@@ -201,7 +204,7 @@ if Context.environment["LOOKOUT_FUZZ"] == "1" {
     ]
 }
 
-for target in package.targets where target.type != .system && target.name != "CBenchSupport" {
+for target in package.targets where target.type != .system && target.type != .plugin && target.name != "CBenchSupport" {
     target.swiftSettings = (target.swiftSettings ?? []) + swiftSettings
 }
 

@@ -52,9 +52,12 @@ public final class LookoutApplication: Service, Sendable {
     /// - Parameters:
     ///   - eventLoopGroup: for the HTTP server and the HTTP notifiers (the relay has its own).
     ///   - threadPool: for the store's writes.
+    ///   - commit: the commit the binary was built from (`lookout_build_info`).
+    ///   - systemd: told when Lookout is ready and when it stops, and pinged as its watchdog.
     public init(configuration: ServeConfiguration, shutdownTimeout: Duration = .seconds(10),
                 logger: Logger = Logger(label: "lookout"),
-                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, threadPool: NIOThreadPool = .singleton) throws {
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, threadPool: NIOThreadPool = .singleton,
+                commit: String = "unknown", systemd: SystemdNotifier = SystemdNotifier(environment: [:])) throws {
         self.configuration = configuration
         self.shutdownTimeout = shutdownTimeout
         self.logger = logger
@@ -70,7 +73,7 @@ public final class LookoutApplication: Service, Sendable {
         let queue = ObservationQueue()
         let contracts = try ContractSet.load(configuration.contracts)
         let events = contracts.isEmpty ? nil : EventHandOver(contracts: contracts, queue: queue)
-        let metrics = MonitorMetrics(version: LookoutVersion.current, consumerSeries: configuration.consumerSeries)
+        let metrics = MonitorMetrics(version: LookoutVersion.current, commit: commit, consumerSeries: configuration.consumerSeries)
         self.metrics = metrics
 
         let store: StoreWriter?
@@ -180,15 +183,50 @@ public final class LookoutApplication: Service, Sendable {
         services += notifierServices
         services.append(monitor)
         services += sourceServices
-        if let relay {
-            services.append(relay)
-            if relay.configuration.tls != nil { services.append(CertificateReloader(relay: relay, logger: logger)) }
-        }
+        if let relay { services.append(relay) }
+        services.append(HangupHandler(relay: relay, logger: logger))
         services.append(http)
         if configuration.demo, let relay {
             services.append(DemoTraffic(relay: relay, password: configuration.relay.password, heartbeatChannel: configuration.heartbeatChannel))
         }
+        // Last, so that it is the first to stop: systemd hears STOPPING=1 as the shutdown begins.
+        let runningRelay = relay
+        services.append(SystemdNotification(
+            notifier: systemd, monitor: monitor,
+            listening: {
+                guard boundHTTPPort.value != nil else { return false }
+                guard let relay = runningRelay else { return true }
+                let plainOpen = relay.configuration.tls?.only == true || relay.boundPort != nil
+                return plainOpen && (relay.configuration.tls == nil || relay.boundTLSPort != nil)
+            },
+            status: {
+                let relayPart = runningRelay.map { "relay on \($0.configuration.host):\($0.boundPort ?? $0.boundTLSPort ?? 0)" } ?? "no relay"
+                return "\(relayPart), watching \(configuration.redis.count) Redis, metrics on \(configuration.metricsHost):\(boundHTTPPort.value ?? 0)"
+            },
+            logger: logger))
         self.services = services
+    }
+
+    /// Reads every file `configuration` names, as ``init(configuration:shutdownTimeout:logger:eventLoopGroup:threadPool:commit:systemd:)``
+    /// does, and checks that the database could be written, without opening or starting
+    /// anything (`lookout config check`).
+    /// - Throws: the error `lookout serve` would stop with.
+    public static func checkFiles(_ configuration: ServeConfiguration) throws {
+        if configuration.relayEnabled, let tls = configuration.relay.tls { _ = try tls.makeContext() }
+        if let settings = configuration.redis.first(where: { $0.tls != nil })?.tls {
+            _ = try NIOSSLContext(configuration: try TLSTunnel.clientConfiguration(settings))
+        }
+        _ = try ContractSet.load(configuration.contracts)
+        if let source = configuration.metricsAuth { _ = try HTTPCredentials.load(source) }
+        if let path = configuration.storePath {
+            let existing = FileManager.default.fileExists(atPath: path)
+            let directory = (path as NSString).deletingLastPathComponent
+            let writable = existing ? FileManager.default.isWritableFile(atPath: path)
+                                    : FileManager.default.isWritableFile(atPath: directory.isEmpty ? "." : directory)
+            guard writable else {
+                throw StoreOpenError(path: path, reason: existing ? "the file is not writable" : "its directory does not exist or is not writable")
+            }
+        }
     }
 
     /// The bus notifier: through the relay in process, else on the first Redis source.
@@ -248,18 +286,23 @@ extension HTTPCredentials {
     }
 }
 
-/// Reads the relay's TLS certificate files again on SIGHUP (after a renewal), as long as
-/// Lookout runs.
-private struct CertificateReloader: Service {
-    let relay: RelayServer
+/// SIGHUP (`systemctl reload`): reads the relay's TLS certificate files again (after a
+/// renewal). Nothing else is reloaded, and a hang-up never stops Lookout.
+private struct HangupHandler: Service {
+    let relay: RelayServer?
     let logger: Logger
 
     func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         await cancelWhenGracefulShutdown {
             for await _ in hangups {
+                guard let relay, relay.configuration.tls != nil else {
+                    logger.notice("SIGHUP: nothing to reload (only the relay's TLS certificates are read again; other settings need a restart)")
+                    continue
+                }
                 do {
                     try relay.reloadCertificates()
+                    logger.notice("SIGHUP: relay TLS certificates read again")
                 } catch {
                     logger.error("relay TLS certificates not reloaded; the previous ones stay in use", metadata: ["error": "\(error)"])
                 }

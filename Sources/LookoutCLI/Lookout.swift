@@ -6,15 +6,15 @@ import Glibc
 #endif
 
 /// The `lookout` command: the server (`serve`), the history queries (`channels`, `history`,
-/// `consumers`, `alerts`), the live view (`top`) and `heartbeat`.
+/// `consumers`, `alerts`), the live view (`top`), `heartbeat` and `config` (example, check).
 @main
 struct Lookout: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lookout",
         abstract: "Health sidecar for Redis pub/sub: an embedded relay, per-channel metrics and consumer heartbeats.",
-        version: LookoutVersion.current,
+        version: "\(LookoutVersion.current) (commit \(BuildCommit.value), Swift \(LookoutVersion.swift))",
         subcommands: [Serve.self, ChannelsCommand.self, HistoryCommand.self, ConsumersCommand.self, AlertsCommand.self, ViolationsCommand.self, TopCommand.self,
-                      HeartbeatCommand.self],
+                      HeartbeatCommand.self, ConfigCommand.self],
         defaultSubcommand: Serve.self
     )
 

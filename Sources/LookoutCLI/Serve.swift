@@ -17,6 +17,9 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var options: ServeOptions
 
+    @Flag(help: "Print the configuration as resolved from the file, the flags and the environment (secrets masked), and exit.")
+    var printConfig = false
+
     func validate() throws {
         _ = try resolve()
     }
@@ -31,6 +34,10 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try resolve()
+        if printConfig {
+            print(ConfigurationDocument(settings).render(), terminator: "")
+            return
+        }
         let level = Logger.Level(rawValue: settings.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -40,7 +47,8 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "lookout")
         let application: LookoutApplication
         do {
-            application = try LookoutApplication(configuration: settings, logger: logger)
+            application = try LookoutApplication(configuration: settings, logger: logger, commit: BuildCommit.value,
+                                                 systemd: SystemdNotifier(environment: ProcessInfo.processInfo.environment))
         } catch {
             throw CommandFailure("\(error)", status: Lookout.invalidConfigurationStatus)
         }

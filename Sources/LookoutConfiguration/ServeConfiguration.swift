@@ -6,80 +6,9 @@ import Relay
 import Yams
 
 /// Everything `lookout serve` runs with: from the YAML config file, then command-line flags on
-/// top. Each setting has one name in both (`relay.max_clients` ↔ `--max-clients`).
-///
-/// ```yaml
-/// relay:
-///   enabled: true
-///   address: 127.0.0.1:6380
-///   password: s3cret                 # or LOOKOUT_RELAY_PASSWORD
-///   max_clients: 10000
-///   client_output_buffer_limit: 32mb 8mb 60
-///   proto_max_bulk_len: 512mb
-///   tcp_keepalive: 300               # seconds idle before keep-alive probes reap a half-open client; 0 off
-///   protected_mode: true             # no password: listen on loopback only (false: anywhere; trusted networks)
-///   tls:                             # a TLS listener beside the plain one (certificates reloaded on SIGHUP)
-///     address: 127.0.0.1:6381
-///     cert: /etc/lookout/relay.crt
-///     key: /etc/lookout/relay.key
-///     ca: /etc/lookout/ca.crt          # client certificates are checked against it
-///     auth_clients: yes                # yes (default with a CA), no, optional
-///     only: false                      # true: no plain-text listener
-///   users:                           # ACL users (then the default user is off unless listed; no password:)
-///     - name: orders-service
-///       password: s3cret             # or password_hash: <SHA-256 in hex>
-///       channels: ["orders.*"]       # globs it may publish and subscribe to (Redis's &pattern); "*" for all
-///       enabled: true
-/// redis:                             # sources to watch (sidecar mode): a list of URLs, or
-///   urls:                            # a mapping with the URLs and the link settings
-///     - redis://127.0.0.1:6379
-///   link_timeout: 5s                 # a link silent this long is closed and made again
-///   watch: ["orders.*", "jobs.*"]    # globs watched (PSUBSCRIBE each); default "*": every channel
-///   tls:                             # for rediss:// URLs
-///     ca: /etc/lookout/redis-ca.crt    # default: the system's CA certificates
-///     cert: /etc/lookout/client.crt    # client certificate and key, for mutual TLS
-///     key: /etc/lookout/client.key
-///     insecure: false                  # true: do not check the server's certificate
-/// metrics:
-///   address: 127.0.0.1:9480
-///   auth: bearer:/etc/lookout/metrics.token   # or basic:FILE (user:password); /healthz and /readyz stay open
-///   consumer_series: auto            # per-consumer series: all, unhealthy (not up), none; auto: all up to 1,000 consumers
-/// channels:
-///   max_tracked: 1000
-///   groups:
-///     - pattern: "user:*:events"
-///       label: user-events
-///   exclude: ["__keyspace@*", "__keyevent@*", "__redis__:*"]
-///   timestamp_field: ts              # JSON payload field for publish-to-observe latency
-/// consumers:
-///   heartbeat_channel: lookout:heartbeat
-///   late_after: 1.5                  # × interval
-///   down_after: 3                    # × interval (fixed detector)
-///   stall_window: 60s
-///   lag_window: 2m                   # a backlog growing at every heartbeat this long: lagging
-///   reconnect_grace: 5s              # a named connection back within this is a reconnect, not down
-///   patterns: ["jobs.*"]             # globs consumed through PSUBSCRIBE on Redis (whose patterns cannot be listed)
-///   detector: fixed                  # or phi (phi-accrual, threshold 8)
-///   phi_threshold: 8
-/// alerts:
-///   webhooks:                        # Alertmanager webhook format, version 4
-///     - http://127.0.0.1:5001/hook
-///   alertmanagers:                   # Alertmanager API (POST /api/v2/alerts)
-///     - http://127.0.0.1:9093
-///   channel: lookout:alerts          # bus channel for alerts; "" turns it off
-///   hold: 30s                        # how long a consumer-less channel or lost source lasts before it alerts
-/// store:
-///   path: lookout.db                 # SQLite database; "" turns recording off
-///   flush_interval: 1s               # one transaction per interval
-///   tiers:                           # channel history: resolution and retention, finest first
-///     - {resolution: 1s, retention: 1h}
-///     - {resolution: 10s, retention: 24h}
-///     - {resolution: 5m, retention: 30d}
-///   max_size: 1gb                    # the database file and its log stay within this
-///   raw_retention: 1h                # (older name) the finest tier's retention
-///   rollup_retention: 30d            # the coarsest tier's, and state changes', alerts' and gaps'
-/// log_level: info
-/// ```
+/// top. Each setting has one name in both (`relay.max_clients` ↔ `--max-clients`); the keys, their
+/// meaning and their defaults are declared once, in ``settings`` (`lookout config example`
+/// writes them all as a commented file).
 public struct ServeConfiguration: Sendable {
     public var relayEnabled = true
     public var relay = RelayConfiguration()
@@ -182,7 +111,7 @@ public struct ServeConfiguration: Sendable {
         var configuration = ServeConfiguration()
         guard let plainDocument else { return configuration }
         let root = try Node(plainDocument, key: "").map()
-        try root.allowOnly(["relay", "redis", "metrics", "channels", "consumers", "alerts", "store", "log_level", "contracts"])
+        try root.allowOnly(allowedKeys(under: ""))
         if let contracts = try root.optional("contracts")?.list() {
             configuration.contracts = try contracts.map { (node) throws(ConfigurationError) in try node.contract() }
             if let (first, second) = ContractSet.firstOverlap(configuration.contracts.map(\.channels)) {
@@ -191,14 +120,14 @@ public struct ServeConfiguration: Sendable {
             }
         }
         if let store = try root.optional("store")?.map() {
-            try store.allowOnly(["path", "flush_interval", "tiers", "max_size", "raw_retention", "rollup_retention"])
+            try store.allowOnly(allowedKeys(under: "store"))
             if let path = try store.optional("path")?.string() { configuration.storePath = path.isEmpty ? nil : path }
             if let flush = try store.optional("flush_interval")?.duration() { configuration.storeFlushInterval = flush }
             if let tiers = try store.optional("tiers")?.list() {
                 var parsed: [StoreTiers.Tier] = []
                 for tier in tiers {
                     let entry = try tier.map()
-                    try entry.allowOnly(["resolution", "retention"])
+                    try entry.allowOnly(allowedKeys(under: "store.tiers[]"))
                     let resolutionNode = try entry.required("resolution")
                     let resolution = try resolutionNode.duration()
                     guard resolution >= 1, resolution == resolution.rounded() else {
@@ -215,8 +144,7 @@ public struct ServeConfiguration: Sendable {
                                             keys: ("store.raw_retention", "store.rollup_retention"))
         }
         if let consumers = try root.optional("consumers")?.map() {
-            try consumers.allowOnly(["heartbeat_channel", "late_after", "down_after", "stall_window", "lag_window", "reconnect_grace",
-                                     "detector", "phi_threshold", "patterns"])
+            try consumers.allowOnly(allowedKeys(under: "consumers"))
             if let patterns = try consumers.optional("patterns")?.list() {
                 configuration.consumedPatterns = try patterns.map { (node) throws(ConfigurationError) in try node.consumedPattern() }
             }
@@ -238,7 +166,7 @@ public struct ServeConfiguration: Sendable {
             }
         }
         if let alerts = try root.optional("alerts")?.map() {
-            try alerts.allowOnly(["webhooks", "alertmanagers", "channel", "hold"])
+            try alerts.allowOnly(allowedKeys(under: "alerts"))
             if let hold = try alerts.optional("hold")?.duration() { configuration.alertHold = hold }
             if let hooks = try alerts.optional("webhooks")?.list() {
                 configuration.alertWebhooks = try hooks.map { (node) throws(ConfigurationError) in try node.webhookURL() }
@@ -251,10 +179,9 @@ public struct ServeConfiguration: Sendable {
             }
         }
         if let relay = try root.optional("relay")?.map() {
-            try relay.allowOnly(["enabled", "address", "password", "max_clients", "client_output_buffer_limit", "proto_max_bulk_len",
-                                 "tcp_keepalive", "protected_mode", "users", "tls"])
+            try relay.allowOnly(allowedKeys(under: "relay"))
             if let tls = try relay.optional("tls")?.map() {
-                try tls.allowOnly(["address", "cert", "key", "ca", "auth_clients", "only"])
+                try tls.allowOnly(allowedKeys(under: "relay.tls"))
                 let (host, port) = try tls.required("address").hostPort()
                 var settings = RelayTLS(host: host, port: port, certificatePath: try tls.required("cert").string(),
                                         keyPath: try tls.required("key").string(), caPath: try tls.optional("ca")?.string())
@@ -299,7 +226,7 @@ public struct ServeConfiguration: Sendable {
             var urls = redis
             if redis.value is [String: Any] {
                 let settings = try redis.map()
-                try settings.allowOnly(["urls", "link_timeout", "tls", "watch"])
+                try settings.allowOnly(allowedKeys(under: "redis"))
                 if let watch = settings.optional("watch") {
                     let globs = try watch.list()
                     guard !globs.isEmpty else { throw watch.fail("an empty watch sees nothing; leave it out to watch every channel") }
@@ -307,7 +234,7 @@ public struct ServeConfiguration: Sendable {
                 }
                 if let timeout = settings.optional("link_timeout") { configuration.redisLinkTimeout = try timeout.linkTimeout() }
                 if let tls = try settings.optional("tls")?.map() {
-                    try tls.allowOnly(["ca", "cert", "key", "insecure"])
+                    try tls.allowOnly(allowedKeys(under: "redis.tls"))
                     configuration.redisTLS.caPath = try tls.optional("ca")?.string()
                     configuration.redisTLS.certificatePath = try tls.optional("cert")?.string()
                     configuration.redisTLS.keyPath = try tls.optional("key")?.string()
@@ -318,7 +245,7 @@ public struct ServeConfiguration: Sendable {
             configuration.redis = try urls.list().map { (node) throws(ConfigurationError) in try node.redisURL() }
         }
         if let metrics = try root.optional("metrics")?.map() {
-            try metrics.allowOnly(["address", "auth", "consumer_series"])
+            try metrics.allowOnly(allowedKeys(under: "metrics"))
             if let selection = metrics.optional("consumer_series") {
                 let text = try selection.string()
                 guard let parsed = ConsumerSeriesSelection(rawValue: text) else {
@@ -336,12 +263,12 @@ public struct ServeConfiguration: Sendable {
             }
         }
         if let channels = try root.optional("channels")?.map() {
-            try channels.allowOnly(["max_tracked", "groups", "exclude", "timestamp_field"])
+            try channels.allowOnly(allowedKeys(under: "channels"))
             if let max = try channels.optional("max_tracked")?.positiveInteger() { configuration.grouping.maxTrackedChannels = max }
             if let groups = try channels.optional("groups")?.list() {
                 configuration.grouping.rules = try groups.map { (group) throws(ConfigurationError) in
                     let entry = try group.map()
-                    try entry.allowOnly(["pattern", "label"])
+                    try entry.allowOnly(allowedKeys(under: "channels.groups[]"))
                     guard let pattern = try entry.optional("pattern")?.string(), !pattern.isEmpty else {
                         throw ConfigurationError(key: entry.key + ".pattern", reason: "required, a glob such as user:*:events")
                     }
@@ -542,7 +469,7 @@ private struct Node {
     /// One of `relay.users`: name, password or password_hash (SHA-256, hex), enabled, channels.
     func relayUser() throws(ConfigurationError) -> RelayUser {
         let entry = try map()
-        try entry.allowOnly(["name", "password", "password_hash", "enabled", "channels"])
+        try entry.allowOnly(ServeConfiguration.allowedKeys(under: "relay.users[]"))
         let nameNode = try entry.required("name")
         let name = try nameNode.string()
         guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else { throw nameNode.fail("a user name is printable ASCII without spaces") }
@@ -615,7 +542,7 @@ private struct Node {
     /// One of `contracts`: channels, format, fields, schemas, require_schema, sequence, duplicates.
     func contract() throws(ConfigurationError) -> ContractSetting {
         let entry = try map()
-        try entry.allowOnly(["channels", "format", "fields", "schemas", "require_schema", "sequence", "duplicates"])
+        try entry.allowOnly(ServeConfiguration.allowedKeys(under: "contracts[]"))
         let channelsNode = try entry.required("channels")
         let channels = try channelsNode.string()
         guard !channels.isEmpty else { throw channelsNode.fail("must be a channel glob such as orders.*") }
@@ -626,7 +553,7 @@ private struct Node {
         }
         var setting = ContractSetting(channels: channels, format: format)
         if let fields = try entry.optional("fields")?.map() {
-            try fields.allowOnly(["id", "source", "sequence", "type", "version"])
+            try fields.allowOnly(ServeConfiguration.allowedKeys(under: "contracts[].fields"))
             if let id = try fields.optional("id")?.string() { setting.fields.id = id }
             if let source = try fields.optional("source")?.string() { setting.fields.source = source }
             if let sequence = try fields.optional("sequence")?.string() { setting.fields.sequence = sequence }

@@ -99,6 +99,8 @@ public final class ChannelMonitor: Service, Sendable {
     /// began (everything offered before it was in that batch). Silence is judged up to here,
     /// never past it. Apart from `state`, so the lag can be read while a batch is applied.
     private let watermark: Mutex<Double>
+    /// When the loop last began an iteration (for the service manager's watchdog).
+    private let lastIteration = Mutex(ContinuousClock.now)
     /// Whether the monitor is behind now (for one log line per episode), and since when.
     private let behindSince = Mutex<Double?>(nil)
     private let invalidHeartbeatLog = RateLimitedLog(interval: 10)
@@ -167,6 +169,7 @@ public final class ChannelMonitor: Service, Sendable {
         var longest: Duration = .zero
         while !Task.isCancelled {
             let began = ContinuousClock.now
+            lastIteration.withLock { $0 = began }
             let caughtUp = processQueued(limit: configuration.batchLimit)
             if lastEvaluation.duration(to: clock.now) >= configuration.evaluationInterval {
                 lastEvaluation = clock.now
@@ -189,6 +192,9 @@ public final class ChannelMonitor: Service, Sendable {
             }
         }
     }
+
+    /// How long ago the loop last began an iteration: a loop stuck in one grows it.
+    public var sinceLastIteration: Duration { ContinuousClock.now - lastIteration.withLock { $0 } }
 
     /// Applies what is queued so far, the oldest `limit` observations at most, and moves the
     /// watermark: to when it was taken when that was everything, else to the time of the

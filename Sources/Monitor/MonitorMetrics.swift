@@ -34,13 +34,14 @@ public final class MonitorMetrics: Sendable {
     /// The per-channel series, rendered after the registry's.
     public let channels = ChannelSeriesTable(latencyBuckets: MonitorMetrics.latencyBuckets)
 
-    public init(version: String, consumerSeries: ConsumerSeriesTable.Selection = .auto) {
+    public init(version: String, commit: String = "unknown", consumerSeries: ConsumerSeriesTable.Selection = .auto) {
         consumers = ConsumerSeriesTable(selection: consumerSeries)
         monitorLongestIteration = registry.gauge("lookout_monitor_longest_iteration_seconds",
             help: "The longest single pass of the monitor's loop (drain, detectors, refresh) since start.")
         monitorLag = registry.gauge("lookout_monitor_lag_seconds",
             help: "How far behind the wall clock the monitor has taken observations in; consumers' silence is judged only up to there.")
-        registry.gauge("lookout_build_info", labels: [("version", version)], help: "Lookout's version; always 1.").set(Int64(1))
+        registry.gauge("lookout_build_info", labels: [("version", version), ("commit", commit), ("swift", LookoutVersion.swift)],
+                       help: "Lookout's version, the commit it was built from and the Swift it was built with; always 1.").set(Int64(1))
         observationsDropped = registry.counter("lookout_monitor_observations_dropped_total",
             help: "Observations the monitor could not take because its queue was full.")
         consumersRefused = registry.counter("lookout_consumers_refused_total",

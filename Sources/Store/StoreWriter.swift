@@ -12,6 +12,11 @@ public struct StoreOpenError: Error, CustomStringConvertible {
     public var path: String
     public var reason: String
     public var description: String { "cannot open database '\(path)': \(reason)" }
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
 }
 
 /// The one writer of the database. Everything the monitor and the alerting report is queued in

@@ -301,12 +301,16 @@ package final class LookoutProcess {
     package let databasePath: String?
     private let ownsDatabase: Bool
 
-    package init(arguments: [String] = [], seconds: Double = 30) throws {
+    /// - Parameters:
+    ///   - binary: another `lookout` than the one built beside the tests (an installed one).
+    ///   - environment: when given, the process gets only these variables (`env -i`).
+    package init(arguments: [String] = [], seconds: Double = 30, binary: String? = nil, environment: [String: String]? = nil) throws {
         var arguments = arguments
         (databasePath, ownsDatabase) = temporaryDatabase(&arguments)
-        let child = try ChildProcess(try Self.binary, [
-            "serve", "--relay", "127.0.0.1:0", "--metrics", "127.0.0.1:0",
-        ] + arguments, name: "lookout")
+        let command = [try binary ?? Self.binary, "serve", "--relay", "127.0.0.1:0", "--metrics", "127.0.0.1:0"] + arguments
+        let child = try environment.map { variables in
+            try ChildProcess("/usr/bin/env", ["-i"] + variables.sorted(by: { $0.key < $1.key }).map { "\($0)=\($1)" } + command, name: "lookout")
+        } ?? ChildProcess(command[0], Array(command.dropFirst()), name: "lookout")
         self.child = child
         let relayed = !arguments.contains("--no-relay")
         let plain = !arguments.contains("--relay-tls-only")

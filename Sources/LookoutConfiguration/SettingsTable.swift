@@ -1,0 +1,344 @@
+import LookoutCore
+import PubSubCore
+import RESP
+import Relay
+
+/// One setting of `lookout serve`'s configuration file: its key, what it is for, the flag and
+/// environment variable that set it too, and how a resolved configuration shows it. The table of
+/// them, ``ServeConfiguration/settings``, is the one declaration the file's allowed keys, `lookout
+/// config example`, `--print-config` and the README's configuration reference come from.
+public struct Setting: Sendable {
+    /// The key's path in the file, such as `relay.max_clients`.
+    public let key: String
+    /// What the setting does, in a sentence or two.
+    public let summary: String
+    public let flag: String?
+    public let environment: String?
+    /// Written as `********` by `--print-config` (a password).
+    public let secret: Bool
+    /// Shown, commented out, where the setting has no value by default.
+    public let example: String?
+    /// The keys of each item, for a list of mappings (`relay.users`, `contracts`).
+    public let fields: [Field]
+    /// The setting's value in `configuration`, as YAML; nil when it is not set.
+    public let value: @Sendable (ServeConfiguration) -> SettingValue?
+
+    /// A key of the items of a list of mappings, or of a mapping inside them.
+    public struct Field: Sendable {
+        public let name: String
+        public let summary: String
+        public let fields: [Field]
+
+        public init(_ name: String, _ summary: String, fields: [Field] = []) {
+            self.name = name
+            self.summary = summary
+            self.fields = fields
+        }
+    }
+
+    init(_ key: String, _ summary: String, flag: String? = nil, environment: String? = nil, secret: Bool = false,
+         example: String? = nil, fields: [Field] = [], value: @escaping @Sendable (ServeConfiguration) -> SettingValue?) {
+        self.key = key
+        self.summary = summary
+        self.flag = flag
+        self.environment = environment
+        self.secret = secret
+        self.example = example
+        self.fields = fields
+        self.value = value
+    }
+
+    /// The key's last part (`max_clients`).
+    public var name: Substring { key.split(separator: ".").last ?? Substring(key) }
+}
+
+/// A value as the configuration file writes it.
+public indirect enum SettingValue: Sendable, Equatable {
+    /// Written as it is: a number, true/false, a duration such as `5s`, a size such as `1gb`.
+    case plain(String)
+    /// A string, always quoted.
+    case text(String)
+    case list([SettingValue])
+    case mapping([Entry])
+
+    /// A key and its value in a mapping.
+    public struct Entry: Sendable, Equatable {
+        public let key: String
+        public let value: SettingValue
+
+        public init(_ key: String, _ value: SettingValue) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    static func bool(_ flag: Bool) -> SettingValue { .plain(flag ? "true" : "false") }
+    static func number(_ number: Int) -> SettingValue { .plain(String(number)) }
+    static func number(_ number: Double) -> SettingValue {
+        .plain(number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number))
+    }
+    static func texts(_ items: [String]) -> SettingValue { .list(items.map { .text($0) }) }
+
+    /// Seconds in the largest unit that writes them whole: `90s`, `2m`, `30d`, `1500ms`.
+    static func duration(_ seconds: Double) -> SettingValue {
+        let milliseconds = Int64((seconds * 1000).rounded())
+        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where milliseconds % size == 0 {
+            return .plain("\(milliseconds / size)\(unit)")
+        }
+        return .plain("\(milliseconds)ms")
+    }
+
+    /// Bytes in the largest binary unit that writes them whole: `512mb`, `1gb`.
+    static func size(_ bytes: Int) -> SettingValue {
+        for (unit, size) in [("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10)] where bytes % size == 0 && bytes > 0 {
+            return .plain("\(bytes / size)\(unit)")
+        }
+        return .plain("\(bytes)b")
+    }
+
+    static func address(_ host: String, _ port: Int) -> SettingValue {
+        .text(host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
+    }
+}
+
+extension ServeConfiguration {
+    /// Every setting of the configuration file, in the order `lookout config example` writes them.
+    public static let settings: [Setting] = relaySettings + redisSettings + metricsSettings + channelSettings + consumerSettings
+        + alertSettings + storeSettings + [
+            Setting("log_level", "How much Lookout logs: trace, debug, info, notice, warning, error or critical.", flag: "--log-level") {
+                .text($0.logLevel)
+            },
+            Setting("contracts", "Event contracts: the events on the channels a glob matches are checked against a format and JSON Schemas (one contract per channel).",
+                    example: """
+                    - channels: "orders.*"
+                      format: cloudevents
+                      fields: {sequence: seq}
+                      schemas: {order.created: schemas/order-created.json}
+                      sequence: true
+                      duplicates: 10m
+                    """,
+                    fields: [
+                        .init("channels", "The glob of the channels the contract covers."),
+                        .init("format", "cloudevents or json."),
+                        .init("fields", "The payload's fields that carry what the checks need.", fields: [
+                            .init("id", "The event's id (duplicates)."), .init("source", "The publisher (sequences are per source)."),
+                            .init("sequence", "A number that grows by one per event and source (lost and reordered events)."),
+                            .init("type", "The event's type (picks the schema)."), .init("version", "The event's schema version."),
+                        ]),
+                        .init("schemas", "Event type → JSON Schema file (relative to the configuration file's directory)."),
+                        .init("require_schema", "Events of a type with no schema are violations."),
+                        .init("sequence", "Check the sequence field for lost, reordered and repeated events."),
+                        .init("duplicates", "Window in which an event id seen again is a duplicate, 1s to 24h."),
+                    ]) { configuration in
+                configuration.contracts.isEmpty ? nil : .list(configuration.contracts.map(\.settingValue))
+            },
+        ]
+
+    private static let relaySettings: [Setting] = [
+        Setting("relay.enabled", "Run the embedded relay (broker mode); false for sidecar mode.", flag: "--no-relay") { .bool($0.relayEnabled) },
+        Setting("relay.address", "Address the relay listens on (host:port).", flag: "--relay") { .address($0.relay.host, $0.relay.port) },
+        Setting("relay.password", "Password clients send with AUTH (Redis's requirepass).", flag: "--relay-password",
+                environment: "LOOKOUT_RELAY_PASSWORD", secret: true, example: "s3cret") { $0.relay.password.map { .text($0) } },
+        Setting("relay.max_clients", "Most clients connected at once.", flag: "--max-clients") { .number($0.relay.maxClients) },
+        Setting("relay.client_output_buffer_limit", "Subscribers' output buffer limit, 'hard soft seconds' (Redis's client-output-buffer-limit pubsub).",
+                flag: "--client-output-buffer-limit") {
+            let limits = $0.relay.outputBufferLimits
+            return .text("\(sizeText(limits.hardBytes)) \(sizeText(limits.softBytes)) \(limits.softSeconds)")
+        },
+        Setting("relay.proto_max_bulk_len", "Largest bulk string a client may send.", flag: "--proto-max-bulk-len") {
+            .size($0.relay.requestLimits.maxBulkLength)
+        },
+        Setting("relay.tcp_keepalive", "Seconds idle before TCP keep-alive probes reap a half-open client; 0 turns them off.", flag: "--tcp-keepalive") {
+            .number($0.relay.tcpKeepalive)
+        },
+        Setting("relay.protected_mode", "With no password, listen on loopback only; false: anywhere (trusted networks only).",
+                flag: "--no-protected-mode") { .bool($0.relay.protectedMode) },
+        Setting("relay.tls.address", "Address of a TLS listener beside the plain one.", flag: "--relay-tls", example: "\"127.0.0.1:6381\"") {
+            $0.relay.tls.map { .address($0.host, $0.port) }
+        },
+        Setting("relay.tls.cert", "PEM certificate chain (read again on SIGHUP).", flag: "--tls-cert", example: "/etc/lookout/relay.crt") {
+            $0.relay.tls.map { .text($0.certificatePath) }
+        },
+        Setting("relay.tls.key", "PEM private key of that certificate.", flag: "--tls-key", example: "/etc/lookout/relay.key") {
+            $0.relay.tls.map { .text($0.keyPath) }
+        },
+        Setting("relay.tls.ca", "PEM CA certificates client certificates are checked against.", flag: "--tls-ca", example: "/etc/lookout/ca.crt") {
+            $0.relay.tls?.caPath.map { .text($0) }
+        },
+        Setting("relay.tls.auth_clients", "Whether clients must present a certificate: yes (default with a CA), no, optional.",
+                flag: "--tls-auth-clients", example: "\"yes\"") { $0.relay.tls?.clientAuthentication.map { .text($0.rawValue) } },
+        Setting("relay.tls.only", "No plain-text listener: clients connect with TLS only.", flag: "--relay-tls-only", example: "false") {
+            $0.relay.tls.map { .bool($0.only) }
+        },
+        Setting("relay.users", "ACL users (the default user is then off unless listed).",
+                example: """
+                - name: orders-service
+                  password: s3cret
+                  channels: ["orders.*"]
+                """,
+                fields: [
+                    .init("name", "The user name."), .init("password", "Its password (or password_hash)."),
+                    .init("password_hash", "SHA-256 of the password, in hex."),
+                    .init("channels", "Globs it may publish and subscribe to (Redis's &pattern); \"*\" for all."),
+                    .init("enabled", "false: the user cannot log in."),
+                ]) { configuration in
+            configuration.relay.users.isEmpty ? nil : .list(configuration.relay.users.map { user in
+                .mapping([.init("name", .text(user.name)), .init("password_hash", .text(maskedSecret)),
+                          .init("channels", .texts(user.channels.patterns)), .init("enabled", .bool(user.enabled))])
+            })
+        },
+    ]
+
+    private static let redisSettings: [Setting] = [
+        Setting("redis.urls", "Redis servers or cluster seeds to watch (sidecar mode): redis://[user:password@]host:port, rediss:// for TLS.",
+                flag: "--redis", environment: "LOOKOUT_REDIS_PASSWORD") { configuration in
+            .list(configuration.redis.map { .text($0.maskedDescription) })
+        },
+        Setting("redis.link_timeout", "A link silent this long (no reply, message or pong) is closed and made again.", flag: "--redis-link-timeout") {
+            .duration($0.redisLinkTimeout)
+        },
+        Setting("redis.watch", "Globs watched (PSUBSCRIBE each); left out: every channel.", flag: "--watch", example: "[\"orders.*\", \"jobs.*\"]") {
+            $0.redisWatch.map { .texts($0) }
+        },
+        Setting("redis.tls.ca", "PEM CA certificates a rediss:// server must chain to (default: the system's).", flag: "--redis-tls-ca",
+                example: "/etc/lookout/redis-ca.crt") { $0.redisTLS.caPath.map { .text($0) } },
+        Setting("redis.tls.cert", "PEM client certificate, for servers that ask for one.", flag: "--redis-tls-cert",
+                example: "/etc/lookout/client.crt") { $0.redisTLS.certificatePath.map { .text($0) } },
+        Setting("redis.tls.key", "PEM private key of that certificate.", flag: "--redis-tls-key", example: "/etc/lookout/client.key") {
+            $0.redisTLS.keyPath.map { .text($0) }
+        },
+        Setting("redis.tls.insecure", "Do not check servers' certificates (anyone on the path can read and forge the traffic).",
+                flag: "--redis-tls-insecure", example: "false") { $0.redisTLS.verify ? nil : .bool(true) },
+    ]
+
+    private static let metricsSettings: [Setting] = [
+        Setting("metrics.address", "Address of the HTTP server: /metrics, /healthz, /readyz, the API and the status page.", flag: "--metrics") {
+            .address($0.metricsHost, $0.metricsPort)
+        },
+        Setting("metrics.auth", "Credentials /metrics, the API and the status page require: basic:FILE (user:password) or bearer:FILE (a token).",
+                flag: "--metrics-auth", example: "bearer:/etc/lookout/metrics.token") { configuration in
+            configuration.metricsAuth.map { .text("\($0.kind.rawValue):\($0.path)") }
+        },
+        Setting("metrics.consumer_series", "Which consumers have their own series: auto (all up to 1,000), all, unhealthy, none.",
+                flag: "--consumer-series") { .text($0.consumerSeries.rawValue) },
+    ]
+
+    private static let channelSettings: [Setting] = [
+        Setting("channels.max_tracked", "Most channels with series of their own; the rest count as __other__.", flag: "--max-channels") {
+            .number($0.grouping.maxTrackedChannels)
+        },
+        Setting("channels.groups", "Channels matching a glob counted under one label.", flag: "--channel-group",
+                example: "- {pattern: \"user:*:events\", label: user-events}",
+                fields: [.init("pattern", "The glob."), .init("label", "The label the channels count under (default: the glob).")]) { configuration in
+            configuration.grouping.rules.isEmpty ? nil : .list(configuration.grouping.rules.map {
+                .mapping([.init("pattern", .text($0.pattern)), .init("label", .text($0.label))])
+            })
+        },
+        Setting("channels.exclude", "Globs of channels never tracked.") { .texts($0.grouping.exclusions) },
+        Setting("channels.timestamp_field", "JSON payload field with the publish time (ms since the epoch or RFC 3339), for latency on Redis.",
+                flag: "--timestamp-field", example: "ts") { $0.timestampField.map { .text($0) } },
+    ]
+
+    private static let consumerSettings: [Setting] = [
+        Setting("consumers.heartbeat_channel", "Channel consumers publish heartbeats on.", flag: "--heartbeat-channel") { .text($0.heartbeatChannel) },
+        Setting("consumers.late_after", "A consumer silent this many heartbeat intervals is late.") { .number($0.detector.lateAfter) },
+        Setting("consumers.down_after", "A consumer silent this many intervals is down (fixed detector).") { .number($0.detector.downAfter) },
+        Setting("consumers.stall_window", "A processed count standing still this long while its channels carry traffic: stalled.",
+                flag: "--stall-window") { .duration($0.detector.stallWindow) },
+        Setting("consumers.lag_window", "A backlog growing at every heartbeat this long: lagging.", flag: "--lag-window") {
+            .duration($0.detector.lagWindow)
+        },
+        Setting("consumers.reconnect_grace", "A named connection back within this is a reconnect, not down.", flag: "--reconnect-grace") {
+            .duration($0.detector.reconnectGrace)
+        },
+        Setting("consumers.patterns", "Globs consumed through PSUBSCRIBE on Redis (whose patterns cannot be listed).", flag: "--consumer-pattern") {
+            .texts($0.consumedPatterns)
+        },
+        Setting("consumers.detector", "fixed (late and down after so many intervals) or phi (phi-accrual).", flag: "--detector") {
+            .text($0.detector.phiAccrual == nil ? "fixed" : "phi")
+        },
+        Setting("consumers.phi_threshold", "The phi detector's threshold.", example: "8") { $0.detector.phiAccrual.map { .number($0.threshold) } },
+    ]
+
+    private static let alertSettings: [Setting] = [
+        Setting("alerts.webhooks", "URLs that receive alerts in Alertmanager's webhook format (version 4).", flag: "--alert-webhook") {
+            .texts($0.alertWebhooks)
+        },
+        Setting("alerts.alertmanagers", "Alertmanagers (base URLs) that receive alerts through their API (POST /api/v2/alerts).",
+                flag: "--alertmanager") { .texts($0.alertmanagers) },
+        Setting("alerts.channel", "Bus channel alerts are published on; \"\" turns it off.", flag: "--alert-channel") { .text($0.alertChannel ?? "") },
+        Setting("alerts.hold", "How long a consumer-less channel or a lost source lasts before it alerts.", flag: "--alert-hold") {
+            .duration($0.alertHold)
+        },
+    ]
+
+    private static let storeSettings: [Setting] = [
+        Setting("store.path", "SQLite database history is recorded in; \"\" records nothing.", flag: "--db") { .text($0.storePath ?? "") },
+        Setting("store.flush_interval", "One write transaction per interval.", flag: "--store-flush-interval") { .duration($0.storeFlushInterval) },
+        Setting("store.tiers", "Channel history: resolution and retention of each tier, finest first.",
+                fields: [.init("resolution", "Bucket length, whole seconds."), .init("retention", "How long the tier is kept.")]) { configuration in
+            .list(configuration.storeTiers.tiers.map {
+                .mapping([.init("resolution", .duration(Double($0.resolution))), .init("retention", .duration($0.retention))])
+            })
+        },
+        Setting("store.max_size", "The database file and its write-ahead log stay within this (16mb at least).", flag: "--db-max-size") {
+            .size($0.storeMaxSize)
+        },
+        Setting("store.raw_retention", "(Older name) the finest tier's retention.", flag: "--raw-retention") { _ in nil },
+        Setting("store.rollup_retention", "(Older name) the coarsest tier's retention, and state changes', alerts' and gaps'.",
+                flag: "--rollup-retention") { _ in nil },
+    ]
+
+    /// What `--print-config` shows instead of a secret.
+    static let maskedSecret = "********"
+
+    private static func sizeText(_ bytes: Int) -> String {
+        guard case .plain(let text) = SettingValue.size(bytes) else { return String(bytes) }
+        return text
+    }
+
+    /// The names allowed directly under `path` in the file (`relay` → `enabled`, `tls`…; the
+    /// top level for ""), or in the items of a list of mappings, or in a mapping inside them.
+    static func allowedKeys(under path: String) -> Set<String> {
+        let parts = path.split(separator: ".").map(String.init)
+        if let listIndex = parts.firstIndex(where: { $0.hasSuffix("[]") }) {
+            let listKey = parts[...listIndex].joined(separator: ".").dropLast(2)
+            guard let setting = settings.first(where: { $0.key == listKey }) else { return [] }
+            var fields = setting.fields
+            for part in parts[(listIndex + 1)...] { fields = fields.first { $0.name == part }?.fields ?? [] }
+            return Set(fields.map(\.name))
+        }
+        let prefix = path.isEmpty ? "" : path + "."
+        return Set(settings.compactMap { setting in
+            guard setting.key.hasPrefix(prefix) else { return nil }
+            return setting.key.dropFirst(prefix.count).split(separator: ".").first.map(String.init)
+        })
+    }
+}
+
+extension ContractSetting {
+    var settingValue: SettingValue {
+        var entries: [SettingValue.Entry] = [.init("channels", .text(channels)), .init("format", .text(format.rawValue))]
+        let named: [(String, String?)] = [("id", fields.id), ("source", fields.source), ("sequence", fields.sequence),
+                                          ("type", fields.type), ("version", fields.version)]
+        let fieldEntries = named.compactMap { name, field in field.map { SettingValue.Entry(name, .text($0)) } }
+        if !fieldEntries.isEmpty { entries.append(.init("fields", .mapping(fieldEntries))) }
+        if !schemaFiles.isEmpty {
+            entries.append(.init("schemas", .mapping(schemaFiles.keys.sorted().map { .init($0, .text(schemaFiles[$0]!)) })))
+        }
+        if requireSchema { entries.append(.init("require_schema", .bool(true))) }
+        if sequence { entries.append(.init("sequence", .bool(true))) }
+        if let duplicates { entries.append(.init("duplicates", .duration(duplicates))) }
+        return .mapping(entries)
+    }
+}
+
+extension RedisURL {
+    /// The URL with its password masked, for `--print-config`.
+    var maskedDescription: String {
+        guard user != nil || password != nil else { return description }
+        let scheme = tls == nil ? "redis://" : "rediss://"
+        let credentials = (user ?? "") + (password == nil ? "" : ":" + ServeConfiguration.maskedSecret)
+        return scheme + credentials + "@" + seeds.map(\.description).joined(separator: ",")
+    }
+}
