@@ -6,7 +6,7 @@ SWIFT        ?= swift
 CONFIG       ?= release
 SUDO         := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 BUILD_DEPS   := libhiredis-dev libsqlite3-dev pkg-config
-DIST_DEPS    := dpkg-dev file groff-base
+DIST_DEPS    := dpkg-dev file groff-base lintian
 TEST_DEPS    := redis-server redis-tools prometheus prometheus-alertmanager jq sqlite3 iproute2 chromium openssl python3-redis python3-jsonschema \
                 systemd $(DIST_DEPS)
 BENCH_DEPS   := redis-server redis-tools
@@ -97,9 +97,10 @@ PREFIX        ?= /usr/local
 SYSCONFDIR    ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 UNITDIR       ?= $(PREFIX)/lib/systemd/system
 DESTDIR       ?=
-DIST_BUILD    := $(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-dist --product lookout
+DIST_BUILD    := $(SWIFT) build -c release --static-swift-stdlib -Xlinker -z -Xlinker now --scratch-path .build-dist --product lookout
 VERSION       := $(shell sed -n 's/.*static let current = "\(.*\)"/\1/p' Sources/Relay/LookoutVersion.swift)
 LOOKOUT_BIN   ?= .build-dist/release/lookout
+MAINTAINER    ?= Lookout maintainers <maintainers@lookout.example.org>
 
 dist-build: deps
 	$(call apt_install,$(DIST_DEPS))
@@ -130,8 +131,9 @@ deb: dist-build
 deb-files:
 	rm -rf .build-dist/deb/root
 	$(MAKE) --no-print-directory install-files DESTDIR=.build-dist/deb/root PREFIX=/usr SYSCONFDIR=/etc UNITDIR=/lib/systemd/system
-	dist/build-deb .build-dist/deb/root $(VERSION) .build-dist
-	@if command -v lintian >/dev/null; then lintian .build-dist/lookout_$(VERSION)_*.deb; else echo "deb: lintian is not installed; not checked"; fi
+	dist/build-deb .build-dist/deb/root $(VERSION) .build-dist "$(MAINTAINER)"
+	@if command -v lintian >/dev/null; then lintian --fail-on error,warning .build-dist/lookout_$(VERSION)_*.deb 2>&1 | grep -v "root privileges"; \
+	  test $${PIPESTATUS[0]} -eq 0 && echo "deb: lintian clean"; else echo "deb: lintian is not installed; not checked"; fi
 
 clean:
 	rm -rf .build .build-dist

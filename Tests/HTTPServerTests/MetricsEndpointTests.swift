@@ -32,7 +32,7 @@ import Testing
                 #expect(text.contains("lookout_channel_delivery_latency_seconds_bucket{channel=\"orders\",le=\"0.00025\"} 0\n"))
                 #expect(text.contains("lookout_channel_delivery_latency_seconds_bucket{channel=\"orders\",le=\"0.0005\"} 1\n"))
                 #expect(text.contains("lookout_channel_delivery_latency_seconds_count{channel=\"orders\"} 1\n"))
-                #expect(text.contains("lookout_build_info{version=\"test\"} 1.0\n"))
+                #expect(text.contains("lookout_build_info{version=\"test\",commit=\"unknown\",swift=\"6."))
                 #expect(text.contains("# TYPE lookout_channel_messages_total counter\n"))
             }
         }
