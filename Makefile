@@ -117,7 +117,7 @@ install-files:
 	  > $(DESTDIR)$(UNITDIR)/lookout.service
 	$(LOOKOUT_BIN) config example > $(DESTDIR)$(PREFIX)/share/lookout/lookout.example.yaml
 	test -e $(DESTDIR)$(SYSCONFDIR)/lookout/lookout.yaml || \
-	  install -m 0640 $(DESTDIR)$(PREFIX)/share/lookout/lookout.example.yaml $(DESTDIR)$(SYSCONFDIR)/lookout/lookout.yaml
+	  install -m 0644 $(DESTDIR)$(PREFIX)/share/lookout/lookout.example.yaml $(DESTDIR)$(SYSCONFDIR)/lookout/lookout.yaml
 	install -m 0644 alerts.yml $(DESTDIR)$(PREFIX)/share/lookout/alerts.yml
 	install -m 0644 dashboards/*.json $(DESTDIR)$(PREFIX)/share/lookout/dashboards/
 	dist/manpage $(LOOKOUT_BIN) $(VERSION) | gzip -9n > $(DESTDIR)$(PREFIX)/share/man/man1/lookout.1.gz
