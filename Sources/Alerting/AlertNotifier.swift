@@ -22,7 +22,6 @@ extension HTTPNotifier: AlertNotifier {}
 /// The publish itself is given (the relay in process, or a Redis connection). Runs as a
 /// `Service`: it publishes until graceful shutdown, then publishes what is still queued.
 public final class BusNotifier: AlertNotifier, Service {
-    public static let defaultChannel = "lookout:alerts"
     public let channel: String
     private let publish: @Sendable (String) async -> Bool
     private let onDelivery: @Sendable (AlertDelivery) -> Void

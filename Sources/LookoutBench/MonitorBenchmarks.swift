@@ -1,6 +1,7 @@
 import CBenchSupport
 import CHiredis
 import Foundation
+import LookoutCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -199,7 +200,7 @@ enum MonitorBenchmarks {
         var pipeline: [UInt8] = []
         for index in 0..<1000 {
             pipeline += RESPCommand.encode(["PUBLISH", "orders:\(index)", "x"])
-            pipeline += RESPCommand.encode(["PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"consumer-\#(index)","group":"g\#(index % 20)","interval_ms":600000,"processed":\#(index)}"#])
+            pipeline += RESPCommand.encode(["PUBLISH", OwnChannels.heartbeat, #"{"v":1,"consumer":"consumer-\#(index)","group":"g\#(index % 20)","interval_ms":600000,"processed":\#(index)}"#])
         }
         try connection.send(pipeline)
         let metricsPort = lookout.metricsPort!

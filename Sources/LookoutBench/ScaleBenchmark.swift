@@ -1,4 +1,5 @@
 import Foundation
+import LookoutCore
 
 #if canImport(Glibc)
 import Glibc
@@ -31,7 +32,7 @@ enum ScaleBenchmark {
         var round: [UInt8] = []
         for index in 0..<consumers {
             let beat = #"{"v":1,"consumer":"fleet-\#(index)","group":"fleet-\#(index % 50)","interval_ms":1000}"#
-            round += RESPCommand.encode(["PUBLISH", "lookout:heartbeat", beat])
+            round += RESPCommand.encode(["PUBLISH", OwnChannels.heartbeat, beat])
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 1)
         defer { buffer.deallocate() }

@@ -18,6 +18,8 @@ public final class HeartbeatSender: Service, Sendable {
         public var host = "127.0.0.1"
         public var port = 6380
         public var password: String?
+        /// Lookout's `OwnChannels.heartbeat` (this client library does not depend on Lookout's
+        /// core; a test checks that the two agree).
         public var heartbeatChannel = "lookout:heartbeat"
         /// Send the processed and failed counts. Turn off for a sender that processes nothing
         /// itself (a shell script's liveness beat): with no counts, no stall can be judged.

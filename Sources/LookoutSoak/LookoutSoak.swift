@@ -221,7 +221,7 @@ final class Soak: @unchecked Sendable {
             let silent = index == 0 && elapsed.truncatingRemainder(dividingBy: 30) > 24
             if !silent {
                 if connection == nil { connection = try? TestConnection(port: lookout.port) }
-                if let reply = try? connection?.call("PUBLISH", "lookout:heartbeat", heartbeat), case .integer(let receivers) = reply {
+                if let reply = try? connection?.call("PUBLISH", OwnChannels.heartbeat, heartbeat), case .integer(let receivers) = reply {
                     beats += 1
                     tally.withLock { tally in
                         tally.heartbeats += 1

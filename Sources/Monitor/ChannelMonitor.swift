@@ -33,7 +33,7 @@ public final class ChannelMonitor: Service, Sendable {
         /// subscription exists.
         public var consumedPatterns: [String] = []
         /// Lookout's own channels (heartbeats, alerts, probes): never reported as consumer-less.
-        public var ownChannels: Set<String> = [HeartbeatTracker.defaultChannel, "lookout:alerts", "lookout:probe"]
+        public var ownChannels: Set<String> = [OwnChannels.heartbeat, OwnChannels.alerts, OwnChannels.probe]
         /// Called with every consumer state change, after metrics are updated (alerting hooks in here).
         public var onTransition: @Sendable (HeartbeatTracker.ConsumerTransition) -> Void = { _ in }
         /// Called after each refresh with what is unhealthy right now (alerting hooks in here).

@@ -24,7 +24,7 @@ public final class RelayTap: RelayObserver {
     /// globs run, and the name is made, once per channel.
     nonisolated(unsafe) private var covered: [ByteBuffer: String?] = [:]
 
-    public init(queue: ObservationQueue, heartbeatChannel: String = HeartbeatTracker.defaultChannel, events: EventHandOver? = nil,
+    public init(queue: ObservationQueue, heartbeatChannel: String = OwnChannels.heartbeat, events: EventHandOver? = nil,
                 clock: @escaping @Sendable () -> Double = wallClockSeconds) {
         self.queue = queue
         self.heartbeatChannel = ByteBuffer(string: heartbeatChannel)

@@ -31,7 +31,7 @@ public final class RedisSource: MonitoredSource, Service {
     /// Settings of one Redis source.
     public struct Configuration: Sendable {
         public var url: RedisURL
-        public var probeChannel = "lookout:probe"
+        public var probeChannel = OwnChannels.probe
         public var pollInterval: Duration = .seconds(1)
         /// Most distinct channel names polled with NUMSUB.
         public var maxPolledChannels = 1000
@@ -57,7 +57,7 @@ public final class RedisSource: MonitoredSource, Service {
         /// outside are not seen at all: no counts, no series, no alert. Default `*`: everything.
         public var watch: [String] = ["*"]
 
-        public init(url: RedisURL, timestampField: String? = nil, heartbeatChannel: String = HeartbeatTracker.defaultChannel) {
+        public init(url: RedisURL, timestampField: String? = nil, heartbeatChannel: String = OwnChannels.heartbeat) {
             self.url = url
             self.timestampField = timestampField
             self.heartbeatChannel = heartbeatChannel

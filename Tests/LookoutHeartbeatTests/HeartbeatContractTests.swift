@@ -13,6 +13,10 @@ import Testing
 /// The contract between the library consumers link and the monitor: `Heartbeat.parse`
 /// accepts exactly what `HeartbeatSender` sends, every field read back as sent.
 @Suite struct HeartbeatContractTests {
+    @Test func theSenderPublishesOnTheChannelTheMonitorListensToByDefault() {
+        #expect(HeartbeatSender.Configuration(consumer: "c").heartbeatChannel == OwnChannels.heartbeat)
+    }
+
     @Test(arguments: [
         (group: "billing" as String?, channels: ["orders.*", "payments"], progress: true, interval: Duration.milliseconds(1500)),
         (group: nil, channels: [], progress: false, interval: .seconds(5)),

@@ -34,9 +34,6 @@ public struct HeartbeatTracker: Sendable {
         public var progress: ConsumerStateMachine.Progress { detector.progress }
     }
 
-    /// Where consumers publish heartbeats unless configured otherwise.
-    public static let defaultChannel = "lookout:heartbeat"
-
     /// A group's health: `degraded` when some members are down, `down` when all live members are.
     public enum GroupState: String, Sendable, Hashable {
         case healthy, degraded, down
