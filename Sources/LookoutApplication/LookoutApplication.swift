@@ -251,7 +251,7 @@ public final class LookoutApplication: Service, Sendable {
     public func run() async throws {
         let logger = self.logger
         var group = ServiceGroupConfiguration(
-            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: Loud(service: $0, logger: logger)) }, logger: logger)
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: UnexpectedEndReporter(service: $0, logger: logger)) }, logger: logger)
         group.maximumGracefulShutdownDuration = shutdownTimeout * services.count
         group.maximumCancellationDuration = shutdownTimeout
         try await ServiceGroup(configuration: group).run()
@@ -313,7 +313,7 @@ private struct HangupHandler: Service {
 
 /// A service that says so, loudly, when it ends before Lookout was asked to stop: the group
 /// then stops everything (swift-service-lifecycle's rule), which must never pass unnoticed.
-private struct Loud: Service {
+private struct UnexpectedEndReporter: Service {
     let service: any Service
     let logger: Logger
 

@@ -72,7 +72,8 @@ public final class RedisSource: MonitoredSource, Service {
         case shard(Int)
     }
 
-    struct Shared: Sendable {
+    /// What the reader and the poller learn about the Redis and hand each other, under one lock.
+    struct ObservedState: Sendable {
         /// Whether `PSUBSCRIBE *` is held now.
         var patternSubscribed = false
         /// Subscriptions missing, and the gap they make.
@@ -145,7 +146,7 @@ public final class RedisSource: MonitoredSource, Service {
 
     public let configuration: Configuration
     public var name: String { configuration.url.description }
-    let shared: Mutex<Shared>
+    let shared: Mutex<ObservedState>
     private let stopping = Atomic<Bool>(false)
     let probeID = UInt64.random(in: 1...UInt64.max)
     let envelope: EnvelopeTimestamp?
@@ -178,7 +179,7 @@ public final class RedisSource: MonitoredSource, Service {
             patterns.append(Array(GlobPattern.escaped(channel).utf8))
         }
         self.subscriptionPatterns = patterns
-        self.shared = Mutex(Shared(topology: .standalone(host: configuration.url.host, port: configuration.url.port),
+        self.shared = Mutex(ObservedState(topology: .standalone(host: configuration.url.host, port: configuration.url.port),
                                    lastCompletePoll: monotonicSeconds()))
         let labels = [("source", configuration.url.description)]
         let registry = metrics.registry

@@ -13,8 +13,8 @@ struct ChannelRecord: ReportRecord {
     var values: [Any?]
 
     init(_ row: ChannelSummary, seconds: Double) {
-        values = [row.channel, row.messages, Human.rounded(Double(row.messages) / seconds), row.bytes, row.unrouted, row.subscribers,
-                  row.latencyP99.map(Human.latencySeconds), row.lastMessageAt.map(Human.rfc3339), row.invalid, row.gaps, row.duplicates]
+        values = [row.channel, row.messages, ReadableFormat.rounded(Double(row.messages) / seconds), row.bytes, row.unrouted, row.subscribers,
+                  row.latencyP99.map(ReadableFormat.latencySeconds), row.lastMessageAt.map(ReadableFormat.rfc3339), row.invalid, row.gaps, row.duplicates]
     }
 }
 
@@ -26,7 +26,7 @@ struct ViolationRecordRow: ReportRecord {
 
     init(_ row: StoredViolation) {
         let text = String(validating: row.payload, as: UTF8.self)
-        values = [Human.rfc3339(row.at), row.channel, row.reason, row.source, row.eventID, row.pointer, row.message, text,
+        values = [ReadableFormat.rfc3339(row.at), row.channel, row.reason, row.source, row.eventID, row.pointer, row.message, text,
                   text == nil ? Data(row.payload).base64EncodedString() : nil]
     }
 }
@@ -38,8 +38,8 @@ struct LiveChannelRecord: ReportRecord {
     var values: [Any?]
 
     init(_ channel: String, _ live: ChannelStatistics.Channel) {
-        values = [channel, live.messages, Human.rounded(live.messagesPerSecond), live.bytes, live.unrouted, live.subscribers,
-                  live.latencyP99.map(Human.latencySeconds), live.lastMessageAt.map(Human.rfc3339), Human.rounded(live.bytesPerSecond),
+        values = [channel, live.messages, ReadableFormat.rounded(live.messagesPerSecond), live.bytes, live.unrouted, live.subscribers,
+                  live.latencyP99.map(ReadableFormat.latencySeconds), live.lastMessageAt.map(ReadableFormat.rfc3339), ReadableFormat.rounded(live.bytesPerSecond),
                   live.patternSubscribers, live.consumptionUnknown]
     }
 }
@@ -50,7 +50,7 @@ struct SourceRecord: ReportRecord {
     var values: [Any?]
 
     init(name: String, notReadyReason: String?, reconnects: UInt64, probeRoundTrip: Double?) {
-        values = [name, notReadyReason == nil, notReadyReason, reconnects, probeRoundTrip.map(Human.latencySeconds)]
+        values = [name, notReadyReason == nil, notReadyReason, reconnects, probeRoundTrip.map(ReadableFormat.latencySeconds)]
     }
 }
 
@@ -60,10 +60,10 @@ struct HistoryRecord: ReportRecord {
     var values: [Any?]
 
     init(_ point: HistoryPoint, step: Int64) {
-        values = [Human.rfc3339(Double(point.start)), step, point.messages, Human.rounded(Double(point.messages) / Double(step)),
-                  point.bytes, point.unrouted, point.subscribers, point.latencyP50.map(Human.latencySeconds),
-                  point.latencyP90.map(Human.latencySeconds), point.latencyP99.map(Human.latencySeconds),
-                  point.latencyMax.map(Human.latencySeconds)]
+        values = [ReadableFormat.rfc3339(Double(point.start)), step, point.messages, ReadableFormat.rounded(Double(point.messages) / Double(step)),
+                  point.bytes, point.unrouted, point.subscribers, point.latencyP50.map(ReadableFormat.latencySeconds),
+                  point.latencyP90.map(ReadableFormat.latencySeconds), point.latencyP99.map(ReadableFormat.latencySeconds),
+                  point.latencyMax.map(ReadableFormat.latencySeconds)]
     }
 }
 
@@ -75,8 +75,8 @@ struct ConsumerRecord: ReportRecord {
     init(_ consumer: HeartbeatTracker.ConsumerSnapshot) {
         let detector = consumer.detector
         let progress = detector.progress
-        values = [consumer.consumer, consumer.group, detector.state.rawValue, Human.rfc3339(detector.stateSince), detector.reason,
-                  detector.connectionOnly ? nil : Human.rfc3339(detector.lastHeartbeatAt), detector.interval, detector.processed,
+        values = [consumer.consumer, consumer.group, detector.state.rawValue, ReadableFormat.rfc3339(detector.stateSince), detector.reason,
+                  detector.connectionOnly ? nil : ReadableFormat.rfc3339(detector.lastHeartbeatAt), detector.interval, detector.processed,
                   detector.failed, detector.channels, !detector.connectionOnly, progress.lag, progress.missed, progress.restarts,
                   progress.reconnects]
     }
@@ -87,7 +87,7 @@ struct TransitionRow: ReportRecord {
     var values: [Any?]
 
     init(_ transition: TransitionRecord) {
-        values = [Human.rfc3339(transition.at), transition.consumer, transition.group, transition.from.rawValue, transition.to.rawValue,
+        values = [ReadableFormat.rfc3339(transition.at), transition.consumer, transition.group, transition.from.rawValue, transition.to.rawValue,
                   transition.reason, transition.kind.rawValue, transition.missed]
     }
 }
@@ -100,10 +100,10 @@ struct AlertRecord: ReportRecord {
         let alert = stored.alert
         let deliveries: [[String: Any]] = stored.deliveries.map { delivery in
             ["status": delivery.status.rawValue, "notifier": delivery.notifier, "outcome": delivery.outcome,
-             "attempts": delivery.attempts, "at": Human.rfc3339(delivery.at), "error": delivery.error ?? NSNull()]
+             "attempts": delivery.attempts, "at": ReadableFormat.rfc3339(delivery.at), "error": delivery.error ?? NSNull()]
         }
-        values = [alert.name, alert.status.rawValue, Reports.subject(alert), Human.rfc3339(alert.startsAt.timeIntervalSince1970),
-                  alert.endsAt.map { Human.rfc3339($0.timeIntervalSince1970) }, alert.annotations["summary"] ?? "",
+        values = [alert.name, alert.status.rawValue, Reports.subject(alert), ReadableFormat.rfc3339(alert.startsAt.timeIntervalSince1970),
+                  alert.endsAt.map { ReadableFormat.rfc3339($0.timeIntervalSince1970) }, alert.annotations["summary"] ?? "",
                   alert.annotations["description"] ?? "", alert.labels, deliveries]
     }
 }

@@ -46,10 +46,10 @@ public enum Reports {
             if integrity { columns += [.init("INV", alignRight: true), .init("GAP", alignRight: true), .init("DUP", alignRight: true)] }
             var table = TextTable(columns)
             for row in rows {
-                var cells = [row.channel, Human.count(row.messages), Human.rate(Double(row.messages) / seconds), Human.bytes(row.bytes),
-                             Human.count(row.unrouted), "\(row.subscribers)", Human.latency(row.latencyP99),
-                             row.lastMessageAt.map { Human.age(style.now - $0) } ?? "-"]
-                if integrity { cells += [Human.count(row.invalid), Human.count(row.gaps), Human.count(row.duplicates)] }
+                var cells = [row.channel, ReadableFormat.count(row.messages), ReadableFormat.rate(Double(row.messages) / seconds), ReadableFormat.bytes(row.bytes),
+                             ReadableFormat.count(row.unrouted), "\(row.subscribers)", ReadableFormat.latency(row.latencyP99),
+                             row.lastMessageAt.map { ReadableFormat.age(style.now - $0) } ?? "-"]
+                if integrity { cells += [ReadableFormat.count(row.invalid), ReadableFormat.count(row.gaps), ReadableFormat.count(row.duplicates)] }
                 table.append(cells)
             }
             return table.render(width: style.width)
@@ -84,17 +84,17 @@ public enum Reports {
         case .table:
             var out = ""
             if style.sparkline, let first = points.first, let last = points.last {
-                out += "\(channel)  \(Human.time(Double(first.start), style)) – \(Human.time(Double(last.start + step), style))"
-                out += "  step \(Human.duration(Double(step)))\n"
-                out += "msg/s \(Sparkline.render(rates))  max \(Human.rate(rates.max() ?? 0))\n\n"
+                out += "\(channel)  \(ReadableFormat.time(Double(first.start), style)) – \(ReadableFormat.time(Double(last.start + step), style))"
+                out += "  step \(ReadableFormat.duration(Double(step)))\n"
+                out += "msg/s \(Sparkline.render(rates))  max \(ReadableFormat.rate(rates.max() ?? 0))\n\n"
             }
             var table = TextTable([.init("TIME"), .init("MSGS", alignRight: true), .init("MSG/S", alignRight: true),
                                    .init("BYTES", alignRight: true), .init("UNROUTED", alignRight: true), .init("SUBS", alignRight: true),
                                    .init("P50", alignRight: true), .init("P99", alignRight: true), .init("MAX", alignRight: true)])
             for (point, rate) in zip(points, rates) {
-                table.append([Human.time(Double(point.start), style), Human.count(point.messages), Human.rate(rate), Human.bytes(point.bytes),
-                              Human.count(point.unrouted), point.subscribers.map { "\($0)" } ?? "-", Human.latency(point.latencyP50),
-                              Human.latency(point.latencyP99), Human.latency(point.latencyMax)])
+                table.append([ReadableFormat.time(Double(point.start), style), ReadableFormat.count(point.messages), ReadableFormat.rate(rate), ReadableFormat.bytes(point.bytes),
+                              ReadableFormat.count(point.unrouted), point.subscribers.map { "\($0)" } ?? "-", ReadableFormat.latency(point.latencyP50),
+                              ReadableFormat.latency(point.latencyP99), ReadableFormat.latency(point.latencyMax)])
             }
             return out + table.render(width: style.width)
         case .json, .csv:
@@ -114,9 +114,9 @@ public enum Reports {
                 let detector = consumer.detector
                 let progress = detector.progress
                 table.append([consumer.consumer, consumer.group.isEmpty ? "-" : consumer.group, detector.state.rawValue,
-                              Human.age(style.now - detector.stateSince),
-                              detector.connectionOnly ? "no beats" : Human.age(style.now - detector.lastHeartbeatAt),
-                              detector.processed.map(Human.count) ?? "-", progress.lag.map(Human.count) ?? "-", Human.count(progress.missed), Human.count(progress.restarts)])
+                              ReadableFormat.age(style.now - detector.stateSince),
+                              detector.connectionOnly ? "no beats" : ReadableFormat.age(style.now - detector.lastHeartbeatAt),
+                              detector.processed.map(ReadableFormat.count) ?? "-", progress.lag.map(ReadableFormat.count) ?? "-", ReadableFormat.count(progress.missed), ReadableFormat.count(progress.restarts)])
             }
             return table.render(width: style.width)
         case .json, .csv:
@@ -134,10 +134,10 @@ public enum Reports {
             var out = ""
             let facts: [(String, String)] = [
                 ("consumer", consumer.consumer), ("group", consumer.group.isEmpty ? "-" : consumer.group),
-                ("state", "\(detector.state.rawValue) since \(Human.time(detector.stateSince, style)) (\(Human.age(style.now - detector.stateSince)))"),
+                ("state", "\(detector.state.rawValue) since \(ReadableFormat.time(detector.stateSince, style)) (\(ReadableFormat.age(style.now - detector.stateSince)))"),
                 ("reason", detector.reason.isEmpty ? "-" : detector.reason),
                 ("last beat", detector.connectionOnly ? "none (watched by its subscribed connection)"
-                    : "\(Human.time(detector.lastHeartbeatAt, style)) (\(Human.age(style.now - detector.lastHeartbeatAt))), every \(Human.duration(detector.interval))"),
+                    : "\(ReadableFormat.time(detector.lastHeartbeatAt, style)) (\(ReadableFormat.age(style.now - detector.lastHeartbeatAt))), every \(ReadableFormat.duration(detector.interval))"),
                 ("processed", detector.processed.map { "\($0)" } ?? "-"), ("failed", detector.failed.map { "\($0)" } ?? "-"),
                 ("channels", detector.channels.isEmpty ? "-" : detector.channels.joined(separator: ", ")),
                 ("lag", detector.progress.lag.map { "\($0) messages" } ?? "-"),
@@ -150,8 +150,8 @@ public enum Reports {
             var table = TextTable([.init("TIME"), .init("FROM"), .init("TO"), .init("MISSED", alignRight: true), .init("REASON", shrinks: true)])
             for transition in transitions {
                 let to = transition.kind == .change ? transition.to.rawValue : transition.kind.rawValue
-                table.append([Human.time(transition.at, style), transition.from.rawValue, to,
-                              transition.missed.map(Human.count) ?? "-", transition.reason])
+                table.append([ReadableFormat.time(transition.at, style), transition.from.rawValue, to,
+                              transition.missed.map(ReadableFormat.count) ?? "-", transition.reason])
             }
             return out + table.render(width: style.width)
         case .json:
@@ -171,7 +171,7 @@ public enum Reports {
                                    .init("WHERE", shrinks: true), .init("WHY", shrinks: true)])
             for row in rows {
                 let event = [row.eventID, row.source.map { "from \($0)" }].compactMap { $0 }.joined(separator: " ")
-                table.append([Human.time(row.at, style), row.channel, row.reason, event.isEmpty ? "-" : event,
+                table.append([ReadableFormat.time(row.at, style), row.channel, row.reason, event.isEmpty ? "-" : event,
                               row.pointer.isEmpty ? "/" : row.pointer, row.message])
             }
             return table.render(width: style.width)
@@ -189,8 +189,8 @@ public enum Reports {
                                    .init("SENT")])
             for stored in alerts {
                 let alert = stored.alert
-                let lasted = alert.endsAt.map { Human.duration($0.timeIntervalSince(alert.startsAt)) } ?? "firing"
-                table.append([Human.time(alert.startsAt.timeIntervalSince1970, style), lasted, alert.name, subject(alert),
+                let lasted = alert.endsAt.map { ReadableFormat.duration($0.timeIntervalSince(alert.startsAt)) } ?? "firing"
+                table.append([ReadableFormat.time(alert.startsAt.timeIntervalSince1970, style), lasted, alert.name, subject(alert),
                               deliverySummary(stored.deliveries)])
             }
             return table.render(width: style.width)

@@ -57,12 +57,12 @@ public struct TopView {
         func number(_ object: [String: Any], _ key: String) -> Double? { (object[key] as? NSNumber)?.doubleValue }
         func ago(_ object: [String: Any], _ key: String) -> String {
             guard let iso = object[key] as? String, let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(iso) else { return "-" }
-            return Human.age(style.now - date.timeIntervalSince1970)
+            return ReadableFormat.age(style.now - date.timeIntervalSince1970)
         }
 
         var lines: [String] = []
         let sourceList = sources.map { source in "\(text(source, "source")) " + paint((source["up"] as? Bool) == true ? "up" : "down", (source["up"] as? Bool) == true ? "up" : "down") }
-        lines.append("lookout top — \(url) — \(Human.time(style.now, style))")
+        lines.append("lookout top — \(url) — \(ReadableFormat.time(style.now, style))")
         lines.append("sources: " + (sourceList.isEmpty ? "none" : sourceList.joined(separator: ", ")))
 
         let firing = (alerts ?? []).filter { text($0, "status") == "firing" }
@@ -87,8 +87,8 @@ public struct TopView {
             for consumer in sorted {
                 table.append([text(consumer, "consumer"), text(consumer, "group").isEmpty ? "-" : text(consumer, "group"), text(consumer, "state"),
                               ago(consumer, "state_since"), (consumer["heartbeats"] as? Bool) == true ? ago(consumer, "last_heartbeat") : "no beats",
-                              number(consumer, "lag").map { Human.count(UInt64($0)) } ?? "-",
-                              number(consumer, "missed").map { Human.count(UInt64($0)) } ?? "-"])
+                              number(consumer, "lag").map { ReadableFormat.count(UInt64($0)) } ?? "-",
+                              number(consumer, "missed").map { ReadableFormat.count(UInt64($0)) } ?? "-"])
             }
             lines += colouredStates(table.render(width: style.width), states: sorted.map { text($0, "state") }, paint: paint)
         }
@@ -100,10 +100,10 @@ public struct TopView {
                                    .init("SUBS", alignRight: true), .init("LOST", alignRight: true), .init("P99", alignRight: true)])
             let sorted = channels.sorted { (number($0, "messages_per_second") ?? 0, text($1, "channel")) > (number($1, "messages_per_second") ?? 0, text($0, "channel")) }
             for channel in sorted {
-                table.append([text(channel, "channel"), Human.rate(number(channel, "messages_per_second") ?? 0),
-                              Human.bytes(UInt64(max(0, number(channel, "bytes_per_second") ?? 0))) + "/s",
-                              text(channel, "subscribers"), Human.count(UInt64(max(0, number(channel, "unrouted") ?? 0))),
-                              Human.latency(number(channel, "latency_p99_seconds"))])
+                table.append([text(channel, "channel"), ReadableFormat.rate(number(channel, "messages_per_second") ?? 0),
+                              ReadableFormat.bytes(UInt64(max(0, number(channel, "bytes_per_second") ?? 0))) + "/s",
+                              text(channel, "subscribers"), ReadableFormat.count(UInt64(max(0, number(channel, "unrouted") ?? 0))),
+                              ReadableFormat.latency(number(channel, "latency_p99_seconds"))])
             }
             lines += table.render(width: style.width).split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
         }

@@ -2,7 +2,7 @@ import Foundation
 import LookoutCore
 
 /// Numbers, sizes, durations and times the way the tables print them.
-enum Human {
+enum ReadableFormat {
     static func count(_ value: UInt64) -> String {
         value < 100_000 ? "\(value)" : scaled(Double(value), units: ["", "k", "M", "G", "T"], base: 1000)
     }
