@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+
 /// Failed logins are logged at most once per client address every 10 seconds, with how many
 /// there were since, so a password-guessing burst makes a few lines, not one per attempt. The
 /// password is never logged.
