@@ -87,8 +87,8 @@ fuzz: deps
 SOAK ?= 10m
 soak: test-deps
 	$(SWIFT) build -c release --product lookout
-	$(SWIFT) build -c release --product lookout-soak
-	$$($(SWIFT) build -c release --show-bin-path)/lookout-soak --duration $(SOAK)
+	$(SWIFT) build -c release --product LookoutSoak
+	$$($(SWIFT) build -c release --show-bin-path)/LookoutSoak --duration $(SOAK)
 
 # Installing on a host. The binary has the Swift runtime linked in (it runs where no Swift
 # toolchain is) and no debug symbols; it is built in .build-dist so that it never rebuilds the

@@ -20,7 +20,6 @@ let package = Package(
     products: [
         .executable(name: "lookout", targets: ["LookoutCLI"]),
         .executable(name: "lookout-bench", targets: ["LookoutBench"]),
-        .executable(name: "lookout-soak", targets: ["LookoutSoak"]),
         .library(name: "LookoutHeartbeat", targets: ["LookoutHeartbeat"]),
     ],
     dependencies: [
@@ -66,9 +65,11 @@ let package = Package(
         .target(name: "Reports", dependencies: ["LookoutCore", "Store"]),
 
         // I/O.
+        // Reading PEM certificates and keys, for the relay's listener and the links to Redis.
+        .target(name: "TLSSupport", dependencies: [nioSSL]),
         .target(
             name: "Relay",
-            dependencies: ["RESP", "PubSubCore", "Glob", nioCore, .product(name: "NIOPosix", package: "swift-nio"), logging, lifecycle,
+            dependencies: ["RESP", "PubSubCore", "Glob", "TLSSupport", nioCore, .product(name: "NIOPosix", package: "swift-nio"), logging, lifecycle,
                            .product(name: "Crypto", package: "swift-crypto"), nioSSL]
         ),
         .target(
@@ -77,7 +78,7 @@ let package = Package(
         ),
         .target(
             name: "RedisSources",
-            dependencies: ["LookoutCore", "Glob", "LookoutMetrics", "Monitor", "CHiredis", .product(name: "NIOPosix", package: "swift-nio"),
+            dependencies: ["LookoutCore", "Glob", "LookoutMetrics", "Monitor", "TLSSupport", "CHiredis", .product(name: "NIOPosix", package: "swift-nio"),
                            nioSSL, .product(name: "NIOTLS", package: "swift-nio"), logging, prometheus, lifecycle]
         ),
         .target(
@@ -142,7 +143,8 @@ let package = Package(
         ),
 
         // `make soak`: lookout serve under churn and faults for a bounded time, then checked.
-        .executableTarget(name: "LookoutSoak", dependencies: ["LookoutTestSupport", "LookoutCore", "RESP", nioCore]),
+        // Test tooling rather than a product: it lives with the tests and is built on their support.
+        .executableTarget(name: "LookoutSoak", dependencies: ["LookoutTestSupport", "LookoutCore", "RESP", nioCore], path: "Tests/Soak"),
 
         // Tests: one target per library module, plus integration tests against real servers.
         .target(

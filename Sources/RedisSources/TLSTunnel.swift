@@ -6,7 +6,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOTLS
-import Relay
+import TLSSupport
 
 /// A TLS connection to Redis that hiredis uses as if it were a plain socket.
 ///

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import TLSSupport
 import PubSubCore
 import ServiceLifecycle
 import Synchronization
