@@ -59,7 +59,7 @@ public final class ChannelMonitor: Service, Sendable {
         public init() {}
     }
 
-    private struct State: Sendable {
+    struct State: Sendable {
         var grouping: ChannelGrouping
         var statistics = ChannelStatistics()
         var tracker: HeartbeatTracker
@@ -80,7 +80,7 @@ public final class ChannelMonitor: Service, Sendable {
         var rows: ConsumerRowSchedule
     }
 
-    private struct ReportedCounts: Sendable {
+    struct ReportedCounts: Sendable {
         var processed: UInt64 = 0
         var failed: UInt64 = 0
         var missed: UInt64 = 0
@@ -90,15 +90,15 @@ public final class ChannelMonitor: Service, Sendable {
 
     public let queue: ObservationQueue
     public let metrics: MonitorMetrics
-    private let sources: [any MonitoredSource]
-    private let relay: RelayServer?
-    private let configuration: Configuration
-    private let logger: Logger
-    private let state: Mutex<State>
+    let sources: [any MonitoredSource]
+    let relay: RelayServer?
+    let configuration: Configuration
+    let logger: Logger
+    let state: Mutex<State>
     /// The time up to which observations have been taken in: when the last completed drain
     /// began (everything offered before it was in that batch). Silence is judged up to here,
     /// never past it. Apart from `state`, so the lag can be read while a batch is applied.
-    private let watermark: Mutex<Double>
+    let watermark: Mutex<Double>
     /// When the loop last began an iteration (for the service manager's watchdog).
     private let lastIteration = Mutex(ContinuousClock.now)
     /// Whether the monitor is behind now (for one log line per episode), and since when.
@@ -107,7 +107,7 @@ public final class ChannelMonitor: Service, Sendable {
     private let reconnectLog = RateLimitedLog(interval: 10)
     private let violationLog = RateLimitedLog(interval: 10)
     /// `lookout_source_up` of each source, in the order of `sources`.
-    private let sourceUp: [Gauge]
+    let sourceUp: [Gauge]
 
     /// - Parameters:
     ///   - sources: where subscriber counts come from; a ``RelaySource`` also provides the
@@ -346,11 +346,11 @@ public final class ChannelMonitor: Service, Sendable {
         }
     }
 
-    private static func tally(_ label: String, at time: Double, in state: inout State, _ change: (inout IntegrityCounts) -> Void) {
+    static func tally(_ label: String, at time: Double, in state: inout State, _ change: (inout IntegrityCounts) -> Void) {
         change(&state.integrityTally[label, default: IntegrityCounts(channel: label, minute: Int64(time / 60) * 60)])
     }
 
-    private static func integritySeries(_ label: String, in state: inout State, metrics: MonitorMetrics) -> MonitorMetrics.IntegritySeries {
+    static func integritySeries(_ label: String, in state: inout State, metrics: MonitorMetrics) -> MonitorMetrics.IntegritySeries {
         if let existing = state.integritySeries[label] { return existing }
         let created = metrics.integritySeries(for: label)
         state.integritySeries[label] = created
@@ -446,115 +446,6 @@ public final class ChannelMonitor: Service, Sendable {
     /// Every tracked consumer.
     public func consumers() -> [HeartbeatTracker.ConsumerSnapshot] {
         state.withLock { $0.tracker.consumers }
-    }
-
-    private static func series(_ label: String, in state: inout State, metrics: MonitorMetrics) -> MonitorMetrics.ChannelSeries {
-        if let existing = state.series[label] { return existing }
-        let created = metrics.series(for: label)
-        state.series[label] = created
-        return created
-    }
-
-    /// Recomputes rates and pulls subscriber counts and counters from the relay.
-    public func refresh() async {
-        let now = configuration.wallClock()
-        var subscriberCounts: [String: Int] = [:]
-        for source in sources {
-            subscriberCounts.merge(await source.subscriberCounts(), uniquingKeysWith: +)
-        }
-        var outputBytes: [String: Int] = [:]
-        for source in sources {
-            outputBytes.merge(await source.namedSubscriberOutputBytes(), uniquingKeysWith: +)
-        }
-        var unattributedPatterns = 0
-        for source in sources { unattributedPatterns += await source.unattributedPatterns }
-        var relayStatistics: RelayStatistics?
-        if let relay { relayStatistics = try? await relay.statistics() }
-        let notReady = await sourcesNotReady()
-        let (unserved, buckets, consumers, integrity) = state.withLock { state in
-            var byLabel: [String: Int] = [:]
-            for (channel, count) in subscriberCounts {
-                guard let label = state.grouping.label(for: channel) else { continue }
-                byLabel[label, default: 0] += count
-            }
-            state.statistics.replaceSubscribers(byLabel)
-            let patterns = PatternConsumers(known: configuration.consumedPatterns + Array(state.tracker.livePatterns),
-                                            unattributed: unattributedPatterns)
-            let exact = state.patternReceivers
-            state.statistics.assessPatterns { label, channel in
-                patterns.assess(label, subscribers: channel.subscribers, exact: exact[label])
-            }
-            for (label, channel) in state.statistics.channels {
-                let series = Self.series(label, in: &state, metrics: metrics)
-                series.subscribers.set(Int64(channel.subscribers))
-                series.patternSubscribers.set(Int64(channel.patternSubscribers))
-                series.consumptionUnknown.set(Int64(channel.consumptionUnknown ? 1 : 0))
-            }
-            metrics.consumers.setOutputBuffers(outputBytes)
-            let buckets = state.statistics.tick(now: now)
-            // Mutated in place: a copy of the ledger would copy every source's state.
-            if let settled = state.ledger?.takeMissing(now: now) {
-                for (channel, missing) in settled {
-                    guard let label = state.grouping.label(for: channel) else { continue }
-                    Self.integritySeries(label, in: &state, metrics: metrics).sequenceGaps.increment(by: Int64(clamping: missing))
-                    Self.tally(label, at: now, in: &state) { $0.gaps += missing }
-                }
-                metrics.integritySourcesTracked.set(Int64(state.ledger?.sequences.streamCount ?? 0))
-                metrics.integrityDuplicateKeys.set(Int64(state.ledger?.duplicateKeys ?? 0))
-            }
-            metrics.trackedChannels.set(Int64(state.series.count))
-            Self.export(state.grouping.overflowCount, as: "overflow", to: metrics.channelsOverflowed, state: &state)
-            Self.export(queue.droppedCount, as: "dropped", to: metrics.observationsDropped, state: &state)
-            Self.export(state.tracker.refusedConsumers, as: "refused", to: metrics.consumersRefused, state: &state)
-            if let relayStatistics {
-                metrics.relayClients.set(Int64(relayStatistics.connectedClients))
-                Self.export(relayStatistics.slowSubscriberDisconnects, as: "slow", to: metrics.relaySlowSubscriberDisconnects, state: &state)
-                Self.export(relayStatistics.keepaliveDisconnects, as: "keepalive", to: metrics.relayKeepaliveDisconnects, state: &state)
-                Self.export(relayStatistics.delayedLoginRefusals, as: "auth:delayed", to: metrics.relayDelayedLoginRefusals, state: &state)
-                for reason in AuthFailure.allCases {
-                    Self.export(relayStatistics.authFailures[reason] ?? 0, as: "auth:\(reason.rawValue)", to: metrics.relayAuthFailures(reason),
-                                state: &state)
-                }
-            }
-            for (group, members) in state.tracker.groupMembers where !group.isEmpty {
-                for kind in ConsumerStateMachine.State.allCases {
-                    metrics.groupConsumers(group, state: kind).set(Int64(members[kind] ?? 0))
-                }
-            }
-            // Traffic as far as it has been taken in: a monitor behind does not find channels idle.
-            let judged = min(now, takenInUntil)
-            let unserved = Self.unservedChannels(state, excluding: configuration.ownChannels, since: judged - configuration.trafficWindow)
-            defer { state.integrityTally = [:] }
-            return (unserved, buckets, state.rows.take(at: now), Array(state.integrityTally.values))
-        }
-        configuration.onRefresh(buckets, consumers)
-        if !integrity.isEmpty { configuration.onIntegrity(integrity) }
-        configuration.onHealth(HealthSnapshot(unservedChannels: unserved, sources: sources.map(\.name), sourcesDown: notReady, at: now))
-    }
-
-    /// Channels that carried traffic since `since` while nothing serves them: no subscriber and
-    /// no pattern subscriber, or every consumer that declares the channel in its heartbeats is
-    /// down or stopped. A channel whose consumption is unknown is not judged. (A window, not the
-    /// last second, so a channel with a message every few seconds is judged steadily.)
-    /// Busiest first (see ``HealthSnapshot/busiestFirst(_:)``).
-    private static func unservedChannels(_ state: State, excluding own: Set<String>, since: Double) -> [String] {
-        let consumers = state.tracker.machinesServingChannels
-        let unserved = state.statistics.channels.compactMap { label, channel -> (String, Double)? in
-            guard (channel.lastMessageAt ?? -.infinity) >= since, label != ChannelGrouping.overflowLabel, !own.contains(label) else { return nil }
-            guard !channel.consumptionUnknown else { return nil }
-            if channel.subscribers + channel.patternSubscribers == 0 { return (label, channel.messagesPerSecond) }
-            let declared = consumers.filter { $0.serves(label) }
-            if !declared.isEmpty && declared.allSatisfy({ $0.state == .down || $0.state == .stopped }) { return (label, channel.messagesPerSecond) }
-            return nil
-        }
-        return HealthSnapshot.busiestFirst(unserved)
-    }
-
-    /// Adds the growth of an absolute count since the last export to a Prometheus counter.
-    private static func export(_ total: UInt64, as key: String, to counter: Counter, state: inout State) {
-        let previous = state.exported[key] ?? 0
-        if total > previous { counter.increment(by: Int64(total - previous)) }
-        state.exported[key] = total
     }
 
     /// Names of sources that are not connected; updates `lookout_source_up` on the way.
