@@ -69,7 +69,7 @@ let package = Package(
         .target(name: "TLSSupport", dependencies: [nioSSL]),
         .target(
             name: "Relay",
-            dependencies: ["RESP", "PubSubCore", "Glob", "TLSSupport", nioCore, .product(name: "NIOPosix", package: "swift-nio"), logging, lifecycle,
+            dependencies: ["RESP", "PubSubCore", "Glob", "TLSSupport", "LookoutCore", nioCore, .product(name: "NIOPosix", package: "swift-nio"), logging, lifecycle,
                            .product(name: "Crypto", package: "swift-crypto"), nioSSL]
         ),
         .target(

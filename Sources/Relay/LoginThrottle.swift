@@ -1,21 +1,15 @@
 import Logging
+import LookoutCore
 import NIOCore
 
 /// Failed logins are logged at most once per client address every 10 seconds, with how many
 /// there were since, so a password-guessing burst makes a few lines, not one per attempt. The
 /// password is never logged.
 struct AuthFailureLog {
-    private var lastLogged: [String: (at: NIODeadline, suppressed: Int)] = [:]
-    static let interval = TimeAmount.seconds(10)
+    private var limit = LogRateLimit(interval: 10)
 
-    mutating func note(_ failure: AuthFailure, address: String, clientID: UInt64, logger: Logger, now: NIODeadline = .now()) {
-        if let last = lastLogged[address], now - last.at < Self.interval {
-            lastLogged[address]?.suppressed += 1
-            return
-        }
-        let suppressed = lastLogged[address]?.suppressed ?? 0
-        if lastLogged.count >= 1024 { lastLogged = lastLogged.filter { now - $0.value.at < Self.interval } }
-        lastLogged[address] = (now, 0)
+    mutating func note(_ failure: AuthFailure, address: String, clientID: UInt64, logger: Logger, now: Double = monotonicSeconds()) {
+        guard let suppressed = limit.admit(address, at: now) else { return }
         logger.warning("relay: AUTH failed", metadata: [
             "reason": "\(failure.rawValue)", "client.addr": "\(address)", "client.id": "\(clientID)",
             "failures_not_logged": "\(suppressed)",
