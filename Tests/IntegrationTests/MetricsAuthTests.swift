@@ -86,4 +86,20 @@ import LookoutTestSupport
             #expect(lookout.output().contains(message), "\(lookout.output())")
         }
     }
+
+    /// The README says so: an HTTP server that listens beyond loopback with no credentials logs
+    /// a warning (it is read-only, but names every channel and consumer); with credentials, or on
+    /// loopback, it does not. (It listens on every interface for a moment; the test talks to it on
+    /// loopback only.)
+    @Test func theHTTPServerBeyondLoopbackWithNoCredentialsIsWarnedAbout() throws {
+        let tokenFile = try secretFile("s3cret-token\n")
+        defer { unlink(tokenFile) }
+        let warning = "the HTTP server (/metrics, the API, the status page) listens beyond loopback with no authentication"
+        for (arguments, warned) in [(["--metrics", "0.0.0.0:0"], true), (["--metrics", "0.0.0.0:0", "--metrics-auth", "bearer:\(tokenFile)"], false),
+                                    ([], false)] {
+            let lookout = try LookoutProcess(arguments: ["--no-db"] + arguments)
+            #expect(try lookout.get("/healthz").status == 200)
+            #expect(lookout.child.output().contains(warning) == warned, "\(arguments): \(lookout.child.output())")
+        }
+    }
 }
