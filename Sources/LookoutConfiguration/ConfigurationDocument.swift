@@ -83,6 +83,16 @@ public struct ConfigurationDocument {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// A value as help text writes it: texts unquoted, nil for an empty list or text.
+    static func plainText(_ value: SettingValue) -> String? {
+        switch value {
+        case .plain(let text): text
+        case .text(let text): text.isEmpty ? nil : text
+        case .list(let items): items.isEmpty ? nil : items.compactMap(plainText).joined(separator: ", ")
+        case .mapping: nil
+        }
+    }
+
     /// A value on one line: plain as it is, texts double-quoted, lists and mappings in flow style.
     static func inline(_ value: SettingValue) -> String {
         switch value {

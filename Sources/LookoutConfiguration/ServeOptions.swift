@@ -5,7 +5,8 @@ import LookoutCore
 import RESP
 import Relay
 
-/// `lookout serve`'s flags, as an ArgumentParser group: every field is optional (nil or empty
+/// `lookout serve`'s flags, as an ArgumentParser group (each flag's help written from the table of
+/// settings, ``ServeConfiguration/settings``): every field is optional (nil or empty
 /// means "the flag was not given"), so the same settings can come from a file, the flags and the
 /// environment, and be resolved by one pure function,
 /// ``ServeConfiguration/resolve(file:options:environment:)``. Tests parse the same flags.
@@ -13,121 +14,121 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: "YAML configuration file; flags override it.")
     public var config: String?
 
-    @Option(name: .customLong("relay"), help: "Address the embedded relay listens on (host:port; default 127.0.0.1:6380).")
+    @Option(name: .customLong("relay"), help: .setting("relay.address"))
     public var relayAddress: String?
 
     @Flag(name: .customLong("no-relay"), help: "Do not start the embedded relay (sidecar mode, with --redis).")
     public var noRelay = false
 
-    @Option(help: "Password clients must send with AUTH (requirepass). Also read from LOOKOUT_RELAY_PASSWORD.")
+    @Option(help: .setting("relay.password"))
     public var relayPassword: String?
 
     @Flag(name: .customLong("no-protected-mode"),
           help: "Let the relay listen beyond loopback with no password (Redis's protected-mode no); only on a network you trust.")
     public var noProtectedMode = false
 
-    @Option(name: .customLong("relay-tls"), help: "Address of the relay's TLS listener (host:port), beside the plain one; needs --tls-cert and --tls-key.")
+    @Option(name: .customLong("relay-tls"), help: .setting("relay.tls.address", "Needs --tls-cert and --tls-key."))
     public var relayTLSAddress: String?
 
-    @Flag(name: .customLong("relay-tls-only"), help: "Clients connect with TLS only: no plain-text listener (Redis's port 0).")
+    @Flag(name: .customLong("relay-tls-only"), help: .setting("relay.tls.only"))
     public var relayTLSOnly = false
 
-    @Option(help: "PEM certificate chain of the relay's TLS listener (reloaded on SIGHUP).")
+    @Option(help: .setting("relay.tls.cert"))
     public var tlsCert: String?
 
-    @Option(help: "PEM private key of that certificate (reloaded on SIGHUP).")
+    @Option(help: .setting("relay.tls.key"))
     public var tlsKey: String?
 
-    @Option(help: "PEM CA certificates client certificates are checked against.")
+    @Option(help: .setting("relay.tls.ca"))
     public var tlsCa: String?
 
-    @Option(help: "Whether relay clients must present a certificate signed by --tls-ca: yes, no or optional (default yes with a CA, no without).")
+    @Option(help: .setting("relay.tls.auth_clients"))
     public var tlsAuthClients: String?
 
-    @Option(help: "Most clients connected to the relay at once (default 10000).")
+    @Option(help: .setting("relay.max_clients"))
     public var maxClients: Int?
 
-    @Option(help: "Output buffer limit for subscribers: 'hard soft seconds', as Redis's client-output-buffer-limit pubsub (default 32mb 8mb 60).")
+    @Option(help: .setting("relay.client_output_buffer_limit"))
     public var clientOutputBufferLimit: String?
 
-    @Option(help: "Largest bulk string a client may send (proto-max-bulk-len, default 512mb).")
+    @Option(help: .setting("relay.proto_max_bulk_len"))
     public var protoMaxBulkLen: String?
 
-    @Option(help: "Seconds a relay client may idle before TCP keep-alive probes check it is still there (Redis's tcp-keepalive, default 300; 0 off).")
+    @Option(help: .setting("relay.tcp_keepalive"))
     public var tcpKeepalive: Int?
 
-    @Option(name: .customLong("redis"), help: "Watch a Redis: redis://[user:password@]host:port. Repeatable. The password may also come from LOOKOUT_REDIS_PASSWORD.")
+    @Option(name: .customLong("redis"), help: .setting("redis.urls"))
     public var redisURLs: [String] = []
 
-    @Option(help: "PEM CA certificates a rediss:// server's certificate must chain to (default: the system's).")
+    @Option(help: .setting("redis.tls.ca"))
     public var redisTlsCa: String?
 
-    @Option(help: "PEM client certificate for rediss:// servers that ask for one (mutual TLS); with --redis-tls-key.")
+    @Option(help: .setting("redis.tls.cert"))
     public var redisTlsCert: String?
 
-    @Option(help: "PEM private key of --redis-tls-cert.")
+    @Option(help: .setting("redis.tls.key"))
     public var redisTlsKey: String?
 
-    @Flag(help: "Do not check rediss:// servers' certificates (logged loudly): anyone on the path can read and forge the traffic.")
+    @Flag(help: .setting("redis.tls.insecure"))
     public var redisTlsInsecure = false
 
     @Option(name: .customLong("watch"),
-            help: "Watch only channels matching this glob on Redis sources (redis.watch; PSUBSCRIBE each; default: every channel). Repeatable.")
+            help: .setting("redis.watch"))
     public var watch: [String] = []
 
-    @Option(help: "How long a Redis link may stay silent (no reply, no message, no pong) before it is closed and made again (default 5s).")
+    @Option(help: .setting("redis.link_timeout"))
     public var redisLinkTimeout: String?
 
-    @Option(name: .customLong("metrics"), help: "Address of the HTTP server: /metrics, /healthz, /readyz, /api/v1 (default 127.0.0.1:9480).")
+    @Option(name: .customLong("metrics"), help: .setting("metrics.address"))
     public var metricsAddress: String?
 
-    @Option(help: "Protect /metrics, the API and the status page: basic:FILE (the file holds user:password) or bearer:FILE (the token). /healthz and /readyz stay open.")
+    @Option(help: .setting("metrics.auth", "/healthz and /readyz stay open."))
     public var metricsAuth: String?
 
-    @Option(help: "Which consumers have per-consumer series on /metrics: auto (all up to 1,000 consumers, those not up beyond), all, unhealthy, none. Group counts are always there.")
+    @Option(help: .setting("metrics.consumer_series"))
     public var consumerSeries: String?
 
-    @Option(help: "Most distinct channels tracked as their own series; the rest count under channel=\"__other__\" (default 1000).")
+    @Option(help: .setting("channels.max_tracked"))
     public var maxChannels: Int?
 
-    @Option(name: .customLong("channel-group"), help: "Count channels matching a glob under one label: PATTERN or PATTERN=LABEL. Repeatable.")
+    @Option(name: .customLong("channel-group"), help: .setting("channels.groups", "Given as PATTERN or PATTERN=LABEL."))
     public var channelGroups: [String] = []
 
-    @Option(help: "JSON field with the publish time (ms since the epoch or RFC 3339), for latency on Redis sources.")
+    @Option(help: .setting("channels.timestamp_field"))
     public var timestampField: String?
 
-    @Option(help: "How long a channel without consumers or a lost source must last before it alerts (default 30s).")
+    @Option(help: .setting("alerts.hold"))
     public var alertHold: String?
 
-    @Option(help: "Channel consumers publish heartbeats on (default lookout:heartbeat).")
+    @Option(help: .setting("consumers.heartbeat_channel"))
     public var heartbeatChannel: String?
 
-    @Option(help: "Consumer failure detector: fixed (late 1.5 ×, down 3 × interval) or phi (phi-accrual, threshold 8).")
+    @Option(help: .setting("consumers.detector"))
     public var detector: String?
 
-    @Option(help: "How long a consumer's processed count may stand still while its channels carry traffic before it is stalled (default 60s).")
+    @Option(help: .setting("consumers.stall_window"))
     public var stallWindow: String?
 
-    @Option(help: "How long a consumer's backlog must grow at every heartbeat before it is lagging (default 2m).")
+    @Option(help: .setting("consumers.lag_window"))
     public var lagWindow: String?
 
-    @Option(help: "How long a named subscriber that went away may take to subscribe again before it is down; a return within it is a reconnect (default 5s).")
+    @Option(help: .setting("consumers.reconnect_grace"))
     public var reconnectGrace: String?
 
     @Option(name: .customLong("consumer-pattern"),
-            help: "A glob consumed through PSUBSCRIBE (consumers.patterns): on Redis, whose patterns cannot be listed, its channels count as consumed while a pattern subscription exists. Repeatable.")
+            help: .setting("consumers.patterns"))
     public var consumedPatterns: [String] = []
 
-    @Option(name: .customLong("alert-webhook"), help: "Send consumer alerts to this URL in Alertmanager's webhook format. Repeatable.")
+    @Option(name: .customLong("alert-webhook"), help: .setting("alerts.webhooks"))
     public var alertWebhooks: [String] = []
 
-    @Option(name: .customLong("alertmanager"), help: "Send consumer alerts to this Alertmanager (base URL, API v2). Repeatable.")
+    @Option(name: .customLong("alertmanager"), help: .setting("alerts.alertmanagers"))
     public var alertmanagers: [String] = []
 
-    @Option(help: "Bus channel consumer alerts are published on (default lookout:alerts; \"\" turns it off).")
+    @Option(help: .setting("alerts.channel"))
     public var alertChannel: String?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
+    @Option(help: .setting("log_level"))
     public var logLevel: String?
 
     @Flag(help: "Run synthetic publishers and consumers on the embedded relay (one consumer dies and returns every 90 s), to see every panel and alert move.")
@@ -136,22 +137,22 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Flag(name: .customLong("bench-unobserved"), help: ArgumentHelp("Run the relay with no observer (benchmarks: the cost of watching).", visibility: .hidden))
     public var benchUnobserved = false
 
-    @Option(help: "SQLite database the history is recorded in (default lookout.db).")
+    @Option(help: .setting("store.path"))
     public var db: String?
 
     @Flag(name: .customLong("no-db"), help: "Record no history.")
     public var noDB = false
 
-    @Option(help: "How often the store writes, one transaction each time (default 1s).")
+    @Option(help: .setting("store.flush_interval"))
     public var storeFlushInterval: String?
 
-    @Option(help: "How long the finest tier of channel history (1 s buckets by default) is kept (default 1h).")
+    @Option(help: .setting("store.raw_retention"))
     public var rawRetention: String?
 
-    @Option(help: "How long the coarsest tier (5 min buckets), state changes, alerts and gaps are kept (default 30d).")
+    @Option(help: .setting("store.rollup_retention"))
     public var rollupRetention: String?
 
-    @Option(name: .customLong("db-max-size"), help: "The size the database file and its log stay within, such as 1gb (default 1gb).")
+    @Option(name: .customLong("db-max-size"), help: .setting("store.max_size"))
     public var dbMaxSize: String?
 
     public init() {}
@@ -389,5 +390,21 @@ extension ServeConfiguration {
             throw ConfigurationError(key: "--redis-tls-ca", reason: "TLS settings are given but no Redis URL uses TLS: write rediss:// for those that do")
         }
         for index in redis.indices where redis[index].tls != nil { redis[index].tls = redisTLS }
+    }
+}
+
+extension ArgumentHelp {
+    /// A flag's help from the table of settings: what the setting does, `extra` (what only the
+    /// flag has to say), its key in the file, its default and its environment variable.
+    static func setting(_ key: String, _ extra: String? = nil) -> ArgumentHelp {
+        guard let setting = ServeConfiguration.settings.first(where: { $0.key == key }) else {
+            preconditionFailure("no setting \(key) in ServeConfiguration.settings")
+        }
+        var notes = ["\(key) in the file"]
+        let value = setting.value(ServeConfiguration())
+        if setting.isList { notes[0] = "repeatable; " + notes[0] }
+        if let value, let shown = ConfigurationDocument.plainText(value) { notes.append("default \(shown)") }
+        if let environment = setting.environment { notes.append("also \(environment)") }
+        return ArgumentHelp(setting.summary + (extra.map { " " + $0 } ?? "") + " (" + notes.joined(separator: "; ") + ")")
     }
 }

@@ -48,6 +48,12 @@ public struct Setting: Sendable {
         self.value = value
     }
 
+    /// Whether the setting is a list (its flag can be given several times).
+    public var isList: Bool {
+        if case .list = value(ServeConfiguration()) { return true }
+        return !fields.isEmpty || example.map { $0.hasPrefix("[") || $0.hasPrefix("- ") } ?? false
+    }
+
     /// The key's last part (`max_clients`).
     public var name: Substring { key.split(separator: ".").last ?? Substring(key) }
 }
@@ -153,10 +159,10 @@ extension ServeConfiguration {
         },
         Setting("relay.protected_mode", "With no password, listen on loopback only; false: anywhere (trusted networks only).",
                 flag: "--no-protected-mode") { .bool($0.relay.protectedMode) },
-        Setting("relay.tls.address", "Address of a TLS listener beside the plain one.", flag: "--relay-tls", example: "\"127.0.0.1:6381\"") {
+        Setting("relay.tls.address", "Address of the relay's TLS listener (host:port), beside the plain one.", flag: "--relay-tls", example: "\"127.0.0.1:6381\"") {
             $0.relay.tls.map { .address($0.host, $0.port) }
         },
-        Setting("relay.tls.cert", "PEM certificate chain (read again on SIGHUP).", flag: "--tls-cert", example: "/etc/lookout/relay.crt") {
+        Setting("relay.tls.cert", "PEM certificate chain of the relay's TLS listener (read again on SIGHUP).", flag: "--tls-cert", example: "/etc/lookout/relay.crt") {
             $0.relay.tls.map { .text($0.certificatePath) }
         },
         Setting("relay.tls.key", "PEM private key of that certificate.", flag: "--tls-key", example: "/etc/lookout/relay.key") {
@@ -165,7 +171,7 @@ extension ServeConfiguration {
         Setting("relay.tls.ca", "PEM CA certificates client certificates are checked against.", flag: "--tls-ca", example: "/etc/lookout/ca.crt") {
             $0.relay.tls?.caPath.map { .text($0) }
         },
-        Setting("relay.tls.auth_clients", "Whether clients must present a certificate: yes (default with a CA), no, optional.",
+        Setting("relay.tls.auth_clients", "Whether clients must present a certificate signed by the CA: yes (default with a CA), no, optional.",
                 flag: "--tls-auth-clients", example: "\"yes\"") { $0.relay.tls?.clientAuthentication.map { .text($0.rawValue) } },
         Setting("relay.tls.only", "No plain-text listener: clients connect with TLS only.", flag: "--relay-tls-only", example: "false") {
             $0.relay.tls.map { .bool($0.only) }
@@ -202,9 +208,9 @@ extension ServeConfiguration {
         },
         Setting("redis.tls.ca", "PEM CA certificates a rediss:// server must chain to (default: the system's).", flag: "--redis-tls-ca",
                 example: "/etc/lookout/redis-ca.crt") { $0.redisTLS.caPath.map { .text($0) } },
-        Setting("redis.tls.cert", "PEM client certificate, for servers that ask for one.", flag: "--redis-tls-cert",
+        Setting("redis.tls.cert", "PEM client certificate, for rediss:// servers that ask for one (mutual TLS).", flag: "--redis-tls-cert",
                 example: "/etc/lookout/client.crt") { $0.redisTLS.certificatePath.map { .text($0) } },
-        Setting("redis.tls.key", "PEM private key of that certificate.", flag: "--redis-tls-key", example: "/etc/lookout/client.key") {
+        Setting("redis.tls.key", "PEM private key of the client certificate.", flag: "--redis-tls-key", example: "/etc/lookout/client.key") {
             $0.redisTLS.keyPath.map { .text($0) }
         },
         Setting("redis.tls.insecure", "Do not check servers' certificates (anyone on the path can read and forge the traffic).",
@@ -254,7 +260,7 @@ extension ServeConfiguration {
         Setting("consumers.patterns", "Globs consumed through PSUBSCRIBE on Redis (whose patterns cannot be listed).", flag: "--consumer-pattern") {
             .texts($0.consumedPatterns)
         },
-        Setting("consumers.detector", "fixed (late and down after so many intervals) or phi (phi-accrual).", flag: "--detector") {
+        Setting("consumers.detector", "The consumer failure detector: fixed (late and down after so many intervals) or phi (phi-accrual).", flag: "--detector") {
             .text($0.detector.phiAccrual == nil ? "fixed" : "phi")
         },
         Setting("consumers.phi_threshold", "The phi detector's threshold.", example: "8") { $0.detector.phiAccrual.map { .number($0.threshold) } },
@@ -284,8 +290,8 @@ extension ServeConfiguration {
         Setting("store.max_size", "The database file and its write-ahead log stay within this (16mb at least).", flag: "--db-max-size") {
             .size($0.storeMaxSize)
         },
-        Setting("store.raw_retention", "(Older name) the finest tier's retention.", flag: "--raw-retention") { _ in nil },
-        Setting("store.rollup_retention", "(Older name) the coarsest tier's retention, and state changes', alerts' and gaps'.",
+        Setting("store.raw_retention", "How long the finest tier of channel history is kept (an older name for the first tier's retention).", flag: "--raw-retention") { _ in nil },
+        Setting("store.rollup_retention", "How long the coarsest tier, state changes, alerts and gaps are kept (an older name for the last tier's retention).",
                 flag: "--rollup-retention") { _ in nil },
     ]
 

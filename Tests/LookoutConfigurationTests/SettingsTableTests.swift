@@ -74,7 +74,7 @@ import Testing
         }
         // Settings with no default are there, commented out, with their example.
         #expect(example.contains("# password: s3cret"))
-        #expect(example.contains("  # tls:\n    # Address of a TLS listener"))
+        #expect(example.contains("  # tls:\n    # Address of the relay's TLS listener"))
     }
 
     @Test func aResolvedConfigurationIsWrittenSoThatItReadsBackTheSame() throws {
@@ -129,6 +129,16 @@ import Testing
         let aboutTheRun: Set = ["--config", "--demo", "--help", "--no-db"]
         #expect(flags.subtracting(declared).subtracting(aboutTheRun).isEmpty,
                 "serve's flags missing from the table: \(flags.subtracting(declared).subtracting(aboutTheRun))")
+    }
+
+    /// A flag's help is written from the table: its summary, key and default cannot drift from
+    /// the file's.
+    @Test func aFlagsHelpIsTheTables() {
+        let help = ServeOptions.helpMessage(columns: 2000)
+        #expect(help.contains("Most clients connected at once. (relay.max_clients in the file; default 10000)"))
+        #expect(help.contains("(relay.password in the file; also LOOKOUT_RELAY_PASSWORD)"))
+        #expect(help.contains("(repeatable; redis.urls in the file; also LOOKOUT_REDIS_PASSWORD)"))
+        #expect(help.contains("(consumers.stall_window in the file; default 1m)"))
     }
 
     @Test func theREADMEsReferenceIsTheTable() throws {
