@@ -61,17 +61,15 @@ public final class LookoutApplication: Service, Sendable {
         self.configuration = configuration
         self.shutdownTimeout = shutdownTimeout
         self.logger = logger
-        // Certificate files are read now, so that a bad one stops the start with its name.
-        if configuration.relayEnabled, let tls = configuration.relay.tls { _ = try tls.makeContext() }
-        let redisTLS = try configuration.redis.first(where: { $0.tls != nil })?.tls.map { settings throws in
-            try NIOSSLContext(configuration: try TLSTunnel.clientConfiguration(settings))
-        }
+        // Every file the configuration names is read now, so that a bad one stops the start with its name.
+        let files = try ConfigurationFiles(reading: configuration)
+        let redisTLS = files.redisTLS
         for url in configuration.redis where url.tls?.verify == false {
             logger.warning("TLS certificate checks are OFF for this Redis (--redis-tls-insecure): anyone on the path can read and forge its traffic",
                            metadata: ["redis": "\(url)"])
         }
         let queue = ObservationQueue()
-        let contracts = try ContractSet.load(configuration.contracts)
+        let contracts = files.contracts
         let events = contracts.isEmpty ? nil : EventHandOver(contracts: contracts, queue: queue)
         let metrics = MonitorMetrics(version: LookoutVersion.current, commit: commit, consumerSeries: configuration.consumerSeries)
         self.metrics = metrics
@@ -160,7 +158,7 @@ public final class LookoutApplication: Service, Sendable {
 
         let boundHTTPPort = self.boundHTTPPort
         let httpLogger = Logger(label: "lookout.http")
-        let credentials = try configuration.metricsAuth.map { source throws in try HTTPCredentials.load(source) }
+        let credentials = files.credentials
         if !RelayConfiguration.isLoopback(configuration.metricsHost) && credentials == nil {
             // Read-only, but it names every channel and consumer: say so, once.
             httpLogger.warning("the HTTP server (/metrics, the API, the status page) listens beyond loopback with no authentication (see --metrics-auth)",
@@ -212,12 +210,7 @@ public final class LookoutApplication: Service, Sendable {
     /// anything (`lookout config check`).
     /// - Throws: the error `lookout serve` would stop with.
     public static func checkFiles(_ configuration: ServeConfiguration) throws {
-        if configuration.relayEnabled, let tls = configuration.relay.tls { _ = try tls.makeContext() }
-        if let settings = configuration.redis.first(where: { $0.tls != nil })?.tls {
-            _ = try NIOSSLContext(configuration: try TLSTunnel.clientConfiguration(settings))
-        }
-        _ = try ContractSet.load(configuration.contracts)
-        if let source = configuration.metricsAuth { _ = try HTTPCredentials.load(source) }
+        _ = try ConfigurationFiles(reading: configuration)
         if let path = configuration.storePath {
             let existing = FileManager.default.fileExists(atPath: path)
             let directory = (path as NSString).deletingLastPathComponent
@@ -265,6 +258,23 @@ public final class LookoutApplication: Service, Sendable {
 
     /// The HTTP server's port once it listens.
     public var httpPort: Int? { boundHTTPPort.value }
+}
+
+/// The files a configuration names, read and checked once: the relay's TLS certificate and key,
+/// the Redis TLS files, the contracts' schemas and the HTTP credentials.
+private struct ConfigurationFiles {
+    let redisTLS: NIOSSLContext?
+    let contracts: ContractSet
+    let credentials: HTTPCredentials?
+
+    init(reading configuration: ServeConfiguration) throws {
+        if configuration.relayEnabled, let tls = configuration.relay.tls { _ = try tls.makeContext() }
+        redisTLS = try configuration.redis.first(where: { $0.tls != nil })?.tls.map { settings throws in
+            try NIOSSLContext(configuration: try TLSTunnel.clientConfiguration(settings))
+        }
+        contracts = try ContractSet.load(configuration.contracts)
+        credentials = try configuration.metricsAuth.map { source throws in try HTTPCredentials.load(source) }
+    }
 }
 
 /// A port learnt once a server is bound, read from any thread.

@@ -85,21 +85,16 @@ public indirect enum SettingValue: Sendable, Equatable {
     }
     static func texts(_ items: [String]) -> SettingValue { .list(items.map { .text($0) }) }
 
-    /// Seconds in the largest unit that writes them whole: `90s`, `2m`, `30d`, `1500ms`.
-    static func duration(_ seconds: Double) -> SettingValue {
-        let milliseconds = Int64((seconds * 1000).rounded())
-        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where milliseconds % size == 0 {
-            return .plain("\(milliseconds / size)\(unit)")
-        }
-        return .plain("\(milliseconds)ms")
-    }
+    static func duration(_ seconds: Double) -> SettingValue { .plain(DurationText.text(seconds: seconds)) }
+
+    static func size(_ bytes: Int) -> SettingValue { .plain(sizeText(bytes)) }
 
     /// Bytes in the largest binary unit that writes them whole: `512mb`, `1gb`.
-    static func size(_ bytes: Int) -> SettingValue {
+    static func sizeText(_ bytes: Int) -> String {
         for (unit, size) in [("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10)] where bytes % size == 0 && bytes > 0 {
-            return .plain("\(bytes / size)\(unit)")
+            return "\(bytes / size)\(unit)"
         }
-        return .plain("\(bytes)b")
+        return "\(bytes)b"
     }
 
     static func address(_ host: String, _ port: Int) -> SettingValue {
@@ -149,7 +144,7 @@ extension ServeConfiguration {
         Setting("relay.client_output_buffer_limit", "Subscribers' output buffer limit, 'hard soft seconds' (Redis's client-output-buffer-limit pubsub).",
                 flag: "--client-output-buffer-limit") {
             let limits = $0.relay.outputBufferLimits
-            return .text("\(sizeText(limits.hardBytes)) \(sizeText(limits.softBytes)) \(limits.softSeconds)")
+            return .text("\(SettingValue.sizeText(limits.hardBytes)) \(SettingValue.sizeText(limits.softBytes)) \(limits.softSeconds)")
         },
         Setting("relay.proto_max_bulk_len", "Largest bulk string a client may send.", flag: "--proto-max-bulk-len") {
             .size($0.relay.requestLimits.maxBulkLength)
@@ -297,11 +292,6 @@ extension ServeConfiguration {
 
     /// What `--print-config` shows instead of a secret.
     static let maskedSecret = "********"
-
-    private static func sizeText(_ bytes: Int) -> String {
-        guard case .plain(let text) = SettingValue.size(bytes) else { return String(bytes) }
-        return text
-    }
 
     /// The names allowed directly under `path` in the file (`relay` → `enabled`, `tls`…; the
     /// top level for ""), or in the items of a list of mappings, or in a mapping inside them.

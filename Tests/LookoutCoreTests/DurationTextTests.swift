@@ -13,4 +13,10 @@ import Testing
         #expect(DurationText.parse("-5s") == nil)
         #expect(DurationText.parse("soon") == nil)
     }
+
+    @Test(arguments: [(0.5, "500ms"), (1.5, "1500ms"), (90.0, "90s"), (120.0, "2m"), (3600.0, "1h"), (2_592_000.0, "30d"), (86_401.0, "86401s")] as [(Double, String)])
+    func writesInTheLargestWholeUnitAndReadsBack(seconds: Double, text: String) {
+        #expect(DurationText.text(seconds: seconds) == text)
+        #expect(DurationText.seconds(text) == seconds)
+    }
 }

@@ -14,4 +14,14 @@ public enum DurationText {
     public static func seconds(_ text: String) -> Double? {
         parse(text)?.seconds
     }
+
+    /// `seconds` as `parse` reads it back exactly, in the largest unit that writes it whole:
+    /// `90s`, `2m`, `30d`, `1500ms` (milliseconds are the finest unit).
+    public static func text(seconds: Double) -> String {
+        let milliseconds = Int64((seconds * 1000).rounded())
+        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where milliseconds % size == 0 {
+            return "\(milliseconds / size)\(unit)"
+        }
+        return "\(milliseconds)ms"
+    }
 }
