@@ -91,6 +91,11 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Leadership",
+            dependencies: ["Alerting", "LookoutCore", "LookoutMetrics", "RedisSources", .product(name: "NIOPosix", package: "swift-nio"),
+                           logging, prometheus, lifecycle]
+        ),
+        .target(
             name: "HTTPServer",
             dependencies: [
                 "LookoutCore", "Monitor", "Reports", "Store", .product(name: "Hummingbird", package: "hummingbird"), logging, nioCore,
@@ -113,8 +118,8 @@ let package = Package(
         .target(
             name: "LookoutApplication",
             dependencies: [
-                "LookoutCore", "LookoutConfiguration", "Relay", "RESP", "Monitor", "RedisSources", "Alerting", "Store", "HTTPServer",
-                "LookoutHeartbeat", logging, lifecycle, nioCore, prometheus, .product(name: "NIOPosix", package: "swift-nio"), nioSSL,
+                "LookoutCore", "LookoutConfiguration", "Relay", "RESP", "Monitor", "RedisSources", "Alerting", "Leadership", "Store",
+                "HTTPServer", "LookoutHeartbeat", logging, lifecycle, nioCore, prometheus, .product(name: "NIOPosix", package: "swift-nio"), nioSSL,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),

@@ -25,28 +25,39 @@ public final class BusNotifier: AlertNotifier, Service {
     public let channel: String
     private let publish: @Sendable (String) async -> Bool
     private let onDelivery: @Sendable (AlertDelivery) -> Void
-    private let stream: AsyncStream<Alert>
-    private let continuation: AsyncStream<Alert>.Continuation
+    private let stream: AsyncStream<(alert: Alert, fencingToken: UInt64?)>
+    private let continuation: AsyncStream<(alert: Alert, fencingToken: UInt64?)>.Continuation
     private let outcomes: AlertsSentCounters
+    private let gate: (any NotificationGate)?
 
     /// - Parameters:
     ///   - publish: publishes one payload on the bus channel; returns whether it was accepted.
     ///   - registry: where `lookout_alerts_sent_total{notifier="bus"}` is counted.
-    public init(channel: String, registry: PrometheusCollectorRegistry, publish: @escaping @Sendable (String) async -> Bool,
-                onDelivery: @escaping @Sendable (AlertDelivery) -> Void = { _ in }) {
+    ///   - gate: in an HA pair, decides whether this instance publishes.
+    public init(channel: String, registry: PrometheusCollectorRegistry, gate: (any NotificationGate)? = nil,
+                publish: @escaping @Sendable (String) async -> Bool, onDelivery: @escaping @Sendable (AlertDelivery) -> Void = { _ in }) {
         self.channel = channel
         self.publish = publish
         self.onDelivery = onDelivery
-        (stream, continuation) = AsyncStream.makeStream(of: Alert.self, bufferingPolicy: .bufferingOldest(10_000))
+        self.gate = gate
+        (stream, continuation) = AsyncStream.makeStream(of: (alert: Alert, fencingToken: UInt64?).self, bufferingPolicy: .bufferingOldest(10_000))
         outcomes = AlertsSentCounters(notifier: "bus", registry: registry)
     }
 
+    /// How this notifier is named in deliveries, and in an HA group's delivery log.
+    public var notifierName: String { "bus \(channel)" }
+
     public func run() async throws {
         await withGracefulShutdownHandler {
-            for await alert in stream {
-                let accepted = await publish(Self.json(alert))
+            for await (alert, token) in stream {
+                if let gate, let token, gate.token() != token {
+                    gate.withheld(alert, notifier: notifierName)
+                    continue
+                }
+                let accepted = await publish(Self.json(alert, fencingToken: token))
                 (accepted ? outcomes.success : outcomes.failure).increment()
-                onDelivery(AlertDelivery(alert: alert, notifier: "bus \(channel)", outcome: accepted ? .success : .failure, attempts: 1,
+                if accepted, let gate, let token { gate.delivered(alert, notifier: notifierName, token: token) }
+                onDelivery(AlertDelivery(alert: alert, notifier: notifierName, outcome: accepted ? .success : .failure, attempts: 1,
                                          error: accepted ? nil : "publish failed"))
             }
         } onGracefulShutdown: {
@@ -56,18 +67,23 @@ public final class BusNotifier: AlertNotifier, Service {
 
     /// Queues an alert; counted as dropped if 10,000 are already waiting.
     public func send(_ alert: Alert) {
-        if case .dropped = continuation.yield(alert) {
+        var token: UInt64?
+        if let gate {
+            guard let admitted = gate.admit(alert, notifier: notifierName) else { return }
+            token = admitted
+        }
+        if case .dropped = continuation.yield((alert, token)) {
             outcomes.dropped.increment()
-            onDelivery(AlertDelivery(alert: alert, notifier: "bus \(channel)", outcome: .dropped, attempts: 0, error: "queue full"))
+            onDelivery(AlertDelivery(alert: alert, notifier: notifierName, outcome: .dropped, attempts: 0, error: "queue full"))
         }
     }
 
     /// `{"status":"firing","labels":{…},"annotations":{…},"startsAt":…,"endsAt":…,"fingerprint":…}`
-    /// One entry of the webhook's `alerts`, encoded once.
-    public static func json(_ alert: Alert) -> String {
+    /// (and `fencingToken` in an HA pair): one entry of the webhook's `alerts`, encoded once.
+    public static func json(_ alert: Alert, fencingToken: UInt64? = nil) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        guard let data = try? encoder.encode(WebhookPayload.Entry(alert, generatorURL: "")) else { return "{}" }
+        guard let data = try? encoder.encode(WebhookPayload.Entry(alert, generatorURL: "", fencingToken: fencingToken)) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
     }
 }
@@ -109,4 +125,22 @@ struct AlertsSentCounters: Sendable {
         attemptErrors = registry.counter("lookout_alert_delivery_errors_total", labels: [("notifier", notifier)],
                                          help: "Failed alert delivery attempts (each retry counts): errors and receivers that did not answer in time.")
     }
+}
+
+/// Decides whether this instance sends notifications (in an HA pair, only the holder of the
+/// group's lease does) and hears what was delivered, so that a new holder sends only what the
+/// old one did not. Consulted by the notifiers a pair shares (webhooks, the bus) when an alert
+/// is queued and again before each delivery attempt.
+public protocol NotificationGate: Sendable {
+    /// The fencing token under which `notifier` queues `alert` now; nil when this instance does
+    /// not notify (another holds the lease, or this one already queued that state of the alert
+    /// in this term), the alert then being left to the holder and counted as withheld.
+    func admit(_ alert: Alert, notifier: String) -> UInt64?
+    /// The fencing token while this instance holds the lease; a delivery whose token is no
+    /// longer it is abandoned (and counted as withheld).
+    func token() -> UInt64?
+    /// `notifier` delivered `alert` under `token`.
+    func delivered(_ alert: Alert, notifier: String, token: UInt64)
+    /// `notifier` abandoned `alert` because the lease was lost before it was delivered.
+    func withheld(_ alert: Alert, notifier: String)
 }

@@ -33,25 +33,36 @@ public final class HTTPNotifier: Service, Sendable {
     private let resend = Mutex<[String: (alert: Alert, remaining: Int?)]>([:])
     private static let resolvedRepeats = 3
     private let client: HTTPClient
-    /// Alerts to deliver; `true` marks a periodic re-send to Alertmanager, which is not reported.
-    private let stream: AsyncStream<(Alert, Bool)>
-    private let continuation: AsyncStream<(Alert, Bool)>.Continuation
+    /// Alerts to deliver, each with whether it is a periodic re-send to Alertmanager (not
+    /// reported) and the fencing token it was admitted under (in an HA pair).
+    private let stream: AsyncStream<Queued>
+    private let continuation: AsyncStream<Queued>.Continuation
+    private let gate: (any NotificationGate)?
     private let onDelivery: @Sendable (AlertDelivery) -> Void
     private let logger: Logger
     private let outcomes: AlertsSentCounters
     private let maxAttempts: Int
     private let clock: any Clock<Duration>
 
+    private struct Queued: Sendable {
+        var alert: Alert
+        var isResend = false
+        var fencingToken: UInt64?
+    }
+
+    /// - Parameter gate: in an HA pair, decides whether this instance delivers (webhooks only:
+    ///   every instance of a pair pushes to Alertmanager, which deduplicates).
     public init(url: String, format: Format = .webhook, registry: PrometheusCollectorRegistry, maxAttempts: Int = 5,
                 resendInterval: Duration = .seconds(60), clock: any Clock<Duration> = ContinuousClock(),
                 logger: Logger = Logger(label: "lookout.alerts"), eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                onDelivery: @escaping @Sendable (AlertDelivery) -> Void = { _ in }) {
+                gate: (any NotificationGate)? = nil, onDelivery: @escaping @Sendable (AlertDelivery) -> Void = { _ in }) {
         self.onDelivery = onDelivery
+        self.gate = gate
         self.url = format == .alertmanager ? url.trimmingSuffix("/") + "/api/v2/alerts" : url
         self.format = format
         self.resendInterval = resendInterval
         self.client = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup))
-        (stream, continuation) = AsyncStream.makeStream(of: (Alert, Bool).self, bufferingPolicy: .bufferingOldest(10_000))
+        (stream, continuation) = AsyncStream.makeStream(of: Queued.self, bufferingPolicy: .bufferingOldest(10_000))
         self.logger = logger
         self.maxAttempts = maxAttempts
         self.clock = clock
@@ -60,10 +71,15 @@ public final class HTTPNotifier: Service, Sendable {
 
     /// Queues an alert for delivery; counted as dropped if 10,000 are already waiting.
     public func send(_ alert: Alert) {
+        var queued = Queued(alert: alert)
+        if let gate {
+            guard let token = gate.admit(alert, notifier: notifierName) else { return }
+            queued.fencingToken = token
+        }
         if format == .alertmanager {
             resend.withLock { $0[alert.fingerprint] = (alert, alert.status == .firing ? nil : Self.resolvedRepeats) }
         }
-        if case .dropped = continuation.yield((alert, false)) {
+        if case .dropped = continuation.yield(queued) {
             outcomes.dropped.increment()
             onDelivery(AlertDelivery(alert: alert, notifier: notifierName, outcome: .dropped, attempts: 0, error: "queue full"))
         }
@@ -76,7 +92,8 @@ public final class HTTPNotifier: Service, Sendable {
         resend.withLock { $0[alert.fingerprint] = (alert, nil) }
     }
 
-    private var notifierName: String { "\(format.rawValue) \(url)" }
+    /// How this notifier is named in deliveries, and in an HA group's delivery log.
+    public var notifierName: String { "\(format.rawValue) \(url)" }
 
     public func run() async throws {
         await withGracefulShutdownHandler {
@@ -84,8 +101,8 @@ public final class HTTPNotifier: Service, Sendable {
                 if format == .alertmanager {
                     group.addTask { await self.resendFiring(on: self.clock) }
                 }
-                for await (alert, isResend) in stream {
-                    await deliver(alert, reported: !isResend)
+                for await queued in stream {
+                    await deliver(queued)
                 }
                 group.cancelAll()
             }
@@ -108,15 +125,23 @@ public final class HTTPNotifier: Service, Sendable {
                 }
                 return alerts
             }
-            for alert in due { continuation.yield((alert, true)) }
+            for alert in due { continuation.yield(Queued(alert: alert, isResend: true)) }
         }
     }
 
-    private func deliver(_ alert: Alert, reported: Bool) async {
-        let body = format == .alertmanager ? Self.apiBody(for: [alert]) : Self.webhookBody(for: [alert], externalURL: "")
+    private func deliver(_ queued: Queued) async {
+        let alert = queued.alert
+        let reported = !queued.isResend
+        let body = format == .alertmanager ? Self.apiBody(for: [alert])
+            : Self.webhookBody(for: [alert], externalURL: "", fencingToken: queued.fencingToken)
         var delay: Duration = .milliseconds(250)
         var lastError = ""
         for attempt in 1...maxAttempts {
+            if let gate, let admitted = queued.fencingToken, gate.token() != admitted {
+                // The lease was lost (or changed hands) since the alert was queued: its holder sends it.
+                gate.withheld(alert, notifier: notifierName)
+                return
+            }
             do {
                 var request = HTTPClientRequest(url: url)
                 request.method = .POST
@@ -127,6 +152,7 @@ public final class HTTPNotifier: Service, Sendable {
                     throw WebhookError(description: "HTTP \(response.status.code)")
                 }
                 outcomes.success.increment()
+                if let gate, let token = queued.fencingToken { gate.delivered(alert, notifier: notifierName, token: token) }
                 logger.info("alert delivered", metadata: ["alert": "\(alert.name)", "status": "\(alert.status.rawValue)", "url": "\(url)"])
                 if reported { onDelivery(AlertDelivery(alert: alert, notifier: notifierName, outcome: .success, attempts: attempt)) }
                 return
@@ -162,8 +188,10 @@ public final class HTTPNotifier: Service, Sendable {
         return (try? encoder.encode(entries)) ?? Data()
     }
 
-    /// Alertmanager's webhook payload (version "4") for `alerts` sharing one status.
-    public static func webhookBody(for alerts: [Alert], externalURL: String) -> Data {
+    /// Alertmanager's webhook payload (version "4") for `alerts` sharing one status; in an HA
+    /// pair each alert also carries the fencing token it is sent under (`fencingToken`), so that
+    /// a receiver can drop a late send from a holder that has been replaced.
+    public static func webhookBody(for alerts: [Alert], externalURL: String, fencingToken: UInt64? = nil) -> Data {
         let status = alerts.contains { $0.status == .firing } ? "firing" : "resolved"
         let common = alerts.dropFirst().reduce(alerts.first?.labels ?? [:]) { common, alert in
             common.filter { alert.labels[$0.key] == $0.value }
@@ -178,7 +206,7 @@ public final class HTTPNotifier: Service, Sendable {
             commonLabels: common,
             commonAnnotations: alerts.count == 1 ? alerts[0].annotations : [:],
             externalURL: externalURL,
-            alerts: alerts.map { WebhookPayload.Entry($0, generatorURL: externalURL) }
+            alerts: alerts.map { WebhookPayload.Entry($0, generatorURL: externalURL, fencingToken: fencingToken) }
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -213,8 +241,10 @@ struct WebhookPayload: Codable {
         var endsAt: String
         var generatorURL: String
         var fingerprint: String
+        /// The lease's fencing token in an HA pair (absent otherwise).
+        var fencingToken: UInt64?
 
-        init(_ alert: Alert, generatorURL: String) {
+        init(_ alert: Alert, generatorURL: String, fencingToken: UInt64? = nil) {
             status = alert.status.rawValue
             labels = alert.labels
             annotations = alert.annotations
@@ -222,6 +252,7 @@ struct WebhookPayload: Codable {
             endsAt = alert.endsAt.map(HTTPNotifier.timestamp) ?? "0001-01-01T00:00:00Z"
             self.generatorURL = generatorURL
             fingerprint = alert.fingerprint
+            self.fencingToken = fencingToken
         }
     }
 

@@ -52,6 +52,9 @@ enum API {
                 ($0.name, $0.notReadyReason, $0.details.reconnects, $0.details.probeRoundTrip)
             }))
         }
+        router.get("/api/v1/notifications") { _, _ -> Response in
+            json(Reports.notifications(dependencies.notifications()))
+        }
         router.get("/api/v1/{rest}") { _, context -> Response in
             throw APIError.notFound("no such endpoint: /api/v1/\(context.parameters.get("rest") ?? "")")
         }

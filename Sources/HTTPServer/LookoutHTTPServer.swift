@@ -21,6 +21,8 @@ public enum LookoutHTTPServer {
         public var wallClock: @Sendable () -> Double = wallClockSeconds
         /// What a request must carry to read anything but `/healthz` and `/readyz`; nil: nothing.
         public var credentials: HTTPCredentials?
+        /// Who sends Lookout's notifications (an HA group's lease holder, or this instance alone).
+        public var notifications: @Sendable () -> NotificationStatus = { NotificationStatus() }
 
         public init(metrics: MonitorMetrics, monitor: ChannelMonitor, storePath: String? = nil) {
             self.metrics = metrics

@@ -1,6 +1,7 @@
 import Alerting
 import Foundation
 import HTTPServer
+import Leadership
 import Logging
 import LookoutConfiguration
 import LookoutCore
@@ -33,6 +34,8 @@ public final class LookoutApplication: Service, Sendable {
     public let metrics: MonitorMetrics
     public let monitor: ChannelMonitor
     public let alerts: AlertRouter
+    /// This instance's part in its HA group (`--ha-group`), if it is in one.
+    public let leadership: NotificationLeadership?
     /// The embedded relay, unless `relay.enabled` is false.
     public let relay: RelayServer?
     /// The history writer, unless recording is off.
@@ -112,15 +115,31 @@ public final class LookoutApplication: Service, Sendable {
             sourceServices.append(source)
         }
 
+        // In an HA group the webhooks and the bus notify from the lease holder only; every
+        // instance pushes to Alertmanager (which deduplicates) and writes its own log.
+        let leadership = configuration.haGroup.flatMap { group in
+            configuration.redis.first.map { url in
+                NotificationLeadership(configuration: .init(group: group, instance: configuration.haInstance ?? Self.defaultInstanceName,
+                                                            lease: configuration.haLease, url: url),
+                                       registry: metrics.registry)
+            }
+        }
+        self.leadership = leadership
         let recordDelivery: @Sendable (AlertDelivery) -> Void = { store?.record($0) }
-        let httpNotifiers = configuration.alertWebhooks.map {
-            HTTPNotifier(url: $0, format: .webhook, registry: metrics.registry, eventLoopGroup: eventLoopGroup, onDelivery: recordDelivery)
-        } + configuration.alertmanagers.map {
+        let webhooks = configuration.alertWebhooks.map {
+            HTTPNotifier(url: $0, format: .webhook, registry: metrics.registry, eventLoopGroup: eventLoopGroup, gate: leadership,
+                         onDelivery: recordDelivery)
+        }
+        let httpNotifiers = webhooks + configuration.alertmanagers.map {
             HTTPNotifier(url: $0, format: .alertmanager, registry: metrics.registry, eventLoopGroup: eventLoopGroup, onDelivery: recordDelivery)
         }
-        var notifiers: [any AlertNotifier] = httpNotifiers + [LogNotifier()]
-        var notifierServices: [any Service] = httpNotifiers
-        if let bus = Self.busNotifier(configuration, relay: relay, redisTLS: redisTLS, registry: metrics.registry, onDelivery: recordDelivery) {
+        for webhook in webhooks { leadership?.register(notifier: webhook.notifierName) { webhook.send($0) } }
+        // The leadership first: it knows each alert's last state before a notifier asks to send it.
+        var notifiers: [any AlertNotifier] = (leadership.map { [$0] } ?? []) + httpNotifiers + [LogNotifier()]
+        var notifierServices: [any Service] = (leadership.map { [$0] } ?? []) + httpNotifiers
+        if let bus = Self.busNotifier(configuration, relay: relay, redisTLS: redisTLS, registry: metrics.registry, gate: leadership,
+                                      onDelivery: recordDelivery) {
+            leadership?.register(notifier: bus.notifierName) { bus.send($0) }
             notifiers.append(bus)
             notifierServices.append(bus)
         }
@@ -166,6 +185,7 @@ public final class LookoutApplication: Service, Sendable {
         }
         var httpDependencies = LookoutHTTPServer.Dependencies(metrics: metrics, monitor: monitor, storePath: configuration.storePath)
         httpDependencies.credentials = credentials
+        if let leadership { httpDependencies.notifications = { leadership.status } }
         let http = LookoutHTTPServer.application(
             httpDependencies,
             host: configuration.metricsHost, port: configuration.metricsPort, logger: httpLogger, eventLoopGroup: eventLoopGroup,
@@ -224,7 +244,7 @@ public final class LookoutApplication: Service, Sendable {
 
     /// The bus notifier: through the relay in process, else on the first Redis source.
     private static func busNotifier(_ configuration: ServeConfiguration, relay: RelayServer?, redisTLS: NIOSSLContext?,
-                                    registry: PrometheusCollectorRegistry,
+                                    registry: PrometheusCollectorRegistry, gate: (any NotificationGate)?,
                                     onDelivery: @escaping @Sendable (AlertDelivery) -> Void) -> BusNotifier? {
         guard let channel = configuration.alertChannel else { return nil }
         if let relay {
@@ -235,9 +255,16 @@ public final class LookoutApplication: Service, Sendable {
         guard let redis = configuration.redis.first else { return nil }
         let publisher = RESPPublisher(host: redis.host, port: redis.port, user: redis.user, password: redis.password,
                                       tls: redis.tls == nil ? nil : redisTLS)
-        return BusNotifier(channel: channel, registry: registry, publish: { payload in
+        return BusNotifier(channel: channel, registry: registry, gate: gate, publish: { payload in
             (try? await publisher.publish(payload, on: channel)) != nil
         }, onDelivery: onDelivery)
+    }
+
+    /// An HA instance's default name: the host name and the process id.
+    static var defaultInstanceName: String {
+        var name = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&name, name.count) == 0 ? String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "lookout"
+        return "\(host)/\(getpid())"
     }
 
     /// Runs every service until graceful shutdown (or until one of them fails).

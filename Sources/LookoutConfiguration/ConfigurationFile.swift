@@ -27,6 +27,7 @@ extension ServeConfiguration {
         if let store = try root.optional("store")?.map() { try configuration.readStore(store) }
         if let consumers = try root.optional("consumers")?.map() { try configuration.readConsumers(consumers) }
         if let alerts = try root.optional("alerts")?.map() { try configuration.readAlerts(alerts) }
+        if let ha = try root.optional("ha")?.map() { try configuration.readHA(ha) }
         if let relay = try root.optional("relay")?.map() { try configuration.readRelay(relay) }
         if let redis = root.optional("redis") { try configuration.readRedis(redis) }
         if let metrics = try root.optional("metrics")?.map() { try configuration.readMetrics(metrics) }
@@ -109,6 +110,17 @@ extension ServeConfiguration {
         }
         if let channel = try alerts.optional("channel")?.string() {
             alertChannel = channel.isEmpty ? nil : channel
+        }
+    }
+
+    /// `ha`.
+    fileprivate mutating func readHA(_ ha: MapNode) throws(ConfigurationError) {
+        try ha.allowOnly(Self.allowedKeys(under: "ha"))
+        if let group = try ha.optional("group")?.string() { haGroup = try Self.haGroup(group, key: "ha.group") }
+        if let lease = try ha.optional("lease")?.duration() { haLease = try Self.haLease(lease, key: "ha.lease") }
+        if let instance = try ha.optional("instance")?.string() {
+            guard !instance.isEmpty else { throw ConfigurationError(key: "ha.instance", reason: "must not be empty") }
+            haInstance = instance
         }
     }
 

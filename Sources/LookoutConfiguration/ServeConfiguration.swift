@@ -43,6 +43,12 @@ public struct ServeConfiguration: Sendable {
     public var alertHold: Double = 30
     /// Bus channel alerts are published on; nil turns it off.
     public var alertChannel: String? = OwnChannels.alerts
+    /// The HA group this instance notifies for (`ha.group`); nil: on its own, it always notifies.
+    public var haGroup: String?
+    /// Seconds the group's lease holds without renewal.
+    public var haLease: Double = 10
+    /// This instance's name in its group; nil: the host name and the process id.
+    public var haInstance: String?
     public var logLevel = "info"
     /// The SQLite database history is recorded in; nil records nothing.
     public var storePath: String? = "lookout.db"
@@ -84,6 +90,20 @@ public struct ServeConfiguration: Sendable {
             }
             eventRetention = rollup
         }
+    }
+
+    /// A group name goes into Redis keys as their hash tag: letters, digits, `.`, `_`, `-`.
+    static func haGroup(_ name: String, key: String) throws(ConfigurationError) -> String {
+        guard !name.isEmpty, name.utf8.count <= 64,
+              name.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) })
+        else { throw ConfigurationError(key: key, reason: "'\(name)' is not a group name: 1 to 64 letters, digits, '.', '_' or '-'") }
+        return name
+    }
+
+    /// A lease shorter than a second would be renewed faster than a Redis round trip can be trusted.
+    static func haLease(_ seconds: Double, key: String) throws(ConfigurationError) -> Double {
+        guard seconds >= 1 else { throw ConfigurationError(key: key, reason: "must be 1s or more") }
+        return seconds
     }
 
     static func storeTiers(key: String, _ body: () throws(StoreTiers.Invalid) -> StoreTiers) throws(ConfigurationError) -> StoreTiers {

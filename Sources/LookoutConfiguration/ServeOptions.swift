@@ -128,6 +128,15 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: .setting("alerts.channel"))
     public var alertChannel: String?
 
+    @Option(help: .setting("ha.group", "Needs --no-relay and --redis."))
+    public var haGroup: String?
+
+    @Option(help: .setting("ha.lease"))
+    public var haLease: String?
+
+    @Option(help: .setting("ha.instance"))
+    public var haInstance: String?
+
     @Option(help: .setting("log_level"))
     public var logLevel: String?
 
@@ -286,6 +295,12 @@ extension ServeConfiguration {
         }
         if let channel = flags.alertChannel { settings.alertChannel = channel.isEmpty ? nil : channel }
         if let channel = flags.heartbeatChannel { settings.heartbeatChannel = channel }
+        if let group = flags.haGroup { settings.haGroup = try Self.haGroup(group, key: "--ha-group") }
+        if let lease = try duration("ha-lease", flags.haLease, example: "10s") { settings.haLease = try Self.haLease(lease, key: "--ha-lease") }
+        if let instance = flags.haInstance {
+            guard !instance.isEmpty else { throw ConfigurationError(key: "--ha-instance", reason: "must not be empty") }
+            settings.haInstance = instance
+        }
         if let hold = try duration("alert-hold", flags.alertHold, example: "30s") { settings.alertHold = hold }
         try apply("redis-link-timeout") { () throws(ConfigurationError) in
             if let v = flags.redisLinkTimeout { settings.redisLinkTimeout = try linkTimeout(v) }
@@ -337,6 +352,12 @@ extension ServeConfiguration {
         }
         if !settings.relayEnabled && settings.redis.isEmpty {
             throw ConfigurationError(key: "--no-relay", reason: "nothing to watch; give at least one --redis URL")
+        }
+        if settings.haGroup != nil && (settings.relayEnabled || settings.redis.isEmpty) {
+            throw ConfigurationError(key: "--ha-group", reason: "a pair watches one Redis and keeps its lease there: run it with --no-relay and --redis")
+        }
+        if settings.haGroup == nil && settings.haInstance != nil {
+            throw ConfigurationError(key: "--ha-instance", reason: "names this instance in an HA group: give --ha-group too")
         }
         if settings.redisWatch != nil && settings.redis.isEmpty {
             throw ConfigurationError(key: "--watch", reason: "watches Redis sources; give a --redis URL (the relay sees every channel)")

@@ -105,7 +105,7 @@ public indirect enum SettingValue: Sendable, Equatable {
 extension ServeConfiguration {
     /// Every setting of the configuration file, in the order `lookout config example` writes them.
     public static let settings: [Setting] = relaySettings + redisSettings + metricsSettings + channelSettings + consumerSettings
-        + alertSettings + storeSettings + [
+        + alertSettings + haSettings + storeSettings + [
             Setting("log_level", "How much Lookout logs: trace, debug, info, notice, warning, error or critical.", flag: "--log-level") {
                 .text($0.logLevel)
             },
@@ -271,6 +271,15 @@ extension ServeConfiguration {
         Setting("alerts.hold", "How long a consumer-less channel or a lost source lasts before it alerts.", flag: "--alert-hold") {
             .duration($0.alertHold)
         },
+    ]
+
+    private static let haSettings: [Setting] = [
+        Setting("ha.group", "Makes this instance one of an HA group: instances with the same group watching the same Redis share a lease there, and only its holder sends webhooks and bus alerts (sidecar mode).",
+                flag: "--ha-group", example: "\"lookout-prod\"") { $0.haGroup.map { .text($0) } },
+        Setting("ha.lease", "How long the group's lease holds without renewal (renewed every third of it): the longest a dead holder's notifications wait.",
+                flag: "--ha-lease") { .duration($0.haLease) },
+        Setting("ha.instance", "This instance's name in its group (default: the host name and the process id).", flag: "--ha-instance",
+                example: "\"lookout-a\"") { $0.haInstance.map { .text($0) } },
     ]
 
     private static let storeSettings: [Setting] = [

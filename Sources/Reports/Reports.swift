@@ -71,6 +71,16 @@ public enum Reports {
                                           probeRoundTrip: $0.probeRoundTrip) }, format: .json)
     }
 
+    /// Who sends Lookout's notifications: `{"group", "instance", "notifies", "holder",
+    /// "fencing_token", "summary"}` (null where unknown; no group for an instance on its own).
+    public static func notifications(_ status: NotificationStatus) -> String {
+        json([
+            "group": status.group ?? NSNull(), "instance": status.instance ?? NSNull(), "notifies": status.notifies,
+            "holder": status.holder ?? NSNull(), "fencing_token": status.fencingToken.map { NSNumber(value: $0) } ?? NSNull(),
+            "summary": status.summary,
+        ] as [String: Any])
+    }
+
     /// `{"error": message}` (the HTTP API's answer to a bad question).
     public static func error(_ message: String) -> String {
         json(["error": message])
