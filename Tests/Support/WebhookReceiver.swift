@@ -10,18 +10,19 @@ import Synchronization
 /// it block their thread while waiting, and a 2-core machine's pool would starve.
 package final class WebhookReceiver: Sendable {
     package let port: Int
-    private let log = BodyLog()
+    private let log: BodyLog
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private let channel: any Channel
 
     /// - Parameter status: the status every POST is answered with (500 plays a failing receiver).
     package init(status: HTTPResponseStatus = .ok) throws {
-        let log = self.log
+        let log = BodyLog(answer: status)
+        self.log = log
         let channel = try ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(RecordingHandler(status: status) { body in log.append(body) })
+                    channel.pipeline.addHandler(RecordingHandler(status: { log.answer }) { body, status in log.append(body, status) })
                 }
             }
             .bind(host: "127.0.0.1", port: 0).wait()
@@ -32,11 +33,29 @@ package final class WebhookReceiver: Sendable {
     package var url: String { "http://127.0.0.1:\(port)/hook" }
 
     /// Every body received, in arrival order.
-    package var bodies: [Data] { log.all }
+    package var bodies: [Data] { log.all.map(\.body) }
+
+    /// Answers every POST from now on with `status`.
+    package func answer(_ status: HTTPResponseStatus) {
+        log.answer = status
+    }
+
+    /// Every alert of every body received, in arrival order: whether it was answered with a
+    /// success (delivered), its status, alertname, consumer and fencing token (an HA pair's).
+    package var deliveries: [(accepted: Bool, status: String, name: String, consumer: String, fencingToken: Int?)] {
+        log.all.flatMap { entry in
+            let body = (try? JSONSerialization.jsonObject(with: entry.body)) as? [String: Any] ?? [:]
+            return (body["alerts"] as? [[String: Any]] ?? []).map { alert in
+                let labels = alert["labels"] as? [String: String] ?? [:]
+                return ((200..<300).contains(entry.status.code), alert["status"] as? String ?? "", labels["alertname"] ?? "", labels["consumer"] ?? "",
+                        alert["fencingToken"] as? Int)
+            }
+        }
+    }
 
     /// (status, alertname, consumer, all labels) of every alert received so far, in arrival order.
     package var alerts: [(status: String, name: String, consumer: String, labels: [String: String])] {
-        log.all.flatMap { data in
+        bodies.flatMap { data in
             let body = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
             return (body["alerts"] as? [[String: Any]] ?? []).map { alert in
                 let labels = alert["labels"] as? [String: String] ?? [:]
@@ -51,11 +70,21 @@ package final class WebhookReceiver: Sendable {
     }
 }
 
-/// The bodies received, shared by the handlers and the receiver.
+/// The bodies received and what each was answered, shared by the handlers and the receiver.
 private final class BodyLog: Sendable {
-    private let bodies = Mutex<[Data]>([])
-    func append(_ body: Data) { bodies.withLock { $0.append(body) } }
-    var all: [Data] { bodies.withLock { $0 } }
+    private let bodies = Mutex<[(body: Data, status: HTTPResponseStatus)]>([])
+    private let status: Mutex<HTTPResponseStatus>
+
+    init(answer: HTTPResponseStatus) { status = Mutex(answer) }
+
+    /// What the next POST is answered with.
+    var answer: HTTPResponseStatus {
+        get { status.withLock { $0 } }
+        set { status.withLock { $0 = newValue } }
+    }
+
+    func append(_ body: Data, _ status: HTTPResponseStatus) { bodies.withLock { $0.append((body, status)) } }
+    var all: [(body: Data, status: HTTPResponseStatus)] { bodies.withLock { $0 } }
 }
 
 private final class RecordingHandler: ChannelInboundHandler, @unchecked Sendable {
@@ -64,10 +93,10 @@ private final class RecordingHandler: ChannelInboundHandler, @unchecked Sendable
     typealias OutboundOut = HTTPServerResponsePart
 
     private var body = Data()
-    private let record: @Sendable (Data) -> Void
-    private let status: HTTPResponseStatus
+    private let record: @Sendable (Data, HTTPResponseStatus) -> Void
+    private let status: @Sendable () -> HTTPResponseStatus
 
-    init(status: HTTPResponseStatus, record: @escaping @Sendable (Data) -> Void) {
+    init(status: @escaping @Sendable () -> HTTPResponseStatus, record: @escaping @Sendable (Data, HTTPResponseStatus) -> Void) {
         self.status = status
         self.record = record
     }
@@ -79,7 +108,8 @@ private final class RecordingHandler: ChannelInboundHandler, @unchecked Sendable
         case .body(let chunk):
             body.append(contentsOf: chunk.readableBytesView)
         case .end:
-            record(body)
+            let status = status()
+            record(body, status)
             var headers = HTTPHeaders()
             headers.add(name: "Content-Length", value: "0")
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
