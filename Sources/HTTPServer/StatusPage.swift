@@ -59,6 +59,7 @@ svg.spark polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; }
 <header>
   <h1><a href="#">Lookout</a></h1>
   <span id="sources" aria-live="polite"></span>
+  <span id="notifications" class="muted"></span>
   <span class="muted">updated <time id="updated">never</time></span>
   <span id="error" role="alert"></span>
 </header>
@@ -149,6 +150,10 @@ function drawSources(sources) {
   box.replaceChildren(...sources.map(s => el("span", { title: s.reason || "ready" }, s.source, " ", badge(s.up ? "up" : "down"),
     s.reconnects ? ` ${s.reconnects} reconnects` : "", s.probe_roundtrip_seconds !== null && s.probe_roundtrip_seconds !== undefined
       ? ` probe ${seconds(s.probe_roundtrip_seconds)}` : "", s.reason ? ` (${s.reason})` : "", " ")));
+}
+function drawNotifications(status) {
+  // Shown for an HA group only: which instance sends the notifications.
+  document.getElementById("notifications").textContent = status && status.group ? `notifications ${status.summary}` : "";
 }
 function drawFiring(alerts) {
   const firing = alerts.filter(a => a.status === "firing");
@@ -244,7 +249,9 @@ async function overview() {
   const [channels, consumers, sources] = await Promise.all([get("/channels"), get("/consumers"), get("/sources")]);
   let alerts = [];
   try { alerts = await get("/alerts?since=24h"); } catch (e) { /* no database: no alert history */ }
-  drawSources(sources); drawFiring(alerts); drawConsumers(consumers); drawAlerts(alerts);
+  let notifications = null;
+  try { notifications = await get("/notifications"); } catch (e) { /* an older server */ }
+  drawSources(sources); drawNotifications(notifications); drawFiring(alerts); drawConsumers(consumers); drawAlerts(alerts);
   await refreshSparks(channels);
   drawChannels(channels);
   state.channels = channels;

@@ -70,9 +70,11 @@ struct TopCommand: AsyncParsableCommand {
         async let alerts = get(base, "/api/v1/alerts?since=24h", authorization)
         async let consumers = get(base, "/api/v1/consumers", authorization)
         async let channels = get(base, "/api/v1/channels", authorization)
-        let (s, a, c, ch) = try await (sources, alerts, consumers, channels)
+        async let notifications = get(base, "/api/v1/notifications", authorization)
+        let (s, a, c, ch, n) = try await (sources, alerts, consumers, channels, notifications)
         do {
-            let view = try TopView(sources: s.body, alerts: a.status == 503 ? nil : a.body, consumers: c.body, channels: ch.body)
+            let view = try TopView(sources: s.body, alerts: a.status == 503 ? nil : a.body, consumers: c.body, channels: ch.body,
+                                   notifications: n.status == 200 ? n.body : nil)
             return view.render(url: base, style: ReportStyle(now: wallClockSeconds(), width: width), rows: rows, colour: colour)
         } catch let error as TopView.TopError {
             throw CommandFailure("\(base): \(error.description)")

@@ -10,9 +10,11 @@ public struct TopView {
     public var alerts: [[String: Any]]?
     public var consumers: [[String: Any]]
     public var channels: [[String: Any]]
+    /// `/api/v1/notifications`: who sends the notifications (nil from a server without it).
+    public var notifications: [String: Any]?
 
-    /// Parses the four answers' bodies; a body that is not a JSON array of objects is an error.
-    public init(sources: Data, alerts: Data?, consumers: Data, channels: Data) throws {
+    /// Parses the answers' bodies; a body that is not a JSON array of objects is an error.
+    public init(sources: Data, alerts: Data?, consumers: Data, channels: Data, notifications: Data? = nil) throws {
         func list(_ data: Data, _ name: String) throws -> [[String: Any]] {
             guard let objects = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
                 throw TopError("the server's \(name) answer is not a JSON list (is this a Lookout?)")
@@ -23,6 +25,7 @@ public struct TopView {
         self.alerts = try alerts.map { try list($0, "alerts") }
         self.consumers = try list(consumers, "consumers")
         self.channels = try list(channels, "channels")
+        self.notifications = notifications.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
     }
 
     /// Why a frame could not be drawn.
@@ -64,6 +67,10 @@ public struct TopView {
         let sourceList = sources.map { source in "\(text(source, "source")) " + paint((source["up"] as? Bool) == true ? "up" : "down", (source["up"] as? Bool) == true ? "up" : "down") }
         lines.append("lookout top — \(url) — \(ReadableFormat.time(style.now, style))")
         lines.append("sources: " + (sourceList.isEmpty ? "none" : sourceList.joined(separator: ", ")))
+        if let notifications, notifications["group"] is String, let summary = notifications["summary"] as? String {
+            // An HA group: which instance notifies.
+            lines.append("notifications: " + summary)
+        }
 
         let firing = (alerts ?? []).filter { text($0, "status") == "firing" }
         lines.append("")

@@ -217,6 +217,21 @@ import Testing
 
 /// `lookout serve`'s settings: the file, then the flags, then the environment, in one pure function.
 @Suite struct ConfigurationResolutionTests {
+    @Test func anHAGroupComesFromTheFileOrTheFlags() throws {
+        #expect(ServeConfiguration().haGroup == nil && ServeConfiguration().haLease == 10, "on its own by default; a 10 s lease")
+        let yaml = "relay: {enabled: false}\nredis: {urls: [redis://127.0.0.1:7000]}\nha:\n  group: lookout-prod\n  lease: 15s\n  instance: lookout-a\n"
+        let file = try resolve([], file: yaml)
+        #expect(file.haGroup == "lookout-prod" && file.haLease == 15 && file.haInstance == "lookout-a")
+        let flagged = try resolve(["--ha-lease", "4s", "--ha-instance", "b"], file: yaml)
+        #expect(flagged.haGroup == "lookout-prod" && flagged.haLease == 4 && flagged.haInstance == "b")
+        #expect(throws: ConfigurationError(key: "ha.lease", reason: "must be 1s or more")) {
+            try ServeConfiguration.parse(yaml: "ha: {group: pair, lease: 500ms}")
+        }
+        #expect(throws: ConfigurationError(key: "ha.group", reason: "'' is not a group name: 1 to 64 letters, digits, '.', '_' or '-'")) {
+            try ServeConfiguration.parse(yaml: "ha: {group: \"\"}")
+        }
+    }
+
     private func resolve(_ flags: [String], file: String? = nil, environment: [String: String] = [:]) throws -> ServeConfiguration {
         try ServeConfiguration.resolve(file: file.map { ("lookout.yml", $0) }, options: try ServeOptions.parse(flags), environment: environment)
     }
@@ -360,6 +375,10 @@ import Testing
         (["--demo", "--no-relay", "--redis", "redis://127.0.0.1:1"], "--demo", "needs the embedded relay"),
         (["--log-level", "loud"], "--log-level", "is not one of"),
         (["--channel-group", "=label"], "--channel-group", "has no pattern"),
+        (["--ha-group", "pair"], "--ha-group", "run it with --no-relay and --redis"),
+        (["--no-relay", "--redis", "redis://127.0.0.1:1", "--ha-group", "a{b}"], "--ha-group", "is not a group name"),
+        (["--no-relay", "--redis", "redis://127.0.0.1:1", "--ha-group", "pair", "--ha-lease", "500ms"], "--ha-lease", "must be 1s or more"),
+        (["--no-relay", "--redis", "redis://127.0.0.1:1", "--ha-instance", "a"], "--ha-instance", "give --ha-group too"),
     ])
     func badFlagsNameTheFlag(flags: [String], key: String, reason: String) throws {
         do {

@@ -268,11 +268,19 @@ func parseCSV(_ text: String) -> [[String]] {
         #expect(try view().render(url: "u", style: ReportTests.style, colour: true).contains("\u{1B}[31mdown\u{1B}[0m"))
     }
 
+    @Test func anHAInstanceSaysWhoNotifies() throws {
+        let status = NotificationStatus(group: "pair", instance: "b", notifies: false, holder: "a", fencingToken: 3)
+        let frame = try TopView(sources: Data(Self.answers.sources.utf8), alerts: nil, consumers: Data("[]".utf8), channels: Data("[]".utf8),
+                                notifications: Data(Reports.notifications(status).utf8)).render(url: "u", style: ReportTests.style)
+        #expect(frame.split(separator: "\n")[2] == "notifications: sent by a (group pair, fencing token 3); this instance (b) stands by")
+    }
+
     @Test func aShortTerminalAndAServerWithoutHistory() throws {
         let short = try view().render(url: "u", style: ReportTests.style, rows: 10)
         #expect(short.split(separator: "\n", omittingEmptySubsequences: false).count == 11, "ten lines and the final newline")
         #expect(short.hasSuffix("more lines (a taller terminal shows them)\n"))
         #expect(try view(alerts: nil).render(url: "u", style: ReportTests.style).contains("ALERTS: no history"))
+        #expect(!(try view().render(url: "u", style: ReportTests.style).contains("notifications:")), "an instance on its own says nothing of it")
         #expect(throws: TopView.TopError.self) {
             try TopView(sources: Data("<html>".utf8), alerts: nil, consumers: Data("[]".utf8), channels: Data("[]".utf8))
         }
