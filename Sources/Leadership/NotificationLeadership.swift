@@ -185,10 +185,20 @@ public final class NotificationLeadership: Service, AlertNotifier, NotificationG
         let timeout = max(1, min(2, Int(lease / 4)))
         var connection: LeaseConnection?
         var reachable = true
+        var refusals = LogRateLimit(interval: 60)
         var nextClaim = now()
         func failed(_ error: any Error) {
-            connection = nil
             errors.increment()
+            if error is LeaseError {
+                // Redis answered, with an error (an ACL without the lease's rights, a read-only replica).
+                if let heldBack = refusals.admit(at: now()) {
+                    logger.error("HA lease: Redis refused a command", metadata: [
+                        "group": "\(configuration.group)", "error": "\(error)", "held_back": "\(heldBack)",
+                    ])
+                }
+                return
+            }
+            connection = nil
             if reachable { logger.warning("HA lease: Redis unreachable", metadata: ["group": "\(configuration.group)", "error": "\(error)"]) }
             reachable = false
         }
@@ -285,8 +295,14 @@ public final class NotificationLeadership: Service, AlertNotifier, NotificationG
                         "group": "\(configuration.group)", "notifier": "\(delivery.notifier)", "fencing_token": "\(delivery.token)",
                     ])
                 }
+            } catch let refused as LeaseError {
+                // Refused, not lost: writing it again would be refused again. The next holder may send it again.
+                errors.increment()
+                logger.error("HA: a delivery could not be logged", metadata: [
+                    "group": "\(configuration.group)", "notifier": "\(delivery.notifier)", "error": "\(refused)",
+                ])
             } catch {
-                // Kept for the next attempt, in order.
+                // The link broke: kept for the next attempt, in order.
                 state.withLock { $0.deliveries.insert(contentsOf: deliveries[index...], at: 0) }
                 throw error
             }

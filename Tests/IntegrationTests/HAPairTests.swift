@@ -96,6 +96,11 @@ import LookoutTestSupport
         #expect(throws: (any Error).self, "and nothing more") { try bus.readValues(1, timeoutSeconds: 1) }
         let status = try b.get("/api/v1/notifications").body
         #expect(status.contains(#""notifies" : false"#) && status.contains(#""holder" : "a""#), "\(status)")
+        let standBy = "sent by a (group pair, fencing token 1); this instance (b) stands by"
+        let frame = try await offThePool { try runCommand(try LookoutProcess.binary, ["top", "--once", "--url", "http://127.0.0.1:\(b.metricsPort)"]) }
+        #expect(frame.output.contains("notifications: " + standBy), "lookout top says who notifies: \(frame.output)")
+        let page = try await offThePool { try StatusPageTests.chromium(["--dump-dom"], url: "http://127.0.0.1:\(b.metricsPort)/") }
+        #expect(page.contains("notifications " + standBy), "so does the status page")
     }
 
     @Test func aHolderKilledBeforeDeliveringIsReplacedAndTheAlertSentOnce() async throws {
@@ -142,6 +147,16 @@ import LookoutTestSupport
         try await within(lease + 5, "b takes over") { leader(b) == 1 }
         try await Task.sleep(for: .seconds(2))
         #expect(receiver.deliveries.count == 2, "no second delivery: \(receiver.deliveries)")
+    }
+
+    @Test func aGracefulStopHandsTheLeaseOverWithinARenewal() async throws {
+        let redis = try RedisServer()
+        let (a, b) = try await pair(redis, [], [])
+        #expect(a.child.stop(signal: SIGTERM) == 0)
+        let took = try await within(lease, "b takes over") { leader(b) == 1 }
+        print("holder stopped gracefully: the other took over after \(took) s")
+        #expect(took <= lease / 3 + 1, "within a renewal (and a second's slack), not a lease: \(took) s")
+        #expect(metric(b, #"lookout_ha_fencing_token{group="pair"}"#) == 2)
     }
 
     @Test func aHolderCutFromRedisStopsNotifyingAndNeverSendsWithItsStaleToken() async throws {
@@ -199,5 +214,40 @@ import LookoutTestSupport
         try await Task.sleep(for: .seconds(3))
         #expect(accepted(receiver, "firing").count == 1, "one notification for two pushes: \(receiver.deliveries)")
         #expect(accepted(receiver, "resolved").count == 1)
+    }
+}
+
+/// The lease with only the rights the README lists: the sidecar's user plus the HA line.
+@Suite struct HARedisACLTests {
+    static let haRules = ["~lookout:ha:*", "+eval", "+get", "+set", "+incr", "+pexpire", "+del", "+hset", "+hdel", "+hgetall"]
+
+    @Test func theReadmesHARightsAreEnough() async throws {
+        let redis = try RedisServer()
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let admin = try TestConnection(port: redis.port)
+        for rules in [RedisACLTests.aclRules, Self.haRules] {
+            try admin.send(command: (["ACL", "SETUSER", "lookout"] + rules).map { Array($0.utf8) })
+            #expect(try admin.readValues(1).first == .simpleString("OK"))
+        }
+        let lookout = try await InProcessLookout(arguments: [
+            "--no-relay", "--redis", "redis://lookout:lookout-secret@127.0.0.1:\(redis.port)", "--no-db", "--ha-group", "pair",
+            "--ha-lease", "3s", "--alert-webhook", receiver.url,
+        ])
+        func metric(_ series: String) async -> Double? {
+            (try? await lookout.get("/metrics").body).flatMap { MonitorIntegrationTests.sample($0, series) }
+        }
+        #expect(await eventually(seconds: 10) { await metric(#"lookout_ha_leader{group="pair"}"#) == 1 } != nil, "the lease is claimed")
+        let worker = try heartbeatLoop(port: redis.port, consumer: "w1")
+        #expect(await eventually(seconds: 10) {
+            await metric(#"lookout_consumer_up{consumer="w1",group="billing"}"#) == 1
+        } != nil)
+        worker.stop(signal: SIGKILL)
+        #expect(await eventually(seconds: 10) { (try? admin.call("HLEN", "lookout:ha:{pair}:delivered")) == .integer(4) } != nil,
+                "the deliveries (consumer and group down, by the webhook and the bus) are logged: \(String(describing: try? admin.call("HGETALL", "lookout:ha:{pair}:delivered")))")
+        #expect(await metric(#"lookout_ha_lease_errors_total{group="pair"}"#) == 0, "no command refused")
+        try await lookout.stop()
+        #expect(try admin.call("EXISTS", "lookout:ha:{pair}:lease") == .integer(0), "the lease is given up on a graceful stop")
+        #expect(try admin.call("GET", "lookout:ha:{pair}:fence").string == "1")
     }
 }

@@ -13,7 +13,7 @@ import LookoutTestSupport
         .deletingLastPathComponent().appendingPathComponent(".build/test-output")
 
     /// Chromium, headless, with its own profile and no way out but loopback; `arguments` before the URL.
-    private func chromium(_ arguments: [String], url: String) throws -> String {
+    static func chromium(_ arguments: [String], url: String) throws -> String {
         let profile = "/tmp/lookout-chromium-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { _ = try? runCommand("/bin/rm", ["-rf", profile]) }
         let result = try runCommand(try executable("chromium"), [
@@ -26,7 +26,7 @@ import LookoutTestSupport
 
     /// The rendered page's text, and the consumer row's `data-state`.
     private func render(_ port: Int) throws -> (text: String, consumerState: String?) {
-        let dom = try chromium(["--dump-dom"], url: "http://127.0.0.1:\(port)/")
+        let dom = try Self.chromium(["--dump-dom"], url: "http://127.0.0.1:\(port)/")
         let main = dom.range(of: "<main").map { String(dom[$0.lowerBound...]) } ?? dom
         let script = main.range(of: "<script").map { String(main[..<$0.lowerBound]) } ?? main
         let text = script.replacingOccurrences(of: "<[^>]+>", with: " ", options: .regularExpression)
@@ -63,7 +63,7 @@ import LookoutTestSupport
         // A screenshot left by an earlier run must not stand in for this one.
         try? FileManager.default.removeItem(atPath: screenshot)
         #expect(!FileManager.default.fileExists(atPath: screenshot))
-        _ = try await offThePool { try self.chromium(["--hide-scrollbars", "--window-size=1280,900", "--screenshot=\(screenshot)"],
+        _ = try await offThePool { try Self.chromium(["--hide-scrollbars", "--window-size=1280,900", "--screenshot=\(screenshot)"],
                                                      url: "http://127.0.0.1:\(port)/") }
         let png = try #require(FileManager.default.contents(atPath: screenshot), "Chromium wrote the screenshot")
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "a PNG")
