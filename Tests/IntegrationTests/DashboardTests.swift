@@ -12,7 +12,8 @@ import LookoutTestSupport
     static let prometheusSeries: Set<String> = ["up", "ALERTS", "ALERTS_FOR_STATE"]
 
     /// A Lookout with every kind of series present: relay and a Redis Cluster source, a notifier,
-    /// a consumer, traffic on a subscribed and an unsubscribed channel, contracted channels.
+    /// a consumer, traffic on a subscribed and an unsubscribed channel, contracted channels; then
+    /// a member of an HA group on the same cluster (its scrape appended).
     static func liveScrape() async throws -> String {
         // A Redis Cluster as the Redis source, so the cluster series are there too.
         let cluster = try await RedisCluster.start(primaries: 3)
@@ -35,7 +36,18 @@ import LookoutTestSupport
         }
         #expect(complete != nil, "the scrape has consumer, latency, probe and store series")
         try await lookout.stop()
-        return body
+        // An instance of an HA group on the same cluster, for the lease's series (its keys' slot
+        // lives on one primary: the claim follows MOVED there).
+        let member = try await InProcessLookout(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(cluster.nodes[0].port)", "--no-db",
+                                                            "--ha-group", "dashboards"])
+        var memberBody = ""
+        let leads = await eventually(seconds: 15) {
+            memberBody = (try? await member.get("/metrics").body) ?? ""
+            return memberBody.contains(#"lookout_ha_leader{group="dashboards"} 1"#)
+        }
+        #expect(leads != nil, "an HA instance on a Redis Cluster holds its group's lease")
+        try await member.stop()
+        return body + memberBody
     }
 
     /// Names in an exposition: `# TYPE` families and every sample's name.
