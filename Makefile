@@ -98,7 +98,7 @@ SYSCONFDIR    ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 UNITDIR       ?= $(PREFIX)/lib/systemd/system
 DESTDIR       ?=
 DIST_BUILD    := $(SWIFT) build -c release --static-swift-stdlib -Xlinker -z -Xlinker now --scratch-path .build-dist --product lookout
-VERSION       := $(shell sed -n 's/.*static let current = "\(.*\)"/\1/p' Sources/Relay/LookoutVersion.swift)
+VERSION       := $(shell sed -n 's/.*static let current = "\(.*\)"/\1/p' Sources/LookoutCore/Support/LookoutVersion.swift)
 LOOKOUT_BIN   ?= .build-dist/release/lookout
 MAINTAINER    ?= Lookout maintainers <maintainers@lookout.example.org>
 

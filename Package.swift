@@ -72,13 +72,18 @@ let package = Package(
             dependencies: ["RESP", "PubSubCore", "Glob", "TLSSupport", "LookoutCore", nioCore, .product(name: "NIOPosix", package: "swift-nio"), logging, lifecycle,
                            .product(name: "Crypto", package: "swift-crypto"), nioSSL]
         ),
+        .target(name: "Observations", dependencies: ["LookoutCore", "LookoutMetrics", nioCore, prometheus]),
         .target(
             name: "Monitor",
-            dependencies: ["LookoutCore", "LookoutMetrics", "Relay", nioCore, logging, prometheus, lifecycle]
+            dependencies: ["LookoutCore", "LookoutMetrics", "Observations", nioCore, logging, prometheus, lifecycle]
+        ),
+        .target(
+            name: "RelayMonitoring",
+            dependencies: ["Relay", "Observations", "LookoutCore", "LookoutMetrics", nioCore, prometheus, lifecycle]
         ),
         .target(
             name: "RedisSources",
-            dependencies: ["LookoutCore", "Glob", "LookoutMetrics", "Monitor", "TLSSupport", "CHiredis", .product(name: "NIOPosix", package: "swift-nio"),
+            dependencies: ["LookoutCore", "Glob", "LookoutMetrics", "Observations", "TLSSupport", "CHiredis", .product(name: "NIOPosix", package: "swift-nio"),
                            nioSSL, .product(name: "NIOTLS", package: "swift-nio"), logging, prometheus, lifecycle]
         ),
         .target(
@@ -98,7 +103,7 @@ let package = Package(
         .target(
             name: "HTTPServer",
             dependencies: [
-                "LookoutCore", "Monitor", "Reports", "Store", .product(name: "Hummingbird", package: "hummingbird"), logging, nioCore,
+                "LookoutCore", "Monitor", "Observations", "Reports", "Store", .product(name: "Hummingbird", package: "hummingbird"), logging, nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
@@ -118,7 +123,8 @@ let package = Package(
         .target(
             name: "LookoutApplication",
             dependencies: [
-                "LookoutCore", "LookoutConfiguration", "Relay", "RESP", "Monitor", "RedisSources", "Alerting", "Leadership", "Store",
+                "LookoutCore", "LookoutConfiguration", "Relay", "RESP", "Observations", "Monitor", "RelayMonitoring", "RedisSources", "Alerting",
+                "Leadership", "Store",
                 "HTTPServer", "LookoutHeartbeat", logging, lifecycle, nioCore, prometheus, .product(name: "NIOPosix", package: "swift-nio"), nioSSL,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
@@ -142,7 +148,7 @@ let package = Package(
         .executableTarget(
             name: "LookoutBench",
             dependencies: [
-                "Glob", "LookoutCore", "Store", "Monitor", "Relay", "PubSubCore", "RESP", "CHiredis", "CBenchSupport", nioCore, prometheus,
+                "Glob", "LookoutCore", "Store", "Observations", "Monitor", "RelayMonitoring", "Relay", "PubSubCore", "RESP", "CHiredis", "CBenchSupport", nioCore, prometheus,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -172,27 +178,29 @@ let package = Package(
             name: "RelayTests",
             dependencies: ["Relay", "RESP", .product(name: "NIOEmbedded", package: "swift-nio"), logging]
         ),
-        .testTarget(name: "MonitorTests", dependencies: ["Monitor", "LookoutCore", "Relay", "LookoutTestSupport", prometheus]),
-        .testTarget(name: "RedisSourcesTests", dependencies: ["RedisSources", "Monitor", "LookoutCore", "LookoutTestSupport", "CHiredis", prometheus]),
+        .testTarget(name: "MonitorTests", dependencies: ["Monitor", "Observations", "LookoutCore", "LookoutTestSupport", prometheus]),
+        .testTarget(name: "ObservationsTests", dependencies: ["Observations", "LookoutCore"]),
+        .testTarget(name: "RelayMonitoringTests", dependencies: ["RelayMonitoring", "Observations", "Relay", "LookoutCore"]),
+        .testTarget(name: "RedisSourcesTests", dependencies: ["RedisSources", "Observations", "LookoutCore", "LookoutTestSupport", "CHiredis", prometheus]),
         .testTarget(
             name: "AlertingTests",
             dependencies: ["Alerting", "LookoutCore", "LookoutTestSupport", prometheus, .product(name: "NIOHTTP1", package: "swift-nio")]
         ),
         .testTarget(
             name: "HTTPServerTests",
-            dependencies: ["HTTPServer", "Monitor", "LookoutCore", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["HTTPServer", "Monitor", "Observations", "LookoutCore", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(name: "LookoutHeartbeatTests", dependencies: ["LookoutHeartbeat", "LookoutCore", "LookoutTestSupport", "Relay", "RESP", nioCore, lifecycle, logging]),
         .testTarget(name: "LookoutConfigurationTests", dependencies: ["LookoutConfiguration", "LookoutCore", "Relay", "RESP", "PubSubCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "LookoutApplicationTests",
-            dependencies: ["LookoutApplication", "LookoutConfiguration", "LookoutCore", "LookoutTestSupport", "Store", "Alerting", "Monitor", "RESP", nioCore, lifecycle, logging]
+            dependencies: ["LookoutApplication", "LookoutConfiguration", "LookoutCore", "LookoutTestSupport", "Store", "Alerting", "Monitor", "Observations", "RESP", nioCore, lifecycle, logging]
         ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "LookoutApplication", "LookoutConfiguration", "LookoutCore", "LookoutTestSupport", "Relay", "RESP", "RedisSources",
-                "Monitor", "Alerting", "Store",
+                "Observations", "Monitor", "RelayMonitoring", "Alerting", "Store",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 prometheus, logging, lifecycle,
@@ -218,6 +226,6 @@ for target in package.targets where target.type != .system && target.type != .pl
 // The per-message path (parse, route, fan out, observe) runs on one thread with no shared
 // mutable state outside its locks; dynamic exclusivity checks there cost ~7% of the relay's time
 // (perf). Release builds of these modules leave them out; debug builds and tests keep them.
-for target in package.targets where ["RESP", "PubSubCore", "Relay", "LookoutCore", "Monitor"].contains(target.name) {
+for target in package.targets where ["RESP", "PubSubCore", "Relay", "LookoutCore", "Observations", "RelayMonitoring", "Monitor"].contains(target.name) {
     target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import LookoutCore
 import Monitor
+import Observations
 import NIOCore
 import Reports
 import Store

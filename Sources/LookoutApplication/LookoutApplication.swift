@@ -7,12 +7,14 @@ import LookoutConfiguration
 import LookoutCore
 import LookoutHeartbeat
 import Monitor
+import Observations
 import NIOCore
 import NIOPosix
 import NIOSSL
 import Prometheus
 import RedisSources
 import Relay
+import RelayMonitoring
 import ServiceLifecycle
 import Store
 import Synchronization
@@ -99,6 +101,7 @@ public final class LookoutApplication: Service, Sendable {
             let server = RelayServer(configuration: configuration.relay, observer: tap, logger: Logger(label: "lookout.relay"))
             relay = server
             sources.append(RelaySource(relay: server))
+            sourceServices.append(RelaySeries(relay: server, registry: metrics.registry))
         }
         self.relay = relay
         let claims = ClusterClaims()
@@ -110,7 +113,7 @@ public final class LookoutApplication: Service, Sendable {
             sourceConfiguration.events = events
             sourceConfiguration.linkTimeout = .seconds(configuration.redisLinkTimeout)
             if let watch = configuration.redisWatch { sourceConfiguration.watch = watch }
-            let source = RedisSource(configuration: sourceConfiguration, queue: queue, metrics: metrics)
+            let source = RedisSource(configuration: sourceConfiguration, queue: queue, registry: metrics.registry)
             sources.append(source)
             sourceServices.append(source)
         }

@@ -3,6 +3,8 @@ import Foundation
 import Glob
 import LookoutCore
 import Monitor
+import Observations
+import RelayMonitoring
 import NIOCore
 import PubSubCore
 import RESP

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LookoutApplication
 import LookoutConfiguration
+import LookoutCore
 import Relay
 
 /// `lookout config`: the configuration file, first-class: an example with every key, and a check

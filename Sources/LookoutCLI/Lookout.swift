@@ -1,5 +1,5 @@
 import ArgumentParser
-import Relay
+import LookoutCore
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,6 @@
 import LookoutCore
+import Observations
 import Prometheus
-import Relay
 import Synchronization
 
 /// The monitor's refresh, once a second: rates recomputed, subscriber counts and counters pulled
@@ -13,7 +13,7 @@ extension ChannelMonitor {
         return created
     }
 
-    /// Recomputes rates and pulls subscriber counts and counters from the relay.
+    /// Recomputes rates and pulls subscriber counts from the sources.
     public func refresh() async {
         let now = configuration.wallClock()
         var subscriberCounts: [String: Int] = [:]
@@ -26,8 +26,6 @@ extension ChannelMonitor {
         }
         var unattributedPatterns = 0
         for source in sources { unattributedPatterns += await source.unattributedPatterns }
-        var relayStatistics: RelayStatistics?
-        if let relay { relayStatistics = try? await relay.statistics() }
         let notReady = await sourcesNotReady()
         let (unserved, buckets, consumers, integrity) = state.withLock { state in
             var byLabel: [String: Int] = [:]
@@ -64,16 +62,6 @@ extension ChannelMonitor {
             Self.export(state.grouping.overflowCount, as: "overflow", to: metrics.channelsOverflowed, state: &state)
             Self.export(queue.droppedCount, as: "dropped", to: metrics.observationsDropped, state: &state)
             Self.export(state.tracker.refusedConsumers, as: "refused", to: metrics.consumersRefused, state: &state)
-            if let relayStatistics {
-                metrics.relayClients.set(Int64(relayStatistics.connectedClients))
-                Self.export(relayStatistics.slowSubscriberDisconnects, as: "slow", to: metrics.relaySlowSubscriberDisconnects, state: &state)
-                Self.export(relayStatistics.keepaliveDisconnects, as: "keepalive", to: metrics.relayKeepaliveDisconnects, state: &state)
-                Self.export(relayStatistics.delayedLoginRefusals, as: "auth:delayed", to: metrics.relayDelayedLoginRefusals, state: &state)
-                for reason in AuthFailure.allCases {
-                    Self.export(relayStatistics.authFailures[reason] ?? 0, as: "auth:\(reason.rawValue)", to: metrics.relayAuthFailures(reason),
-                                state: &state)
-                }
-            }
             for (group, members) in state.tracker.groupMembers where !group.isEmpty {
                 for kind in ConsumerStateMachine.State.allCases {
                     metrics.groupConsumers(group, state: kind).set(Int64(members[kind] ?? 0))

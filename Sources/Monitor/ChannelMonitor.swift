@@ -1,7 +1,7 @@
 import Logging
 import LookoutCore
 import Prometheus
-import Relay
+import Observations
 import ServiceLifecycle
 import Synchronization
 
@@ -91,7 +91,6 @@ public final class ChannelMonitor: Service, Sendable {
     public let queue: ObservationQueue
     public let metrics: MonitorMetrics
     let sources: [any MonitoredSource]
-    let relay: RelayServer?
     let configuration: Configuration
     let logger: Logger
     let state: Mutex<State>
@@ -106,18 +105,14 @@ public final class ChannelMonitor: Service, Sendable {
     private let invalidHeartbeatLog = RateLimitedLog(interval: 10)
     private let reconnectLog = RateLimitedLog(interval: 10)
     private let violationLog = RateLimitedLog(interval: 10)
-    /// `lookout_source_up` of each source, in the order of `sources`.
-    let sourceUp: [Gauge]
 
     /// - Parameters:
-    ///   - sources: where subscriber counts come from; a ``RelaySource`` also provides the
-    ///     relay's own counters.
+    ///   - sources: where subscriber counts come from; each writes its own `lookout_source_*` series.
     public init(queue: ObservationQueue, metrics: MonitorMetrics, sources: [any MonitoredSource],
                 configuration: Configuration = .init(), logger: Logger = Logger(label: "lookout.monitor")) {
         self.queue = queue
         self.metrics = metrics
         self.sources = sources
-        self.relay = sources.lazy.compactMap { ($0 as? RelaySource)?.relay }.first
         self.configuration = configuration
         self.logger = logger
         var state = State(grouping: configuration.grouping, tracker: HeartbeatTracker(configuration: configuration.detector),
@@ -125,8 +120,6 @@ public final class ChannelMonitor: Service, Sendable {
         state.ledger = configuration.events.map { IntegrityLedger(contracts: $0.contracts) }
         self.state = Mutex(state)
         self.watermark = Mutex(configuration.wallClock())
-        self.sourceUp = sources.map { metrics.sourceUp($0.name) }
-        for source in sources { _ = metrics.sourceReconnects(source.name) }
     }
 
     public func run() async throws {
@@ -453,18 +446,16 @@ public final class ChannelMonitor: Service, Sendable {
         await sourcesNotReadyWithReasons().map(\.name)
     }
 
-    /// The sources that are not connected, each with why; updates `lookout_source_up` on the way.
+    /// The sources that are not connected, each with why.
     public func sourcesNotReadyWithReasons() async -> [(name: String, reason: String)] {
         await sourceReports().compactMap { source in source.notReadyReason.map { (source.name, $0) } }
     }
 
-    /// Every source with its readiness and details (the API's `/sources`); updates `lookout_source_up`.
+    /// Every source with its readiness and details (the API's `/sources`).
     public func sourceReports() async -> [(name: String, notReadyReason: String?, details: SourceDetails)] {
         var reports: [(name: String, notReadyReason: String?, details: SourceDetails)] = []
-        for (source, up) in zip(sources, sourceUp) {
-            let reason = await source.notReadyReason
-            up.set(Int64(reason == nil ? 1 : 0))
-            reports.append((source.name, reason, await source.details))
+        for source in sources {
+            reports.append((source.name, await source.notReadyReason, await source.details))
         }
         return reports
     }

@@ -2,28 +2,20 @@ import LookoutCore
 import LookoutMetrics
 import NIOCore
 import Prometheus
-import Relay
+import Observations
 
 /// Lookout's Prometheus metrics: the registry `/metrics` renders, and the per-channel series,
 /// created on first use for each (bounded) channel label.
 public final class MonitorMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
 
-    /// Delivery latency buckets, in seconds: 50 µs to 10 s. Fixed Prometheus buckets (rather
-    /// than an HdrHistogram) because they aggregate across instances and channels in PromQL
-    /// (`histogram_quantile` over `sum by (le)`), which is how dashboards and alerts read them.
-    public static let latencyBuckets: [Double] = [
-        0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-    ]
+    /// Delivery latency buckets, in seconds (``LatencyBuckets``).
+    public static let latencyBuckets = LatencyBuckets.seconds
 
     public let observationsDropped: Counter
     public let consumersRefused: Counter
     public let channelsOverflowed: Counter
     public let trackedChannels: Gauge
-    public let relayClients: Gauge
-    public let relaySlowSubscriberDisconnects: Counter
-    public let relayKeepaliveDisconnects: Counter
-    public let relayDelayedLoginRefusals: Counter
     public let integritySourcesTracked: Gauge
     public let integrityDuplicateKeys: Gauge
     public let integrityUntrackedEvents: Counter
@@ -49,22 +41,14 @@ public final class MonitorMetrics: Sendable {
         channelsOverflowed = registry.counter("lookout_channel_overflow_messages_total",
             help: "Messages counted under channel=\"__other__\" because the tracked-channel cap was reached.")
         trackedChannels = registry.gauge("lookout_channels_tracked", help: "Distinct channel labels tracked.")
-        relayClients = registry.gauge("lookout_relay_clients", help: "Clients connected to the embedded relay.")
-        relaySlowSubscriberDisconnects = registry.counter("lookout_relay_slow_subscriber_disconnects_total",
-            help: "Subscribers the relay disconnected for exceeding the output buffer limit.")
-        relayKeepaliveDisconnects = registry.counter("lookout_relay_keepalive_disconnects_total",
-            help: "Relay clients reaped because they stopped answering TCP keep-alive probes (half-open connections).")
         integritySourcesTracked = registry.gauge("lookout_integrity_sources_tracked",
             help: "(channel, source) sequences tracked by the event-integrity checks (capped at 10,000).")
         integrityDuplicateKeys = registry.gauge("lookout_integrity_duplicate_window_keys",
             help: "Event ids held by the duplicate windows (about 50 bytes each; capped at 1,000,000 per contract).")
         integrityUntrackedEvents = registry.counter("lookout_integrity_untracked_events_total",
             help: "Events of sources beyond the cap on tracked sequences: validated, not sequenced.")
-        relayDelayedLoginRefusals = registry.counter("lookout_relay_auth_delayed_total",
-            help: "Failed relay logins whose WRONGPASS reply was held back (100 ms, doubling to 2 s): more than 5 failures from one address within 10 s.")
         // Every reason from the start, so that a dashboard shows 0 rather than "No data".
         for reason in Heartbeat.Rejection.allCases { _ = invalidHeartbeats(reason) }
-        for reason in AuthFailure.allCases { _ = relayAuthFailures(reason) }
     }
 
     /// Members of a consumer group in one state (groups are few: one series per group and state).
@@ -79,17 +63,6 @@ public final class MonitorMetrics: Sendable {
     /// The series of `label`, created at 0 on first use.
     public func series(for label: String) -> ChannelSeries {
         channels.series(for: label)
-    }
-
-    /// `lookout_source_up{source}`: 1 while the source is connected, delivering, and (on Redis)
-    /// its subscriber counts are fresh.
-    public func sourceUp(_ source: String) -> Gauge {
-        registry.gauge("lookout_source_up", labels: [("source", source)], help: "1 when the source sees and can judge every message: every subscription it needs (on Redis, the pattern and each shard's) is held and its subscriber counts are fresh.")
-    }
-
-    /// `lookout_source_reconnects_total{source}`.
-    public func sourceReconnects(_ source: String) -> Counter {
-        registry.counter("lookout_source_reconnects_total", labels: [("source", source)], help: "Reconnections after a lost connection.")
     }
 
     /// The event-integrity series of one channel label (its contract's checks).
@@ -129,12 +102,6 @@ public final class MonitorMetrics: Sendable {
     public func eventTypes(_ label: String, type: String, version: String) -> Counter {
         registry.counter("lookout_channel_event_types_total", labels: [("channel", label), ("type", type), ("version", version)],
                          help: "Valid events by type and version (types with a schema in the contract; the rest as __other__).")
-    }
-
-    /// `lookout_relay_auth_failures_total{reason}`, one series per reason.
-    public func relayAuthFailures(_ reason: AuthFailure) -> Counter {
-        registry.counter("lookout_relay_auth_failures_total", labels: [("reason", reason.rawValue)],
-                         help: "Failed AUTH and HELLO AUTH attempts on the relay, by reason (wrong_password, unknown_user, disabled_user).")
     }
 
     /// `lookout_heartbeats_invalid_total{reason}`, one series per rejection reason.

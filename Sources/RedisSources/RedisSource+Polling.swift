@@ -2,7 +2,7 @@ import Glob
 import Logging
 import LookoutCore
 import LookoutMetrics
-import Monitor
+import Observations
 import Prometheus
 import Synchronization
 

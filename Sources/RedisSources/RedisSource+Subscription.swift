@@ -4,7 +4,7 @@ import Glibc
 import Glob
 import Logging
 import LookoutCore
-import Monitor
+import Observations
 import Prometheus
 import Synchronization
 

@@ -5,7 +5,7 @@ import Glob
 import Logging
 import LookoutCore
 import LookoutMetrics
-import Monitor
+import Observations
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
@@ -168,7 +168,7 @@ public final class RedisSource: MonitoredSource, Service {
     let logger: Logger
     private let registry: PrometheusCollectorRegistry
 
-    public init(configuration: Configuration, queue: ObservationQueue, metrics: MonitorMetrics, logger: Logger = Logger(label: "lookout.redis")) {
+    public init(configuration: Configuration, queue: ObservationQueue, registry: PrometheusCollectorRegistry, logger: Logger = Logger(label: "lookout.redis")) {
         self.configuration = configuration
         self.queue = queue
         self.logger = logger
@@ -182,14 +182,14 @@ public final class RedisSource: MonitoredSource, Service {
         self.shared = Mutex(ObservedState(topology: .standalone(host: configuration.url.host, port: configuration.url.port),
                                    lastCompletePoll: monotonicSeconds()))
         let labels = [("source", configuration.url.description)]
-        let registry = metrics.registry
         self.registry = registry
-        up = metrics.sourceUp(configuration.url.description)
-        reconnects = metrics.sourceReconnects(configuration.url.description)
+        let series = SourceSeries(source: configuration.url.description, registry: registry)
+        up = series.up
+        reconnects = series.reconnects
         gapSeconds = registry.counter("lookout_source_gap_seconds_total", labels: labels,
                                           help: "Seconds without a subscription, when messages were not seen.")
         probeRoundTrip = registry.histogram("lookout_probe_roundtrip_seconds", labels: labels,
-                                                     buckets: MonitorMetrics.latencyBuckets,
+                                                     buckets: LatencyBuckets.seconds,
                                                      help: "Time from publishing a probe to receiving it on the subscription.")
         outputBuffer = registry.gauge("lookout_source_output_buffer_bytes", labels: labels,
                                       help: "The monitor's own output buffer on Redis (CLIENT LIST omem).")
@@ -210,7 +210,7 @@ public final class RedisSource: MonitoredSource, Service {
     /// The round trip of shard `index`'s probe (SPUBLISH, seen on the shard's subscription).
     func shardProbeRoundTrip(_ index: Int) -> ValueHistogram {
         registry.histogram("lookout_probe_roundtrip_seconds", labels: [("source", name), ("shard", "\(index)")],
-                           buckets: MonitorMetrics.latencyBuckets,
+                           buckets: LatencyBuckets.seconds,
                            help: "Time from publishing a probe to receiving it on the subscription.")
     }
 

@@ -3,6 +3,7 @@ import HTTPServer
 import Hummingbird
 import HummingbirdTesting
 import LookoutCore
+import Observations
 import Testing
 
 @testable import Monitor

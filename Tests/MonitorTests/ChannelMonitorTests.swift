@@ -1,5 +1,6 @@
 import Foundation
 import LookoutCore
+import Observations
 import LookoutTestSupport
 import Prometheus
 import Synchronization

@@ -1,7 +1,8 @@
 import Foundation
 import LookoutCore
 import LookoutTestSupport
-import Monitor
+import Observations
+import Prometheus
 import Testing
 
 @testable import RedisSources
@@ -31,7 +32,7 @@ import Testing
         let redis = try RedisServer()
         let url = try #require(RedisURL("redis://127.0.0.1:\(redis.port)"))
         let queue = ObservationQueue()
-        let source = RedisSource(configuration: .init(url: url), queue: queue, metrics: MonitorMetrics(version: "test"))
+        let source = RedisSource(configuration: .init(url: url), queue: queue, registry: PrometheusCollectorRegistry())
         let running = startOnServiceThreads { try await source.run() }
         // Generous: at the start of a clean-clone run every suite starts at once on two cores.
         #expect(await eventually(seconds: 30) { await source.isConnected } != nil)

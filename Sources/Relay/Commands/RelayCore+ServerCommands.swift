@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Glob
+import LookoutCore
 import NIOCore
 import PubSubCore
 import RESP
@@ -120,7 +124,7 @@ extension RelayCore {
             ("redis_mode", "standalone"),
             ("arch_bits", String(Int.bitWidth)),
             ("multiplexing_api", "nio"),
-            ("process_id", String(ProcessInfoShim.pid)),
+            ("process_id", String(getpid())),
             ("run_id", runID),
             ("tcp_port", String(configuration.port)),
             ("uptime_in_seconds", String(uptime)),

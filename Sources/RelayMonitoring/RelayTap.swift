@@ -1,5 +1,6 @@
 import LookoutCore
 import NIOCore
+import Observations
 import Relay
 
 /// The monitor's observer on the embedded relay: turns publishes and deliveries into

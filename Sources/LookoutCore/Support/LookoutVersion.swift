@@ -1,11 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Lookout's version, reported in INFO, `lookout --version` and `lookout_build_info` (the
 /// Debian package takes its version from here too).
 public enum LookoutVersion {
@@ -25,8 +17,4 @@ public enum LookoutVersion {
         return "6.0"
         #endif
     }()
-}
-
-enum ProcessInfoShim {
-    static var pid: Int32 { getpid() }
 }

@@ -1,5 +1,6 @@
 import LookoutCore
-import Relay
+import LookoutMetrics
+import Prometheus
 
 /// Something the monitor watches: the embedded relay or a Redis server.
 public protocol MonitoredSource: AnyObject, Sendable {
@@ -44,27 +45,24 @@ extension MonitoredSource {
     }
 }
 
-/// The embedded relay as a source: observations come through ``RelayTap``; subscriber counts
-/// and the relay's own counters are read from the relay.
-public final class RelaySource: MonitoredSource {
-    public let relay: RelayServer
-    /// The relay's name as a source (`source` label, `/readyz`).
-    public static let sourceName = "relay"
-    public var name: String { Self.sourceName }
+/// The series every source writes about itself, and only it: `lookout_source_up{source}` and
+/// `lookout_source_reconnects_total{source}`, both exported from the start.
+public struct SourceSeries: Sendable {
+    /// 1 while the source sees and can judge every message.
+    public let up: Gauge
+    public let reconnects: Counter
 
-    public init(relay: RelayServer) {
-        self.relay = relay
+    public init(source: String, registry: PrometheusCollectorRegistry) {
+        up = registry.gauge("lookout_source_up", labels: [("source", source)], help: "1 when the source sees and can judge every message: every subscription it needs (on Redis, the pattern and each shard's) is held and its subscriber counts are fresh.")
+        reconnects = registry.counter("lookout_source_reconnects_total", labels: [("source", source)], help: "Reconnections after a lost connection.")
     }
+}
 
-    public var isConnected: Bool {
-        get async { await relay.isListening }
-    }
-
-    public func subscriberCounts() async -> [String: Int] {
-        (try? await relay.channelSubscriberCounts()) ?? [:]
-    }
-
-    public func namedSubscriberOutputBytes() async -> [String: Int] {
-        (try? await relay.namedSubscriberOutputBytes()) ?? [:]
-    }
+/// Delivery latency buckets, in seconds: 50 µs to 10 s. Fixed Prometheus buckets (rather than an
+/// HdrHistogram) because they aggregate across instances and channels in PromQL
+/// (`histogram_quantile` over `sum by (le)`), which is how dashboards and alerts read them.
+public enum LatencyBuckets {
+    public static let seconds: [Double] = [
+        0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+    ]
 }

@@ -1,7 +1,7 @@
 import LookoutCore
 import Testing
 
-@testable import Monitor
+@testable import Observations
 
 @Suite struct ObservationQueueTests {
     @Test func aFullQueueCountsWhatItDrops() {

@@ -2,7 +2,8 @@ import LookoutCore
 import Relay
 import Testing
 
-@testable import Monitor
+import Observations
+@testable import RelayMonitoring
 
 /// The tap's view of named connections: a pool of connections sharing a name is one consumer.
 @Suite struct RelayTapTests {
