@@ -4,7 +4,7 @@ import Synchronization
 /// Applies the consumer alert rules to each transition and hands the resulting alerts to every
 /// notifier, holding back those a lost source makes unknowable (``SourceOutageHold``). Called
 /// from the monitor; never waits for a delivery.
-public final class AlertRouter: Sendable {
+public final class AlertRouter: MonitorSink, Sendable {
     private let rules = Mutex(ConsumerAlertRules())
     private let conditions: Mutex<ConditionAlerts>
     private let hold: Mutex<SourceOutageHold>
@@ -45,6 +45,16 @@ public final class AlertRouter: Sendable {
     public func handle(_ change: HeartbeatTracker.GroupTransition) {
         let alerts = rules.withLock { $0.alerts(for: change) }
         dispatch(hold.withLock { $0.filter(alerts, at: change.at) })
+    }
+
+    /// The monitor's events that make or end alerts: consumer and group transitions, health.
+    public func receive(_ event: MonitorEvent) {
+        switch event {
+        case .consumerTransition(let change): handle(change)
+        case .groupTransition(let change): handle(change)
+        case .health(let health): handle(health)
+        case .refreshed, .violation, .integrity, .gap: break
+        }
     }
 
     /// Takes back alerts that were firing before a restart: they stay firing without being sent

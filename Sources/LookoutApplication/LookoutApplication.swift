@@ -23,8 +23,9 @@ import UnixSignals
 /// Lookout as a library: everything `lookout serve` runs, wired from one resolved
 /// ``ServeConfiguration`` and run as one `Service` (as Hummingbird's `Application` is).
 ///
-/// Services start in dependency order and stop in reverse: the store, then the notifiers, the
-/// monitor, the Redis sources, the relay, the HTTP server (and the demo traffic). So on a
+/// Services start in dependency order and stop in reverse: the store, then the HA lease, the
+/// notifiers, the monitor, the Redis sources, the relay and its series, the HTTP server (and the
+/// demo traffic). So on a
 /// graceful shutdown the HTTP server and the relay stop taking work first, the monitor applies
 /// what is still queued, and the notifiers and the store it feeds are the last to stop. Each
 /// stage has `shutdownTimeout` before the rest is cancelled.
@@ -101,14 +102,12 @@ public final class LookoutApplication: Service, Sendable {
             let server = RelayServer(configuration: configuration.relay, observer: tap, logger: Logger(label: "lookout.relay"))
             relay = server
             sources.append(RelaySource(relay: server))
-            sourceServices.append(RelaySeries(relay: server, registry: metrics.registry))
         }
         self.relay = relay
         let claims = ClusterClaims()
         for url in configuration.redis {
             var sourceConfiguration = RedisSource.Configuration(url: url, timestampField: configuration.timestampField,
                                                                 heartbeatChannel: configuration.heartbeatChannel)
-            sourceConfiguration.onGap = { source, start, end in store?.recordGap(source: source, start: start, end: end) }
             sourceConfiguration.claims = claims
             sourceConfiguration.events = events
             sourceConfiguration.linkTimeout = .seconds(configuration.redisLinkTimeout)
@@ -155,15 +154,8 @@ public final class LookoutApplication: Service, Sendable {
         monitorConfiguration.ownChannels = configuration.ownChannels
         monitorConfiguration.consumedPatterns = configuration.consumedPatterns
         monitorConfiguration.events = events
-        monitorConfiguration.onViolation = { store?.record(violation: $0) }
-        monitorConfiguration.onIntegrity = { store?.record(integrity: $0) }
-        monitorConfiguration.onTransition = { change in
-            store?.record(change)
-            alerts.handle(change)
-        }
-        monitorConfiguration.onRefresh = { buckets, consumers in store?.record(buckets: buckets, consumers: consumers) }
-        monitorConfiguration.onGroupTransition = { alerts.handle($0) }
-        monitorConfiguration.onHealth = { alerts.handle($0) }
+        // The store first: a state change is recorded before the alert it makes.
+        monitorConfiguration.sinks = (store.map { [$0] } ?? []) + [alerts]
         let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: sources, configuration: monitorConfiguration)
         self.monitor = monitor
 
@@ -204,12 +196,17 @@ public final class LookoutApplication: Service, Sendable {
         services += notifierServices
         services.append(monitor)
         services += sourceServices
-        if let relay { services.append(relay) }
+        if let relay {
+            services.append(relay)
+            // After the relay, so that it stops first: it reads the relay, which must still answer.
+            services.append(RelaySeries(relay: relay, registry: metrics.registry))
+        }
         services.append(HangupHandler(relay: relay, logger: logger))
         services.append(http)
         if configuration.demo, let relay {
             services.append(DemoTraffic(relay: relay, password: configuration.relay.password, heartbeatChannel: configuration.heartbeatChannel))
         }
+        services.append(JudgingStop(monitor: monitor))
         // Last, so that it is the first to stop: systemd hears STOPPING=1 as the shutdown begins.
         let runningRelay = relay
         services.append(SystemdNotification(
@@ -323,6 +320,18 @@ extension HTTPCredentials {
             throw HTTPCredentialsError(description: "cannot read the \(source.kind.rawValue) credentials file '\(source.path)'")
         }
         return try HTTPCredentials(source, text: text)
+    }
+}
+
+/// Tells the monitor to stop judging consumers and health as soon as a graceful shutdown
+/// begins: the relay closing its connections and the sources stopping are not failures, and a
+/// slow stop must not leave every consumer `late` in the store.
+private struct JudgingStop: Service {
+    let monitor: ChannelMonitor
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        monitor.stopJudging()
     }
 }
 

@@ -73,9 +73,11 @@ extension ChannelMonitor {
             defer { state.integrityTally = [:] }
             return (unserved, buckets, state.rows.take(at: now), Array(state.integrityTally.values))
         }
-        configuration.onRefresh(buckets, consumers)
-        if !integrity.isEmpty { configuration.onIntegrity(integrity) }
-        configuration.onHealth(HealthSnapshot(unservedChannels: unserved, sources: sources.map(\.name), sourcesDown: notReady, at: now))
+        emit(.refreshed(buckets: buckets, consumers: consumers))
+        if !integrity.isEmpty { emit(.integrity(integrity)) }
+        if isJudging {
+            emit(.health(HealthSnapshot(unservedChannels: unserved, sources: sources.map(\.name), sourcesDown: notReady, at: now)))
+        }
     }
 
     /// Channels that carried traffic since `since` while nothing serves them: no subscriber and

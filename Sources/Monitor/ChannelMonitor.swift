@@ -34,21 +34,10 @@ public final class ChannelMonitor: Service, Sendable {
         public var consumedPatterns: [String] = []
         /// Lookout's own channels (heartbeats, alerts, probes): never reported as consumer-less.
         public var ownChannels: Set<String> = [OwnChannels.heartbeat, OwnChannels.alerts, OwnChannels.probe]
-        /// Called with every consumer state change, after metrics are updated (alerting hooks in here).
-        public var onTransition: @Sendable (HeartbeatTracker.ConsumerTransition) -> Void = { _ in }
-        /// Called after each refresh with what is unhealthy right now (alerting hooks in here).
-        public var onHealth: @Sendable (HealthSnapshot) -> Void = { _ in }
-        /// Called when a group becomes degraded, down or healthy again.
-        public var onGroupTransition: @Sendable (HeartbeatTracker.GroupTransition) -> Void = { _ in }
-        /// Called after each refresh with the channel buckets it closed and the consumers whose
-        /// rows are due (``consumerRowInterval``; every consumer at shutdown). The store hooks in here.
-        public var onRefresh: @Sendable ([ChannelStatistics.Bucket], [HeartbeatTracker.ConsumerSnapshot]) -> Void = { _, _ in }
+        /// Where the monitor's events go, in this order (``MonitorEvent``): the store, the alert router.
+        public var sinks: [any MonitorSink] = []
         /// Messages on contracted channels, handed over to be judged; nil without contracts.
         public var events: EventHandOver?
-        /// Called with each contract violation, its payload cut to `violationPayloadBytes` (the store hooks in here).
-        public var onViolation: @Sendable (ViolationRecord) -> Void = { _ in }
-        /// Called after each refresh with the integrity counts since the last one, per channel (the store hooks in here).
-        public var onIntegrity: @Sendable ([IntegrityCounts]) -> Void = { _ in }
         /// How much of a violating payload is kept.
         public var violationPayloadBytes = 1024
         /// What the drain, evaluation and refresh intervals are measured on.
@@ -98,6 +87,8 @@ public final class ChannelMonitor: Service, Sendable {
     /// began (everything offered before it was in that batch). Silence is judged up to here,
     /// never past it. Apart from `state`, so the lag can be read while a batch is applied.
     let watermark: Mutex<Double>
+    /// Cleared when Lookout begins to stop (``stopJudging()``).
+    private let judging = Atomic<Bool>(true)
     /// When the loop last began an iteration (for the service manager's watchdog).
     private let lastIteration = Mutex(ContinuousClock.now)
     /// Whether the monitor is behind now (for one log line per episode), and since when.
@@ -150,8 +141,13 @@ public final class ChannelMonitor: Service, Sendable {
             defer { state.integrityTally = [:] }
             return (state.statistics.tick(now: now), state.tracker.consumers, Array(state.integrityTally.values))
         }
-        configuration.onRefresh(buckets, consumers)
-        if !integrity.isEmpty { configuration.onIntegrity(integrity) }
+        emit(.refreshed(buckets: buckets, consumers: consumers))
+        if !integrity.isEmpty { emit(.integrity(integrity)) }
+    }
+
+    /// Hands `event` to every sink, in order.
+    func emit(_ event: MonitorEvent) {
+        for sink in configuration.sinks { sink.receive(event) }
     }
 
     /// Drains every `drainInterval`, evaluates the detectors every `evaluationInterval` and
@@ -186,6 +182,15 @@ public final class ChannelMonitor: Service, Sendable {
         }
     }
 
+    /// Stops judging silence and health, as Lookout begins to stop: its sources and the relay's
+    /// connections are closing, which is not consumers failing. What is queued is still taken in
+    /// (heartbeats, goodbyes, traffic) and handed to the store.
+    public func stopJudging() {
+        judging.store(false, ordering: .relaxed)
+    }
+
+    var isJudging: Bool { judging.load(ordering: .relaxed) }
+
     /// How long ago the loop last began an iteration: a loop stuck in one grows it.
     public var sinceLastIteration: Duration { ContinuousClock.now - lastIteration.withLock { $0 } }
 
@@ -195,6 +200,7 @@ public final class ChannelMonitor: Service, Sendable {
     @discardableResult
     public func processQueued(limit: Int = .max) -> Bool {
         var transitions: [HeartbeatTracker.ConsumerTransition] = []
+        var gaps: [MonitorEvent] = []
         var caughtUp = true
         // Drain under the state lock: a scrape that comes while another caller applies a batch
         // waits for it, instead of rendering metrics the batch has not reached yet.
@@ -239,6 +245,8 @@ public final class ChannelMonitor: Service, Sendable {
                 case .event(let channel, let payload, let time):
                     judge(channel, payload: payload, at: time, in: &state)
                     configuration.events?.release(bytes: payload.count)
+                case .gap(let source, let start, let end):
+                    gaps.append(.gap(source: source, start: start, end: end))
                 }
             }
             // After this batch's events: what was skipped meanwhile makes its channel's
@@ -255,6 +263,7 @@ public final class ChannelMonitor: Service, Sendable {
             return state.tracker.updateGroups(at: drainedAt)
         }
         report(transitions, groupTransitions)
+        for gap in gaps { emit(gap) }
         return caughtUp
     }
 
@@ -313,8 +322,8 @@ public final class ChannelMonitor: Service, Sendable {
         case .violated(let violation):
             series.invalid[violation.reason]?.increment()
             Self.tally(label, at: time, in: &state) { $0.invalid += 1 }
-            configuration.onViolation(ViolationRecord(at: time, channel: label, violation: violation,
-                                                      payload: Array(payload.prefix(configuration.violationPayloadBytes))))
+            emit(.violation(ViolationRecord(at: time, channel: label, violation: violation,
+                                            payload: Array(payload.prefix(configuration.violationPayloadBytes)))))
             violationLog { suppressed in
                 logger.warning("event contract broken", metadata: [
                     "channel": "\(channel)", "reason": "\(violation.reason.rawValue)", "pointer": "\(violation.pointer)",
@@ -353,6 +362,7 @@ public final class ChannelMonitor: Service, Sendable {
     /// Runs the failure detectors up to the watermark (never past what has been taken in: a
     /// monitor that fell behind holds its judgement) and reports what changed.
     public func evaluateConsumers() {
+        guard isJudging else { return }
         let (transitions, groupTransitions) = state.withLock { state in
             let judged = min(configuration.wallClock(), takenInUntil)
             let transitions = state.tracker.evaluate(now: judged)
@@ -369,7 +379,7 @@ public final class ChannelMonitor: Service, Sendable {
                 logger.log(level: change.to == .healthy ? .info : .warning, "group \(change.to.rawValue)", metadata: [
                     "group": "\(change.group)", "from": "\(change.from.rawValue)", "reason": "\(change.reason)",
                 ])
-                configuration.onGroupTransition(change)
+                emit(.groupTransition(change))
             }
         }
         for change in transitions {
@@ -395,7 +405,7 @@ public final class ChannelMonitor: Service, Sendable {
                 let level: Logger.Level = change.transition.to == .down || change.transition.to == .stalled ? .warning : .info
                 logger.log(level: level, "consumer \(change.transition.to.rawValue)", metadata: metadata)
             }
-            configuration.onTransition(change)
+            emit(.consumerTransition(change))
         }
     }
 

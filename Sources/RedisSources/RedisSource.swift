@@ -45,9 +45,6 @@ public final class RedisSource: MonitoredSource, Service {
         public var timestampField: String?
         /// Channel consumers publish heartbeats on.
         public var heartbeatChannel: String
-        /// Called when the subscription is back after a gap: the source, and the gap's start and
-        /// end in seconds since the epoch (the store hooks in here).
-        public var onGap: @Sendable (_ source: String, _ start: Double, _ end: Double) -> Void = { _, _, _ in }
         /// Shared by every source of one application, so that one cluster is watched once.
         public var claims = ClusterClaims()
         /// Where messages on contracted channels go to be judged; nil without contracts.
@@ -269,7 +266,7 @@ public final class RedisSource: MonitoredSource, Service {
         currentNotReadyReason()
         guard let gap else { return }
         gapSeconds.increment(by: gap.end - gap.start)
-        configuration.onGap(name, gap.start, gap.end)
+        queue.offer(.gap(source: name, start: gap.start, end: gap.end))
         logger.warning("every subscription is back after a gap", metadata: [
             "source": "\(name)", "gap": "\(Duration.seconds(gap.end - gap.start))",
         ])

@@ -13,7 +13,7 @@ import Synchronization
 /// at the next interval with nothing lost (up to `maxPendingSamples`; beyond it the oldest samples
 /// are dropped and counted). Runs as a `Service`; the SQLite work happens on NIO's thread pool,
 /// never on the relay's event loop or the concurrency pool.
-public final class StoreWriter: Service, Sendable {
+public final class StoreWriter: Service, MonitorSink, Sendable {
     /// Flush interval, tiers, retention and bounds.
     public struct Configuration: Sendable {
         public var flushInterval: Duration = .seconds(1)
@@ -192,6 +192,19 @@ public final class StoreWriter: Service, Sendable {
     /// A source's subscription was lost from `start` to `end` (seconds since the epoch).
     public func recordGap(source: String, start: Double, end: Double) {
         enqueue { $0.gaps.append((source, start, end)) }
+    }
+
+    /// The monitor's events the store keeps: buckets and consumer rows, state changes,
+    /// violations, integrity counts and gaps (health is the alert router's).
+    public func receive(_ event: MonitorEvent) {
+        switch event {
+        case .refreshed(let buckets, let consumers): record(buckets: buckets, consumers: consumers)
+        case .consumerTransition(let change): record(change)
+        case .violation(let violation): record(violation: violation)
+        case .integrity(let counts): record(integrity: counts)
+        case .gap(let source, let start, let end): recordGap(source: source, start: start, end: end)
+        case .groupTransition, .health: break
+        }
     }
 
     private func enqueue(_ body: (inout Pending) -> Void) {

@@ -11,21 +11,31 @@ import Testing
 /// The monitor's loop on a manual clock: drains, detector checks and refreshes at their
 /// intervals, consumer failures detected at their exact bounds.
 @Suite struct ChannelMonitorTests {
-    /// What the monitor reports, from any thread.
-    private final class Reports: Sendable {
-        private let state = Mutex<(refreshes: [[ChannelStatistics.Bucket]], transitions: [HeartbeatTracker.ConsumerTransition])>(([], []))
-        func refreshed(_ buckets: [ChannelStatistics.Bucket]) { state.withLock { $0.refreshes.append(buckets) } }
-        func changed(_ transition: HeartbeatTracker.ConsumerTransition) { state.withLock { $0.transitions.append(transition) } }
+    /// What the monitor reports, from any thread: a sink that keeps its refreshes, transitions
+    /// and health snapshots.
+    private final class Reports: MonitorSink {
+        private let state = Mutex<(refreshes: [[ChannelStatistics.Bucket]], transitions: [HeartbeatTracker.ConsumerTransition],
+                                   health: [HealthSnapshot])>(([], [], []))
+        func receive(_ event: MonitorEvent) {
+            state.withLock { state in
+                switch event {
+                case .refreshed(let buckets, _): state.refreshes.append(buckets)
+                case .consumerTransition(let change): state.transitions.append(change)
+                case .health(let snapshot): state.health.append(snapshot)
+                default: break
+                }
+            }
+        }
         var refreshes: [[ChannelStatistics.Bucket]] { state.withLock { $0.refreshes } }
         var transitions: [HeartbeatTracker.ConsumerTransition] { state.withLock { $0.transitions } }
+        var health: [HealthSnapshot] { state.withLock { $0.health } }
     }
 
     private func makeMonitor(_ clock: ManualClock, _ reports: Reports) -> (ChannelMonitor, ObservationQueue) {
         var configuration = ChannelMonitor.Configuration()
         configuration.clock = clock
         configuration.wallClock = clock.wallClock
-        configuration.onRefresh = { buckets, _ in reports.refreshed(buckets) }
-        configuration.onTransition = { reports.changed($0) }
+        configuration.sinks = [reports]
         let queue = ObservationQueue()
         return (ChannelMonitor(queue: queue, metrics: MonitorMetrics(version: "test"), sources: [], configuration: configuration), queue)
     }
@@ -90,9 +100,9 @@ import Testing
     }
 
     @Test func aChannelReceivedThroughPatternsOnlyIsServedAndOneReceivedByNobodyIsNot() async {
-        let health = Mutex<[HealthSnapshot]>([])
+        let reports = Reports()
         var configuration = ChannelMonitor.Configuration()
-        configuration.onHealth = { snapshot in health.withLock { $0.append(snapshot) } }
+        configuration.sinks = [reports]
         let queue = ObservationQueue()
         let monitor = ChannelMonitor(queue: queue, metrics: MonitorMetrics(version: "test"), sources: [], configuration: configuration)
         let now = wallClockSeconds()
@@ -100,7 +110,7 @@ import Testing
         queue.offer(.traffic(channel: "lost", messages: 1, bytes: 1, unrouted: 1, patternReceivers: 0, at: now))
         monitor.processQueued()
         await monitor.refresh()
-        #expect(health.withLock { $0.last?.unservedChannels } == ["lost"])
+        #expect(reports.health.last.map { $0.unservedChannels } == ["lost"])
         #expect(monitor.channels()["jobs.a"]?.patternSubscribers == 1)
         #expect(monitor.channels()["jobs.a"]?.consumptionUnknown == false)
 
@@ -108,7 +118,7 @@ import Testing
         queue.offer(.traffic(channel: "jobs.a", messages: 1, bytes: 1, unrouted: 1, patternReceivers: 0, at: now + 1))
         monitor.processQueued()
         await monitor.refresh()
-        #expect(health.withLock { $0.last?.unservedChannels }.map(Set.init) == ["jobs.a", "lost"])
+        #expect(reports.health.last.map { $0.unservedChannels }.map(Set.init) == ["jobs.a", "lost"])
         #expect(monitor.channels()["jobs.a"]?.patternSubscribers == 0)
     }
 
@@ -132,20 +142,56 @@ import Testing
         #expect(reports.transitions.map(\.transition.to) == [.late], "late 1.5 intervals after the source came back")
     }
 
+    /// Once Lookout begins to stop, silence is no longer judged (connections closing are not
+    /// consumers failing), while what is queued is still taken in.
+    /// A monitor whose wall clock is `wall`, reporting to `reports`, run by hand (no loop).
+    private func handDrivenMonitor(_ wall: WallClock, _ reports: Reports) -> (ChannelMonitor, ObservationQueue, MonitorMetrics) {
+        var configuration = ChannelMonitor.Configuration()
+        configuration.wallClock = { wall.now }
+        configuration.sinks = [reports]
+        let queue = ObservationQueue()
+        let metrics = MonitorMetrics(version: "test")
+        return (ChannelMonitor(queue: queue, metrics: metrics, sources: [], configuration: configuration), queue, metrics)
+    }
+
+    /// A wall clock set by hand.
+    private final class WallClock: Sendable {
+        private let time: Mutex<Double>
+        init(_ start: Double) { time = Mutex(start) }
+        var now: Double { time.withLock { $0 } }
+        func set(_ value: Double) { time.withLock { $0 = value } }
+    }
+
+    @Test func aStoppingMonitorJudgesNoSilenceButTakesInWhatIsQueued() async {
+        let start = 1_800_000_000.0
+        let wall = WallClock(start)
+        let reports = Reports()
+        let (monitor, queue, _) = handDrivenMonitor(wall, reports)
+        queue.offer(.heartbeat(payload: Array(#"{"v":1,"consumer":"w1","group":"g","interval_ms":1000}"#.utf8), source: "relay", at: start))
+        monitor.processQueued()
+        #expect(reports.transitions.isEmpty, "first seen: up, not a change")
+        monitor.stopJudging()
+        wall.set(start + 10)
+        monitor.processQueued()
+        monitor.evaluateConsumers()
+        await monitor.refresh()
+        #expect(reports.transitions.isEmpty, "ten intervals of silence, not judged")
+        #expect(reports.health.isEmpty, "no health judged either")
+        #expect(reports.refreshes.count == 1, "the bucket is still handed on")
+        queue.offer(.heartbeat(payload: Array(#"{"v":1,"consumer":"w1","group":"g","interval_ms":1000,"state":"stopping"}"#.utf8), source: "relay", at: start + 10))
+        monitor.processQueued()
+        #expect(reports.transitions.map { "\($0.transition.from) → \($0.transition.to)" } == ["up → stopped"], "a goodbye is still taken in")
+    }
+
     /// A monitor held back: for 30 s the heartbeats of 100 consumers wait in the queue while the
     /// detectors keep being evaluated. Judged up to what was taken in, nobody leaves `up`; the lag
     /// shows in `lookout_monitor_lag_seconds`, and `LookoutMonitorBehind` in alerts.yml, run by
     /// promtool over the lag as it was exported, fires and resolves.
     @Test func aMonitorHeldBackJudgesNobodyPastWhatItTookIn() throws {
         let start = 1_800_000_000.0
-        let wall = Mutex<Double>(start)
+        let wall = WallClock(start)
         let reports = Reports()
-        var configuration = ChannelMonitor.Configuration()
-        configuration.wallClock = { wall.withLock { $0 } }
-        configuration.onTransition = { reports.changed($0) }
-        let queue = ObservationQueue()
-        let metrics = MonitorMetrics(version: "test")
-        let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: [], configuration: configuration)
+        let (monitor, queue, metrics) = handDrivenMonitor(wall, reports)
         func beat(at time: Double) {
             for index in 0..<100 {
                 let payload = #"{"v":1,"consumer":"w\#(index)","group":"g","interval_ms":1000}"#
@@ -165,7 +211,7 @@ import Testing
         var samples: [Double] = []
         for step in 1...800 {
             let now = start + Double(step) / 16
-            wall.withLock { $0 = now }
+            wall.set(now)
             if step % 8 == 0 { beat(at: now) }
             if step > 480 { monitor.processQueued() }  // held back for the first 30 s
             monitor.evaluateConsumers()

@@ -19,6 +19,9 @@ public enum Observation: Sendable {
     case sourceWatching(source: String, watching: Bool, at: Double)
     /// A named client connection now holds subscriptions, or no longer does (`left`: what it held).
     case namedConnection(name: String, subscribed: Bool, reason: String, left: ConnectionSubscriptions = .init(), at: Double)
+    /// Every subscription of `source` is held again after a time, from `start` to `end`, when
+    /// some were not (messages went unseen then).
+    case gap(source: String, start: Double, end: Double)
 }
 
 extension Observation {
@@ -26,7 +29,7 @@ extension Observation {
     public var at: Double? {
         switch self {
         case .traffic(_, _, _, _, _, let at), .event(_, _, let at), .heartbeat(_, _, let at), .sourceWatching(_, _, let at),
-             .namedConnection(_, _, _, _, let at):
+             .namedConnection(_, _, _, _, let at), .gap(_, _, let at):
             at
         case .latencies:
             nil
