@@ -240,8 +240,8 @@ public final class ChannelMonitor: Service, Sendable {
                         logger.notice("heartbeats carried by a source that is not watching are not judged until it is back",
                                       metadata: ["source": "\(source)"])
                     }
-                case .latencies(let channel, let seconds):
-                    record(channel, latencies: seconds, in: &state)
+                case .latencies(let channel, let samples):
+                    record(channel, latencies: samples, in: &state)
                 case .event(let channel, let payload, let time):
                     judge(channel, payload: payload, at: time, in: &state)
                     configuration.events?.release(bytes: payload.count)
@@ -304,12 +304,12 @@ public final class ChannelMonitor: Service, Sendable {
         if unrouted > 0 { series.unrouted.increment(by: Int64(unrouted)) }
     }
 
-    private func record(_ channel: String, latencies: some Collection<Double>, in state: inout State) {
+    private func record(_ channel: String, latencies: [LatencySample], in state: inout State) {
         guard let label = state.grouping.label(for: channel) else { return }
         let histogram = Self.series(label, in: &state, metrics: metrics).latency
-        for seconds in latencies {
-            histogram.record(seconds)
-            state.statistics.recordLatency(label: label, seconds: seconds)
+        for sample in latencies {
+            histogram.record(sample.seconds, count: sample.count)
+            state.statistics.recordLatency(label: label, seconds: sample.seconds, count: sample.count)
         }
     }
 

@@ -33,11 +33,11 @@ public final class ChannelSeriesTable: Sendable {
             state = Mutex(([UInt64](repeating: 0, count: upperBounds.count), 0, 0))
         }
 
-        public func record(_ value: Double) {
+        public func record(_ value: Double, count: Int = 1) {
             state.withLock { state in
-                if let index = upperBounds.firstIndex(where: { value <= $0 }) { state.buckets[index] += 1 }
-                state.sum += value
-                state.count += 1
+                if let index = upperBounds.firstIndex(where: { value <= $0 }) { state.buckets[index] += UInt64(count) }
+                state.sum += value * Double(count)
+                state.count += UInt64(count)
             }
         }
 

@@ -200,7 +200,7 @@ extension RedisSource {
                 queue.offer(.traffic(channel: channel.source.name, messages: channel.messages, bytes: channel.bytes,
                                      unrouted: judged[index] ?? 0, at: now))
             }
-            if !channel.latencies.isEmpty { queue.offer(.latencies(channel: channel.source.name, seconds: channel.latencies)) }
+            if !channel.latencies.isEmpty { queue.offer(.latencies(channel: channel.source.name, samples: channel.latencies.map { LatencySample(seconds: $0) })) }
         }
         if unjudgedMessages > 0 { unjudgedCounter.increment(by: Int64(unjudgedMessages)) }
     }

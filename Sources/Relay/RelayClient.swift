@@ -44,7 +44,7 @@ final class RelayClient: Hashable {
     var awaitingFlush = false
     /// Messages in the outbox waiting for their write, with when each was published (only with
     /// a delivery observer).
-    var timedDeliveries: [(channel: ByteBuffer, acceptedAt: NIODeadline)] = []
+    var timedDeliveries: [(channel: ByteBuffer, acceptedAt: NIODeadline, count: Int)] = []
     var outputPolicy: OutputBufferPolicy
 
     init(id: UInt64, channel: any Channel, authenticated: Bool, limits: OutputBufferPolicy.Limits) {

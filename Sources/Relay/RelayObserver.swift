@@ -22,9 +22,12 @@ public struct PublishObservation: Sendable {
 public struct DeliveryObservation: Sendable {
     public var channel: ByteBuffer
     public var subscriberID: UInt64
+    /// When the first of the run was accepted (the longest wait of the run).
     public var acceptedAt: NIODeadline
     /// When the bytes were handed to the kernel.
     public var writtenAt: NIODeadline
+    /// Messages on `channel` written to the subscriber together, timed once.
+    public var count: Int = 1
 }
 
 /// A client connecting, naming itself, changing subscriptions or leaving.

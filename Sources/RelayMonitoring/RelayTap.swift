@@ -61,7 +61,7 @@ public final class RelayTap: RelayObserver {
 
     public func relayDidDeliver(_ observation: DeliveryObservation) {
         let seconds = Double((observation.writtenAt - observation.acceptedAt).nanoseconds) / 1e9
-        update(observation.channel) { $0.latencies.append(max(0, seconds)) }
+        update(observation.channel) { $0.latencies.append(LatencySample(seconds: max(0, seconds), count: observation.count)) }
     }
 
     public func relayDidFinishBatch() {

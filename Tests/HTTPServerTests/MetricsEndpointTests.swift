@@ -20,7 +20,7 @@ import Testing
         let (queue, _, dependencies) = makeServer()
         queue.offer(.traffic(channel: "orders", messages: 1, bytes: 12, unrouted: 0, at: 1))
         queue.offer(.traffic(channel: "orders", messages: 1, bytes: 8, unrouted: 1, at: 2))
-        queue.offer(.latencies(channel: "orders", seconds: [0.0003]))
+        queue.offer(.latencies(channel: "orders", samples: [LatencySample(seconds: 0.0003)]))
         let app = Application(router: LookoutHTTPServer.router(dependencies))
         try await app.test(.router) { client in
             try await client.execute(uri: "/metrics", method: .get) { response in

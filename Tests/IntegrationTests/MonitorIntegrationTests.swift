@@ -94,6 +94,25 @@ import LookoutTestSupport
         try await lookout.stop()
     }
 
+    /// A run of messages on one channel written to a subscriber together is timed once, and
+    /// its latency histogram still counts every delivery.
+    @Test func aRunOfDeliveriesIsCountedExactlyInTheLatencyHistogram() async throws {
+        let lookout = try await InProcessLookout()
+        let subscriber = try TestConnection(port: lookout.port)
+        _ = try subscriber.call("SUBSCRIBE", "runs")
+        let publisher = try TestConnection(port: lookout.port)
+        var pipeline: [UInt8] = []
+        for i in 0..<500 { pipeline += ScriptStep.encode([Array("PUBLISH".utf8), Array("runs".utf8), Array("m\(i)".utf8)]) }
+        try publisher.send(pipeline)
+        _ = try publisher.readValues(500)
+        _ = try subscriber.readValues(500)
+        let counted = await eventually {
+            Self.sample((try? await lookout.get("/metrics").body) ?? "", #"lookout_channel_delivery_latency_seconds_count{channel="runs"}"#) == 500
+        }
+        #expect(counted != nil, "500 deliveries in the histogram")
+        try await lookout.stop()
+    }
+
     @Test func channelCapAndGroupsBoundTheSeries() async throws {
         let lookout = try await InProcessLookout(arguments: ["--max-channels", "5", "--channel-group", "user:*:events=user-events"])
         // A subscriber on a channel past the cap: its delivery latencies and subscriber count are

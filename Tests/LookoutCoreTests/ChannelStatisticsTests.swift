@@ -28,6 +28,17 @@ import Testing
         #expect(LatencyDigest().quantile(0.5) == nil)
     }
 
+    @Test func aSampleStandsForItsCount() {
+        var weighted = LatencyDigest()
+        weighted.record(0.001, count: 99)
+        weighted.record(0.1)
+        var one = LatencyDigest()
+        for _ in 0..<99 { one.record(0.001) }
+        one.record(0.1)
+        #expect(weighted.count == 100)
+        for q in [0.5, 0.99, 1.0] { #expect(weighted.quantile(q) == one.quantile(q), "q \(q)") }
+    }
+
     @Test func extremesLandInTheEndBins() {
         var digest = LatencyDigest()
         digest.record(0)
@@ -130,15 +141,15 @@ import Testing
         for (channel, bytes) in [("b", 3), ("a", 1), ("b", 4)] {
             #expect(sums.update(channel, now: { 0 }, newEntry: { ($0, $0) }) { $0.messages += 1; $0.bytes += bytes } == nil)
         }
-        _ = sums.update("a", now: { 0 }, newEntry: { ($0, $0) }) { $0.latencies.append(0.002) }
+        _ = sums.update("a", now: { 0 }, newEntry: { ($0, $0) }) { $0.latencies.append(LatencySample(seconds: 0.002, count: 3)) }
         #expect(sums.touchedKeys == ["b", "a"])
         let batch = sums.observations(at: 7, unrouted: { key, entry in key == "a" ? entry.messages : 0 })
         guard batch.count == 3, case .traffic("b", 2, 7, 0, nil, 7) = batch[0], case .traffic("a", 1, 1, 1, nil, 7) = batch[1],
-              case .latencies("a", let seconds) = batch[2] else {
+              case .latencies("a", let samples) = batch[2] else {
             Issue.record("unexpected batch \(batch)")
             return
         }
-        #expect(seconds == [0.002])
+        #expect(samples == [LatencySample(seconds: 0.002, count: 3)])
         #expect(sums.isEmpty && sums.observations(at: 8).isEmpty, "each batch is handed over once")
         _ = sums.update("a", now: { 0 }, newEntry: { ($0, $0) }) { $0.messages += 1 }
         #expect(sums.touchedKeys == ["a"])

@@ -36,6 +36,23 @@ import Testing
         #expect(text.split(separator: "\n").filter { !$0.hasPrefix("#") }.count == 6 + 3 + 1 + 2)
     }
 
+    @Test func aLatencySampleCountsForEveryDeliveryItStandsFor() {
+        let table = ChannelSeriesTable(latencyBuckets: [0.001, 0.01])
+        table.series(for: "runs").latency.record(0.002, count: 40)
+        table.series(for: "runs").latency.record(0.0005)
+        var out = ByteBuffer()
+        table.render(into: &out)
+        let text = String(buffer: out)
+        for line in [
+            #"lookout_channel_delivery_latency_seconds_bucket{channel="runs",le="0.001"} 1"#,
+            #"lookout_channel_delivery_latency_seconds_bucket{channel="runs",le="0.01"} 41"#,
+            #"lookout_channel_delivery_latency_seconds_sum{channel="runs"} 0.0805"#,
+            #"lookout_channel_delivery_latency_seconds_count{channel="runs"} 41"#,
+        ] {
+            #expect(text.contains(line + "\n"), "\(line)")
+        }
+    }
+
     @Test func aChannelWithoutDeliveriesHasNoLatencyHistogramUntilItsFirst() {
         let table = ChannelSeriesTable(latencyBuckets: [0.001, 0.01])
         table.series(for: "quiet").messages.increment()

@@ -10,7 +10,7 @@ import Testing
         #expect(queue.droppedCount == 2)
         #expect(queue.drain().observations.count == 3)
         #expect(queue.drain().observations.isEmpty)
-        queue.offer(.latencies(channel: "c", seconds: [0.001]))
+        queue.offer(.latencies(channel: "c", samples: [LatencySample(seconds: 0.001)]))
         #expect(queue.drain().observations.count == 1)
     }
 

@@ -79,8 +79,8 @@ public struct ChannelStatistics: Sendable {
     }
 
     /// Adds one delivery latency of `label` to the current bucket.
-    public mutating func recordLatency(label: String, seconds: Double) {
-        latencies[label, default: LatencyDigest()].record(seconds)
+    public mutating func recordLatency(label: String, seconds: Double, count: Int = 1) {
+        latencies[label, default: LatencyDigest()].record(seconds, count: count)
     }
 
     /// Sets the current subscriber count of `label`.

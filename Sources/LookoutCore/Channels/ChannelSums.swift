@@ -18,7 +18,7 @@ public struct ChannelSums<Key: Hashable> {
         public var unrouted = 0
         /// Pattern subscriptions that received the batch's last message; nil when the source cannot tell.
         public var patternReceivers: Int?
-        public var latencies: [Double] = []
+        public var latencies: [LatencySample] = []
 
         @inlinable init(name: String) { self.name = name }
 
@@ -77,7 +77,7 @@ public struct ChannelSums<Key: Hashable> {
                 out.append(.traffic(channel: entry.name, messages: entry.messages, bytes: entry.bytes,
                                     unrouted: unrouted?(key, entry) ?? entry.unrouted, patternReceivers: entry.patternReceivers, at: time))
             }
-            if !entry.latencies.isEmpty { out.append(.latencies(channel: entry.name, seconds: entry.latencies)) }
+            if !entry.latencies.isEmpty { out.append(.latencies(channel: entry.name, samples: entry.latencies)) }
             entry.messages = 0
             entry.bytes = 0
             entry.unrouted = 0

@@ -15,10 +15,10 @@ public struct LatencyDigest: Sendable, Hashable {
 
     public init() {}
 
-    public mutating func record(_ seconds: Double) {
+    public mutating func record(_ seconds: Double, count deliveries: Int = 1) {
         if bins.isEmpty { bins = Array(repeating: 0, count: Self.binCount) }
-        bins[Self.bin(for: seconds)] &+= 1
-        count += 1
+        bins[Self.bin(for: seconds)] &+= UInt32(truncatingIfNeeded: deliveries)
+        count += UInt64(deliveries)
         maximum = max(maximum, seconds)
     }
 

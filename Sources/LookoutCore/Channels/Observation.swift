@@ -6,8 +6,8 @@ public enum Observation: Sendable {
     /// cannot tell (Redis does not say who received a message).
     case traffic(channel: String, messages: Int, bytes: Int, unrouted: Int, patternReceivers: Int? = nil, at: Double)
     /// Delivery times on `channel` (relay: accepted → written; Redis: envelope timestamp), one
-    /// batch's worth.
-    case latencies(channel: String, seconds: [Double])
+    /// batch's worth, each sample standing for `count` deliveries.
+    case latencies(channel: String, samples: [LatencySample])
     /// A message on a channel with an event contract, for the integrity checks: its payload up
     /// to the contracts' size limit plus one byte (so a larger one is known to be larger).
     case event(channel: String, payload: [UInt8], at: Double)
@@ -22,6 +22,19 @@ public enum Observation: Sendable {
     /// Every subscription of `source` is held again after a time, from `start` to `end`, when
     /// some were not (messages went unseen then).
     case gap(source: String, start: Double, end: Double)
+}
+
+/// A delivery time standing for `count` deliveries: the relay times a run of messages on one
+/// channel written to a subscriber together once (the run's first message, its longest wait),
+/// so latency costs one sample per run while the counts stay exact.
+public struct LatencySample: Sendable, Hashable {
+    public var seconds: Double
+    public var count: Int
+
+    @inlinable public init(seconds: Double, count: Int = 1) {
+        self.seconds = seconds
+        self.count = count
+    }
 }
 
 extension Observation {
