@@ -46,6 +46,8 @@ public final class LookoutApplication: Service, Sendable {
     /// Longest wait for one service to stop before the rest are cancelled.
     public let shutdownTimeout: Duration
     private let services: [any Service]
+    /// The monitor's own thread, below the relay's priority.
+    private let monitorThread = BackgroundExecutor(name: "lookout-monitor")
     private let boundHTTPPort = BoundPort()
     private let logger: Logger
 
@@ -154,6 +156,7 @@ public final class LookoutApplication: Service, Sendable {
         monitorConfiguration.ownChannels = configuration.ownChannels
         monitorConfiguration.consumedPatterns = configuration.consumedPatterns
         monitorConfiguration.events = events
+        monitorConfiguration.executor = monitorThread
         // The store first: a state change is recorded before the alert it makes.
         monitorConfiguration.sinks = (store.map { [$0] } ?? []) + [alerts]
         let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: sources, configuration: monitorConfiguration)
@@ -274,6 +277,7 @@ public final class LookoutApplication: Service, Sendable {
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: UnexpectedEndReporter(service: $0, logger: logger)) }, logger: logger)
         group.maximumGracefulShutdownDuration = shutdownTimeout * services.count
         group.maximumCancellationDuration = shutdownTimeout
+        defer { monitorThread.stop() }
         try await ServiceGroup(configuration: group).run()
     }
 

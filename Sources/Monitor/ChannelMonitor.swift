@@ -40,6 +40,9 @@ public final class ChannelMonitor: Service, Sendable {
         public var events: EventHandOver?
         /// How much of a violating payload is kept.
         public var violationPayloadBytes = 1024
+        /// Where the loop runs: nil, the shared concurrency pool; Lookout gives it a
+        /// ``BackgroundExecutor`` of its own, below the relay's priority.
+        public var executor: (any TaskExecutor)?
         /// What the drain, evaluation and refresh intervals are measured on.
         public var clock: any Clock<Duration> = ContinuousClock()
         /// Seconds since the epoch: the time of detector checks, buckets and health snapshots.
@@ -114,10 +117,15 @@ public final class ChannelMonitor: Service, Sendable {
     }
 
     public func run() async throws {
+        guard let executor = configuration.executor else { return await runLoops() }
+        await withTaskExecutorPreference(executor) { await self.runLoops() }
+    }
+
+    private func runLoops() async {
         // The lag is watched apart from the loop (a loop stuck in a batch cannot report its own
-        // lag), by a child task, which runs where the monitor runs.
+        // lag), by a child task on the shared pool, not on the loop's own thread.
         await withDiscardingTaskGroup { group in
-            group.addTask {
+            group.addTask(executorPreference: globalConcurrentExecutor) {
                 while !Task.isCancelled {
                     self.reportLag()
                     try? await Task.sleep(for: .seconds(1))
