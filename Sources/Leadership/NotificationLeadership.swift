@@ -182,6 +182,7 @@ public final class NotificationLeadership: Service, AlertNotifier, NotificationG
     /// the lease; gives the lease up on a graceful stop.
     private func keepLease() {
         let lease = configuration.lease
+        let renewInterval = state.withLock { $0.lease.renewInterval }
         let timeout = max(1, min(2, Int(lease / 4)))
         var connection: LeaseConnection?
         var reachable = true
@@ -212,7 +213,7 @@ public final class NotificationLeadership: Service, AlertNotifier, NotificationG
         while !stopping.load(ordering: .relaxed) {
             let sentAt = now()
             if sentAt >= nextClaim {
-                nextClaim = sentAt + lease / 3
+                nextClaim = sentAt + renewInterval
                 do {
                     let claim = try connected().claim(instance: configuration.instance, milliseconds: Int(lease * 1000))
                     if !reachable { logger.notice("HA lease: Redis reachable again", metadata: ["group": "\(configuration.group)"]) }
