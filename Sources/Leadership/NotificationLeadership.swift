@@ -241,6 +241,9 @@ public final class NotificationLeadership: Service, AlertNotifier, NotificationG
             _ = wake.wait(timeout: .now() + wait)
         }
         if state.withLock({ $0.lease.heldToken != nil }) {
+            // What the notifiers delivered on their way out is logged before the lease goes, so
+            // that the next holder does not send it again.
+            try? writeDeliveries(connected())
             try? connected().release(instance: configuration.instance)
             logger.notice("HA lease given up on stop", metadata: ["group": "\(configuration.group)"])
         }
