@@ -78,7 +78,8 @@ extension RedisSource {
         guard shared.withLock({ $0.mergedInto == nil }) else { return }
         connections.keep(only: topology.nodes.map(\.endpoint) + configuration.url.seeds)
         let nodes = topology.nodes.isEmpty ? configuration.url.seeds : topology.nodes.map(\.endpoint)
-        publishProbes(connections, topology)
+        let expired = shared.withLock { $0.presence.expired(at: monotonicSeconds(), timeout: liveness.timeout) }
+        for observation in expired { queue.offer(observation) }
 
         let channels = shared.withLock { Array($0.seenChannels) }
         var numsub: [String: Int] = [:]
@@ -109,6 +110,8 @@ extension RedisSource {
             }
             if polled == true { reached += 1 }
         }
+        // After CLIENT LIST: the presence it showed is released when this probe is back.
+        let fence = publishProbes(connections, topology)
         if topology.isCluster { pollClusterInfo(connections, topology) }
         // Counts summed over only some nodes would make channels look unserved: keep the last
         // complete ones until every node answers again.
@@ -137,44 +140,56 @@ extension RedisSource {
         }
         outputBuffer.set(Int64(ownOutput))
         let now = wallClockSeconds()
-        for name in named.subtracting(previous ?? []) {
-            queue.offer(.namedConnection(name: name, subscribed: true, reason: "", at: now))
+        var presence: [Observation] = named.subtracting(previous ?? []).map {
+            .namedConnection(name: $0, subscribed: true, reason: "", at: now)
         }
         let gone = (previous ?? []).subtracting(named)
-        guard !gone.isEmpty else { return }
         // CLIENT LIST does not say which channels a client held: those that lost subscribers
         // since the last poll are what the departed named clients held.
         let emptied = numsub.filter { channel, count in count < previousNumsub[channel] ?? 0 }.keys
         for name in gone {
-            queue.offer(.namedConnection(name: name, subscribed: false, reason: "named subscriber \(name) is no longer subscribed on Redis",
-                                         left: ConnectionSubscriptions(channels: emptied), at: now))
+            presence.append(.namedConnection(name: name, subscribed: false, reason: "named subscriber \(name) is no longer subscribed on Redis",
+                                             left: ConnectionSubscriptions(channels: emptied), at: now))
+        }
+        guard !presence.isEmpty else { return }
+        if let fence {
+            shared.withLock { $0.presence.park(presence, behindProbeSentAt: fence, at: monotonicSeconds()) }
+        } else {
+            for observation in presence { queue.offer(observation) }
         }
     }
 
     /// The classic probe (PUBLISH on `lookout:probe`, through the first primary) and one sharded
     /// probe per shard (SPUBLISH on the shard's own probe channel, through its primary): each
     /// comes back on a subscription and proves that part of the deployment delivers.
-    private func publishProbes(_ connections: NodeConnections, _ topology: ClusterTopology) {
+    /// Returns the classic probe's `sentAt` when the pattern subscription will bring it back.
+    private func publishProbes(_ connections: NodeConnections, _ topology: ClusterTopology) -> Double? {
         let sentAt = wallClockSeconds()
         let first = topology.shards.first?.primary?.endpoint ?? configuration.url.seeds[0]
         // Awaited before it is sent (the subscription may see it before PUBLISH returns): the
         // pattern subscription must bring it back within the link timeout.
         let now = monotonicSeconds()
-        shared.withLock { $0.probes.sending(sentAt: sentAt, at: now, subscribed: $0.patternSubscribed) }
+        let subscribed = shared.withLock { state in
+            state.probes.sending(sentAt: sentAt, at: now, subscribed: state.patternSubscribed)
+            return state.patternSubscribed
+        }
         let published = connections.on(first) { try $0.command(["PUBLISH", configuration.probeChannel, "\(probeID) \(sentAt)"]) }
+        var fence: Double? = subscribed ? sentAt : nil
         if case .integer? = published {} else {
             shared.withLock { $0.probes.notPublished(sentAt: sentAt) }
+            fence = nil
         }
-        guard connections.shardedPubSub else { return }
+        guard connections.shardedPubSub else { return fence }
         for (index, shard) in topology.shards.enumerated() {
             guard let primary = shard.primary, let channel = topology.probeChannel(configuration.probeChannel, shard: index) else { continue }
             let reply = connections.on(primary.endpoint) { try $0.command(["SPUBLISH", channel, "\(probeID) \(sentAt) \(index)"]) }
             if case .error(let message)? = reply, message.lowercased().contains("unknown command") {
                 logger.notice("no sharded pub/sub on this Redis (before 7.0): no shard probes", metadata: ["source": "\(name)"])
                 connections.shardedPubSub = false
-                return
+                return fence
             }
         }
+        return fence
     }
 
     /// `CLUSTER SHARDS` (or `CLUSTER SLOTS` where that is missing or not allowed) from a seed or

@@ -108,19 +108,20 @@ extension RedisSource {
     }
 
     /// A probe back: `id sent-at` on the classic probe channel, `id sent-at shard` on a shard's.
-    /// Another Lookout's probes (another id) are not ours to time.
-    private func recordProbe(_ payload: [UInt8], sharded: Bool, at now: Double) {
+    /// Another Lookout's probes (another id) are not ours to time. Returns what the poller
+    /// parked behind a classic probe: every message before it has been read.
+    private func recordProbe(_ payload: [UInt8], sharded: Bool, at now: Double) -> [Observation] {
         let words = String(decoding: payload, as: UTF8.self).split(separator: " ")
-        guard words.count == (sharded ? 3 : 2), UInt64(words[0]) == probeID, let sentAt = Double(words[1]) else { return }
+        guard words.count == (sharded ? 3 : 2), UInt64(words[0]) == probeID, let sentAt = Double(words[1]) else { return [] }
         if sharded {
-            guard let shard = Int(words[2]) else { return }
-            shardProbeRoundTrip(shard).record(max(0, now - sentAt))
-        } else {
-            probeRoundTrip.record(max(0, now - sentAt))
-            shared.withLock { state in
-                state.probes.received(sentAt: sentAt)
-                state.lastProbeRoundTrip = max(0, now - sentAt)
-            }
+            if let shard = Int(words[2]) { shardProbeRoundTrip(shard).record(max(0, now - sentAt)) }
+            return []
+        }
+        probeRoundTrip.record(max(0, now - sentAt))
+        return shared.withLock { state in
+            state.probes.received(sentAt: sentAt)
+            state.lastProbeRoundTrip = max(0, now - sentAt)
+            return state.presence.probeReceived(sentAt: sentAt)
         }
     }
 
@@ -146,7 +147,12 @@ extension RedisSource {
             case .counted: break
             case .other: others[index].append(RedisConnection.convert(reply))
             case .handOver(let number, let payload): handOver(message: payload, on: tally.channels[number], at: time)
-            case .probe(let sharded, let payload): recordProbe(Array(payload), sharded: sharded, at: time)
+            case .probe(let sharded, let payload):
+                let released = recordProbe(Array(payload), sharded: sharded, at: time)
+                guard !released.isEmpty else { break }
+                // The messages read before the probe go to the monitor before what it released.
+                handOver(&tally, at: monotonicSeconds())
+                for observation in released { queue.offer(observation) }
             }
         }
         let monotonic = monotonicSeconds()

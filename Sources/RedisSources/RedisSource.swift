@@ -113,6 +113,8 @@ public final class RedisSource: MonitoredSource, Service {
         var lastCompletePoll: Double
         /// The classic probes awaited on the pattern subscription.
         var probes = ProbeWatch()
+        /// Named subscribers come or gone, held until the subscription caught up with the poll.
+        var presence = ProbeFence<Observation>()
         /// Why the pattern subscription's last attempt failed (a refused certificate, a wrong
         /// password, a connection refused), until it is held again.
         var patternLinkError: String?

@@ -111,3 +111,35 @@ import Testing
         #expect(watch.overdue(at: 100, timeout: 5) == nil, "resubscribed: earlier probes cannot come back")
     }
 }
+
+/// What the poller learned, held behind the probe it published after learning it.
+@Suite struct ProbeFenceTests {
+    @Test func itemsWaitForTheirProbeAndLeaveInTheOrderParked() {
+        var fence = ProbeFence<String>()
+        fence.park(["a back"], behindProbeSentAt: 1000.0, at: 10)
+        fence.park(["b gone", "c back"], behindProbeSentAt: 1001.0, at: 11)
+        #expect(fence.probeReceived(sentAt: 999.0).isEmpty, "an earlier probe does not say the subscription caught up")
+        #expect(fence.probeReceived(sentAt: 1000.0) == ["a back"])
+        #expect(!fence.isEmpty)
+        #expect(fence.probeReceived(sentAt: 1001.0) == ["b gone", "c back"])
+        #expect(fence.isEmpty)
+    }
+
+    @Test func aLaterProbeReleasesWhatWaitedForAnEarlierOne() {
+        var fence = ProbeFence<Int>()
+        fence.park([1], behindProbeSentAt: 1000.0, at: 10)
+        fence.park([2], behindProbeSentAt: 1001.0, at: 11)
+        #expect(fence.probeReceived(sentAt: 1001.5) == [1, 2])
+    }
+
+    @Test func whatWaitedLongerThanTheTimeoutIsReleasedAnyway() {
+        var fence = ProbeFence<Int>()
+        fence.park([], behindProbeSentAt: 999.0, at: 9)
+        #expect(fence.isEmpty, "nothing parked for nothing")
+        fence.park([1], behindProbeSentAt: 1000.0, at: 10)
+        fence.park([2], behindProbeSentAt: 1001.0, at: 14)
+        #expect(fence.expired(at: 15, timeout: 5).isEmpty)
+        #expect(fence.expired(at: 15.5, timeout: 5) == [1], "its probe was lost with a subscription")
+        #expect(fence.probeReceived(sentAt: 1001.0) == [2])
+    }
+}
