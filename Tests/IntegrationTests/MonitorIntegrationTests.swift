@@ -197,7 +197,7 @@ import LookoutTestSupport
         #expect(crashed.status == 2)
         #expect(crashed.output.contains("channels: a key must be a plain name"), "\(crashed.output)")
         let binary = "/tmp/lookout-config-\(getpid())-binary.yaml"
-        FileManager.default.createFile(atPath: binary, contents: Data([0x72, 0x3A, 0x20, 0xFF, 0xFE, 0x0A]))
+        _ = FileManager.default.createFile(atPath: binary, contents: Data([0x72, 0x3A, 0x20, 0xFF, 0xFE, 0x0A]))
         defer { unlink(binary) }
         let notText = try runCommand(try LookoutProcess.binary, ["serve", "--config", binary])
         #expect(notText.status == 2)

@@ -103,15 +103,10 @@ package func heartbeatLoop(ports: [Int], consumer: String, intervalMilliseconds:
     return try ChildProcess("/bin/sh", ["-c", script])
 }
 
-/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+; Swift's Glibc module does not
-/// export it), looked up once.
-private let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32)? = {
-    guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32).self)
-}()
-
-/// A child process started with posix_spawn and reaped with waitpid; stopped (SIGTERM, then
-/// SIGKILL) when the test is done with it. Its output goes to a temporary file.
+/// A child process started with posix_spawn, in a process group of its own, and reaped with
+/// waitpid; stopped (SIGTERM, then SIGKILL, to the whole group: a shell's children, Chromium's
+/// helpers) when the test is done with it. Its output goes to a temporary file. Should the test
+/// runner crash or be killed, ``ChildReaper`` kills the groups still running.
 package final class ChildProcess {
     package let name: String
     package let pid: pid_t
@@ -121,35 +116,8 @@ package final class ChildProcess {
     package init(_ path: String, _ arguments: [String], name: String? = nil) throws {
         self.name = name ?? String(path.split(separator: "/").last ?? "")
         logPath = "/tmp/lookout-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        // Nothing else of the test runner's: NIO's accepted sockets are not close-on-exec, and a
-        // child holding a copy of an in-process relay's connection keeps it open after the relay
-        // closes it (the peer then waits for a FIN that never comes).
-        _ = addCloseFrom?(&actions, 3)
-        // The test runner's threads block some signals; the child must start with none blocked
-        // and default handlers, or SIGTERM would never reach it.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var defaultSignals = sigset_t()
-        sigemptyset(&defaultSignals)
-        for signal in [SIGTERM, SIGINT, SIGPIPE, SIGCHLD] { sigaddset(&defaultSignals, signal) }
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var child: pid_t = 0
-        let result = posix_spawn(&child, path, &actions, &attributes, argv, environ)
-        guard result == 0 else { throw TestFailure("could not start \(path): error \(result)") }
-        pid = child
+        pid = try spawn(path, arguments, standardInput: nil, output: logPath, ownGroup: true)
+        ChildReaper.shared.started(group: pid)
     }
 
     /// Whether the process is still running (reaps it if it has exited).
@@ -180,16 +148,24 @@ package final class ChildProcess {
     /// or nil when it had to be killed.
     @discardableResult
     package func stop(signal: Int32 = SIGTERM, seconds: Double = 10) -> Int32? {
+        defer { endGroup() }
         guard isRunning else { return exitStatus }
-        kill(pid, signal)
+        kill(-pid, signal)
         if waitForExit(seconds: seconds) == nil {
-            kill(pid, SIGKILL)
+            kill(-pid, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
             exitStatus = 128 + SIGKILL
             return nil
         }
         return exitStatus
+    }
+
+    /// Kills what the process left in its group (a shell's child, a browser's helpers).
+    private func endGroup() {
+        guard exitStatus != nil else { return }
+        kill(-pid, SIGKILL)
+        ChildReaper.shared.ended(group: pid)
     }
 
     /// Everything the process has written so far.

@@ -14,7 +14,6 @@ final class PrometheusServer {
     /// - Parameter scrapeAuthorization: the scrape job's credentials, as YAML lines of the job
     ///   (`authorization:` or `basic_auth:`), for a Lookout started with `--metrics-auth`.
     init(scrapePort: Int, alertmanagerPort: Int, rules: String, scrapeAuthorization: [String] = []) throws {
-        port = try freeLoopbackPort()
         directory = NSTemporaryDirectory() + "lookout-prometheus-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let configuration = """
@@ -32,11 +31,13 @@ final class PrometheusServer {
                   - targets: ["127.0.0.1:\(scrapePort)"]
             """ + scrapeAuthorization.map { "\n    " + $0 }.joined()
         try configuration.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
-        child = try ChildProcess(try executable("prometheus"), [
-            "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
-            "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn",
-        ])
-        try waitForListener(port: port)
+        let directory = directory
+        (port, child) = try startOnFreePort { port in
+            try ChildProcess(try executable("prometheus"), [
+                "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
+                "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn",
+            ])
+        }
     }
 
     deinit {
@@ -78,7 +79,6 @@ final class AlertmanagerServer {
     private let directory: String
 
     init(webhook: String) throws {
-        port = try freeLoopbackPort()
         directory = NSTemporaryDirectory() + "lookout-alertmanager-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let configuration = """
@@ -95,11 +95,13 @@ final class AlertmanagerServer {
                     send_resolved: true
             """
         try configuration.write(toFile: directory + "/alertmanager.yml", atomically: true, encoding: .utf8)
-        child = try ChildProcess(try executable("prometheus-alertmanager"), [
-            "--config.file=\(directory)/alertmanager.yml", "--storage.path=\(directory)/data",
-            "--web.listen-address=127.0.0.1:\(port)", "--cluster.listen-address=", "--log.level=warn",
-        ])
-        try waitForListener(port: port)
+        let directory = directory
+        (port, child) = try startOnFreePort { port in
+            try ChildProcess(try executable("prometheus-alertmanager"), [
+                "--config.file=\(directory)/alertmanager.yml", "--storage.path=\(directory)/data",
+                "--web.listen-address=127.0.0.1:\(port)", "--cluster.listen-address=", "--log.level=warn",
+            ])
+        }
     }
 
     deinit {
