@@ -15,7 +15,7 @@ enum API {
     static func routes(on router: Router<BasicRequestContext>, _ dependencies: LookoutHTTPServer.Dependencies) {
         let monitor = dependencies.monitor
         router.get("/api/v1/channels") { _, _ -> Response in
-            monitor.processQueued()
+            await monitor.caughtUp()
             return json(Reports.liveChannels(monitor.channels()))
         }
         router.get("/api/v1/channels/{name}") { request, context -> Response in
@@ -29,13 +29,13 @@ enum API {
             return json(Reports.history(channel: name, points, step: step, format: .json, style: style(dependencies)))
         }
         router.get("/api/v1/consumers") { _, _ -> Response in
-            monitor.processQueued()
+            await monitor.caughtUp()
             return json(Reports.consumers(monitor.consumers(), format: .json, style: style(dependencies)))
         }
         router.get("/api/v1/consumers/{name}") { request, context -> Response in
             let name = try pathName(context)
             let range = try timeRange(request, dependencies, defaultSince: 86_400)
-            monitor.processQueued()
+            await monitor.caughtUp()
             guard let consumer = monitor.consumers().first(where: { $0.consumer == name }) else {
                 throw APIError.notFound("unknown consumer '\(name)'")
             }

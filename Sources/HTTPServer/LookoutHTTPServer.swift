@@ -45,7 +45,7 @@ public enum LookoutHTTPServer {
         // Everything added after this needs the credentials, when there are any.
         if let credentials = dependencies.credentials { router.add(middleware: AuthorizationMiddleware(credentials: credentials)) }
         router.get("/metrics") { _, _ -> Response in
-            dependencies.monitor.processQueued()
+            await dependencies.monitor.caughtUp()
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

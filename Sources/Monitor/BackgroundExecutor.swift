@@ -19,7 +19,7 @@ public final class BackgroundExecutor: TaskExecutor, @unchecked Sendable {
 
     /// - Parameters:
     ///   - name: the thread's name (as `top -H` shows it).
-    ///   - niceness: added to the thread's nice value (Linux: per thread); 10 by default.
+    ///   - niceness: the thread's nice value (Linux: per thread; 0 is the usual one); 10 by default.
     /// The thread starts with the first job.
     public init(name: String, niceness: Int32 = 10) {
         self.name = name

@@ -90,6 +90,8 @@ public final class ChannelMonitor: Service, Sendable {
     /// began (everything offered before it was in that batch). Silence is judged up to here,
     /// never past it. Apart from `state`, so the lag can be read while a batch is applied.
     let watermark: Mutex<Double>
+    /// How many of the queue's observations have been applied, with what they changed handed on.
+    private let applied = Atomic<UInt64>(0)
     /// Cleared when Lookout begins to stop (``stopJudging()``).
     private let judging = Atomic<Bool>(true)
     /// When the loop last began an iteration (for the service manager's watchdog).
@@ -210,11 +212,12 @@ public final class ChannelMonitor: Service, Sendable {
         var transitions: [HeartbeatTracker.ConsumerTransition] = []
         var gaps: [MonitorEvent] = []
         var caughtUp = true
-        // Drain under the state lock: a scrape that comes while another caller applies a batch
-        // waits for it, instead of rendering metrics the batch has not reached yet.
+        var drainedThrough: UInt64 = 0
+        // Drain under the state lock: batches are applied whole and in the order drained.
         let groupTransitions = state.withLock { state -> [HeartbeatTracker.GroupTransition] in
             let drainedAt = configuration.wallClock()
             let (batch, all) = queue.drain(limit: limit)
+            drainedThrough = queue.takenCount
             caughtUp = all
             var latest = -Double.infinity
             defer { watermark.withLock { $0 = max($0, all ? drainedAt : latest) } }
@@ -272,7 +275,19 @@ public final class ChannelMonitor: Service, Sendable {
         }
         report(transitions, groupTransitions)
         for gap in gaps { emit(gap) }
+        if drainedThrough > applied.load(ordering: .relaxed) { applied.store(drainedThrough, ordering: .releasing) }
         return caughtUp
+    }
+
+    /// Waits, at most `timeout`, until the monitor's loop has applied what was queued before the
+    /// call: a reader (a scrape, the API) sees what happened before it asked, without applying
+    /// anything itself. A monitor far behind is not waited for: the reader gets what is there.
+    public func caughtUp(timeout: Duration = .milliseconds(500)) async {
+        let mark = queue.offeredCount
+        let deadline = ContinuousClock.now + timeout
+        while applied.load(ordering: .acquiring) < mark, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
     }
 
     /// The time up to which observations have been taken in (see `watermark`).

@@ -8,6 +8,10 @@ import Synchronization
 public final class ObservationQueue: Sendable {
     private let items: Mutex<CircularBuffer<Observation>>
     private let dropped = Atomic<UInt64>(0)
+    /// Observations accepted since the start, and taken by `drain`: a reader that wants what was
+    /// offered before it came waits until `takenCount` reaches the `offeredCount` it saw.
+    private let offered = Atomic<UInt64>(0)
+    private let taken = Atomic<UInt64>(0)
     public let capacity: Int
 
     public init(capacity: Int = 262_144) {
@@ -22,6 +26,7 @@ public final class ObservationQueue: Sendable {
         let accepted = items.withLock { items -> Bool in
             guard items.count < capacity else { return false }
             items.append(observation)
+            offered.add(1, ordering: .releasing)
             return true
         }
         if !accepted { dropped.add(1, ordering: .relaxed) }
@@ -35,14 +40,22 @@ public final class ObservationQueue: Sendable {
         items.withLock { items in
             guard !items.isEmpty else { return (Self.nothing, true) }
             guard items.count > limit else {
+                taken.add(UInt64(items.count), ordering: .releasing)
                 defer { items = CircularBuffer(initialCapacity: 1024) }
                 return (items, true)
             }
-            let taken = CircularBuffer(items.prefix(limit))
+            let batch = CircularBuffer(items.prefix(limit))
             items.removeFirst(limit)
-            return (taken, false)
+            taken.add(UInt64(limit), ordering: .releasing)
+            return (batch, false)
         }
     }
+
+    /// How many observations have been accepted since the start.
+    public var offeredCount: UInt64 { offered.load(ordering: .acquiring) }
+
+    /// How many have been taken by `drain` since the start.
+    public var takenCount: UInt64 { taken.load(ordering: .acquiring) }
 
     private static let nothing = CircularBuffer<Observation>()
 

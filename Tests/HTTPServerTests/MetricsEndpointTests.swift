@@ -9,15 +9,17 @@ import Testing
 @testable import Monitor
 
 @Suite struct MetricsEndpointTests {
-    private func makeServer() -> (ObservationQueue, ChannelMonitor, LookoutHTTPServer.Dependencies) {
+    /// A monitor with its loop running (cancel the task at the end), and the server's dependencies.
+    private func makeServer() -> (ObservationQueue, Task<Void, any Error>, LookoutHTTPServer.Dependencies) {
         let queue = ObservationQueue()
         let metrics = MonitorMetrics(version: "test")
         let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: [])
-        return (queue, monitor, .init(metrics: metrics, monitor: monitor))
+        return (queue, Task { try await monitor.run() }, .init(metrics: metrics, monitor: monitor))
     }
 
     @Test func metricsShowPerChannelSeries() async throws {
-        let (queue, _, dependencies) = makeServer()
+        let (queue, loop, dependencies) = makeServer()
+        defer { loop.cancel() }
         queue.offer(.traffic(channel: "orders", messages: 1, bytes: 12, unrouted: 0, at: 1))
         queue.offer(.traffic(channel: "orders", messages: 1, bytes: 8, unrouted: 1, at: 2))
         queue.offer(.latencies(channel: "orders", samples: [LatencySample(seconds: 0.0003)]))
@@ -39,8 +41,30 @@ import Testing
         }
     }
 
+    @Test func aScrapeRendersWhatTheMonitorTookInAndAppliesNothingItself() async throws {
+        let queue = ObservationQueue()
+        let metrics = MonitorMetrics(version: "test")
+        let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: [])
+        queue.offer(.traffic(channel: "orders", messages: 1, bytes: 12, unrouted: 0, at: 1))
+        let app = Application(router: LookoutHTTPServer.router(.init(metrics: metrics, monitor: monitor)))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok, "a monitor whose loop is not running is not waited for past the bound")
+                #expect(!String(buffer: response.body).contains(#"channel="orders""#), "the scrape does not drain the queue")
+            }
+            #expect(queue.takenCount == 0)
+            let loop = Task { try await monitor.run() }
+            defer { loop.cancel() }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(String(buffer: response.body).contains("lookout_channel_messages_total{channel=\"orders\"} 1\n"),
+                        "with the loop running, a scrape waits for what was queued before it")
+            }
+        }
+    }
+
     @Test func healthReadinessAndChannelsAPI() async throws {
-        let (queue, _, dependencies) = makeServer()
+        let (queue, loop, dependencies) = makeServer()
+        defer { loop.cancel() }
         queue.offer(.traffic(channel: "b", messages: 1, bytes: 3, unrouted: 1, at: 5))
         queue.offer(.traffic(channel: "a", messages: 1, bytes: 1, unrouted: 0, at: 6))
         var notReady = dependencies

@@ -23,4 +23,16 @@ import Testing
         #expect(second.observations.map(\.at) == [2, 3, 4] && second.all)
         #expect(queue.drain(limit: 3).observations.isEmpty && queue.drain(limit: 3).all)
     }
+
+    @Test func offeredAndTakenCountWhatWasAcceptedAndDrained() {
+        let queue = ObservationQueue(capacity: 4)
+        for i in 0..<6 { queue.offer(.traffic(channel: "c\(i)", messages: 1, bytes: 1, unrouted: 0, at: Double(i))) }
+        #expect(queue.offeredCount == 4, "the two dropped are not offered")
+        #expect(queue.takenCount == 0)
+        _ = queue.drain(limit: 3)
+        #expect(queue.takenCount == 3)
+        _ = queue.drain()
+        _ = queue.drain()
+        #expect(queue.takenCount == 4 && queue.offeredCount == 4)
+    }
 }
