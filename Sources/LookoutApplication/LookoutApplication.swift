@@ -121,6 +121,13 @@ public final class LookoutApplication: Service, Sendable {
             let source = RedisSource(configuration: sourceConfiguration, queue: queue, registry: metrics.registry)
             sources.append(source)
             sourceServices.append(source)
+            if !configuration.streamsMatch.isEmpty {
+                var streams = RedisStreamWatch.Configuration(url: url, match: configuration.streamsMatch)
+                streams.interval = .milliseconds(Int64(configuration.streamsInterval * 1000))
+                streams.maxStreams = configuration.streamsMax
+                streams.poisonDeliveries = configuration.streamsPoisonDeliveries
+                sourceServices.append(RedisStreamWatch(configuration: streams, registry: metrics.registry))
+            }
         }
 
         // In an HA group the webhooks and the bus notify from the lease holder only; every

@@ -28,6 +28,7 @@ extension ServeConfiguration {
         if let consumers = try root.optional("consumers")?.map() { try configuration.readConsumers(consumers) }
         if let alerts = try root.optional("alerts")?.map() { try configuration.readAlerts(alerts) }
         if let ha = try root.optional("ha")?.map() { try configuration.readHA(ha) }
+        if let streams = try root.optional("streams")?.map() { try configuration.readStreams(streams) }
         if let relay = try root.optional("relay")?.map() { try configuration.readRelay(relay) }
         if let redis = root.optional("redis") { try configuration.readRedis(redis) }
         if let metrics = try root.optional("metrics")?.map() { try configuration.readMetrics(metrics) }
@@ -122,6 +123,20 @@ extension ServeConfiguration {
             guard !instance.isEmpty else { throw ConfigurationError(key: "ha.instance", reason: "must not be empty") }
             haInstance = instance
         }
+    }
+
+    /// `streams`.
+    fileprivate mutating func readStreams(_ streams: MapNode) throws(ConfigurationError) {
+        try streams.allowOnly(Self.allowedKeys(under: "streams"))
+        if let match = try streams.optional("match")?.list() {
+            streamsMatch = try match.map { (node) throws(ConfigurationError) in try node.watchedGlob() }
+        }
+        if let interval = streams.optional("interval") {
+            streamsInterval = try interval.duration()
+            guard streamsInterval >= 0.1 else { throw interval.fail("must be 100ms or more") }
+        }
+        if let max = streams.optional("max") { streamsMax = try max.positiveInteger() }
+        if let poison = streams.optional("poison_deliveries") { streamsPoisonDeliveries = try poison.positiveInteger() }
     }
 
     /// `relay`.

@@ -49,6 +49,14 @@ public struct ServeConfiguration: Sendable {
     public var haLease: Double = 10
     /// This instance's name in its group; nil: the host name and the process id.
     public var haInstance: String?
+    /// Globs of the Redis Streams keys watched (`streams.match`); empty: none (opt-in).
+    public var streamsMatch: [String] = []
+    /// Seconds between two polls of the watched streams.
+    public var streamsInterval: Double = 5
+    /// Streams watched at most.
+    public var streamsMax = 1_000
+    /// Deliveries from which a pending stream entry is poison.
+    public var streamsPoisonDeliveries = 5
     public var logLevel = "info"
     /// The SQLite database history is recorded in; nil records nothing.
     public var storePath: String? = "lookout.db"

@@ -137,6 +137,18 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: .setting("ha.instance"))
     public var haInstance: String?
 
+    @Option(name: .customLong("stream"), help: .setting("streams.match", "Repeat for several; needs --redis."))
+    public var streams: [String] = []
+
+    @Option(help: .setting("streams.interval"))
+    public var streamInterval: String?
+
+    @Option(help: .setting("streams.max"))
+    public var streamMax: Int?
+
+    @Option(help: .setting("streams.poison_deliveries"))
+    public var streamPoisonDeliveries: Int?
+
     @Option(help: .setting("log_level"))
     public var logLevel: String?
 
@@ -302,6 +314,22 @@ extension ServeConfiguration {
             settings.haInstance = instance
         }
         if let hold = try duration("alert-hold", flags.alertHold, example: "30s") { settings.alertHold = hold }
+        if !flags.streams.isEmpty {
+            settings.streamsMatch = try flags.streams.map { (glob) throws(ConfigurationError) in
+                if let problem = GlobPattern.problem(in: glob) { throw ConfigurationError(key: "--stream", reason: problem) }
+                return glob
+            }
+        }
+        if let interval = try duration("stream-interval", flags.streamInterval, example: "5s") {
+            guard interval >= 0.1 else { throw ConfigurationError(key: "--stream-interval", reason: "must be 100ms or more") }
+            settings.streamsInterval = interval
+        }
+        try apply("stream-max") { () throws(ConfigurationError) in
+            if let v = flags.streamMax { settings.streamsMax = try positive(v) }
+        }
+        try apply("stream-poison-deliveries") { () throws(ConfigurationError) in
+            if let v = flags.streamPoisonDeliveries { settings.streamsPoisonDeliveries = try positive(v) }
+        }
         try apply("redis-link-timeout") { () throws(ConfigurationError) in
             if let v = flags.redisLinkTimeout { settings.redisLinkTimeout = try linkTimeout(v) }
         }
@@ -358,6 +386,9 @@ extension ServeConfiguration {
         }
         if settings.haGroup == nil && settings.haInstance != nil {
             throw ConfigurationError(key: "--ha-instance", reason: "names this instance in an HA group: give --ha-group too")
+        }
+        if !settings.streamsMatch.isEmpty && settings.redis.isEmpty {
+            throw ConfigurationError(key: "--stream", reason: "streams are read from Redis: give a --redis URL (the relay has no streams)")
         }
         if settings.redisWatch != nil && settings.redis.isEmpty {
             throw ConfigurationError(key: "--watch", reason: "watches Redis sources; give a --redis URL (the relay sees every channel)")

@@ -105,7 +105,7 @@ public indirect enum SettingValue: Sendable, Equatable {
 extension ServeConfiguration {
     /// Every setting of the configuration file, in the order `lookout config example` writes them.
     public static let settings: [Setting] = relaySettings + redisSettings + metricsSettings + channelSettings + consumerSettings
-        + alertSettings + haSettings + storeSettings + [
+        + alertSettings + haSettings + streamSettings + storeSettings + [
             Setting("log_level", "How much Lookout logs: trace, debug, info, notice, warning, error or critical.", flag: "--log-level") {
                 .text($0.logLevel)
             },
@@ -280,6 +280,19 @@ extension ServeConfiguration {
                 flag: "--ha-lease") { .duration($0.haLease) },
         Setting("ha.instance", "This instance's name in its group (default: the host name and the process id).", flag: "--ha-instance",
                 example: "\"lookout-a\"") { $0.haInstance.map { .text($0) } },
+    ]
+
+    private static let streamSettings: [Setting] = [
+        Setting("streams.match", "Globs of the Redis Streams keys whose consumer groups are watched (sidecar mode); left out: none.",
+                flag: "--stream", example: "[\"orders\", \"events:*\"]") { $0.streamsMatch.isEmpty ? nil : .texts($0.streamsMatch) },
+        Setting("streams.interval", "How often the watched streams are read (XINFO, XPENDING; pipelined per node).",
+                flag: "--stream-interval") { .duration($0.streamsInterval) },
+        Setting("streams.max", "Streams watched at most; the others are counted and logged once.", flag: "--stream-max") {
+            .number($0.streamsMax)
+        },
+        Setting("streams.poison_deliveries", "Deliveries from which a pending entry counts as poison.", flag: "--stream-poison-deliveries") {
+            .number($0.streamsPoisonDeliveries)
+        },
     ]
 
     private static let storeSettings: [Setting] = [

@@ -166,3 +166,15 @@ package final class RedisConnection {
         }
     }
 }
+
+extension RedisConnection {
+    /// The deployment as `node` describes it: `CLUSTER SHARDS` (or `CLUSTER SLOTS` where that is
+    /// missing or not allowed), or a plain Redis when cluster support is off; nil when the
+    /// answer cannot be read.
+    func readTopology(_ node: RedisEndpoint) throws -> ClusterTopology? {
+        let reply = try command(["CLUSTER", "SHARDS"])
+        guard case .error(let message) = reply else { return ClusterTopology.parse(shards: reply, seedHost: node.host) }
+        if message.contains("cluster support disabled") { return .standalone(host: node.host, port: node.port) }
+        return ClusterTopology.parse(slots: try command(["CLUSTER", "SLOTS"]), seedHost: node.host)
+    }
+}

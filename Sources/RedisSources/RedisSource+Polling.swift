@@ -199,12 +199,7 @@ extension RedisSource {
         let known = shared.withLock { $0.topology }
         var read: ClusterTopology?
         for node in candidateNodes where read == nil {
-            read = connections.on(node) { connection -> ClusterTopology? in
-                let reply = try connection.command(["CLUSTER", "SHARDS"])
-                guard case .error(let message) = reply else { return ClusterTopology.parse(shards: reply, seedHost: node.host) }
-                if message.contains("cluster support disabled") { return .standalone(host: node.host, port: node.port) }
-                return ClusterTopology.parse(slots: try connection.command(["CLUSTER", "SLOTS"]), seedHost: node.host)
-            } ?? nil
+            read = connections.on(node) { try $0.readTopology(node) } ?? nil
         }
         defer { shared.withLock { $0.topologyTried = true } }
         guard let topology = read else { return known }

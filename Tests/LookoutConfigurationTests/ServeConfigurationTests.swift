@@ -398,4 +398,21 @@ import Testing
             #expect(error.description.hasPrefix("lookout.yml: relay.max_clients: "))
         }
     }
+
+    @Test func streamsAreReadFromTheFileAndTheFlags() throws {
+        let file = try resolve(["--no-relay", "--redis", "redis://127.0.0.1:6379"],
+                               file: "streams:\n  match: [\"orders\", \"events:*\"]\n  interval: 2s\n  max: 50\n  poison_deliveries: 3\n")
+        #expect(file.streamsMatch == ["orders", "events:*"] && file.streamsInterval == 2 && file.streamsMax == 50 && file.streamsPoisonDeliveries == 3)
+        let flags = try resolve(["--no-relay", "--redis", "redis://127.0.0.1:6379", "--stream", "a*", "--stream", "b", "--stream-interval", "500ms"])
+        #expect(flags.streamsMatch == ["a*", "b"] && flags.streamsInterval == 0.5 && flags.streamsMax == 1_000)
+        for (yaml, key) in [("streams:\n  match: [\"a[\"]\n", "streams.match[0]"), ("streams:\n  interval: 10ms\n", "streams.interval"),
+                            ("streams:\n  max: 0\n", "streams.max"), ("streams:\n  every: 1s\n", "streams.every")] {
+            do {
+                _ = try ServeConfiguration.parse(yaml: yaml)
+                Issue.record("accepted: \(yaml)")
+            } catch {
+                #expect(error.key == key, "\(error)")
+            }
+        }
+    }
 }

@@ -109,7 +109,7 @@ import Testing
     }
 
     @Test func theFilesKeysAreTheTables() throws {
-        #expect(ServeConfiguration.allowedKeys(under: "") == ["relay", "redis", "metrics", "channels", "consumers", "alerts", "ha", "store", "log_level", "contracts"])
+        #expect(ServeConfiguration.allowedKeys(under: "") == ["relay", "redis", "metrics", "channels", "consumers", "alerts", "ha", "streams", "store", "log_level", "contracts"])
         #expect(ServeConfiguration.allowedKeys(under: "relay.tls") == ["address", "cert", "key", "ca", "auth_clients", "only"])
         #expect(ServeConfiguration.allowedKeys(under: "contracts[].fields") == ["id", "source", "sequence", "type", "version"])
         #expect(ServeConfiguration.allowedKeys(under: "store.tiers[]") == ["resolution", "retention"])

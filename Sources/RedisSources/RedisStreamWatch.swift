@@ -1,0 +1,347 @@
+import Glob
+import Logging
+import LookoutCore
+import LookoutMetrics
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// Watches Redis Streams consumer groups (sidecar mode, opt-in with `streams.match`): finds the
+/// streams whose keys match on every primary with an incremental `SCAN … TYPE stream`, and every
+/// `streams.interval` reads each one's `XINFO STREAM`/`GROUPS`/`CONSUMERS` and `XPENDING`,
+/// pipelined per node in two round trips, into `lookout_stream_*` series (see
+/// ``StreamGroupFigures`` for what is judged). A cluster's streams are read on the primary that
+/// holds them, once each.
+public final class RedisStreamWatch: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var url: RedisURL
+        /// Globs of the stream keys to watch.
+        public var match: [String]
+        public var interval: Duration = .seconds(5)
+        /// Streams watched at most; the others are counted (`lookout_stream_unwatched_streams`).
+        public var maxStreams = 1_000
+        /// Deliveries from which a pending entry is poison.
+        public var poisonDeliveries = 5
+        /// Pending entries read per group per poll for their delivery counts (the oldest ones).
+        public var pendingPage = 100
+        /// Consumers exported at most, over every group (the others are counted in the group's figures only).
+        public var maxConsumers = 10_000
+        /// `SCAN` calls per node per poll, each asking for 1,000 keys: discovery goes on where it
+        /// stopped at the next poll.
+        public var scanStepsPerPoll = 10
+
+        public init(url: RedisURL, match: [String]) {
+            self.url = url
+            self.match = match
+        }
+    }
+
+    public let configuration: Configuration
+    private let registry: PrometheusCollectorRegistry
+    private let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    private let pollSeconds: Gauge
+    private let watched: Gauge
+    private let unwatched: Gauge
+    private let polls: Counter
+    private let errors: Counter
+
+    public init(configuration: Configuration, registry: PrometheusCollectorRegistry, logger: Logger = Logger(label: "lookout.streams")) {
+        self.configuration = configuration
+        self.registry = registry
+        self.logger = logger
+        let source = [("source", configuration.url.description)]
+        pollSeconds = registry.gauge("lookout_stream_poll_duration_seconds", labels: source, help: "How long the last poll of every watched stream took.")
+        watched = registry.gauge("lookout_stream_watched_streams", labels: source, help: "Streams watched (matching streams.match, up to streams.max).")
+        unwatched = registry.gauge("lookout_stream_unwatched_streams", labels: source, help: "Matching streams beyond streams.max, not watched.")
+        polls = registry.counter("lookout_stream_polls_total", labels: source, help: "Polls of the watched streams.")
+        errors = registry.counter("lookout_stream_poll_errors_total", labels: source,
+                                  help: "Stream reads that failed (a stream deleted or changed type mid-poll, a node unreachable, an unexpected reply).")
+    }
+
+    public func run() async throws {
+        // hiredis blocks: the loop gets a thread of its own.
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                try? await pool.runIfActive { self.loop() }
+            } onGracefulShutdown: {
+                self.stop()
+            }
+        } onCancel: {
+            self.stop()
+        }
+        try? await pool.shutdownGracefully()
+    }
+
+    public func stop() { stopping.store(true, ordering: .relaxed) }
+
+    private var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    private func loop() {
+        var state = WatchState()
+        while !isStopping {
+            let began = ContinuousClock.now
+            poll(&state)
+            pollSeconds.set((ContinuousClock.now - began).seconds)
+            polls.increment()
+            let end = began + configuration.interval
+            while !isStopping && ContinuousClock.now < end { usleep(20_000) }
+        }
+    }
+
+    /// What the watch keeps between polls.
+    struct WatchState {
+        var connections: [RedisEndpoint: RedisConnection] = [:]
+        /// Where each node's SCAN goes on from ("0": a new round).
+        var cursors: [RedisEndpoint: String] = [:]
+        /// The streams found, by the node that holds them.
+        var streams: [RedisEndpoint: Set<String>] = [:]
+        var overLimit: Set<String> = []
+        var loggedOverLimit = false
+        var series = SeriesSet()
+        /// Per stream: entries added at the last poll; per group: what was lost unread so far.
+        var entriesAdded: [String: Int] = [:]
+        var removedUnread: [String: RemovedUnreadCount] = [:]
+
+        var streamCount: Int { streams.values.reduce(0) { $0 + $1.count } }
+    }
+
+    private func poll(_ state: inout WatchState) {
+        let primaries = readPrimaries(&state)
+        for node in state.connections.keys where !primaries.contains(node) {
+            state.connections[node] = nil
+            state.cursors[node] = nil
+            state.streams[node] = nil
+        }
+        for node in primaries { discover(on: node, &state) }
+        state.series.beginPoll()
+        var consumersLeft = configuration.maxConsumers
+        let now = wallClockSeconds()
+        for node in primaries {
+            guard let keys = state.streams[node], !keys.isEmpty else { continue }
+            read(Array(keys).sorted(), on: node, now: now, consumersLeft: &consumersLeft, &state)
+        }
+        state.series.endPoll(registry)
+        watched.set(Int64(state.streamCount))
+        unwatched.set(Int64(state.overLimit.count))
+    }
+
+    /// The primaries of the deployment (the seed alone when it cannot be read).
+    private func readPrimaries(_ state: inout WatchState) -> [RedisEndpoint] {
+        for seed in configuration.url.seeds {
+            guard let topology = on(seed, &state, { try $0.readTopology(seed) }) ?? nil else { continue }
+            return topology.shards.compactMap { $0.primary?.endpoint }
+        }
+        return configuration.url.seeds
+    }
+
+    /// Runs `body` on `node`'s connection, opened if needed; a failure drops the connection
+    /// (counted, reopened at the next poll) and answers nil.
+    private func on<T>(_ node: RedisEndpoint, _ state: inout WatchState, _ body: (RedisConnection) throws -> T) -> T? {
+        do {
+            let connection: RedisConnection
+            if let open = state.connections[node] {
+                connection = open
+            } else {
+                connection = try RedisConnection(configuration.url.on(node), clientName: "lookout-streams")
+                state.connections[node] = connection
+            }
+            return try body(connection)
+        } catch {
+            state.connections[node] = nil
+            errors.increment()
+            logger.debug("stream poll of a node failed", metadata: ["node": "\(node)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// A few steps of `node`'s SCAN round; streams found are added up to the limit.
+    private func discover(on node: RedisEndpoint, _ state: inout WatchState) {
+        let single = configuration.match.count == 1 ? configuration.match[0] : nil
+        for _ in 0..<configuration.scanStepsPerPoll {
+            let cursor = state.cursors[node] ?? "0"
+            var words = ["SCAN", cursor, "COUNT", "1000", "TYPE", "stream"]
+            if let single { words += ["MATCH", single] }
+            guard let reply = on(node, &state, { try $0.command(words) }),
+                  case .array(let parts) = reply, parts.count == 2, let next = parts[0].text, case .array(let keys) = parts[1] else { return }
+            for key in keys.compactMap(\.text) where single != nil || configuration.match.contains(where: { GlobPattern.matches(pattern: $0, subject: key) }) {
+                guard state.streams[node]?.contains(key) != true else { continue }
+                if state.streamCount < configuration.maxStreams {
+                    state.streams[node, default: []].insert(key)
+                } else if state.overLimit.insert(key).inserted, !state.loggedOverLimit {
+                    state.loggedOverLimit = true
+                    logger.warning("more streams match streams.match than streams.max: the others are not watched (lookout_stream_unwatched_streams)",
+                                   metadata: ["max": "\(configuration.maxStreams)"])
+                }
+            }
+            state.cursors[node] = next
+            if next == "0" { return }
+        }
+    }
+
+    /// Reads `keys` on `node` in two pipelined round trips (each stream and its groups; then
+    /// each group's consumers, pending entries and first unread entry) and sets their series.
+    private func read(_ keys: [String], on node: RedisEndpoint, now: Double, consumersLeft: inout Int, _ state: inout WatchState) {
+        let first = on(node, &state) { connection -> [RedisReply] in
+            for key in keys {
+                try connection.append(["XINFO", "STREAM", key])
+                try connection.append(["XINFO", "GROUPS", key])
+            }
+            return try keys.flatMap { _ in [try connection.nextReply(), try connection.nextReply()] }
+        }
+        guard let first else { return }
+        var found: [(key: String, stream: StreamSummary, groups: [StreamGroupSummary])] = []
+        for (index, key) in keys.enumerated() {
+            guard let stream = StreamSummary.parse(first[2 * index]), let groups = StreamGroupSummary.parseAll(first[2 * index + 1]) else {
+                // Deleted, of another type now, or moved to another node: found again by SCAN if it exists.
+                errors.increment()
+                state.streams[node]?.remove(key)
+                continue
+            }
+            found.append((key, stream, groups))
+        }
+        let second = on(node, &state) { connection -> [RedisReply] in
+            var count = 0
+            for (key, _, groups) in found {
+                for group in groups {
+                    try connection.append(["XINFO", "CONSUMERS", key, group.name])
+                    try connection.append(["XPENDING", key, group.name])
+                    try connection.append(["XPENDING", key, group.name, "-", "+", "\(configuration.pendingPage)"])
+                    try connection.append(["XRANGE", key, "(\(group.lastDeliveredID)", "+", "COUNT", "1"])
+                    count += 4
+                }
+            }
+            return try (0..<count).map { _ in try connection.nextReply() }
+        }
+        guard let second else { return }
+        var replies = second[...]
+        for (key, stream, groups) in found {
+            record(stream: key, stream, now: now, &state)
+            for group in groups {
+                let (consumers, summary, page, range) = (replies.popFirst()!, replies.popFirst()!, replies.popFirst()!, replies.popFirst()!)
+                let pending = StreamPending.parse(summary: summary, page: page)
+                var firstUnread: StreamEntryID?
+                if case .array(let entries) = range, case .array(let entry)? = entries.first { firstUnread = entry.first?.text.flatMap(StreamEntryID.init) }
+                if pending == nil { errors.increment() }
+                let figures = StreamGroupFigures.judge(stream: stream, group: group, pending: pending, firstUnread: firstUnread,
+                                                       poisonDeliveries: configuration.poisonDeliveries, now: now)
+                record(group: group, of: key, figures, &state)
+                for consumer in StreamConsumerSummary.parseAll(consumers) ?? [] where consumersLeft > 0 {
+                    consumersLeft -= 1
+                    let labels = seriesLabels(key, [("group", group.name), ("consumer", consumer.name)])
+                    state.series.gauge("lookout_stream_consumer_pending_entries", labels, registry,
+                                       help: "Entries delivered to the consumer and not acknowledged.").set(Int64(consumer.pending))
+                    state.series.gauge("lookout_stream_consumer_idle_seconds", labels, registry,
+                                       help: "Seconds since the consumer last tried to read.").set(Double(consumer.idleMilliseconds) / 1000)
+                }
+            }
+        }
+    }
+
+    private func seriesLabels(_ stream: String, _ more: [(String, String)] = []) -> [(String, String)] {
+        [("source", configuration.url.description), ("stream", stream)] + more
+    }
+
+    private func record(stream key: String, _ stream: StreamSummary, now: Double, _ state: inout WatchState) {
+        let labels = seriesLabels(key)
+        state.series.gauge("lookout_stream_length", labels, registry, help: "Entries in the stream.").set(Int64(stream.length))
+        let added = state.series.counter("lookout_stream_entries_added_total", labels, registry,
+                                         help: "Entries added to the stream while Lookout watched it (Redis 7's entries-added).")
+        if let total = stream.entriesAdded {
+            if let last = state.entriesAdded[key], total > last { added.increment(by: Int64(total - last)) }
+            state.entriesAdded[key] = total
+        }
+        if let time = stream.lastGeneratedID.time {
+            state.series.gauge("lookout_stream_last_entry_timestamp_seconds", labels, registry,
+                               help: "When the newest entry was added (from its id).").set(time)
+        }
+        if let time = stream.firstEntryID?.time {
+            state.series.gauge("lookout_stream_first_entry_timestamp_seconds", labels, registry,
+                               help: "When the oldest entry still in the stream was added (from its id).").set(time)
+        }
+    }
+
+    private func record(group: StreamGroupSummary, of key: String, _ figures: StreamGroupFigures, _ state: inout WatchState) {
+        let labels = seriesLabels(key, [("group", group.name)])
+        let series = state.series
+        series.gauge("lookout_stream_group_lag_known", labels, registry,
+                     help: "1 when the group's lag is known; 0 when neither Redis nor the ids can tell it.").set(Int64(figures.lag == nil ? 0 : 1))
+        if let lag = figures.lag {
+            series.gauge("lookout_stream_group_lag_entries", labels, registry,
+                         help: "Entries still in the stream not yet delivered to the group.").set(Int64(lag))
+        }
+        series.gauge("lookout_stream_group_pending_entries", labels, registry,
+                     help: "Entries delivered to the group's consumers and not acknowledged.").set(Int64(group.pending))
+        series.gauge("lookout_stream_group_consumers", labels, registry, help: "Consumers of the group.").set(Int64(group.consumers))
+        if let age = figures.oldestUnreadAge {
+            series.gauge("lookout_stream_group_oldest_unread_age_seconds", labels, registry,
+                         help: "Seconds since the oldest entry not yet delivered to the group was added (0: none waits).").set(age)
+        }
+        if let age = figures.oldestPendingAge {
+            series.gauge("lookout_stream_group_oldest_pending_age_seconds", labels, registry,
+                         help: "Seconds since the oldest entry delivered and not acknowledged was added (0: none).").set(age)
+        }
+        series.gauge("lookout_stream_group_poison_entries", labels, registry,
+                     help: "Pending entries (among the oldest streams.pending_page) delivered at least streams.poison_deliveries times.")
+            .set(Int64(figures.poison))
+        let removed = state.series.counter("lookout_stream_group_trimmed_unread_entries_total", labels, registry,
+                                           help: "Entries removed from the stream (trimmed or deleted) before the group read them: lost to it.")
+        let id = key + "\u{0}" + group.name
+        let grown = state.removedUnread[id, default: RemovedUnreadCount()].observe(figures.removedUnread)
+        if grown > 0 {
+            removed.increment(by: Int64(grown))
+            logger.error("stream entries removed before a consumer group read them", metadata: [
+                "stream": "\(key)", "group": "\(group.name)", "entries": "\(grown)",
+            ])
+        }
+    }
+}
+
+/// The watch's series, by name and labels: those not set during a poll (a stream deleted, a
+/// group destroyed, a consumer gone) are unregistered at its end.
+final class SeriesSet {
+    private enum Series {
+        case gauge(Gauge)
+        case counter(Counter)
+    }
+
+    private var series: [String: Series] = [:]
+    private var touched: Set<String> = []
+
+    func beginPoll() { touched.removeAll(keepingCapacity: true) }
+
+    func gauge(_ name: String, _ labels: [(String, String)], _ registry: PrometheusCollectorRegistry, help: String) -> Gauge {
+        let key = Self.key(name, labels)
+        touched.insert(key)
+        if case .gauge(let gauge)? = series[key] { return gauge }
+        let gauge = registry.gauge(name, labels: labels, help: help)
+        series[key] = .gauge(gauge)
+        return gauge
+    }
+
+    func counter(_ name: String, _ labels: [(String, String)], _ registry: PrometheusCollectorRegistry, help: String) -> Counter {
+        let key = Self.key(name, labels)
+        touched.insert(key)
+        if case .counter(let counter)? = series[key] { return counter }
+        let counter = registry.counter(name, labels: labels, help: help)
+        series[key] = .counter(counter)
+        return counter
+    }
+
+    func endPoll(_ registry: PrometheusCollectorRegistry) {
+        for (key, gone) in series where !touched.contains(key) {
+            switch gone {
+            case .gauge(let gauge): registry.unregisterGauge(gauge)
+            case .counter(let counter): registry.unregisterCounter(counter)
+            }
+            series[key] = nil
+        }
+    }
+
+    private static func key(_ name: String, _ labels: [(String, String)]) -> String {
+        ([name] + labels.map { "\($0.0)=\($0.1)" }).joined(separator: "\u{0}")
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import RESP
+import Testing
+import LookoutTestSupport
+
+/// Redis Streams consumer groups watched on a real redis-server (7.0): lag, pending, ages,
+/// poison entries, entries trimmed before a group read them, lag Redis cannot compute, and
+/// streams that vanish or change type mid-watch.
+@Suite(.serialized) struct StreamWatchTests {
+    private func sample(_ metrics: String, _ series: String) -> Double? { MonitorIntegrationTests.sample(metrics, series) }
+
+    @Test func groupsOnARealRedis() async throws {
+        let redis = try RedisServer()
+        let source = "redis://127.0.0.1:\(redis.port)"
+        let client = try TestConnection(port: redis.port)
+        var ids: [String] = []
+        for index in 0..<1_000 { ids.append(try #require(try client.call("XADD", "orders", "*", "n", "\(index)").string)) }
+        for group in ["fast", "slow"] { #expect(try client.call("XGROUP", "CREATE", "orders", group, "0") == .simpleString("OK")) }
+        _ = try client.call("XREADGROUP", "GROUP", "fast", "f1", "COUNT", "1000", "NOACK", "STREAMS", "orders", ">")
+        _ = try client.call("XREADGROUP", "GROUP", "slow", "s1", "COUNT", "90", "NOACK", "STREAMS", "orders", ">")
+        // A consumer that reads 10 and never acknowledges them; one of them is claimed 6 times.
+        _ = try client.call("XREADGROUP", "GROUP", "slow", "stuck", "COUNT", "10", "STREAMS", "orders", ">")
+        for _ in 0..<6 { _ = try client.call("XCLAIM", "orders", "slow", "stuck", "0", ids[95]) }
+        // Another stream, deleted later; a key of another type that matches.
+        _ = try client.call("XADD", "orders.audit", "*", "n", "1")
+        _ = try client.call("SET", "orders.total", "12")
+
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source, "--stream", "orders*", "--stream-interval", "200ms"])
+        func metrics() async -> String { (try? await lookout.get("/metrics").body) ?? "" }
+        func group(_ name: String) -> String { #"{source="\#(source)",stream="orders",group="\#(name)"}"# }
+
+        let seen = await eventually { sample(await metrics(), "lookout_stream_group_lag_entries" + group("slow")) == 900 }
+        var text = await metrics()
+        #expect(seen != nil, "\(text.split(separator: "\n").filter { $0.contains("stream") }.prefix(40))")
+        #expect(sample(text, "lookout_stream_length" + #"{source="\#(source)",stream="orders"}"#) == 1_000)
+        #expect(sample(text, "lookout_stream_group_lag_entries" + group("fast")) == 0)
+        #expect(sample(text, "lookout_stream_group_lag_known" + group("slow")) == 1)
+        #expect(sample(text, "lookout_stream_group_pending_entries" + group("slow")) == 10)
+        #expect(sample(text, "lookout_stream_group_poison_entries" + group("slow")) == 1, "delivered 7 times")
+        #expect(sample(text, "lookout_stream_group_poison_entries" + group("fast")) == 0)
+        #expect(sample(text, "lookout_stream_group_oldest_unread_age_seconds" + group("fast")) == 0)
+        let entry101 = Double(try #require(ids[100].split(separator: "-").first.flatMap { Double($0) })) / 1000
+        let unreadAge = try #require(sample(text, "lookout_stream_group_oldest_unread_age_seconds" + group("slow")))
+        #expect(abs(unreadAge - (Date().timeIntervalSince1970 - entry101)) < 1.5, "the age of entry 101: \(unreadAge)")
+        #expect(sample(text, "lookout_stream_consumer_pending_entries" + #"{source="\#(source)",stream="orders",group="slow",consumer="stuck"}"#) == 10)
+        #expect(sample(text, "lookout_stream_length" + #"{source="\#(source)",stream="orders.audit"}"#) == 1)
+        #expect(!text.contains(#"stream="orders.total""#), "a key of another type is not a stream")
+        #expect(sample(text, "lookout_stream_watched_streams" + #"{source="\#(source)"}"#) == 2)
+
+        // Trimmed while the slow group has 900 unread: 800 of them are gone before it read them.
+        #expect(try client.call("XTRIM", "orders", "MAXLEN", "100") == .integer(900))
+        let trimmed = await eventually { sample(await metrics(), "lookout_stream_group_trimmed_unread_entries_total" + group("slow")) == 800 }
+        text = await metrics()
+        #expect(trimmed != nil, "\(text.split(separator: "\n").filter { $0.contains("trimmed") })")
+        #expect(sample(text, "lookout_stream_group_trimmed_unread_entries_total" + group("fast")) == 0)
+        #expect(sample(text, "lookout_stream_group_lag_entries" + group("slow")) == 100, "what is left, not Redis's 900")
+        // A group made in the middle of what is left, and an entry after it deleted: Redis
+        // cannot compute its lag, and neither can the ids. The deleted entry is lost to the slow group too.
+        #expect(try client.call("XGROUP", "CREATE", "orders", "mid", ids[909]) == .simpleString("OK"))
+        #expect(try client.call("XDEL", "orders", ids[950]) == .integer(1))
+        _ = try client.call("DEL", "orders.audit")
+        let deleted = await eventually { sample(await metrics(), "lookout_stream_group_trimmed_unread_entries_total" + group("slow")) == 801 }
+        text = await metrics()
+        #expect(deleted != nil)
+        #expect(sample(text, "lookout_stream_group_lag_entries" + group("slow")) == 99)
+        #expect(sample(text, "lookout_stream_group_lag_known" + group("mid")) == 0)
+        #expect(sample(text, "lookout_stream_group_lag_entries" + group("mid")) == nil, "unknown is not exported as a number")
+        let gone = await eventually { !(await metrics()).contains(#"stream="orders.audit""#) }
+        #expect(gone != nil, "a deleted stream's series go")
+
+        // Polled again later: the count does not grow from the same hole.
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(sample(await metrics(), "lookout_stream_group_trimmed_unread_entries_total" + group("slow")) == 801)
+        try await lookout.stop()
+    }
+
+    @Test func aStreamsGlobThatIsNotOneIsAKeyedError() throws {
+        let result = try runCommand(try LookoutProcess.binary, ["serve", "--no-relay", "--redis", "redis://127.0.0.1:1", "--stream", "orders[", "--no-db"])
+        #expect(result.status == 2)
+        #expect(result.output.contains("--stream"), "\(result.output)")
+        let relayOnly = try runCommand(try LookoutProcess.binary, ["serve", "--stream", "orders", "--no-db"])
+        #expect(relayOnly.status == 2)
+        #expect(relayOnly.output.contains("streams are read from Redis"), "\(relayOnly.output)")
+    }
+}
