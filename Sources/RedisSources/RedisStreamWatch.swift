@@ -303,7 +303,7 @@ public final class RedisStreamWatch: Service, Sendable {
 /// The watch's series, by name and labels: those not set during a poll (a stream deleted, a
 /// group destroyed, a consumer gone) are unregistered at its end.
 final class SeriesSet {
-    private enum Series {
+    enum Series {
         case gauge(Gauge)
         case counter(Counter)
     }
@@ -314,21 +314,25 @@ final class SeriesSet {
     func beginPoll() { touched.removeAll(keepingCapacity: true) }
 
     func gauge(_ name: String, _ labels: [(String, String)], _ registry: PrometheusCollectorRegistry, help: String) -> Gauge {
-        let key = Self.key(name, labels)
-        touched.insert(key)
-        if case .gauge(let gauge)? = series[key] { return gauge }
-        let gauge = registry.gauge(name, labels: labels, help: help)
-        series[key] = .gauge(gauge)
+        let found = find(name, labels) { registry.gauge(name, labels: labels, help: help).series }
+        guard case .gauge(let gauge) = found else { preconditionFailure("\(name) is a gauge") }
         return gauge
     }
 
     func counter(_ name: String, _ labels: [(String, String)], _ registry: PrometheusCollectorRegistry, help: String) -> Counter {
-        let key = Self.key(name, labels)
-        touched.insert(key)
-        if case .counter(let counter)? = series[key] { return counter }
-        let counter = registry.counter(name, labels: labels, help: help)
-        series[key] = .counter(counter)
+        let found = find(name, labels) { registry.counter(name, labels: labels, help: help).series }
+        guard case .counter(let counter) = found else { preconditionFailure("\(name) is a counter") }
         return counter
+    }
+
+    /// The series of `name` and `labels`, made the first time; marked as set in this poll.
+    private func find(_ name: String, _ labels: [(String, String)], make: () -> Series) -> Series {
+        let key = ([name] + labels.map { "\($0.0)=\($0.1)" }).joined(separator: "\u{0}")
+        touched.insert(key)
+        if let existing = series[key] { return existing }
+        let made = make()
+        series[key] = made
+        return made
     }
 
     func endPoll(_ registry: PrometheusCollectorRegistry) {
@@ -341,7 +345,12 @@ final class SeriesSet {
         }
     }
 
-    private static func key(_ name: String, _ labels: [(String, String)]) -> String {
-        ([name] + labels.map { "\($0.0)=\($0.1)" }).joined(separator: "\u{0}")
-    }
+}
+
+private extension Gauge {
+    var series: SeriesSet.Series { .gauge(self) }
+}
+
+private extension Counter {
+    var series: SeriesSet.Series { .counter(self) }
 }

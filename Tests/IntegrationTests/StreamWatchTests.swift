@@ -74,6 +74,29 @@ import LookoutTestSupport
         try await lookout.stop()
     }
 
+    @Test func everyPrimarysStreamsFromOneSeed() async throws {
+        let cluster = try await RedisCluster.start()
+        var streams: [String] = []
+        for node in cluster.nodes {
+            let key = try cluster.channel(on: node, prefix: "orders.")
+            let client = try TestConnection(port: node.port)
+            for index in 0..<10 { _ = try client.call("XADD", key, "*", "n", "\(index)") }
+            _ = try client.call("XGROUP", "CREATE", key, "g", "0")
+            _ = try client.call("XREADGROUP", "GROUP", "g", "c", "COUNT", "5", "NOACK", "STREAMS", key, ">")
+            streams.append(key)
+        }
+        let source = "redis://127.0.0.1:\(cluster.nodes[0].port)"
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source, "--stream", "orders.*", "--stream-interval", "200ms"])
+        func metrics() async -> String { (try? await lookout.get("/metrics").body) ?? "" }
+        let lags = { (text: String) in streams.map { self.sample(text, #"lookout_stream_group_lag_entries{source="\#(source)",stream="\#($0)",group="g"}"#) } }
+        let seen = await eventually(seconds: 20) { lags(await metrics()) == [5, 5, 5] }
+        let text = await metrics()
+        #expect(seen != nil, "\(lags(text))")
+        #expect(sample(text, #"lookout_stream_watched_streams{source="\#(source)"}"#) == 3, "each stream once")
+        #expect(sample(text, #"lookout_stream_poll_errors_total{source="\#(source)"}"#) == 0, "no MOVED: each read on its primary")
+        try await lookout.stop()
+    }
+
     @Test func aStreamsGlobThatIsNotOneIsAKeyedError() throws {
         let result = try runCommand(try LookoutProcess.binary, ["serve", "--no-relay", "--redis", "redis://127.0.0.1:1", "--stream", "orders[", "--no-db"])
         #expect(result.status == 2)
