@@ -126,6 +126,7 @@ public final class LookoutApplication: Service, Sendable {
                 streams.interval = .milliseconds(Int64(configuration.streamsInterval * 1000))
                 streams.maxStreams = configuration.streamsMax
                 streams.poisonDeliveries = configuration.streamsPoisonDeliveries
+                streams.deadAfter = .milliseconds(Int64(configuration.streamsDeadAfter * 1000))
                 sourceServices.append(RedisStreamWatch(configuration: streams, registry: metrics.registry))
             }
         }

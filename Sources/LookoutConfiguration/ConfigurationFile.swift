@@ -137,6 +137,7 @@ extension ServeConfiguration {
         }
         if let max = streams.optional("max") { streamsMax = try max.positiveInteger() }
         if let poison = streams.optional("poison_deliveries") { streamsPoisonDeliveries = try poison.positiveInteger() }
+        if let dead = try streams.optional("dead_after")?.duration() { streamsDeadAfter = dead }
     }
 
     /// `relay`.

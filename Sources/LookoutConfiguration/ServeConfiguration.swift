@@ -57,6 +57,8 @@ public struct ServeConfiguration: Sendable {
     public var streamsMax = 1_000
     /// Deliveries from which a pending stream entry is poison.
     public var streamsPoisonDeliveries = 5
+    /// Seconds a stream consumer holding pending entries may stay idle before it is dead.
+    public var streamsDeadAfter: Double = 300
     public var logLevel = "info"
     /// The SQLite database history is recorded in; nil records nothing.
     public var storePath: String? = "lookout.db"

@@ -146,6 +146,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: .setting("streams.max"))
     public var streamMax: Int?
 
+    @Option(help: .setting("streams.dead_after"))
+    public var streamDeadAfter: String?
+
     @Option(help: .setting("streams.poison_deliveries"))
     public var streamPoisonDeliveries: Int?
 
@@ -324,6 +327,7 @@ extension ServeConfiguration {
             guard interval >= 0.1 else { throw ConfigurationError(key: "--stream-interval", reason: "must be 100ms or more") }
             settings.streamsInterval = interval
         }
+        if let dead = try duration("stream-dead-after", flags.streamDeadAfter, example: "5m") { settings.streamsDeadAfter = dead }
         try apply("stream-max") { () throws(ConfigurationError) in
             if let v = flags.streamMax { settings.streamsMax = try positive(v) }
         }

@@ -290,6 +290,8 @@ extension ServeConfiguration {
         Setting("streams.max", "Streams watched at most; the others are counted and logged once.", flag: "--stream-max") {
             .number($0.streamsMax)
         },
+        Setting("streams.dead_after", "A stream consumer that holds pending entries and has not read for this long is dead.",
+                flag: "--stream-dead-after") { .duration($0.streamsDeadAfter) },
         Setting("streams.poison_deliveries", "Deliveries from which a pending entry counts as poison.", flag: "--stream-poison-deliveries") {
             .number($0.streamsPoisonDeliveries)
         },

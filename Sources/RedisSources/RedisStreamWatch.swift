@@ -23,6 +23,8 @@ public final class RedisStreamWatch: Service, Sendable {
         public var maxStreams = 1_000
         /// Deliveries from which a pending entry is poison.
         public var poisonDeliveries = 5
+        /// A consumer holding pending entries and idle this long is dead.
+        public var deadAfter: Duration = .seconds(300)
         /// Pending entries read per group per poll for their delivery counts (the oldest ones).
         public var pendingPage = 100
         /// Consumers exported at most, over every group (the others are counted in the group's figures only).
@@ -105,6 +107,9 @@ public final class RedisStreamWatch: Service, Sendable {
         /// Per stream: entries added at the last poll; per group: what was lost unread so far.
         var entriesAdded: [String: Int] = [:]
         var removedUnread: [String: RemovedUnreadCount] = [:]
+        /// Consumers judged dead at the last poll (stream, group, consumer), for one log line each way.
+        var dead: Set<[String]> = []
+        var deadNow: Set<[String]> = []
 
         var streamCount: Int { streams.values.reduce(0) { $0 + $1.count } }
     }
@@ -125,6 +130,10 @@ public final class RedisStreamWatch: Service, Sendable {
             read(Array(keys).sorted(), on: node, now: now, consumersLeft: &consumersLeft, &state)
         }
         state.series.endPoll(registry)
+        for back in state.dead.subtracting(state.deadNow) {
+            logger.notice("stream consumer alive again (or gone)", metadata: ["stream": "\(back[0])", "group": "\(back[1])", "consumer": "\(back[2])"])
+        }
+        (state.dead, state.deadNow) = (state.deadNow, [])
         watched.set(Int64(state.streamCount))
         unwatched.set(Int64(state.overLimit.count))
     }
@@ -236,6 +245,19 @@ public final class RedisStreamWatch: Service, Sendable {
                                        help: "Entries delivered to the consumer and not acknowledged.").set(Int64(consumer.pending))
                     state.series.gauge("lookout_stream_consumer_idle_seconds", labels, registry,
                                        help: "Seconds since the consumer last tried to read.").set(Double(consumer.idleMilliseconds) / 1000)
+                    let dead = consumer.isDead(after: configuration.deadAfter)
+                    state.series.gauge("lookout_stream_consumer_dead", labels, registry,
+                                       help: "1 when the consumer holds pending entries and has been idle for streams.dead_after.").set(Int64(dead ? 1 : 0))
+                    if dead {
+                        let id = [key, group.name, consumer.name]
+                        state.deadNow.insert(id)
+                        if !state.dead.contains(id) {
+                            logger.warning("stream consumer dead: it holds pending entries and has not read for streams.dead_after", metadata: [
+                                "stream": "\(key)", "group": "\(group.name)", "consumer": "\(consumer.name)",
+                                "pending": "\(consumer.pending)", "idle": "\(Duration.milliseconds(consumer.idleMilliseconds))",
+                            ])
+                        }
+                    }
                 }
             }
         }

@@ -25,7 +25,8 @@ import LookoutTestSupport
         _ = try client.call("XADD", "orders.audit", "*", "n", "1")
         _ = try client.call("SET", "orders.total", "12")
 
-        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source, "--stream", "orders*", "--stream-interval", "200ms"])
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source, "--stream", "orders*", "--stream-interval", "200ms",
+                                                             "--stream-dead-after", "1s"])
         func metrics() async -> String { (try? await lookout.get("/metrics").body) ?? "" }
         func group(_ name: String) -> String { #"{source="\#(source)",stream="orders",group="\#(name)"}"# }
 
@@ -44,6 +45,12 @@ import LookoutTestSupport
         #expect(abs(unreadAge - (Date().timeIntervalSince1970 - entry101)) < 1.5, "the age of entry 101: \(unreadAge)")
         #expect(sample(text, "lookout_stream_consumer_pending_entries" + #"{source="\#(source)",stream="orders",group="slow",consumer="stuck"}"#) == 10)
         #expect(sample(text, "lookout_stream_length" + #"{source="\#(source)",stream="orders.audit"}"#) == 1)
+        func consumer(_ group: String, _ name: String) -> String { #"{source="\#(source)",stream="orders",group="\#(group)",consumer="\#(name)"}"# }
+        let dead = await eventually { sample(await metrics(), "lookout_stream_consumer_dead" + consumer("slow", "stuck")) == 1 }
+        #expect(dead != nil, "10 pending, idle past streams.dead_after")
+        text = await metrics()
+        #expect(sample(text, "lookout_stream_consumer_dead" + consumer("fast", "f1")) == 0, "idle with nothing pending is only idle")
+        #expect(sample(text, "lookout_stream_consumer_dead" + consumer("slow", "s1")) == 0)
         #expect(!text.contains(#"stream="orders.total""#), "a key of another type is not a stream")
         #expect(sample(text, "lookout_stream_watched_streams" + #"{source="\#(source)"}"#) == 2)
 

@@ -128,6 +128,12 @@ public struct StreamConsumerSummary: Sendable, Hashable {
         self.inactiveMilliseconds = inactiveMilliseconds
     }
 
+    /// Dead: it holds pending entries (delivered, never acknowledged) and has not tried to read
+    /// for `after`. An idle consumer with nothing pending is only idle.
+    public func isDead(after: Duration) -> Bool {
+        pending > 0 && Duration.milliseconds(idleMilliseconds) >= after
+    }
+
     public static func parseAll(_ reply: RedisReply) -> [StreamConsumerSummary]? {
         guard case .array(let consumers) = reply else { return nil }
         var parsed: [StreamConsumerSummary] = []
