@@ -104,6 +104,32 @@ import LookoutTestSupport
         try await lookout.stop()
     }
 
+    /// The rights the README lists: the sidecar's user plus the streams line.
+    @Test func theReadmesStreamRightsAreEnough() async throws {
+        let redis = try RedisServer()
+        let admin = try TestConnection(port: redis.port)
+        for rules in [RedisACLTests.aclRules, ["~orders*", "+scan", "+xinfo", "+xpending", "+xrange"]] {
+            try admin.send(command: (["ACL", "SETUSER", "lookout"] + rules).map { Array($0.utf8) })
+            #expect(try admin.readValues(1).first == .simpleString("OK"))
+        }
+        for index in 0..<3 { _ = try admin.call("XADD", "orders", "*", "n", "\(index)") }
+        _ = try admin.call("XGROUP", "CREATE", "orders", "g", "0")
+        _ = try admin.call("XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "orders", ">")
+        _ = try admin.call("SET", "secret", "x")
+        let source = "redis://127.0.0.1:\(redis.port)"
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", "redis://lookout:lookout-secret@127.0.0.1:\(redis.port)",
+                                                             "--no-db", "--stream", "orders*", "--stream-interval", "200ms"])
+        func metrics() async -> String { (try? await lookout.get("/metrics").body) ?? "" }
+        let group = #"{source="\#(source)",stream="orders",group="g"}"#
+        let seen = await eventually { sample(await metrics(), "lookout_stream_group_lag_entries" + group) == 2 }
+        let text = await metrics()
+        #expect(seen != nil, "\(text.split(separator: "\n").filter { $0.contains("lookout_stream") })")
+        #expect(sample(text, "lookout_stream_group_pending_entries" + group) == 1)
+        #expect(sample(text, "lookout_stream_group_oldest_pending_age_seconds" + group) != nil)
+        #expect(sample(text, #"lookout_stream_poll_errors_total{source="\#(source)"}"#) == 0, "no command refused")
+        try await lookout.stop()
+    }
+
     @Test func aStreamsGlobThatIsNotOneIsAKeyedError() throws {
         let result = try runCommand(try LookoutProcess.binary, ["serve", "--no-relay", "--redis", "redis://127.0.0.1:1", "--stream", "orders[", "--no-db"])
         #expect(result.status == 2)
