@@ -18,7 +18,7 @@ struct LookoutBench: AsyncParsableCommand {
         abstract: "Benchmarks: the relay against redis-server, the monitor's cost, the hot pure code, the store.")
 
     enum Suite: String, CaseIterable, ExpressibleByArgument {
-        case relay, monitor, sidecar, micro, store, scale
+        case relay, monitor, sidecar, streams, micro, store, scale
     }
 
     @Flag(help: "One short round of each scenario (a smoke run, under 2 minutes).")
@@ -27,7 +27,7 @@ struct LookoutBench: AsyncParsableCommand {
     @Option(help: "Rounds per scenario and server (default 3, 1 with --quick).")
     var rounds: Int?
 
-    @Option(help: "Run only these suites: relay, monitor, sidecar, micro, store, scale (repeatable).")
+    @Option(help: "Run only these suites: relay, monitor, sidecar, streams, micro, store, scale (repeatable).")
     var only: [Suite] = []
 
     @Option(help: "Write the results as JSON here.")
@@ -57,6 +57,7 @@ struct LookoutBench: AsyncParsableCommand {
         if suites.contains(.relay) { report["relay"] = try relaySuite(rounds: rounds) }
         if suites.contains(.monitor) { report["monitor"] = try monitorSuite(rounds: rounds) }
         if suites.contains(.sidecar) { report["sidecar"] = try sidecarSuite() }
+        if suites.contains(.streams) { report["streams"] = try streamsSuite() }
         if suites.contains(.micro) { report["micro"] = try await microSuite() }
         if suites.contains(.store) { report["store"] = try storeSuite() }
         if suites.contains(.scale) { report["scale"] = try scaleSuite() }
@@ -66,6 +67,22 @@ struct LookoutBench: AsyncParsableCommand {
             try data.write(to: URL(fileURLWithPath: json))
             say("results written to \(json)")
         }
+    }
+
+    // MARK: Redis Streams
+
+    func streamsSuite() throws -> [String: Any] {
+        say("== Watching Redis Streams consumer groups: the poll's cost")
+        let streams = try StreamBenchmark.run(quick: quick)
+        say(String(format: "lookout serve --no-relay --stream 'bench:*', %d streams × 2 groups polled every 5 s: poll %.0f ms (%d polls; the longer of two read %.0f), "
+                   + "Lookout %.0f ms CPU per poll (%.0f ms per 5 s without streams), Redis %.0f ms CPU per poll; one /metrics scrape with its %d stream series %.0f ms",
+                   streams.streams, streams.pollSeconds.median * 1000, streams.polls, streams.pollSeconds.max * 1000, streams.lookoutCPUPerPoll * 1000,
+                   streams.lookoutCPUWithoutStreams * 1000,
+                   streams.redisCPUPerPoll * 1000, streams.series, streams.scrapeSeconds * 1000))
+        say("")
+        return ["streams": streams.streams, "groups_per_stream": 2, "polls": streams.polls, "poll_seconds": summaryObject(streams.pollSeconds),
+                "scrape_seconds": streams.scrapeSeconds, "stream_series": streams.series,
+                "lookout_cpu_seconds_per_poll": streams.lookoutCPUPerPoll, "lookout_cpu_seconds_per_5s_without_streams": streams.lookoutCPUWithoutStreams, "redis_cpu_seconds_per_poll": streams.redisCPUPerPoll]
     }
 
     // MARK: relay vs redis-server
