@@ -127,7 +127,7 @@ public final class LookoutApplication: Service, Sendable {
                 streams.maxStreams = configuration.streamsMax
                 streams.poisonDeliveries = configuration.streamsPoisonDeliveries
                 streams.deadAfter = .milliseconds(Int64(configuration.streamsDeadAfter * 1000))
-                sourceServices.append(RedisStreamWatch(configuration: streams, registry: metrics.registry))
+                sourceServices.append(RedisStreamWatch(configuration: streams, registry: metrics.registry, queue: queue))
             }
         }
 

@@ -237,8 +237,9 @@ public final class ChannelMonitor: Service, Sendable {
                             ])
                         }
                     }
-                case .namedConnection(let name, let subscribed, let reason, let left, let time):
-                    if let transition = state.tracker.namedConnection(name, subscribed: subscribed, at: time, reason: reason, subscriptions: left) {
+                case .namedConnection(let name, let subscribed, let reason, let left, let group, let time):
+                    if let transition = state.tracker.namedConnection(name, subscribed: subscribed, at: time, reason: reason, subscriptions: left,
+                                                                      group: group) {
                         transitions.append(transition)
                     }
                 case .traffic(let channel, let messages, let bytes, let unrouted, let patternReceivers, let time):

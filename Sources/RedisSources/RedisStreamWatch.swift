@@ -3,6 +3,7 @@ import Logging
 import LookoutCore
 import LookoutMetrics
 import NIOPosix
+import Observations
 import Prometheus
 import ServiceLifecycle
 import Synchronization
@@ -41,6 +42,8 @@ public final class RedisStreamWatch: Service, Sendable {
 
     public let configuration: Configuration
     private let registry: PrometheusCollectorRegistry
+    /// Where stream consumers' liveness goes, for the consumer model (states, alerts, history).
+    private let queue: ObservationQueue?
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let pollSeconds: Gauge
@@ -49,9 +52,14 @@ public final class RedisStreamWatch: Service, Sendable {
     private let polls: Counter
     private let errors: Counter
 
-    public init(configuration: Configuration, registry: PrometheusCollectorRegistry, logger: Logger = Logger(label: "lookout.streams")) {
+    /// - Parameter queue: the monitor's queue: each stream consumer is a consumer there, named
+    ///   `stream/group/consumer` in group `stream/group`, up while it reads or holds nothing,
+    ///   away (then down) once dead.
+    public init(configuration: Configuration, registry: PrometheusCollectorRegistry, queue: ObservationQueue? = nil,
+                logger: Logger = Logger(label: "lookout.streams")) {
         self.configuration = configuration
         self.registry = registry
+        self.queue = queue
         self.logger = logger
         let source = [("source", configuration.url.description)]
         pollSeconds = registry.gauge("lookout_stream_poll_duration_seconds", labels: source, help: "How long the last poll of every watched stream took.")
@@ -110,6 +118,8 @@ public final class RedisStreamWatch: Service, Sendable {
         /// Consumers judged dead at the last poll (stream, group, consumer), for one log line each way.
         var dead: Set<[String]> = []
         var deadNow: Set<[String]> = []
+        /// What the monitor was last told of each stream consumer: alive (true) or dead.
+        var told: [String: Bool] = [:]
 
         var streamCount: Int { streams.values.reduce(0) { $0 + $1.count } }
     }
@@ -248,6 +258,7 @@ public final class RedisStreamWatch: Service, Sendable {
                     let dead = consumer.isDead(after: configuration.deadAfter)
                     state.series.gauge("lookout_stream_consumer_dead", labels, registry,
                                        help: "1 when the consumer holds pending entries and has been idle for streams.dead_after.").set(Int64(dead ? 1 : 0))
+                    tell(consumer, of: group.name, on: key, dead: dead, now: now, &state)
                     if dead {
                         let id = [key, group.name, consumer.name]
                         state.deadNow.insert(id)
@@ -260,6 +271,23 @@ public final class RedisStreamWatch: Service, Sendable {
                     }
                 }
             }
+        }
+    }
+
+    /// Hands a stream consumer's liveness to the consumer model when it changes (and when first
+    /// seen: a consumer first seen dead is started, then reported gone, so that it goes down).
+    private func tell(_ consumer: StreamConsumerSummary, of group: String, on stream: String, dead: Bool, now: Double, _ state: inout WatchState) {
+        guard let queue else { return }
+        let name = "\(stream)/\(group)/\(consumer.name)"
+        let before = state.told[name]
+        guard before != !dead else { return }
+        state.told[name] = !dead
+        if before == nil || !dead {
+            queue.offer(.namedConnection(name: name, subscribed: true, reason: "", group: "\(stream)/\(group)", at: now))
+        }
+        if dead {
+            let reason = "stream consumer holds \(consumer.pending) pending entries and has not read for \(Duration.milliseconds(consumer.idleMilliseconds))"
+            queue.offer(.namedConnection(name: name, subscribed: false, reason: reason, group: "\(stream)/\(group)", at: now))
         }
     }
 

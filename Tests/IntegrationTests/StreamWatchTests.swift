@@ -25,8 +25,10 @@ import LookoutTestSupport
         _ = try client.call("XADD", "orders.audit", "*", "n", "1")
         _ = try client.call("SET", "orders.total", "12")
 
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
         let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source, "--stream", "orders*", "--stream-interval", "200ms",
-                                                             "--stream-dead-after", "1s"])
+                                                             "--stream-dead-after", "1s", "--alert-webhook", receiver.url])
         func metrics() async -> String { (try? await lookout.get("/metrics").body) ?? "" }
         func group(_ name: String) -> String { #"{source="\#(source)",stream="orders",group="\#(name)"}"# }
 
@@ -51,6 +53,15 @@ import LookoutTestSupport
         text = await metrics()
         #expect(sample(text, "lookout_stream_consumer_dead" + consumer("fast", "f1")) == 0, "idle with nothing pending is only idle")
         #expect(sample(text, "lookout_stream_consumer_dead" + consumer("slow", "s1")) == 0)
+        // In the consumer model: down after the reconnect grace, one alert.
+        let stuck = #"consumer="orders/slow/stuck",group="orders/slow""#
+        let down = await eventually(seconds: 15) { (await metrics()).contains("lookout_consumer_state{\(stuck),state=\"down\"} 1") }
+        text = await metrics()
+        #expect(down != nil, "\(text.split(separator: "\n").filter { $0.hasPrefix("lookout_consumer_state{") && $0.hasSuffix(" 1") })")
+        #expect(text.contains(#"lookout_consumer_state{consumer="orders/fast/f1",group="orders/fast",state="up"} 1"#))
+        let fired = await eventually { receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" } }
+        #expect(fired != nil)
+        #expect(receiver.alerts.filter { $0.name == "LookoutConsumerDown" }.map(\.consumer) == ["orders/slow/stuck"])
         #expect(!text.contains(#"stream="orders.total""#), "a key of another type is not a stream")
         #expect(sample(text, "lookout_stream_watched_streams" + #"{source="\#(source)"}"#) == 2)
 
@@ -78,6 +89,15 @@ import LookoutTestSupport
         // Polled again later: the count does not grow from the same hole.
         try await Task.sleep(for: .milliseconds(600))
         #expect(sample(await metrics(), "lookout_stream_group_trimmed_unread_entries_total" + group("slow")) == 801)
+        // The stuck consumer reads again and acknowledges what it held: up once that has held
+        // for the grace, the alert resolved.
+        let read = try client.call("XREADGROUP", "GROUP", "slow", "stuck", "COUNT", "1", "STREAMS", "orders", ">")
+        let readID = try #require(read.elements?.first?.elements?.last?.elements?.first?.elements?.first?.string, "\(read)")
+        try client.send(command: (["XACK", "orders", "slow"] + ids[90..<100] + [readID]).map { Array($0.utf8) })
+        #expect(try client.readValues(1).first == .integer(11))
+        let resolved = await eventually(seconds: 15) { receiver.alerts.contains { $0.status == "resolved" && $0.name == "LookoutConsumerDown" } }
+        #expect(resolved != nil, "a stream consumer that reads again is up")
+        #expect(receiver.alerts.filter { $0.name == "LookoutConsumerDown" && $0.status == "firing" }.count == 1, "one alert, no storm")
         try await lookout.stop()
     }
 

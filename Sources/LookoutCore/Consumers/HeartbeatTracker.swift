@@ -137,10 +137,11 @@ public struct HeartbeatTracker: Sendable {
     /// A named connection holds subscriptions (`opened`) or no longer does (closed or unsubscribed;
     /// `subscriptions` is what it held). Consumers that send heartbeats are judged by them (their
     /// connection only counts reconnects and missed messages); the others by their connection.
+    /// `group` names the group of a consumer first seen here (a stream consumer's).
     public mutating func namedConnection(_ name: String, subscribed: Bool, at now: Double, reason: String,
-                                         subscriptions: ConnectionSubscriptions = .init()) -> ConsumerTransition? {
+                                         subscriptions: ConnectionSubscriptions = .init(), group: String = "") -> ConsumerTransition? {
         guard let number = numbers[name] else {
-            guard subscribed, let number = add(name, group: "", ConsumerStateMachine(connectionAt: now, configuration: configuration))
+            guard subscribed, let number = add(name, group: group, ConsumerStateMachine(connectionAt: now, configuration: configuration))
             else { return nil }
             touch(number)
             return nil
