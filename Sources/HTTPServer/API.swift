@@ -53,6 +53,9 @@ enum API {
                 ($0.name, $0.notReadyReason, $0.details.reconnects, $0.details.probeRoundTrip)
             }))
         }
+        router.get("/api/v1/streams") { _, _ -> Response in
+            json(Reports.streams(dependencies.streams(), format: .json, style: style(dependencies)))
+        }
         router.get("/api/v1/notifications") { _, _ -> Response in
             json(Reports.notifications(dependencies.notifications()))
         }

@@ -111,6 +111,7 @@ public final class LookoutApplication: Service, Sendable {
         }
         self.relay = relay
         let claims = ClusterClaims()
+        var streamWatches: [RedisStreamWatch] = []
         for url in configuration.redis {
             var sourceConfiguration = RedisSource.Configuration(url: url, timestampField: configuration.timestampField,
                                                                 heartbeatChannel: configuration.heartbeatChannel)
@@ -127,7 +128,9 @@ public final class LookoutApplication: Service, Sendable {
                 streams.maxStreams = configuration.streamsMax
                 streams.poisonDeliveries = configuration.streamsPoisonDeliveries
                 streams.deadAfter = .milliseconds(Int64(configuration.streamsDeadAfter * 1000))
-                sourceServices.append(RedisStreamWatch(configuration: streams, registry: metrics.registry, queue: queue))
+                let watch = RedisStreamWatch(configuration: streams, registry: metrics.registry, queue: queue)
+                streamWatches.append(watch)
+                sourceServices.append(watch)
             }
         }
 
@@ -196,6 +199,7 @@ public final class LookoutApplication: Service, Sendable {
         var httpDependencies = LookoutHTTPServer.Dependencies(metrics: metrics, monitor: monitor, storePath: configuration.storePath)
         httpDependencies.credentials = credentials
         if let leadership { httpDependencies.notifications = { leadership.status } }
+        if !streamWatches.isEmpty { httpDependencies.streams = { [streamWatches] in streamWatches.flatMap(\.groups) } }
         let http = LookoutHTTPServer.application(
             httpDependencies,
             host: configuration.metricsHost, port: configuration.metricsPort, logger: httpLogger, eventLoopGroup: eventLoopGroup,

@@ -13,7 +13,7 @@ struct Lookout: AsyncParsableCommand {
         commandName: "lookout",
         abstract: "Health sidecar for Redis pub/sub: an embedded relay, per-channel metrics and consumer heartbeats.",
         version: "\(LookoutVersion.current) (commit \(BuildCommit.value), Swift \(LookoutVersion.swift))",
-        subcommands: [Serve.self, ChannelsCommand.self, HistoryCommand.self, ConsumersCommand.self, AlertsCommand.self, ViolationsCommand.self, TopCommand.self,
+        subcommands: [Serve.self, ChannelsCommand.self, HistoryCommand.self, ConsumersCommand.self, AlertsCommand.self, ViolationsCommand.self, StreamsCommand.self, TopCommand.self,
                       HeartbeatCommand.self, ConfigCommand.self],
         defaultSubcommand: Serve.self
     )

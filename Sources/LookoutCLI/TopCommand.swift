@@ -30,23 +30,10 @@ struct TopCommand: AsyncParsableCommand {
     var metricsAuth: String?
 
     func run() async throws {
-        let base = url.hasSuffix("/") ? String(url.dropLast()) : url
-        guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
-            throw CommandFailure("--url '\(url)' is not an http:// or https:// address", status: Lookout.invalidConfigurationStatus)
-        }
-        var authorization: String?
-        if let metricsAuth {
-            guard let source = HTTPCredentials.Source(metricsAuth) else {
-                throw CommandFailure("--metrics-auth '\(metricsAuth)' is not basic:FILE or bearer:FILE", status: Lookout.invalidConfigurationStatus)
-            }
-            do {
-                authorization = try HTTPCredentials.load(source).authorizationHeader
-            } catch {
-                throw CommandFailure("--metrics-auth: \(error)", status: Lookout.invalidConfigurationStatus)
-            }
-        }
+        let api = try LookoutAPIClient(url: url, metricsAuth: metricsAuth)
+        let base = api.base
         guard !once, isatty(1) == 1, isatty(0) == 1 else {
-            print(try await frame(base, authorization, width: 80, rows: nil, colour: false), terminator: "")
+            print(try await frame(api, width: 80, rows: nil, colour: false), terminator: "")
             return
         }
         let terminal = RawTerminal()
@@ -55,7 +42,7 @@ struct TopCommand: AsyncParsableCommand {
             let (width, rows) = RawTerminal.size()
             let text: String
             do {
-                text = try await frame(base, authorization, width: width, rows: rows, colour: true)
+                text = try await frame(api, width: width, rows: rows, colour: true)
             } catch let failure as CommandFailure {
                 text = "lookout top — \(base)\n\n\(failure.message)\n(retrying every second; q leaves)\n"
             }
@@ -64,40 +51,20 @@ struct TopCommand: AsyncParsableCommand {
         }
     }
 
-    /// One frame from the four API answers.
-    private func frame(_ base: String, _ authorization: String?, width: Int, rows: Int?, colour: Bool) async throws -> String {
-        async let sources = get(base, "/api/v1/sources", authorization)
-        async let alerts = get(base, "/api/v1/alerts?since=24h", authorization)
-        async let consumers = get(base, "/api/v1/consumers", authorization)
-        async let channels = get(base, "/api/v1/channels", authorization)
-        async let notifications = get(base, "/api/v1/notifications", authorization)
+    /// One frame from the API's answers.
+    private func frame(_ api: LookoutAPIClient, width: Int, rows: Int?, colour: Bool) async throws -> String {
+        async let sources = api.get("/api/v1/sources")
+        async let alerts = api.get("/api/v1/alerts?since=24h")
+        async let consumers = api.get("/api/v1/consumers")
+        async let channels = api.get("/api/v1/channels")
+        async let notifications = api.get("/api/v1/notifications")
         let (s, a, c, ch, n) = try await (sources, alerts, consumers, channels, notifications)
         do {
             let view = try TopView(sources: s.body, alerts: a.status == 503 ? nil : a.body, consumers: c.body, channels: ch.body,
                                    notifications: n.status == 200 ? n.body : nil)
-            return view.render(url: base, style: ReportStyle(now: wallClockSeconds(), width: width), rows: rows, colour: colour)
+            return view.render(url: api.base, style: ReportStyle(now: wallClockSeconds(), width: width), rows: rows, colour: colour)
         } catch let error as TopView.TopError {
-            throw CommandFailure("\(base): \(error.description)")
-        }
-    }
-
-    private func get(_ base: String, _ path: String, _ authorization: String?) async throws -> (status: Int, body: Data) {
-        var request = HTTPClientRequest(url: base + path)
-        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
-        let response: HTTPClientResponse
-        do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-        } catch {
-            throw CommandFailure("cannot reach Lookout at \(base): \(error)")
-        }
-        if response.status.code == 401 {
-            throw CommandFailure("\(base) asks for credentials: give --metrics-auth basic:FILE or bearer:FILE, as lookout serve has")
-        }
-        do {
-            let body = try await response.body.collect(upTo: 64 << 20)
-            return (Int(response.status.code), Data(body.readableBytesView))
-        } catch {
-            throw CommandFailure("cannot reach Lookout at \(base): \(error)")
+            throw CommandFailure("\(api.base): \(error.description)")
         }
     }
 }

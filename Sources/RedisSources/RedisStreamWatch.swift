@@ -51,6 +51,8 @@ public final class RedisStreamWatch: Service, Sendable {
     private let unwatched: Gauge
     private let polls: Counter
     private let errors: Counter
+    /// Every group as the last poll saw it.
+    private let latest = Mutex<[StreamGroupStatus]>([])
 
     /// - Parameter queue: the monitor's queue: each stream consumer is a consumer there, named
     ///   `stream/group/consumer` in group `stream/group`, up while it reads or holds nothing,
@@ -88,6 +90,9 @@ public final class RedisStreamWatch: Service, Sendable {
 
     public func stop() { stopping.store(true, ordering: .relaxed) }
 
+    /// Every watched group as the last poll saw it, by stream then group.
+    public var groups: [StreamGroupStatus] { latest.withLock { $0 } }
+
     private var isStopping: Bool { stopping.load(ordering: .relaxed) }
 
     private func loop() {
@@ -120,6 +125,8 @@ public final class RedisStreamWatch: Service, Sendable {
         var deadNow: Set<[String]> = []
         /// What the monitor was last told of each stream consumer: alive (true) or dead.
         var told: [String: Bool] = [:]
+        /// The groups seen in the poll under way.
+        var groups: [StreamGroupStatus] = []
 
         var streamCount: Int { streams.values.reduce(0) { $0 + $1.count } }
     }
@@ -133,6 +140,7 @@ public final class RedisStreamWatch: Service, Sendable {
         }
         for node in primaries { discover(on: node, &state) }
         state.series.beginPoll()
+        state.groups.removeAll(keepingCapacity: true)
         var consumersLeft = configuration.maxConsumers
         let now = wallClockSeconds()
         for node in primaries {
@@ -144,6 +152,8 @@ public final class RedisStreamWatch: Service, Sendable {
             logger.notice("stream consumer alive again (or gone)", metadata: ["stream": "\(back[0])", "group": "\(back[1])", "consumer": "\(back[2])"])
         }
         (state.dead, state.deadNow) = (state.deadNow, [])
+        let polled = state.groups.sorted { ($0.stream, $0.group) < ($1.stream, $1.group) }
+        latest.withLock { $0 = polled }
         watched.set(Int64(state.streamCount))
         unwatched.set(Int64(state.overLimit.count))
     }
@@ -247,8 +257,13 @@ public final class RedisStreamWatch: Service, Sendable {
                 if pending == nil { errors.increment() }
                 let figures = StreamGroupFigures.judge(stream: stream, group: group, pending: pending, firstUnread: firstUnread,
                                                        poisonDeliveries: configuration.poisonDeliveries, now: now)
-                record(group: group, of: key, figures, &state)
-                for consumer in StreamConsumerSummary.parseAll(consumers) ?? [] where consumersLeft > 0 {
+                let lost = record(group: group, of: key, figures, &state)
+                let members = StreamConsumerSummary.parseAll(consumers) ?? []
+                state.groups.append(StreamGroupStatus(
+                    source: configuration.url.description, stream: key, group: group.name, length: stream.length, consumers: group.consumers,
+                    pending: group.pending, lag: figures.lag, oldestUnreadAge: figures.oldestUnreadAge, oldestPendingAge: figures.oldestPendingAge,
+                    poison: figures.poison, lostUnread: lost, deadConsumers: members.filter { $0.isDead(after: configuration.deadAfter) }.map(\.name)))
+                for consumer in members where consumersLeft > 0 {
                     consumersLeft -= 1
                     let labels = seriesLabels(key, [("group", group.name), ("consumer", consumer.name)])
                     state.series.gauge("lookout_stream_consumer_pending_entries", labels, registry,
@@ -314,7 +329,8 @@ public final class RedisStreamWatch: Service, Sendable {
         }
     }
 
-    private func record(group: StreamGroupSummary, of key: String, _ figures: StreamGroupFigures, _ state: inout WatchState) {
+    /// Sets the group's series; returns the entries it lost unread since the watch began.
+    private func record(group: StreamGroupSummary, of key: String, _ figures: StreamGroupFigures, _ state: inout WatchState) -> Int {
         let labels = seriesLabels(key, [("group", group.name)])
         let series = state.series
         series.gauge("lookout_stream_group_lag_known", labels, registry,
@@ -347,6 +363,7 @@ public final class RedisStreamWatch: Service, Sendable {
                 "stream": "\(key)", "group": "\(group.name)", "entries": "\(grown)",
             ])
         }
+        return state.removedUnread[id]?.total ?? 0
     }
 }
 

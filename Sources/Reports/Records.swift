@@ -82,6 +82,18 @@ struct ConsumerRecord: ReportRecord {
     }
 }
 
+struct StreamGroupRecord: ReportRecord {
+    static let fields = ["source", "stream", "group", "length", "consumers", "pending", "lag", "oldest_unread_age_seconds",
+                         "oldest_pending_age_seconds", "poison", "lost_unread", "dead_consumers"]
+    var values: [Any?]
+
+    init(_ group: StreamGroupStatus) {
+        values = [group.source, group.stream, group.group, group.length, group.consumers, group.pending, group.lag,
+                  group.oldestUnreadAge.map(ReadableFormat.rounded), group.oldestPendingAge.map(ReadableFormat.rounded), group.poison,
+                  group.lostUnread, group.deadConsumers]
+    }
+}
+
 struct TransitionRow: ReportRecord {
     static let fields = ["at", "consumer", "group", "from", "to", "reason", "kind", "missed"]
     var values: [Any?]

@@ -134,6 +134,42 @@ public enum Reports {
         }
     }
 
+    /// Redis Streams consumer groups as the streams watch last saw them.
+    public static func streams(_ groups: [StreamGroupStatus], format: OutputFormat, style: ReportStyle) -> String {
+        switch format {
+        case .table:
+            var table = TextTable([.init("STREAM", shrinks: true), .init("GROUP", shrinks: true), .init("LAG", alignRight: true),
+                                   .init("PENDING", alignRight: true), .init("UNREAD AGE", alignRight: true), .init("POISON", alignRight: true),
+                                   .init("LOST", alignRight: true), .init("DEAD", alignRight: true)])
+            for group in groups {
+                func count(_ value: Int) -> String { ReadableFormat.count(UInt64(max(0, value))) }
+                table.append([group.stream, group.group, group.lag.map(count) ?? "?", count(group.pending),
+                              group.oldestUnreadAge.map(ReadableFormat.age) ?? "-", count(group.poison), count(group.lostUnread),
+                              "\(group.deadConsumers.count)"])
+            }
+            return table.render(width: style.width)
+        case .json, .csv:
+            return encode(groups.map(StreamGroupRecord.init), format: format)
+        }
+    }
+
+    /// The groups in `/api/v1/streams`'s answer; nil when it is not one.
+    public static func streamGroups(json data: Data) -> [StreamGroupStatus]? {
+        guard let objects = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { return nil }
+        var groups: [StreamGroupStatus] = []
+        for object in objects {
+            guard let source = object["source"] as? String, let stream = object["stream"] as? String, let group = object["group"] as? String,
+                  let length = object["length"] as? Int, let consumers = object["consumers"] as? Int, let pending = object["pending"] as? Int,
+                  let poison = object["poison"] as? Int, let lost = object["lost_unread"] as? Int,
+                  let dead = object["dead_consumers"] as? [String] else { return nil }
+            groups.append(StreamGroupStatus(source: source, stream: stream, group: group, length: length, consumers: consumers, pending: pending,
+                                            lag: object["lag"] as? Int, oldestUnreadAge: object["oldest_unread_age_seconds"] as? Double,
+                                            oldestPendingAge: object["oldest_pending_age_seconds"] as? Double, poison: poison, lostUnread: lost,
+                                            deadConsumers: dead))
+        }
+        return groups
+    }
+
     /// One consumer in depth: its record, then its state changes.
     public static func consumer(_ consumer: HeartbeatTracker.ConsumerSnapshot, transitions: [TransitionRecord], format: OutputFormat,
                                 style: ReportStyle) -> String {

@@ -20,9 +20,16 @@ import LookoutTestSupport
         // The Redis source is a Redis Cluster, so every panel (cluster ones included) has data.
         let cluster = try await RedisCluster.start(primaries: 3)
         let redis = cluster.nodes[0]
+        // A stream with a group and a consumer holding an entry, for the Redis Streams panels.
+        let streamNode = cluster.nodes[2]
+        let stream = try cluster.channel(on: streamNode, prefix: "orders.")
+        let streamClient = try TestConnection(port: streamNode.port)
+        _ = try streamClient.call("XADD", stream, "*", "n", "1")
+        _ = try streamClient.call("XGROUP", "CREATE", stream, "billing", "0")
+        _ = try streamClient.call("XREADGROUP", "GROUP", "billing", "c1", "COUNT", "1", "STREAMS", stream, ">")
         let lookout = try LookoutProcess(arguments: [
             "--redis", "redis://127.0.0.1:\(redis.port)", "--alertmanager", "http://127.0.0.1:\(alertmanager.port)", "--alert-hold", "1h",
-            "--config", try Dashboards.contractsConfiguration(),
+            "--config", try Dashboards.contractsConfiguration(), "--stream", "orders.*", "--stream-interval", "1s",
         ])
         let prometheus = try PrometheusServer(scrapePort: lookout.metricsPort, alertmanagerPort: alertmanager.port, rules: Dashboards.rulesFile)
 

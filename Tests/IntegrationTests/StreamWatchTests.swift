@@ -1,5 +1,7 @@
 import Foundation
 import RESP
+import LookoutCore
+import Reports
 import Testing
 import LookoutTestSupport
 
@@ -64,6 +66,20 @@ import LookoutTestSupport
         #expect(receiver.alerts.filter { $0.name == "LookoutConsumerDown" }.map(\.consumer) == ["orders/slow/stuck"])
         #expect(!text.contains(#"stream="orders.total""#), "a key of another type is not a stream")
         #expect(sample(text, "lookout_stream_watched_streams" + #"{source="\#(source)"}"#) == 2)
+
+        // The same through the API and `lookout streams`.
+        let api = try await lookout.get("/api/v1/streams")
+        let groups = try #require(Reports.streamGroups(json: Data(api.body.utf8)), "\(api.body)")
+        #expect(groups.map { "\($0.stream)/\($0.group)" } == ["orders/fast", "orders/slow"])
+        let slow = try #require(groups.first { $0.group == "slow" })
+        #expect(slow.lag == 900 && slow.pending == 10 && slow.poison == 1)
+        let csv = try runCommand(try LookoutProcess.binary, ["streams", "orders", "--group", "slow", "--format", "csv",
+                                                            "--url", "http://127.0.0.1:\(lookout.metricsPort)"])
+        #expect(csv.status == 0, "\(csv.output)")
+        let lines = csv.output.split(whereSeparator: \.isNewline).filter { !$0.allSatisfy(\.isWhitespace) }
+        #expect(lines.count == 2 && lines.last?.hasPrefix("\(source),orders,slow,1000,2,10,900,") == true, "\(csv.output)")
+        let table = try runCommand(try LookoutProcess.binary, ["streams", "--url", "http://127.0.0.1:\(lookout.metricsPort)"])
+        #expect(table.output.hasPrefix("STREAM") && table.output.contains("orders"), "\(table.output)")
 
         // Trimmed while the slow group has 900 unread: 800 of them are gone before it read them.
         #expect(try client.call("XTRIM", "orders", "MAXLEN", "100") == .integer(900))

@@ -95,8 +95,27 @@ func storyDatabase() throws -> TemporaryDatabase {
             outputs.append(("alerts.\(ext)", Reports.alerts(try reader.alerts(since: since, until: until), format: format, style: style)))
             outputs.append(("violations.\(ext)", Reports.violations(
                 try reader.violations(channel: nil, reason: nil, since: since, until: until), format: format, style: style)))
+            outputs.append(("streams.\(ext)", Reports.streams(streamGroups, format: format, style: style)))
         }
         return outputs
+    }
+
+    /// Two streams' groups as the streams watch reports them: caught up, behind with a dead
+    /// consumer and poison, lag unknown, entries lost.
+    static let streamGroups = [
+        StreamGroupStatus(source: "redis://cache:6379", stream: "orders", group: "billing", length: 1_000, consumers: 2, pending: 0, lag: 0,
+                          oldestUnreadAge: 0, oldestPendingAge: 0, poison: 0, lostUnread: 0, deadConsumers: []),
+        StreamGroupStatus(source: "redis://cache:6379", stream: "orders", group: "audit-with-a-rather-long-group-name", length: 1_000, consumers: 3,
+                          pending: 10, lag: 900, oldestUnreadAge: 42.5, oldestPendingAge: 3_600, poison: 1, lostUnread: 800,
+                          deadConsumers: ["audit-2"]),
+        StreamGroupStatus(source: "redis://cache:6379", stream: "events:signup", group: "mailer", length: 99, consumers: 1, pending: 0, lag: nil,
+                          oldestUnreadAge: nil, oldestPendingAge: 0, poison: 0, lostUnread: 0, deadConsumers: []),
+    ]
+
+    @Test func streamGroupsGoThroughTheAPIsJSONUnchanged() throws {
+        let json = Reports.streams(Self.streamGroups, format: .json, style: Self.style)
+        #expect(Reports.streamGroups(json: Data(json.utf8)) == Self.streamGroups)
+        #expect(Reports.streamGroups(json: Data(#"[{"stream": "x"}]"#.utf8)) == nil, "not the API's answer")
     }
 
     /// Set LOOKOUT_UPDATE_GOLDEN=1 to rewrite the files after an intended change, then review the diff.

@@ -231,3 +231,39 @@ public struct RemovedUnreadCount: Sendable, Hashable {
         return added
     }
 }
+
+/// One consumer group as the streams watch last saw it: what `/api/v1/streams` and
+/// `lookout streams` show.
+public struct StreamGroupStatus: Sendable, Hashable {
+    public var source: String
+    public var stream: String
+    public var group: String
+    public var length: Int
+    public var consumers: Int
+    public var pending: Int
+    /// nil: not known (see ``StreamGroupFigures/lag``).
+    public var lag: Int?
+    public var oldestUnreadAge: Double?
+    public var oldestPendingAge: Double?
+    public var poison: Int
+    /// Entries removed before the group read them, since Lookout began watching.
+    public var lostUnread: Int
+    /// Consumers holding pending entries and idle past `streams.dead_after`.
+    public var deadConsumers: [String]
+
+    public init(source: String, stream: String, group: String, length: Int, consumers: Int, pending: Int, lag: Int?,
+                oldestUnreadAge: Double?, oldestPendingAge: Double?, poison: Int, lostUnread: Int, deadConsumers: [String]) {
+        self.source = source
+        self.stream = stream
+        self.group = group
+        self.length = length
+        self.consumers = consumers
+        self.pending = pending
+        self.lag = lag
+        self.oldestUnreadAge = oldestUnreadAge
+        self.oldestPendingAge = oldestPendingAge
+        self.poison = poison
+        self.lostUnread = lostUnread
+        self.deadConsumers = deadConsumers
+    }
+}
