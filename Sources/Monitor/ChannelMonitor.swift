@@ -91,7 +91,7 @@ public final class ChannelMonitor: Service, Sendable {
     /// never past it. Apart from `state`, so the lag can be read while a batch is applied.
     let watermark: Mutex<Double>
     /// How many of the queue's observations have been applied, with what they changed handed on.
-    private let applied = Atomic<UInt64>(0)
+    private let applied = AppliedMark()
     /// Cleared when Lookout begins to stop (``stopJudging()``).
     private let judging = Atomic<Bool>(true)
     /// When the loop last began an iteration (for the service manager's watchdog).
@@ -276,7 +276,7 @@ public final class ChannelMonitor: Service, Sendable {
         }
         report(transitions, groupTransitions)
         for gap in gaps { emit(gap) }
-        if drainedThrough > applied.load(ordering: .relaxed) { applied.store(drainedThrough, ordering: .releasing) }
+        applied.advance(to: drainedThrough)
         return caughtUp
     }
 
@@ -284,11 +284,7 @@ public final class ChannelMonitor: Service, Sendable {
     /// call: a reader (a scrape, the API) sees what happened before it asked, without applying
     /// anything itself. A monitor far behind is not waited for: the reader gets what is there.
     public func caughtUp(timeout: Duration = .milliseconds(500)) async {
-        let mark = queue.offeredCount
-        let deadline = ContinuousClock.now + timeout
-        while applied.load(ordering: .acquiring) < mark, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(1))
-        }
+        await applied.wait(until: queue.offeredCount, timeout: timeout)
     }
 
     /// The time up to which observations have been taken in (see `watermark`).

@@ -46,7 +46,10 @@ import LookoutTestSupport
         #expect(sample(text, "lookout_stream_group_oldest_unread_age_seconds" + group("fast")) == 0)
         let entry101 = Double(try #require(ids[100].split(separator: "-").first.flatMap { Double($0) })) / 1000
         let unreadAge = try #require(sample(text, "lookout_stream_group_oldest_unread_age_seconds" + group("slow")))
-        #expect(abs(unreadAge - (Date().timeIntervalSince1970 - entry101)) < 1.5, "the age of entry 101: \(unreadAge)")
+        // Measured at the poll before the scrape: never more than entry 101's age now, and short of
+        // it only by the time since that poll (200 ms apart; slack for a loaded machine).
+        let ageNow = Date().timeIntervalSince1970 - entry101
+        #expect(unreadAge <= ageNow + 0.01 && unreadAge >= ageNow - 3, "the age of entry 101: \(unreadAge), \(ageNow) now")
         #expect(sample(text, "lookout_stream_consumer_pending_entries" + #"{source="\#(source)",stream="orders",group="slow",consumer="stuck"}"#) == 10)
         #expect(sample(text, "lookout_stream_length" + #"{source="\#(source)",stream="orders.audit"}"#) == 1)
         func consumer(_ group: String, _ name: String) -> String { #"{source="\#(source)",stream="orders",group="\#(group)",consumer="\#(name)"}"# }
