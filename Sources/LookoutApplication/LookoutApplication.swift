@@ -47,7 +47,7 @@ public final class LookoutApplication: Service, Sendable {
     public let shutdownTimeout: Duration
     private let services: [any Service]
     /// The monitor's own thread, below the relay's priority.
-    private let monitorThread: BackgroundExecutor
+    private let monitorThread = BackgroundExecutor(name: "lookout-monitor")
     private let boundHTTPPort = BoundPort()
     private let logger: Logger
 
@@ -62,15 +62,11 @@ public final class LookoutApplication: Service, Sendable {
     ///   - threadPool: for the store's writes.
     ///   - commit: the commit the binary was built from (`lookout_build_info`).
     ///   - systemd: told when Lookout is ready and when it stops, and pinged as its watchdog.
-    ///   - monitorNiceness: the monitor thread's nice value (10: it yields to the relay's loop
-    ///     and to anything else busy on the host; it catches up when they are idle).
     public init(configuration: ServeConfiguration, shutdownTimeout: Duration = .seconds(10),
                 logger: Logger = Logger(label: "lookout"),
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, threadPool: NIOThreadPool = .singleton,
-                commit: String = "unknown", systemd: SystemdNotifier = SystemdNotifier(environment: [:]),
-                monitorNiceness: Int32 = 10) throws {
+                commit: String = "unknown", systemd: SystemdNotifier = SystemdNotifier(environment: [:])) throws {
         self.configuration = configuration
-        monitorThread = BackgroundExecutor(name: "lookout-monitor", niceness: monitorNiceness)
         self.shutdownTimeout = shutdownTimeout
         self.logger = logger
         // Every file the configuration names is read now, so that a bad one stops the start with its name.

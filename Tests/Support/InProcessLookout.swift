@@ -49,12 +49,8 @@ package final class InProcessLookout: Sendable {
         threadPool.start()
         let application: LookoutApplication
         do {
-            // The monitor at the runner's own priority: the runner holds several Lookouts and
-            // other suites' load generators at once on two cores, where a monitor that yields to
-            // all of them falls behind by tens of seconds (its lowered priority is tested alone,
-            // and measured by make bench; a Lookout started as a process keeps it).
             application = try LookoutApplication(configuration: configuration, shutdownTimeout: .seconds(5), logger: logger,
-                                                 eventLoopGroup: eventLoops, threadPool: threadPool, monitorNiceness: 0)
+                                                 eventLoopGroup: eventLoops, threadPool: threadPool)
         } catch {
             executor.shutDown(after: Task<Void, any Error> {}, with: [eventLoops], [threadPool])
             throw error
