@@ -287,11 +287,15 @@ public final class LookoutApplication: Service, Sendable {
         let logger = self.logger
         var group = ServiceGroupConfiguration(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: UnexpectedEndReporter(service: $0, logger: logger)) }, logger: logger)
-        group.maximumGracefulShutdownDuration = shutdownTimeout * services.count
+        group.maximumGracefulShutdownDuration = gracefulStopCeiling
         group.maximumCancellationDuration = shutdownTimeout
         defer { monitorThread.stop() }
         try await ServiceGroup(configuration: group).run()
     }
+
+    /// The longest a graceful stop may take before the services still running are cancelled:
+    /// `shutdownTimeout` for each service.
+    public var gracefulStopCeiling: Duration { shutdownTimeout * services.count }
 
     /// The relay's port once it listens (the one the system chose when configured with 0).
     public var relayPort: Int? { relay?.boundPort }
