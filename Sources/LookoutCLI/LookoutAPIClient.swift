@@ -1,3 +1,4 @@
+import ArgumentParser
 import AsyncHTTPClient
 import LookoutApplication
 import Foundation
@@ -50,5 +51,18 @@ struct LookoutAPIClient {
         } catch {
             throw CommandFailure("cannot reach Lookout at \(base): \(error)")
         }
+    }
+}
+
+/// The options of the CLI's commands that read a running Lookout (`top`, `streams`).
+struct LookoutAPIOptions: ParsableArguments {
+    @Option(help: "The Lookout HTTP server to ask.")
+    var url = "http://127.0.0.1:9480"
+
+    @Option(help: "Credentials for a Lookout started with --metrics-auth: basic:FILE or bearer:FILE, the same file.")
+    var metricsAuth: String?
+
+    func client() throws -> LookoutAPIClient {
+        try LookoutAPIClient(url: url, metricsAuth: metricsAuth)
     }
 }

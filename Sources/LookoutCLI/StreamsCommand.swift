@@ -16,11 +16,7 @@ struct StreamsCommand: AsyncParsableCommand {
     @Option(help: "Only this consumer group.")
     var group: String?
 
-    @Option(help: "The Lookout HTTP server to ask.")
-    var url = "http://127.0.0.1:9480"
-
-    @Option(help: "Credentials for a Lookout started with --metrics-auth: basic:FILE or bearer:FILE, the same file.")
-    var metricsAuth: String?
+    @OptionGroup var api: LookoutAPIOptions
 
     @Option(help: "Output: table, json or csv.")
     var format = "table"
@@ -29,7 +25,7 @@ struct StreamsCommand: AsyncParsableCommand {
         guard let format = OutputFormat(rawValue: format) else {
             throw CommandFailure("--format: '\(format)' is not one of table, json, csv", status: Lookout.invalidConfigurationStatus)
         }
-        let api = try LookoutAPIClient(url: url, metricsAuth: metricsAuth)
+        let api = try self.api.client()
         let answer = try await api.get("/api/v1/streams")
         guard answer.status == 200, let all = Reports.streamGroups(json: answer.body) else {
             throw CommandFailure("\(api.base)/api/v1/streams answered \(answer.status): \(String(decoding: answer.body.prefix(200), as: UTF8.self))")

@@ -20,17 +20,14 @@ struct TopCommand: AsyncParsableCommand {
         commandName: "top",
         abstract: "A live view of a running Lookout: alerts firing, consumers by state, channels by rate (q or Ctrl-C leaves).")
 
-    @Option(help: "The Lookout HTTP server to watch.")
-    var url = "http://127.0.0.1:9480"
+    @OptionGroup var api: LookoutAPIOptions
 
     @Flag(help: "Print one frame and exit (also what happens when standard output is not a terminal).")
     var once = false
 
-    @Option(help: "Credentials for a Lookout started with --metrics-auth: basic:FILE or bearer:FILE, the same file.")
-    var metricsAuth: String?
 
     func run() async throws {
-        let api = try LookoutAPIClient(url: url, metricsAuth: metricsAuth)
+        let api = try self.api.client()
         let base = api.base
         guard !once, isatty(1) == 1, isatty(0) == 1 else {
             print(try await frame(api, width: 80, rows: nil, colour: false), terminator: "")

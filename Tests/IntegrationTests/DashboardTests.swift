@@ -39,12 +39,7 @@ import LookoutTestSupport
         // An instance of an HA group on the same cluster, for the lease's series (its keys' slot
         // lives on one primary: the claim follows MOVED there).
         // It watches a stream too, with a group and a consumer holding an entry, for the streams' series.
-        let streamNode = cluster.nodes[1]
-        let stream = try cluster.channel(on: streamNode, prefix: "orders.")
-        let streamClient = try TestConnection(port: streamNode.port)
-        _ = try streamClient.call("XADD", stream, "*", "n", "1")
-        _ = try streamClient.call("XGROUP", "CREATE", stream, "billing", "0")
-        _ = try streamClient.call("XREADGROUP", "GROUP", "billing", "c1", "COUNT", "1", "STREAMS", stream, ">")
+        try await offThePool { try cluster.streamWithPendingEntry(on: cluster.nodes[1]) }
         let member = try await InProcessLookout(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(cluster.nodes[0].port)", "--no-db",
                                                             "--ha-group", "dashboards", "--stream", "orders.*", "--stream-interval", "200ms"])
         var memberBody = ""

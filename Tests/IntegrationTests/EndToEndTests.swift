@@ -21,12 +21,7 @@ import LookoutTestSupport
         let cluster = try await RedisCluster.start(primaries: 3)
         let redis = cluster.nodes[0]
         // A stream with a group and a consumer holding an entry, for the Redis Streams panels.
-        let streamNode = cluster.nodes[2]
-        let stream = try cluster.channel(on: streamNode, prefix: "orders.")
-        let streamClient = try TestConnection(port: streamNode.port)
-        _ = try streamClient.call("XADD", stream, "*", "n", "1")
-        _ = try streamClient.call("XGROUP", "CREATE", stream, "billing", "0")
-        _ = try streamClient.call("XREADGROUP", "GROUP", "billing", "c1", "COUNT", "1", "STREAMS", stream, ">")
+        try await offThePool { try cluster.streamWithPendingEntry(on: cluster.nodes[2]) }
         let lookout = try LookoutProcess(arguments: [
             "--redis", "redis://127.0.0.1:\(redis.port)", "--alertmanager", "http://127.0.0.1:\(alertmanager.port)", "--alert-hold", "1h",
             "--config", try Dashboards.contractsConfiguration(), "--stream", "orders.*", "--stream-interval", "1s",

@@ -86,6 +86,18 @@ package final class RedisCluster {
         throw TestFailure("no channel found for node \(node.port)")
     }
 
+    /// Makes a stream `orders.{n}` on `node` with one entry, a group `billing` and a consumer
+    /// `c1` holding that entry unacknowledged: every stream series then exists. Returns its key.
+    @discardableResult
+    package func streamWithPendingEntry(on node: RedisServer) throws -> String {
+        let stream = try channel(on: node, prefix: "orders.")
+        let client = try TestConnection(port: node.port)
+        _ = try client.call("XADD", stream, "*", "n", "1")
+        _ = try client.call("XGROUP", "CREATE", stream, "billing", "0")
+        _ = try client.call("XREADGROUP", "GROUP", "billing", "c1", "COUNT", "1", "STREAMS", stream, ">")
+        return stream
+    }
+
     deinit {
         for node in nodes { node.stop() }
         try? FileManager.default.removeItem(atPath: directory)
