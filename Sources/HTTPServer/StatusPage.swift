@@ -67,6 +67,7 @@ svg.spark polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; }
   <section id="overview">
     <section aria-labelledby="firing-title"><h2 id="firing-title">Alerts firing</h2><div class="scroll" id="firing"></div></section>
     <section aria-labelledby="consumers-title"><h2 id="consumers-title">Consumers</h2><div class="scroll" id="consumers"></div></section>
+    <section aria-labelledby="streams-title" id="streams-section" hidden><h2 id="streams-title">Redis Streams</h2><div class="scroll" id="streams"></div></section>
     <section aria-labelledby="channels-title">
       <h2 id="channels-title">Channels</h2>
       <label for="filter">Filter channels</label><input type="search" id="filter" placeholder="name contains…" autocomplete="off">
@@ -108,14 +109,15 @@ function seconds(value) {
   if (value < 1) return (value * 1e3).toFixed(value < 0.01 ? 2 : 1) + " ms";
   return value.toFixed(2) + " s";
 }
-function age(iso) {
-  if (!iso) return "-";
-  let s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  if (s < 60) return Math.round(s) + "s ago";
-  if (s < 3600) return Math.floor(s / 60) + "m" + String(Math.round(s % 60)).padStart(2, "0") + "s ago";
-  if (s < 86400) return Math.floor(s / 3600) + "h" + String(Math.floor(s % 3600 / 60)).padStart(2, "0") + "m ago";
-  return Math.floor(s / 86400) + "d ago";
+function span(s) {
+  if (s === null || s === undefined) return "-";
+  s = Math.max(0, s);
+  if (s < 60) return Math.round(s) + "s";
+  if (s < 3600) return Math.floor(s / 60) + "m" + String(Math.round(s % 60)).padStart(2, "0") + "s";
+  if (s < 86400) return Math.floor(s / 3600) + "h" + String(Math.floor(s % 3600 / 60)).padStart(2, "0") + "m";
+  return Math.floor(s / 86400) + "d";
 }
+function age(iso) { return iso ? span((Date.now() - Date.parse(iso)) / 1000) + " ago" : "-"; }
 function time(iso) { return iso ? el("time", { datetime: iso, title: iso }, age(iso)) : "-"; }
 function link(kind, name) { return el("a", { href: "#" + kind + "=" + encodeURIComponent(name) }, name); }
 function table(caption, columns, rows, empty) {
@@ -192,6 +194,20 @@ function drawConsumers(consumers) {
      { label: "Missed", num: true }, { label: "Restarts", num: true }, { label: "Reconnects", num: true }],
     rows, "No consumer yet: send heartbeats on lookout:heartbeat, or name a subscribed connection (CLIENT SETNAME)."));
 }
+function drawStreams(groups) {
+  // Shown when the streams watch runs (sidecar mode with streams.match).
+  document.getElementById("streams-section").hidden = groups.length === 0;
+  replace("streams", table("Consumer groups: how far behind, what is stuck, what was lost",
+    [{ label: "Stream" }, { label: "Group" }, { label: "Lag", num: true }, { label: "Pending", num: true },
+     { label: "Oldest unread", num: true }, { label: "Oldest pending", num: true }, { label: "Poison", num: true },
+     { label: "Lost unread", num: true }, { label: "Dead consumers" }],
+    groups.map(g => el("tr", { "data-stream-group": g.stream + "/" + g.group, "data-healthy": String(g.dead_consumers.length === 0 && g.lost_unread === 0 && g.poison === 0) },
+      cell(g.stream), cell(g.group), cell(g.lag === null || g.lag === undefined ? "unknown" : count(g.lag), true), cell(count(g.pending), true),
+      cell(span(g.oldest_unread_age_seconds), true), cell(span(g.oldest_pending_age_seconds), true), cell(count(g.poison), true),
+      cell(count(g.lost_unread), true), cell(g.dead_consumers.length
+        ? el("span", {}, ...g.dead_consumers.flatMap((c, i) => [i ? ", " : null, link("consumer", g.stream + "/" + g.group + "/" + c)])) : "-"))),
+    "No consumer group on the watched streams."));
+}
 const channelColumns = [
   { key: "channel", label: "Channel" }, { key: "messages_per_second", label: "Msg/s", num: true },
   { key: "bytes_per_second", label: "Bytes/s", num: true }, { key: "subscribers", label: "Subscribers", num: true },
@@ -251,7 +267,9 @@ async function overview() {
   try { alerts = await get("/alerts?since=24h"); } catch (e) { /* no database: no alert history */ }
   let notifications = null;
   try { notifications = await get("/notifications"); } catch (e) { /* an older server */ }
-  drawSources(sources); drawNotifications(notifications); drawFiring(alerts); drawConsumers(consumers); drawAlerts(alerts);
+  let streams = [];
+  try { streams = await get("/streams"); } catch (e) { /* an older server */ }
+  drawSources(sources); drawNotifications(notifications); drawFiring(alerts); drawConsumers(consumers); drawStreams(streams); drawAlerts(alerts);
   await refreshSparks(channels);
   drawChannels(channels);
   state.channels = channels;

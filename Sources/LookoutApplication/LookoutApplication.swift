@@ -124,7 +124,7 @@ public final class LookoutApplication: Service, Sendable {
                 streams.maxStreams = configuration.streamsMax
                 streams.poisonDeliveries = configuration.streamsPoisonDeliveries
                 streams.deadAfter = .milliseconds(Int64(configuration.streamsDeadAfter * 1000))
-                let watch = RedisStreamWatch(configuration: streams, registry: metrics.registry, queue: queue)
+                let watch = RedisStreamWatch(configuration: streams, registry: metrics.registry, queue: queue, history: store)
                 streamWatches.append(watch)
                 sourceServices.append(watch)
             }

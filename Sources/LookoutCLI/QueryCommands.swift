@@ -93,12 +93,17 @@ struct ChannelsCommand: ParsableCommand {
     }
 }
 
-/// `lookout history CHANNEL`: one channel step by step.
+/// `lookout history CHANNEL`: one channel step by step; `lookout history STREAM --stream-group GROUP`: one Redis Streams consumer group.
 struct HistoryCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "history", abstract: "One channel's traffic, step by step (default the last hour).")
+    static let configuration = CommandConfiguration(
+        commandName: "history",
+        abstract: "One channel's traffic, or one stream consumer group's figures, step by step (default the last hour).")
 
-    @Argument(help: "Channel (or group label) to show.")
+    @Argument(help: "Channel (or group label) to show; with --stream-group, the stream.")
     var channel: String
+
+    @Option(help: "Show this consumer group of the stream named by the argument (Redis Streams, from the streams watch).")
+    var streamGroup: String?
 
     @Option(help: "Step: 10s, 1m, 1h… (default 1m, or coarser so that at most 120 rows print).")
     var step: String?
@@ -118,6 +123,14 @@ struct HistoryCommand: ParsableCommand {
                 throw CommandFailure("--step: '\(step)' gives more than 100000 rows over this range", status: Lookout.invalidConfigurationStatus)
             }
             stepSeconds = parsed
+        }
+        if let streamGroup {
+            let points = try failing {
+                try query.reader().streamGroupHistory(stream: channel, group: streamGroup, since: since, until: until, step: stepSeconds)
+            }
+            query.emit(Reports.streamGroupHistory(stream: channel, group: streamGroup, points, step: stepSeconds, format: question.format,
+                                                  style: question.style))
+            return
         }
         let points = try failing { try query.reader().history(channel: channel, since: since, until: until, step: stepSeconds) }
         query.emit(Reports.history(channel: channel, points, step: stepSeconds, format: question.format, style: question.style))

@@ -1,3 +1,4 @@
+import Foundation
 import Glob
 import Logging
 import LookoutCore
@@ -44,6 +45,8 @@ public final class RedisStreamWatch: Service, Sendable {
     private let registry: PrometheusCollectorRegistry
     /// Where stream consumers' liveness goes, for the consumer model (states, alerts, history).
     private let queue: ObservationQueue?
+    /// Where each poll's group figures are kept (the store).
+    private let history: (any StreamGroupSink)?
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let pollSeconds: Gauge
@@ -57,11 +60,13 @@ public final class RedisStreamWatch: Service, Sendable {
     /// - Parameter queue: the monitor's queue: each stream consumer is a consumer there, named
     ///   `stream/group/consumer` in group `stream/group`, up while it reads or holds nothing,
     ///   away (then down) once dead.
+    /// - Parameter history: where every poll's group figures go to be kept.
     public init(configuration: Configuration, registry: PrometheusCollectorRegistry, queue: ObservationQueue? = nil,
-                logger: Logger = Logger(label: "lookout.streams")) {
+                history: (any StreamGroupSink)? = nil, logger: Logger = Logger(label: "lookout.streams")) {
         self.configuration = configuration
         self.registry = registry
         self.queue = queue
+        self.history = history
         self.logger = logger
         let source = [("source", configuration.url.description)]
         pollSeconds = registry.gauge("lookout_stream_poll_duration_seconds", labels: source, help: "How long the last poll of every watched stream took.")
@@ -117,14 +122,18 @@ public final class RedisStreamWatch: Service, Sendable {
         var overLimit: Set<String> = []
         var loggedOverLimit = false
         var series = SeriesSet()
-        /// Per stream: entries added at the last poll; per group: what was lost unread so far.
+        /// Per stream: entries added at the last poll; per group ([stream, group]): what was lost unread so far.
         var entriesAdded: [String: Int] = [:]
-        var removedUnread: [String: RemovedUnreadCount] = [:]
+        var removedUnread: [[String]: RemovedUnreadCount] = [:]
         /// Consumers judged dead at the last poll (stream, group, consumer), for one log line each way.
         var dead: Set<[String]> = []
         var deadNow: Set<[String]> = []
-        /// What the monitor was last told of each stream consumer: alive (true) or dead.
-        var told: [String: Bool] = [:]
+        /// What the monitor was last told of each stream consumer ([stream, group, consumer]): alive (true) or dead.
+        var told: [[String]: Bool] = [:]
+        /// Streams this poll read, or found gone: what it did not see of them is gone.
+        var settled: Set<String> = []
+        /// The groups ([stream, group]) and consumers ([stream, group, consumer]) this poll saw.
+        var seen: Set<[String]> = []
         /// The groups seen in the poll under way.
         var groups: [StreamGroupStatus] = []
 
@@ -141,6 +150,8 @@ public final class RedisStreamWatch: Service, Sendable {
         for node in primaries { discover(on: node, &state) }
         state.series.beginPoll()
         state.groups.removeAll(keepingCapacity: true)
+        state.settled.removeAll(keepingCapacity: true)
+        state.seen.removeAll(keepingCapacity: true)
         var consumersLeft = configuration.maxConsumers
         let now = wallClockSeconds()
         for node in primaries {
@@ -148,12 +159,14 @@ public final class RedisStreamWatch: Service, Sendable {
             read(Array(keys).sorted(), on: node, now: now, consumersLeft: &consumersLeft, &state)
         }
         state.series.endPoll(registry)
+        forgetGone(now: now, &state)
         for back in state.dead.subtracting(state.deadNow) {
             logger.notice("stream consumer alive again (or gone)", metadata: ["stream": "\(back[0])", "group": "\(back[1])", "consumer": "\(back[2])"])
         }
         (state.dead, state.deadNow) = (state.deadNow, [])
         let polled = state.groups.sorted { ($0.stream, $0.group) < ($1.stream, $1.group) }
         latest.withLock { $0 = polled }
+        history?.record(streamGroups: polled, at: now, interval: configuration.interval.seconds)
         watched.set(Int64(state.streamCount))
         unwatched.set(Int64(state.overLimit.count))
     }
@@ -228,6 +241,7 @@ public final class RedisStreamWatch: Service, Sendable {
                 // Deleted, of another type now, or moved to another node: found again by SCAN if it exists.
                 errors.increment()
                 state.streams[node]?.remove(key)
+                state.settled.insert(key)
                 continue
             }
             found.append((key, stream, groups))
@@ -248,8 +262,10 @@ public final class RedisStreamWatch: Service, Sendable {
         guard let second else { return }
         var replies = second[...]
         for (key, stream, groups) in found {
+            state.settled.insert(key)
             record(stream: key, stream, now: now, &state)
             for group in groups {
+                state.seen.insert([key, group.name])
                 let (consumers, summary, page, range) = (replies.popFirst()!, replies.popFirst()!, replies.popFirst()!, replies.popFirst()!)
                 let pending = StreamPending.parse(summary: summary, page: page)
                 var firstUnread: StreamEntryID?
@@ -257,14 +273,15 @@ public final class RedisStreamWatch: Service, Sendable {
                 if pending == nil { errors.increment() }
                 let figures = StreamGroupFigures.judge(stream: stream, group: group, pending: pending, firstUnread: firstUnread,
                                                        poisonDeliveries: configuration.poisonDeliveries, now: now)
-                let lost = record(group: group, of: key, figures, &state)
+                let (lost, lostNow) = record(group: group, of: key, figures, &state)
                 let members = StreamConsumerSummary.parseAll(consumers) ?? []
                 state.groups.append(StreamGroupStatus(
                     source: configuration.url.description, stream: key, group: group.name, length: stream.length, consumers: group.consumers,
                     pending: group.pending, lag: figures.lag, oldestUnreadAge: figures.oldestUnreadAge, oldestPendingAge: figures.oldestPendingAge,
-                    poison: figures.poison, lostUnread: lost, deadConsumers: members.filter { $0.isDead(after: configuration.deadAfter) }.map(\.name)))
+                    poison: figures.poison, lostUnread: lost, lostUnreadInPoll: lostNow, deadConsumers: members.filter { $0.isDead(after: configuration.deadAfter) }.map(\.name)))
                 for consumer in members where consumersLeft > 0 {
                     consumersLeft -= 1
+                    state.seen.insert([key, group.name, consumer.name])
                     let labels = seriesLabels(key, [("group", group.name), ("consumer", consumer.name)])
                     state.series.gauge("lookout_stream_consumer_pending_entries", labels, registry,
                                        help: "Entries delivered to the consumer and not acknowledged.").set(Int64(consumer.pending))
@@ -294,9 +311,9 @@ public final class RedisStreamWatch: Service, Sendable {
     private func tell(_ consumer: StreamConsumerSummary, of group: String, on stream: String, dead: Bool, now: Double, _ state: inout WatchState) {
         guard let queue else { return }
         let name = "\(stream)/\(group)/\(consumer.name)"
-        let before = state.told[name]
+        let before = state.told[[stream, group, consumer.name]]
         guard before != !dead else { return }
-        state.told[name] = !dead
+        state.told[[stream, group, consumer.name]] = !dead
         if before == nil || !dead {
             queue.offer(.namedConnection(name: name, subscribed: true, reason: "", group: "\(stream)/\(group)", at: now))
         }
@@ -304,6 +321,25 @@ public final class RedisStreamWatch: Service, Sendable {
             let reason = "stream consumer holds \(consumer.pending) pending entries and has not read for \(Duration.milliseconds(consumer.idleMilliseconds))"
             queue.offer(.namedConnection(name: name, subscribed: false, reason: reason, group: "\(stream)/\(group)", at: now))
         }
+    }
+
+    /// Forgets what the poll found gone from a stream it read (or found deleted): a group
+    /// destroyed, a consumer deleted (`XGROUP DELCONSUMER`), the whole stream. A consumer the
+    /// model knows leaves it as a consumer that said goodbye (`stopped`: nothing fires, a
+    /// firing alert resolves). Streams a poll could not read keep everything until it can.
+    private func forgetGone(now: Double, _ state: inout WatchState) {
+        let (settled, seen) = (state.settled, state.seen)
+        let gone = { (key: [String]) in settled.contains(key[0]) && !seen.contains(key) }
+        for key in state.told.keys where gone(key) {
+            state.told[key] = nil
+            let goodbye = StreamConsumerGoodbye(consumer: "\(key[0])/\(key[1])/\(key[2])", group: "\(key[0])/\(key[1])")
+            if let payload = try? JSONEncoder().encode(goodbye) { queue?.offer(.heartbeat(payload: Array(payload), at: now)) }
+            logger.notice("stream consumer gone from its group: it leaves the consumer model as stopped", metadata: [
+                "stream": "\(key[0])", "group": "\(key[1])", "consumer": "\(key[2])",
+            ])
+        }
+        for key in state.removedUnread.keys where gone(key) { state.removedUnread[key] = nil }
+        for key in state.entriesAdded.keys where !state.streams.values.contains(where: { $0.contains(key) }) { state.entriesAdded[key] = nil }
     }
 
     private func seriesLabels(_ stream: String, _ more: [(String, String)] = []) -> [(String, String)] {
@@ -329,8 +365,9 @@ public final class RedisStreamWatch: Service, Sendable {
         }
     }
 
-    /// Sets the group's series; returns the entries it lost unread since the watch began.
-    private func record(group: StreamGroupSummary, of key: String, _ figures: StreamGroupFigures, _ state: inout WatchState) -> Int {
+    /// Sets the group's series; returns the entries it lost unread since the watch began, and in this poll.
+    private func record(group: StreamGroupSummary, of key: String, _ figures: StreamGroupFigures,
+                        _ state: inout WatchState) -> (total: Int, now: Int) {
         let labels = seriesLabels(key, [("group", group.name)])
         let series = state.series
         series.gauge("lookout_stream_group_lag_known", labels, registry,
@@ -355,7 +392,7 @@ public final class RedisStreamWatch: Service, Sendable {
             .set(Int64(figures.poison))
         let removed = state.series.counter("lookout_stream_group_trimmed_unread_entries_total", labels, registry,
                                            help: "Entries removed from the stream (trimmed or deleted) before the group read them: lost to it.")
-        let id = key + "\u{0}" + group.name
+        let id = [key, group.name]
         let grown = state.removedUnread[id, default: RemovedUnreadCount()].observe(figures.removedUnread)
         if grown > 0 {
             removed.increment(by: Int64(grown))
@@ -363,7 +400,7 @@ public final class RedisStreamWatch: Service, Sendable {
                 "stream": "\(key)", "group": "\(group.name)", "entries": "\(grown)",
             ])
         }
-        return state.removedUnread[id]?.total ?? 0
+        return (state.removedUnread[id]?.total ?? 0, grown)
     }
 }
 
@@ -420,4 +457,12 @@ private extension Gauge {
 
 private extension Counter {
     var series: SeriesSet.Series { .counter(self) }
+}
+
+/// The heartbeat (contract v1) a stream consumer deleted from its group leaves with: a goodbye.
+private struct StreamConsumerGoodbye: Encodable {
+    var v = 1
+    var consumer: String
+    var group: String
+    var state = "stopping"
 }

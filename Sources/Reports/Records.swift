@@ -94,6 +94,18 @@ struct StreamGroupRecord: ReportRecord {
     }
 }
 
+struct StreamGroupHistoryRecord: ReportRecord {
+    static let fields = ["start", "step_seconds", "length", "consumers", "pending", "lag", "oldest_unread_age_seconds",
+                         "oldest_pending_age_seconds", "poison", "lost_unread", "dead_consumers"]
+    var values: [Any?]
+
+    init(_ point: StreamGroupPoint, step: Int64) {
+        values = [ReadableFormat.rfc3339(Double(point.start)), step, point.length, point.consumers, point.pending, point.lag,
+                  point.oldestUnreadAge.map(ReadableFormat.rounded), point.oldestPendingAge.map(ReadableFormat.rounded), point.poison,
+                  point.lostUnread, point.deadConsumers]
+    }
+}
+
 struct TransitionRow: ReportRecord {
     static let fields = ["at", "consumer", "group", "from", "to", "reason", "kind", "missed"]
     var values: [Any?]

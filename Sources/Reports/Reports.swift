@@ -153,6 +153,34 @@ public enum Reports {
         }
     }
 
+    /// One consumer group step by step, from the store (a step no poll was kept for prints "-").
+    public static func streamGroupHistory(stream: String, group: String, _ points: [StreamGroupPoint], step: Int64, format: OutputFormat,
+                                          style: ReportStyle) -> String {
+        switch format {
+        case .table:
+            var out = ""
+            if style.sparkline, let first = points.first, let last = points.last {
+                let ages = points.map { $0.oldestUnreadAge ?? 0 }
+                out += "\(stream) group \(group)  \(ReadableFormat.time(Double(first.start), style)) – \(ReadableFormat.time(Double(last.start + step), style))"
+                out += "  step \(ReadableFormat.duration(Double(step)))\n"
+                out += "unread age \(Sparkline.render(ages))  max \(ReadableFormat.duration(ages.max() ?? 0))\n\n"
+            }
+            var table = TextTable([.init("TIME"), .init("LENGTH", alignRight: true), .init("LAG", alignRight: true),
+                                   .init("PENDING", alignRight: true), .init("UNREAD AGE", alignRight: true), .init("POISON", alignRight: true),
+                                   .init("LOST", alignRight: true), .init("DEAD", alignRight: true)])
+            func count(_ value: Int?) -> String { value.map { ReadableFormat.count(UInt64(max(0, $0))) } ?? "-" }
+            for point in points {
+                let polled = point.length != nil
+                table.append([ReadableFormat.time(Double(point.start), style), count(point.length), polled ? point.lag.map { count($0) } ?? "?" : "-",
+                              count(point.pending), point.oldestUnreadAge.map(ReadableFormat.age) ?? "-", count(point.poison),
+                              polled || point.lostUnread > 0 ? count(point.lostUnread) : "-", count(point.deadConsumers)])
+            }
+            return out + table.render(width: style.width)
+        case .json, .csv:
+            return encode(points.map { StreamGroupHistoryRecord($0, step: step) }, format: format)
+        }
+    }
+
     /// The groups in `/api/v1/streams`'s answer; nil when it is not one.
     public static func streamGroups(json data: Data) -> [StreamGroupStatus]? {
         guard let objects = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { return nil }

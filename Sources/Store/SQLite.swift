@@ -178,3 +178,9 @@ package struct SQLiteRow {
         return Array(UnsafeRawBufferPointer(start: bytes, count: count))
     }
 }
+
+extension SQLiteValue {
+    static func optional(_ value: Double?) -> SQLiteValue { value.map(SQLiteValue.real) ?? .null }
+    static func optional(_ value: UInt64?) -> SQLiteValue { value.map { .integer(Int64(clamping: $0)) } ?? .null }
+    static func optional(_ value: String?) -> SQLiteValue { value.map(SQLiteValue.text) ?? .null }
+}

@@ -190,6 +190,28 @@ package enum Schema {
             UNIQUE (minute, channel)
         );
         """,
+        // 6: Redis Streams consumer groups, as the streams watch polls them: per group and bucket
+        // of each tier at least as coarse as the poll, the largest figures seen in the bucket and
+        // the entries lost unread in it. Keyed by time first, so a flush appends and expiry
+        // deletes a range.
+        """
+        CREATE TABLE stream_groups (id INTEGER PRIMARY KEY, stream TEXT NOT NULL, group_name TEXT NOT NULL, UNIQUE (stream, group_name));
+        CREATE TABLE stream_group_samples (
+            resolution INTEGER NOT NULL,
+            bucket INTEGER NOT NULL,
+            group_id INTEGER NOT NULL,
+            length INTEGER NOT NULL,
+            consumers INTEGER NOT NULL,
+            pending INTEGER NOT NULL,
+            lag INTEGER,
+            oldest_unread_age REAL,
+            oldest_pending_age REAL,
+            poison INTEGER NOT NULL,
+            lost_unread INTEGER NOT NULL,
+            dead_consumers INTEGER NOT NULL,
+            PRIMARY KEY (resolution, bucket, group_id)
+        ) WITHOUT ROWID;
+        """,
     ]
 
     package static var currentVersion: Int { migrations.count }

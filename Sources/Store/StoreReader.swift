@@ -95,7 +95,7 @@ public struct StoredAlert: Sendable, Hashable {
 /// Read-only questions to the database, for the CLI. It never creates or changes the file, and
 /// reads alongside a running writer (WAL); a copied database with no server works the same.
 public final class StoreReader {
-    private let connection: SQLiteConnection
+    let connection: SQLiteConnection
 
     public init(path: String) throws(StoreQueryError) {
         guard FileManager.default.fileExists(atPath: path) else {
@@ -339,7 +339,7 @@ public final class StoreReader {
         }
     }
 
-    private func attempt<T>(_ body: () throws -> T) throws(StoreQueryError) -> T {
+    func attempt<T>(_ body: () throws -> T) throws(StoreQueryError) -> T {
         do {
             return try body()
         } catch let error as StoreQueryError {

@@ -8,6 +8,7 @@ extension StoreWriter {
         let registry: PrometheusCollectorRegistry
         let rows: Counter
         let dropped: Counter
+        let droppedStreamSamples: Counter
         let pending: Gauge
         let size: Gauge
         let flushDuration: DurationHistogram
@@ -18,6 +19,8 @@ extension StoreWriter {
             rows = registry.counter("lookout_store_rows_written_total", help: "Rows the store wrote.")
             dropped = registry.counter("lookout_store_dropped_samples_total",
                                            help: "Channel samples dropped because the database could not be written for too long.")
+            droppedStreamSamples = registry.counter("lookout_store_dropped_stream_group_samples_total",
+                                                    help: "Stream group figures dropped because the database could not be written for too long.")
             pending = registry.gauge("lookout_store_pending_records", help: "Records queued for the next flush.")
             size = registry.gauge("lookout_store_size_bytes", help: "Size of the database file and its write-ahead log.")
             budget = registry.gauge("lookout_store_budget_bytes", help: "The size the database file and its write-ahead log stay within (store.max_size).")

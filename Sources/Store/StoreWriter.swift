@@ -39,7 +39,8 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
         public init() {}
     }
 
-    private struct Pending: Sendable {
+    /// What waits for the next flush.
+    struct Pending: Sendable {
         var samples: [ChannelStatistics.Bucket] = []
         var consumers: [String: HeartbeatTracker.ConsumerSnapshot] = [:]
         var transitions: [HeartbeatTracker.ConsumerTransition] = []
@@ -48,9 +49,11 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
         var gaps: [(source: String, start: Double, end: Double)] = []
         var violations: [ViolationRecord] = []
         var integrity: [IntegrityCounts] = []
+        var streamGroups: [StreamGroupRows.Poll] = []
 
         var count: Int {
             samples.count + consumers.count + transitions.count + alerts.count + deliveries.count + gaps.count + violations.count + integrity.count
+                + streamGroups.reduce(0) { $0 + $1.groups.count }
         }
 
         mutating func prepend(_ older: Pending) {
@@ -62,6 +65,7 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
             gaps = older.gaps + gaps
             violations = older.violations + violations
             integrity = older.integrity + integrity
+            streamGroups = older.streamGroups + streamGroups
         }
     }
 
@@ -82,7 +86,7 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
     private let evicting = Mutex(false)
     private let maintenance: TierMaintenance
     private let logger: Logger
-    private let metrics: Metrics
+    let metrics: Metrics
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String, configuration: Configuration = .init(), registry: PrometheusCollectorRegistry,
@@ -122,7 +126,7 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
         metrics.size.set(Int64(Self.fileSize(path)))
         metrics.budget.set(Int64(configuration.maxSize))
         // Every table eviction can take from, at 0 from the start (a dashboard shows 0, not "No data").
-        for table in configuration.tiers.tiers.map({ "samples_\(StoreTiers.text($0.resolution))" }) + TierMaintenance.eventTables {
+        for table in configuration.tiers.tiers.map({ "samples_\(StoreTiers.text($0.resolution))" }) + TierMaintenance.eventTables + ["stream_group_samples"] {
             _ = metrics.evicted(table)
         }
         let tiers = configuration.tiers.tiers.map { "\(StoreTiers.text($0.resolution)) for \(StoreTiers.text(Int64($0.retention)))" }
@@ -207,7 +211,7 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
         }
     }
 
-    private func enqueue(_ body: (inout Pending) -> Void) {
+    func enqueue(_ body: (inout Pending) -> Void) {
         let (dropped, count) = pending.withLock { pending -> (Int, Int) in
             body(&pending)
             let excess = pending.samples.count - configuration.maxPendingSamples
@@ -422,6 +426,7 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
                       .integer(Int64(clamping: counts.outOfOrder))])
             rows += 1
         }
+        rows += try StreamGroupRows.write(batch.streamGroups, tiers: configuration.tiers, to: connection)
         return (rows, added, subscribersWritten)
     }
 
@@ -482,10 +487,4 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
             total + ((try? FileManager.default.attributesOfItem(atPath: path + suffix)[.size] as? Int) ?? 0)
         }
     }
-}
-
-extension SQLiteValue {
-    static func optional(_ value: Double?) -> SQLiteValue { value.map(SQLiteValue.real) ?? .null }
-    static func optional(_ value: UInt64?) -> SQLiteValue { value.map { .integer(Int64(clamping: $0)) } ?? .null }
-    static func optional(_ value: String?) -> SQLiteValue { value.map(SQLiteValue.text) ?? .null }
 }

@@ -172,6 +172,7 @@ package final class TierMaintenance: Sendable {
                            [.real(cutoff), batch])
         try connection.run("DELETE FROM source_gaps WHERE id IN (SELECT id FROM source_gaps WHERE ended_at < ? LIMIT ?)", [.real(cutoff), batch])
         try connection.run("DELETE FROM violations WHERE id IN (SELECT id FROM violations WHERE at < ? LIMIT ?)", [.real(cutoff), batch])
+        try StreamGroupRows.expire(connection, tiers: tiers, now: now, limit: expiryBatch)
         try connection.run("DELETE FROM integrity_minutes WHERE id IN (SELECT id FROM integrity_minutes WHERE minute < ? LIMIT ?)",
                            [.real(cutoff), batch])
         // A consumer not heard of for the whole retention is forgotten.
@@ -291,6 +292,7 @@ package final class TierMaintenance: Sendable {
         for resolution in stored.keys.sorted() where !configured.contains(resolution) {
             result.append(tierVictim(resolution, limit: Int64.max, alignment: resolution))
         }
+        result.append(Victim(label: "stream_group_samples") { try StreamGroupRows.evictSome($0, now: now) })
         let coarsest = tiers.coarsest.resolution
         result.append(tierVictim(coarsest, limit: alignDown(Int64(now - 24 * 3600), coarsest), alignment: coarsest))
         let protected = now - Self.protectedEvents

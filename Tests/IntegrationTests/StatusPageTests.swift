@@ -27,14 +27,17 @@ import LookoutTestSupport
     /// The rendered page's text, and the consumer row's `data-state`.
     private func render(_ port: Int) throws -> (text: String, consumerState: String?) {
         let dom = try Self.chromium(["--dump-dom"], url: "http://127.0.0.1:\(port)/")
+        return (Self.visibleText(dom), dom.range(of: #"data-consumer="billing-7" data-state="([a-z]+)""#, options: .regularExpression).map { match in
+            String(dom[match].split(separator: "\"")[3])
+        })
+    }
+
+    /// The text of the page's main part, markup and script left out.
+    static func visibleText(_ dom: String) -> String {
         let main = dom.range(of: "<main").map { String(dom[$0.lowerBound...]) } ?? dom
         let script = main.range(of: "<script").map { String(main[..<$0.lowerBound]) } ?? main
-        let text = script.replacingOccurrences(of: "<[^>]+>", with: " ", options: .regularExpression)
+        return script.replacingOccurrences(of: "<[^>]+>", with: " ", options: .regularExpression)
             .replacingOccurrences(of: "\\s+", with: " ", options: .regularExpression)
-        let state = dom.range(of: #"data-consumer="billing-7" data-state="([a-z]+)""#, options: .regularExpression).map { match in
-            String(dom[match].split(separator: "\"")[3])
-        }
-        return (text, state)
     }
 
     @Test func thePageShowsTheBusAndFollowsAConsumersDeath() async throws {
@@ -57,6 +60,7 @@ import LookoutTestSupport
         #expect(alive.text.contains("orders.created"), "the channel is listed: \(alive.text.prefix(600))")
         #expect(alive.text.contains("billing-7") && alive.text.contains("group billing"), "the consumer is listed under its group")
         #expect(alive.consumerState == "up")
+        #expect(!alive.text.contains("Consumer groups:"), "no Streams table on the relay (nothing watched)")
 
         try FileManager.default.createDirectory(at: Self.outputDirectory, withIntermediateDirectories: true)
         let screenshot = Self.outputDirectory.appendingPathComponent("status-page.png").path
@@ -77,6 +81,33 @@ import LookoutTestSupport
         let dead = try await offThePool { try self.render(port) }
         #expect(dead.consumerState == "down", "the page follows the consumer's death")
         #expect(dead.text.contains("LookoutConsumerDown"), "and shows its alert firing")
+        try await lookout.stop()
+    }
+
+    /// In sidecar mode with streams watched: a Streams section, the group behind, its dead
+    /// consumer linked to the consumer's page.
+    @Test func theStreamsSectionShowsAGroupBehindAndItsDeadConsumer() async throws {
+        let redis = try RedisServer()
+        let client = try TestConnection(port: redis.port)
+        try await offThePool {
+            for index in 0..<30 { _ = try client.call("XADD", "payments", "*", "n", "\(index)") }
+            _ = try client.call("XGROUP", "CREATE", "payments", "ledger", "0")
+            _ = try client.call("XREADGROUP", "GROUP", "ledger", "ledger-1", "COUNT", "4", "STREAMS", "payments", ">")
+        }
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)", "--stream", "pay*",
+                                                             "--stream-interval", "200ms", "--stream-dead-after", "1s"])
+        let dead = try await eventually(seconds: 30) { try await lookout.get("/api/v1/streams").body.contains("ledger-1") }
+        #expect(dead != nil)
+        let port = lookout.metricsPort
+        let dom = try await offThePool { try Self.chromium(["--dump-dom"], url: "http://127.0.0.1:\(port)/") }
+        let text = Self.visibleText(dom)
+        #expect(text.contains("Redis Streams") && text.contains("Consumer groups:"), "\(text.prefix(800))")
+        let row = try #require(dom.range(of: #"<tr data-stream-group="payments/ledger"[^>]*>.*?</tr>"#, options: .regularExpression).map { String(dom[$0]) },
+                               "\(dom.suffix(3000))")
+        let cells = Self.visibleText(row).split(separator: " ").map(String.init)
+        #expect(cells.starts(with: ["payments", "ledger", "26", "4"]), "stream, group, lag, pending: \(cells)")
+        #expect(row.contains(#"data-healthy="false""#))
+        #expect(row.contains(##"href="#consumer=payments%2Fledger%2Fledger-1""##), "the dead consumer links to its page: \(row)")
         try await lookout.stop()
     }
 

@@ -128,6 +128,21 @@ import LookoutTestSupport
         #expect(resolved != nil, "a stream consumer that reads again is up")
         #expect(receiver.alerts.filter { $0.name == "LookoutConsumerDown" && $0.status == "firing" }.count == 1, "one alert, no storm")
         try await lookout.stop()
+
+        // The group's figures were kept: `lookout history` reads them from the store.
+        let database = try #require(lookout.databasePath)
+        let history = try await offThePool {
+            try runCommand(try LookoutProcess.binary, ["history", "orders", "--stream-group", "slow", "--db", database, "--since", "10m", "--step", "1m",
+                                                      "--format", "json"])
+        }
+        #expect(history.status == 0, "\(history.output)")
+        let steps = try #require(try JSONSerialization.jsonObject(with: Data(history.output.utf8)) as? [[String: Any]], "\(history.output)")
+        #expect(steps.compactMap { $0["lost_unread"] as? Int }.reduce(0, +) == 801, "every entry lost, once: \(history.output)")
+        #expect(steps.compactMap { $0["lag"] as? Int }.max() == 900)
+        #expect(steps.compactMap { $0["poison"] as? Int }.max() == 1)
+        #expect(steps.compactMap { $0["dead_consumers"] as? Int }.max() == 1)
+        let unknown = try await offThePool { try runCommand(try LookoutProcess.binary, ["history", "orders", "--stream-group", "nobody", "--db", database]) }
+        #expect(unknown.status != 0 && unknown.output.contains("no recorded group 'nobody'"), "\(unknown.output)")
     }
 
     @Test func everyPrimarysStreamsFromOneSeed() async throws {
@@ -178,6 +193,56 @@ import LookoutTestSupport
         #expect(sample(text, "lookout_stream_group_pending_entries" + group) == 1)
         #expect(sample(text, "lookout_stream_group_oldest_pending_age_seconds" + group) != nil)
         #expect(sample(text, #"lookout_stream_poll_errors_total{source="\#(source)"}"#) == 0, "no command refused")
+        try await lookout.stop()
+    }
+
+    /// What an operator does about a dead consumer — deletes it once its entries are claimed —
+    /// and other ways things go: a group destroyed, a stream replaced by a key of another type.
+    @Test func aDeletedConsumerADestroyedGroupAndAKeyOfAnotherTypeLeaveNothingBehind() async throws {
+        let redis = try RedisServer()
+        let source = "redis://127.0.0.1:\(redis.port)"
+        let client = try TestConnection(port: redis.port)
+        try await offThePool {
+            for stream in ["jobs", "jobs.old"] {
+                for index in 0..<5 { _ = try client.call("XADD", stream, "*", "n", "\(index)") }
+                _ = try client.call("XGROUP", "CREATE", stream, "g", "0")
+                _ = try client.call("XREADGROUP", "GROUP", "g", "stuck", "COUNT", "2", "STREAMS", stream, ">")
+            }
+        }
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source, "--stream", "jobs*", "--stream-interval", "200ms",
+                                                             "--stream-dead-after", "1s", "--alert-webhook", receiver.url])
+        func metrics() async -> String { (try? await lookout.get("/metrics").body) ?? "" }
+        func state(_ stream: String) -> String { #"lookout_consumer_state{consumer="\#(stream)/g/stuck",group="\#(stream)/g",state=""# }
+        let down = await eventually(seconds: 30) { let text = await metrics(); return ["jobs", "jobs.old"].allSatisfy { text.contains(state($0) + #"down"} 1"#) } }
+        let states = await metrics()
+        #expect(down != nil, "\(states.split(separator: "\n").filter { $0.hasPrefix("lookout_consumer_state{") && $0.hasSuffix(" 1") })")
+        let fired = await eventually(seconds: 30) { receiver.alerts.filter { $0.status == "firing" && $0.name == "LookoutConsumerDown" }.count == 2 }
+        #expect(fired != nil)
+
+        // The dead one is deleted (with the entries it held): it said goodbye.
+        #expect(try client.call("XGROUP", "DELCONSUMER", "jobs", "g", "stuck") == .integer(2))
+        // The other stream's group is destroyed, and the stream then replaced by a string.
+        #expect(try client.call("XGROUP", "DESTROY", "jobs.old", "g") == .integer(1))
+        let stopped = await eventually(seconds: 30) { let text = await metrics(); return ["jobs", "jobs.old"].allSatisfy { text.contains(state($0) + #"stopped"} 1"#) } }
+        var text = await metrics()
+        #expect(stopped != nil, "\(text.split(separator: "\n").filter { $0.hasPrefix("lookout_consumer_state{") && $0.hasSuffix(" 1") })")
+        let resolved = await eventually(seconds: 30) {
+            ["LookoutConsumerDown", "LookoutGroupDown"].allSatisfy { name in receiver.alerts.filter { $0.status == "resolved" && $0.name == name }.count == 2 }
+        }
+        #expect(resolved != nil, "a consumer deleted from its group, or gone with its group, is not down")
+        #expect(!text.contains(#"stream="jobs.old",group="g""#), "a destroyed group's series go")
+        #expect(!text.contains(#"stream="jobs",group="g",consumer="stuck""#), "a deleted consumer's series go")
+        _ = try client.call("DEL", "jobs.old")
+        _ = try client.call("SET", "jobs.old", "not a stream any more")
+        let replaced = await eventually(seconds: 30) { !(await metrics()).contains(#"stream="jobs.old""#) }
+        text = await metrics()
+        #expect(replaced != nil)
+        #expect(sample(text, #"lookout_stream_group_consumers{source="\#(source)",stream="jobs",group="g"}"#) == 0, "the other stream is still read")
+        #expect(sample(text, #"lookout_stream_watched_streams{source="\#(source)"}"#) == 1)
+        #expect(receiver.alerts.filter { $0.status == "firing" }.map(\.name).sorted() == ["LookoutConsumerDown", "LookoutConsumerDown", "LookoutGroupDown", "LookoutGroupDown"],
+                "nothing else fired")
         try await lookout.stop()
     }
 

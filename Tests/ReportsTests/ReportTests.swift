@@ -67,6 +67,16 @@ func storyDatabase() throws -> TemporaryDatabase {
     var laterMinute = IntegrityCounts(channel: "orders", minute: t0 + 300)
     laterMinute.duplicates = 3
     writer.record(integrity: [firstMinute, laterMinute])
+    // A stream group polled every 10 s for four minutes, falling behind until a trim takes 250
+    // entries it had not read; its lag unknown in the last minute.
+    for poll in 0..<24 {
+        let behind = poll < 18 ? 50 * (poll + 1) : nil
+        writer.record(streamGroups: [StreamGroupStatus(
+            source: "redis://cache:6379", stream: "orders", group: "audit", length: 5_000 + 40 * poll, consumers: 2, pending: poll < 12 ? 0 : 10,
+            lag: behind, oldestUnreadAge: behind.map { Double($0) / 5 }, oldestPendingAge: poll < 12 ? 0 : 30, poison: poll >= 20 ? 1 : 0,
+            lostUnread: poll >= 15 ? 250 : 0, lostUnreadInPoll: poll == 15 ? 250 : 0, deadConsumers: poll >= 20 ? ["audit-2"] : [])],
+            at: Double(t0 + 60 + 10 * Int64(poll)), interval: 10)
+    }
     #expect(writer.flush(now: Double(t0 + 600)))
     return database
 }
@@ -96,6 +106,9 @@ func storyDatabase() throws -> TemporaryDatabase {
             outputs.append(("violations.\(ext)", Reports.violations(
                 try reader.violations(channel: nil, reason: nil, since: since, until: until), format: format, style: style)))
             outputs.append(("streams.\(ext)", Reports.streams(streamGroups, format: format, style: style)))
+            outputs.append(("history-stream-orders-audit.\(ext)", Reports.streamGroupHistory(
+                stream: "orders", group: "audit", try reader.streamGroupHistory(stream: "orders", group: "audit", since: since, until: until, step: 60),
+                step: 60, format: format, style: style)))
         }
         return outputs
     }

@@ -248,11 +248,15 @@ public struct StreamGroupStatus: Sendable, Hashable {
     public var poison: Int
     /// Entries removed before the group read them, since Lookout began watching.
     public var lostUnread: Int
+    /// Of ``lostUnread``, the entries found lost by the poll that made this status.
+    public var lostUnreadInPoll: Int
     /// Consumers holding pending entries and idle past `streams.dead_after`.
     public var deadConsumers: [String]
 
     public init(source: String, stream: String, group: String, length: Int, consumers: Int, pending: Int, lag: Int?,
-                oldestUnreadAge: Double?, oldestPendingAge: Double?, poison: Int, lostUnread: Int, deadConsumers: [String]) {
+                oldestUnreadAge: Double?, oldestPendingAge: Double?, poison: Int, lostUnread: Int, lostUnreadInPoll: Int = 0,
+                deadConsumers: [String]) {
+        self.lostUnreadInPoll = lostUnreadInPoll
         self.source = source
         self.stream = stream
         self.group = group
@@ -266,4 +270,10 @@ public struct StreamGroupStatus: Sendable, Hashable {
         self.lostUnread = lostUnread
         self.deadConsumers = deadConsumers
     }
+}
+
+/// Where each poll of the streams watch goes to be kept (the store).
+public protocol StreamGroupSink: Sendable {
+    /// Every group one poll read, at `at` (seconds since the epoch); polls come every `interval` seconds.
+    func record(streamGroups: [StreamGroupStatus], at: Double, interval: Double)
 }
