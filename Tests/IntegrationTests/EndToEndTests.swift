@@ -21,7 +21,7 @@ import LookoutTestSupport
         let cluster = try await RedisCluster.start(primaries: 3)
         let redis = cluster.nodes[0]
         // A stream with a group and a consumer holding an entry, for the Redis Streams panels.
-        try await offThePool { try cluster.streamWithPendingEntry(on: cluster.nodes[2]) }
+        let stream = try await offThePool { try cluster.streamWithPendingEntry(on: cluster.nodes[2]) }
         let lookout = try LookoutProcess(arguments: [
             "--redis", "redis://127.0.0.1:\(redis.port)", "--alertmanager", "http://127.0.0.1:\(alertmanager.port)", "--alert-hold", "1h",
             "--config", try Dashboards.contractsConfiguration(), "--stream", "orders.*", "--stream-interval", "1s",
@@ -46,6 +46,22 @@ import LookoutTestSupport
             (try? prometheus.query(#"lookout_consumer_up{job="lookout", consumer="billing-worker-3"} == 1"#).isEmpty) == false
         }
         #expect(scraped != nil, "Prometheus has Lookout's series")
+
+        // Entries trimmed before the stream's group read them: counted by Lookout, and the
+        // critical rule fires in Prometheus (once it has seen the counter before the loss).
+        let lost = #"lookout_stream_group_trimmed_unread_entries_total{job="lookout", stream="\#(stream)", group="billing"}"#
+        let counted = await eventually(seconds: 20) { (try? prometheus.query(lost + " == 0").isEmpty) == false }
+        #expect(counted != nil)
+        try await offThePool {
+            let client = try TestConnection(port: cluster.nodes[2].port)
+            for index in 0..<5 { _ = try client.call("XADD", stream, "*", "n", "\(index)") }
+            _ = try client.call("XTRIM", stream, "MAXLEN", "0")
+        }
+        let trimmedAlert = await eventually(seconds: 30) {
+            (try? prometheus.query(#"ALERTS{alertname="LookoutStreamEntriesTrimmedUnread", alertstate="firing", stream="\#(stream)"}"#).count) == 1
+        }
+        #expect(trimmedAlert != nil, "the trimmed-unread rule fired")
+        #expect((try? prometheus.query(lost + " == 5").isEmpty) == false, "five entries lost unread, counted exactly")
 
         worker.stop(signal: SIGKILL)
         let firing = { (source: String) in

@@ -101,6 +101,14 @@ import LookoutTestSupport
         #expect(trimmed != nil, "\(text.split(separator: "\n").filter { $0.contains("trimmed") })")
         #expect(sample(text, "lookout_stream_group_trimmed_unread_entries_total" + group("fast")) == 0)
         #expect(sample(text, "lookout_stream_group_lag_entries" + group("slow")) == 100, "what is left, not Redis's 900")
+        // A group created at 0 on the trimmed stream: Redis 7 knows its lag (it stands before the
+        // first entry, so everything left is unread), and it lost nothing (it did not exist then).
+        #expect(try client.call("XGROUP", "CREATE", "orders", "late", "0") == .simpleString("OK"))
+        let late = await eventually(seconds: 30) { sample(await metrics(), "lookout_stream_group_lag_entries" + group("late")) == 100 }
+        text = await metrics()
+        #expect(late != nil)
+        #expect(sample(text, "lookout_stream_group_lag_known" + group("late")) == 1)
+        #expect(sample(text, "lookout_stream_group_trimmed_unread_entries_total" + group("late")) == 0)
         // A group made in the middle of what is left, and an entry after it deleted: Redis
         // cannot compute its lag, and neither can the ids. The deleted entry is lost to the slow group too.
         #expect(try client.call("XGROUP", "CREATE", "orders", "mid", ids[909]) == .simpleString("OK"))
