@@ -184,7 +184,7 @@ function drawConsumers(consumers) {
       const r = state.rates[c.consumer] || {};
       rows.push(el("tr", { "data-consumer": c.consumer, "data-state": c.state },
         cell(link("consumer", c.consumer)), cell(badge(c.state)), cell(time(c.state_since)), cell(c.reason || "-", false, "why"),
-        cell(c.heartbeats ? time(c.last_heartbeat) : "no beats"), cell(rate(r.processed), true), cell(rate(r.failed), true),
+        cell(c.heartbeats ? time(c.last_heartbeat) : c.kind === "stream" ? "stream consumer" : "no beats"), cell(rate(r.processed), true), cell(rate(r.failed), true),
         cell(count(c.lag), true), cell(count(c.missed), true), cell(count(c.restarts), true), cell(count(c.reconnects), true)));
     }
   }
@@ -289,7 +289,8 @@ async function channelView(name) {
 async function consumerView(name) {
   const c = await get(`/consumers/${encodeURIComponent(name)}?since=24h`);
   const facts = [["State", badge(c.state)], ["Since", time(c.state_since)], ["Why", c.reason || "-"], ["Group", c.group || "-"],
-    ["Last heartbeat", c.heartbeats ? time(c.last_heartbeat) : "none (watched by its named connection)"],
+    ["Last heartbeat", c.heartbeats ? time(c.last_heartbeat)
+      : c.kind === "stream" ? "none (a Redis Streams consumer, watched by XINFO CONSUMERS)" : "none (watched by its named connection)"],
     ["Processed", count(c.processed)], ["Failed", count(c.failed)], ["Lag", count(c.lag)], ["Missed", count(c.missed)],
     ["Restarts", count(c.restarts)], ["Reconnects", count(c.reconnects)], ["Channels", (c.channels || []).join(", ") || "-"]];
   const detail = document.getElementById("detail");

@@ -237,9 +237,9 @@ public final class ChannelMonitor: Service, Sendable {
                             ])
                         }
                     }
-                case .namedConnection(let name, let subscribed, let reason, let left, let group, let time):
+                case .namedConnection(let name, let subscribed, let reason, let left, let group, let kind, let time):
                     if let transition = state.tracker.namedConnection(name, subscribed: subscribed, at: time, reason: reason, subscriptions: left,
-                                                                      group: group) {
+                                                                      group: group, kind: kind) {
                         transitions.append(transition)
                     }
                 case .traffic(let channel, let messages, let bytes, let unrouted, let patternReceivers, let time):

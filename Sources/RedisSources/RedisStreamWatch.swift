@@ -315,11 +315,11 @@ public final class RedisStreamWatch: Service, Sendable {
         guard before != !dead else { return }
         state.told[[stream, group, consumer.name]] = !dead
         if before == nil || !dead {
-            queue.offer(.namedConnection(name: name, subscribed: true, reason: "", group: "\(stream)/\(group)", at: now))
+            queue.offer(.namedConnection(name: name, subscribed: true, reason: "", group: "\(stream)/\(group)", kind: .stream, at: now))
         }
         if dead {
             let reason = "stream consumer holds \(consumer.pending) pending entries and has not read for \(Duration.milliseconds(consumer.idleMilliseconds))"
-            queue.offer(.namedConnection(name: name, subscribed: false, reason: reason, group: "\(stream)/\(group)", at: now))
+            queue.offer(.namedConnection(name: name, subscribed: false, reason: reason, group: "\(stream)/\(group)", kind: .stream, at: now))
         }
     }
 

@@ -69,7 +69,7 @@ struct HistoryRecord: ReportRecord {
 
 struct ConsumerRecord: ReportRecord {
     static let fields = ["consumer", "group", "state", "state_since", "reason", "last_heartbeat", "interval_seconds", "processed",
-                         "failed", "channels", "heartbeats", "lag", "missed", "restarts", "reconnects"]
+                         "failed", "channels", "heartbeats", "kind", "lag", "missed", "restarts", "reconnects"]
     var values: [Any?]
 
     init(_ consumer: HeartbeatTracker.ConsumerSnapshot) {
@@ -77,7 +77,7 @@ struct ConsumerRecord: ReportRecord {
         let progress = detector.progress
         values = [consumer.consumer, consumer.group, detector.state.rawValue, ReadableFormat.rfc3339(detector.stateSince), detector.reason,
                   detector.connectionOnly ? nil : ReadableFormat.rfc3339(detector.lastHeartbeatAt), detector.interval, detector.processed,
-                  detector.failed, detector.channels, !detector.connectionOnly, progress.lag, progress.missed, progress.restarts,
+                  detector.failed, detector.channels, !detector.connectionOnly, detector.kind.rawValue, progress.lag, progress.missed, progress.restarts,
                   progress.reconnects]
     }
 }

@@ -125,7 +125,8 @@ public enum Reports {
                 let progress = detector.progress
                 table.append([consumer.consumer, consumer.group.isEmpty ? "-" : consumer.group, detector.state.rawValue,
                               ReadableFormat.age(style.now - detector.stateSince),
-                              detector.connectionOnly ? "no beats" : ReadableFormat.age(style.now - detector.lastHeartbeatAt),
+                              detector.connectionOnly ? (detector.kind == .stream ? "stream" : "no beats")
+                                  : ReadableFormat.age(style.now - detector.lastHeartbeatAt),
                               detector.processed.map(ReadableFormat.count) ?? "-", progress.lag.map(ReadableFormat.count) ?? "-", ReadableFormat.count(progress.missed), ReadableFormat.count(progress.restarts)])
             }
             return table.render(width: style.width)
@@ -210,7 +211,8 @@ public enum Reports {
                 ("consumer", consumer.consumer), ("group", consumer.group.isEmpty ? "-" : consumer.group),
                 ("state", "\(detector.state.rawValue) since \(ReadableFormat.time(detector.stateSince, style)) (\(ReadableFormat.age(style.now - detector.stateSince)))"),
                 ("reason", detector.reason.isEmpty ? "-" : detector.reason),
-                ("last beat", detector.connectionOnly ? "none (watched by its subscribed connection)"
+                ("last beat", detector.connectionOnly
+                    ? (detector.kind == .stream ? "none (a Redis Streams consumer, watched by XINFO CONSUMERS)" : "none (watched by its subscribed connection)")
                     : "\(ReadableFormat.time(detector.lastHeartbeatAt, style)) (\(ReadableFormat.age(style.now - detector.lastHeartbeatAt))), every \(ReadableFormat.duration(detector.interval))"),
                 ("processed", detector.processed.map { "\($0)" } ?? "-"), ("failed", detector.failed.map { "\($0)" } ?? "-"),
                 ("channels", detector.channels.isEmpty ? "-" : detector.channels.joined(separator: ", ")),

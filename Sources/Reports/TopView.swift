@@ -93,7 +93,8 @@ public struct TopView {
                                    .init("BEAT", alignRight: true), .init("LAG", alignRight: true), .init("MISSED", alignRight: true)])
             for consumer in sorted {
                 table.append([text(consumer, "consumer"), text(consumer, "group").isEmpty ? "-" : text(consumer, "group"), text(consumer, "state"),
-                              ago(consumer, "state_since"), (consumer["heartbeats"] as? Bool) == true ? ago(consumer, "last_heartbeat") : "no beats",
+                              ago(consumer, "state_since"), (consumer["heartbeats"] as? Bool) == true ? ago(consumer, "last_heartbeat")
+                                  : consumer["kind"] as? String == "stream" ? "stream" : "no beats",
                               number(consumer, "lag").map { ReadableFormat.count(UInt64($0)) } ?? "-",
                               number(consumer, "missed").map { ReadableFormat.count(UInt64($0)) } ?? "-"])
             }

@@ -193,8 +193,10 @@ package enum Schema {
         // 6: Redis Streams consumer groups, as the streams watch polls them: per group and bucket
         // of each tier at least as coarse as the poll, the largest figures seen in the bucket and
         // the entries lost unread in it. Keyed by time first, so a flush appends and expiry
-        // deletes a range.
+        // deletes a range. And how each consumer is known (heartbeat, connection, stream; NULL in
+        // older rows: told by connection_only).
         """
+        ALTER TABLE consumers ADD COLUMN kind TEXT;
         CREATE TABLE stream_groups (id INTEGER PRIMARY KEY, stream TEXT NOT NULL, group_name TEXT NOT NULL, UNIQUE (stream, group_name));
         CREATE TABLE stream_group_samples (
             resolution INTEGER NOT NULL,

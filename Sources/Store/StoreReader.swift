@@ -247,7 +247,7 @@ public final class StoreReader {
     static func consumers(_ connection: SQLiteConnection, group: String?) throws -> [HeartbeatTracker.ConsumerSnapshot] {
         try connection.query("""
             SELECT consumer, consumer_group, state, state_since, reason, last_heartbeat, interval, processed, failed, channels,
-                   connection_only, received, pending, lag, processing_delay, missed, restarts, reconnects
+                   connection_only, received, pending, lag, processing_delay, missed, restarts, reconnects, kind
             FROM consumers WHERE (? IS NULL OR consumer_group = ?) ORDER BY consumer
             """, [.optional(group), .optional(group)]) { row -> HeartbeatTracker.ConsumerSnapshot? in
             guard let name = row.text(0), let state = row.text(2).flatMap(ConsumerStateMachine.State.init(rawValue:)) else { return nil }
@@ -259,7 +259,8 @@ public final class StoreReader {
                 progress: .init(received: row.integer(11).map { UInt64(max(0, $0)) }, pending: row.integer(12).map { UInt64(max(0, $0)) },
                                 lag: row.integer(13).map { UInt64(max(0, $0)) }, processingDelay: row.real(14),
                                 missed: UInt64(max(0, row.integer(15) ?? 0)), restarts: UInt64(max(0, row.integer(16) ?? 0)),
-                                reconnects: UInt64(max(0, row.integer(17) ?? 0))))
+                                reconnects: UInt64(max(0, row.integer(17) ?? 0))),
+                kind: row.text(18).flatMap(ConsumerStateMachine.Kind.init(rawValue:)))
             return HeartbeatTracker.ConsumerSnapshot(consumer: name, group: row.text(1) ?? "", detector: detector)
         }.compactMap { $0 }
     }

@@ -356,15 +356,15 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
             try connection.run("""
                 INSERT OR REPLACE INTO consumers (consumer, consumer_group, state, state_since, reason, last_heartbeat, interval,
                                                   processed, failed, channels, connection_only, updated_at,
-                                                  received, pending, lag, processing_delay, missed, restarts, reconnects)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                                  received, pending, lag, processing_delay, missed, restarts, reconnects, kind)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [
                     .text(name), .text(consumer.group), .text(detector.state.rawValue), .real(detector.stateSince), .text(detector.reason),
                     .real(detector.lastHeartbeatAt), .real(detector.interval), .optional(detector.processed), .optional(detector.failed),
                     .text(detector.channels.isEmpty ? "[]" : Self.json(detector.channels)), .integer(detector.connectionOnly ? 1 : 0), .real(now),
                     .optional(progress.received), .optional(progress.pending), .optional(progress.lag),
                     .optional(progress.processingDelay), .integer(Int64(clamping: progress.missed)),
-                    .integer(Int64(clamping: progress.restarts)), .integer(Int64(clamping: progress.reconnects)),
+                    .integer(Int64(clamping: progress.restarts)), .integer(Int64(clamping: progress.reconnects)), .text(detector.kind.rawValue),
                 ])
             rows += 1
         }

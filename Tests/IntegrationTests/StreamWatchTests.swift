@@ -74,6 +74,8 @@ import LookoutTestSupport
         text = await metrics()
         #expect(down != nil, "\(text.split(separator: "\n").filter { $0.hasPrefix("lookout_consumer_state{") && $0.hasSuffix(" 1") })")
         #expect(text.contains(#"lookout_consumer_state{consumer="orders/fast/f1",group="orders/fast",state="up"} 1"#))
+        let listed = try JSONSerialization.jsonObject(with: Data(try await lookout.get("/api/v1/consumers").body.utf8)) as? [[String: Any]] ?? []
+        #expect(listed.first { $0["consumer"] as? String == "orders/slow/stuck" }?["kind"] as? String == "stream", "\(listed)")
         let fired = await eventually(seconds: 30) { receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" } }
         #expect(fired != nil)
         #expect(receiver.alerts.filter { $0.name == "LookoutConsumerDown" }.map(\.consumer) == ["orders/slow/stuck"])

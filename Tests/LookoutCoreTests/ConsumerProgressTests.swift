@@ -153,6 +153,20 @@ import Testing
         #expect(up.first?.missed == 8)
     }
 
+    @Test func aConsumerIsKnownByItsHeartbeatsItsConnectionOrItsStreamGroup() {
+        var tracker = HeartbeatTracker()
+        _ = tracker.namedConnection("mailer", subscribed: true, at: 0, reason: "")
+        _ = tracker.namedConnection("orders/g/c1", subscribed: true, at: 0, reason: "", group: "orders/g", kind: .stream)
+        _ = tracker.receive(Array(#"{"v":1,"consumer":"w"}"#.utf8), at: 0)
+        func kinds() -> [String: ConsumerStateMachine.Kind] { Dictionary(uniqueKeysWithValues: tracker.consumers.map { ($0.consumer, $0.detector.kind) }) }
+        #expect(kinds() == ["mailer": .connection, "orders/g/c1": .stream, "w": .heartbeat])
+        // A connection's consumer that starts beating is a heartbeat's; a stream consumer's goodbye leaves it a stream's.
+        _ = tracker.receive(Array(#"{"v":1,"consumer":"mailer"}"#.utf8), at: 1)
+        _ = tracker.receive(Array(#"{"v":1,"consumer":"orders/g/c1","group":"orders/g","state":"stopping"}"#.utf8), at: 1)
+        #expect(kinds() == ["mailer": .heartbeat, "orders/g/c1": .stream, "w": .heartbeat])
+        #expect(tracker.consumers.first { $0.consumer == "orders/g/c1" }?.state == .stopped)
+    }
+
     @Test func aHeartbeatConsumersConnectionCountsReconnectsButLeavesItsState() {
         var tracker = HeartbeatTracker()
         _ = tracker.receive(Array(#"{"v":1,"consumer":"w","interval_ms":1000}"#.utf8), at: 0)

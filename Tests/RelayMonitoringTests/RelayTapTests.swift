@@ -16,7 +16,7 @@ import Observations
     /// The named-connection observations queued so far: (name, subscribed, channels left).
     private func named(_ queue: ObservationQueue) -> [(String, Bool, Set<String>)] {
         queue.drain().observations.compactMap { observation in
-            guard case .namedConnection(let name, let subscribed, _, let left, _, _) = observation else { return nil }
+            guard case .namedConnection(let name, let subscribed, _, let left, _, _, _) = observation else { return nil }
             return (name, subscribed, left.channels)
         }
     }

@@ -252,7 +252,9 @@ import Testing
                          startsAt: Date(timeIntervalSince1970: Double(t0)))
         var resolved = Alert(labels: ["alertname": "LookoutConsumerDown", "consumer": "w3"], annotations: ["summary": "w3 down"],
                              startsAt: Date(timeIntervalSince1970: Double(t0)))
-        let saved = [consumer("w1", state: .up, since: Double(t0), lastHeartbeat: Double(t0 + 9)),
+        var streamConsumer = consumer("orders/slow/s1", group: "orders/slow", state: .down, since: Double(t0 + 5), lastHeartbeat: Double(t0))
+        (streamConsumer.detector.connectionOnly, streamConsumer.detector.kind) = (true, .stream)
+        let saved = [streamConsumer, consumer("w1", state: .up, since: Double(t0), lastHeartbeat: Double(t0 + 9)),
                      consumer("w2", state: .down, since: Double(t0 + 5), lastHeartbeat: Double(t0))]
         do {
             let (writer, _) = try database.writer()
@@ -266,7 +268,7 @@ import Testing
             writer.flush(now: Double(t0 + 30))
         }
         let (writer, _) = try database.writer()
-        #expect(try writer.savedConsumers() == saved)
+        #expect(try writer.savedConsumers() == saved, "a stream consumer comes back as one")
         #expect(try writer.firingAlerts() == [down])
         let stored = try StoreReader(path: database.path).alerts(since: Double(t0), until: Double(t0 + 60))
         #expect(stored.map(\.alert) == [down, resolved])

@@ -18,8 +18,9 @@ public enum Observation: Sendable {
     /// them all again; `at` is when that began (for a link found silent, when it fell silent).
     case sourceWatching(source: String, watching: Bool, at: Double)
     /// A named client connection now holds subscriptions, or no longer does (`left`: what it held);
-    /// also a Redis Streams consumer that reads (`subscribed`) or is dead, with its `group`.
-    case namedConnection(name: String, subscribed: Bool, reason: String, left: ConnectionSubscriptions = .init(), group: String = "", at: Double)
+    /// also (`kind` `.stream`) a Redis Streams consumer that reads (`subscribed`) or is dead, with its `group`.
+    case namedConnection(name: String, subscribed: Bool, reason: String, left: ConnectionSubscriptions = .init(), group: String = "",
+                         kind: ConsumerStateMachine.Kind = .connection, at: Double)
     /// Every subscription of `source` is held again after a time, from `start` to `end`, when
     /// some were not (messages went unseen then).
     case gap(source: String, start: Double, end: Double)
@@ -43,7 +44,7 @@ extension Observation {
     public var at: Double? {
         switch self {
         case .traffic(_, _, _, _, _, let at), .event(_, _, let at), .heartbeat(_, _, let at), .sourceWatching(_, _, let at),
-             .namedConnection(_, _, _, _, _, let at), .gap(_, _, let at):
+             .namedConnection(_, _, _, _, _, _, let at), .gap(_, _, let at):
             at
         case .latencies:
             nil

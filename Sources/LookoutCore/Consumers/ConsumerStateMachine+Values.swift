@@ -1,5 +1,11 @@
 /// The values a consumer's detector is configured with, reports and is saved as.
 extension ConsumerStateMachine {
+    /// How Lookout knows the consumer: by its heartbeats, by its named subscribed connection, or
+    /// as a consumer of a Redis Streams group (from `XINFO CONSUMERS`).
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        case heartbeat, connection, stream
+    }
+
     /// Detector settings; the defaults follow DESIGN.md.
     public struct Configuration: Sendable, Hashable {
         public var defaultInterval: Double = 5
@@ -63,9 +69,13 @@ extension ConsumerStateMachine {
         public var channels: [String]
         public var connectionOnly: Bool
         public var progress: Progress
+        public var kind: Kind
 
+        /// - Parameter kind: nil: a connection's when `connectionOnly`, else a heartbeat's.
         public init(state: State, stateSince: Double, reason: String, lastHeartbeatAt: Double, interval: Double,
-                    processed: UInt64?, failed: UInt64?, channels: [String], connectionOnly: Bool, progress: Progress = .init()) {
+                    processed: UInt64?, failed: UInt64?, channels: [String], connectionOnly: Bool, progress: Progress = .init(),
+                    kind: Kind? = nil) {
+            self.kind = kind ?? (connectionOnly ? .connection : .heartbeat)
             self.state = state
             self.stateSince = stateSince
             self.reason = reason

@@ -46,6 +46,8 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     /// Watched through its named, subscribed connection only (it sends no heartbeats): judged by
     /// the connection, never by silence.
     public private(set) var connectionOnly = false
+    /// How Lookout knows it; a connection's consumer that sends a heartbeat becomes a heartbeat's.
+    public private(set) var kind = Kind.heartbeat
 
     /// The consumer's named connection, when one is tied to it.
     private enum Link: Hashable {
@@ -80,8 +82,10 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     }
     private var growingSince: Double?
 
-    /// Starts tracking a consumer that sends no heartbeats, from its named subscribed connection.
-    public init(connectionAt now: Double, configuration: Configuration = .init()) {
+    /// Starts tracking a consumer that sends no heartbeats, from its named subscribed connection
+    /// (or, `kind` `.stream`, a stream consumer that reads).
+    public init(connectionAt now: Double, kind: Kind = .connection, configuration: Configuration = .init()) {
+        self.kind = kind
         self.configuration = configuration
         lastHeartbeatAt = now
         watchedSince = now
@@ -95,7 +99,8 @@ public struct ConsumerStateMachine: Sendable, Hashable {
 
     public var saved: Saved {
         Saved(state: state, stateSince: stateSince, reason: reason, lastHeartbeatAt: lastHeartbeatAt, interval: interval,
-              processed: processed, failed: failed, channels: channels, connectionOnly: connectionOnly, progress: progress)
+              processed: processed, failed: failed, channels: channels, connectionOnly: connectionOnly, progress: progress,
+              kind: kind)
     }
 
     /// Resumes a saved detector at `now`: same state (so nothing fires again), silence counted from
@@ -112,6 +117,7 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         failed = saved.failed
         channels = saved.channels
         connectionOnly = saved.connectionOnly
+        kind = saved.kind
         progress = saved.progress
         awaitingConnection = saved.connectionOnly && saved.state != .down
         processedChangedAt = now
@@ -203,6 +209,7 @@ public struct ConsumerStateMachine: Sendable, Hashable {
     public mutating func receive(_ heartbeat: Heartbeat, at now: Double) -> [Transition] {
         var out: [Transition] = []
         connectionOnly = false
+        if kind == .connection { kind = .heartbeat }
         awaitingConnection = false
         let silence = now - watchedSince
         let onTime = silence <= configuration.lateAfter * interval

@@ -139,9 +139,10 @@ public struct HeartbeatTracker: Sendable {
     /// connection only counts reconnects and missed messages); the others by their connection.
     /// `group` names the group of a consumer first seen here (a stream consumer's).
     public mutating func namedConnection(_ name: String, subscribed: Bool, at now: Double, reason: String,
-                                         subscriptions: ConnectionSubscriptions = .init(), group: String = "") -> ConsumerTransition? {
+                                         subscriptions: ConnectionSubscriptions = .init(), group: String = "",
+                                         kind: ConsumerStateMachine.Kind = .connection) -> ConsumerTransition? {
         guard let number = numbers[name] else {
-            guard subscribed, let number = add(name, group: group, ConsumerStateMachine(connectionAt: now, configuration: configuration))
+            guard subscribed, let number = add(name, group: group, ConsumerStateMachine(connectionAt: now, kind: kind, configuration: configuration))
             else { return nil }
             touch(number)
             return nil
