@@ -184,7 +184,7 @@ let package = Package(
         .testTarget(name: "RedisSourcesTests", dependencies: ["RedisSources", "Observations", "LookoutCore", "LookoutTestSupport", "CHiredis", prometheus]),
         .testTarget(
             name: "AlertingTests",
-            dependencies: ["Alerting", "LookoutCore", "LookoutTestSupport", prometheus, .product(name: "NIOHTTP1", package: "swift-nio")]
+            dependencies: ["Alerting", "LookoutCore", "LookoutTestSupport", prometheus, logging, lifecycle, .product(name: "NIOHTTP1", package: "swift-nio")]
         ),
         .testTarget(
             name: "HTTPServerTests",

@@ -4,6 +4,7 @@ import LookoutCore
 import LookoutMetrics
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// Somewhere alerts go. `send` must return at once; delivery happens elsewhere.
 public protocol AlertNotifier: Sendable {
@@ -19,28 +20,37 @@ extension AlertNotifier {
 extension HTTPNotifier: AlertNotifier {}
 
 /// Publishes each alert as JSON on a bus channel (`lookout:alerts`), so services can react.
-/// The publish itself is given (the relay in process, or a Redis connection). Runs as a
-/// `Service`: it publishes until graceful shutdown, then publishes what is still queued.
+/// The publish itself is given (the relay in process, or a Redis connection) and takes what is
+/// queued together: a burst of alerts costs one hand-over to the relay's event loop, not one
+/// each. Runs as a `Service`: it publishes until graceful shutdown, then publishes what is
+/// still queued.
 public final class BusNotifier: AlertNotifier, Service {
     public let channel: String
-    private let publish: @Sendable (String) async -> Bool
+    private let publish: @Sendable ([String]) async -> [Bool]
     private let onDelivery: @Sendable (AlertDelivery) -> Void
-    private let stream: AsyncStream<(alert: Alert, fencingToken: UInt64?)>
-    private let continuation: AsyncStream<(alert: Alert, fencingToken: UInt64?)>.Continuation
+    private let queue = Mutex<[(alert: Alert, fencingToken: UInt64?)]>([])
+    /// Rung when the queue gains an alert; rings coalesce.
+    private let doorbell: AsyncStream<Void>
+    private let ring: AsyncStream<Void>.Continuation
     private let outcomes: AlertsSentCounters
     private let gate: (any NotificationGate)?
 
+    /// Alerts waiting at most; beyond, they are dropped and counted.
+    public static let capacity = 10_000
+    /// Alerts handed to one publish at most.
+    public static let batchLimit = 256
+
     /// - Parameters:
-    ///   - publish: publishes one payload on the bus channel; returns whether it was accepted.
+    ///   - publish: publishes payloads on the bus channel, in order; returns whether each was accepted.
     ///   - registry: where `lookout_alerts_sent_total{notifier="bus"}` is counted.
     ///   - gate: in an HA pair, decides whether this instance publishes.
     public init(channel: String, registry: PrometheusCollectorRegistry, gate: (any NotificationGate)? = nil,
-                publish: @escaping @Sendable (String) async -> Bool, onDelivery: @escaping @Sendable (AlertDelivery) -> Void = { _ in }) {
+                publish: @escaping @Sendable ([String]) async -> [Bool], onDelivery: @escaping @Sendable (AlertDelivery) -> Void = { _ in }) {
         self.channel = channel
         self.publish = publish
         self.onDelivery = onDelivery
         self.gate = gate
-        (stream, continuation) = AsyncStream.makeStream(of: (alert: Alert, fencingToken: UInt64?).self, bufferingPolicy: .bufferingOldest(10_000))
+        (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         outcomes = AlertsSentCounters(notifier: "bus", registry: registry)
     }
 
@@ -49,33 +59,56 @@ public final class BusNotifier: AlertNotifier, Service {
 
     public func run() async throws {
         await withGracefulShutdownHandler {
-            for await (alert, token) in stream {
-                if let gate, let token, gate.token() != token {
-                    gate.withheld(alert, notifier: notifierName)
-                    continue
-                }
-                let accepted = await publish(Self.json(alert, fencingToken: token))
-                (accepted ? outcomes.success : outcomes.failure).increment()
-                if accepted, let gate, let token { gate.delivered(alert, notifier: notifierName, token: token) }
-                onDelivery(AlertDelivery(alert: alert, notifier: notifierName, outcome: accepted ? .success : .failure, attempts: 1,
-                                         error: accepted ? nil : "publish failed"))
-            }
+            for await _ in doorbell { await publishQueued() }
         } onGracefulShutdown: {
-            self.continuation.finish()
+            self.ring.finish()
+        }
+        await publishQueued()
+    }
+
+    /// Publishes what is queued, in batches, until the queue is empty.
+    private func publishQueued() async {
+        while true {
+            let batch = queue.withLock { queue in
+                defer { queue.removeFirst(min(queue.count, Self.batchLimit)) }
+                return Array(queue.prefix(Self.batchLimit))
+            }
+            guard !batch.isEmpty else { return }
+            let current = batch.filter { alert, token in
+                guard let gate, let token, gate.token() != token else { return true }
+                gate.withheld(alert, notifier: notifierName)
+                return false
+            }
+            guard !current.isEmpty else { continue }
+            let accepted = await publish(current.map { Self.json($0.alert, fencingToken: $0.fencingToken) })
+            for (index, (alert, token)) in current.enumerated() {
+                let published = index < accepted.count && accepted[index]
+                (published ? outcomes.success : outcomes.failure).increment()
+                if published, let gate, let token { gate.delivered(alert, notifier: notifierName, token: token) }
+                onDelivery(AlertDelivery(alert: alert, notifier: notifierName, outcome: published ? .success : .failure, attempts: 1,
+                                         error: published ? nil : "publish failed"))
+            }
         }
     }
 
-    /// Queues an alert; counted as dropped if 10,000 are already waiting.
+    /// Queues an alert; counted as dropped if ``capacity`` are already waiting.
     public func send(_ alert: Alert) {
         var token: UInt64?
         if let gate {
             guard let admitted = gate.admit(alert, notifier: notifierName) else { return }
             token = admitted
         }
-        if case .dropped = continuation.yield((alert, token)) {
+        let queued = queue.withLock { queue in
+            guard queue.count < Self.capacity else { return false }
+            queue.append((alert, token))
+            return true
+        }
+        guard queued else {
             outcomes.dropped.increment()
             onDelivery(AlertDelivery(alert: alert, notifier: notifierName, outcome: .dropped, attempts: 0, error: "queue full"))
+            return
         }
+        ring.yield()
     }
 
     /// `{"status":"firing","labels":{…},"annotations":{…},"startsAt":…,"endsAt":…,"fingerprint":…}`

@@ -263,15 +263,18 @@ public final class LookoutApplication: Service, Sendable {
                                     onDelivery: @escaping @Sendable (AlertDelivery) -> Void) -> BusNotifier? {
         guard let channel = configuration.alertChannel else { return nil }
         if let relay {
-            return BusNotifier(channel: channel, registry: registry, publish: { payload in
-                (try? await relay.publish(channel: channel, payload: payload)) != nil
+            return BusNotifier(channel: channel, registry: registry, publish: { payloads in
+                (try? await relay.publish(channel: channel, payloads: payloads)).map { $0.map { _ in true } }
+                    ?? Array(repeating: false, count: payloads.count)
             }, onDelivery: onDelivery)
         }
         guard let redis = configuration.redis.first else { return nil }
         let publisher = RESPPublisher(host: redis.host, port: redis.port, user: redis.user, password: redis.password,
                                       tls: redis.tls == nil ? nil : redisTLS)
-        return BusNotifier(channel: channel, registry: registry, gate: gate, publish: { payload in
-            (try? await publisher.publish(payload, on: channel)) != nil
+        return BusNotifier(channel: channel, registry: registry, gate: gate, publish: { payloads in
+            var accepted: [Bool] = []
+            for payload in payloads { accepted.append((try? await publisher.publish(payload, on: channel)) != nil) }
+            return accepted
         }, onDelivery: onDelivery)
     }
 

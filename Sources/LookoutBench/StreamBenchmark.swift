@@ -31,9 +31,16 @@ enum StreamBenchmark {
             _ = try setup.call(["XREADGROUP", "GROUP", "behind", "c", "COUNT", "5", "STREAMS", key, ">"])
         }
         progress("  streams: \(count) streams with 2 groups each")
+        // With the store, as lookout serve runs: every poll's group figures are written.
+        let database = NSTemporaryDirectory() + "lookout-bench-streams-\(getpid()).db"
         let lookout = try ServerProcess.lookout(["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)", "--stream", "bench:*",
-                                                 "--stream-interval", "5s", "--no-db"], name: "lookout-streams", relay: false)
-        defer { lookout.stop() }
+                                                 "--stream-interval", "5s", "--db", database], name: "lookout-streams", relay: false)
+        defer {
+            lookout.stop()
+            for file in [database, database + "-plain"] {
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file + suffix) }
+            }
+        }
         let metricsPort = lookout.metricsPort!
         let source = #"{source="redis://127.0.0.1:\#(redis.port)"}"#
         func value(_ name: String) throws -> Double? { ScaleBenchmark.sample(try MonitorBenchmarks.scrape(metricsPort), name + source) }
@@ -56,7 +63,8 @@ enum StreamBenchmark {
         guard made > 0 else { throw BenchError("no poll in \(polls * 5) s") }
         // The same Lookout without --stream over the same time: what it spends anyway.
         lookout.stop()
-        let plain = try ServerProcess.lookout(["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)", "--no-db"], name: "lookout-plain", relay: false)
+        let plain = try ServerProcess.lookout(["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)", "--db", database + "-plain"],
+                                              name: "lookout-plain", relay: false)
         defer { plain.stop() }
         usleep(2_000_000)
         let plainBefore = plain.cpuSeconds

@@ -145,10 +145,16 @@ public final class RelayServer: Service, Sendable {
     /// Publishes a message from Lookout itself (e.g. alerts on `lookout:alerts`); returns the receiver count.
     @discardableResult
     public func publish(channel: String, payload: String) async throws -> Int {
+        try await publish(channel: channel, payloads: [payload])[0]
+    }
+
+    /// Publishes `payloads` on `channel` in order, in one turn of the event loop; returns each one's receivers.
+    public func publish(channel: String, payloads: [String]) async throws -> [Int] {
         try checkRunning()
         let core = self.core
         return try await core.eventLoop.submit {
-            let receivers = core.publish(channel: ByteBuffer(string: channel), payload: ByteBuffer(string: payload), sharded: false, publisher: nil)
+            let name = ByteBuffer(string: channel)
+            let receivers = payloads.map { core.publish(channel: name, payload: ByteBuffer(string: $0), sharded: false, publisher: nil) }
             core.flushAll()
             return receivers
         }.get()

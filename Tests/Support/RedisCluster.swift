@@ -6,7 +6,8 @@ import LookoutCore
 import RESP
 
 /// A real Redis Cluster on loopback: `primaries` redis-server processes with
-/// `--cluster-enabled yes` (ports below 55536: the cluster bus listens on port + 10000), joined by
+/// `--cluster-enabled yes` (ports and their cluster bus ports, port + 10000, below the ephemeral
+/// range: see ``freeClusterNodePort()``), joined by
 /// `redis-cli --cluster create`, every slot assigned and `cluster_state:ok` on every node before
 /// the initializer returns. Every node stops with the object.
 package final class RedisCluster {

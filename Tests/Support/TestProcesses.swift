@@ -205,7 +205,7 @@ package final class RedisServer {
 
     /// - Parameters:
     ///   - port: a port to reuse (to restart a server where a client expects it), or nil for a free one.
-    ///   - choosePort: how a free port is found (cluster nodes need one below 55536).
+    ///   - choosePort: how a free port is found (cluster nodes: ``freeClusterNodePort()``).
     ///   - user: an ACL user and password to check readiness with, when the default user is off.
     ///   - tls: TLS only (`--port 0 --tls-port`): how a client reaches it (readiness is checked
     ///     so); `extraArguments` name the server's certificate files.
