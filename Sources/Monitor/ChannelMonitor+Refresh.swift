@@ -99,7 +99,7 @@ extension ChannelMonitor {
     }
 
     /// Adds the growth of an absolute count since the last export to a Prometheus counter.
-    private static func export(_ total: UInt64, as key: String, to counter: Counter, state: inout State) {
+    static func export(_ total: UInt64, as key: String, to counter: Counter, state: inout State) {
         let previous = state.exported[key] ?? 0
         if total > previous { counter.increment(by: Int64(total - previous)) }
         state.exported[key] = total

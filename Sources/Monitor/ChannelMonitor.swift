@@ -138,8 +138,22 @@ public final class ChannelMonitor: Service, Sendable {
             }
             group.cancelAll()
         }
-        processQueued()
+        applyWhatIsLeft()
         closeLastBucket()
+    }
+
+    /// At shutdown, applies what is still queued, a batch at a time, until the service group's
+    /// time for the stop runs out (it cancels the monitor): a monitor far behind does not hold
+    /// the stop past its ceiling. What is left then is counted as dropped and logged.
+    private func applyWhatIsLeft() {
+        while !Task.isCancelled {
+            if processQueued(limit: configuration.batchLimit) { return }
+        }
+        let left = queue.discardAll()
+        guard left > 0 else { return }
+        state.withLock { Self.export(queue.droppedCount, as: "dropped", to: metrics.observationsDropped, state: &$0) }
+        logger.warning("stopping: observations not applied before the stop's time ran out (lookout_monitor_observations_dropped_total)",
+                       metadata: ["observations": "\(left)"])
     }
 
     /// At shutdown, closes the open bucket and hands it to the store, so a graceful stop loses

@@ -51,6 +51,17 @@ public final class ObservationQueue: Sendable {
         }
     }
 
+    /// Empties the queue, counting what it held as dropped; returns how many that was.
+    public func discardAll() -> Int {
+        let count = items.withLock { items in
+            defer { items.removeAll() }
+            return items.count
+        }
+        dropped.add(UInt64(count), ordering: .relaxed)
+        taken.add(UInt64(count), ordering: .releasing)
+        return count
+    }
+
     /// How many observations have been accepted since the start.
     public var offeredCount: UInt64 { offered.load(ordering: .acquiring) }
 

@@ -258,4 +258,30 @@ import Testing
         let result = try runCommand(try executable("promtool"), ["test", "rules", file.path])
         #expect(result.status == 0, "\(result.output)")
     }
+
+    /// A stop whose time runs out (the service group cancels the monitor) while a large backlog
+    /// is queued ends at once; what was not applied is counted as dropped, nothing silently.
+    @Test func aCancelledStopCountsWhatItDidNotApplyAsDropped() async throws {
+        var configuration = ChannelMonitor.Configuration()
+        configuration.batchLimit = 10
+        let queue = ObservationQueue()
+        let metrics = MonitorMetrics(version: "test")
+        let monitor = ChannelMonitor(queue: queue, metrics: metrics, sources: [], configuration: configuration)
+        let now = wallClockSeconds()
+        for index in 0..<50_000 {
+            queue.offer(.traffic(channel: "c\(index % 100)", messages: 1, bytes: 1, unrouted: 0, at: now))
+        }
+        let running = Task { try await monitor.run() }
+        running.cancel()
+        try await running.value
+        #expect(queue.takenCount == 50_000, "nothing left in the queue")
+        #expect(queue.droppedCount > 0, "cancelled at once: most of it was not applied")
+        var buffer: [UInt8] = []
+        metrics.registry.emit(into: &buffer)
+        let dropped = String(decoding: buffer, as: UTF8.self).split(separator: "\n")
+            .first { $0.hasPrefix("lookout_monitor_observations_dropped_total ") }.flatMap { Double($0.split(separator: " ")[1]) }
+        #expect(dropped == Double(queue.droppedCount))
+        let applied = monitor.channels().values.reduce(0) { $0 + Int($1.messages) }
+        #expect(applied + Int(queue.droppedCount) == 50_000, "each one either applied or counted: \(applied) applied")
+    }
 }
