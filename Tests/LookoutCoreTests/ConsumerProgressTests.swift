@@ -165,6 +165,11 @@ import Testing
         _ = tracker.receive(Array(#"{"v":1,"consumer":"orders/g/c1","group":"orders/g","state":"stopping"}"#.utf8), at: 1)
         #expect(kinds() == ["mailer": .heartbeat, "orders/g/c1": .stream, "w": .heartbeat])
         #expect(tracker.consumers.first { $0.consumer == "orders/g/c1" }?.state == .stopped)
+        // A stream consumer comes back by reading, not by subscribing.
+        var streams = HeartbeatTracker()
+        _ = streams.namedConnection("s/g/c", subscribed: true, at: 0, reason: "", group: "s/g", kind: .stream)
+        let dead = streams.namedConnection("s/g/c", subscribed: false, at: 1, reason: "holds 3 pending entries", group: "s/g", kind: .stream)
+        #expect(dead?.transition.reason == "holds 3 pending entries; down unless it reads again within 5s")
     }
 
     @Test func aHeartbeatConsumersConnectionCountsReconnectsButLeavesItsState() {

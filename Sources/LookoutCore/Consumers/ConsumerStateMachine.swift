@@ -177,7 +177,8 @@ public struct ConsumerStateMachine: Sendable, Hashable {
         guard connectionOnly else { return nil }
         awaitingConnection = false
         guard state != .down else { return nil }
-        return move(to: .late, "\(reason); down unless it subscribes again within \(Self.seconds(configuration.reconnectGrace))",
+        let comeback = kind == .stream ? "reads again" : "subscribes again"
+        return move(to: .late, "\(reason); down unless it \(comeback) within \(Self.seconds(configuration.reconnectGrace))",
                     at: now, kind: .away)
     }
 
