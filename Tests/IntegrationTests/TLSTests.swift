@@ -274,4 +274,12 @@ extension RedisConnection: @unchecked Sendable {}
         #expect(lookout.waitForExit(seconds: 20) == 2)
         #expect(lookout.output().contains("cannot read the certificate file '/nonexistent/relay.crt'"), "\(lookout.output())")
     }
+
+    /// The README's word: the CLI's heartbeat sender speaks plain TCP only and refuses `rediss://`
+    /// saying so, before it connects anywhere.
+    @Test func lookoutHeartbeatRefusesRedissSayingItSpeaksPlainTCPOnly() throws {
+        let result = try runCommand(try LookoutProcess.binary, ["heartbeat", "--consumer", "w1", "--redis", "rediss://127.0.0.1:1"])
+        #expect(result.status == 2, "a usage error: \(result.output)")
+        #expect(result.output.contains("lookout heartbeat speaks plain TCP only"), "\(result.output)")
+    }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -125,6 +128,25 @@ extension EmbeddedChannel {
         #expect(try client.send("*1\r\n$-5\r\n") == "-ERR Protocol error: invalid bulk length\r\n")
         #expect(!client.isActive)
         #expect(relay.core.clients.isEmpty)
+    }
+
+    /// A peer that stopped answering TCP keep-alive probes (the kernel fails the read with
+    /// ETIMEDOUT) is closed, its subscriptions dropped, and counted as reaped; another error is
+    /// closed without being counted as one.
+    @Test func aClientReapedByKeepaliveIsClosedAndCounted() throws {
+        let relay = RelayHarness()
+        let gone = try relay.connect()
+        _ = try gone.send("SUBSCRIBE", "orders")
+        gone.pipeline.fireErrorCaught(IOError(errnoCode: ETIMEDOUT, reason: "read"))
+        relay.loop.run()
+        #expect(!gone.isActive)
+        #expect(relay.core.stats.keepaliveDisconnects == 1)
+        let other = try relay.connect()
+        #expect(try other.send("PUBSUB", "NUMSUB", "orders") == "*2\r\n$6\r\norders\r\n:0\r\n")
+        other.pipeline.fireErrorCaught(IOError(errnoCode: ECONNRESET, reason: "read"))
+        relay.loop.run()
+        #expect(!other.isActive)
+        #expect(relay.core.stats.keepaliveDisconnects == 1, "a reset is not a keep-alive reaping")
     }
 
     @Test func disconnectDropsSubscriptions() throws {
