@@ -279,9 +279,10 @@ public final class RedisStreamWatch: Service, Sendable {
                     source: configuration.url.description, stream: key, group: group.name, length: stream.length, consumers: group.consumers,
                     pending: group.pending, lag: figures.lag, oldestUnreadAge: figures.oldestUnreadAge, oldestPendingAge: figures.oldestPendingAge,
                     poison: figures.poison, lostUnread: lost, lostUnreadInPoll: lostNow, deadConsumers: members.filter { $0.isDead(after: configuration.deadAfter) }.map(\.name)))
+                // Every member is still there, exported or not (beyond the cap, a consumer told before is not gone).
+                for consumer in members { state.seen.insert([key, group.name, consumer.name]) }
                 for consumer in members where consumersLeft > 0 {
                     consumersLeft -= 1
-                    state.seen.insert([key, group.name, consumer.name])
                     let labels = seriesLabels(key, [("group", group.name), ("consumer", consumer.name)])
                     state.series.gauge("lookout_stream_consumer_pending_entries", labels, registry,
                                        help: "Entries delivered to the consumer and not acknowledged.").set(Int64(consumer.pending))
