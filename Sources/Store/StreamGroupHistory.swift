@@ -89,9 +89,7 @@ enum StreamGroupRows {
     /// Deletes up to `limit` rows past their tier's retention (a resolution no longer configured
     /// keeps the coarsest tier's).
     static func expire(_ connection: SQLiteConnection, tiers: StoreTiers, now: Double, limit: Int) throws {
-        var resolutions: [Int64] = []
-        try connection.run("SELECT DISTINCT resolution FROM stream_group_samples") { row in resolutions.append(row.integer(0) ?? 0) }
-        for resolution in resolutions {
+        for resolution in try storedResolutions(connection) {
             let retention = tiers.tiers.first { $0.resolution == resolution }?.retention ?? tiers.coarsest.retention
             try deleteOldest(connection, resolution: resolution, below: Int64(now - retention), limit: limit)
         }
@@ -100,13 +98,21 @@ enum StreamGroupRows {
     /// What the size budget takes, oldest first: the finest resolution's rows while a coarser one
     /// holds the same groups, else rows older than a day.
     static func evictSome(_ connection: SQLiteConnection, now: Double) throws -> Int {
-        var resolutions: [Int64] = []
-        try connection.run("SELECT DISTINCT resolution FROM stream_group_samples ORDER BY resolution") { row in
-            resolutions.append(row.integer(0) ?? 0)
-        }
+        let resolutions = try storedResolutions(connection)
         guard let finest = resolutions.first else { return 0 }
         let limit = resolutions.count > 1 ? Int64.max : Int64(now - 24 * 3600)
         return try deleteOldest(connection, resolution: finest, below: limit, limit: 2_000)
+    }
+
+    /// The resolutions rows are kept at, finest first, found with one key seek each: `SELECT
+    /// DISTINCT` would read the whole table, and this runs at every flush.
+    static func storedResolutions(_ connection: SQLiteConnection) throws -> [Int64] {
+        var resolutions: [Int64] = []
+        while let next = try connection.integer("SELECT MIN(resolution) FROM stream_group_samples WHERE resolution > ?",
+                                                [.integer(resolutions.last ?? Int64.min)]) {
+            resolutions.append(next)
+        }
+        return resolutions
     }
 
     @discardableResult
@@ -150,12 +156,9 @@ extension StoreReader {
                 throw StoreQueryError("stream '\(stream)' has no recorded group '\(group)' (lookout streams lists the watched ones)", isUnknownName: true)
             }
             let first = Int64(since.rounded(.down)) / step * step
-            var reach: [(resolution: Int64, first: Int64)] = []
-            try connection.run("""
-                SELECT resolution, (SELECT MIN(bucket) FROM stream_group_samples s WHERE s.resolution = r.resolution AND s.group_id = ?)
-                FROM (SELECT DISTINCT resolution FROM stream_group_samples) r ORDER BY resolution
-                """, [.integer(id)]) { row in
-                if let resolution = row.integer(0), let start = row.integer(1) { reach.append((resolution, start)) }
+            let reach: [(resolution: Int64, first: Int64)] = try StreamGroupRows.storedResolutions(connection).compactMap { resolution in
+                try connection.integer("SELECT MIN(bucket) FROM stream_group_samples WHERE resolution = ? AND group_id = ?",
+                                       [.integer(resolution), .integer(id)]).map { (resolution, $0) }
             }
             var points: [Int64: StreamGroupPoint] = [:]
             let chosen = reach.indices.first { index in
