@@ -42,9 +42,9 @@ final class RelayClient: Hashable {
     /// Replies and messages written since the last flush; written to the socket in one go.
     var outbox: ByteBuffer
     var awaitingFlush = false
-    /// Messages in the outbox waiting for their write, with when each was published (only with
-    /// a delivery observer).
-    var timedDeliveries: [(channel: ByteBuffer, acceptedAt: NIODeadline, count: Int)] = []
+    /// Messages in the outbox waiting for their write, with when each run of them began to be
+    /// published (only with a delivery observer).
+    var timedDeliveries: [(run: UInt64, channel: ByteBuffer, acceptedAt: NIODeadline, count: Int)] = []
     var outputPolicy: OutputBufferPolicy
 
     init(id: UInt64, channel: any Channel, authenticated: Bool, limits: OutputBufferPolicy.Limits) {

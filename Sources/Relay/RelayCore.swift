@@ -18,7 +18,11 @@ final class RelayCore: @unchecked Sendable {
     let logger: Logger
     let startedAt = NIODeadline.now()
     let runID: String
-    var observer: (any RelayObserver)?
+    var observer: (any RelayObserver)? {
+        didSet { timesDeliveries = observer?.observesDeliveries == true }
+    }
+    /// Whether the observer times deliveries (asked once, not per publish).
+    private var timesDeliveries = false
 
     var registry = SubscriptionRegistry<RelayClient>()
     var clients: [UInt64: RelayClient] = [:]
@@ -33,6 +37,15 @@ final class RelayCore: @unchecked Sendable {
     var loginThrottle = LoginThrottle()
     /// The counters at the last CONFIG RESETSTAT: INFO reports what grew since.
     var statsBaseline = RelayStatistics()
+    /// The messages published since the observer last heard, while they stay on one channel:
+    /// the observer hears of a run once, not of each message (the channel's buffer is reused).
+    private var run = PublishRun(channel: ByteBufferAllocator().buffer(capacity: 64))
+    /// Whether `run.channel` names the channel of the run (before the first publish it names none).
+    private var runStarted = false
+    /// Whether the observer wants each message of the run whole.
+    private var runWantsMessages = false
+    /// Counts the runs started: a subscriber's deliveries in one run are timed together.
+    private var runNumber: UInt64 = 0
 
     init(eventLoop: any EventLoop, configuration: RelayConfiguration, logger: Logger) {
         self.eventLoop = eventLoop
@@ -86,6 +99,8 @@ final class RelayCore: @unchecked Sendable {
     func notify(_ event: ClientObservation.Event, _ client: RelayClient,
                 left: (channels: [ByteBuffer], patterns: [ByteBuffer]) = ([], [])) {
         guard let observer else { return }
+        // What was published before the change is heard of before it.
+        handOverRun()
         observer.relayClientDidChange(ClientObservation(
             event: event, clientID: client.id, name: client.name,
             address: client.remoteAddress, subscriptions: client.subscriptionCount,
@@ -109,7 +124,9 @@ final class RelayCore: @unchecked Sendable {
         // reads no clock.
         var acceptedAt = NIODeadline.uptimeNanoseconds(0)
         var frames = MessageFrames(channel: channel, payload: payload, sharded: sharded)
-        let timed = observer?.observesDeliveries == true
+        let observer = self.observer
+        if let observer { enterRun(channel, for: observer) }
+        let timed = timesDeliveries
         let receivers: Int
         var patternReceivers = 0
         if sharded {
@@ -128,24 +145,53 @@ final class RelayCore: @unchecked Sendable {
         stats.messagesDelivered += UInt64(receivers)
         if receivers == 0 { stats.messagesUnrouted += 1 }
         if let observer {
-            observer.relayDidPublish(PublishObservation(
-                channel: channel, payload: payload, receivers: receivers, patternReceivers: patternReceivers,
-                sharded: sharded, publisherID: publisher?.id ?? 0, acceptedAt: acceptedAt
-            ))
+            run.messages += 1
+            run.bytes += payload.readableBytes
+            if receivers == 0 { run.unrouted += 1 }
+            run.patternReceivers = patternReceivers
+            if runWantsMessages {
+                observer.relayDidPublish(PublishObservation(
+                    channel: channel, payload: payload, receivers: receivers, patternReceivers: patternReceivers,
+                    sharded: sharded, publisherID: publisher?.id ?? 0, acceptedAt: acceptedAt
+                ))
+            }
         }
         return receivers
     }
 
-    /// Notes a delivery to time: a run of messages on one channel to one subscriber, written
-    /// together, is timed once, from its first message (the clock is read once per publish).
+    /// Goes on with the current run when `channel` is its channel, else ends it and starts one
+    /// on `channel`: per message, one comparison of the channel's bytes.
+    @inline(__always)
+    private func enterRun(_ channel: ByteBuffer, for observer: any RelayObserver) {
+        guard !runStarted || run.channel != channel else { return }
+        handOverRun()
+        run.channel.clear()
+        run.channel.writeImmutableBuffer(channel)
+        runStarted = true
+        runNumber &+= 1
+        runWantsMessages = observer.relayWantsMessages(on: channel)
+    }
+
+    /// Tells the observer of the run so far, if it has messages.
+    func handOverRun() {
+        guard run.messages > 0, let observer else { return }
+        observer.relayDidPublish(run: run)
+        run.messages = 0
+        run.bytes = 0
+        run.unrouted = 0
+        run.patternReceivers = 0
+    }
+
+    /// Notes a delivery to time: the messages of one run to one subscriber, written together,
+    /// are timed once, from the first (the clock is read once per publish).
     @inline(__always)
     private func time(_ channel: ByteBuffer, to subscriber: RelayClient, acceptedAt: inout NIODeadline) {
-        if let last = subscriber.timedDeliveries.indices.last, subscriber.timedDeliveries[last].channel == channel {
+        if let last = subscriber.timedDeliveries.indices.last, subscriber.timedDeliveries[last].run == runNumber {
             subscriber.timedDeliveries[last].count += 1
             return
         }
         if acceptedAt.uptimeNanoseconds == 0 { acceptedAt = .now() }
-        subscriber.timedDeliveries.append((channel, acceptedAt, 1))
+        subscriber.timedDeliveries.append((runNumber, channel, acceptedAt, 1))
     }
 
     @inline(__always)
@@ -180,6 +226,7 @@ final class RelayCore: @unchecked Sendable {
     /// asked to be closed.
     func flushAll() {
         assertOnLoop()
+        handOverRun()
         observer?.relayDidFinishBatch()
         guard !awaitingFlush.isEmpty else { return }
         let batch = awaitingFlush

@@ -1,6 +1,7 @@
 import NIOCore
 
-/// One message accepted by the relay (PUBLISH or SPUBLISH), as the monitor sees it.
+/// One message accepted by the relay (PUBLISH or SPUBLISH) on a channel whose messages the
+/// observer wants whole (``RelayObserver/relayWantsMessages(on:)``).
 public struct PublishObservation: Sendable {
     /// The channel; a slice of the receive buffer, valid beyond the call (copy it to keep it small).
     public var channel: ByteBuffer
@@ -16,6 +17,23 @@ public struct PublishObservation: Sendable {
     public var publisherID: UInt64
     /// When the relay accepted the message.
     public var acceptedAt: NIODeadline
+}
+
+/// Messages published on one channel one after another, counted: how the observer hears of
+/// traffic. A run ends when a message on another channel comes, or with the read batch.
+public struct PublishRun: Sendable {
+    /// The channel; the relay's own buffer, valid during the call only (copy what you keep).
+    public var channel: ByteBuffer
+    public var messages = 0
+    public var bytes = 0
+    /// Messages of the run that reached no subscriber.
+    public var unrouted = 0
+    /// Pattern subscriptions that received the run's last message.
+    public var patternReceivers = 0
+
+    public init(channel: ByteBuffer) {
+        self.channel = channel
+    }
 }
 
 /// One message written to one subscriber's socket.
@@ -65,7 +83,14 @@ public struct ClientObservation: Sendable {
 public protocol RelayObserver: AnyObject, Sendable {
     /// Whether `relayDidDeliver` is wanted; it costs a write promise per delivery.
     var observesDeliveries: Bool { get }
+    /// Whether each message on `channel` is wanted whole, payload and all (`relayDidPublish(_:)`);
+    /// asked once per run of messages on it. Every message is counted in a run either way.
+    func relayWantsMessages(on channel: ByteBuffer) -> Bool
+    /// A message on a channel whose messages are wanted.
     func relayDidPublish(_ observation: PublishObservation)
+    /// A run of messages on one channel: every message published is counted in exactly one run,
+    /// handed over before any client change that follows it and at the end of each read batch.
+    func relayDidPublish(run: PublishRun)
     func relayDidDeliver(_ observation: DeliveryObservation)
     func relayClientDidChange(_ observation: ClientObservation)
     /// The end of a run of calls (a read batch, or a write's deliveries): an observer that sums

@@ -35,6 +35,11 @@ public final class RelayTap: RelayObserver {
 
     public var observesDeliveries: Bool { true }
 
+    /// Heartbeats and messages on contracted channels are wanted whole; the rest only counted.
+    public func relayWantsMessages(on channel: ByteBuffer) -> Bool {
+        channel == heartbeatChannel || events.map { contractedName(channel, in: $0) != nil } ?? false
+    }
+
     public func relayDidPublish(_ observation: PublishObservation) {
         if observation.channel == heartbeatChannel {
             queue.offer(.heartbeat(payload: Array(observation.payload.readableBytesView.prefix(Heartbeat.maxBytes + 1)),
@@ -43,11 +48,14 @@ public final class RelayTap: RelayObserver {
         if let events, let name = contractedName(observation.channel, in: events) {
             events.offer(channel: name, payload: observation.payload.readableBytesView, at: clock())
         }
-        update(observation.channel) { sums in
-            sums.messages += 1
-            sums.bytes += observation.payloadBytes
-            if observation.receivers == 0 { sums.unrouted += 1 }
-            sums.patternReceivers = observation.patternReceivers
+    }
+
+    public func relayDidPublish(run: PublishRun) {
+        update(run.channel) { sums in
+            sums.messages += run.messages
+            sums.bytes += run.bytes
+            sums.unrouted += run.unrouted
+            sums.patternReceivers = run.patternReceivers
         }
     }
 

@@ -215,26 +215,48 @@ extension EmbeddedChannel {
         #expect(relay.core.clients.isEmpty)
     }
 
-    @Test func observerSeesPublishesAndClients() throws {
+    @Test func observerSeesPublishesInRunsAndWantedMessagesWhole() throws {
         final class Recorder: RelayObserver, @unchecked Sendable {
             // @unchecked: only touched on the embedded loop, which is this test's thread.
             var publishes: [(String, Int, Int)] = []
+            var runs: [String] = []
+            var order: [String] = []
+            var asked: [String] = []
             var events: [ClientObservation.Event] = []
             var observesDeliveries: Bool { false }
+            func relayWantsMessages(on channel: ByteBuffer) -> Bool {
+                asked.append(String(buffer: channel))
+                return channel == ByteBuffer(string: "c")
+            }
             func relayDidPublish(_ o: PublishObservation) { publishes.append((String(buffer: o.channel), o.payloadBytes, o.receivers)) }
+            func relayDidPublish(run: PublishRun) {
+                runs.append("\(String(buffer: run.channel)) \(run.messages) \(run.bytes) \(run.unrouted) \(run.patternReceivers)")
+                order.append("run \(String(buffer: run.channel))")
+            }
             func relayDidDeliver(_ o: DeliveryObservation) {}
-            func relayClientDidChange(_ o: ClientObservation) { events.append(o.event) }
+            func relayClientDidChange(_ o: ClientObservation) {
+                events.append(o.event)
+                order.append("\(o.event)")
+            }
         }
         let relay = RelayHarness()
         let recorder = Recorder()
         relay.core.observer = recorder
         let subscriber = try relay.connect()
         _ = try subscriber.send("SUBSCRIBE", "c")
+        _ = try subscriber.send("PSUBSCRIBE", "c*")
         let publisher = try relay.connect()
-        _ = try publisher.send("PUBLISH", "c", "hello")
-        #expect(recorder.publishes.count == 1)
-        #expect(recorder.publishes.first.map { $0 == ("c", 5, 1) } == true)
-        #expect(recorder.events == [.connected, .subscriptionsChanged, .connected])
+        // One read batch: a run of two on c, one on d (nobody's), one more on c.
+        _ = try publisher.send("PUBLISH c hello\r\nPUBLISH c hi\r\nPUBLISH d xyz\r\nPUBLISH c !\r\n")
+        #expect(recorder.runs == ["c 2 7 0 1", "d 1 3 1 0", "c 1 1 0 1"])
+        #expect(recorder.asked == ["c", "d", "c"], "asked once per run")
+        #expect(recorder.publishes.map(\.0) == ["c", "c", "c"], "only the wanted channel's messages whole")
+        #expect(recorder.publishes.first.map { $0 == ("c", 5, 2) } == true)
+        #expect(recorder.events == [.connected, .subscriptionsChanged, .subscriptionsChanged, .connected])
+        // A run is heard of before a client change that follows it, in the same batch.
+        _ = try publisher.send("PUBLISH e 1\r\nCLIENT SETNAME p\r\nSUBSCRIBE x\r\n")
+        #expect(recorder.runs.last == "e 1 1 1 0")
+        #expect(recorder.order.suffix(3) == ["run e", "named", "subscriptionsChanged"])
     }
 
     @Test func aNamedClientThatLeavesEverythingSaysWhatItHeld() throws {
@@ -242,7 +264,9 @@ extension EmbeddedChannel {
             // @unchecked: only touched on the embedded loop, which is this test's thread.
             var left: [(ClientObservation.Event, [String], [String])] = []
             var observesDeliveries: Bool { false }
+            func relayWantsMessages(on channel: ByteBuffer) -> Bool { false }
             func relayDidPublish(_ o: PublishObservation) {}
+            func relayDidPublish(run: PublishRun) {}
             func relayDidDeliver(_ o: DeliveryObservation) {}
             func relayClientDidChange(_ o: ClientObservation) {
                 if !o.leftChannels.isEmpty || !o.leftPatterns.isEmpty { left.append((o.event, o.leftChannels.sorted(), o.leftPatterns)) }
