@@ -184,17 +184,22 @@ struct LookoutBench: AsyncParsableCommand {
             var table = ResultTable()
             var costs: [[String: Any]] = []
             for scenario in RelayScenario.all(quick: quick).filter({ $0.name == "PUBLISH, 0 subscribers" || $0.name == "PUBLISH, 1 subscriber" }) {
-                var rates: [String: [Double]] = [:]
+                var runs: [String: [LoadRun]] = [:]
                 for round in 0..<rounds {
                     for server in round % 2 == 0 ? [unwatched, watched] : [watched, unwatched] {
-                        rates[server.name, default: []].append(try scenario.run(on: server, maximum: nil).rate)
+                        runs[server.name, default: []].append(try scenario.run(on: server, maximum: nil))
                     }
                 }
-                let off = Summary(rates["unwatched"] ?? [])
-                let on = Summary(rates["watched"] ?? [])
+                let off = Summary(runs["unwatched", default: []].map(\.rate))
+                let on = Summary(runs["watched", default: []].map(\.rate))
                 table.add(scenario.name, "msgs/s", off, on, memory: nil)
+                // CPU per message does not depend on how much of the shared cores the generator got.
+                let cpuOff = Summary(runs["unwatched", default: []].map(\.cpuMicrosecondsPerMessage))
+                let cpuOn = Summary(runs["watched", default: []].map(\.cpuMicrosecondsPerMessage))
+                table.add(scenario.name, "CPU µs/msg", cpuOff, cpuOn, memory: nil)
                 costs.append(["scenario": scenario.name, "unobserved": summaryObject(off), "observed": summaryObject(on),
-                              "cost_percent": (1 - on.median / off.median) * 100])
+                              "cost_percent": (1 - on.median / off.median) * 100,
+                              "unobserved_cpu_us_per_message": summaryObject(cpuOff), "observed_cpu_us_per_message": summaryObject(cpuOn)])
             }
             say("(a) the relay without and with the monitor (cost = 1 − observed/unobserved)")
             say(table.render(left: "no observer", right: "monitor on"))

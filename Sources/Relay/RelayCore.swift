@@ -19,9 +19,14 @@ final class RelayCore: @unchecked Sendable {
     let startedAt = NIODeadline.now()
     let runID: String
     var observer: (any RelayObserver)? {
-        didSet { timesDeliveries = observer?.observesDeliveries == true }
+        didSet {
+            observed = observer != nil
+            timesDeliveries = observer?.observesDeliveries == true
+        }
     }
-    /// Whether the observer times deliveries (asked once, not per publish).
+    /// Whether there is an observer, and whether it times deliveries: read per publish instead
+    /// of the observer itself (no reference counting per message).
+    private var observed = false
     private var timesDeliveries = false
 
     var registry = SubscriptionRegistry<RelayClient>()
@@ -124,8 +129,7 @@ final class RelayCore: @unchecked Sendable {
         // reads no clock.
         var acceptedAt = NIODeadline.uptimeNanoseconds(0)
         var frames = MessageFrames(channel: channel, payload: payload, sharded: sharded)
-        let observer = self.observer
-        if let observer { enterRun(channel, for: observer) }
+        if observed { enterRun(channel) }
         let timed = timesDeliveries
         let receivers: Int
         var patternReceivers = 0
@@ -144,12 +148,12 @@ final class RelayCore: @unchecked Sendable {
         stats.messagesPublished += 1
         stats.messagesDelivered += UInt64(receivers)
         if receivers == 0 { stats.messagesUnrouted += 1 }
-        if let observer {
+        if observed {
             run.messages += 1
             run.bytes += payload.readableBytes
             if receivers == 0 { run.unrouted += 1 }
             run.patternReceivers = patternReceivers
-            if runWantsMessages {
+            if runWantsMessages, let observer {
                 observer.relayDidPublish(PublishObservation(
                     channel: channel, payload: payload, receivers: receivers, patternReceivers: patternReceivers,
                     sharded: sharded, publisherID: publisher?.id ?? 0, acceptedAt: acceptedAt
@@ -162,8 +166,8 @@ final class RelayCore: @unchecked Sendable {
     /// Goes on with the current run when `channel` is its channel, else ends it and starts one
     /// on `channel`: per message, one comparison of the channel's bytes.
     @inline(__always)
-    private func enterRun(_ channel: ByteBuffer, for observer: any RelayObserver) {
-        guard !runStarted || run.channel != channel else { return }
+    private func enterRun(_ channel: ByteBuffer) {
+        guard !runStarted || run.channel != channel, let observer else { return }
         handOverRun()
         run.channel.clear()
         run.channel.writeImmutableBuffer(channel)
