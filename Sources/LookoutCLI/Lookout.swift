@@ -14,7 +14,7 @@ struct Lookout: AsyncParsableCommand {
         abstract: "Health sidecar for Redis pub/sub: an embedded relay, per-channel metrics and consumer heartbeats.",
         version: "\(LookoutVersion.current) (commit \(BuildCommit.value), Swift \(LookoutVersion.swift))",
         subcommands: [Serve.self, ChannelsCommand.self, HistoryCommand.self, ConsumersCommand.self, AlertsCommand.self, ViolationsCommand.self, StreamsCommand.self, TopCommand.self,
-                      HeartbeatCommand.self, ConfigCommand.self],
+                      HeartbeatCommand.self, ConfigCommand.self, ContractsCommand.self],
         defaultSubcommand: Serve.self
     )
 

@@ -136,7 +136,7 @@ public struct JSONSchema: Sendable {
             guard case .object(let members) = schema else { return }
             if case .object(let definitions)? = members["$defs"] {
                 for (name, definition) in definitions.sorted(by: { $0.key < $1.key }) {
-                    let path = pointer + "/$defs/" + Self.escape(name)
+                    let path = pointer + "/$defs/" + JSONValue.pointerToken(name)
                     _ = try compile(definition, at: path)
                     try compileDefinitions(definition, at: path)
                 }
@@ -152,7 +152,7 @@ public struct JSONSchema: Sendable {
             case .object(let members):
                 let keywords = Keywords(pointer: pointer)
                 for (key, value) in members.sorted(by: { $0.key < $1.key }) {
-                    try apply(key, value, to: keywords, at: pointer + "/" + Self.escape(key))
+                    try apply(key, value, to: keywords, at: pointer + "/" + JSONValue.pointerToken(key))
                 }
                 return .keywords(keywords)
             default:
@@ -196,7 +196,7 @@ public struct JSONSchema: Sendable {
             case "properties":
                 guard case .object(let properties) = value else { throw fail(pointer, "properties must be an object of schemas") }
                 for (name, schema) in properties.sorted(by: { $0.key < $1.key }) {
-                    let index = try compile(schema, at: pointer + "/" + Self.escape(name))
+                    let index = try compile(schema, at: pointer + "/" + JSONValue.pointerToken(name))
                     keywords.properties[name] = index
                     keywords.sortedProperties.append((name, index))
                 }
@@ -252,20 +252,8 @@ public struct JSONSchema: Sendable {
             guard fragment.isEmpty || fragment.hasPrefix("/") else {
                 throw fail(pointer, "$ref '\(reference)' is not a JSON pointer (anchors are not supported)")
             }
-            var target = root
-            for token in fragment.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
-                let name = token.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
-                switch target {
-                case .object(let members) where members[name] != nil: target = members[name]!
-                case .array(let list) where Int(name).map({ list.indices.contains($0) }) == true: target = list[Int(name)!]
-                default: throw fail(pointer, "$ref '\(reference)' leads nowhere in this schema")
-                }
-            }
+            guard let target = root.value(at: fragment) else { throw fail(pointer, "$ref '\(reference)' leads nowhere in this schema") }
             return try compile(target, at: fragment)
-        }
-
-        static func escape(_ name: String) -> String {
-            name.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
         }
     }
 
@@ -330,7 +318,7 @@ public struct JSONSchema: Sendable {
         case .object(let members):
             for name in k.required where members[name] == nil { return violation("required", "'\(name)' is missing") }
             for (name, schema) in k.sortedProperties {
-                if let value = members[name], let failure = check(schema, value, depth: &depth) { return below(Compiler.escape(name), failure) }
+                if let value = members[name], let failure = check(schema, value, depth: &depth) { return below(JSONValue.pointerToken(name), failure) }
             }
             if let additional = k.additionalProperties, members.count > 0 {
                 // Members the properties do not name: the first failing one by name, for a stable report.
@@ -338,7 +326,7 @@ public struct JSONSchema: Sendable {
                 for (name, value) in members where k.properties[name] == nil && name < (first?.name ?? "\u{10FFFF}") {
                     if let failure = check(additional, value, depth: &depth) { first = (name, failure) }
                 }
-                if let first { return below(Compiler.escape(first.name), first.failure) }
+                if let first { return below(JSONValue.pointerToken(first.name), first.failure) }
             }
         default:
             break

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A JSON document (RFC 8259) parsed from untrusted bytes with bounds: nesting depth and
 /// UTF-8 are checked as it is read, so a hostile payload is an error, never a crash or an
 /// unbounded allocation beyond its own size. Numbers are Doubles (integers beyond 2^53 lose
@@ -35,6 +37,26 @@ public indirect enum JSONValue: Sendable, Hashable {
     public subscript(key: String) -> JSONValue? {
         if case .object(let members) = self { return members[key] }
         return nil
+    }
+
+    /// The value a JSON pointer (RFC 6901: empty, or `/a/0/b~1c`) names in this document, or nil.
+    public func value(at pointer: String) -> JSONValue? {
+        guard pointer.isEmpty || pointer.hasPrefix("/") else { return nil }
+        var target = self
+        for token in pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+            let name = token.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+            switch target {
+            case .object(let members) where members[name] != nil: target = members[name]!
+            case .array(let list) where Int(name).map({ list.indices.contains($0) }) == true: target = list[Int(name)!]
+            default: return nil
+            }
+        }
+        return target
+    }
+
+    /// A name as one token of a JSON pointer (`~` as `~0`, `/` as `~1`).
+    public static func pointerToken(_ name: String) -> String {
+        name.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
     }
 
     /// The text of a string, or nil.

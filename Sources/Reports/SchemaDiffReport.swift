@@ -1,0 +1,33 @@
+import LookoutCore
+
+extension Reports {
+    /// `lookout contracts diff`: each change with its pointer and verdict, then one line that
+    /// sums it up (table); or the same as JSON / CSV.
+    public static func schemaDiff(_ diff: SchemaDiff, format: OutputFormat) -> String {
+        let rows = diff.changes.map { [$0.pointer.isEmpty ? "/" : $0.pointer, $0.verdict, $0.what] }
+        switch format {
+        case .table:
+            var table = TextTable([.init("POINTER", shrinks: true), .init("VERDICT"), .init("CHANGE", shrinks: true)])
+            rows.forEach { table.append($0) }
+            let summary: String
+            if diff.changes.isEmpty {
+                summary = "no change"
+            } else {
+                let parts = [(diff.breaks(.consumers), "breaks consumers"), (diff.breaks(.publishers), "breaks publishers"),
+                             (diff.hasUnknown, "has changes that cannot be judged")].filter(\.0).map(\.1)
+                summary = "\(diff.changes.count) change(s); " + (parts.isEmpty ? "compatible" : parts.joined(separator: ", "))
+            }
+            return (diff.changes.isEmpty ? "" : table.render(width: 120)) + summary + "\n"
+        case .json:
+            return json([
+                "changes": diff.changes.map { change -> [String: Any] in
+                    ["pointer": change.pointer, "verdict": change.verdict, "change": change.what,
+                     "breaks_consumers": change.breaksConsumers, "breaks_publishers": change.breaksPublishers, "unknown": change.unknown]
+                },
+                "breaks_consumers": diff.breaks(.consumers), "breaks_publishers": diff.breaks(.publishers), "unknown": diff.hasUnknown,
+            ])
+        case .csv:
+            return CSV.render(header: ["pointer", "verdict", "change"], rows: rows)
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import LookoutCore
+import Testing
+
+@Suite struct SchemaDiffTests {
+    private func json(_ text: String) throws -> JSONValue { try JSONValue.parse(Array(text.utf8)) }
+
+    private func diff(_ old: String, _ new: String) throws -> SchemaDiff { try SchemaDiff(old: json(old), new: json(new)) }
+
+    /// Instances to try both schemas on: every JSON type, around the bounds used below, and
+    /// objects built from the property names used below.
+    private static let scalars: [JSONValue] = [
+        .null, .bool(true), .bool(false), .number(0), .number(1), .number(1.5), .number(-3), .number(5), .number(10), .number(10.5),
+        .number(100), .string(""), .string("a"), .string("ab"), .string("abcdef"), .string("EUR"), .string("USD"), .string("GBP"),
+        .string("x-1"),
+    ]
+    private static var instances: [JSONValue] {
+        var all = scalars + [.array([]), .array([.number(1)]), .array([.string("a"), .number(1)]), .array([.number(1), .number(2), .number(3)])]
+        for total in [JSONValue.number(5), .string("5"), .number(1.5), .null] {
+            all.append(.object(["total": total]))
+            all.append(.object(["total": total, "currency": .string("EUR")]))
+            all.append(.object(["total": total, "currency": .string("GBP"), "note": .string("x")]))
+            all.append(.object(["total": total, "items": .array([.object(["sku": .string("a")])])]))
+            all.append(.object(["total": total, "items": .array([.object(["sku": .number(1)])])]))
+        }
+        all.append(.object([:]))
+        all.append(.object(["currency": .string("USD")]))
+        return all
+    }
+
+    /// Checks the verdicts against the validator: a diff that says nothing breaks consumers
+    /// has no instance valid under NEW and invalid under OLD (and the converse for publishers),
+    /// and a verdict of breaking is shown by one when the instances hold a witness.
+    private func expectSound(_ old: String, _ new: String, consumers: Bool, publishers: Bool,
+                             sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let result = try diff(old, new)
+        #expect(!result.hasUnknown, "\(result.changes)", sourceLocation: sourceLocation)
+        #expect(result.breaks(.consumers) == consumers, "\(result.changes)", sourceLocation: sourceLocation)
+        #expect(result.breaks(.publishers) == publishers, "\(result.changes)", sourceLocation: sourceLocation)
+        let oldSchema = try JSONSchema(json(old))
+        let newSchema = try JSONSchema(json(new))
+        let consumerWitness = Self.instances.first { newSchema.accepts($0) && !oldSchema.accepts($0) }
+        let publisherWitness = Self.instances.first { oldSchema.accepts($0) && !newSchema.accepts($0) }
+        #expect((consumerWitness != nil) == consumers, "witness \(String(describing: consumerWitness))", sourceLocation: sourceLocation)
+        #expect((publisherWitness != nil) == publishers, "witness \(String(describing: publisherWitness))", sourceLocation: sourceLocation)
+    }
+
+    @Test func typesWidenedNarrowedAndIntegersAsNumbers() throws {
+        try expectSound(#"{"type": "string"}"#, #"{"type": ["string", "null"]}"#, consumers: true, publishers: false)
+        try expectSound(#"{"type": ["string", "null"]}"#, #"{"type": "string"}"#, consumers: false, publishers: true)
+        try expectSound(#"{"type": "integer"}"#, #"{"type": "number"}"#, consumers: true, publishers: false)
+        try expectSound(#"{"type": "number"}"#, #"{"type": "integer"}"#, consumers: false, publishers: true)
+        try expectSound(#"{"type": "string"}"#, #"{"type": "number"}"#, consumers: true, publishers: true)
+        try expectSound(#"{"type": "string"}"#, #"{}"#, consumers: true, publishers: false)
+        try expectSound(#"{"type": ["null", "string"]}"#, #"{"type": ["string", "null"]}"#, consumers: false, publishers: false)
+    }
+
+    @Test func requiredAndPropertiesAndAdditionalProperties() throws {
+        let base = #"{"type": "object", "properties": {"total": {"type": "number"}}, "required": ["total"]"#
+        try expectSound(base + "}", #"{"type": "object", "properties": {"total": {"type": "number"}}}"#, consumers: true, publishers: false)
+        try expectSound(base + "}", base + #", "properties": {"total": {"type": "number"}, "currency": {"type": "string"}}, "required": ["total", "currency"]}"#,
+                        consumers: false, publishers: true)
+        // A property the old schema closed out, now declared: consumers meet it.
+        try expectSound(base + #", "additionalProperties": false}"#,
+                        #"{"type": "object", "properties": {"total": {"type": "number"}, "currency": {"type": "string"}}, "required": ["total"], "additionalProperties": false}"#,
+                        consumers: true, publishers: false)
+        // Closing an open object breaks publishers that sent more.
+        try expectSound(base + "}", base + #", "additionalProperties": false}"#, consumers: false, publishers: true)
+        // A nested property's type widened.
+        try expectSound(#"{"properties": {"total": {"type": "number"}}}"#, #"{"properties": {"total": {"type": ["number", "string"]}}}"#,
+                        consumers: true, publishers: false)
+    }
+
+    @Test func enumsConstsAndBounds() throws {
+        try expectSound(#"{"enum": ["EUR", "USD"]}"#, #"{"enum": ["EUR", "USD", "GBP"]}"#, consumers: true, publishers: false)
+        try expectSound(#"{"enum": ["EUR", "USD"]}"#, #"{"enum": ["EUR"]}"#, consumers: false, publishers: true)
+        try expectSound(#"{"const": "EUR"}"#, #"{"enum": ["EUR", "USD"]}"#, consumers: true, publishers: false)
+        try expectSound(#"{"type": "number", "minimum": 1}"#, #"{"type": "number", "minimum": 0}"#, consumers: true, publishers: false)
+        try expectSound(#"{"type": "number", "minimum": 1}"#, #"{"type": "number", "exclusiveMinimum": 1}"#, consumers: false, publishers: true)
+        try expectSound(#"{"type": "number", "maximum": 10}"#, #"{"type": "number"}"#, consumers: true, publishers: false)
+        try expectSound(#"{"type": "number", "maximum": 10}"#, #"{"type": "number", "exclusiveMaximum": 11}"#, consumers: true, publishers: false)
+        try expectSound(#"{"type": "string", "maxLength": 2}"#, #"{"type": "string", "maxLength": 1}"#, consumers: false, publishers: true)
+        try expectSound(#"{"type": "string", "minLength": 1}"#, #"{"type": "string"}"#, consumers: true, publishers: false)
+        try expectSound(#"{"type": "array", "maxItems": 2}"#, #"{"type": "array", "maxItems": 3}"#, consumers: true, publishers: false)
+    }
+
+    @Test func arraysAndReferencesAreFollowed() throws {
+        let old = ##"{"$defs": {"item": {"type": "object", "properties": {"sku": {"type": "string"}}}}, "properties": {"items": {"type": "array", "items": {"$ref": "#/$defs/item"}}}}"##
+        let new = ##"{"$defs": {"item": {"type": "object", "properties": {"sku": {"type": ["string", "number"]}}}}, "properties": {"items": {"type": "array", "items": {"$ref": "#/$defs/item"}}}}"##
+        try expectSound(old, new, consumers: true, publishers: false)
+        let change = try #require(try diff(old, new).changes.first)
+        #expect(change.pointer == "/properties/items/items/properties/sku/type")
+        #expect(change.verdict == "breaks consumers")
+    }
+
+    @Test func aRecursiveSchemaIsComparedOnce() throws {
+        let tree = ##"{"$defs": {"node": {"type": "object", "properties": {"left": {"$ref": "#/$defs/node"}, "right": {"$ref": "#/$defs/node"}, "v": {"type": "%@"}}}}, "$ref": "#/$defs/node"}"##
+        let result = try diff(tree.replacingOccurrences(of: "%@", with: "integer"), tree.replacingOccurrences(of: "%@", with: "number"))
+        #expect(result.breaks(.consumers) && !result.breaks(.publishers))
+        #expect(result.changes.count < 10, "\(result.changes.count) changes")
+    }
+
+    @Test func whatCannotBeJudgedIsUnknownAndAnnotationsAreCompatible() throws {
+        let pattern = try diff(#"{"type": "string", "pattern": "^a"}"#, #"{"type": "string", "pattern": "^b"}"#)
+        #expect(pattern.hasUnknown)
+        #expect(pattern.changes.map(\.verdict) == ["unknown"])
+        #expect(try diff(#"{"anyOf": [{"type": "string"}]}"#, #"{"anyOf": [{"type": "number"}]}"#).hasUnknown)
+        let described = try diff(#"{"type": "string", "description": "a"}"#, #"{"type": "string", "description": "b"}"#)
+        #expect(described.changes.map(\.description) == ["/description: description changed: compatible"])
+        #expect(!described.breaks(.both) && !described.hasUnknown)
+        #expect(try diff(#"{"type": "string"}"#, #"{"type": "string"}"#).changes.isEmpty)
+        #expect(throws: JSONSchema.CompileError.self) { try diff(#"{"type": "string"}"#, #"{"uniqueItems": true}"#) }
+    }
+}
