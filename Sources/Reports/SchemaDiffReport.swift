@@ -1,3 +1,4 @@
+import Foundation
 import LookoutCore
 
 extension Reports {
@@ -17,7 +18,10 @@ extension Reports {
                              (diff.hasUnknown, "has changes that cannot be judged")].filter(\.0).map(\.1)
                 summary = "\(diff.changes.count) change(s); " + (parts.isEmpty ? "compatible" : parts.joined(separator: ", "))
             }
-            return (diff.changes.isEmpty ? "" : table.render(width: 120)) + summary + "\n"
+            var witnesses = ""
+            if let witness = diff.consumerWitness { witnesses += "breaks consumers, e.g. (valid under NEW, invalid under OLD): \(witness.text)\n" }
+            if let witness = diff.publisherWitness { witnesses += "breaks publishers, e.g. (valid under OLD, invalid under NEW): \(witness.text)\n" }
+            return (diff.changes.isEmpty ? "" : table.render(width: 120)) + summary + "\n" + witnesses
         case .json:
             return json([
                 "changes": diff.changes.map { change -> [String: Any] in
@@ -25,9 +29,16 @@ extension Reports {
                      "breaks_consumers": change.breaksConsumers, "breaks_publishers": change.breaksPublishers, "unknown": change.unknown]
                 },
                 "breaks_consumers": diff.breaks(.consumers), "breaks_publishers": diff.breaks(.publishers), "unknown": diff.hasUnknown,
+                "consumer_witness": foundation(diff.consumerWitness), "publisher_witness": foundation(diff.publisherWitness),
             ])
         case .csv:
             return CSV.render(header: ["pointer", "verdict", "change"], rows: rows)
         }
+    }
+
+    /// A document as JSONSerialization takes it (null when there is none).
+    private static func foundation(_ value: JSONValue?) -> Any {
+        guard let value else { return NSNull() }
+        return (try? JSONSerialization.jsonObject(with: Data(value.text.utf8), options: [.fragmentsAllowed])) ?? NSNull()
     }
 }

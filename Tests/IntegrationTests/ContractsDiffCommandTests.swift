@@ -36,6 +36,9 @@ import Testing
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any], "\(json.output)")
         #expect(object["breaks_consumers"] as? Bool == true && object["breaks_publishers"] as? Bool == false)
         #expect((object["changes"] as? [[String: Any]])?.count == 2)
+        #expect((object["consumer_witness"] as? [String: Any])?["currency"] as? String == "GBP", "\(json.output)")
+        #expect(object["publisher_witness"] is NSNull)
+        #expect(added.output.contains(#"(valid under NEW, invalid under OLD): {"currency":"GBP"}"#), "\(added.output)")
         // One pattern for another: which strings each accepts cannot be told apart keyword by keyword.
         let judged = try diff("v3.json", "v4.json")
         #expect(judged.status == 2, "\(judged.output)")

@@ -1,5 +1,6 @@
 import Foundation
 import LookoutCore
+import LookoutTestSupport
 import Testing
 
 @Suite struct SchemaDiffTests {
@@ -43,6 +44,41 @@ import Testing
         let publisherWitness = Self.instances.first { oldSchema.accepts($0) && !newSchema.accepts($0) }
         #expect((consumerWitness != nil) == consumers, "witness \(String(describing: consumerWitness))", sourceLocation: sourceLocation)
         #expect((publisherWitness != nil) == publishers, "witness \(String(describing: publisherWitness))", sourceLocation: sourceLocation)
+        // The diff finds its own witness, from examples drawn from the two schemas.
+        #expect((result.consumerWitness != nil) == consumers, "\(String(describing: result.consumerWitness))", sourceLocation: sourceLocation)
+        #expect((result.publisherWitness != nil) == publishers, "\(String(describing: result.publisherWitness))", sourceLocation: sourceLocation)
+    }
+
+    @Test func witnessesAreConfirmedByPythonJSONSchema() throws {
+        let pairs = [
+            (#"{"type": "object", "properties": {"total": {"type": "number", "minimum": 0}}, "required": ["total"], "additionalProperties": false}"#,
+             #"{"type": "object", "properties": {"total": {"type": ["number", "string"]}, "note": {"type": "string", "maxLength": 3}}, "required": ["total"], "additionalProperties": false}"#),
+            (#"{"properties": {"lines": {"type": "array", "items": {"properties": {"sku": {"type": "string", "minLength": 2}}}, "maxItems": 2}}}"#,
+             #"{"properties": {"lines": {"type": "array", "items": {"properties": {"sku": {"type": "string", "minLength": 1}}}, "maxItems": 1}}}"#),
+            (#"{"enum": ["EUR", "USD"]}"#, #"{"type": "string", "maxLength": 3}"#),
+            (#"{"type": "integer", "exclusiveMaximum": 10}"#, #"{"type": "number", "maximum": 10}"#),
+        ]
+        var checks: [(schema: String, instance: String, valid: Bool)] = []
+        // The second pair also breaks publishers (maxItems lowered).
+        for (old, new) in pairs {
+            let result = try diff(old, new)
+            #expect(result.consumerWitness != nil, "every pair breaks consumers: \(old) → \(new)")
+            if let consumer = result.consumerWitness { checks += [(new, consumer.text, true), (old, consumer.text, false)] }
+            if let publisher = result.publisherWitness { checks += [(old, publisher.text, true), (new, publisher.text, false)] }
+        }
+        let input = "[" + checks.map { #"{"schema":\#($0.schema),"instance":\#($0.instance)}"# }.joined(separator: ",") + "]"
+        let path = NSTemporaryDirectory() + "lookout-schema-witnesses-\(UUID().uuidString).json"
+        try input.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { unlink(path) }
+        let script = """
+            import json, sys
+            from jsonschema import Draft202012Validator
+            print(json.dumps([Draft202012Validator(c["schema"]).is_valid(c["instance"]) for c in json.load(open(sys.argv[1]))]))
+            """
+        let python = try runCommand("/usr/bin/python3", ["-c", script, path])
+        #expect(python.status == 0, "python3-jsonschema (make test installs it): \(python.output.prefix(500))")
+        let verdicts = try #require(try JSONSerialization.jsonObject(with: Data(python.output.utf8)) as? [Bool])
+        #expect(verdicts == checks.map(\.valid), "\(checks.map(\.instance))")
     }
 
     @Test func typesWidenedNarrowedAndIntegersAsNumbers() throws {

@@ -44,14 +44,29 @@ public struct SchemaDiff: Sendable {
     }
 
     public let changes: [Change]
+    /// A document valid under the new schema and invalid under the old one, when one of the
+    /// examples drawn from both schemas is (it shows that the change breaks consumers).
+    public let consumerWitness: JSONValue?
+    /// A document valid under the old schema and invalid under the new one.
+    public let publisherWitness: JSONValue?
 
     /// Compares two schema documents. Both must compile as contracts (``JSONSchema``), so a
     /// keyword the validator refuses is refused here too.
     public init(old: JSONValue, new: JSONValue) throws(JSONSchema.CompileError) {
-        _ = try JSONSchema(old)
-        _ = try JSONSchema(new)
+        let oldSchema = try JSONSchema(old)
+        let newSchema = try JSONSchema(new)
         var walk = Walk(oldRoot: old, newRoot: new)
         walk.compare(old, new, at: "", depth: 0)
+        let candidates = Examples(root: new).of(new, depth: 0) + Examples(root: old).of(old, depth: 0)
+        consumerWitness = candidates.first { newSchema.accepts($0) && !oldSchema.accepts($0) }
+        publisherWitness = candidates.first { oldSchema.accepts($0) && !newSchema.accepts($0) }
+        // A witness the keyword walk did not foresee: say so rather than call the change compatible.
+        if consumerWitness != nil && !walk.changes.contains(where: { $0.breaksConsumers || $0.unknown }) {
+            walk.record("", "the schemas differ in a way not judged keyword by keyword (a witness breaks consumers)", unknown: true)
+        }
+        if publisherWitness != nil && !walk.changes.contains(where: { $0.breaksPublishers || $0.unknown }) {
+            walk.record("", "the schemas differ in a way not judged keyword by keyword (a witness breaks publishers)", unknown: true)
+        }
         changes = walk.changes
     }
 
@@ -67,6 +82,130 @@ public struct SchemaDiff: Sendable {
     }
 
     public var hasUnknown: Bool { changes.contains(where: \.unknown) }
+
+    /// `schema` with a `$ref` that has only annotations beside it followed (into `root`), at
+    /// most `Walk.maxDepth` times, and the last reference followed.
+    static func resolved(_ schema: JSONValue, in root: JSONValue) -> (schema: JSONValue, reference: String?) {
+        var current = schema
+        var last: String?
+        for _ in 0..<Walk.maxDepth {
+            guard case .object(let members) = current, let reference = members["$ref"]?.stringValue,
+                  members.allSatisfy({ $0.key == "$ref" || Walk.annotations.contains($0.key) }),
+                  reference.hasPrefix("#"), let pointer = String(reference.dropFirst()).removingPercentEncoding,
+                  let target = root.value(at: pointer) else { break }
+            current = target
+            last = reference
+        }
+        return (current, last)
+    }
+
+    // MARK: examples
+
+    /// Documents near the edges of each keyword of a schema (bounds and one past them, each
+    /// enum value, each property present and absent…), for finding one that one schema accepts
+    /// and the other refuses. Not all of them are valid; their number is bounded.
+    struct Examples {
+        let root: JSONValue
+        static let maxDepth = 8
+        static let perNode = 40
+        static let typesByKeyword: [(keyword: String, type: String)] = [
+            ("properties", "object"), ("required", "object"), ("additionalProperties", "object"), ("items", "array"),
+            ("prefixItems", "array"), ("minItems", "array"), ("maxItems", "array"), ("minLength", "string"), ("maxLength", "string"),
+            ("pattern", "string"), ("minimum", "number"), ("maximum", "number"), ("exclusiveMinimum", "number"), ("exclusiveMaximum", "number"),
+        ]
+
+        func of(_ schema: JSONValue, depth: Int) -> [JSONValue] {
+            let resolvedSchema = SchemaDiff.resolved(schema, in: root).schema
+            guard depth < Self.maxDepth, case .object(let o) = resolvedSchema else {
+                return [.null, .bool(true), .number(0), .number(1.5), .string(""), .array([]), .object([:])]
+            }
+            var listed: [JSONValue] = []
+            if let constant = o["const"] { listed.append(constant) }
+            if case .array(let values) = o["enum"] { listed += values }
+            var types: [String]
+            switch o["type"] {
+            case .string(let name): types = [name]
+            case .array(let names): types = names.compactMap(\.stringValue)
+            default:
+                // No type: the types its keywords speak of first, the rest after them.
+                let spoken = Self.typesByKeyword.filter { o[$0.keyword] != nil }.map(\.type)
+                types = spoken + ["object", "array", "string", "number", "boolean", "null"].filter { !spoken.contains($0) }
+            }
+            var seenTypes = Set<String>()
+            types = types.filter { seenTypes.insert($0).inserted }
+            let perType: [[JSONValue]] = types.map { type in
+                switch type {
+                case "null": [.null]
+                case "boolean": [.bool(true), .bool(false)]
+                case "number", "integer": numbers(o, integers: type == "integer")
+                case "string": strings(o)
+                case "array": arrays(o, depth: depth)
+                case "object": objects(o, depth: depth)
+                default: []
+                }
+            }
+            // Declared types taken in turn, so that a cut keeps some of each; with no type, the
+            // types its keywords speak of come whole before the others.
+            var out = listed
+            if o["type"] != nil {
+                for index in 0..<(perType.map(\.count).max() ?? 0) {
+                    for values in perType where index < values.count { out.append(values[index]) }
+                }
+            } else {
+                out += perType.flatMap { $0 }
+            }
+            var seen = Set<JSONValue>()
+            return Array(out.filter { seen.insert($0).inserted }.prefix(depth == 0 ? Self.perNode * 8 : Self.perNode))
+        }
+
+        func numbers(_ o: JSONObject, integers: Bool) -> [JSONValue] {
+            var values: [Double] = []
+            for keyword in ["minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"] {
+                if case .number(let bound) = o[keyword] { values += [bound, bound + 1, bound - 1, bound + 0.5, bound - 0.5] }
+            }
+            values += [0, 1, -1, 1.5, 1e6]
+            return values.filter { !integers || $0 == $0.rounded() }.map(JSONValue.number)
+        }
+
+        func strings(_ o: JSONObject) -> [JSONValue] {
+            var lengths = [1, 0, 3]
+            for keyword in ["minLength", "maxLength"] {
+                if case .number(let bound) = o[keyword] { lengths += [Int(bound), Int(bound) + 1, max(0, Int(bound) - 1)] }
+            }
+            return lengths.filter { $0 <= 10_000 }.map { .string(String(repeating: "a", count: $0)) } + [.string("ABC"), .string("x-1")]
+        }
+
+        func arrays(_ o: JSONObject, depth: Int) -> [JSONValue] {
+            let items = Array(of(o["items"] ?? .bool(true), depth: depth + 1).prefix(6))
+            var out: [JSONValue] = [.array([])] + items.map { .array([$0]) }
+            if let first = items.first {
+                for keyword in ["minItems", "maxItems"] {
+                    if case .number(let bound) = o[keyword], bound < 1_000 {
+                        out += [Int(bound), Int(bound) + 1].map { .array(Array(repeating: first, count: $0)) }
+                    }
+                }
+            }
+            return out
+        }
+
+        func objects(_ o: JSONObject, depth: Int) -> [JSONValue] {
+            var properties: [(name: String, schema: JSONValue)] = []
+            if case .object(let declared) = o["properties"] { properties = declared.map { ($0.key, $0.value) }.sorted { $0.name < $1.name } }
+            var required: [String] = []
+            if case .array(let names) = o["required"] { required = names.compactMap(\.stringValue) }
+            let examples = properties.map { (name: $0.name, values: Array(of($0.schema, depth: depth + 1).prefix(8))) }
+            func example(_ name: String) -> JSONValue { examples.first { $0.name == name }?.values.first ?? .string("a") }
+            let base: [JSONObject.Member] = required.map { (key: $0, value: example($0)) }
+            func object(_ members: [JSONObject.Member]) -> JSONValue { .object(JSONObject(uniquing: members)) }
+            var out = [object(base)]
+            for (name, values) in examples {
+                for value in values { out.append(object(base.filter { $0.key != name } + [(key: name, value: value)])) }
+            }
+            for name in required { out.append(object(base.filter { $0.key != name })) }
+            out.append(object(base + [(key: "x-undeclared", value: .string("a"))]))
+            return out
+        }
+    }
 
     // MARK: the walk
 
@@ -87,19 +226,8 @@ public struct SchemaDiff: Sendable {
             changes.append(Change(pointer: pointer, what: what, breaksConsumers: consumers, breaksPublishers: publishers, unknown: unknown))
         }
 
-        /// `schema` with a `$ref` that has only annotations beside it followed (into `root`), at
-        /// most `maxDepth` times, and the last reference followed.
         func resolved(_ schema: JSONValue, in root: JSONValue) -> (schema: JSONValue, reference: String?) {
-            var current = schema
-            var last: String?
-            for _ in 0..<Self.maxDepth {
-                guard case .object(let members) = current, let reference = members["$ref"]?.stringValue,
-                      members.allSatisfy({ $0.key == "$ref" || Self.annotations.contains($0.key) }),
-                      let target = Self.follow(reference, in: root) else { break }
-                current = target
-                last = reference
-            }
-            return (current, last)
+            SchemaDiff.resolved(schema, in: root)
         }
 
         /// Whether `schema` holds a `$ref` anywhere.
@@ -109,12 +237,6 @@ public struct SchemaDiff: Sendable {
             case .array(let items): items.contains(where: containsReference)
             default: false
             }
-        }
-
-        /// The value a local reference (`#`, `#/json/pointer`, percent-encoded or not) names.
-        static func follow(_ reference: String, in root: JSONValue) -> JSONValue? {
-            guard reference.hasPrefix("#"), let pointer = String(reference.dropFirst()).removingPercentEncoding else { return nil }
-            return root.value(at: pointer)
         }
 
         mutating func compare(_ oldSchema: JSONValue, _ newSchema: JSONValue, at pointer: String, depth: Int) {
