@@ -119,19 +119,18 @@ import Testing
     }
 
     /// A small JSON document from a deliberately narrow vocabulary (so the schemas' edges are hit).
-    static func randomJSON(_ random: inout SplitMix64, depth: Int) -> String {
-        let keys = ["a", "b", "c", "id", "n"]
-        let strings = ["", "a", "ab", "aab", "abc", "x1", "1", "é"]
+    static func randomJSON(_ random: inout SplitMix64, depth: Int, keys: [String] = ["a", "b", "c", "id", "n"],
+                           strings: [String] = ["", "a", "ab", "aab", "abc", "x1", "1", "é"]) -> String {
         let numbers = ["-1", "0", "0.5", "1", "1.0", "2", "3", "3.0", "10", "-0.5", "1e2"]
         switch Int(random.next() % (depth >= 3 ? 4 : 6)) {
         case 0: return numbers[Int(random.next() % UInt64(numbers.count))]
         case 1: return "\"" + strings[Int(random.next() % UInt64(strings.count))] + "\""
         case 2: return ["true", "false", "null"][Int(random.next() % 3)]
         case 3: return numbers[Int(random.next() % UInt64(numbers.count))]
-        case 4: return "[" + (0..<Int(random.next() % 4)).map { _ in randomJSON(&random, depth: depth + 1) }.joined(separator: ",") + "]"
+        case 4: return "[" + (0..<Int(random.next() % 4)).map { _ in randomJSON(&random, depth: depth + 1, keys: keys, strings: strings) }.joined(separator: ",") + "]"
         default:
             let chosen = keys.shuffled(using: &random).prefix(Int(random.next() % 4))
-            return "{" + chosen.map { "\"\($0)\":" + randomJSON(&random, depth: depth + 1) }.joined(separator: ",") + "}"
+            return "{" + chosen.map { "\"\($0)\":" + randomJSON(&random, depth: depth + 1, keys: keys, strings: strings) }.joined(separator: ",") + "}"
         }
     }
 }

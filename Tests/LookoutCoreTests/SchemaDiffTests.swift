@@ -15,7 +15,7 @@ import Testing
         .number(100), .string(""), .string("a"), .string("ab"), .string("abcdef"), .string("EUR"), .string("USD"), .string("GBP"),
         .string("x-1"),
     ]
-    private static var instances: [JSONValue] {
+    private static let instances: [JSONValue] = {
         var all = scalars + [.array([]), .array([.number(1)]), .array([.string("a"), .number(1)]), .array([.number(1), .number(2), .number(3)])]
         for total in [JSONValue.number(5), .string("5"), .number(1.5), .null] {
             all.append(.object(["total": total]))
@@ -26,12 +26,19 @@ import Testing
         }
         all.append(.object([:]))
         all.append(.object(["currency": .string("USD")]))
+        // And generated ones, over the names and values the schemas below use.
+        var random = SplitMix64(state: 20_261_207)
+        for _ in 0..<600 {
+            let text = JSONSchemaTests.randomJSON(&random, depth: 0, keys: ["total", "currency", "note", "items", "sku", "lines", "v"],
+                                                  strings: ["", "a", "ab", "abc", "EUR", "USD", "GBP", "x-1"])
+            if let value = try? JSONValue.parse(Array(text.utf8)) { all.append(value) }
+        }
         return all
-    }
+    }()
 
     /// Checks the verdicts against the validator: a diff that says nothing breaks consumers
-    /// has no instance valid under NEW and invalid under OLD (and the converse for publishers),
-    /// and a verdict of breaking is shown by one when the instances hold a witness.
+    /// has no instance valid under NEW and invalid under OLD among the generated ones (and the
+    /// converse for publishers), and a verdict of breaking comes with a witness that shows it.
     private func expectSound(_ old: String, _ new: String, consumers: Bool, publishers: Bool,
                              sourceLocation: SourceLocation = #_sourceLocation) throws {
         let result = try diff(old, new)
@@ -40,13 +47,24 @@ import Testing
         #expect(result.breaks(.publishers) == publishers, "\(result.changes)", sourceLocation: sourceLocation)
         let oldSchema = try JSONSchema(json(old))
         let newSchema = try JSONSchema(json(new))
-        let consumerWitness = Self.instances.first { newSchema.accepts($0) && !oldSchema.accepts($0) }
-        let publisherWitness = Self.instances.first { oldSchema.accepts($0) && !newSchema.accepts($0) }
-        #expect((consumerWitness != nil) == consumers, "witness \(String(describing: consumerWitness))", sourceLocation: sourceLocation)
-        #expect((publisherWitness != nil) == publishers, "witness \(String(describing: publisherWitness))", sourceLocation: sourceLocation)
-        // The diff finds its own witness, from examples drawn from the two schemas.
-        #expect((result.consumerWitness != nil) == consumers, "\(String(describing: result.consumerWitness))", sourceLocation: sourceLocation)
-        #expect((result.publisherWitness != nil) == publishers, "\(String(describing: result.publisherWitness))", sourceLocation: sourceLocation)
+        // A side said not to break has no document that breaks it among the generated ones...
+        if !consumers {
+            let found = Self.instances.first { newSchema.accepts($0) && !oldSchema.accepts($0) }
+            #expect(found == nil, "breaks consumers after all: \(found?.text ?? "")", sourceLocation: sourceLocation)
+        }
+        if !publishers {
+            let found = Self.instances.first { oldSchema.accepts($0) && !newSchema.accepts($0) }
+            #expect(found == nil, "breaks publishers after all: \(found?.text ?? "")", sourceLocation: sourceLocation)
+        }
+        // ...and a side said to break has a witness, found by the diff and shown by the validator.
+        #expect((result.consumerWitness != nil) == consumers, "\(result.consumerWitness?.text ?? "no witness")", sourceLocation: sourceLocation)
+        #expect((result.publisherWitness != nil) == publishers, "\(result.publisherWitness?.text ?? "no witness")", sourceLocation: sourceLocation)
+        if let witness = result.consumerWitness {
+            #expect(newSchema.accepts(witness) && !oldSchema.accepts(witness), "\(witness.text)", sourceLocation: sourceLocation)
+        }
+        if let witness = result.publisherWitness {
+            #expect(oldSchema.accepts(witness) && !newSchema.accepts(witness), "\(witness.text)", sourceLocation: sourceLocation)
+        }
     }
 
     @Test func witnessesAreConfirmedByPythonJSONSchema() throws {
@@ -118,6 +136,28 @@ import Testing
         try expectSound(#"{"type": "string", "maxLength": 2}"#, #"{"type": "string", "maxLength": 1}"#, consumers: false, publishers: true)
         try expectSound(#"{"type": "string", "minLength": 1}"#, #"{"type": "string"}"#, consumers: true, publishers: false)
         try expectSound(#"{"type": "array", "maxItems": 2}"#, #"{"type": "array", "maxItems": 3}"#, consumers: true, publishers: false)
+        try expectSound(#"{"type": "array"}"#, #"{"type": "array", "minItems": 1}"#, consumers: false, publishers: true)
+        try expectSound(#"{"type": "number", "exclusiveMinimum": 0}"#, #"{"type": "number", "minimum": 0}"#, consumers: true, publishers: false)
+        try expectSound(#"{"type": "number", "minimum": 0, "maximum": 10}"#, #"{"type": "number", "minimum": 1, "maximum": 100}"#,
+                        consumers: true, publishers: true)
+        try expectSound(#"{"const": "EUR"}"#, #"{"const": "USD"}"#, consumers: true, publishers: true)
+        try expectSound(#"{"type": "string", "enum": ["EUR", "USD"]}"#, #"{"type": "string"}"#, consumers: true, publishers: false)
+    }
+
+    @Test func nestedObjectsAndArrays() throws {
+        try expectSound(#"{"properties": {"items": {"type": "array", "items": {"type": "string"}}}}"#,
+                        #"{"properties": {"items": {"type": "array", "items": {"type": ["string", "number"]}}}}"#, consumers: true, publishers: false)
+        try expectSound(#"{"properties": {"lines": {"type": "array", "items": {"properties": {"sku": {"type": "string"}}, "required": ["sku"]}}}}"#,
+                        #"{"properties": {"lines": {"type": "array", "items": {"properties": {"sku": {"type": "string"}}}}}}"#, consumers: true, publishers: false)
+        try expectSound(#"{"type": "object", "additionalProperties": {"type": "string"}}"#, #"{"type": "object", "additionalProperties": {"type": "number"}}"#,
+                        consumers: true, publishers: true)
+        try expectSound(#"{"type": "object", "properties": {"v": {"type": "number"}}, "additionalProperties": {"type": "string"}}"#,
+                        #"{"type": "object", "properties": {"v": {"type": "number"}, "note": {"type": "string"}}, "additionalProperties": {"type": "string"}}"#,
+                        consumers: false, publishers: false)
+        try expectSound(#"{"properties": {"v": {"properties": {"total": {"type": "integer"}}}}}"#, #"{"properties": {"v": {"properties": {"total": {"type": "number"}}}}}"#,
+                        consumers: true, publishers: false)
+        try expectSound(#"{"type": "object", "required": ["total"]}"#, #"{"type": "object", "required": ["total"], "description": "the same"}"#,
+                        consumers: false, publishers: false)
     }
 
     @Test func arraysAndReferencesAreFollowed() throws {

@@ -202,7 +202,9 @@ public struct SchemaDiff: Sendable {
                 for value in values { out.append(object(base.filter { $0.key != name } + [(key: name, value: value)])) }
             }
             for name in required { out.append(object(base.filter { $0.key != name })) }
-            out.append(object(base + [(key: "x-undeclared", value: .string("a"))]))
+            for value in of(o["additionalProperties"] ?? .bool(true), depth: depth + 1).prefix(8) {
+                out.append(object(base + [(key: "x-undeclared", value: value)]))
+            }
             return out
         }
     }
