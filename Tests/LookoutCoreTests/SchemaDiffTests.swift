@@ -174,6 +174,11 @@ import Testing
         let result = try diff(tree.replacingOccurrences(of: "%@", with: "integer"), tree.replacingOccurrences(of: "%@", with: "number"))
         #expect(result.breaks(.consumers) && !result.breaks(.publishers))
         #expect(result.changes.count < 10, "\(result.changes.count) changes")
+        #expect(result.consumerWitness != nil, "a witness within the examples' budget")
+        // Eight references per node, eight levels deep, would be 8^8 nodes to draw examples from.
+        let bushy = ##"{"$defs": {"n": {"type": "object", "properties": {"a": {"$ref": "#/$defs/n"}, "b": {"$ref": "#/$defs/n"}, "c": {"$ref": "#/$defs/n"}, "d": {"$ref": "#/$defs/n"}, "e": {"$ref": "#/$defs/n"}, "f": {"$ref": "#/$defs/n"}, "g": {"$ref": "#/$defs/n"}, "h": {"$ref": "#/$defs/n"}, "v": {"type": "%@"}}}}, "$ref": "#/$defs/n"}"##
+        let bushyDiff = try diff(bushy.replacingOccurrences(of: "%@", with: "integer"), bushy.replacingOccurrences(of: "%@", with: "number"))
+        #expect(bushyDiff.breaks(.consumers) && bushyDiff.changes.count < 10)
     }
 
     @Test func whatCannotBeJudgedIsUnknownAndAnnotationsAreCompatible() throws {

@@ -108,6 +108,19 @@ public struct SchemaDiff: Sendable {
         let root: JSONValue
         static let maxDepth = 8
         static let perNode = 40
+        /// Schema nodes visited at most: a schema whose references branch (a tree of trees)
+        /// would otherwise be walked a number of times exponential in the depth.
+        static let maxVisits = 20_000
+        private let visits = Visits()
+
+        private final class Visits: @unchecked Sendable {
+            // @unchecked: one Examples value is used by one call of SchemaDiff.init, on one thread.
+            var count = 0
+        }
+
+        init(root: JSONValue) {
+            self.root = root
+        }
         static let typesByKeyword: [(keyword: String, type: String)] = [
             ("properties", "object"), ("required", "object"), ("additionalProperties", "object"), ("items", "array"),
             ("prefixItems", "array"), ("minItems", "array"), ("maxItems", "array"), ("minLength", "string"), ("maxLength", "string"),
@@ -116,7 +129,8 @@ public struct SchemaDiff: Sendable {
 
         func of(_ schema: JSONValue, depth: Int) -> [JSONValue] {
             let resolvedSchema = SchemaDiff.resolved(schema, in: root).schema
-            guard depth < Self.maxDepth, case .object(let o) = resolvedSchema else {
+            visits.count += 1
+            guard depth < Self.maxDepth, visits.count <= Self.maxVisits, case .object(let o) = resolvedSchema else {
                 return [.null, .bool(true), .number(0), .number(1.5), .string(""), .array([]), .object([:])]
             }
             var listed: [JSONValue] = []
