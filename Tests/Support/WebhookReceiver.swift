@@ -64,6 +64,17 @@ package final class WebhookReceiver: Sendable {
         }
     }
 
+    /// When (``TestConnection/now()``) the first alert with this status and alertname arrived:
+    /// the product's timing, apart from when the test's own task got round to looking.
+    package func firstArrival(status: String, name: String) -> Double? {
+        log.all.first { entry in
+            let body = (try? JSONSerialization.jsonObject(with: entry.body)) as? [String: Any] ?? [:]
+            return (body["alerts"] as? [[String: Any]] ?? []).contains { alert in
+                alert["status"] as? String == status && (alert["labels"] as? [String: String])?["alertname"] == name
+            }
+        }?.receivedAt
+    }
+
     package func stop() {
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
@@ -72,7 +83,7 @@ package final class WebhookReceiver: Sendable {
 
 /// The bodies received and what each was answered, shared by the handlers and the receiver.
 private final class BodyLog: Sendable {
-    private let bodies = Mutex<[(body: Data, status: HTTPResponseStatus)]>([])
+    private let bodies = Mutex<[(body: Data, status: HTTPResponseStatus, receivedAt: Double)]>([])
     private let status: Mutex<HTTPResponseStatus>
 
     init(answer: HTTPResponseStatus) { status = Mutex(answer) }
@@ -83,8 +94,11 @@ private final class BodyLog: Sendable {
         set { status.withLock { $0 = newValue } }
     }
 
-    func append(_ body: Data, _ status: HTTPResponseStatus) { bodies.withLock { $0.append((body, status)) } }
-    var all: [(body: Data, status: HTTPResponseStatus)] { bodies.withLock { $0 } }
+    func append(_ body: Data, _ status: HTTPResponseStatus) {
+        let now = TestConnection.now()
+        bodies.withLock { $0.append((body, status, now)) }
+    }
+    var all: [(body: Data, status: HTTPResponseStatus, receivedAt: Double)] { bodies.withLock { $0 } }
 }
 
 private final class RecordingHandler: ChannelInboundHandler, @unchecked Sendable {
