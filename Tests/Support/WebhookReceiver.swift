@@ -64,10 +64,12 @@ package final class WebhookReceiver: Sendable {
         }
     }
 
-    /// When (``TestConnection/now()``) the first alert with this status and alertname arrived:
-    /// the product's timing, apart from when the test's own task got round to looking.
-    package func firstArrival(status: String, name: String) -> Double? {
+    /// When (``TestConnection/now()``) the first alert with this status and alertname arrived
+    /// (of those answered with a success, if `acceptedOnly`): the product's timing, apart from
+    /// when the test's own task got round to looking.
+    package func firstArrival(status: String, name: String, acceptedOnly: Bool = false) -> Double? {
         log.all.first { entry in
+            guard !acceptedOnly || (200..<300).contains(entry.status.code) else { return false }
             let body = (try? JSONSerialization.jsonObject(with: entry.body)) as? [String: Any] ?? [:]
             return (body["alerts"] as? [[String: Any]] ?? []).contains { alert in
                 alert["status"] as? String == status && (alert["labels"] as? [String: String])?["alertname"] == name
