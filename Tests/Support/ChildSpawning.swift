@@ -137,14 +137,17 @@ extension ChildProcess {
 }
 
 /// Starts a server on a free loopback port, tried up to five times: `launch` starts it on the
-/// port given, and the port counts only once the child itself listens on it.
+/// port given, and the port counts only once the child itself listens on it. A child that lost
+/// the port to another process exits at once (and the next port is tried); one that is still
+/// starting is waited for, up to a minute: Prometheus, starting beside the whole suite on two
+/// cores, has taken more than ten seconds to listen, and starting it afresh only began again.
 package func startOnFreePort(_ launch: (Int) throws -> ChildProcess) throws -> (port: Int, child: ChildProcess) {
     var lastError: (any Error)?
     for _ in 0..<5 {
         let port = try freeLoopbackPort()
         let child = try launch(port)
         do {
-            try child.waitUntilListening(on: port)
+            try child.waitUntilListening(on: port, seconds: 60)
             return (port, child)
         } catch {
             child.stop()
