@@ -56,10 +56,13 @@ let package = Package(
         .target(name: "LookoutCore", dependencies: ["Glob"]),
         .target(name: "LookoutMetrics", dependencies: [prometheus]),
 
+        // Waiting for a stop without the shared concurrency pool (see its file).
+        .target(name: "GracefulStop", dependencies: [lifecycle]),
+
         // Storage and rendering: pure modules and SQLite only.
         .target(
             name: "Store",
-            dependencies: ["LookoutCore", "LookoutMetrics", "CSQLite", logging, prometheus, lifecycle,
+            dependencies: ["LookoutCore", "LookoutMetrics", "CSQLite", "GracefulStop", logging, prometheus, lifecycle,
                            .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .target(name: "Reports", dependencies: ["LookoutCore", "Store"]),
@@ -69,17 +72,17 @@ let package = Package(
         .target(name: "TLSSupport", dependencies: [nioSSL]),
         .target(
             name: "Relay",
-            dependencies: ["RESP", "PubSubCore", "Glob", "TLSSupport", "LookoutCore", nioCore, .product(name: "NIOPosix", package: "swift-nio"), logging, lifecycle,
+            dependencies: ["RESP", "PubSubCore", "Glob", "TLSSupport", "LookoutCore", "GracefulStop", nioCore, .product(name: "NIOPosix", package: "swift-nio"), logging, lifecycle,
                            .product(name: "Crypto", package: "swift-crypto"), nioSSL]
         ),
         .target(name: "Observations", dependencies: ["LookoutCore", "LookoutMetrics", nioCore, prometheus]),
         .target(
             name: "Monitor",
-            dependencies: ["LookoutCore", "LookoutMetrics", "Observations", nioCore, logging, prometheus, lifecycle]
+            dependencies: ["LookoutCore", "LookoutMetrics", "Observations", "GracefulStop", nioCore, logging, prometheus, lifecycle]
         ),
         .target(
             name: "RelayMonitoring",
-            dependencies: ["Relay", "Observations", "LookoutCore", "LookoutMetrics", nioCore, prometheus, lifecycle]
+            dependencies: ["Relay", "Observations", "LookoutCore", "LookoutMetrics", "GracefulStop", nioCore, prometheus, lifecycle]
         ),
         .target(
             name: "RedisSources",
@@ -109,7 +112,7 @@ let package = Package(
         ),
         .target(
             name: "LookoutHeartbeat",
-            dependencies: ["RESP", nioCore, .product(name: "NIOPosix", package: "swift-nio"), nioSSL, logging, lifecycle]
+            dependencies: ["RESP", "GracefulStop", nioCore, .product(name: "NIOPosix", package: "swift-nio"), nioSSL, logging, lifecycle]
         ),
 
         // Composition.
@@ -124,7 +127,7 @@ let package = Package(
             name: "LookoutApplication",
             dependencies: [
                 "LookoutCore", "LookoutConfiguration", "Relay", "RESP", "Observations", "Monitor", "RelayMonitoring", "RedisSources", "Alerting",
-                "Leadership", "Store",
+                "Leadership", "Store", "GracefulStop",
                 "HTTPServer", "LookoutHeartbeat", logging, lifecycle, nioCore, prometheus, .product(name: "NIOPosix", package: "swift-nio"), nioSSL,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
@@ -194,7 +197,7 @@ let package = Package(
         .testTarget(name: "LookoutConfigurationTests", dependencies: ["LookoutConfiguration", "LookoutCore", "Relay", "RESP", "PubSubCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "LookoutApplicationTests",
-            dependencies: ["LookoutApplication", "LookoutConfiguration", "LookoutCore", "LookoutTestSupport", "Store", "Alerting", "Monitor", "Observations", "RESP", nioCore, lifecycle, logging]
+            dependencies: ["LookoutApplication", "LookoutConfiguration", "LookoutCore", "LookoutTestSupport", "Store", "Alerting", "Monitor", "Observations", "RESP", "GracefulStop", nioCore, lifecycle, logging]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -1,4 +1,5 @@
 import Foundation
+import GracefulStop
 import Logging
 import LookoutHeartbeat
 import NIOCore
@@ -47,7 +48,7 @@ final class DemoTraffic: Service {
         }
         guard let port = relay.boundPort else { return }
         logger.notice("demo traffic on the relay: demo.orders, demo.payments, demo.audit; demo-orders-2 dies for 45 s every 90 s")
-        await cancelWhenGracefulShutdown {
+        await cancelWhenStopping {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.publish(port: port) }
                 for consumer in self.consumers {

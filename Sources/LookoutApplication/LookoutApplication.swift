@@ -1,5 +1,6 @@
 import Alerting
 import Foundation
+import GracefulStop
 import HTTPServer
 import Leadership
 import Logging
@@ -45,6 +46,9 @@ public final class LookoutApplication: Service, Sendable {
     public let store: StoreWriter?
     /// Longest wait for one service to stop before the rest are cancelled.
     public let shutdownTimeout: Duration
+    /// How long the services may take to end once cancelled before the process ends on a fatal
+    /// error (swift-service-lifecycle's backstop, so that a stop always ends); nil waits for them.
+    public let cancellationLimit: Duration?
     private let services: [any Service]
     /// The monitor's own thread, below the relay's priority.
     private let monitorThread = BackgroundExecutor(name: "lookout-monitor")
@@ -62,12 +66,13 @@ public final class LookoutApplication: Service, Sendable {
     ///   - threadPool: for the store's writes.
     ///   - commit: the commit the binary was built from (`lookout_build_info`).
     ///   - systemd: told when Lookout is ready and when it stops, and pinged as its watchdog.
-    public init(configuration: ServeConfiguration, shutdownTimeout: Duration = .seconds(10),
+    public init(configuration: ServeConfiguration, shutdownTimeout: Duration = .seconds(10), cancellationLimit: Duration? = .seconds(10),
                 logger: Logger = Logger(label: "lookout"),
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, threadPool: NIOThreadPool = .singleton,
                 commit: String = "unknown", systemd: SystemdNotifier = SystemdNotifier(environment: [:])) throws {
         self.configuration = configuration
         self.shutdownTimeout = shutdownTimeout
+        self.cancellationLimit = cancellationLimit
         self.logger = logger
         // Every file the configuration names is read now, so that a bad one stops the start with its name.
         let files = try ConfigurationFiles(reading: configuration)
@@ -240,7 +245,7 @@ public final class LookoutApplication: Service, Sendable {
         self.services = services
     }
 
-    /// Reads every file `configuration` names, as ``init(configuration:shutdownTimeout:logger:eventLoopGroup:threadPool:commit:systemd:)``
+    /// Reads every file `configuration` names, as ``init(configuration:shutdownTimeout:cancellationLimit:logger:eventLoopGroup:threadPool:commit:systemd:)``
     /// does, and checks that the database could be written, without opening or starting
     /// anything (`lookout config check`).
     /// - Throws: the error `lookout serve` would stop with.
@@ -289,9 +294,9 @@ public final class LookoutApplication: Service, Sendable {
     public func run() async throws {
         let logger = self.logger
         var group = ServiceGroupConfiguration(
-            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: UnexpectedEndReporter(service: $0, logger: logger)) }, logger: logger)
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: ServiceWatch(service: $0, slowStop: (cancellationLimit ?? shutdownTimeout) / 2, logger: logger)) }, logger: logger)
         group.maximumGracefulShutdownDuration = gracefulStopCeiling
-        group.maximumCancellationDuration = shutdownTimeout
+        group.maximumCancellationDuration = cancellationLimit
         defer { monitorThread.stop() }
         try await ServiceGroup(configuration: group).run()
     }
@@ -353,7 +358,7 @@ private struct JudgingStop: Service {
     let monitor: ChannelMonitor
 
     func run() async throws {
-        try? await gracefulShutdown()
+        await waitForGracefulShutdown()
         monitor.stopJudging()
     }
 }
@@ -366,7 +371,7 @@ private struct HangupHandler: Service {
 
     func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        await cancelWhenGracefulShutdown {
+        await cancelWhenStopping {
             for await _ in hangups {
                 guard let relay, relay.configuration.tls != nil else {
                     logger.notice("SIGHUP: nothing to reload (only the relay's TLS certificates are read again; other settings need a restart)")
@@ -383,23 +388,50 @@ private struct HangupHandler: Service {
     }
 }
 
-/// A service that says so, loudly, when it ends before Lookout was asked to stop: the group
-/// then stops everything (swift-service-lifecycle's rule), which must never pass unnoticed.
-private struct UnexpectedEndReporter: Service {
+/// A service that says so, loudly, when it ends before Lookout was asked to stop (the group
+/// then stops everything, swift-service-lifecycle's rule, which must never pass unnoticed), and
+/// when it is still running `slowStop` after it was cancelled: past the group's
+/// `maximumCancellationDuration` the process ends on a fatal error, and this names the service
+/// that held it.
+private struct ServiceWatch: Service, CustomStringConvertible {
     let service: any Service
+    let slowStop: Duration
     let logger: Logger
 
+    /// The watched service's type, as the service group's logs name it.
+    var description: String { "\(type(of: service))" }
+
     func run() async throws {
+        let finished = StopFlag()
+        defer { finished.set() }
+        let name = description
         do {
-            try await service.run()
+            try await withTaskCancellationHandler {
+                try await service.run()
+            } onCancel: { [logger, slowStop] in
+                let cancelled = ContinuousClock.now
+                Task.detached {
+                    try? await Task.sleep(for: slowStop)
+                    guard !finished.isSet else { return }
+                    logger.error("a service has not stopped since it was cancelled",
+                                 metadata: ["service": "\(name)", "seconds": "\((ContinuousClock.now - cancelled).seconds)"])
+                }
+            }
         } catch {
             if !Task.isShuttingDownGracefully && !Task.isCancelled {
-                logger.critical("a service failed; Lookout stops", metadata: ["service": "\(type(of: service))", "error": "\(error)"])
+                logger.critical("a service failed; Lookout stops", metadata: ["service": "\(name)", "error": "\(error)"])
             }
             throw error
         }
         if !Task.isShuttingDownGracefully && !Task.isCancelled {
-            logger.critical("a service ended before Lookout was asked to stop; Lookout stops", metadata: ["service": "\(type(of: service))"])
+            logger.critical("a service ended before Lookout was asked to stop; Lookout stops", metadata: ["service": "\(name)"])
         }
     }
+}
+
+/// Set once a watched service has returned.
+private final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }

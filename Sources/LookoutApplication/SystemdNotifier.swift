@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import GracefulStop
 import Logging
 import Monitor
 import ServiceLifecycle
@@ -66,7 +67,7 @@ struct SystemdNotification: Service {
     let logger: Logger
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
+        await cancelWhenStopping {
             while !listening() {
                 guard (try? await Task.sleep(for: .milliseconds(20))) != nil else { return }
             }

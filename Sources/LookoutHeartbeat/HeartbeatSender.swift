@@ -1,4 +1,5 @@
 import Foundation
+import GracefulStop
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -90,7 +91,7 @@ public final class HeartbeatSender: Service, Sendable {
     public func run() async throws {
         let publisher = RESPPublisher(host: configuration.host, port: configuration.port, password: configuration.password)
         // The goodbye goes out at once on graceful shutdown, not after the current interval.
-        await cancelWhenGracefulShutdown {
+        await cancelWhenStopping {
             while !Task.isCancelled {
                 do {
                     try await publisher.publish(self.payload(), on: self.configuration.heartbeatChannel)

@@ -1,3 +1,4 @@
+import GracefulStop
 import Logging
 import LookoutCore
 import Prometheus
@@ -133,7 +134,7 @@ public final class ChannelMonitor: Service, Sendable {
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
-            await cancelWhenGracefulShutdown {
+            await cancelWhenStopping {
                 await self.run(on: self.configuration.clock)
             }
             group.cancelAll()

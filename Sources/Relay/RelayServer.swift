@@ -1,3 +1,4 @@
+import GracefulStop
 import Logging
 import NIOCore
 import NIOPosix
@@ -137,7 +138,7 @@ public final class RelayServer: Service, Sendable {
 
     public func run() async throws {
         try await start()
-        try? await gracefulShutdown()
+        await waitForGracefulShutdown()
         core.logger.info("relay shutting down")
         await stop()
     }

@@ -1,3 +1,4 @@
+import GracefulStop
 import LookoutCore
 import LookoutMetrics
 import Observations
@@ -40,7 +41,7 @@ public final class RelaySeries: Service, Sendable {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
+        await cancelWhenStopping {
             while !Task.isCancelled {
                 await self.export()
                 try? await Task.sleep(for: self.interval)

@@ -72,6 +72,12 @@ package final class SQLiteConnection: @unchecked Sendable {
         handle = nil
     }
 
+    /// How long a statement waits for another connection's lock before it fails as busy (5 s
+    /// from the open).
+    package func waitWhenBusy(milliseconds: Int32) {
+        sqlite3_busy_timeout(handle, milliseconds)
+    }
+
     /// Runs one or more statements that take no parameters.
     package func execute(_ sql: String) throws {
         var message: UnsafeMutablePointer<CChar>?

@@ -1,4 +1,5 @@
 import Foundation
+import GracefulStop
 import Logging
 import LookoutCore
 import LookoutMetrics
@@ -226,7 +227,7 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
 
     public func run() async throws {
         let pool = configuration.threadPool
-        await cancelWhenGracefulShutdown {
+        await cancelWhenStopping {
             await self.flushPeriodically(on: self.configuration.clock, pool: pool)
         }
         _ = try? await pool.runIfActive {
@@ -243,8 +244,11 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
     }
 
     /// Checkpoints and closes the database, leaving one self-contained file (no -wal, no -shm).
+    /// The checkpoint waits at most a second for readers (a `lookout history` mid-query): a stop
+    /// is not held for them, the log is folded back by the next open instead.
     public func close() {
         connection.withLock { connection in
+            connection.waitWhenBusy(milliseconds: 1_000)
             do {
                 try connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             } catch {

@@ -93,7 +93,7 @@ import LookoutTestSupport
         let file = NSTemporaryDirectory() + "lookout-dashboard-rules-\(getpid()).yml"
         try rules.write(toFile: file, atomically: true, encoding: .utf8)
         defer { unlink(file) }
-        let result = try runCommand(try executable("promtool"), ["check", "rules", file])
+        let result = try await runCommand(try executable("promtool"), ["check", "rules", file])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("SUCCESS: \(targets.count) rules found"))
     }

@@ -16,7 +16,7 @@ import LookoutTestSupport
         let started = Date().timeIntervalSince1970
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
-        let alertmanager = try AlertmanagerServer(webhook: receiver.url)
+        let alertmanager = try await AlertmanagerServer(webhook: receiver.url)
         // The Redis source is a Redis Cluster, so every panel (cluster ones included) has data.
         let cluster = try await RedisCluster.start(primaries: 3)
         let redis = cluster.nodes[0]
@@ -26,7 +26,7 @@ import LookoutTestSupport
             "--redis", "redis://127.0.0.1:\(redis.port)", "--alertmanager", "http://127.0.0.1:\(alertmanager.port)", "--alert-hold", "1h",
             "--config", try Dashboards.contractsConfiguration(), "--stream", "orders.*", "--stream-interval", "1s",
         ])
-        let prometheus = try PrometheusServer(scrapePort: lookout.metricsPort, alertmanagerPort: alertmanager.port, rules: Dashboards.rulesFile)
+        let prometheus = try await PrometheusServer(scrapePort: lookout.metricsPort, alertmanagerPort: alertmanager.port, rules: Dashboards.rulesFile)
 
         // Traffic: orders (subscribed; free text, which its contract counts as violations), nobody
         // (lost) and audit (valid events), from a bounded shell loop; a consumer beating every 500 ms.

@@ -89,7 +89,7 @@ import LookoutTestSupport
         #expect(sample(metrics, #"lookout_channel_messages_total{channel="payments"}"#) == 1)
         #expect(!metrics.contains(#"lookout_channel_invalid_messages_total{channel="payments""#), "a channel with no contract is never judged")
         #expect(sample(metrics, "lookout_integrity_sources_tracked") == 2)
-        let check = try runCommand(try executable("promtool"), ["check", "metrics"], input: metrics)
+        let check = try await runCommand(try executable("promtool"), ["check", "metrics"], input: metrics)
         #expect(check.status == 0, "promtool check metrics: \(check.output)")
     }
 

@@ -200,7 +200,7 @@ import LookoutTestSupport
         let redis = try RedisServer()
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
-        let alertmanager = try AlertmanagerServer(webhook: receiver.url)
+        let alertmanager = try await AlertmanagerServer(webhook: receiver.url)
         let arguments = ["--alertmanager", "http://127.0.0.1:\(alertmanager.port)", "--alert-channel", ""]
         let (a, b) = try await pair(redis, arguments, arguments)
         var worker = try heartbeatLoop(port: redis.port, consumer: "w1")

@@ -36,7 +36,7 @@ import LookoutTestSupport
         #expect(answers["/healthz"] == 200 && answers["/readyz"] == 200, "probes need no credentials")
 
         // A real Prometheus with the token in its scrape job sees Lookout up and its series.
-        let prometheus = try PrometheusServer(scrapePort: port, alertmanagerPort: try freeLoopbackPort(), rules: Dashboards.rulesFile,
+        let prometheus = try await PrometheusServer(scrapePort: port, alertmanagerPort: try freeLoopbackPort(), rules: Dashboards.rulesFile,
                                               scrapeAuthorization: ["authorization:", "  credentials_file: \(tokenFile)"])
         let scraped = await eventually(seconds: 20) {
             (try? prometheus.query(#"up{job="lookout"} == 1"#).count) == 1

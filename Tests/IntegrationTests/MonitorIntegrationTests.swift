@@ -62,7 +62,7 @@ import LookoutTestSupport
         #expect(try await lookout.get("/healthz").status == 200)
         #expect(try await lookout.get("/readyz").status == 200)
 
-        let check = try runCommand(try executable("promtool"), ["check", "metrics"], input: metrics)
+        let check = try await runCommand(try executable("promtool"), ["check", "metrics"], input: metrics)
         #expect(check.status == 0, "promtool check metrics: \(check.output)")
         try await lookout.stop()
     }
@@ -143,9 +143,9 @@ import LookoutTestSupport
         try await lookout.stop()
     }
 
-    @Test func invalidFlagsExitWithStatus2() throws {
+    @Test func invalidFlagsExitWithStatus2() async throws {
         for arguments in [["--metrics", "nonsense"], ["--client-output-buffer-limit", "1 2"], ["--max-channels", "0"]] {
-            let result = try runCommand(try LookoutProcess.binary, ["serve"] + arguments)
+            let result = try await runCommand(try LookoutProcess.binary, ["serve"] + arguments)
             #expect(result.status == 2, "\(arguments): \(result.output)")
             #expect(result.output.contains("Error:"), "\(arguments): \(result.output)")
         }
@@ -153,19 +153,19 @@ import LookoutTestSupport
 
     /// The README says so: `lookout heartbeat` has no TLS, and refuses a `rediss://` URL with
     /// that reason rather than sending in clear what was meant to be encrypted.
-    @Test func theHeartbeatSenderRefusesATLSURLSayingWhy() throws {
-        let result = try runCommand(try LookoutProcess.binary, ["heartbeat", "--consumer", "w1", "--redis", "rediss://127.0.0.1:6380"])
+    @Test func theHeartbeatSenderRefusesATLSURLSayingWhy() async throws {
+        let result = try await runCommand(try LookoutProcess.binary, ["heartbeat", "--consumer", "w1", "--redis", "rediss://127.0.0.1:6380"])
         #expect(result.status == 2, "\(result.output)")
         #expect(result.output.contains("lookout heartbeat speaks plain TCP only"), "\(result.output)")
-        let plain = try runCommand(try LookoutProcess.binary, ["heartbeat", "--consumer", "", "--redis", "redis://127.0.0.1:6380"])
+        let plain = try await runCommand(try LookoutProcess.binary, ["heartbeat", "--consumer", "", "--redis", "redis://127.0.0.1:6380"])
         #expect(plain.status == 2 && plain.output.contains("--consumer: empty name"), "a plain URL passes on to the next check: \(plain.output)")
     }
 
     /// No open relay: beyond loopback with no password, `lookout serve` stops before it listens
     /// and says how to fix it (nothing is bound, so no traffic leaves loopback).
-    @Test func anUnprotectedRelayBeyondLoopbackIsRefused() throws {
+    @Test func anUnprotectedRelayBeyondLoopbackIsRefused() async throws {
         for address in ["0.0.0.0:0", "[::]:0", "192.0.2.10:6380"] {
-            let result = try runCommand(try LookoutProcess.binary, ["serve", "--relay", address, "--no-db"])
+            let result = try await runCommand(try LookoutProcess.binary, ["serve", "--relay", address, "--no-db"])
             #expect(result.status == 2, "\(address): \(result.output)")
             #expect(result.output.contains("protected mode: the relay would listen on"), "\(address): \(result.output)")
             #expect(result.output.contains("--relay-password") && result.output.contains("--no-protected-mode"), "\(result.output)")
@@ -181,25 +181,25 @@ import LookoutTestSupport
         return path
     }
 
-    @Test func aBadFileIsRejectedWithTheKeyAndStatus2() throws {
+    @Test func aBadFileIsRejectedWithTheKeyAndStatus2() async throws {
         let path = try write("relay:\n  max_clients: lots\n")
         defer { unlink(path) }
-        let result = try runCommand(try LookoutProcess.binary, ["serve", "--config", path])
+        let result = try await runCommand(try LookoutProcess.binary, ["serve", "--config", path])
         #expect(result.status == 2)
         #expect(result.output.contains("relay.max_clients: expected a whole number greater than 0"), "\(result.output)")
-        let missing = try runCommand(try LookoutProcess.binary, ["serve", "--config", "/nonexistent/lookout.yaml"])
+        let missing = try await runCommand(try LookoutProcess.binary, ["serve", "--config", "/nonexistent/lookout.yaml"])
         #expect(missing.status == 2)
         #expect(missing.output.contains("cannot read '/nonexistent/lookout.yaml'"))
         // What `make fuzz` found crashing the loader: a key that is a list; and bytes that are not text.
         let listKey = try write("channels:\n  ? [a, b]\n  : c\n")
         defer { unlink(listKey) }
-        let crashed = try runCommand(try LookoutProcess.binary, ["serve", "--config", listKey])
+        let crashed = try await runCommand(try LookoutProcess.binary, ["serve", "--config", listKey])
         #expect(crashed.status == 2)
         #expect(crashed.output.contains("channels: a key must be a plain name"), "\(crashed.output)")
         let binary = "/tmp/lookout-config-\(getpid())-binary.yaml"
         _ = FileManager.default.createFile(atPath: binary, contents: Data([0x72, 0x3A, 0x20, 0xFF, 0xFE, 0x0A]))
         defer { unlink(binary) }
-        let notText = try runCommand(try LookoutProcess.binary, ["serve", "--config", binary])
+        let notText = try await runCommand(try LookoutProcess.binary, ["serve", "--config", binary])
         #expect(notText.status == 2)
         #expect(notText.output.contains("is not UTF-8 text"), "\(notText.output)")
     }

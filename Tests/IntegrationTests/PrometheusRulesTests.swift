@@ -8,14 +8,14 @@ import LookoutTestSupport
     static let rules = root.appendingPathComponent("alerts.yml").path
     static let ruleTests = root.appendingPathComponent("Tests/PrometheusRules/alerts_test.yml").path
 
-    @Test func promtoolChecksTheRules() throws {
-        let result = try runCommand(try executable("promtool"), ["check", "rules", Self.rules])
+    @Test func promtoolChecksTheRules() async throws {
+        let result = try await runCommand(try executable("promtool"), ["check", "rules", Self.rules])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("SUCCESS: 22 rules found"))
     }
 
-    @Test func promtoolUnitTestsPass() throws {
-        let result = try runCommand("/bin/sh", ["-c", "cd '\(Self.root.path)/Tests/PrometheusRules' && '\(try executable("promtool"))' test rules alerts_test.yml"])
+    @Test func promtoolUnitTestsPass() async throws {
+        let result = try await runCommand("/bin/sh", ["-c", "cd '\(Self.root.path)/Tests/PrometheusRules' && '\(try executable("promtool"))' test rules alerts_test.yml"])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("SUCCESS"))
     }
@@ -38,7 +38,7 @@ import LookoutTestSupport
     }
 
     /// The README's Alertmanager inhibit rules, as a user pastes them (with a receiver added), pass amtool.
-    @Test func theReadmesInhibitRulesPassAmtool() throws {
+    @Test func theReadmesInhibitRulesPassAmtool() async throws {
         let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
         let start = try #require(readme.range(of: "# alertmanager.yml\n"))
         let block = String(readme[start.lowerBound..<(readme.range(of: "```", range: start.upperBound..<readme.endIndex)?.lowerBound ?? readme.endIndex)])
@@ -47,7 +47,7 @@ import LookoutTestSupport
         defer { unlink(path) }
         try (block.replacingOccurrences(of: "route:\n", with: "route:\n  receiver: oncall\n") + "receivers:\n  - name: oncall\n")
             .write(toFile: path, atomically: true, encoding: .utf8)
-        let result = try runCommand(try executable("amtool"), ["check-config", path])
+        let result = try await runCommand(try executable("amtool"), ["check-config", path])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("3 inhibit rules"))
     }

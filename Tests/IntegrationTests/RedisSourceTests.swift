@@ -62,7 +62,7 @@ import LookoutTestSupport
         #expect(sample(metrics, "lookout_source_up{source=\"\(source)\"}") == 1)
         #expect(sample(metrics, "lookout_channel_messages_total{channel=\"lookout:probe\"}") == nil, "probes are not traffic")
 
-        let check = try runCommand(try executable("promtool"), ["check", "metrics"], input: metrics)
+        let check = try await runCommand(try executable("promtool"), ["check", "metrics"], input: metrics)
         #expect(check.status == 0, "promtool check metrics: \(check.output)")
 
         // Redis goes away: the source goes down, Lookout keeps serving, and comes back with a recorded gap.

@@ -63,7 +63,7 @@ import LookoutTestSupport
         #expect(sample(metrics, #"lookout_channel_messages_total{channel="orders.created"}"#) == Double(perChannel))
         #expect(!metrics.contains("payments.settled"), "a channel outside the watch has no series")
         #expect(!receiver.alerts.contains { $0.labels["channel"] == "payments.settled" }, "\(receiver.alerts)")
-        let check = try runCommand(try executable("promtool"), ["check", "metrics"], input: metrics)
+        let check = try await runCommand(try executable("promtool"), ["check", "metrics"], input: metrics)
         #expect(check.status == 0, "promtool check metrics: \(check.output)")
         steady.stop()
         try await lookout.stop()

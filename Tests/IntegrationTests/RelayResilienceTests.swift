@@ -167,8 +167,8 @@ import LookoutTestSupport
         return add() ? total : nil
     }
 
-    private func keepaliveTimer(relayPort: Int) throws -> String? {
-        let listing = try runCommand(try executable("ss"), ["-tnoH", "state", "established", "( sport = :\(relayPort) )"])
+    private func keepaliveTimer(relayPort: Int) async throws -> String? {
+        let listing = try await runCommand(try executable("ss"), ["-tnoH", "state", "established", "( sport = :\(relayPort) )"])
         return listing.output.split(separator: "\n").compactMap { line in
             line.range(of: "timer:(keepalive,").map { String(line[$0.lowerBound...].prefix { $0 != ")" }) }
         }.first
@@ -219,7 +219,7 @@ import LookoutTestSupport
         let relay = try await InProcessLookout(arguments: ["--no-db", "--tcp-keepalive", "7"])
         let client = try TestConnection(port: relay.port)
         #expect(try client.call("PING") == .simpleString("PONG"))
-        let timer = try keepaliveTimer(relayPort: relay.port)
+        let timer = try await keepaliveTimer(relayPort: relay.port)
         let seconds = try #require(timer.flatMap { Self.seconds(inTimer: $0) }, "a keep-alive timer with its time left on the relay's socket: \(timer ?? "none")")
         #expect(seconds > 0 && seconds <= 7, "idle time 7 s: \(timer ?? "")")
         try await relay.stop()
@@ -227,7 +227,7 @@ import LookoutTestSupport
         let off = try await InProcessLookout(arguments: ["--no-db", "--tcp-keepalive", "0"])
         let other = try TestConnection(port: off.port)
         #expect(try other.call("PING") == .simpleString("PONG"))
-        #expect(try keepaliveTimer(relayPort: off.port) == nil, "0 turns keep-alive off, as in Redis")
+        #expect(try await keepaliveTimer(relayPort: off.port) == nil, "0 turns keep-alive off, as in Redis")
         try await off.stop()
     }
 }
@@ -237,11 +237,11 @@ import LookoutTestSupport
     /// An in-process relay's accepted sockets are not close-on-exec (NIO's accept4 sets no
     /// SOCK_CLOEXEC): a child that inherited one would keep the connection open after the relay
     /// closed it. Every server a test spawns starts with its standard streams only.
-    @Test func aChildInheritsOnlyItsStandardStreams() throws {
+    @Test func aChildInheritsOnlyItsStandardStreams() async throws {
         let inheritable = open("/dev/null", O_RDONLY)  // no O_CLOEXEC, like an accepted socket
         defer { close(inheritable) }
         #expect(inheritable > 2)
-        let result = try runCommand("/bin/sh", ["-c", "ls /proc/$$/fd"])
+        let result = try await runCommand("/bin/sh", ["-c", "ls /proc/$$/fd"])
         let descriptors = Set(result.output.split(whereSeparator: \.isWhitespace).compactMap { Int32($0) })
         #expect(!descriptors.contains(inheritable), "the child holds descriptor \(inheritable): \(descriptors.sorted())")
         #expect(descriptors.isSuperset(of: [0, 1, 2]))

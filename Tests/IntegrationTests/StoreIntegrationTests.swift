@@ -129,13 +129,13 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
         let before = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
         let bytes = FileManager.default.contents(atPath: copy)
         let binary = try LookoutProcess.binary
-        let (status, output) = try runCommand(binary, ["history", "orders", "--db", copy, "--since", "10m", "--format", "csv"])
+        let (status, output) = try await runCommand(binary, ["history", "orders", "--db", copy, "--since", "10m", "--format", "csv"])
         #expect(status == 0)
         let total = output.split(separator: "\r\n").dropFirst().compactMap { $0.split(separator: ",").dropFirst(2).first.flatMap { Int($0) } }.reduce(0, +)
         #expect(total == 25, "\(output)")
         for command in [["channels"], ["consumers"], ["alerts"]] {
             for format in ["table", "json", "csv"] {
-                #expect(try runCommand(binary, command + ["--db", copy, "--format", format]).status == 0)
+                #expect(try await runCommand(binary, command + ["--db", copy, "--format", format]).status == 0)
             }
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == before, "no -wal or -shm left behind")
@@ -145,13 +145,13 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
     @Test func jsonGoesThroughJqAndCSVThroughSQLiteImport() async throws {
         let directory = try await Self.recordedDatabase()
         let binary = try LookoutProcess.binary
-        let (_, json) = try runCommand(binary, ["channels", "--db", directory.database, "--since", "10m", "--format", "json"])
-        let jq = try runCommand(try executable("jq"), ["-r", #".[] | select(.channel == "orders") | .messages"#], input: json)
+        let (_, json) = try await runCommand(binary, ["channels", "--db", directory.database, "--since", "10m", "--format", "json"])
+        let jq = try await runCommand(try executable("jq"), ["-r", #".[] | select(.channel == "orders") | .messages"#], input: json)
         #expect(jq.status == 0 && jq.output.trimmingCharacters(in: .whitespacesAndNewlines) == "25", "jq: \(jq.output)")
         let csvFile = directory.path + "/history.csv"
-        let (_, csv) = try runCommand(binary, ["history", "orders", "--db", directory.database, "--since", "10m", "--step", "10s", "--format", "csv"])
+        let (_, csv) = try await runCommand(binary, ["history", "orders", "--db", directory.database, "--since", "10m", "--step", "10s", "--format", "csv"])
         try csv.write(toFile: csvFile, atomically: true, encoding: .utf8)
-        let imported = try runCommand(try executable("sqlite3"), [":memory:", ".import --csv \(csvFile) h", "SELECT SUM(messages) FROM h"])
+        let imported = try await runCommand(try executable("sqlite3"), [":memory:", ".import --csv \(csvFile) h", "SELECT SUM(messages) FROM h"])
         #expect(imported.status == 0 && imported.output.trimmingCharacters(in: .whitespacesAndNewlines) == "25", "sqlite3: \(imported.output)")
     }
 
@@ -164,7 +164,7 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
     ])
     func badQuestionsGetOneLineAndAStatus(arguments: [String], status: Int32, message: String) async throws {
         let directory = try await Self.recordedDatabase()
-        let (exit, output) = try runCommand(try LookoutProcess.binary, arguments + ["--db", directory.database])
+        let (exit, output) = try await runCommand(try LookoutProcess.binary, arguments + ["--db", directory.database])
         #expect(exit == status)
         #expect(output == message + "\n")
     }
@@ -172,7 +172,7 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
     @Test func aMissingDatabaseIsAnErrorAndIsNotCreated() async throws {
         let directory = DatabaseDirectory()
         let missing = directory.path + "/none.db"
-        let (status, output) = try runCommand(try LookoutProcess.binary, ["channels", "--db", missing])
+        let (status, output) = try await runCommand(try LookoutProcess.binary, ["channels", "--db", missing])
         #expect(status == 1)
         #expect(output == "lookout: no database at '\(missing)' (is lookout serve writing elsewhere? use --db PATH)\n")
         #expect(!FileManager.default.fileExists(atPath: missing))
@@ -181,11 +181,11 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
     @Test func serveRefusesAnUnwritableOrCorruptDatabase() async throws {
         let directory = DatabaseDirectory()
         let binary = try LookoutProcess.binary
-        let unwritable = try runCommand(binary, ["serve", "--relay", "127.0.0.1:\(try freeLoopbackPort())", "--db", "/proc/nowhere/lookout.db"])
+        let unwritable = try await runCommand(binary, ["serve", "--relay", "127.0.0.1:\(try freeLoopbackPort())", "--db", "/proc/nowhere/lookout.db"])
         #expect(unwritable.status == 2)
         #expect(unwritable.output == "lookout: cannot open database '/proc/nowhere/lookout.db': unable to open database file\n")
         try Data(repeating: 0x42, count: 4096).write(to: URL(fileURLWithPath: directory.database))
-        let corrupt = try runCommand(binary, ["serve", "--relay", "127.0.0.1:\(try freeLoopbackPort())", "--db", directory.database])
+        let corrupt = try await runCommand(binary, ["serve", "--relay", "127.0.0.1:\(try freeLoopbackPort())", "--db", directory.database])
         #expect(corrupt.status == 2)
         #expect(corrupt.output == "lookout: cannot open database '\(directory.database)': file is not a database\n")
     }

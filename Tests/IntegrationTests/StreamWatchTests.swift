@@ -256,11 +256,11 @@ import LookoutTestSupport
         try await lookout.stop()
     }
 
-    @Test func aStreamsGlobThatIsNotOneIsAKeyedError() throws {
-        let result = try runCommand(try LookoutProcess.binary, ["serve", "--no-relay", "--redis", "redis://127.0.0.1:1", "--stream", "orders[", "--no-db"])
+    @Test func aStreamsGlobThatIsNotOneIsAKeyedError() async throws {
+        let result = try await runCommand(try LookoutProcess.binary, ["serve", "--no-relay", "--redis", "redis://127.0.0.1:1", "--stream", "orders[", "--no-db"])
         #expect(result.status == 2)
         #expect(result.output.contains("--stream"), "\(result.output)")
-        let relayOnly = try runCommand(try LookoutProcess.binary, ["serve", "--stream", "orders", "--no-db"])
+        let relayOnly = try await runCommand(try LookoutProcess.binary, ["serve", "--stream", "orders", "--no-db"])
         #expect(relayOnly.status == 2)
         #expect(relayOnly.output.contains("streams are read from Redis"), "\(relayOnly.output)")
     }

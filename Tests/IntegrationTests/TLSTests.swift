@@ -52,21 +52,21 @@ extension RedisConnection: @unchecked Sendable {}
             blockingEventually(seconds: 15) { (try? admin.call("PUBSUB", "NUMSUB", "orders.tls").elements?.last) == .integer(1) }
         }
         #expect(subscribed != nil, "redis-cli --tls subscribed: \(subscriber.output())")
-        let published = try runCommand(cli, tlsArguments + ["publish", "orders.tls", "over-tls"])
+        let published = try await runCommand(cli, tlsArguments + ["publish", "orders.tls", "over-tls"])
         #expect(published.status == 0 && published.output == "1\n", "\(published.output)")
         let delivered = try await offThePool { blockingEventually(seconds: 10) { subscriber.output().contains("message\norders.tls\nover-tls") } }
         #expect(delivered != nil, "\(subscriber.output())")
 
         // Without a client certificate the relay refuses (tls-auth-clients yes, the default with a CA).
-        let anonymous = try runCommand(cli, ["--tls", "--cacert", authority.caPath, "-p", "\(tlsPort)", "ping"])
+        let anonymous = try await runCommand(cli, ["--tls", "--cacert", authority.caPath, "-p", "\(tlsPort)", "ping"])
         #expect(!anonymous.output.contains("PONG"), "\(anonymous.output)")
         // redis-cli only sees the connection closed (TLS 1.3 refuses after the handshake); the
         // alert itself names the reason.
-        let bare = try runCommand(try executable("openssl"), ["s_client", "-connect", "127.0.0.1:\(tlsPort)", "-CAfile", authority.caPath, "-quiet"],
+        let bare = try await runCommand(try executable("openssl"), ["s_client", "-connect", "127.0.0.1:\(tlsPort)", "-CAfile", authority.caPath, "-quiet"],
                                   input: "PING\r\n")
         #expect(bare.output.contains("alert certificate required"), "refused for its missing certificate: \(bare.output)")
         #expect(!bare.output.contains("+PONG"), "\(bare.output)")
-        let stillServing = try runCommand(cli, tlsArguments + ["ping"])
+        let stillServing = try await runCommand(cli, tlsArguments + ["ping"])
         #expect(stillServing.output == "PONG\n", "the relay still serves clients with a certificate: \(stillServing.output)")
 
         // redis-py with ssl=True: publish to a subscriber of its own, and read the message back.
@@ -82,7 +82,7 @@ extension RedisConnection: @unchecked Sendable {}
             print("received", m["channel"].decode(), m["data"].decode())
             print("ping", r.ping())
             """
-        let python = try runCommand("/usr/bin/python3", ["-c", script, "\(tlsPort)", authority.caPath, client.certificate, client.key])
+        let python = try await runCommand("/usr/bin/python3", ["-c", script, "\(tlsPort)", authority.caPath, client.certificate, client.key])
         #expect(python.status == 0, "\(python.output)")
         #expect(python.output == "receivers 1\nreceived orders.py from-python\nping True\n", "\(python.output)")
 
@@ -277,8 +277,8 @@ extension RedisConnection: @unchecked Sendable {}
 
     /// The README's word: the CLI's heartbeat sender speaks plain TCP only and refuses `rediss://`
     /// saying so, before it connects anywhere.
-    @Test func lookoutHeartbeatRefusesRedissSayingItSpeaksPlainTCPOnly() throws {
-        let result = try runCommand(try LookoutProcess.binary, ["heartbeat", "--consumer", "w1", "--redis", "rediss://127.0.0.1:1"])
+    @Test func lookoutHeartbeatRefusesRedissSayingItSpeaksPlainTCPOnly() async throws {
+        let result = try await runCommand(try LookoutProcess.binary, ["heartbeat", "--consumer", "w1", "--redis", "rediss://127.0.0.1:1"])
         #expect(result.status == 2, "a usage error: \(result.output)")
         #expect(result.output.contains("lookout heartbeat speaks plain TCP only"), "\(result.output)")
     }

@@ -60,7 +60,7 @@ import Testing
 
     /// Our validator against Python's `jsonschema` (Draft202012Validator, Debian's
     /// python3-jsonschema) on generated documents: every verdict must agree.
-    @Test func agreesWithPythonJsonschemaOnGeneratedDocuments() throws {
+    @Test func agreesWithPythonJsonschemaOnGeneratedDocuments() async throws {
         let schemas = [
             #"{"type":"object","properties":{"a":{"type":"integer","minimum":0,"maximum":3},"b":{"type":"string","minLength":1,"maxLength":2}},"required":["a"]}"#,
             #"{"type":["string","null"],"pattern":"^a+b?$"}"#,
@@ -100,7 +100,7 @@ import Testing
             cases = json.load(open(sys.argv[1]))
             print(json.dumps([[Draft202012Validator(c["schema"]).is_valid(i) for i in c["instances"]] for c in cases]))
             """
-        let python = try runCommand("/usr/bin/python3", ["-c", script, path])
+        let python = try await runCommand("/usr/bin/python3", ["-c", script, path])
         #expect(python.status == 0, "python3-jsonschema (make test installs it): \(python.output.prefix(500))")
         guard python.status == 0 else { return }
         let theirs = try #require(try JSONSerialization.jsonObject(with: Data(python.output.utf8)) as? [[Bool]])

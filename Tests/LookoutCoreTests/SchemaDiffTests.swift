@@ -67,7 +67,7 @@ import Testing
         }
     }
 
-    @Test func witnessesAreConfirmedByPythonJSONSchema() throws {
+    @Test func witnessesAreConfirmedByPythonJSONSchema() async throws {
         let pairs = [
             (#"{"type": "object", "properties": {"total": {"type": "number", "minimum": 0}}, "required": ["total"], "additionalProperties": false}"#,
              #"{"type": "object", "properties": {"total": {"type": ["number", "string"]}, "note": {"type": "string", "maxLength": 3}}, "required": ["total"], "additionalProperties": false}"#),
@@ -93,7 +93,7 @@ import Testing
             from jsonschema import Draft202012Validator
             print(json.dumps([Draft202012Validator(c["schema"]).is_valid(c["instance"]) for c in json.load(open(sys.argv[1]))]))
             """
-        let python = try runCommand("/usr/bin/python3", ["-c", script, path])
+        let python = try await runCommand("/usr/bin/python3", ["-c", script, path])
         #expect(python.status == 0, "python3-jsonschema (make test installs it): \(python.output.prefix(500))")
         let verdicts = try #require(try JSONSerialization.jsonObject(with: Data(python.output.utf8)) as? [Bool])
         #expect(verdicts == checks.map(\.valid), "\(checks.map(\.instance))")

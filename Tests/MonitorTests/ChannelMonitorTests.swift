@@ -187,7 +187,7 @@ import Testing
     /// detectors keep being evaluated. Judged up to what was taken in, nobody leaves `up`; the lag
     /// shows in `lookout_monitor_lag_seconds`, and `LookoutMonitorBehind` in alerts.yml, run by
     /// promtool over the lag as it was exported, fires and resolves.
-    @Test func aMonitorHeldBackJudgesNobodyPastWhatItTookIn() throws {
+    @Test func aMonitorHeldBackJudgesNobodyPastWhatItTookIn() async throws {
         let start = 1_800_000_000.0
         let wall = WallClock(start)
         let reports = Reports()
@@ -255,7 +255,7 @@ import Testing
             """
         let file = directory.appendingPathComponent("lag_test.yml")
         try test.write(to: file, atomically: true, encoding: .utf8)
-        let result = try runCommand(try executable("promtool"), ["test", "rules", file.path])
+        let result = try await runCommand(try executable("promtool"), ["test", "rules", file.path])
         #expect(result.status == 0, "\(result.output)")
     }
 

@@ -123,14 +123,14 @@ extension ChildProcess {
         }
     }
 
-    /// Waits up to `seconds` until this process listens on `port`; throws with its output when
-    /// it exits first or never does.
-    package func waitUntilListening(on port: Int, seconds: Double = 10) throws {
+    /// Waits up to `seconds` until this process listens on `port`, holding no thread while it
+    /// waits; throws with its output when it exits first or never does.
+    package func waitUntilListening(on port: Int, seconds: Double = 10) async throws {
         let deadline = TestConnection.now() + seconds
         while TestConnection.now() < deadline {
             if isListening(on: port) { return }
             guard isRunning else { break }
-            usleep(20_000)
+            try await Task.sleep(for: .milliseconds(20))
         }
         throw TestFailure("\(name) is not listening on port \(port): \(output().suffix(300))")
     }
@@ -141,13 +141,13 @@ extension ChildProcess {
 /// the port to another process exits at once (and the next port is tried); one that is still
 /// starting is waited for, up to a minute: Prometheus, starting beside the whole suite on two
 /// cores, has taken more than ten seconds to listen, and starting it afresh only began again.
-package func startOnFreePort(_ launch: (Int) throws -> ChildProcess) throws -> (port: Int, child: ChildProcess) {
+package func startOnFreePort(_ launch: (Int) throws -> ChildProcess) async throws -> (port: Int, child: ChildProcess) {
     var lastError: (any Error)?
     for _ in 0..<5 {
         let port = try freeLoopbackPort()
         let child = try launch(port)
         do {
-            try child.waitUntilListening(on: port, seconds: 60)
+            try await child.waitUntilListening(on: port, seconds: 60)
             return (port, child)
         } catch {
             child.stop()

@@ -13,7 +13,7 @@ final class PrometheusServer {
 
     /// - Parameter scrapeAuthorization: the scrape job's credentials, as YAML lines of the job
     ///   (`authorization:` or `basic_auth:`), for a Lookout started with `--metrics-auth`.
-    init(scrapePort: Int, alertmanagerPort: Int, rules: String, scrapeAuthorization: [String] = []) throws {
+    init(scrapePort: Int, alertmanagerPort: Int, rules: String, scrapeAuthorization: [String] = []) async throws {
         directory = NSTemporaryDirectory() + "lookout-prometheus-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let configuration = """
@@ -32,7 +32,7 @@ final class PrometheusServer {
             """ + scrapeAuthorization.map { "\n    " + $0 }.joined()
         try configuration.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
         let directory = directory
-        (port, child) = try startOnFreePort { port in
+        (port, child) = try await startOnFreePort { port in
             try ChildProcess(try executable("prometheus"), [
                 "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
                 "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn",
@@ -78,7 +78,7 @@ final class AlertmanagerServer {
     let child: ChildProcess
     private let directory: String
 
-    init(webhook: String) throws {
+    init(webhook: String) async throws {
         directory = NSTemporaryDirectory() + "lookout-alertmanager-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let configuration = """
@@ -96,7 +96,7 @@ final class AlertmanagerServer {
             """
         try configuration.write(toFile: directory + "/alertmanager.yml", atomically: true, encoding: .utf8)
         let directory = directory
-        (port, child) = try startOnFreePort { port in
+        (port, child) = try await startOnFreePort { port in
             try ChildProcess(try executable("prometheus-alertmanager"), [
                 "--config.file=\(directory)/alertmanager.yml", "--storage.path=\(directory)/data",
                 "--web.listen-address=127.0.0.1:\(port)", "--cluster.listen-address=", "--log.level=warn",
