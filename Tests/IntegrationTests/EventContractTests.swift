@@ -100,8 +100,8 @@ import LookoutTestSupport
         var violations: [[String: Any]] = []
         var orders: [String: Any] = [:]
         let recorded = await eventually(seconds: 15) {
-            let listed = try? await offThePool { try runCommand(binary, ["violations", "--db", database, "--format", "json"]).output }
-            let channels = try? await offThePool { try runCommand(binary, ["channels", "--db", database, "--format", "json", "--since", "10m"]).output }
+            let listed = try? await runCommand(binary, ["violations", "--db", database, "--format", "json"]).output
+            let channels = try? await runCommand(binary, ["channels", "--db", database, "--format", "json", "--since", "10m"]).output
             violations = (try? JSONSerialization.jsonObject(with: Data((listed ?? "").utf8))) as? [[String: Any]] ?? []
             let rows = (try? JSONSerialization.jsonObject(with: Data((channels ?? "").utf8))) as? [[String: Any]] ?? []
             orders = rows.first { $0["channel"] as? String == "orders.created" } ?? [:]
@@ -113,10 +113,10 @@ import LookoutTestSupport
         #expect(schema?["pointer"] as? String == "/data/amount" && schema?["id"] as? String == "a-bad" && schema?["source"] as? String == "/shop/a")
         #expect((schema?["payload"] as? String)?.contains(#""amount":-3"#) == true)
         #expect(orders["invalid"] as? Int == 4 && orders["duplicates"] as? Int == 3, "\(orders)")
-        let payments = try await offThePool { try runCommand(binary, ["violations", "payments", "--db", database, "--format", "json"]).output }
+        let payments = try await runCommand(binary, ["violations", "payments", "--db", database, "--format", "json"]).output
         let paymentRows = (try? JSONSerialization.jsonObject(with: Data(payments.utf8))) as? [Any]
         #expect(paymentRows?.isEmpty == true, "no violation on a channel without a contract: \(payments)")
-        let table = try await offThePool { try runCommand(binary, ["violations", "orders.created", "--db", database, "--reason", "wrong_type"]) }
+        let table = try await runCommand(binary, ["violations", "orders.created", "--db", database, "--reason", "wrong_type"])
         #expect(table.status == 0 && table.output.split(separator: "\n").count == 2 && table.output.contains("wrong_type"), "\(table.output)")
     }
 

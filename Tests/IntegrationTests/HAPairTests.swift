@@ -97,7 +97,7 @@ import LookoutTestSupport
         let status = try b.get("/api/v1/notifications").body
         #expect(status.contains(#""notifies" : false"#) && status.contains(#""holder" : "a""#), "\(status)")
         let standBy = "sent by a (group pair, fencing token 1); this instance (b) stands by"
-        let frame = try await offThePool { try runCommand(try LookoutProcess.binary, ["top", "--once", "--url", "http://127.0.0.1:\(b.metricsPort)"]) }
+        let frame = try await runCommand(try LookoutProcess.binary, ["top", "--once", "--url", "http://127.0.0.1:\(b.metricsPort)"])
         #expect(frame.output.contains("notifications: " + standBy), "lookout top says who notifies: \(frame.output)")
         let page = try await offThePool { try StatusPageTests.chromium(["--dump-dom"], url: "http://127.0.0.1:\(b.metricsPort)/") }
         #expect(page.contains("notifications " + standBy), "so does the status page")

@@ -119,7 +119,7 @@ import LookoutTestSupport
         let url = "http://127.0.0.1:\(lookout.metricsPort)"
         var frame = ""
         let shown = try await eventually {
-            frame = try await offThePool { try runCommand(try LookoutProcess.binary, ["top", "--once", "--url", url]).output }
+            frame = try await runCommand(try LookoutProcess.binary, ["top", "--once", "--url", url]).output
             return frame.contains("top-1") && frame.contains("invoices")
         }
         #expect(shown != nil, "\(frame)")
@@ -127,7 +127,7 @@ import LookoutTestSupport
         #expect(frame.contains("sources: relay up"))
         #expect(!frame.contains("\u{1B}"), "no colours when standard output is not a terminal")
         try await lookout.stop()
-        let gone = try await offThePool { try runCommand(try LookoutProcess.binary, ["top", "--once", "--url", url]) }
+        let gone = try await runCommand(try LookoutProcess.binary, ["top", "--once", "--url", url])
         #expect(gone.status == 1)
         #expect(gone.output.contains("cannot reach Lookout at \(url)"))
     }

@@ -89,11 +89,11 @@ import LookoutTestSupport
         let slow = try #require(groups.first { $0.group == "slow" })
         #expect(slow.lag == 900 && slow.pending == 10 && slow.poison == 1)
         let url = "http://127.0.0.1:\(lookout.metricsPort)"
-        let csv = try await offThePool { try runCommand(try LookoutProcess.binary, ["streams", "orders", "--group", "slow", "--format", "csv", "--url", url]) }
+        let csv = try await runCommand(try LookoutProcess.binary, ["streams", "orders", "--group", "slow", "--format", "csv", "--url", url])
         #expect(csv.status == 0, "\(csv.output)")
         let lines = csv.output.split(whereSeparator: \.isNewline).filter { !$0.allSatisfy(\.isWhitespace) }
         #expect(lines.count == 2 && lines.last?.hasPrefix("\(source),orders,slow,1000,2,10,900,") == true, "\(csv.output)")
-        let table = try await offThePool { try runCommand(try LookoutProcess.binary, ["streams", "--url", url]) }
+        let table = try await runCommand(try LookoutProcess.binary, ["streams", "--url", url])
         #expect(table.output.hasPrefix("STREAM") && table.output.contains("orders"), "\(table.output)")
 
         // Trimmed while the slow group has 900 unread: 800 of them are gone before it read them.
@@ -141,17 +141,15 @@ import LookoutTestSupport
 
         // The group's figures were kept: `lookout history` reads them from the store.
         let database = try #require(lookout.databasePath)
-        let history = try await offThePool {
-            try runCommand(try LookoutProcess.binary, ["history", "orders", "--stream-group", "slow", "--db", database, "--since", "10m", "--step", "1m",
-                                                      "--format", "json"])
-        }
+        let history = try await runCommand(try LookoutProcess.binary, ["history", "orders", "--stream-group", "slow", "--db", database, "--since", "10m",
+                                                                       "--step", "1m", "--format", "json"])
         #expect(history.status == 0, "\(history.output)")
         let steps = try #require(try JSONSerialization.jsonObject(with: Data(history.output.utf8)) as? [[String: Any]], "\(history.output)")
         #expect(steps.compactMap { $0["lost_unread"] as? Int }.reduce(0, +) == 801, "every entry lost, once: \(history.output)")
         #expect(steps.compactMap { $0["lag"] as? Int }.max() == 900)
         #expect(steps.compactMap { $0["poison"] as? Int }.max() == 1)
         #expect(steps.compactMap { $0["dead_consumers"] as? Int }.max() == 1)
-        let unknown = try await offThePool { try runCommand(try LookoutProcess.binary, ["history", "orders", "--stream-group", "nobody", "--db", database]) }
+        let unknown = try await runCommand(try LookoutProcess.binary, ["history", "orders", "--stream-group", "nobody", "--db", database])
         #expect(unknown.status != 0 && unknown.output.contains("no recorded group 'nobody'"), "\(unknown.output)")
     }
 
