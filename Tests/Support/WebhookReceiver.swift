@@ -44,8 +44,7 @@ package final class WebhookReceiver: Sendable {
     /// success (delivered), its status, alertname, consumer and fencing token (an HA pair's).
     package var deliveries: [(accepted: Bool, status: String, name: String, consumer: String, fencingToken: Int?)] {
         log.all.flatMap { entry in
-            let body = (try? JSONSerialization.jsonObject(with: entry.body)) as? [String: Any] ?? [:]
-            return (body["alerts"] as? [[String: Any]] ?? []).map { alert in
+            Self.alerts(in: entry.body).map { alert in
                 let labels = alert["labels"] as? [String: String] ?? [:]
                 return ((200..<300).contains(entry.status.code), alert["status"] as? String ?? "", labels["alertname"] ?? "", labels["consumer"] ?? "",
                         alert["fencingToken"] as? Int)
@@ -56,8 +55,7 @@ package final class WebhookReceiver: Sendable {
     /// (status, alertname, consumer, all labels) of every alert received so far, in arrival order.
     package var alerts: [(status: String, name: String, consumer: String, labels: [String: String])] {
         bodies.flatMap { data in
-            let body = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-            return (body["alerts"] as? [[String: Any]] ?? []).map { alert in
+            Self.alerts(in: data).map { alert in
                 let labels = alert["labels"] as? [String: String] ?? [:]
                 return (alert["status"] as? String ?? "", labels["alertname"] ?? "", labels["consumer"] ?? "", labels)
             }
@@ -70,11 +68,16 @@ package final class WebhookReceiver: Sendable {
     package func firstArrival(status: String, name: String, acceptedOnly: Bool = false) -> Double? {
         log.all.first { entry in
             guard !acceptedOnly || (200..<300).contains(entry.status.code) else { return false }
-            let body = (try? JSONSerialization.jsonObject(with: entry.body)) as? [String: Any] ?? [:]
-            return (body["alerts"] as? [[String: Any]] ?? []).contains { alert in
+            return Self.alerts(in: entry.body).contains { alert in
                 alert["status"] as? String == status && (alert["labels"] as? [String: String])?["alertname"] == name
             }
         }?.receivedAt
+    }
+
+    /// The alerts of one webhook body (Alertmanager's format), none when it is not one.
+    private static func alerts(in body: Data) -> [[String: Any]] {
+        let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:]
+        return object["alerts"] as? [[String: Any]] ?? []
     }
 
     package func stop() {
