@@ -8,7 +8,7 @@ import Reports
 import Store
 
 /// The JSON API under `/api/v1`, read-only: what the monitor sees now (channels, consumers,
-/// sources) and what the store recorded (a channel's history, a consumer's state changes,
+/// sources), the contracts it checks, and what the store recorded (a channel's history, a consumer's state changes,
 /// alerts). Objects carry the same fields as the CLI's JSON. Unknown names answer 404, bad
 /// parameters 400, history without a database 503, each as `{"error": …}`.
 enum API {
@@ -55,6 +55,9 @@ enum API {
         }
         router.get("/api/v1/streams") { _, _ -> Response in
             json(Reports.streams(dependencies.streams(), format: .json, style: style(dependencies)))
+        }
+        router.get("/api/v1/contracts") { _, _ -> Response in
+            json(Reports.contracts(dependencies.contracts))
         }
         router.get("/api/v1/notifications") { _, _ -> Response in
             json(Reports.notifications(dependencies.notifications()))

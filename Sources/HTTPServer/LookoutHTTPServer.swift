@@ -23,6 +23,8 @@ public enum LookoutHTTPServer {
         public var credentials: HTTPCredentials?
         /// Who sends Lookout's notifications (an HA group's lease holder, or this instance alone).
         public var notifications: @Sendable () -> NotificationStatus = { NotificationStatus() }
+        /// The event contracts checked (read once at start).
+        public var contracts = ContractSet([])
         /// Redis Streams consumer groups as last polled (none without `streams.match`).
         public var streams: @Sendable () -> [StreamGroupStatus] = { [] }
 

@@ -83,6 +83,12 @@ public final class LookoutApplication: Service, Sendable {
         }
         let queue = ObservationQueue()
         let contracts = files.contracts
+        for contract in contracts.contracts {
+            logger.info("event contract", metadata: [
+                "channels": "\(contract.channels)", "format": "\(contract.format.rawValue)", "from": "\(contract.origin)",
+                "types": "\(contract.schemas.keys.sorted().joined(separator: ", "))",
+            ])
+        }
         let events = contracts.isEmpty ? nil : EventHandOver(contracts: contracts, queue: queue)
         let metrics = MonitorMetrics(version: LookoutVersion.current, commit: commit, consumerSeries: configuration.consumerSeries)
         self.metrics = metrics
@@ -199,6 +205,7 @@ public final class LookoutApplication: Service, Sendable {
         }
         var httpDependencies = LookoutHTTPServer.Dependencies(metrics: metrics, monitor: monitor, storePath: configuration.storePath)
         httpDependencies.credentials = credentials
+        httpDependencies.contracts = contracts
         if let leadership { httpDependencies.notifications = { leadership.status } }
         if !streamWatches.isEmpty { httpDependencies.streams = { [streamWatches] in streamWatches.flatMap(\.groups) } }
         let http = LookoutHTTPServer.application(
@@ -248,9 +255,11 @@ public final class LookoutApplication: Service, Sendable {
     /// Reads every file `configuration` names, as ``init(configuration:shutdownTimeout:cancellationLimit:logger:eventLoopGroup:threadPool:commit:systemd:)``
     /// does, and checks that the database could be written, without opening or starting
     /// anything (`lookout config check`).
+    /// - Returns: the event contracts read (an AsyncAPI document gives one per channel).
     /// - Throws: the error `lookout serve` would stop with.
-    public static func checkFiles(_ configuration: ServeConfiguration) throws {
-        _ = try ConfigurationFiles(reading: configuration)
+    @discardableResult
+    public static func checkFiles(_ configuration: ServeConfiguration) throws -> ContractSet {
+        let files = try ConfigurationFiles(reading: configuration)
         if let path = configuration.storePath {
             let existing = FileManager.default.fileExists(atPath: path)
             let directory = (path as NSString).deletingLastPathComponent
@@ -260,6 +269,7 @@ public final class LookoutApplication: Service, Sendable {
                 throw StoreOpenError(path: path, reason: existing ? "the file is not writable" : "its directory does not exist or is not writable")
             }
         }
+        return files.contracts
     }
 
     /// The bus notifier: through the relay in process, else on the first Redis source.

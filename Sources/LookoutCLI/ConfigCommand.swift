@@ -54,14 +54,15 @@ struct ConfigCommand: ParsableCommand {
             } catch {
                 throw ValidationError(error.description)
             }
+            let contracts: ContractSet
             do {
-                try LookoutApplication.checkFiles(settings)
+                contracts = try LookoutApplication.checkFiles(settings)
             } catch {
                 throw CommandFailure("\(error)", status: Lookout.invalidConfigurationStatus)
             }
             if print { Swift.print(ConfigurationDocument(settings).render(), terminator: "") }
             let mode = settings.relayEnabled ? "broker (relay on \(settings.relay.host):\(settings.relay.port))" : "sidecar"
-            FileHandle.standardError.write(Data("lookout: \(file) is valid: \(mode), \(settings.redis.count) Redis source(s), \(settings.contracts.count) contract(s)\n".utf8))
+            FileHandle.standardError.write(Data("lookout: \(file) is valid: \(mode), \(settings.redis.count) Redis source(s), \(contracts.contracts.count) contract(s)\n".utf8))
         }
     }
 }

@@ -43,9 +43,10 @@ extension ServeConfiguration {
     /// `contracts`.
     fileprivate mutating func readContracts(_ items: [Node]) throws(ConfigurationError) {
         contracts = try items.map { (node) throws(ConfigurationError) in try node.contract() }
-        if let (first, second) = ContractSet.firstOverlap(contracts.map(\.channels)) {
-            throw ConfigurationError(key: "contracts[\(second)].channels",
-                                     reason: "'\(contracts[second].channels)' and contracts[\(first)]'s '\(contracts[first].channels)' can match the same channel: give each channel one contract")
+        let written = contracts.indices.compactMap { index in contracts[index].setting.map { (index, $0.channels) } }
+        if let (first, second) = ContractSet.firstOverlap(written.map(\.1)) {
+            throw ConfigurationError(key: "contracts[\(written[second].0)].channels",
+                                     reason: "'\(written[second].1)' and contracts[\(written[first].0)]'s '\(written[first].1)' can match the same channel: give each channel one contract")
         }
     }
 
@@ -267,7 +268,7 @@ extension ServeConfiguration {
     /// The YAML tree as plain values (`[String: Any]`, `[Any]`, `String`, `Int`, `Double`,
     /// `Bool`, ``YAMLNull``), built here rather than by Yams's constructor, which traps on a
     /// key that is not a scalar.
-    private static func plain(_ node: Yams.Node, key: String, budget: inout Int) throws(ConfigurationError) -> Any {
+    static func plain(_ node: Yams.Node, key: String, budget: inout Int) throws(ConfigurationError) -> Any {
         budget -= 1
         guard budget >= 0 else {
             throw ConfigurationError(key: "(file)", reason: "more than \(maxDocumentValues) values (aliases expanded): not a Lookout configuration")

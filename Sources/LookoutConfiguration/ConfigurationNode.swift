@@ -142,10 +142,17 @@ struct Node {
         return text
     }
 
-    /// One of `contracts`: channels, format, fields, schemas, require_schema, sequence, duplicates.
-    func contract() throws(ConfigurationError) -> ContractSetting {
+    /// One of `contracts`: channels, format, fields, schemas, require_schema, sequence,
+    /// duplicates; or `asyncapi` alone.
+    func contract() throws(ConfigurationError) -> ContractSource {
         let entry = try map()
-        try entry.allowOnly(ServeConfiguration.allowedKeys(under: "contracts[]"))
+        if let document = entry.optional("asyncapi") {
+            try entry.allowOnly(["asyncapi"])
+            let path = try document.string()
+            guard !path.isEmpty else { throw document.fail("must be the path of an AsyncAPI document (YAML or JSON)") }
+            return .asyncAPI(path)
+        }
+        try entry.allowOnly(ServeConfiguration.allowedKeys(under: "contracts[]").subtracting(["asyncapi"]))
         let channelsNode = try entry.required("channels")
         let channels = try channelsNode.string()
         guard !channels.isEmpty else { throw channelsNode.fail("must be a channel glob such as orders.*") }
@@ -185,7 +192,7 @@ struct Node {
             guard setting.fields.id != nil else { throw window.fail("needs the field that carries the event id (fields.id)") }
             setting.duplicates = seconds
         }
-        return setting
+        return .schemas(setting)
     }
 
     func redisURL() throws(ConfigurationError) -> RedisURL {

@@ -75,8 +75,8 @@ public struct ServeConfiguration: Sendable {
     public var demo = false
     /// Whether the monitor watches the embedded relay; off only to measure what watching costs.
     public var observeRelay = true
-    /// Event contracts, each for the channels its glob matches (schema files not read yet).
-    public var contracts: [ContractSetting] = []
+    /// Event contracts, each for the channels its glob matches, or AsyncAPI documents (files not read yet).
+    public var contracts: [ContractSource] = []
 
     public init() {}
 
@@ -141,7 +141,21 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
     public var description: String { "\(key): \(reason)" }
 }
 
-/// One `contracts:` entry as configured: the checks, and the schema files (read at start).
+/// One `contracts:` entry: a contract written for Lookout, or an AsyncAPI document whose
+/// channels are contracts.
+public enum ContractSource: Sendable, Hashable {
+    case schemas(ContractSetting)
+    /// The document's path (relative to the configuration file until resolved).
+    case asyncAPI(String)
+
+    /// The contract written for Lookout, if this is one.
+    public var setting: ContractSetting? {
+        if case .schemas(let setting) = self { return setting }
+        return nil
+    }
+}
+
+/// One `contracts:` entry written for Lookout: the checks, and the schema files (read at start).
 public struct ContractSetting: Sendable, Hashable {
     public var channels: String
     public var format: EventContract.Format

@@ -230,11 +230,15 @@ extension ServeConfiguration {
             } catch {
                 throw ConfigurationError(key: "\(file.path): \(error.key)", reason: error.reason)
             }
-            // Schema files are named relative to the configuration file.
+            // Schema files and AsyncAPI documents are named relative to the configuration file.
             let directory = (file.path as NSString).deletingLastPathComponent
-            for index in settings.contracts.indices where !directory.isEmpty {
-                settings.contracts[index].schemaFiles = settings.contracts[index].schemaFiles.mapValues {
-                    $0.hasPrefix("/") ? $0 : directory + "/" + $0
+            func resolved(_ path: String) -> String { path.hasPrefix("/") || directory.isEmpty ? path : directory + "/" + path }
+            settings.contracts = settings.contracts.map { source in
+                switch source {
+                case .schemas(var setting):
+                    setting.schemaFiles = setting.schemaFiles.mapValues(resolved)
+                    return .schemas(setting)
+                case .asyncAPI(let path): return .asyncAPI(resolved(path))
                 }
             }
         }

@@ -130,6 +130,7 @@ extension ServeConfiguration {
                         .init("require_schema", "Events of a type with no schema are violations."),
                         .init("sequence", "Check the sequence field for lost, reordered and repeated events."),
                         .init("duplicates", "Window in which an event id seen again is a duplicate, 1s to 24h."),
+                        .init("asyncapi", "Instead of the keys above: an AsyncAPI 3.0 or 2.6 document (YAML or JSON, relative to the configuration file's directory) whose channels are contracts."),
                     ]) { configuration in
                 configuration.contracts.isEmpty ? nil : .list(configuration.contracts.map(\.settingValue))
             },
@@ -333,6 +334,15 @@ extension ServeConfiguration {
             guard setting.key.hasPrefix(prefix) else { return nil }
             return setting.key.dropFirst(prefix.count).split(separator: ".").first.map(String.init)
         })
+    }
+}
+
+extension ContractSource {
+    var settingValue: SettingValue {
+        switch self {
+        case .schemas(let setting): setting.settingValue
+        case .asyncAPI(let path): .mapping([.init("asyncapi", .text(path))])
+        }
     }
 }
 

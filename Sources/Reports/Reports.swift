@@ -81,6 +81,23 @@ public enum Reports {
         ] as [String: Any])
     }
 
+    /// The contracts Lookout checks: `[{"channels", "origin", "format", "types", "any_message",
+    /// "require_schema", "sequence", "duplicates_seconds", "fields"}]`, in the order they are
+    /// tried (a channel's contract is the first whose glob matches).
+    public static func contracts(_ contracts: ContractSet) -> String {
+        json(contracts.contracts.map { contract -> [String: Any] in
+            let fields = [("id", contract.fields.id), ("source", contract.fields.source), ("sequence", contract.fields.sequence),
+                          ("type", contract.fields.type), ("version", contract.fields.version)]
+            return [
+                "channels": contract.channels, "origin": contract.origin, "format": contract.format.rawValue,
+                "types": contract.schemas.keys.sorted(), "any_message": contract.anyMessageSchema != nil,
+                "require_schema": contract.requireSchema, "sequence": contract.checksSequence,
+                "duplicates_seconds": contract.duplicateWindow ?? NSNull(),
+                "fields": Dictionary(uniqueKeysWithValues: fields.compactMap { name, member in member.map { (name, $0) } }),
+            ]
+        })
+    }
+
     /// `{"error": message}` (the HTTP API's answer to a bad question).
     public static func error(_ message: String) -> String {
         json(["error": message])

@@ -16,12 +16,58 @@ import LookoutTestSupport
          "properties": {"amount": {"type": "number", "minimum": 0}, "currency": {"enum": ["EUR", "USD"]}}}
         """#
 
-    /// The configuration file and its schema in a fresh directory (the schema named relative to it).
-    private func configuration(extra: String = "") throws -> (path: String, directory: String) {
+    /// The same contract as an AsyncAPI 3.0 document: the orders channel parameterised, a
+    /// message `$ref`'d from components, its payload in a relative file (YAML, with a draft-07
+    /// `definitions`), and a second channel with a message of its own.
+    private static let asyncAPI = #"""
+        asyncapi: 3.0.0
+        info: {title: Shop events, version: 1.0.0}
+        channels:
+          orders:
+            address: "orders.{event}"
+            parameters:
+              event: {description: What happened to the order.}
+            x-lookout-require-schema: true
+            x-lookout-sequence: true
+            x-lookout-duplicates: 10m
+            messages:
+              orderCreated: {$ref: "#/components/messages/OrderCreated"}
+              orderCancelled:
+                name: com.example.order.cancelled
+                contentType: application/cloudevents+json
+                payload: {type: object, required: [reason]}
+          audit:
+            address: audit
+            messages:
+              auditRecord:
+                payload: {type: object, required: [actor], properties: {actor: {type: string}}}
+        components:
+          messages:
+            OrderCreated:
+              name: com.example.order.created
+              contentType: application/cloudevents+json
+              payload: {$ref: "schemas/order.yaml"}
+        """#
+
+    private static let orderYAML = #"""
+        type: object
+        required: [amount]
+        properties:
+          amount: {$ref: "#/definitions/Amount"}
+          currency: {enum: [EUR, USD]}
+        definitions:
+          Amount: {type: number, minimum: 0}
+        """#
+
+    /// The configuration file and its schema in a fresh directory (the schema named relative to
+    /// it); with `asyncAPI`, the contract comes from the AsyncAPI document instead.
+    private func configuration(extra: String = "", asyncAPI: Bool = false) throws -> (path: String, directory: String) {
         let directory = NSTemporaryDirectory() + "lookout-contracts-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory + "/schemas", withIntermediateDirectories: true)
         try Self.schema.write(toFile: directory + "/schemas/order-created.json", atomically: true, encoding: .utf8)
-        try """
+        try Self.asyncAPI.write(toFile: directory + "/shop.asyncapi.yaml", atomically: true, encoding: .utf8)
+        try Self.orderYAML.write(toFile: directory + "/schemas/order.yaml", atomically: true, encoding: .utf8)
+        try (asyncAPI ? "contracts:\n  - asyncapi: shop.asyncapi.yaml\n" + extra : """
             contracts:
               - channels: "orders.*"
                 format: cloudevents
@@ -31,7 +77,7 @@ import LookoutTestSupport
                 sequence: true
                 duplicates: 10m
             \(extra)
-            """.write(toFile: directory + "/lookout.yaml", atomically: true, encoding: .utf8)
+            """).write(toFile: directory + "/lookout.yaml", atomically: true, encoding: .utf8)
         return (directory + "/lookout.yaml", directory)
     }
 
@@ -130,6 +176,24 @@ import LookoutTestSupport
         try await lookout.stop()
     }
 
+    /// Issue 31: the relay scenario with its contract read from an AsyncAPI document: the same counts.
+    @Test(.timeLimit(.minutes(1))) func onTheRelayFromAnAsyncAPIDocument() async throws {
+        let (path, directory) = try configuration(asyncAPI: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let lookout = try await InProcessLookout(arguments: ["--config", path])
+        let listed = try await lookout.get("/api/v1/contracts")
+        let contracts = (try? JSONSerialization.jsonObject(with: Data(listed.body.utf8))) as? [[String: Any]] ?? []
+        #expect(contracts.compactMap { $0["channels"] as? String } == ["audit", "orders.*"], "\(listed.body)")
+        let orders = contracts.first { $0["channels"] as? String == "orders.*" }
+        #expect(orders?["format"] as? String == "cloudevents" && orders?["origin"] as? String == directory + "/shop.asyncapi.yaml#/channels/orders")
+        #expect(orders?["types"] as? [String] == ["com.example.order.cancelled", "com.example.order.created", "orderCancelled", "orderCreated"])
+        #expect(orders?["require_schema"] as? Bool == true && orders?["sequence"] as? Bool == true && orders?["duplicates_seconds"] as? Double == 600)
+        try await publishScenario(port: lookout.port)
+        try await expectScenario(lookout)
+        try await expectRecorded(lookout)
+        try await lookout.stop()
+    }
+
     @Test(.timeLimit(.minutes(1))) func onARedisSource() async throws {
         let redis = try RedisServer()
         let (path, directory) = try configuration()
@@ -164,6 +228,31 @@ import LookoutTestSupport
                 "serve", "--relay", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--no-db", "--config", entry.config == nil ? path : path + ".extra.yaml",
             ])
             #expect(lookout.waitForExit(seconds: 20) == 2, "\(entry.message)")
+            #expect(lookout.output().contains(entry.message), "\(lookout.output())")
+        }
+    }
+
+    /// Issue 31: an AsyncAPI document Lookout cannot use stops the start, exit 2, with its key
+    /// and the place in the document.
+    @Test func anAsyncAPIDocumentThatCannotBeUsedStopsTheStartWithItsPlace() async throws {
+        let (path, directory) = try configuration(asyncAPI: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let document = directory + "/shop.asyncapi.yaml"
+        let cases: [(document: String, message: String)] = [
+            ("openapi: 3.0.0\npaths: {}\n", "contracts[0].asyncapi: \(document) at '#': not an AsyncAPI document"),
+            ("asyncapi: 3.0.0\nchannels:\n  orders:\n    messages: {}\n", "at '#/channels/orders/address': the channel has no address"),
+            ("asyncapi: 3.0.0\nchannels:\n  orders:\n    address: orders\n    messages:\n      created: {$ref: '#/components/messages/Gone'}\n",
+             "at '#/channels/orders/messages/created/$ref': $ref '#/components/messages/Gone' leads nowhere"),
+            ("asyncapi: 3.0.0\nchannels:\n  orders:\n    address: orders\n    messages:\n      created: {payload: {$ref: '#/components/schemas/A'}}\n"
+             + "components:\n  schemas:\n    A: {$ref: '#/components/schemas/B'}\n    B: {$ref: '#/components/schemas/A'}\n", "$ref loops"),
+        ]
+        for entry in cases {
+            try entry.document.write(toFile: document, atomically: true, encoding: .utf8)
+            let lookout = try ChildProcess(try LookoutProcess.binary, [
+                "serve", "--relay", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--no-db", "--config", path,
+            ])
+            let status = try await offThePool { lookout.waitForExit(seconds: 20) }
+            #expect(status == 2, "\(entry.message)")
             #expect(lookout.output().contains(entry.message), "\(lookout.output())")
         }
     }

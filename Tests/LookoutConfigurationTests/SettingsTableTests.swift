@@ -87,7 +87,7 @@ import Testing
         #expect(second.detector.phiAccrual?.threshold == 12 && second.detector.stallWindow == 1.5 && second.detector.reconnectGrace == 86_400)
         #expect(second.alertChannel == nil && second.alertHold == 0.5 && second.storePath == nil)
         #expect(second.storeTiers.tiers.map(\.retention) == [7200, 7 * 86_400])
-        #expect(second.contracts.first?.duplicates == 600 && second.contracts.first?.fields.id == "eventid")
+        #expect(second.contracts.first?.setting?.duplicates == 600 && second.contracts.first?.setting?.fields.id == "eventid")
         #expect(written.contains("groups:\n    - pattern: \"user:*:events\"\n      label: \"user-events\"\n    - pattern: \"jobs.*\""))
     }
 

@@ -44,6 +44,12 @@ public struct EventContract: Sendable {
     public var checksSequence: Bool
     /// Seconds within which the same (source, id) again is a duplicate; nil: not checked.
     public var duplicateWindow: Double?
+    /// The schema for an event whose type names no schema of ``schemas`` (or that has no type),
+    /// when ``requireSchema`` is off: an AsyncAPI channel's messages, any one of them. Nil: such
+    /// an event is not checked.
+    public var anyMessageSchema: JSONSchema?
+    /// Where the contract was declared: `contracts[0]`, or an AsyncAPI document and channel.
+    public var origin = ""
 
     public init(channels: String, format: Format, fields: Fields? = nil, schemas: [String: JSONSchema] = [:], requireSchema: Bool = false,
                 checksSequence: Bool = false, duplicateWindow: Double? = nil) {
@@ -54,6 +60,15 @@ public struct EventContract: Sendable {
         self.requireSchema = requireSchema
         self.checksSequence = checksSequence
         self.duplicateWindow = duplicateWindow
+    }
+
+    /// The first check that needs a field ``fields`` does not name — `require-schema` (the
+    /// type), `sequence` or `duplicates` (the id) — with that field, or nil.
+    public var unmetNeed: (check: String, field: String)? {
+        if requireSchema && fields.type == nil { return ("require-schema", "type") }
+        if checksSequence && fields.sequence == nil { return ("sequence", "sequence") }
+        if duplicateWindow != nil && fields.id == nil { return ("duplicates", "id") }
+        return nil
     }
 }
 
@@ -178,8 +193,8 @@ extension EventContract {
             return .violated(.init(reason: .missingAttribute, pointer: "/" + name, message: "'\(name)' is missing", identity: identity))
         }
 
-        let schema = identity.type.flatMap { type in identity.version.flatMap { schemas["\(type)@\($0)"] } ?? schemas[type] }
-        guard let schema else {
+        let typed = identity.type.flatMap { type in identity.version.flatMap { schemas["\(type)@\($0)"] } ?? schemas[type] }
+        guard let schema = typed ?? (requireSchema ? nil : anyMessageSchema) else {
             if requireSchema {
                 return .violated(.init(reason: .unknownType, pointer: fields.type.map { "/" + $0 } ?? "",
                                        message: "no schema for type '\(identity.type ?? "(none)")'", identity: identity))

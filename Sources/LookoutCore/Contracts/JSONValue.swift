@@ -315,7 +315,7 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     private var members: [Member]
 
     /// `members` with a later duplicate name replacing the earlier one.
-    init(uniquing members: [Member]) {
+    public init(uniquing members: [Member]) {
         self.members = members
         guard members.count > 1 else { return }
         let hasDuplicates: Bool
