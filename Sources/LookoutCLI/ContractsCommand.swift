@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import LookoutApplication
+import LookoutConfiguration
 import LookoutCore
 import Reports
 
@@ -7,7 +9,7 @@ import Reports
 struct ContractsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "contracts",
-        abstract: "Work with event contracts (JSON Schema files).",
+        abstract: "Work with event contracts (JSON Schema files, AsyncAPI documents).",
         subcommands: [Diff.self]
     )
 
@@ -15,15 +17,17 @@ struct ContractsCommand: ParsableCommand {
     /// with an exit status a deploy pipeline can stop on.
     struct Diff: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Compare two versions of a JSON Schema contract: each change, and whether it breaks consumers or publishers.",
+            abstract: "Compare two versions of a contract (JSON Schema files or AsyncAPI documents): each change, and whether it breaks consumers or publishers.",
             discussion: """
                 A change breaks consumers when a message valid under NEW is invalid under OLD (a consumer built on OLD \
                 meets data it does not expect), and breaks publishers when a message valid under OLD is invalid under NEW. \
                 Exit status: 0 when nothing breaks the side judged (--for), 1 when something does, 2 when a change \
-                cannot be judged (two different patterns, a changed anyOf…) or a file cannot be used.
+                cannot be judged (two different patterns, a changed anyOf…) or a file cannot be used. \
+                Two AsyncAPI documents (3.0 or 2.6) are compared channel by channel (by address) and message by message \
+                (by id): a message added breaks consumers, one removed breaks publishers.
                 """)
 
-        @Argument(help: "The contract's schema as it is (a JSON Schema file).")
+        @Argument(help: "The contract as it is (a JSON Schema file, or an AsyncAPI document in YAML or JSON).")
         var old: String
 
         @Argument(help: "The schema as it is about to be.")
@@ -44,7 +48,13 @@ struct ContractsCommand: ParsableCommand {
             }
             let diff: SchemaDiff
             do {
-                diff = try SchemaDiff(old: try document(old), new: try document(new))
+                switch (try document(old), try document(new)) {
+                case (.schema(let before), .schema(let after)): diff = try SchemaDiff(old: before, new: after)
+                case (.asyncAPI(let before), .asyncAPI(let after)): diff = try SchemaDiff(old: before, new: after)
+                default:
+                    throw CommandFailure("\(old) and \(new): one is an AsyncAPI document and the other a schema: compare like with like",
+                                         status: Lookout.invalidConfigurationStatus)
+                }
             } catch let error as CommandFailure {
                 throw error
             } catch {
@@ -55,7 +65,14 @@ struct ContractsCommand: ParsableCommand {
             if diff.breaks(side) { throw ExitCode(1) }
         }
 
-        private func document(_ path: String) throws -> JSONValue {
+        /// What a file to compare holds.
+        private enum Compared {
+            case schema(JSONValue)
+            case asyncAPI(AsyncAPIDocument)
+        }
+
+        /// A JSON Schema file (JSON), or an AsyncAPI document (YAML or JSON, with the files it refers to).
+        private func document(_ path: String) throws -> Compared {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw CommandFailure("\(path): cannot be read", status: Lookout.invalidConfigurationStatus)
             }
@@ -63,14 +80,24 @@ struct ContractsCommand: ParsableCommand {
             do {
                 value = try JSONValue.parse(data, maxDepth: 128)
             } catch {
-                throw CommandFailure("\(path): not a JSON document (\(error))", status: Lookout.invalidConfigurationStatus)
+                guard let yaml = try? YAMLDocument.read(String(decoding: data, as: UTF8.self)), yaml["asyncapi"] != nil else {
+                    throw CommandFailure("\(path): not a JSON document (\(error)) nor an AsyncAPI document", status: Lookout.invalidConfigurationStatus)
+                }
+                value = yaml
+            }
+            if value["asyncapi"] != nil {
+                do {
+                    return .asyncAPI(try ContractSet.asyncAPI(path))
+                } catch {
+                    throw CommandFailure("\(error)", status: Lookout.invalidConfigurationStatus)
+                }
             }
             do {
                 _ = try JSONSchema(value)
             } catch {
                 throw CommandFailure("\(path): not a schema Lookout can check: \(error)", status: Lookout.invalidConfigurationStatus)
             }
-            return value
+            return .schema(value)
         }
     }
 }

@@ -19,8 +19,13 @@ extension Reports {
                 summary = "\(diff.changes.count) change(s); " + (parts.isEmpty ? "compatible" : parts.joined(separator: ", "))
             }
             var witnesses = ""
-            if let witness = diff.consumerWitness { witnesses += "breaks consumers, e.g. (valid under NEW, invalid under OLD): \(witness.text)\n" }
-            if let witness = diff.publisherWitness { witnesses += "breaks publishers, e.g. (valid under OLD, invalid under NEW): \(witness.text)\n" }
+            func place(_ pointer: String) -> String { pointer.isEmpty ? "" : " at \(pointer)" }
+            if let witness = diff.consumerWitness {
+                witnesses += "breaks consumers, e.g. (valid under NEW, invalid under OLD)\(place(diff.consumerWitnessPlace)): \(witness.text)\n"
+            }
+            if let witness = diff.publisherWitness {
+                witnesses += "breaks publishers, e.g. (valid under OLD, invalid under NEW)\(place(diff.publisherWitnessPlace)): \(witness.text)\n"
+            }
             return (diff.changes.isEmpty ? "" : table.render(width: 120)) + summary + "\n" + witnesses
         case .json:
             return json([
@@ -30,6 +35,7 @@ extension Reports {
                 },
                 "breaks_consumers": diff.breaks(.consumers), "breaks_publishers": diff.breaks(.publishers), "unknown": diff.hasUnknown,
                 "consumer_witness": foundation(diff.consumerWitness), "publisher_witness": foundation(diff.publisherWitness),
+                "consumer_witness_place": diff.consumerWitnessPlace, "publisher_witness_place": diff.publisherWitnessPlace,
             ])
         case .csv:
             return CSV.render(header: ["pointer", "verdict", "change"], rows: rows)

@@ -11,6 +11,42 @@ import Testing
         return directory
     }
 
+    /// Issue 31: two AsyncAPI documents in YAML, their payloads in a relative file, compared
+    /// message by message.
+    @Test func twoAsyncAPIDocumentsAreComparedMessageByMessage() async throws {
+        let directory = try files([
+            "v1.yaml": """
+                asyncapi: 3.0.0
+                channels:
+                  orders:
+                    address: orders
+                    messages:
+                      created: {payload: {$ref: "order-v1.yaml"}}
+                """,
+            "v2.yaml": """
+                asyncapi: 3.0.0
+                channels:
+                  orders:
+                    address: orders
+                    messages:
+                      created: {payload: {$ref: "order-v2.yaml"}}
+                """,
+            "order-v1.yaml": "type: object\nproperties:\n  note: {type: string}\nrequired: [amount]\n",
+            "order-v2.yaml": "type: object\nproperties:\n  note: {type: string}\nrequired: [amount, currency]\n",
+            "schema.json": #"{"type": "object"}"#,
+        ])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let binary = try LookoutProcess.binary
+        let publishers = try await runCommand(binary, ["contracts", "diff", directory + "/v1.yaml", directory + "/v2.yaml", "--for", "publishers"])
+        #expect(publishers.status == 1, "currency now required breaks publishers: \(publishers.output)")
+        #expect(publishers.output.contains("/channels/orders/messages/created/payload/required") && publishers.output.contains("breaks publishers"))
+        #expect(publishers.output.contains("at /channels/orders/messages/created/payload: {"), "the witness and its message: \(publishers.output)")
+        let consumers = try await runCommand(binary, ["contracts", "diff", directory + "/v1.yaml", directory + "/v2.yaml"])
+        #expect(consumers.status == 0, "nothing breaks consumers: \(consumers.output)")
+        let mixed = try await runCommand(binary, ["contracts", "diff", directory + "/v1.yaml", directory + "/schema.json"])
+        #expect(mixed.status == 2 && mixed.output.contains("compare like with like"), "\(mixed.output)")
+    }
+
     @Test func theExitStatusSaysWhetherTheChangeBreaksTheSideJudged() async throws {
         let directory = try files([
             "v1.json": #"{"type": "object", "properties": {"currency": {"enum": ["EUR", "USD"]}}, "required": ["currency"]}"#,

@@ -105,6 +105,33 @@ import Testing
         #expect(!pair.accepts(try JSONValue.parse(Array(#"[1, "a"]"#.utf8))), "the tuple's positions")
     }
 
+    @Test func twoDocumentsAreComparedChannelByChannelAndMessageByMessage() throws {
+        func document(_ orders: String, extra: String = "") -> String {
+            #"{"asyncapi": "3.0.0", "channels": {"orders": {"address": "orders.{event}", "messages": {\#(orders)}}\#(extra)}}"#
+        }
+        let created = #""created": {"payload": {"type": "object", "required": ["amount"], "properties": {"currency": {"enum": ["EUR", "USD"]}}}}"#
+        let widened = #""created": {"payload": {"type": "object", "required": ["amount"], "properties": {"currency": {"enum": ["EUR", "USD", "GBP"]}}}}"#
+        let cancelled = #""cancelled": {"payload": {"type": "object"}}"#
+        let files = Files(["/old.json": document(created + ", " + cancelled),
+                           "/new.json": document(widened + #", "shipped": {"payload": true}"#, extra: #", "audit": {"address": "audit"}"#)])
+        let old = try files.document("/old.json"), new = try files.document("/new.json")
+        let diff = try SchemaDiff(old: old, new: new)
+        let byPointer = Dictionary(diff.changes.map { ($0.pointer, $0) }) { first, _ in first }
+        #expect(byPointer["/channels/audit"]?.verdict == "compatible", "a channel added: \(diff.changes)")
+        #expect(byPointer["/channels/orders.{event}/messages/shipped"]?.verdict == "breaks consumers")
+        #expect(byPointer["/channels/orders.{event}/messages/cancelled"]?.verdict == "breaks publishers")
+        #expect(byPointer["/channels/orders.{event}/messages/created/payload/properties/currency/enum"]?.verdict == "breaks consumers")
+        #expect(diff.breaks(.consumers) && diff.breaks(.publishers) && !diff.hasUnknown)
+        #expect(diff.consumerWitnessPlace == "/channels/orders.{event}/messages/created/payload")
+        let witness = try #require(diff.consumerWitness)
+        let oldSchema = try JSONSchema(try #require(old.channels.first?.messages.first { $0.id == "created" }).schema)
+        let newSchema = try JSONSchema(try #require(new.channels.first { $0.id == "orders" }?.messages.first { $0.id == "created" }).schema)
+        #expect(newSchema.accepts(witness) && !oldSchema.accepts(witness), "\(witness.text)")
+
+        let same = try SchemaDiff(old: old, new: try files.document("/old.json"))
+        #expect(same.changes.isEmpty && !same.breaks(.both))
+    }
+
     @Test func aParameterIsAGlobAndTheRestIsLiteral() throws {
         func glob(_ address: String) throws -> String {
             let files = Files(["/a.json": #"{"asyncapi": "3.0.0", "channels": {"c": {"address": "\#(address)"}}}"#])

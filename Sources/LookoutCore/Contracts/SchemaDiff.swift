@@ -49,6 +49,10 @@ public struct SchemaDiff: Sendable {
     public let consumerWitness: JSONValue?
     /// A document valid under the old schema and invalid under the new one.
     public let publisherWitness: JSONValue?
+    /// Where the witnesses belong when the diff compares several schemas (an AsyncAPI
+    /// message's payload, `/channels/orders/messages/created/payload`); empty otherwise.
+    public internal(set) var consumerWitnessPlace = ""
+    public internal(set) var publisherWitnessPlace = ""
 
     /// Compares two schema documents. Both must compile as contracts (``JSONSchema``), so a
     /// keyword the validator refuses is refused here too.
