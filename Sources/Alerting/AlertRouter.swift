@@ -53,7 +53,7 @@ public final class AlertRouter: MonitorSink, Sendable {
         case .consumerTransition(let change): handle(change)
         case .groupTransition(let change): handle(change)
         case .health(let health): handle(health)
-        case .refreshed, .violation, .integrity, .gap: break
+        case .refreshed, .violation, .integrity, .gap, .shape: break
         }
     }
 

@@ -89,7 +89,8 @@ public final class LookoutApplication: Service, Sendable {
                 "types": "\(contract.schemas.keys.sorted().joined(separator: ", "))",
             ])
         }
-        let events = contracts.isEmpty ? nil : EventHandOver(contracts: contracts, queue: queue)
+        let events = contracts.isEmpty && !configuration.inferShapes ? nil
+            : EventHandOver(contracts: contracts, infersShapes: configuration.inferShapes, queue: queue)
         let metrics = MonitorMetrics(version: LookoutVersion.current, commit: commit, consumerSeries: configuration.consumerSeries)
         self.metrics = metrics
 

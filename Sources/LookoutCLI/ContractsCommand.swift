@@ -4,13 +4,14 @@ import LookoutApplication
 import LookoutConfiguration
 import LookoutCore
 import Reports
+import Store
 
 /// `lookout contracts`: event contracts away from the server.
 struct ContractsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "contracts",
         abstract: "Work with event contracts (JSON Schema files, AsyncAPI documents).",
-        subcommands: [Diff.self]
+        subcommands: [Diff.self, Infer.self]
     )
 
     /// `lookout contracts diff OLD NEW`: what a schema change does to consumers and publishers,
@@ -98,6 +99,34 @@ struct ContractsCommand: ParsableCommand {
                 throw CommandFailure("\(path): not a schema Lookout can check: \(error)", status: Lookout.invalidConfigurationStatus)
             }
             return .schema(value)
+        }
+    }
+
+    /// `lookout contracts infer CHANNEL`: the shape of a channel's payloads as a draft schema.
+    struct Infer: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a JSON Schema (draft 2020-12) of the payloads seen on a channel without a contract (channels.infer_shapes).",
+            discussion: """
+                The schema accepts every payload Lookout sampled on the channel: each field with the JSON types it held, \
+                required when every object had it, string formats noted; fields never seen are allowed. Read from the \
+                database, so it works after a restart. Review it, then make it the channel's contract.
+                """)
+
+        @Argument(help: "The channel (or group label).")
+        var channel: String
+
+        @Option(help: "SQLite database written by lookout serve (opened read-only).")
+        var db = "lookout.db"
+
+        func run() throws {
+            let shape: PayloadShape
+            do {
+                shape = try StoreReader(path: db).shape(channel: channel)
+            } catch {
+                throw CommandFailure(error.description)
+            }
+            let title = "Payloads on \(channel), inferred by Lookout from \(shape.messages) message(s)"
+            FileHandle.standardOutput.write(Data(Reports.document(shape.schema(title: title)).utf8))
         }
     }
 }

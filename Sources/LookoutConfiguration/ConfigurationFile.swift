@@ -249,6 +249,7 @@ extension ServeConfiguration {
             grouping.exclusions = try exclude.map { (node) throws(ConfigurationError) in try node.string() }
         }
         timestampField = try channels.optional("timestamp_field")?.string()
+        inferShapes = try channels.optional("infer_shapes")?.bool() ?? inferShapes
     }
 
     /// `log_level`.

@@ -29,6 +29,8 @@ public struct ServeConfiguration: Sendable {
     public var grouping = ChannelGrouping()
     /// JSON field holding the publish time (ms since the epoch, or RFC 3339), or nil.
     public var timestampField: String?
+    /// Whether payload shapes are inferred on channels without a contract.
+    public var inferShapes = false
     /// Channel consumers publish heartbeats on.
     public var heartbeatChannel = OwnChannels.heartbeat
     /// The consumer failure detector's settings.

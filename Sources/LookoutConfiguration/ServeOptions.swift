@@ -97,6 +97,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: .setting("channels.timestamp_field"))
     public var timestampField: String?
 
+    @Flag(name: .customLong("infer-shapes"), help: .setting("channels.infer_shapes"))
+    public var inferShapes = false
+
     @Option(help: .setting("alerts.hold"))
     public var alertHold: String?
 
@@ -306,6 +309,7 @@ extension ServeConfiguration {
             settings.grouping.rules.append(.init(pattern: parts[0], label: parts.count > 1 ? parts[1] : nil))
         }
         if let field = flags.timestampField { settings.timestampField = field }
+        if flags.inferShapes { settings.inferShapes = true }
         try apply("alert-webhook") { () throws(ConfigurationError) in
             for url in flags.alertWebhooks { settings.alertWebhooks.append(try webhookURL(url)) }
         }

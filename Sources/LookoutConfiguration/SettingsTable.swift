@@ -239,6 +239,8 @@ extension ServeConfiguration {
         Setting("channels.exclude", "Globs of channels never tracked.") { .texts($0.grouping.exclusions) },
         Setting("channels.timestamp_field", "JSON payload field with the publish time (ms since the epoch or RFC 3339), for latency on Redis.",
                 flag: "--timestamp-field", example: "ts") { $0.timestampField.map { .text($0) } },
+        Setting("channels.infer_shapes", "Infer the shape of the JSON payloads on channels without a contract (sampled): lookout_channel_shape_changes_total and lookout contracts infer.",
+                flag: "--infer-shapes") { .bool($0.inferShapes) },
     ]
 
     private static let consumerSettings: [Setting] = [

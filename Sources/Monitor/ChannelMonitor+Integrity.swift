@@ -40,6 +40,15 @@ extension ChannelMonitor {
         }
     }
 
+    /// Merges a sampled payload of a channel without a contract into its shape; a field or a
+    /// type that appears once the shape has settled is a shape change (counted and logged).
+    func inferShape(_ channel: String, payload: [UInt8], in state: inout State) {
+        guard !configuration.ownChannels.contains(channel), let label = state.grouping.label(for: channel), label != ChannelGrouping.overflowLabel,
+              let added = state.shapes.merge(payload, into: label) else { return }
+        metrics.shapeChanges(label).increment()
+        logger.notice("payload shape changed", metadata: ["channel": "\(label)", "added": "\(added.joined(separator: ", "))"])
+    }
+
     static func tally(_ label: String, at time: Double, in state: inout State, _ change: (inout IntegrityCounts) -> Void) {
         change(&state.integrityTally[label, default: IntegrityCounts(channel: label, minute: Int64(time / 60) * 60)])
     }

@@ -27,7 +27,7 @@ extension ChannelMonitor {
         var unattributedPatterns = 0
         for source in sources { unattributedPatterns += await source.unattributedPatterns }
         let notReady = await sourcesNotReady()
-        let (unserved, buckets, consumers, integrity) = state.withLock { state in
+        let (unserved, buckets, consumers, integrity, shapes) = state.withLock { state in
             var byLabel: [String: Int] = [:]
             for (channel, count) in subscriberCounts {
                 guard let label = state.grouping.label(for: channel) else { continue }
@@ -71,10 +71,11 @@ extension ChannelMonitor {
             let judged = min(now, takenInUntil)
             let unserved = Self.unservedChannels(state, excluding: configuration.ownChannels, since: judged - configuration.trafficWindow)
             defer { state.integrityTally = [:] }
-            return (unserved, buckets, state.rows.take(at: now), Array(state.integrityTally.values))
+            return (unserved, buckets, state.rows.take(at: now), Array(state.integrityTally.values), state.shapes.takeDue(at: now))
         }
         emit(.refreshed(buckets: buckets, consumers: consumers))
         if !integrity.isEmpty { emit(.integrity(integrity)) }
+        for (channel, shape) in shapes { emit(.shape(channel: channel, shape: shape)) }
         if isJudging {
             emit(.health(HealthSnapshot(unservedChannels: unserved, sources: sources.map(\.name), sourcesDown: notReady, at: now)))
         }

@@ -66,6 +66,7 @@ public final class ChannelMonitor: Service, Sendable {
         var integritySeries: [String: MonitorMetrics.IntegritySeries] = [:]
         /// Integrity counts since the last refresh, per channel label.
         var integrityTally: [String: IntegrityCounts] = [:]
+        var shapes = InferredShapes()
         /// Per channel label, the pattern subscriptions its last message reached, where the
         /// source could tell (the relay).
         var patternReceivers: [String: Int] = [:]
@@ -271,6 +272,9 @@ public final class ChannelMonitor: Service, Sendable {
                     record(channel, latencies: samples, in: &state)
                 case .event(let channel, let payload, let time):
                     judge(channel, payload: payload, at: time, in: &state)
+                    configuration.events?.release(bytes: payload.count)
+                case .sample(let channel, let payload):
+                    inferShape(channel, payload: payload, in: &state)
                     configuration.events?.release(bytes: payload.count)
                 case .gap(let source, let start, let end):
                     gaps.append(.gap(source: source, start: start, end: end))

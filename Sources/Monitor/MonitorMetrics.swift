@@ -104,6 +104,12 @@ public final class MonitorMetrics: Sendable {
                          help: "Valid events by type and version (types with a schema in the contract; the rest as __other__).")
     }
 
+    /// `lookout_channel_shape_changes_total{channel}`: fields or types new after the shape settled.
+    public func shapeChanges(_ label: String) -> Counter {
+        registry.counter("lookout_channel_shape_changes_total", labels: [("channel", label)],
+                         help: "Payloads on a channel without a contract that brought a field or a JSON type not seen once its shape had settled (channels.infer_shapes).")
+    }
+
     /// `lookout_heartbeats_invalid_total{reason}`, one series per rejection reason.
     public func invalidHeartbeats(_ reason: Heartbeat.Rejection) -> Counter {
         registry.counter("lookout_heartbeats_invalid_total", labels: [("reason", reason.rawValue)],

@@ -4,10 +4,14 @@ import Synchronization
 /// Hands messages on contracted channels to the monitor for the integrity checks, within a
 /// budget of events and bytes waiting to be judged: beyond it a message is skipped and counted
 /// instead of queued, so that checking never slows delivery nor grows memory without bound.
+/// With ``infersShapes``, also samples of the other channels' messages for shape inference
+/// (within the same budget; a sample that does not fit is simply not taken).
 /// Sources call ``offer(channel:payload:at:)`` from their own thread (the relay's event loop, a
 /// Redis reader); the monitor takes what was skipped and releases what it judged.
 public final class EventHandOver: Sendable {
     public let contracts: ContractSet
+    /// Whether messages of channels without a contract are sampled (``offerSample(channel:payload:)``).
+    public let infersShapes: Bool
     public let maxPendingEvents: Int
     public let maxPendingBytes: Int
     private let queue: ObservationQueue
@@ -15,8 +19,10 @@ public final class EventHandOver: Sendable {
     private let pendingBytes = Atomic<Int>(0)
     private let skipped = Mutex<[String: Int]>([:])
 
-    public init(contracts: ContractSet, queue: ObservationQueue, maxPendingEvents: Int = 65_536, maxPendingBytes: Int = 64 << 20) {
+    public init(contracts: ContractSet, infersShapes: Bool = false, queue: ObservationQueue, maxPendingEvents: Int = 65_536,
+                maxPendingBytes: Int = 64 << 20) {
         self.contracts = contracts
+        self.infersShapes = infersShapes
         self.queue = queue
         self.maxPendingEvents = maxPendingEvents
         self.maxPendingBytes = maxPendingBytes
@@ -40,7 +46,17 @@ public final class EventHandOver: Sendable {
         skipped.withLock { $0[channel, default: 0] += 1 }
     }
 
-    /// Called by the monitor for each event judged.
+    /// Queues a sampled message of a channel without a contract for shape inference, when it
+    /// fits the budget and is at most ``ShapeSampling/maxPayloadBytes``.
+    public func offerSample(channel: String, payload: some Collection<UInt8>) {
+        guard payload.count <= ShapeSampling.maxPayloadBytes else { return }
+        let events = pendingEvents.add(1, ordering: .relaxed).newValue
+        let bytes = pendingBytes.add(payload.count, ordering: .relaxed).newValue
+        if events <= maxPendingEvents && bytes <= maxPendingBytes && queue.offer(.sample(channel: channel, payload: Array(payload))) { return }
+        release(bytes: payload.count)
+    }
+
+    /// Called by the monitor for each event judged or sample merged.
     public func release(bytes: Int) {
         pendingEvents.subtract(1, ordering: .relaxed)
         pendingBytes.subtract(bytes, ordering: .relaxed)

@@ -25,6 +25,8 @@ struct MessageTally {
         var kind: Kind
         /// Whether a contract covers it (its messages go to the integrity checks).
         var contracted: Bool
+        /// Its sampling window for shape inference, when its messages are sampled.
+        var samples: ShapeSampling.Window? = nil
         /// Which of Lookout's patterns delivers it (a message matching several comes once per
         /// pattern: only this one's copy is counted); nil for shard channels.
         var owner: Int?
@@ -39,7 +41,7 @@ struct MessageTally {
         case other
         /// Counted (or a second copy through another pattern, dropped).
         case counted
-        /// Counted, and a heartbeat or contracted event to hand over.
+        /// Counted, and a heartbeat, a contracted event or a sample to hand over.
         case handOver(channel: Int, payload: UnsafeRawBufferPointer)
         /// A probe come back.
         case probe(sharded: Bool, payload: UnsafeRawBufferPointer)
@@ -52,6 +54,8 @@ struct MessageTally {
 
     private var index = ChannelIndex(capacity: 1024)
     private(set) var channels: [Channel] = []
+    /// This reader's sampling window for shape inference, all channels together.
+    private var samples = ShapeSampling.Window(limit: ShapeSampling.perSource)
     /// Channels with counts since the last hand-over, in the order first counted.
     private(set) var touched: [Int] = []
     /// When the last hand-over was (monotonic seconds).
@@ -94,6 +98,7 @@ struct MessageTally {
             channels[number].bytes += payload.count
             if let envelope, let sentAt = envelope.seconds(in: payload) { channels[number].latencies.append(max(0, now - sentAt)) }
             if channels[number].kind == .heartbeat || channels[number].contracted { return .handOver(channel: number, payload: payload) }
+            if channels[number].samples?.take(at: now) == true && samples.take(at: now) { return .handOver(channel: number, payload: payload) }
             return .counted
         }
     }

@@ -168,17 +168,25 @@ extension RedisSource {
             shared.withLock { $0.noteSeen(channel.name, cap: configuration.maxPolledChannels) }
         }
         let owner = channel.sharded ? nil : subscriptionPatterns.firstIndex { GlobPattern.matches(pattern: $0, subject: channel.name.utf8) }
-        return MessageTally.Channel(source: channel, kind: probe ? .probe : heartbeat ? .heartbeat : .counted,
-                                    contracted: !probe && configuration.events?.covers(channel.name.utf8) == true, owner: owner)
+        let contracted = !probe && configuration.events?.covers(channel.name.utf8) == true
+        var described = MessageTally.Channel(source: channel, kind: probe ? .probe : heartbeat ? .heartbeat : .counted,
+                                             contracted: contracted, owner: owner)
+        if !probe && !heartbeat && !contracted && configuration.events?.infersShapes == true {
+            described.samples = ShapeSampling.Window(limit: ShapeSampling.perChannel)
+        }
+        return described
     }
 
-    /// A heartbeat to the tracker, or an event on a contracted channel to the integrity checks.
+    /// A heartbeat to the tracker, an event on a contracted channel to the integrity checks, or
+    /// a sample to shape inference.
     private func handOver(message payload: UnsafeRawBufferPointer, on channel: MessageTally.Channel, at now: Double) {
         if channel.kind == .heartbeat {
             queue.offer(.heartbeat(payload: Array(payload.prefix(Heartbeat.maxBytes + 1)), source: name, at: now))
         }
         if channel.contracted, let events = configuration.events {
             events.offer(channel: channel.source.name, payload: payload, at: now)
+        } else if channel.samples != nil, let events = configuration.events {
+            events.offerSample(channel: channel.source.name, payload: payload)
         }
     }
 

@@ -13,7 +13,8 @@ public final class RelayTap: RelayObserver {
     public let queue: ObservationQueue
     private let heartbeatChannel: ByteBuffer
     private let clock: @Sendable () -> Double
-    /// Where messages on contracted channels go to be judged; nil without contracts.
+    /// Where messages on contracted channels go to be judged, and samples of the others for
+    /// shape inference; nil without either.
     private let events: EventHandOver?
 
     /// Touched only on the relay's event loop (every observer call comes from it).
@@ -21,9 +22,16 @@ public final class RelayTap: RelayObserver {
     /// Subscribed named connections: each one's name, and each name's connections.
     nonisolated(unsafe) private var namedClients: [UInt64: String] = [:]
     nonisolated(unsafe) private var subscribedByName: [String: Set<UInt64>] = [:]
-    /// Each channel published on: its name when a contract covers it, nil when none does; so the
-    /// globs run, and the name is made, once per channel.
-    nonisolated(unsafe) private var covered: [ByteBuffer: String?] = [:]
+    /// Each channel published on: its name, whether a contract covers it, and its sampling
+    /// window; so the globs run, and the name is made, once per channel.
+    nonisolated(unsafe) private var covered: [ByteBuffer: Covered] = [:]
+    nonisolated(unsafe) private var samples = ShapeSampling.Window(limit: ShapeSampling.perSource)
+
+    private struct Covered {
+        var name: String
+        var contracted: Bool
+        var samples = ShapeSampling.Window(limit: ShapeSampling.perChannel)
+    }
 
     public init(queue: ObservationQueue, heartbeatChannel: String = OwnChannels.heartbeat, events: EventHandOver? = nil,
                 clock: @escaping @Sendable () -> Double = wallClockSeconds) {
@@ -35,9 +43,15 @@ public final class RelayTap: RelayObserver {
 
     public var observesDeliveries: Bool { true }
 
-    /// Heartbeats and messages on contracted channels are wanted whole; the rest only counted.
+    /// Heartbeats, messages on contracted channels and samples of the others (while their
+    /// sampling windows have room) are wanted whole; the rest only counted.
     public func relayWantsMessages(on channel: ByteBuffer) -> Bool {
-        channel == heartbeatChannel || events.map { contractedName(channel, in: $0) != nil } ?? false
+        guard channel != heartbeatChannel else { return true }
+        guard let events else { return false }
+        let entry = coveredEntry(channel, in: events)
+        if entry.contracted { return true }
+        let now = clock()
+        return events.infersShapes && entry.samples.hasRoom(at: now) && samples.hasRoom(at: now)
     }
 
     public func relayDidPublish(_ observation: PublishObservation) {
@@ -45,8 +59,14 @@ public final class RelayTap: RelayObserver {
             queue.offer(.heartbeat(payload: Array(observation.payload.readableBytesView.prefix(Heartbeat.maxBytes + 1)),
                                    source: RelaySource.sourceName, at: clock()))
         }
-        if let events, let name = contractedName(observation.channel, in: events) {
-            events.offer(channel: name, payload: observation.payload.readableBytesView, at: clock())
+        guard let events else { return }
+        let entry = coveredEntry(observation.channel, in: events)
+        if entry.contracted {
+            events.offer(channel: entry.name, payload: observation.payload.readableBytesView, at: clock())
+        } else if events.infersShapes {
+            let now = clock()
+            guard covered[observation.channel]!.samples.take(at: now), samples.take(at: now) else { return }
+            events.offerSample(channel: entry.name, payload: observation.payload.readableBytesView)
         }
     }
 
@@ -59,12 +79,13 @@ public final class RelayTap: RelayObserver {
         }
     }
 
-    private func contractedName(_ channel: ByteBuffer, in events: EventHandOver) -> String? {
+    private func coveredEntry(_ channel: ByteBuffer, in events: EventHandOver) -> Covered {
         if let known = covered[channel] { return known }
+        let contracted = events.covers(channel.readableBytesView)
         if covered.count >= 100_000 { covered.removeAll(keepingCapacity: true) }
-        let name = events.covers(channel.readableBytesView) ? String(buffer: channel) : nil
-        covered[ByteBuffer(buffer: channel)] = .some(name)
-        return name
+        let entry = Covered(name: String(buffer: channel), contracted: contracted)
+        covered[ByteBuffer(buffer: channel)] = entry
+        return entry
     }
 
     public func relayDidDeliver(_ observation: DeliveryObservation) {

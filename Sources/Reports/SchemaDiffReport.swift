@@ -42,6 +42,11 @@ extension Reports {
         }
     }
 
+    /// A JSON document, pretty-printed with sorted keys.
+    public static func document(_ value: JSONValue) -> String {
+        json(foundation(value))
+    }
+
     /// A document as JSONSerialization takes it (null when there is none).
     private static func foundation(_ value: JSONValue?) -> Any {
         guard let value else { return NSNull() }

@@ -214,6 +214,10 @@ package enum Schema {
             PRIMARY KEY (resolution, bucket, group_id)
         ) WITHOUT ROWID;
         """,
+        // 7: the payload shapes inferred on channels without a contract, one row per channel.
+        """
+        CREATE TABLE channel_shapes (channel TEXT PRIMARY KEY, shape TEXT NOT NULL, messages INTEGER NOT NULL, updated_at REAL NOT NULL);
+        """,
     ]
 
     package static var currentVersion: Int { migrations.count }

@@ -51,10 +51,11 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
         var violations: [ViolationRecord] = []
         var integrity: [IntegrityCounts] = []
         var streamGroups: [StreamGroupRows.Poll] = []
+        var shapes: [String: PayloadShape] = [:]
 
         var count: Int {
             samples.count + consumers.count + transitions.count + alerts.count + deliveries.count + gaps.count + violations.count + integrity.count
-                + streamGroups.reduce(0) { $0 + $1.groups.count }
+                + streamGroups.reduce(0) { $0 + $1.groups.count } + shapes.count
         }
 
         mutating func prepend(_ older: Pending) {
@@ -67,6 +68,7 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
             violations = older.violations + violations
             integrity = older.integrity + integrity
             streamGroups = older.streamGroups + streamGroups
+            shapes = older.shapes.merging(shapes) { _, newer in newer }
         }
     }
 
@@ -208,6 +210,7 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
         case .violation(let violation): record(violation: violation)
         case .integrity(let counts): record(integrity: counts)
         case .gap(let source, let start, let end): recordGap(source: source, start: start, end: end)
+        case .shape(let channel, let shape): enqueue { $0.shapes[channel] = shape }
         case .groupTransition, .health: break
         }
     }
@@ -431,6 +434,7 @@ public final class StoreWriter: Service, MonitorSink, Sendable {
             rows += 1
         }
         rows += try StreamGroupRows.write(batch.streamGroups, tiers: configuration.tiers, to: connection)
+        rows += try ChannelShapeRows.write(batch.shapes, at: configuration.wallClock(), to: connection)
         return (rows, added, subscribersWritten)
     }
 

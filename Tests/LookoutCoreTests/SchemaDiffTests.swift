@@ -39,7 +39,7 @@ import Testing
     /// Checks the verdicts against the validator: a diff that says nothing breaks consumers
     /// has no instance valid under NEW and invalid under OLD among the generated ones (and the
     /// converse for publishers), and a verdict of breaking comes with a witness that shows it.
-    private func expectSound(_ old: String, _ new: String, consumers: Bool, publishers: Bool,
+    private func expectSound(_ old: String, _ new: String, consumers: Bool, publishers: Bool, witnesses checks: inout [WitnessCheck],
                              sourceLocation: SourceLocation = #_sourceLocation) throws {
         let result = try diff(old, new)
         #expect(!result.hasUnknown, "\(result.changes)", sourceLocation: sourceLocation)
@@ -61,10 +61,33 @@ import Testing
         #expect((result.publisherWitness != nil) == publishers, "\(result.publisherWitness?.text ?? "no witness")", sourceLocation: sourceLocation)
         if let witness = result.consumerWitness {
             #expect(newSchema.accepts(witness) && !oldSchema.accepts(witness), "\(witness.text)", sourceLocation: sourceLocation)
+            checks += [(new, witness.text, true), (old, witness.text, false)]
         }
         if let witness = result.publisherWitness {
             #expect(oldSchema.accepts(witness) && !newSchema.accepts(witness), "\(witness.text)", sourceLocation: sourceLocation)
+            checks += [(old, witness.text, true), (new, witness.text, false)]
         }
+    }
+
+    /// A witness and whether a schema must accept it, for python3-jsonschema to confirm.
+    typealias WitnessCheck = (schema: String, instance: String, valid: Bool)
+
+    /// Each witness judged by python3-jsonschema (Draft202012Validator) as by our validator.
+    private func expectConfirmedByPython(_ checks: [WitnessCheck], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        guard !checks.isEmpty else { return }
+        let input = "[" + checks.map { #"{"schema":\#($0.schema),"instance":\#($0.instance)}"# }.joined(separator: ",") + "]"
+        let path = NSTemporaryDirectory() + "lookout-schema-witnesses-\(UUID().uuidString).json"
+        try input.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { unlink(path) }
+        let script = """
+            import json, sys
+            from jsonschema import Draft202012Validator
+            print(json.dumps([Draft202012Validator(c["schema"]).is_valid(c["instance"]) for c in json.load(open(sys.argv[1]))]))
+            """
+        let python = try await runCommand("/usr/bin/python3", ["-c", script, path])
+        #expect(python.status == 0, "python3-jsonschema (make test installs it): \(python.output.prefix(500))", sourceLocation: sourceLocation)
+        let verdicts = try #require(try JSONSerialization.jsonObject(with: Data(python.output.utf8)) as? [Bool], sourceLocation: sourceLocation)
+        #expect(verdicts == checks.map(\.valid), "\(checks.map(\.instance))", sourceLocation: sourceLocation)
     }
 
     @Test func witnessesAreConfirmedByPythonJSONSchema() async throws {
@@ -76,7 +99,7 @@ import Testing
             (#"{"enum": ["EUR", "USD"]}"#, #"{"type": "string", "maxLength": 3}"#),
             (#"{"type": "integer", "exclusiveMaximum": 10}"#, #"{"type": "number", "maximum": 10}"#),
         ]
-        var checks: [(schema: String, instance: String, valid: Bool)] = []
+        var checks: [WitnessCheck] = []
         // The second pair also breaks publishers (maxItems lowered).
         for (old, new) in pairs {
             let result = try diff(old, new)
@@ -84,89 +107,87 @@ import Testing
             if let consumer = result.consumerWitness { checks += [(new, consumer.text, true), (old, consumer.text, false)] }
             if let publisher = result.publisherWitness { checks += [(old, publisher.text, true), (new, publisher.text, false)] }
         }
-        let input = "[" + checks.map { #"{"schema":\#($0.schema),"instance":\#($0.instance)}"# }.joined(separator: ",") + "]"
-        let path = NSTemporaryDirectory() + "lookout-schema-witnesses-\(UUID().uuidString).json"
-        try input.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { unlink(path) }
-        let script = """
-            import json, sys
-            from jsonschema import Draft202012Validator
-            print(json.dumps([Draft202012Validator(c["schema"]).is_valid(c["instance"]) for c in json.load(open(sys.argv[1]))]))
-            """
-        let python = try await runCommand("/usr/bin/python3", ["-c", script, path])
-        #expect(python.status == 0, "python3-jsonschema (make test installs it): \(python.output.prefix(500))")
-        let verdicts = try #require(try JSONSerialization.jsonObject(with: Data(python.output.utf8)) as? [Bool])
-        #expect(verdicts == checks.map(\.valid), "\(checks.map(\.instance))")
+        try await expectConfirmedByPython(checks)
     }
 
-    @Test func typesWidenedNarrowedAndIntegersAsNumbers() throws {
-        try expectSound(#"{"type": "string"}"#, #"{"type": ["string", "null"]}"#, consumers: true, publishers: false)
-        try expectSound(#"{"type": ["string", "null"]}"#, #"{"type": "string"}"#, consumers: false, publishers: true)
-        try expectSound(#"{"type": "integer"}"#, #"{"type": "number"}"#, consumers: true, publishers: false)
-        try expectSound(#"{"type": "number"}"#, #"{"type": "integer"}"#, consumers: false, publishers: true)
-        try expectSound(#"{"type": "string"}"#, #"{"type": "number"}"#, consumers: true, publishers: true)
-        try expectSound(#"{"type": "string"}"#, #"{}"#, consumers: true, publishers: false)
-        try expectSound(#"{"type": ["null", "string"]}"#, #"{"type": ["string", "null"]}"#, consumers: false, publishers: false)
+    @Test func typesWidenedNarrowedAndIntegersAsNumbers() async throws {
+        var checks: [WitnessCheck] = []
+        try expectSound(#"{"type": "string"}"#, #"{"type": ["string", "null"]}"#, consumers: true, publishers: false, witnesses: &checks)
+        try expectSound(#"{"type": ["string", "null"]}"#, #"{"type": "string"}"#, consumers: false, publishers: true, witnesses: &checks)
+        try expectSound(#"{"type": "integer"}"#, #"{"type": "number"}"#, consumers: true, publishers: false, witnesses: &checks)
+        try expectSound(#"{"type": "number"}"#, #"{"type": "integer"}"#, consumers: false, publishers: true, witnesses: &checks)
+        try expectSound(#"{"type": "string"}"#, #"{"type": "number"}"#, consumers: true, publishers: true, witnesses: &checks)
+        try expectSound(#"{"type": "string"}"#, #"{}"#, consumers: true, publishers: false, witnesses: &checks)
+        try expectSound(#"{"type": ["null", "string"]}"#, #"{"type": ["string", "null"]}"#, consumers: false, publishers: false, witnesses: &checks)
+        try await expectConfirmedByPython(checks)
     }
 
-    @Test func requiredAndPropertiesAndAdditionalProperties() throws {
+    @Test func requiredAndPropertiesAndAdditionalProperties() async throws {
+        var checks: [WitnessCheck] = []
         let base = #"{"type": "object", "properties": {"total": {"type": "number"}}, "required": ["total"]"#
-        try expectSound(base + "}", #"{"type": "object", "properties": {"total": {"type": "number"}}}"#, consumers: true, publishers: false)
+        try expectSound(base + "}", #"{"type": "object", "properties": {"total": {"type": "number"}}}"#, consumers: true, publishers: false, witnesses: &checks)
         try expectSound(base + "}", base + #", "properties": {"total": {"type": "number"}, "currency": {"type": "string"}}, "required": ["total", "currency"]}"#,
-                        consumers: false, publishers: true)
+                        consumers: false, publishers: true, witnesses: &checks)
         // A property the old schema closed out, now declared: consumers meet it.
         try expectSound(base + #", "additionalProperties": false}"#,
                         #"{"type": "object", "properties": {"total": {"type": "number"}, "currency": {"type": "string"}}, "required": ["total"], "additionalProperties": false}"#,
-                        consumers: true, publishers: false)
+                        consumers: true, publishers: false, witnesses: &checks)
         // Closing an open object breaks publishers that sent more.
-        try expectSound(base + "}", base + #", "additionalProperties": false}"#, consumers: false, publishers: true)
+        try expectSound(base + "}", base + #", "additionalProperties": false}"#, consumers: false, publishers: true, witnesses: &checks)
         // A nested property's type widened.
         try expectSound(#"{"properties": {"total": {"type": "number"}}}"#, #"{"properties": {"total": {"type": ["number", "string"]}}}"#,
-                        consumers: true, publishers: false)
+                        consumers: true, publishers: false, witnesses: &checks)
+        try await expectConfirmedByPython(checks)
     }
 
-    @Test func enumsConstsAndBounds() throws {
-        try expectSound(#"{"enum": ["EUR", "USD"]}"#, #"{"enum": ["EUR", "USD", "GBP"]}"#, consumers: true, publishers: false)
-        try expectSound(#"{"enum": ["EUR", "USD"]}"#, #"{"enum": ["EUR"]}"#, consumers: false, publishers: true)
-        try expectSound(#"{"const": "EUR"}"#, #"{"enum": ["EUR", "USD"]}"#, consumers: true, publishers: false)
-        try expectSound(#"{"type": "number", "minimum": 1}"#, #"{"type": "number", "minimum": 0}"#, consumers: true, publishers: false)
-        try expectSound(#"{"type": "number", "minimum": 1}"#, #"{"type": "number", "exclusiveMinimum": 1}"#, consumers: false, publishers: true)
-        try expectSound(#"{"type": "number", "maximum": 10}"#, #"{"type": "number"}"#, consumers: true, publishers: false)
-        try expectSound(#"{"type": "number", "maximum": 10}"#, #"{"type": "number", "exclusiveMaximum": 11}"#, consumers: true, publishers: false)
-        try expectSound(#"{"type": "string", "maxLength": 2}"#, #"{"type": "string", "maxLength": 1}"#, consumers: false, publishers: true)
-        try expectSound(#"{"type": "string", "minLength": 1}"#, #"{"type": "string"}"#, consumers: true, publishers: false)
-        try expectSound(#"{"type": "array", "maxItems": 2}"#, #"{"type": "array", "maxItems": 3}"#, consumers: true, publishers: false)
-        try expectSound(#"{"type": "array"}"#, #"{"type": "array", "minItems": 1}"#, consumers: false, publishers: true)
-        try expectSound(#"{"type": "number", "exclusiveMinimum": 0}"#, #"{"type": "number", "minimum": 0}"#, consumers: true, publishers: false)
+    @Test func enumsConstsAndBounds() async throws {
+        var checks: [WitnessCheck] = []
+        try expectSound(#"{"enum": ["EUR", "USD"]}"#, #"{"enum": ["EUR", "USD", "GBP"]}"#, consumers: true, publishers: false, witnesses: &checks)
+        try expectSound(#"{"enum": ["EUR", "USD"]}"#, #"{"enum": ["EUR"]}"#, consumers: false, publishers: true, witnesses: &checks)
+        try expectSound(#"{"const": "EUR"}"#, #"{"enum": ["EUR", "USD"]}"#, consumers: true, publishers: false, witnesses: &checks)
+        try expectSound(#"{"type": "number", "minimum": 1}"#, #"{"type": "number", "minimum": 0}"#, consumers: true, publishers: false, witnesses: &checks)
+        try expectSound(#"{"type": "number", "minimum": 1}"#, #"{"type": "number", "exclusiveMinimum": 1}"#, consumers: false, publishers: true, witnesses: &checks)
+        try expectSound(#"{"type": "number", "maximum": 10}"#, #"{"type": "number"}"#, consumers: true, publishers: false, witnesses: &checks)
+        try expectSound(#"{"type": "number", "maximum": 10}"#, #"{"type": "number", "exclusiveMaximum": 11}"#, consumers: true, publishers: false, witnesses: &checks)
+        try expectSound(#"{"type": "string", "maxLength": 2}"#, #"{"type": "string", "maxLength": 1}"#, consumers: false, publishers: true, witnesses: &checks)
+        try expectSound(#"{"type": "string", "minLength": 1}"#, #"{"type": "string"}"#, consumers: true, publishers: false, witnesses: &checks)
+        try expectSound(#"{"type": "array", "maxItems": 2}"#, #"{"type": "array", "maxItems": 3}"#, consumers: true, publishers: false, witnesses: &checks)
+        try expectSound(#"{"type": "array"}"#, #"{"type": "array", "minItems": 1}"#, consumers: false, publishers: true, witnesses: &checks)
+        try expectSound(#"{"type": "number", "exclusiveMinimum": 0}"#, #"{"type": "number", "minimum": 0}"#, consumers: true, publishers: false, witnesses: &checks)
         try expectSound(#"{"type": "number", "minimum": 0, "maximum": 10}"#, #"{"type": "number", "minimum": 1, "maximum": 100}"#,
-                        consumers: true, publishers: true)
-        try expectSound(#"{"const": "EUR"}"#, #"{"const": "USD"}"#, consumers: true, publishers: true)
-        try expectSound(#"{"type": "string", "enum": ["EUR", "USD"]}"#, #"{"type": "string"}"#, consumers: true, publishers: false)
+                        consumers: true, publishers: true, witnesses: &checks)
+        try expectSound(#"{"const": "EUR"}"#, #"{"const": "USD"}"#, consumers: true, publishers: true, witnesses: &checks)
+        try expectSound(#"{"type": "string", "enum": ["EUR", "USD"]}"#, #"{"type": "string"}"#, consumers: true, publishers: false, witnesses: &checks)
+        try await expectConfirmedByPython(checks)
     }
 
-    @Test func nestedObjectsAndArrays() throws {
+    @Test func nestedObjectsAndArrays() async throws {
+        var checks: [WitnessCheck] = []
         try expectSound(#"{"properties": {"items": {"type": "array", "items": {"type": "string"}}}}"#,
-                        #"{"properties": {"items": {"type": "array", "items": {"type": ["string", "number"]}}}}"#, consumers: true, publishers: false)
+                        #"{"properties": {"items": {"type": "array", "items": {"type": ["string", "number"]}}}}"#, consumers: true, publishers: false, witnesses: &checks)
         try expectSound(#"{"properties": {"lines": {"type": "array", "items": {"properties": {"sku": {"type": "string"}}, "required": ["sku"]}}}}"#,
-                        #"{"properties": {"lines": {"type": "array", "items": {"properties": {"sku": {"type": "string"}}}}}}"#, consumers: true, publishers: false)
+                        #"{"properties": {"lines": {"type": "array", "items": {"properties": {"sku": {"type": "string"}}}}}}"#, consumers: true, publishers: false, witnesses: &checks)
         try expectSound(#"{"type": "object", "additionalProperties": {"type": "string"}}"#, #"{"type": "object", "additionalProperties": {"type": "number"}}"#,
-                        consumers: true, publishers: true)
+                        consumers: true, publishers: true, witnesses: &checks)
         try expectSound(#"{"type": "object", "properties": {"v": {"type": "number"}}, "additionalProperties": {"type": "string"}}"#,
                         #"{"type": "object", "properties": {"v": {"type": "number"}, "note": {"type": "string"}}, "additionalProperties": {"type": "string"}}"#,
-                        consumers: false, publishers: false)
+                        consumers: false, publishers: false, witnesses: &checks)
         try expectSound(#"{"properties": {"v": {"properties": {"total": {"type": "integer"}}}}}"#, #"{"properties": {"v": {"properties": {"total": {"type": "number"}}}}}"#,
-                        consumers: true, publishers: false)
+                        consumers: true, publishers: false, witnesses: &checks)
         try expectSound(#"{"type": "object", "required": ["total"]}"#, #"{"type": "object", "required": ["total"], "description": "the same"}"#,
-                        consumers: false, publishers: false)
+                        consumers: false, publishers: false, witnesses: &checks)
+        try await expectConfirmedByPython(checks)
     }
 
-    @Test func arraysAndReferencesAreFollowed() throws {
+    @Test func arraysAndReferencesAreFollowed() async throws {
+        var checks: [WitnessCheck] = []
         let old = ##"{"$defs": {"item": {"type": "object", "properties": {"sku": {"type": "string"}}}}, "properties": {"items": {"type": "array", "items": {"$ref": "#/$defs/item"}}}}"##
         let new = ##"{"$defs": {"item": {"type": "object", "properties": {"sku": {"type": ["string", "number"]}}}}, "properties": {"items": {"type": "array", "items": {"$ref": "#/$defs/item"}}}}"##
-        try expectSound(old, new, consumers: true, publishers: false)
+        try expectSound(old, new, consumers: true, publishers: false, witnesses: &checks)
         let change = try #require(try diff(old, new).changes.first)
         #expect(change.pointer == "/properties/items/items/properties/sku/type")
         #expect(change.verdict == "breaks consumers")
+        try await expectConfirmedByPython(checks)
     }
 
     @Test func aRecursiveSchemaIsComparedOnce() throws {

@@ -16,7 +16,7 @@ import Testing
         let connection = try SQLiteConnection(path: database.path, mode: .readWriteCreate)
         #expect(try connection.integer("SELECT MAX(version) FROM schema_version") == Int64(Schema.currentVersion))
         let tables = try connection.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") { $0.text(0) ?? "" }
-        #expect(tables == ["alert_deliveries", "alerts", "channel_names", "consumer_transitions", "consumers", "integrity_minutes", "recent_samples", "samples",
+        #expect(tables == ["alert_deliveries", "alerts", "channel_names", "channel_shapes", "consumer_transitions", "consumers", "integrity_minutes", "recent_samples", "samples",
                            "schema_version", "source_gaps", "store_state", "stream_group_samples", "stream_groups", "tiers", "violations"])
         #expect(try connection.query("PRAGMA journal_mode") { $0.text(0) } == ["wal"])
         #expect(try connection.integer("PRAGMA auto_vacuum") == 2, "incremental: freed pages can leave the file")

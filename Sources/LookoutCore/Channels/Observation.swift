@@ -11,6 +11,8 @@ public enum Observation: Sendable {
     /// A message on a channel with an event contract, for the integrity checks: its payload up
     /// to the contracts' size limit plus one byte (so a larger one is known to be larger).
     case event(channel: String, payload: [UInt8], at: Double)
+    /// A message on a channel without a contract, sampled for shape inference (``ShapeSampling``).
+    case sample(channel: String, payload: [UInt8])
     /// A message on the heartbeat channel, to be parsed by the heartbeat tracker; `source` names
     /// the source that carried it (its silence is not judged while that source is not watching).
     case heartbeat(payload: [UInt8], source: String = "", at: Double)
@@ -46,7 +48,7 @@ extension Observation {
         case .traffic(_, _, _, _, _, let at), .event(_, _, let at), .heartbeat(_, _, let at), .sourceWatching(_, _, let at),
              .namedConnection(_, _, _, _, _, _, let at), .gap(_, _, let at):
             at
-        case .latencies:
+        case .latencies, .sample:
             nil
         }
     }

@@ -13,6 +13,9 @@ public enum MonitorEvent: Sendable {
     case violation(ViolationRecord)
     /// The integrity counts since the last refresh, per channel (never empty).
     case integrity([IntegrityCounts])
+    /// What the payloads of a channel without a contract looked like so far (at most every few
+    /// seconds per channel, when it took in new payloads).
+    case shape(channel: String, shape: PayloadShape)
     /// A source could not see every message from `start` to `end` (seconds since the epoch).
     case gap(source: String, start: Double, end: Double)
 }
