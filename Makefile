@@ -67,7 +67,7 @@ bench: deps
 # Leaks are checked after each input (libFuzzer), not at exit: objects referenced only through
 # Swift enum payloads (pointers with tag bits) look unreachable to LeakSanitizer's final scan.
 FUZZ_RUNS    ?= 1000000
-FUZZ_TARGETS ?= resp-request resp-reply heartbeat config redis-url event-contract
+FUZZ_TARGETS ?= resp-request resp-reply heartbeat config redis-url event-contract asyncapi payload-shape
 FUZZ_BUILD   := LOOKOUT_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product lookout-fuzz \
                 -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
 fuzz: deps

@@ -218,7 +218,7 @@ if Context.environment["LOOKOUT_FUZZ"] == "1" {
     package.products.append(.executable(name: "lookout-fuzz", targets: ["LookoutFuzz"]))
     package.targets += [
         .systemLibrary(name: "CFuzzSupport", path: "Sources/CFuzzSupport"),
-        .executableTarget(name: "LookoutFuzz", dependencies: ["CFuzzSupport", "RESP", "LookoutCore", "LookoutConfiguration", nioCore]),
+        .executableTarget(name: "LookoutFuzz", dependencies: ["CFuzzSupport", "RESP", "LookoutCore", "LookoutConfiguration", "Glob", nioCore]),
     ]
 }
 

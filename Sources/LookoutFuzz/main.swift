@@ -5,6 +5,7 @@
 import Glibc
 #endif
 import CFuzzSupport
+import Glob
 import LookoutConfiguration
 import LookoutCore
 import NIOCore
@@ -18,6 +19,8 @@ enum FuzzTarget: String, CaseIterable {
     case config
     case redisURL = "redis-url"
     case eventContract = "event-contract"
+    case asyncAPI = "asyncapi"
+    case payloadShape = "payload-shape"
 
     /// Runs one input; traps (a finding) when a property fails.
     func run(_ bytes: [UInt8]) {
@@ -28,6 +31,8 @@ enum FuzzTarget: String, CaseIterable {
         case .config: _ = try? ServeConfiguration.parse(yaml: String(decoding: bytes, as: UTF8.self))
         case .redisURL: Self.redisURL(bytes)
         case .eventContract: Self.eventContract(bytes)
+        case .asyncAPI: Self.asyncAPI(bytes)
+        case .payloadShape: Self.payloadShape(bytes)
         }
     }
 
@@ -118,6 +123,30 @@ enum FuzzTarget: String, CaseIterable {
                 precondition(members["id"] == .string(identity.id ?? "") && members["type"] == .string("t"), "identity from the envelope")
             }
         }
+    }
+
+    /// An AsyncAPI document (YAML or JSON; a `$ref` to another file leads to an empty one) is
+    /// read or refused with a problem; one read compares with itself as unchanged.
+    static func asyncAPI(_ bytes: [UInt8]) {
+        guard let root = try? YAMLDocument.read(String(decoding: bytes, as: UTF8.self)),
+              let document = try? AsyncAPIDocument(file: "/fuzz/asyncapi.yaml", root: root, load: { _ in .object([:]) }) else { return }
+        for channel in document.channels {
+            precondition(GlobPattern.problem(in: channel.contract.channels) == nil, "a glob from '\(channel.address)'")
+        }
+        guard let same = try? SchemaDiff(old: document, new: document) else { preconditionFailure("a document read cannot be compared") }
+        precondition(same.changes.isEmpty, "a document differs from itself: \(same.changes)")
+    }
+
+    /// The schema inferred from a payload accepts it, and a stored shape reads back the same.
+    static func payloadShape(_ bytes: [UInt8]) {
+        var shape = PayloadShape()
+        shape.merge(bytes)
+        shape.merge(bytes)
+        guard let value = try? JSONValue.parse(bytes) else { return precondition(shape.notJSON == 2) }
+        guard let schema = try? JSONSchema(shape.schema(title: "fuzz")) else { preconditionFailure("an inferred schema does not compile") }
+        precondition(schema.accepts(value), "the inferred schema refuses its own payload")
+        guard let stored = PayloadShape(json: shape.json) else { preconditionFailure("a stored shape does not read back") }
+        precondition(stored.root == shape.root, "a stored shape reads back different")
     }
 
     /// A URL that parses names the same nodes once printed and parsed again.

@@ -199,6 +199,7 @@ public struct AsyncAPIDocument: Sendable {
 
     /// The glob of an address: `{parameter}` matches anything, the rest only itself.
     static func glob(address: String, at place: AsyncAPISchemaTranslator.Place) throws(Problem) -> String {
+        guard !address.isEmpty else { throw place.problem("an empty address names no channel") }
         var glob = ""
         var literal = ""
         var inParameter = false
