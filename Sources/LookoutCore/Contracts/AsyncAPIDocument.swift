@@ -68,41 +68,11 @@ public struct AsyncAPIDocument: Sendable {
         for (id, declaration) in declared.sorted(by: { $0.key < $1.key }) {
             let (channel, place) = try documents.follow(declaration, at: top.child("channels").child(id))
             guard case .object = channel else { throw place.problem("a channel must be an object") }
-            let address: String
-            var messages: [(names: [String], value: JSONValue, place: Place)] = []
-            if isVersion3 {
-                guard case .string(let text)? = channel["address"], !text.isEmpty else {
-                    throw place.child("address").problem("the channel has no address: Lookout needs one to know which channels it covers")
-                }
-                address = text
-                if case .object(let declaredMessages)? = channel["messages"] {
-                    for (name, message) in declaredMessages {
-                        let (value, at) = try documents.follow(message, at: place.child("messages").child(name))
-                        messages.append(([name] + Self.name(of: value).filter { $0 != name }, value, at))
-                    }
-                }
-            } else {
-                address = id
-                for operation in ["subscribe", "publish"] {
-                    guard let declaredMessage = channel[operation]?["message"] else { continue }
-                    let messagePlace = place.child(operation).child("message")
-                    let (value, at) = try documents.follow(declaredMessage, at: messagePlace)
-                    let alternatives: [(JSONValue, Place)]
-                    if case .array(let oneOf)? = value["oneOf"] {
-                        alternatives = oneOf.indices.map { (oneOf[$0], at.child("oneOf").child(String($0))) }
-                    } else {
-                        alternatives = [(value, at)]
-                    }
-                    for (alternative, alternativePlace) in alternatives {
-                        let (message, messageAt) = try documents.follow(alternative, at: alternativePlace)
-                        guard !messages.contains(where: { $0.place == messageAt }) else { continue }
-                        var names: [String] = []
-                        if case .string(let messageId)? = message["messageId"] { names.append(messageId) }
-                        names += Self.name(of: message).filter { !names.contains($0) }
-                        messages.append((names, message, messageAt))
-                    }
-                }
+            let address = isVersion3 ? channel["address"]?.stringValue ?? "" : id
+            guard !isVersion3 || !address.isEmpty else {
+                throw place.child("address").problem("the channel has no address: Lookout needs one to know which channels it covers")
             }
+            let messages = try Self.messages(of: channel, at: place, isVersion3: isVersion3, documents: &documents)
             let glob = try Self.glob(address: address, at: isVersion3 ? place.child("address") : place)
             let settings = try Extensions(channel, at: place).over(defaults)
             let contentTypes = messages.map { $0.value["contentType"] ?? root["defaultContentType"] }
@@ -153,6 +123,40 @@ public struct AsyncAPIDocument: Sendable {
         self.file = file
         self.version = version
         self.channels = channels
+    }
+
+    /// A declared message: the names an event's type may give it, the message object, its place.
+    private typealias DeclaredMessage = (names: [String], value: JSONValue, place: AsyncAPISchemaTranslator.Place)
+
+    /// A channel's messages: 3.0's `messages` (named by their key, then `name`); 2.6's
+    /// `subscribe`/`publish` `message` or its `oneOf` (named by `messageId`, then `name`), a
+    /// message both operations name counted once.
+    private static func messages(of channel: JSONValue, at place: AsyncAPISchemaTranslator.Place, isVersion3: Bool,
+                                 documents: inout AsyncAPIDocuments) throws(Problem) -> [DeclaredMessage] {
+        var messages: [DeclaredMessage] = []
+        if isVersion3 {
+            guard case .object(let declared)? = channel["messages"] else { return [] }
+            for (name, message) in declared {
+                let (value, at) = try documents.follow(message, at: place.child("messages").child(name))
+                messages.append(([name] + Self.name(of: value).filter { $0 != name }, value, at))
+            }
+            return messages
+        }
+        for operation in ["subscribe", "publish"] {
+            guard let declared = channel[operation]?["message"] else { continue }
+            let (value, at) = try documents.follow(declared, at: place.child(operation).child("message"))
+            var alternatives = [(value, at)]
+            if case .array(let oneOf)? = value["oneOf"] { alternatives = oneOf.indices.map { (oneOf[$0], at.child("oneOf").child(String($0))) } }
+            for (alternative, alternativePlace) in alternatives {
+                let (message, messageAt) = try documents.follow(alternative, at: alternativePlace)
+                guard !messages.contains(where: { $0.place == messageAt }) else { continue }
+                var names: [String] = []
+                if case .string(let messageId)? = message["messageId"] { names.append(messageId) }
+                names += Self.name(of: message).filter { !names.contains($0) }
+                messages.append((names, message, messageAt))
+            }
+        }
+        return messages
     }
 
     /// A message's `name`, when it has one.
