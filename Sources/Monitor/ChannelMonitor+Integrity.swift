@@ -43,8 +43,13 @@ extension ChannelMonitor {
     /// Merges a sampled payload of a channel without a contract into its shape; a field or a
     /// type that appears once the shape has settled is a shape change (counted and logged).
     func inferShape(_ channel: String, payload: [UInt8], in state: inout State) {
-        guard !configuration.ownChannels.contains(channel), let label = state.grouping.label(for: channel), label != ChannelGrouping.overflowLabel,
-              let added = state.shapes.merge(payload, into: label) else { return }
+        guard !configuration.ownChannels.contains(channel), let label = state.grouping.label(for: channel),
+              label != ChannelGrouping.overflowLabel else { return }
+        let known = state.shapes.shapes[label] != nil
+        let added = state.shapes.merge(payload, into: label)
+        // The series starts at 0 with the channel's shape, so that the first change is an increase.
+        if !known && state.shapes.shapes[label] != nil { _ = metrics.shapeChanges(label) }
+        guard let added else { return }
         metrics.shapeChanges(label).increment()
         logger.notice("payload shape changed", metadata: ["channel": "\(label)", "added": "\(added.joined(separator: ", "))"])
     }

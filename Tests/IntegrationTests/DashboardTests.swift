@@ -18,7 +18,7 @@ import LookoutTestSupport
         // A Redis Cluster as the Redis source, so the cluster series are there too.
         let cluster = try await RedisCluster.start(primaries: 3)
         let lookout = try await InProcessLookout(arguments: ["--redis", "redis://127.0.0.1:\(cluster.nodes[0].port)", "--alertmanager", "http://127.0.0.1:9/",
-                                                             "--config", try Dashboards.contractsConfiguration()])
+                                                             "--config", try Dashboards.contractsConfiguration(), "--infer-shapes"])
         let subscriber = try TestConnection(port: lookout.port)
         _ = try subscriber.call("SUBSCRIBE", "orders")
         let publisher = try TestConnection(port: lookout.port)
@@ -32,7 +32,7 @@ import LookoutTestSupport
             return body.contains("lookout_consumer_up{") && body.contains("lookout_channel_delivery_latency_seconds_bucket{")
                 && body.contains("lookout_probe_roundtrip_seconds_bucket{") && body.contains("lookout_store_flush_duration_seconds_bucket")
                 && body.contains("lookout_cluster_state_ok{") && body.contains("lookout_channel_event_types_total{")
-                && body.contains("lookout_channel_invalid_messages_total{")
+                && body.contains("lookout_channel_invalid_messages_total{") && body.contains("lookout_channel_shape_changes_total{")
         }
         #expect(complete != nil, "the scrape has consumer, latency, probe and store series")
         try await lookout.stop()

@@ -11,7 +11,7 @@ import LookoutTestSupport
     @Test func promtoolChecksTheRules() async throws {
         let result = try await runCommand(try executable("promtool"), ["check", "rules", Self.rules])
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.output.contains("SUCCESS: 22 rules found"))
+        #expect(result.output.contains("SUCCESS: 23 rules found"))
     }
 
     @Test func promtoolUnitTestsPass() async throws {
@@ -26,7 +26,7 @@ import LookoutTestSupport
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             return trimmed.hasPrefix("- alert: ") ? String(trimmed.dropFirst("- alert: ".count)) : nil
         }
-        #expect(names.count == 22)
+        #expect(names.count == 23)
         let lines = try String(contentsOfFile: Self.ruleTests, encoding: .utf8).split(separator: "\n").map {
             $0.trimmingCharacters(in: .whitespaces)
         }
