@@ -191,8 +191,9 @@ public final class LookoutApplication: Service, Sendable {
             do {
                 monitor.resume(try store.savedConsumers())
                 alerts.resume(firing: try store.firingAlerts())
+                if configuration.inferShapes { monitor.resume(shapes: try store.savedShapes()) }
             } catch {
-                logger.error("could not read the saved consumers and alerts; starting afresh", metadata: ["error": "\(error)"])
+                logger.error("could not read the saved consumers, alerts and shapes; starting afresh", metadata: ["error": "\(error)"])
             }
         }
 

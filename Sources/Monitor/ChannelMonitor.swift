@@ -439,6 +439,15 @@ public final class ChannelMonitor: Service, Sendable {
         }
     }
 
+    /// Takes back the payload shapes a previous run stored (`--infer-shapes`), each channel's
+    /// change series from 0.
+    public func resume(shapes: [String: PayloadShape]) {
+        state.withLock { state in
+            state.shapes.restore(shapes)
+            for channel in state.shapes.shapes.keys { _ = metrics.shapeChanges(channel) }
+        }
+    }
+
     /// Every tracked consumer.
     public func consumers() -> [HeartbeatTracker.ConsumerSnapshot] {
         state.withLock { $0.tracker.consumers }

@@ -16,6 +16,20 @@ enum ChannelShapeRows {
     }
 }
 
+extension StoreWriter {
+    /// The shapes stored by earlier runs, by channel (a row that cannot be read is left out).
+    public func savedShapes() throws -> [String: PayloadShape] {
+        let rows = try withConnection { connection in
+            try connection.query("SELECT channel, shape FROM channel_shapes") { ($0.text(0) ?? "", $0.text(1) ?? "") }
+        }
+        var shapes: [String: PayloadShape] = [:]
+        for (channel, text) in rows {
+            if let value = try? JSONValue.parse(Array(text.utf8), maxDepth: 128), let shape = PayloadShape(json: value) { shapes[channel] = shape }
+        }
+        return shapes
+    }
+}
+
 extension StoreReader {
     /// The payload shape inferred on `channel` (a label) as last stored.
     /// - Throws: ``StoreQueryError`` (an unknown name) when none was stored.

@@ -26,9 +26,29 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1))) func tenThousandMessagesOfThreeShapesThenANewFieldOnTheRelay() async throws {
-        let lookout = try await InProcessLookout(arguments: ["--infer-shapes"])
+        let database = "/tmp/lookout-shapes-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).db"
+        defer { removeDatabase(database) }
+        let lookout = try await InProcessLookout(arguments: ["--infer-shapes", "--db", database])
         try await expectInference(lookout, port: lookout.port)
         try await lookout.stop()
+
+        // After a restart the shape is taken back from the store: the known field is not a
+        // change, a new one is at once, and what is stored next still holds the first run's fields.
+        let again = try await InProcessLookout(arguments: ["--infer-shapes", "--db", database])
+        let binary = try LookoutProcess.binary
+        let before = try await runCommand(binary, ["contracts", "infer", "telemetry", "--db", database]).output
+        var counted = await eventually(seconds: 20) {
+            try? await publish([Self.withNewField, #"{"id":"x","kind":"click","at":"t","x":1,"y":2,"region":"eu"}"#], port: again.port)
+            return MonitorIntegrationTests.sample((try? await again.get("/metrics").body) ?? "", #"lookout_channel_shape_changes_total{channel="telemetry"}"#) == 1
+        }
+        #expect(counted != nil, "a new field right after the restart is a change")
+        var after = ""
+        counted = await eventually(seconds: 20) {
+            after = (try? await runCommand(binary, ["contracts", "infer", "telemetry", "--db", database]))?.output ?? ""
+            return after.contains("\"region\"")
+        }
+        #expect(counted != nil && after.contains("\"page\"") && after.contains("\"session\"") && after != before, "\(after)")
+        try await again.stop()
     }
 
     @Test(.timeLimit(.minutes(1))) func tenThousandMessagesOfThreeShapesThenANewFieldOnARedisSource() async throws {

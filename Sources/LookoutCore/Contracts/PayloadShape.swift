@@ -30,7 +30,7 @@ public struct PayloadShape: Sendable, Hashable {
     }
 
     /// Payloads merged in a row that added nothing: the shape is settled from ``settleMessages``
-    /// on, and a field or type that appears after that is a change (not kept in ``json``).
+    /// on, and a field or type that appears after that is a change.
     public private(set) var quietMessages = 0
     public static let settleMessages = 100
     public var settled: Bool { quietMessages >= Self.settleMessages }
@@ -119,9 +119,10 @@ public struct PayloadShape: Sendable, Hashable {
 
     // MARK: stored form
 
-    /// The shape as JSON, for the store: `{"messages", "not_json", "root"}`.
+    /// The shape as JSON, for the store: `{"messages", "not_json", "quiet", "root"}`.
     public var json: JSONValue {
-        .object(["messages": .number(Double(messages)), "not_json": .number(Double(notJSON)), "root": Self.json(root)])
+        .object(["messages": .number(Double(messages)), "not_json": .number(Double(notJSON)), "quiet": .number(Double(quietMessages)),
+                 "root": Self.json(root)])
     }
 
     /// A shape stored as ``json``; nil when it is not one.
@@ -130,6 +131,7 @@ public struct PayloadShape: Sendable, Hashable {
               let node = Self.node(root, depth: 0) else { return nil }
         self.messages = Int(messages)
         self.notJSON = Int(notJSON)
+        if case .number(let quiet)? = json["quiet"] { quietMessages = Int(quiet) }
         self.root = node
         self.nodes = Self.count(node)
     }

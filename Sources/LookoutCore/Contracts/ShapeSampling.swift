@@ -47,6 +47,12 @@ public struct InferredShapes: Sendable {
 
     public init() {}
 
+    /// Takes back the shapes a previous run stored (at most ``maxChannels``), so that what was
+    /// learnt is neither learnt again nor overwritten in the store by less.
+    public mutating func restore(_ saved: [String: PayloadShape]) {
+        for (channel, shape) in saved.sorted(by: { $0.key < $1.key }) where shapes.count < Self.maxChannels { shapes[channel] = shape }
+    }
+
     /// Merges `payload` into `channel`'s shape; returns the fields and types it added when that
     /// is a shape change (the shape had settled), else nil.
     public mutating func merge(_ payload: [UInt8], into channel: String) -> [String]? {
