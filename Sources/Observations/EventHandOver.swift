@@ -47,9 +47,10 @@ public final class EventHandOver: Sendable {
     }
 
     /// Queues a sampled message of a channel without a contract for shape inference, when it
-    /// fits the budget and is at most ``ShapeSampling/maxPayloadBytes``.
+    /// fits the budget, is at most ``ShapeSampling/maxPayloadBytes``, and the observation queue
+    /// is at most a quarter full: a sample never takes the place of the traffic counts.
     public func offerSample(channel: String, payload: some Collection<UInt8>) {
-        guard payload.count <= ShapeSampling.maxPayloadBytes else { return }
+        guard payload.count <= ShapeSampling.maxPayloadBytes, queue.pendingCount < queue.capacity / 4 else { return }
         let events = pendingEvents.add(1, ordering: .relaxed).newValue
         let bytes = pendingBytes.add(payload.count, ordering: .relaxed).newValue
         if events <= maxPendingEvents && bytes <= maxPendingBytes && queue.offer(.sample(channel: channel, payload: Array(payload))) { return }

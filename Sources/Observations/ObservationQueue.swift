@@ -72,4 +72,7 @@ public final class ObservationQueue: Sendable {
 
     /// Observations lost because the queue was full.
     public var droppedCount: UInt64 { dropped.load(ordering: .relaxed) }
+
+    /// Observations offered and not yet taken (a moment's reading).
+    public var pendingCount: Int { Int(truncatingIfNeeded: offeredCount &- takenCount) }
 }
