@@ -14,12 +14,12 @@ import LookoutTestSupport
     @Test func everyEndpointAnswersWithTheCLIsFields() async throws {
         let lookout = try await InProcessLookout()
         let subscriber = try TestConnection(port: lookout.port)
-        _ = try subscriber.call("SUBSCRIBE", "orders.created")
+        _ = try await subscriber.call("SUBSCRIBE", "orders.created")
         let publisher = try TestConnection(port: lookout.port)
-        for index in 0..<25 { _ = try publisher.call("PUBLISH", "orders.created", "order \(index)") }
-        _ = try publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"billing-1","group":"billing","interval_ms":60000,"processed":7}"#)
+        for index in 0..<25 { _ = try await publisher.call("PUBLISH", "orders.created", "order \(index)") }
+        _ = try await publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"billing-1","group":"billing","interval_ms":60000,"processed":7}"#)
         // One beat and silence: late after 0.3 s, down after 0.6 s, and an alert.
-        _ = try publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"billing-2","group":"billing","interval_ms":200}"#)
+        _ = try await publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"billing-2","group":"billing","interval_ms":200}"#)
 
         // Live: the channel and the consumer at once.
         let channels = try await eventually { () async throws -> Bool in
@@ -87,7 +87,7 @@ import LookoutTestSupport
             #expect((answer.value as? [String: Any])?["error"] is String, "\(path)")
         }
         // A name with characters that need encoding.
-        _ = try publisher.call("PUBLISH", "user:1/events", "x")
+        _ = try await publisher.call("PUBLISH", "user:1/events", "x")
         let encoded = try await eventually { try await lookout.get("/api/v1/channels/user%3A1%2Fevents?since=5m").status == 200 }
         #expect(encoded != nil)
         try await lookout.stop()

@@ -12,7 +12,7 @@ import LookoutTestSupport
         defer { receiver.stop() }
         let lookout = try await InProcessLookout(arguments: lookoutArguments + ["--alert-webhook", receiver.url])
         let bus = try TestConnection(port: publishPort(lookout))
-        _ = try bus.call("SUBSCRIBE", "lookout:alerts")
+        _ = try await bus.call("SUBSCRIBE", "lookout:alerts")
         var worker = try heartbeatLoop(port: publishPort(lookout), consumer: "billing-worker-1")
         let seen = await eventually(seconds: 10) {
             (try? await lookout.get("/metrics").body.contains(#"lookout_consumer_up{consumer="billing-worker-1",group="billing"} 1"#)) == true
@@ -30,7 +30,7 @@ import LookoutTestSupport
         if let firedAfter { #expect(firedAfter <= 4 * 1.5, "fired \(firedAfter) s after the kill") }
         print("consumer down alert received \(firedAfter ?? -1) s after the kill")
         #expect(receiver.alerts.first.map { $0.consumer == "billing-worker-1" } == true)
-        let busMessage = try bus.readValues(1)[0]
+        let busMessage = try await bus.readValues(1)[0]
         #expect(busMessage.elements?.first?.string == "message")
         #expect(busMessage.elements?.last?.string?.contains(#""alertname":"LookoutConsumerDown""#) == true, "the alert is on the bus too")
         let metrics = try await lookout.get("/metrics").body
@@ -95,8 +95,8 @@ import LookoutTestSupport
         defer { receiver.stop() }
         let lookout = try await InProcessLookout(arguments: lookoutArguments + ["--alert-webhook", receiver.url, "--reconnect-grace", "1s"])
         let worker = try TestConnection(port: port(lookout))
-        #expect(try worker.call("CLIENT", "SETNAME", "mailer-1") == .simpleString("OK"))
-        _ = try worker.call("SUBSCRIBE", "mail")
+        #expect(try await worker.call("CLIENT", "SETNAME", "mailer-1") == .simpleString("OK"))
+        _ = try await worker.call("SUBSCRIBE", "mail")
         let up = #"lookout_consumer_up{consumer="mailer-1",group=""} 1"#
         #expect(try await eventually { try await lookout.get("/metrics").body.contains(up) } != nil)
         worker.close()
@@ -131,17 +131,17 @@ import LookoutTestSupport
         let deadline = TestConnection.now() + 30
         var fired = false
         for _ in 0..<300 where !fired && TestConnection.now() < deadline {
-            #expect(try publisher.call("PUBLISH", "orders", "lost") == .integer(0))
+            #expect(try await publisher.call("PUBLISH", "orders", "lost") == .integer(0))
             fired = receiver.alerts.contains { $0.name == "LookoutChannelWithoutConsumers" && $0.status == "firing" }
             try await Task.sleep(for: .microseconds(100_000))
         }
         #expect(fired)
         #expect(!receiver.alerts.contains { $0.name == "LookoutChannelWithoutConsumers" && $0.status == "resolved" })
         let subscriber = try TestConnection(port: lookout.port)
-        _ = try subscriber.call("SUBSCRIBE", "orders")
+        _ = try await subscriber.call("SUBSCRIBE", "orders")
         var resolved = false
         for _ in 0..<100 where !resolved && TestConnection.now() < deadline + 10 {
-            _ = try publisher.call("PUBLISH", "orders", "consumed")
+            _ = try await publisher.call("PUBLISH", "orders", "consumed")
             resolved = receiver.alerts.contains { $0.name == "LookoutChannelWithoutConsumers" && $0.status == "resolved" }
             try await Task.sleep(for: .microseconds(100_000))
         }

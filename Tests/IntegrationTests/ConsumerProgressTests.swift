@@ -24,10 +24,10 @@ import LookoutTestSupport
 
         #expect(await eventually { (try? await lookout.get("/readyz").status) == 200 } != nil, "Lookout watches before anything is published")
         var worker = try TestConnection(port: busPort)
-        _ = try worker.call("CLIENT", "SETNAME", "mailer-7")
-        _ = try worker.call("SUBSCRIBE", "mail")
+        _ = try await worker.call("CLIENT", "SETNAME", "mailer-7")
+        _ = try await worker.call("SUBSCRIBE", "mail")
         // One message while it listens: on Redis this makes the channel one whose subscribers are counted.
-        #expect(try publisher.call("PUBLISH", "mail", "before") == .integer(Int64(1 + watchers)))
+        #expect(try await publisher.call("PUBLISH", "mail", "before") == .integer(Int64(1 + watchers)))
         #expect(await eventually { await metrics().contains(#"lookout_consumer_state{consumer="mailer-7",group="",state="up"} 1"#) } != nil)
         let counted = await eventually { sample(await metrics(), #"lookout_channel_subscribers{channel="mail"}"#) == 1 }
         let mailSeries = await metrics().split(separator: "\n").filter { $0.contains("mail") }
@@ -36,10 +36,10 @@ import LookoutTestSupport
         worker.close()
         #expect(await eventually { await metrics().contains(#"lookout_consumer_state{consumer="mailer-7",group="",state="late"} 1"#) } != nil,
                 "the departure is seen")
-        for index in 0..<50 { #expect(try publisher.call("PUBLISH", "mail", "away \(index)") == .integer(Int64(watchers))) }
+        for index in 0..<50 { #expect(try await publisher.call("PUBLISH", "mail", "away \(index)") == .integer(Int64(watchers))) }
         worker = try TestConnection(port: busPort)
-        _ = try worker.call("CLIENT", "SETNAME", "mailer-7")
-        _ = try worker.call("SUBSCRIBE", "mail")
+        _ = try await worker.call("CLIENT", "SETNAME", "mailer-7")
+        _ = try await worker.call("SUBSCRIBE", "mail")
         let returned = await eventually {
             let text = await metrics()
             return sample(text, "lookout_consumer_reconnects_total" + series) == 1 && text.contains(#"lookout_consumer_state{consumer="mailer-7",group="",state="up"} 1"#)
@@ -67,8 +67,8 @@ import LookoutTestSupport
         #expect(await eventually { (try? await lookout.get("/readyz").status) == 200 } != nil)
         let busPort = port(lookout)
         let sleeper = try TestConnection(port: busPort)
-        _ = try sleeper.call("CLIENT", "SETNAME", "sleepy-1")
-        _ = try sleeper.call("SUBSCRIBE", "bulk")
+        _ = try await sleeper.call("CLIENT", "SETNAME", "sleepy-1")
+        _ = try await sleeper.call("SUBSCRIBE", "bulk")
         let payload = String(repeating: "x", count: 10_000)
         try await offThePool {
             let publisher = try TestConnection(port: busPort)

@@ -20,12 +20,12 @@ import LookoutTestSupport
         let lookout = try await InProcessLookout(arguments: ["--redis", "redis://127.0.0.1:\(cluster.nodes[0].port)", "--alertmanager", "http://127.0.0.1:9/",
                                                              "--config", try Dashboards.contractsConfiguration(), "--infer-shapes"])
         let subscriber = try TestConnection(port: lookout.port)
-        _ = try subscriber.call("SUBSCRIBE", "orders")
+        _ = try await subscriber.call("SUBSCRIBE", "orders")
         let publisher = try TestConnection(port: lookout.port)
-        _ = try publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"w1","group":"billing","interval_ms":1000}"#)
-        _ = try publisher.call("PUBLISH", "orders", "o")
-        _ = try publisher.call("PUBLISH", "nobody", "x")
-        _ = try publisher.call("PUBLISH", "audit", #"{"kind":"login","id":"1","from":"sso","seq":1}"#)
+        _ = try await publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"w1","group":"billing","interval_ms":1000}"#)
+        _ = try await publisher.call("PUBLISH", "orders", "o")
+        _ = try await publisher.call("PUBLISH", "nobody", "x")
+        _ = try await publisher.call("PUBLISH", "audit", #"{"kind":"login","id":"1","from":"sso","seq":1}"#)
         var body = ""
         let complete = await eventually(seconds: 10) {
             body = (try? await lookout.get("/metrics").body) ?? ""

@@ -31,7 +31,7 @@ import LookoutTestSupport
         // Traffic: orders (subscribed; free text, which its contract counts as violations), nobody
         // (lost) and audit (valid events), from a bounded shell loop; a consumer beating every 500 ms.
         let subscriber = try TestConnection(port: lookout.port)
-        _ = try subscriber.call("SUBSCRIBE", "orders")
+        _ = try await subscriber.call("SUBSCRIBE", "orders")
         let cli = try executable("redis-cli")
         let publisher = try ChildProcess("/bin/sh", ["-c", """
             for i in $(seq 1 600); do '\(cli)' -p \(lookout.port) publish orders "order $i" >/dev/null; \

@@ -64,7 +64,7 @@ import LookoutTestSupport
         let otherReceiver = try WebhookReceiver()
         defer { receiver.stop(); otherReceiver.stop() }
         let bus = try TestConnection(port: redis.port)
-        _ = try bus.call("SUBSCRIBE", "lookout:alerts")
+        _ = try await bus.call("SUBSCRIBE", "lookout:alerts")
         let (a, b) = try await pair(redis, ["--alert-webhook", receiver.url], ["--alert-webhook", receiver.url])
         let other = try lookout(redis.port, instance: "c", group: "other", ["--alert-webhook", otherReceiver.url, "--alert-channel", ""])
         try await within(10, "c holds its own group's lease") { leader(other, group: "other") == 1 }
@@ -90,7 +90,7 @@ import LookoutTestSupport
         }
         #expect(receiver.deliveries.allSatisfy { $0.fencingToken == 1 }, "every send carries the holder's fencing token")
         #expect(receiver.deliveries.count == 4, "nothing else, nothing twice: \(receiver.deliveries)")
-        let published = try bus.readValues(4).compactMap { $0.elements?.last?.string }
+        let published = try await bus.readValues(4).compactMap { $0.elements?.last?.string }
         #expect(published.filter { $0.contains(#""status":"firing""#) }.count == 2, "the bus carries each alert once")
         #expect(published.allSatisfy { $0.contains(#""fencingToken":1"#) })
         #expect(throws: (any Error).self, "and nothing more") { try bus.readValues(1, timeoutSeconds: 1) }
@@ -230,7 +230,7 @@ import LookoutTestSupport
         let admin = try TestConnection(port: redis.port)
         for rules in [RedisACLTests.aclRules, Self.haRules] {
             try admin.send(command: (["ACL", "SETUSER", "lookout"] + rules).map { Array($0.utf8) })
-            #expect(try admin.readValues(1).first == .simpleString("OK"))
+            #expect(try await admin.readValues(1).first == .simpleString("OK"))
         }
         let lookout = try await InProcessLookout(arguments: [
             "--no-relay", "--redis", "redis://lookout:lookout-secret@127.0.0.1:\(redis.port)", "--no-db", "--ha-group", "pair",
@@ -245,11 +245,12 @@ import LookoutTestSupport
             await metric(#"lookout_consumer_up{consumer="w1",group="billing"}"#) == 1
         } != nil)
         worker.stop(signal: SIGKILL)
-        #expect(await eventually(seconds: 10) { (try? admin.call("HLEN", "lookout:ha:{pair}:delivered")) == .integer(4) } != nil,
-                "the deliveries (consumer and group down, by the webhook and the bus) are logged: \(String(describing: try? admin.call("HGETALL", "lookout:ha:{pair}:delivered")))")
+        let logged = await eventually(seconds: 10) { (try? await admin.call("HLEN", "lookout:ha:{pair}:delivered")) == .integer(4) }
+        let deliveries = try? await admin.call("HGETALL", "lookout:ha:{pair}:delivered")
+        #expect(logged != nil, "the deliveries (consumer and group down, by the webhook and the bus) are logged: \(String(describing: deliveries))")
         #expect(await metric(#"lookout_ha_lease_errors_total{group="pair"}"#) == 0, "no command refused")
         try await lookout.stop()
-        #expect(try admin.call("EXISTS", "lookout:ha:{pair}:lease") == .integer(0), "the lease is given up on a graceful stop")
-        #expect(try admin.call("GET", "lookout:ha:{pair}:fence").string == "1")
+        #expect(try await admin.call("EXISTS", "lookout:ha:{pair}:lease") == .integer(0), "the lease is given up on a graceful stop")
+        #expect(try await admin.call("GET", "lookout:ha:{pair}:fence").string == "1")
     }
 }

@@ -20,7 +20,7 @@ import LookoutTestSupport
         let lookout = try await InProcessLookout()
         let subscriber = try TestConnection(port: lookout.port)
         _ = try subscriber.send(command: "SUBSCRIBE", "ch0", "ch1")
-        _ = try subscriber.readValues(2)
+        _ = try await subscriber.readValues(2)
         let publisher = try TestConnection(port: lookout.port)
         let perChannel = 50
         var pipeline: [UInt8] = []
@@ -30,8 +30,8 @@ import LookoutTestSupport
             }
         }
         try publisher.send(pipeline)
-        _ = try publisher.readValues(perChannel * 3)
-        _ = try subscriber.readValues(perChannel * 2)
+        _ = try await publisher.readValues(perChannel * 3)
+        _ = try await subscriber.readValues(perChannel * 2)
 
         var metrics = ""
         try await eventually {
@@ -70,8 +70,8 @@ import LookoutTestSupport
     @Test func lookoutsOwnChannelsAreNeverUnrouted() async throws {
         let lookout = try await InProcessLookout()
         let publisher = try TestConnection(port: lookout.port)
-        _ = try publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"w1","interval_ms":1000}"#)
-        _ = try publisher.call("PUBLISH", "nobody-listens", "x")
+        _ = try await publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"w1","interval_ms":1000}"#)
+        _ = try await publisher.call("PUBLISH", "nobody-listens", "x")
         var metrics = ""
         try await eventually {
             metrics = try await lookout.get("/metrics").body
@@ -99,13 +99,13 @@ import LookoutTestSupport
     @Test func aRunOfDeliveriesIsCountedExactlyInTheLatencyHistogram() async throws {
         let lookout = try await InProcessLookout()
         let subscriber = try TestConnection(port: lookout.port)
-        _ = try subscriber.call("SUBSCRIBE", "runs")
+        _ = try await subscriber.call("SUBSCRIBE", "runs")
         let publisher = try TestConnection(port: lookout.port)
         var pipeline: [UInt8] = []
         for i in 0..<500 { pipeline += ScriptStep.encode([Array("PUBLISH".utf8), Array("runs".utf8), Array("m\(i)".utf8)]) }
         try publisher.send(pipeline)
-        _ = try publisher.readValues(500)
-        _ = try subscriber.readValues(500)
+        _ = try await publisher.readValues(500)
+        _ = try await subscriber.readValues(500)
         let counted = await eventually {
             Self.sample((try? await lookout.get("/metrics").body) ?? "", #"lookout_channel_delivery_latency_seconds_count{channel="runs"}"#) == 500
         }
@@ -118,13 +118,13 @@ import LookoutTestSupport
         // A subscriber on a channel past the cap: its delivery latencies and subscriber count are
         // asked about too, and must not count as overflowed messages.
         let subscriber = try TestConnection(port: lookout.port)
-        _ = try subscriber.call("SUBSCRIBE", "session:150")
+        _ = try await subscriber.call("SUBSCRIBE", "session:150")
         let publisher = try TestConnection(port: lookout.port)
         var pipeline: [UInt8] = []
         for i in 0..<200 { pipeline += ScriptStep.encode([Array("PUBLISH".utf8), Array("session:\(i)".utf8), Array("x".utf8)]) }
         for i in 0..<30 { pipeline += ScriptStep.encode([Array("PUBLISH".utf8), Array("user:\(i):events".utf8), Array("x".utf8)]) }
         try publisher.send(pipeline)
-        _ = try publisher.readValues(230)
+        _ = try await publisher.readValues(230)
         let metrics = try await lookout.get("/metrics").body
         #expect(Self.sample(metrics, "lookout_channel_messages_total{channel=\"user-events\"}") == 30)
         #expect(Self.sample(metrics, "lookout_channel_messages_total{channel=\"__other__\"}") == 195)
@@ -135,7 +135,7 @@ import LookoutTestSupport
         // once the subscriber left): counting it must not count messages again.
         let refreshed = try await eventually { Self.sample(try await lookout.get("/metrics").body, #"lookout_channel_subscribers{channel="__other__"}"#) == 1 }
         #expect(refreshed != nil)
-        _ = try subscriber.call("UNSUBSCRIBE", "session:150")
+        _ = try await subscriber.call("UNSUBSCRIBE", "session:150")
         let again = try await eventually { Self.sample(try await lookout.get("/metrics").body, #"lookout_channel_subscribers{channel="__other__"}"#) == 0 }
         #expect(again != nil)
         let later = try await lookout.get("/metrics").body
@@ -211,9 +211,9 @@ import LookoutTestSupport
         let lookout = try await InProcessLookout(arguments: ["--config", path, "--max-clients", "5"])
         let publisher = try TestConnection(port: lookout.port)
         let second = try TestConnection(port: lookout.port)
-        #expect(try second.call("PING") == .simpleString("PONG"), "--max-clients 5 wins over the file's 1")
-        _ = try publisher.call("PUBLISH", "job:1", "x")
-        _ = try publisher.call("PUBLISH", "job:2", "x")
+        #expect(try await second.call("PING") == .simpleString("PONG"), "--max-clients 5 wins over the file's 1")
+        _ = try await publisher.call("PUBLISH", "job:1", "x")
+        _ = try await publisher.call("PUBLISH", "job:2", "x")
         let metrics = try await lookout.get("/metrics").body
         #expect(MonitorIntegrationTests.sample(metrics, "lookout_channel_messages_total{channel=\"jobs\"}") == 2)
         try await lookout.stop()

@@ -55,9 +55,9 @@ import LookoutTestSupport
         let lookout = try await InProcessLookout(arguments: ["--no-relay", "--no-db", "--redis", source])
         try await within(15, "ready") { try await lookout.get("/readyz").status == 200 }
         let subscriber = try TestConnection(port: redis.port)
-        _ = try subscriber.call("SUBSCRIBE", "watched")
+        _ = try await subscriber.call("SUBSCRIBE", "watched")
         let publisher = try TestConnection(port: redis.port)
-        _ = try publisher.call("PUBLISH", "watched", "first")
+        _ = try await publisher.call("PUBLISH", "watched", "first")
         try await within(15, "the first message and its subscriber") {
             try await metric(lookout, #"lookout_channel_subscribers{channel="watched"}"#) == 1
         }
@@ -78,7 +78,7 @@ import LookoutTestSupport
         print("blackholed subscription: source down after \(noticed) s")
 
         // Published while Lookout cannot see: lost to it, inside the recorded gap.
-        for i in 0..<5 { _ = try publisher.call("PUBLISH", "watched", "unseen \(i)") }
+        for i in 0..<5 { _ = try await publisher.call("PUBLISH", "watched", "unseen \(i)") }
         try await proxy.pass()
         let recovered = try await timed(bound + 5, "counting again") {
             _ = try publisher.call("PUBLISH", "after", "x")
@@ -96,7 +96,7 @@ import LookoutTestSupport
     @Test func aBlackholedPollerMakesTheSourceNotReadyAndJudgesNothingFromStaleCounts() async throws {
         let (redis, proxy, lookout, subscriber, publisher, source) = try await setUp()
         defer { redis.stop(); proxy.close() }
-        _ = try publisher.call("PUBLISH", "nobody", "seen once")
+        _ = try await publisher.call("PUBLISH", "nobody", "seen once")
         try await within(15, "nobody polled") {
             try await metric(lookout, #"lookout_channel_subscribers{channel="nobody"}"#) == 0
         }
@@ -112,8 +112,8 @@ import LookoutTestSupport
         let unroutedBefore = try await metric(lookout, #"lookout_channel_unrouted_messages_total{channel="nobody"}"#) ?? 0
         let unjudgedBefore = try await metric(lookout, "lookout_source_unjudged_messages_total{source=\"\(source)\"}") ?? -1
         let late = try TestConnection(port: redis.port)
-        _ = try late.call("SUBSCRIBE", "nobody")
-        for i in 0..<20 { _ = try publisher.call("PUBLISH", "nobody", "m\(i)") }
+        _ = try await late.call("SUBSCRIBE", "nobody")
+        for i in 0..<20 { _ = try await publisher.call("PUBLISH", "nobody", "m\(i)") }
         try await within(5, "counted while the poller is blind") {
             try await metric(lookout, #"lookout_channel_messages_total{channel="nobody"}"#) ?? 0 >= 21
         }
@@ -188,7 +188,7 @@ import LookoutTestSupport
             "--alertmanager", "http://127.0.0.1:\(silentAlertmanager.port)",
         ])
         let bus = try TestConnection(port: lookout.port)
-        _ = try bus.call("SUBSCRIBE", "lookout:alerts")
+        _ = try await bus.call("SUBSCRIBE", "lookout:alerts")
         let worker = try heartbeatLoop(port: lookout.port, consumer: "billing-worker-9")
         try await within(10, "the consumer up") {
             try await metric(lookout, #"lookout_consumer_up{consumer="billing-worker-9",group="billing"}"#) == 1
@@ -239,7 +239,7 @@ import LookoutTestSupport
             for _ in 0..<4000 where !stop.withLock({ $0 }) && TestConnection.now() < deadline {
                 if connection == nil { connection = try? TestConnection(port: port) }
                 let duringGap = blind.withLock { $0 }
-                if let reply = try? connection?.call("PUBLISH", "traffic", "m"), case .integer = reply {
+                if let reply = try? await connection?.call("PUBLISH", "traffic", "m"), case .integer = reply {
                     published += 1
                     if duringGap || blind.withLock({ $0 }) { inGap += 1 }
                 } else {

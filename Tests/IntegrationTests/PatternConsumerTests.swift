@@ -28,8 +28,8 @@ import LookoutTestSupport
         defer { receiver.stop() }
         let lookout = try await InProcessLookout(arguments: ["--alert-webhook", receiver.url, "--alert-hold", "1s", "--reconnect-grace", "1s"])
         let consumer = try TestConnection(port: lookout.port)
-        if named { #expect(try consumer.call("CLIENT", "SETNAME", "jobs-worker") == .simpleString("OK")) }
-        _ = try consumer.call("PSUBSCRIBE", "jobs.*")
+        if named { #expect(try await consumer.call("CLIENT", "SETNAME", "jobs-worker") == .simpleString("OK")) }
+        _ = try await consumer.call("PSUBSCRIBE", "jobs.*")
         let publisher = try SteadyPublisher(port: lookout.port, channels: ["jobs.a"])
         defer { publisher.stop() }
         try await waitUntil("jobs.a judged with its pattern subscriber") {
@@ -74,19 +74,19 @@ import LookoutTestSupport
     @Test func aNamedPatternConsumerThatReconnectsIsToldWhatItMissed() async throws {
         let lookout = try await InProcessLookout(arguments: ["--reconnect-grace", "5s"])
         var consumer = try TestConnection(port: lookout.port)
-        _ = try consumer.call("CLIENT", "SETNAME", "jobs-worker")
-        _ = try consumer.call("PSUBSCRIBE", "jobs.*")
+        _ = try await consumer.call("CLIENT", "SETNAME", "jobs-worker")
+        _ = try await consumer.call("PSUBSCRIBE", "jobs.*")
         try await waitUntil("up") { sample(try await scrape(lookout), #"lookout_consumer_up{consumer="jobs-worker",group=""}"#) == 1 }
         consumer.close()
         try await waitUntil("away") {
             sample(try await scrape(lookout), #"lookout_consumer_state{consumer="jobs-worker",group="",state="late"}"#) == 1
         }
         let publisher = try TestConnection(port: lookout.port)
-        for i in 0..<7 { _ = try publisher.call("PUBLISH", "jobs.email", "m\(i)") }
-        for i in 0..<3 { _ = try publisher.call("PUBLISH", "mail", "m\(i)") }
+        for i in 0..<7 { _ = try await publisher.call("PUBLISH", "jobs.email", "m\(i)") }
+        for i in 0..<3 { _ = try await publisher.call("PUBLISH", "mail", "m\(i)") }
         consumer = try TestConnection(port: lookout.port)
-        _ = try consumer.call("CLIENT", "SETNAME", "jobs-worker")
-        _ = try consumer.call("PSUBSCRIBE", "jobs.*")
+        _ = try await consumer.call("CLIENT", "SETNAME", "jobs-worker")
+        _ = try await consumer.call("PSUBSCRIBE", "jobs.*")
         try await waitUntil("the reconnect counted") {
             sample(try await scrape(lookout), #"lookout_consumer_reconnects_total{consumer="jobs-worker",group=""}"#) == 1
         }
@@ -109,10 +109,10 @@ import LookoutTestSupport
         ])
         try await waitUntil("ready") { try await lookout.get("/readyz").status == 200 }
         let undeclared = try TestConnection(port: redis.port)
-        _ = try undeclared.call("PSUBSCRIBE", "mail.*")
+        _ = try await undeclared.call("PSUBSCRIBE", "mail.*")
         let declared = try TestConnection(port: redis.port)
-        _ = try declared.call("CLIENT", "SETNAME", "jobs-worker")
-        _ = try declared.call("PSUBSCRIBE", "jobs.*")
+        _ = try await declared.call("CLIENT", "SETNAME", "jobs-worker")
+        _ = try await declared.call("PSUBSCRIBE", "jobs.*")
         let publisher = try SteadyPublisher(port: redis.port, channels: ["jobs.a", "mail.x"])
         defer { publisher.stop() }
         try await waitUntil("both channels judged") {

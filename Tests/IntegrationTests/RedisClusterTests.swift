@@ -37,12 +37,12 @@ import Testing
         let source = "redis://127.0.0.1:\(redis.port)"
         let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source, "--no-db"])
         let subscriber = try TestConnection(port: redis.port)
-        _ = try subscriber.call("SSUBSCRIBE", "shard.orders")
+        _ = try await subscriber.call("SSUBSCRIBE", "shard.orders")
         // Lookout finds the shard channel at its next poll and subscribes to it too.
         try await waitUntil("Lookout subscribed to shard.orders") { try subscribers("shard.orders", port: redis.port, sharded: true) == 2 }
         try await waitForTwoPolls(lookout, source: source)
         let publisher = try TestConnection(port: redis.port)
-        for i in 0..<3 { #expect(try publisher.call("SPUBLISH", "shard.orders", "o\(i)") == .integer(2)) }
+        for i in 0..<3 { #expect(try await publisher.call("SPUBLISH", "shard.orders", "o\(i)") == .integer(2)) }
         try await waitUntil("3 sharded messages") {
             sample(try await scrape(lookout), #"lookout_channel_messages_total{channel="shard.orders"}"#) == 3
         }
@@ -56,10 +56,10 @@ import Testing
         // The subscriber leaves: Lookout still sees the channel, and what it alone receives is lost.
         subscriber.close()
         if try await eventually(seconds: 20, { try subscribers("shard.orders", port: redis.port, sharded: true) == 1 }) == nil {
-            throw TestFailure("the subscriber is not gone: \(try TestConnection(port: redis.port).call("CLIENT", "LIST").string ?? "")")
+            throw TestFailure("the subscriber is not gone: \(try await TestConnection(port: redis.port).call("CLIENT", "LIST").string ?? "")")
         }
         try await waitForTwoPolls(lookout, source: source)
-        for i in 0..<4 { _ = try publisher.call("SPUBLISH", "shard.orders", "lost \(i)") }
+        for i in 0..<4 { _ = try await publisher.call("SPUBLISH", "shard.orders", "lost \(i)") }
         try await waitUntil("4 unrouted") {
             sample(try await scrape(lookout), #"lookout_channel_unrouted_messages_total{channel="shard.orders"}"#) == 4
         }
@@ -77,14 +77,14 @@ import Testing
 
         // Classic: a subscriber on node 2 only; nobody on "nobody".
         let classic = try TestConnection(port: node2.port)
-        _ = try classic.call("SUBSCRIBE", "orders")
+        _ = try await classic.call("SUBSCRIBE", "orders")
         // Sharded: one channel per shard, each with a subscriber on the node that owns it.
         let shardNodes = [node1, node2, node3]
         let shardChannels = try shardNodes.enumerated().map { try cluster.channel(on: $1, prefix: "shard\($0).") }
         var shardSubscribers: [TestConnection] = []
         for (channel, node) in zip(shardChannels, shardNodes) {
             let connection = try TestConnection(port: node.port)
-            _ = try connection.call("SSUBSCRIBE", channel)
+            _ = try await connection.call("SSUBSCRIBE", channel)
             shardSubscribers.append(connection)
         }
         for (channel, node) in zip(shardChannels, shardNodes) {
@@ -92,19 +92,19 @@ import Testing
         }
         // Prime the classic channels so the poller has summed their subscribers over the nodes.
         let publisher1 = try TestConnection(port: node1.port)
-        _ = try publisher1.call("PUBLISH", "orders", "prime")
-        _ = try publisher1.call("PUBLISH", "nobody", "prime")
+        _ = try await publisher1.call("PUBLISH", "orders", "prime")
+        _ = try await publisher1.call("PUBLISH", "nobody", "prime")
         try await waitForTwoPolls(lookout, source: source)
 
         // 90 classic messages on each channel, a third through each primary.
         let publishers = try shardNodes.map { try TestConnection(port: $0.port) }
         for i in 0..<90 {
-            _ = try publishers[i % 3].call("PUBLISH", "orders", "o\(i)")
-            _ = try publishers[i % 3].call("PUBLISH", "nobody", "n\(i)")
+            _ = try await publishers[i % 3].call("PUBLISH", "orders", "o\(i)")
+            _ = try await publishers[i % 3].call("PUBLISH", "nobody", "n\(i)")
         }
         // 30 sharded messages per shard channel, through the node that owns it.
         for (index, channel) in shardChannels.enumerated() {
-            for i in 0..<30 { #expect(try publishers[index].call("SPUBLISH", channel, "s\(i)") == .integer(2)) }
+            for i in 0..<30 { #expect(try await publishers[index].call("SPUBLISH", channel, "s\(i)") == .integer(2)) }
         }
         try await waitUntil("every message counted") {
             let metrics = try await scrape(lookout)
@@ -158,11 +158,11 @@ import Testing
             return ready && nodesUp(metrics) == 6
         }
         let subscriber = try TestConnection(port: cluster.nodes[1].port)
-        _ = try subscriber.call("SUBSCRIBE", "orders")
+        _ = try await subscriber.call("SUBSCRIBE", "orders")
         // A named consumer on the seed, and one that sends heartbeats through another node.
         var mailer = try TestConnection(port: seed.port)
-        _ = try mailer.call("CLIENT", "SETNAME", "mailer-1")
-        _ = try mailer.call("SUBSCRIBE", "mail")
+        _ = try await mailer.call("CLIENT", "SETNAME", "mailer-1")
+        _ = try await mailer.call("SUBSCRIBE", "mail")
         // Two heartbeating consumers, beating every 200 ms with a 1 s interval (late after 1.5 s
         // of silence): billing-1 through another node, ledger-1 through the seed, moving to
         // another node when the seed dies (as a cluster client does). Their beats go unseen
@@ -178,15 +178,15 @@ import Testing
                 && sample(metrics, #"lookout_consumer_up{consumer="ledger-1",group="billing"}"#) == 1
         }
         let publisher = try TestConnection(port: cluster.nodes[2].port)
-        for i in 0..<10 { _ = try publisher.call("PUBLISH", "orders", "before \(i)") }
+        for i in 0..<10 { _ = try await publisher.call("PUBLISH", "orders", "before \(i)") }
         try await waitUntil("10 counted") { sample(try await scrape(lookout), #"lookout_channel_messages_total{channel="orders"}"#) == 10 }
 
         // The seed, which holds Lookout's pattern subscription, dies without a word; its named
         // consumer connects again to another node at once, as a cluster client does.
         seed.child.stop(signal: SIGKILL)
         mailer = try TestConnection(port: cluster.nodes[1].port)
-        _ = try mailer.call("CLIENT", "SETNAME", "mailer-1")
-        _ = try mailer.call("SUBSCRIBE", "mail")
+        _ = try await mailer.call("CLIENT", "SETNAME", "mailer-1")
+        _ = try await mailer.call("SUBSCRIBE", "mail")
         try await waitUntil("resubscribed on another node") {
             let metrics = try await scrape(lookout)
             return sample(metrics, "lookout_source_reconnects_total{source=\"\(source)\"}") == 1
@@ -194,7 +194,7 @@ import Testing
         }
         let metrics = try await scrape(lookout)
         #expect((sample(metrics, "lookout_source_gap_seconds_total{source=\"\(source)\"}") ?? 0) > 0, "the gap is recorded")
-        for i in 0..<10 { _ = try publisher.call("PUBLISH", "orders", "after \(i)") }
+        for i in 0..<10 { _ = try await publisher.call("PUBLISH", "orders", "after \(i)") }
         try await waitUntil("counting goes on") { sample(try await scrape(lookout), #"lookout_channel_messages_total{channel="orders"}"#) == 20 }
         // The replica is promoted: the new topology is read from the surviving nodes, and the
         // dead primary's shard delivers its probes again through the new primary.
@@ -228,35 +228,35 @@ import Testing
         let channel = try cluster.channel(on: from, prefix: "moving.")
         let slot = KeySlot.slot(of: Array(channel.utf8))
         let subscriber = try TestConnection(port: from.port)
-        _ = try subscriber.call("SSUBSCRIBE", channel)
+        _ = try await subscriber.call("SSUBSCRIBE", channel)
         try await waitUntil("Lookout subscribed on the old shard") { try subscribers(channel, port: from.port, sharded: true) == 2 }
         let messages = "lookout_channel_messages_total{channel=\"\(channel)\"}"
         let publisherBefore = try TestConnection(port: from.port)
-        for i in 0..<10 { #expect(try publisherBefore.call("SPUBLISH", channel, "before \(i)") == .integer(2)) }
+        for i in 0..<10 { #expect(try await publisherBefore.call("SPUBLISH", channel, "before \(i)") == .integer(2)) }
         try await waitUntil("10 counted") { sample(try await scrape(lookout), messages) == 10 }
         let changes = "lookout_source_topology_changes_total{source=\"\(source)\"}"
         let changesBefore = sample(try await scrape(lookout), changes) ?? 0
 
         // The slot moves to node 2's shard (no keys in it): importing, migrating, then owned by
         // node 2 everywhere. The old owner unsubscribes the channel's subscribers.
-        guard let fromID = try TestConnection(port: from.port).call("CLUSTER", "MYID").string,
-              let toID = try TestConnection(port: to.port).call("CLUSTER", "MYID").string else { throw TestFailure("no node ids") }
-        #expect(try TestConnection(port: to.port).call("CLUSTER", "SETSLOT", "\(slot)", "IMPORTING", fromID) == .simpleString("OK"))
-        #expect(try TestConnection(port: from.port).call("CLUSTER", "SETSLOT", "\(slot)", "MIGRATING", toID) == .simpleString("OK"))
+        guard let fromID = try await TestConnection(port: from.port).call("CLUSTER", "MYID").string,
+              let toID = try await TestConnection(port: to.port).call("CLUSTER", "MYID").string else { throw TestFailure("no node ids") }
+        #expect(try await TestConnection(port: to.port).call("CLUSTER", "SETSLOT", "\(slot)", "IMPORTING", fromID) == .simpleString("OK"))
+        #expect(try await TestConnection(port: from.port).call("CLUSTER", "SETSLOT", "\(slot)", "MIGRATING", toID) == .simpleString("OK"))
         for node in [to, from, cluster.nodes[2]] {
-            #expect(try TestConnection(port: node.port).call("CLUSTER", "SETSLOT", "\(slot)", "NODE", toID) == .simpleString("OK"))
+            #expect(try await TestConnection(port: node.port).call("CLUSTER", "SETSLOT", "\(slot)", "NODE", toID) == .simpleString("OK"))
         }
         let pushed = try subscriber.read(until: { $0.elements?.first?.string == "sunsubscribe" }).values
         #expect(pushed.last?.elements?.dropFirst().first?.string == channel, "Redis unsubscribed the channel on the old shard")
         let moved = try TestConnection(port: to.port)
-        _ = try moved.call("SSUBSCRIBE", channel)
+        _ = try await moved.call("SSUBSCRIBE", channel)
 
         try await waitUntil("Lookout subscribed on the new shard") { try subscribers(channel, port: to.port, sharded: true) == 2 }
         #expect(try subscribers(channel, port: from.port, sharded: true) == 0, "and holds nothing on the old one")
         #expect((sample(try await scrape(lookout), changes) ?? 0) > changesBefore, "the move is counted (and logged)")
         try await waitForTwoPolls(lookout, source: source)
         let publisherAfter = try TestConnection(port: to.port)
-        for i in 0..<10 { #expect(try publisherAfter.call("SPUBLISH", channel, "after \(i)") == .integer(2)) }
+        for i in 0..<10 { #expect(try await publisherAfter.call("SPUBLISH", channel, "after \(i)") == .integer(2)) }
         try await waitUntil("10 more counted") { sample(try await scrape(lookout), messages) == 20 }
         let metrics = try await scrape(lookout)
         #expect(sample(metrics, "lookout_channel_subscribers{channel=\"\(channel)\"}") == 1)
@@ -272,11 +272,11 @@ import Testing
         let node = cluster.nodes[2]
         let shardChannel = try cluster.channel(on: node, prefix: "twice.")
         let subscriber = try TestConnection(port: node.port)
-        _ = try subscriber.call("SSUBSCRIBE", shardChannel)
+        _ = try await subscriber.call("SSUBSCRIBE", shardChannel)
         try await waitUntil("Lookout subscribed") { try subscribers(shardChannel, port: node.port, sharded: true) == 2 }
         let publishers = try cluster.nodes.map { try TestConnection(port: $0.port) }
-        for i in 0..<30 { _ = try publishers[i % 3].call("PUBLISH", "orders", "o\(i)") }
-        for i in 0..<10 { #expect(try publishers[2].call("SPUBLISH", shardChannel, "s\(i)") == .integer(2), "one Lookout subscription, not two") }
+        for i in 0..<30 { _ = try await publishers[i % 3].call("PUBLISH", "orders", "o\(i)") }
+        for i in 0..<10 { #expect(try await publishers[2].call("SPUBLISH", shardChannel, "s\(i)") == .integer(2), "one Lookout subscription, not two") }
         try await waitUntil("every message counted") {
             let metrics = try await scrape(lookout)
             return sample(metrics, #"lookout_channel_messages_total{channel="orders"}"#) == 30
@@ -304,16 +304,16 @@ import Testing
         for node in cluster.nodes {
             let admin = try TestConnection(port: node.port)
             try admin.send(command: ["ACL", "SETUSER", "lookout"].map { Array($0.utf8) } + rules.map { Array($0.utf8) })
-            #expect(try admin.readValues(1).first == .simpleString("OK"))
+            #expect(try await admin.readValues(1).first == .simpleString("OK"))
         }
         let source = "redis://127.0.0.1:\(cluster.nodes[0].port)"
         let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", "redis://lookout:lookout-secret@127.0.0.1:\(cluster.nodes[0].port)", "--no-db"])
         // A channel is known from its messages: the priming one must come after the subscription.
         try await waitUntil("the source ready") { try await lookout.get("/readyz").status == 200 }
         let subscriber = try TestConnection(port: cluster.nodes[2].port)
-        _ = try subscriber.call("SUBSCRIBE", "orders")
+        _ = try await subscriber.call("SUBSCRIBE", "orders")
         let publisher = try TestConnection(port: cluster.nodes[1].port)
-        _ = try publisher.call("PUBLISH", "orders", "prime")
+        _ = try await publisher.call("PUBLISH", "orders", "prime")
         try await waitForTwoPolls(lookout, source: source)
         try await waitUntil("the subscriber on node 3 counted") {
             sample(try await scrape(lookout), #"lookout_channel_subscribers{channel="orders"}"#) == 1
@@ -341,22 +341,22 @@ import Testing
         let redis = try RedisServer()
         let admin = try TestConnection(port: redis.port)
         try admin.send(command: ["ACL", "SETUSER", "lookout"].map { Array($0.utf8) } + Self.aclRules.map { Array($0.utf8) })
-        #expect(try admin.readValues(1).first == .simpleString("OK"))
+        #expect(try await admin.readValues(1).first == .simpleString("OK"))
         let source = "redis://lookout:lookout-secret@127.0.0.1:\(redis.port)"
         let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", source, "--no-db"])
         let named = "redis://127.0.0.1:\(redis.port)"
         let subscriber = try TestConnection(port: redis.port)
-        _ = try subscriber.call("CLIENT", "SETNAME", "mailer-1")
-        _ = try subscriber.call("SUBSCRIBE", "orders")
+        _ = try await subscriber.call("CLIENT", "SETNAME", "mailer-1")
+        _ = try await subscriber.call("SUBSCRIBE", "orders")
         let sharded = try TestConnection(port: redis.port)
-        _ = try sharded.call("SSUBSCRIBE", "shard.orders")
+        _ = try await sharded.call("SSUBSCRIBE", "shard.orders")
         guard try await eventually(seconds: 20, {
             let reply = try TestConnection(port: redis.port).call("PUBSUB", "SHARDNUMSUB", "shard.orders")
             return reply.elements?.last == .integer(2)
         }) != nil else { throw TestFailure("Lookout did not subscribe to the shard channel") }
         let publisher = try TestConnection(port: redis.port)
-        _ = try publisher.call("PUBLISH", "orders", "o")
-        _ = try publisher.call("SPUBLISH", "shard.orders", "s")
+        _ = try await publisher.call("PUBLISH", "orders", "o")
+        _ = try await publisher.call("SPUBLISH", "shard.orders", "s")
         let seen = await eventually(seconds: 20) {
             let metrics = (try? await lookout.get("/metrics").body) ?? ""
             return metrics.contains(#"lookout_channel_messages_total{channel="orders"} 1"#)
@@ -368,8 +368,8 @@ import Testing
         #expect(seen != nil, "classic and sharded traffic, subscribers, named consumers and probes, with only these rights")
         #expect(try await lookout.get("/readyz").status == 200)
         let denied = try TestConnection(port: redis.port)
-        _ = try denied.call("AUTH", "lookout", "lookout-secret")
-        #expect(try denied.call("SET", "k", "v").string?.hasPrefix("NOPERM") == true, "and nothing more")
+        _ = try await denied.call("AUTH", "lookout", "lookout-secret")
+        #expect(try await denied.call("SET", "k", "v").string?.hasPrefix("NOPERM") == true, "and nothing more")
         try await lookout.stop()
     }
 }

@@ -28,11 +28,11 @@ import LookoutTestSupport
         try await waitUntil { try await lookout.get("/readyz").status == 200 }
 
         let subscriber = try TestConnection(port: redis.port)
-        _ = try subscriber.call("SUBSCRIBE", "watched")
+        _ = try await subscriber.call("SUBSCRIBE", "watched")
         let publisher = try TestConnection(port: redis.port)
         // Prime both channels so the poller has their NUMSUB, then publish the counted batch.
-        _ = try publisher.call("PUBLISH", "watched", "prime")
-        _ = try publisher.call("PUBLISH", "nobody", "prime")
+        _ = try await publisher.call("PUBLISH", "watched", "prime")
+        _ = try await publisher.call("PUBLISH", "nobody", "prime")
         try await waitUntil { sample(try await scrape(lookout), "lookout_channel_subscribers{channel=\"watched\"}") == 1 }
         // One more whole poll after both channels were seen (each poll starts with a probe), so
         // the poller knows that "nobody" has no subscriber.
@@ -47,7 +47,7 @@ import LookoutTestSupport
             }
         }
         try publisher.send(pipeline)
-        let replies = try publisher.readValues(perChannel * 3)
+        let replies = try await publisher.readValues(perChannel * 3)
         #expect(replies.filter { $0 == .integer(2) }.count == perChannel,
                 "Redis counts the monitor's PSUBSCRIBE as a receiver on the watched channel")
 
@@ -77,7 +77,7 @@ import LookoutTestSupport
         #expect((sample(after, "lookout_source_gap_seconds_total{source=\"\(source)\"}") ?? 0) > 0)
         #expect(try await lookout.get("/healthz").status == 200)
         let newPublisher = try TestConnection(port: restarted.port)
-        _ = try newPublisher.call("PUBLISH", "third", "after the gap")
+        _ = try await newPublisher.call("PUBLISH", "third", "after the gap")
         try await waitUntil { sample(try await scrape(lookout), "lookout_channel_messages_total{channel=\"third\"}") == Double(perChannel + 1) }
         try await lookout.stop()
     }
@@ -130,7 +130,7 @@ import LookoutTestSupport
         var reconnected = false
         for _ in 0..<20 where !reconnected {
             try publisher.send(burst)
-            _ = try publisher.readValues(64)
+            _ = try await publisher.readValues(64)
             reconnected = (sample(try await scrape(lookout), "lookout_source_reconnects_total{source=\"\(source)\"}") ?? 0) >= 1
         }
         try await waitUntil { (sample(try await scrape(lookout), "lookout_source_reconnects_total{source=\"\(source)\"}") ?? 0) >= 1 }
@@ -145,8 +145,8 @@ import LookoutTestSupport
         let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", "redis://127.0.0.1:\(redis.port)"])
         try await waitUntil { try await lookout.get("/readyz").status == 200 }
         let client = try TestConnection(port: redis.port)
-        #expect(try client.call("SET", "k", "v") == .simpleString("OK"))
-        _ = try client.call("PUBLISH", "marker", "x")
+        #expect(try await client.call("SET", "k", "v") == .simpleString("OK"))
+        _ = try await client.call("PUBLISH", "marker", "x")
         try await waitUntil { sample(try await scrape(lookout), "lookout_channel_messages_total{channel=\"marker\"}") == 1 }
         #expect(!(try await scrape(lookout)).contains("__keyspace@"))
         try await lookout.stop()
@@ -158,8 +158,8 @@ import LookoutTestSupport
         try await waitUntil { try await lookout.get("/readyz").status == 200 }
         let client = try TestConnection(port: redis.port)
         let milliseconds = Int(Date().timeIntervalSince1970 * 1000)
-        _ = try client.call("PUBLISH", "events", "{\"id\":1,\"ts\":\(milliseconds)}")
-        _ = try client.call("PUBLISH", "events", "no envelope")
+        _ = try await client.call("PUBLISH", "events", "{\"id\":1,\"ts\":\(milliseconds)}")
+        _ = try await client.call("PUBLISH", "events", "no envelope")
         try await waitUntil { sample(try await scrape(lookout), "lookout_channel_messages_total{channel=\"events\"}") == 2 }
         let metrics = try await scrape(lookout)
         #expect(sample(metrics, "lookout_channel_delivery_latency_seconds_count{channel=\"events\"}") == 1)

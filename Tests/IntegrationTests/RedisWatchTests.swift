@@ -26,8 +26,8 @@ import LookoutTestSupport
 
         // Exactly the two globs, and the probe and heartbeat channels (outside them) as patterns.
         let admin = try TestConnection(port: redis.port)
-        #expect(try admin.call("PUBSUB", "NUMPAT") == .integer(4))
-        let clients = ClientListEntry.parse(try admin.call("CLIENT", "LIST", "TYPE", "pubsub").string ?? "")
+        #expect(try await admin.call("PUBSUB", "NUMPAT") == .integer(4))
+        let clients = await ClientListEntry.parse(try admin.call("CLIENT", "LIST", "TYPE", "pubsub").string ?? "")
         #expect(clients.filter { $0.name == "lookout-monitor" }.map(\.patternSubscriptions) == [4], "\(clients)")
         let exposed = try await scrape(lookout)
         #expect(sample(exposed, "lookout_source_watch_patterns{source=\"\(source)\",pattern=\"orders.*\"}") == 1)
@@ -42,7 +42,7 @@ import LookoutTestSupport
             for channel in channels { pipeline += ScriptStep.encode([Array("PUBLISH".utf8), Array(channel.utf8), Array("m\(i)".utf8)]) }
         }
         try publisher.send(pipeline)
-        _ = try publisher.readValues(perChannel * channels.count)
+        _ = try await publisher.readValues(perChannel * channels.count)
         try await waitUntil("counted") {
             let metrics = try await scrape(lookout)
             return sample(metrics, #"lookout_channel_messages_total{channel="orders.paid"}"#) == Double(perChannel)

@@ -81,10 +81,10 @@ import LookoutTestSupport
         let relay = try await InProcessLookout(arguments: ["--no-db"])
         let client = try TestConnection(port: relay.port)
         try client.send(request.input)
-        #expect(String(decoding: client.readUntilClosed(), as: UTF8.self) == request.reply)
+        #expect(String(decoding: try await client.readUntilClosed(), as: UTF8.self) == request.reply)
         #expect(client.closedByPeer)
         let healthy = try TestConnection(port: relay.port)
-        #expect(try healthy.call("PING") == .simpleString("PONG"), "the relay keeps serving")
+        #expect(try await healthy.call("PING") == .simpleString("PONG"), "the relay keeps serving")
         try await relay.stop()
     }
 
@@ -106,7 +106,7 @@ import LookoutTestSupport
         let relay = try await InProcessLookout(arguments: ["--no-db"])
         let client = try TestConnection(port: relay.port)
         try client.send("*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$4294967296\r\n")
-        #expect(String(decoding: client.readUntilClosed(), as: UTF8.self) == "-ERR Protocol error: invalid bulk length\r\n")
+        #expect(String(decoding: try await client.readUntilClosed(), as: UTF8.self) == "-ERR Protocol error: invalid bulk length\r\n")
         try await relay.stop()
     }
 
@@ -137,9 +137,9 @@ import LookoutTestSupport
         let first = try TestConnection(port: relay.port)
         #expect(try await eventually { try info(first, "connected_clients") == 1 } != nil)
         let second = try TestConnection(port: relay.port)
-        #expect(try second.call("PING") == .simpleString("PONG"))
+        #expect(try await second.call("PING") == .simpleString("PONG"))
         let third = try TestConnection(port: relay.port)
-        #expect(String(decoding: third.readUntilClosed(), as: UTF8.self) == "-ERR max number of clients reached\r\n")
+        #expect(String(decoding: try await third.readUntilClosed(), as: UTF8.self) == "-ERR max number of clients reached\r\n")
         try await relay.stop()
     }
 
@@ -218,7 +218,7 @@ import LookoutTestSupport
         #expect(Self.seconds(inTimer: "timer:(keepalive,1min58sec,0)") == 118 && Self.seconds(inTimer: "timer:(keepalive,,0)") == nil)
         let relay = try await InProcessLookout(arguments: ["--no-db", "--tcp-keepalive", "7"])
         let client = try TestConnection(port: relay.port)
-        #expect(try client.call("PING") == .simpleString("PONG"))
+        #expect(try await client.call("PING") == .simpleString("PONG"))
         let timer = try await keepaliveTimer(relayPort: relay.port)
         let seconds = try #require(timer.flatMap { Self.seconds(inTimer: $0) }, "a keep-alive timer with its time left on the relay's socket: \(timer ?? "none")")
         #expect(seconds > 0 && seconds <= 7, "idle time 7 s: \(timer ?? "")")
@@ -226,7 +226,7 @@ import LookoutTestSupport
 
         let off = try await InProcessLookout(arguments: ["--no-db", "--tcp-keepalive", "0"])
         let other = try TestConnection(port: off.port)
-        #expect(try other.call("PING") == .simpleString("PONG"))
+        #expect(try await other.call("PING") == .simpleString("PONG"))
         #expect(try await keepaliveTimer(relayPort: off.port) == nil, "0 turns keep-alive off, as in Redis")
         try await off.stop()
     }

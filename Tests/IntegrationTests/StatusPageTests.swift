@@ -48,9 +48,9 @@ import LookoutTestSupport
             #expect(!page.body.contains(external), "the page loads nothing from outside Lookout (\(external))")
         }
         let subscriber = try TestConnection(port: lookout.port)
-        _ = try subscriber.call("SUBSCRIBE", "orders.created")
+        _ = try await subscriber.call("SUBSCRIBE", "orders.created")
         let publisher = try TestConnection(port: lookout.port)
-        for index in 0..<20 { _ = try publisher.call("PUBLISH", "orders.created", "order \(index)") }
+        for index in 0..<20 { _ = try await publisher.call("PUBLISH", "orders.created", "order \(index)") }
         let consumer = try heartbeatLoop(port: lookout.port, consumer: "billing-7")
         defer { consumer.stop(signal: SIGKILL) }
         #expect(try await eventually { try await lookout.get("/api/v1/consumers").body.contains("billing-7") } != nil)
@@ -114,8 +114,8 @@ import LookoutTestSupport
     @Test func lookoutTopOncePrintsAFrameFromTheAPI() async throws {
         let lookout = try await InProcessLookout()
         let publisher = try TestConnection(port: lookout.port)
-        _ = try publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"top-1","group":"g","interval_ms":60000}"#)
-        _ = try publisher.call("PUBLISH", "invoices", "x")
+        _ = try await publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"top-1","group":"g","interval_ms":60000}"#)
+        _ = try await publisher.call("PUBLISH", "invoices", "x")
         let url = "http://127.0.0.1:\(lookout.metricsPort)"
         var frame = ""
         let shown = try await eventually {

@@ -46,7 +46,7 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
         var lookout: LookoutProcess? = try LookoutProcess(arguments: arguments)
         let port = lookout!.port
         let subscriber = try TestConnection(port: port)
-        _ = try subscriber.call("SUBSCRIBE", "orders")
+        _ = try await subscriber.call("SUBSCRIBE", "orders")
         var worker = try heartbeatProcess(port: port, name: "billing-worker-3")
         #expect(await eventually(seconds: 10) { (try? lookout!.get("/metrics").body.contains(#"lookout_consumer_up{consumer="billing-worker-3",group="billing"} 1"#)) == true } != nil)
         worker.stop(signal: SIGKILL)
@@ -62,7 +62,7 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
             published.append((TestConnection.now(), total))
             try await Task.sleep(for: .microseconds(50_000))
         }
-        _ = try publisher.readValues(total)
+        _ = try await publisher.readValues(total)
         let killedAt = TestConnection.now()
         lookout!.child.stop(signal: SIGKILL)
         lookout = nil
@@ -116,7 +116,7 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
         let directory = DatabaseDirectory()
         let lookout = try LookoutProcess(arguments: ["--db", directory.database])
         let publisher = try TestConnection(port: lookout.port)
-        for _ in 0..<25 { _ = try publisher.call("PUBLISH", "orders", "x") }
+        for _ in 0..<25 { _ = try await publisher.call("PUBLISH", "orders", "x") }
         #expect(await eventually(seconds: 10) { recordedMessages(directory.database, channel: "orders") == 25 } != nil)
         #expect(lookout.child.stop() == 0)
         return directory

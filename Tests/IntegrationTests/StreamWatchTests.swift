@@ -33,7 +33,7 @@ import LookoutTestSupport
             _ = try client.call("SET", "orders.total", "12")
             return ids
         }
-        #expect(try client.call("XINFO", "GROUPS", "orders").elements?.count == 2)
+        #expect(try await client.call("XINFO", "GROUPS", "orders").elements?.count == 2)
 
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
@@ -97,7 +97,7 @@ import LookoutTestSupport
         #expect(table.output.hasPrefix("STREAM") && table.output.contains("orders"), "\(table.output)")
 
         // Trimmed while the slow group has 900 unread: 800 of them are gone before it read them.
-        #expect(try client.call("XTRIM", "orders", "MAXLEN", "100") == .integer(900))
+        #expect(try await client.call("XTRIM", "orders", "MAXLEN", "100") == .integer(900))
         let trimmed = await eventually(seconds: 30) { sample(await metrics(), "lookout_stream_group_trimmed_unread_entries_total" + group("slow")) == 800 }
         text = await metrics()
         #expect(trimmed != nil, "\(text.split(separator: "\n").filter { $0.contains("trimmed") })")
@@ -105,7 +105,7 @@ import LookoutTestSupport
         #expect(sample(text, "lookout_stream_group_lag_entries" + group("slow")) == 100, "what is left, not Redis's 900")
         // A group created at 0 on the trimmed stream: Redis 7 knows its lag (it stands before the
         // first entry, so everything left is unread), and it lost nothing (it did not exist then).
-        #expect(try client.call("XGROUP", "CREATE", "orders", "late", "0") == .simpleString("OK"))
+        #expect(try await client.call("XGROUP", "CREATE", "orders", "late", "0") == .simpleString("OK"))
         let late = await eventually(seconds: 30) { sample(await metrics(), "lookout_stream_group_lag_entries" + group("late")) == 100 }
         text = await metrics()
         #expect(late != nil)
@@ -113,9 +113,9 @@ import LookoutTestSupport
         #expect(sample(text, "lookout_stream_group_trimmed_unread_entries_total" + group("late")) == 0)
         // A group made in the middle of what is left, and an entry after it deleted: Redis
         // cannot compute its lag, and neither can the ids. The deleted entry is lost to the slow group too.
-        #expect(try client.call("XGROUP", "CREATE", "orders", "mid", ids[909]) == .simpleString("OK"))
-        #expect(try client.call("XDEL", "orders", ids[950]) == .integer(1))
-        _ = try client.call("DEL", "orders.audit")
+        #expect(try await client.call("XGROUP", "CREATE", "orders", "mid", ids[909]) == .simpleString("OK"))
+        #expect(try await client.call("XDEL", "orders", ids[950]) == .integer(1))
+        _ = try await client.call("DEL", "orders.audit")
         let deleted = await eventually(seconds: 30) { sample(await metrics(), "lookout_stream_group_trimmed_unread_entries_total" + group("slow")) == 801 }
         text = await metrics()
         #expect(deleted != nil)
@@ -130,10 +130,10 @@ import LookoutTestSupport
         #expect(sample(await metrics(), "lookout_stream_group_trimmed_unread_entries_total" + group("slow")) == 801)
         // The stuck consumer reads again and acknowledges what it held: up once that has held
         // for the grace, the alert resolved.
-        let read = try client.call("XREADGROUP", "GROUP", "slow", "stuck", "COUNT", "1", "STREAMS", "orders", ">")
+        let read = try await client.call("XREADGROUP", "GROUP", "slow", "stuck", "COUNT", "1", "STREAMS", "orders", ">")
         let readID = try #require(read.elements?.first?.elements?.last?.elements?.first?.elements?.first?.string, "\(read)")
         try client.send(command: (["XACK", "orders", "slow"] + ids[90..<100] + [readID]).map { Array($0.utf8) })
-        #expect(try client.readValues(1).first == .integer(11))
+        #expect(try await client.readValues(1).first == .integer(11))
         let resolved = await eventually(seconds: 30) { receiver.alerts.contains { $0.status == "resolved" && $0.name == "LookoutConsumerDown" } }
         #expect(resolved != nil, "a stream consumer that reads again is up")
         #expect(receiver.alerts.filter { $0.name == "LookoutConsumerDown" && $0.status == "firing" }.count == 1, "one alert, no storm")
@@ -184,12 +184,12 @@ import LookoutTestSupport
         let admin = try TestConnection(port: redis.port)
         for rules in [RedisACLTests.aclRules, ["~orders*", "+scan", "+xinfo", "+xpending", "+xrange"]] {
             try admin.send(command: (["ACL", "SETUSER", "lookout"] + rules).map { Array($0.utf8) })
-            #expect(try admin.readValues(1).first == .simpleString("OK"))
+            #expect(try await admin.readValues(1).first == .simpleString("OK"))
         }
-        for index in 0..<3 { _ = try admin.call("XADD", "orders", "*", "n", "\(index)") }
-        _ = try admin.call("XGROUP", "CREATE", "orders", "g", "0")
-        _ = try admin.call("XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "orders", ">")
-        _ = try admin.call("SET", "secret", "x")
+        for index in 0..<3 { _ = try await admin.call("XADD", "orders", "*", "n", "\(index)") }
+        _ = try await admin.call("XGROUP", "CREATE", "orders", "g", "0")
+        _ = try await admin.call("XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "orders", ">")
+        _ = try await admin.call("SET", "secret", "x")
         let source = "redis://127.0.0.1:\(redis.port)"
         let lookout = try await InProcessLookout(arguments: ["--no-relay", "--redis", "redis://lookout:lookout-secret@127.0.0.1:\(redis.port)",
                                                              "--no-db", "--stream", "orders*", "--stream-interval", "200ms"])
@@ -230,9 +230,9 @@ import LookoutTestSupport
         #expect(fired != nil)
 
         // The dead one is deleted (with the entries it held): it said goodbye.
-        #expect(try client.call("XGROUP", "DELCONSUMER", "jobs", "g", "stuck") == .integer(2))
+        #expect(try await client.call("XGROUP", "DELCONSUMER", "jobs", "g", "stuck") == .integer(2))
         // The other stream's group is destroyed, and the stream then replaced by a string.
-        #expect(try client.call("XGROUP", "DESTROY", "jobs.old", "g") == .integer(1))
+        #expect(try await client.call("XGROUP", "DESTROY", "jobs.old", "g") == .integer(1))
         let stopped = await eventually(seconds: 30) { let text = await metrics(); return ["jobs", "jobs.old"].allSatisfy { text.contains(state($0) + #"stopped"} 1"#) } }
         var text = await metrics()
         #expect(stopped != nil, "\(text.split(separator: "\n").filter { $0.hasPrefix("lookout_consumer_state{") && $0.hasSuffix(" 1") })")
@@ -242,8 +242,8 @@ import LookoutTestSupport
         #expect(resolved != nil, "a consumer deleted from its group, or gone with its group, is not down")
         #expect(!text.contains(#"stream="jobs.old",group="g""#), "a destroyed group's series go")
         #expect(!text.contains(#"stream="jobs",group="g",consumer="stuck""#), "a deleted consumer's series go")
-        _ = try client.call("DEL", "jobs.old")
-        _ = try client.call("SET", "jobs.old", "not a stream any more")
+        _ = try await client.call("DEL", "jobs.old")
+        _ = try await client.call("SET", "jobs.old", "not a stream any more")
         let replaced = await eventually(seconds: 30) { !(await metrics()).contains(#"stream="jobs.old""#) }
         text = await metrics()
         #expect(replaced != nil)

@@ -17,7 +17,7 @@ import Testing
         let lookout = try await InProcessLookout(arguments: ["--no-db"])
         #expect(lookout.port > 0 && lookout.metricsPort > 0 && lookout.port != lookout.metricsPort)
         let relay = try TestConnection(port: lookout.port)
-        #expect(try relay.call("PING") == .simpleString("PONG"))
+        #expect(try await relay.call("PING") == .simpleString("PONG"))
         #expect(try await lookout.get("/healthz").status == 200)
         #expect(lookout.application.store == nil)
         try await lookout.stop()
@@ -27,8 +27,8 @@ import Testing
         let lookout = try await InProcessLookout()
         let path = try #require(lookout.databasePath)
         let publisher = try TestConnection(port: lookout.port)
-        for i in 0..<5 { _ = try publisher.call("PUBLISH", "orders", "order \(i)") }
-        _ = try publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"w1","group":"billing","interval_ms":60000}"#)
+        for i in 0..<5 { _ = try await publisher.call("PUBLISH", "orders", "order \(i)") }
+        _ = try await publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"w1","group":"billing","interval_ms":60000}"#)
         // Stopped at once, before any refresh or flush: the monitor stops before the store, and
         // hands over its open bucket and consumers on the way out.
         try await lookout.stop()

@@ -67,7 +67,7 @@ import Testing
         let relay = RelayServer(configuration: .init(host: "127.0.0.1", port: 0))
         let port = try #require(try await relay.start().port)
         let subscriber = try TestConnection(port: port)
-        _ = try subscriber.call("SUBSCRIBE", "lookout:heartbeat")
+        _ = try await subscriber.call("SUBSCRIBE", "lookout:heartbeat")
         var configuration = HeartbeatSender.Configuration(consumer: "w1")
         configuration.port = port
         configuration.interval = .milliseconds(50)

@@ -119,6 +119,10 @@ package final class TestConnection {
 
     /// Sends a command and returns its one reply.
     package func call(_ words: String...) throws -> RESPValue {
+        try call(words: words)
+    }
+
+    private func call(words: [String]) throws -> RESPValue {
         try send(command: words.map { Array($0.utf8) })
         return try readValues(1)[0]
     }
@@ -170,3 +174,28 @@ package final class TestConnection {
 /// A test uses each connection from one task at a time, handing it to the thread pool and back
 /// (``offThePool(_:)``), never from two threads at once.
 extension TestConnection: @unchecked Sendable {}
+
+/// The waiting reads from an async test: the wait runs on the test I/O threads
+/// (``offThePool(_:)``), never on the concurrency pool the Lookout under test needs.
+extension TestConnection {
+    /// Sends a command and returns its one reply.
+    package func call(_ words: String...) async throws -> RESPValue {
+        let words = words
+        return try await offThePool { try self.call(words: words) }
+    }
+
+    /// Reads `count` values.
+    package func readValues(_ count: Int, timeoutSeconds: Double = 10) async throws -> [RESPValue] {
+        try await offThePool { try self.readValues(count, timeoutSeconds: timeoutSeconds) as [RESPValue] }
+    }
+
+    /// Reads and drops `count` bytes; returns how many arrived before `timeoutSeconds` passed.
+    package func discard(_ count: Int, timeoutSeconds: Double = 30) async throws -> Int {
+        try await offThePool { self.discard(count, timeoutSeconds: timeoutSeconds) as Int }
+    }
+
+    /// Reads until the peer closes (or the timeout passes); returns what arrived.
+    package func readUntilClosed(timeoutSeconds: Double = 10) async throws -> [UInt8] {
+        try await offThePool { self.readUntilClosed(timeoutSeconds: timeoutSeconds) as [UInt8] }
+    }
+}
