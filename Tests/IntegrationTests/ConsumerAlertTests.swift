@@ -20,7 +20,7 @@ import LookoutTestSupport
         #expect(seen != nil, "the consumer's heartbeats were seen")
 
         let killedAt = TestConnection.now()
-        worker.stop(signal: SIGKILL)
+        await worker.stop(signal: SIGKILL)
         // Down after 3 × 500 ms of silence. Measured from the kill to the webhook's arrival (on
         // the receiver's own thread, not when this task next looked), with headroom for a
         // loaded 2-core machine: at most 4 × that (exact timing is the manual-clock tests' job).
@@ -73,8 +73,8 @@ import LookoutTestSupport
         let up = #"lookout_consumer_state{consumer="cli-worker",group="demo",state="up"} 1"#
         let sentinelUp = #"lookout_consumer_state{consumer="sentinel",group="other",state="up"} 1"#
         #expect(try await eventually { let body = try await lookout.get("/metrics").body; return body.contains(up) && body.contains(sentinelUp) } != nil)
-        #expect(sender.stop(signal: SIGTERM) == 0)
-        sentinel.stop(signal: SIGKILL)
+        #expect(await sender.stop(signal: SIGTERM) == 0)
+        await sentinel.stop(signal: SIGKILL)
         let stopped = #"lookout_consumer_state{consumer="cli-worker",group="demo",state="stopped"} 1"#
         #expect(try await eventually { try await lookout.get("/metrics").body.contains(stopped) } != nil)
         // By the time the sentinel, silent since after the goodbye, is down, a goodbye that

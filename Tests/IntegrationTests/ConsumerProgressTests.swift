@@ -262,8 +262,8 @@ import LookoutTestSupport
         #expect(await eventually { (try? await lookout.get("/readyz").status) == 200 } != nil)
         try await Task.sleep(for: .seconds(2))
 
-        redis.stop()
-        sentinel.stop(signal: SIGKILL)
+        await redis.stop()
+        await sentinel.stop(signal: SIGKILL)
         #expect(await eventually(seconds: 20) { await state("audit-1", "down") } != nil, "the sentinel, beating through the Redis still there, is down")
         for consumer in ["billing-1", "billing-2", "billing-3"] {
             #expect(await state(consumer, "up"), "\(consumer) is not judged while its heartbeats cannot be seen")

@@ -63,7 +63,7 @@ import LookoutTestSupport
         #expect(trimmedAlert != nil, "the trimmed-unread rule fired")
         #expect((try? prometheus.query(lost + " == 5").isEmpty) == false, "five entries lost unread, counted exactly")
 
-        worker.stop(signal: SIGKILL)
+        await worker.stop(signal: SIGKILL)
         let firing = { (source: String) in
             receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" && $0.consumer == "billing-worker-3"
                 && (source == "lookout" ? $0.labels["source"] == "lookout" : $0.labels["job"] == "lookout") }

@@ -251,7 +251,7 @@ import LookoutTestSupport
             let lookout = try ChildProcess(try LookoutProcess.binary, [
                 "serve", "--relay", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--no-db", "--config", path,
             ])
-            let status = try await offThePool { lookout.waitForExit(seconds: 20) }
+            let status = await lookout.waitForExit(seconds: 20)
             #expect(status == 2, "\(entry.message)")
             #expect(lookout.output().contains(entry.message), "\(lookout.output())")
         }

@@ -72,7 +72,7 @@ import LookoutTestSupport
 
         var worker = try heartbeatLoop(port: redis.port, consumer: "w1")
         try await consumerSeen([a, b, other])
-        worker.stop(signal: SIGKILL)
+        await worker.stop(signal: SIGKILL)
         try await within(10, "the pair's firing alert") { !accepted(receiver, "firing").isEmpty }
         try await consumerSeen([a, b, other], state: "down")
         try await within(10, "b withheld what a sent") { (metric(b, #"lookout_ha_notifications_withheld_total{group="pair"}"#) ?? 0) >= 1 }
@@ -111,12 +111,12 @@ import LookoutTestSupport
         let (a, b) = try await pair(redis, arguments, arguments)
         let worker = try heartbeatLoop(port: redis.port, consumer: "w1")
         try await consumerSeen([a, b])
-        worker.stop(signal: SIGKILL)
+        await worker.stop(signal: SIGKILL)
         try await within(10, "a tried to deliver (and was refused)") {
             receiver.deliveries.contains { !$0.accepted && $0.name == "LookoutConsumerDown" && $0.fencingToken == 1 }
         }
         try await consumerSeen([a, b], state: "down")
-        a.child.stop(signal: SIGKILL)
+        await a.child.stop(signal: SIGKILL)
         let killed = TestConnection.now()
         receiver.answer(.ok)
         try await within(lease + detection + 5, "b delivers it") { !accepted(receiver, "firing").isEmpty }
@@ -139,13 +139,13 @@ import LookoutTestSupport
         let (a, b) = try await pair(redis, arguments, arguments)
         let worker = try heartbeatLoop(port: redis.port, consumer: "w1")
         try await consumerSeen([a, b])
-        worker.stop(signal: SIGKILL)
+        await worker.stop(signal: SIGKILL)
         try await within(10, "a delivered both alerts") {
             accepted(receiver, "firing").count == 1 && accepted(receiver, "firing", "LookoutGroupDown").count == 1
         }
         let log = try TestConnection(port: redis.port)
         try await within(5, "and logged them") { try log.call("HLEN", "lookout:ha:{pair}:delivered") == .integer(2) }
-        a.child.stop(signal: SIGKILL)
+        await a.child.stop(signal: SIGKILL)
         try await within(lease + 5, "b takes over") { leader(b) == 1 }
         try await Task.sleep(for: .seconds(2))
         #expect(receiver.deliveries.count == 2, "no second delivery: \(receiver.deliveries)")
@@ -154,7 +154,7 @@ import LookoutTestSupport
     @Test func aGracefulStopHandsTheLeaseOverWithinARenewal() async throws {
         let redis = try RedisServer()
         let (a, b) = try await pair(redis, [], [])
-        #expect(a.child.stop(signal: SIGTERM) == 0)
+        #expect(await a.child.stop(signal: SIGTERM) == 0)
         let took = try await within(lease, "b takes over") { leader(b) == 1 }
         print("holder stopped gracefully: the other took over after \(took) s")
         #expect(took <= lease / 3 + 1, "within a renewal (and a second's slack), not a lease: \(took) s")
@@ -183,7 +183,7 @@ import LookoutTestSupport
         #expect(stopped <= lease + 1, "within the lease (and a second's slack for the gauge): \(stopped) s")
         try await within(lease + 3, "b takes over") { leader(b) == 1 }
 
-        worker.stop(signal: SIGKILL)
+        await worker.stop(signal: SIGKILL)
         try await consumerSeen([a, b], state: "down")
         try await within(10, "b delivers") { !accepted(receiver, "firing").isEmpty }
         try await within(5, "a withheld it") { (metric(a, #"lookout_ha_notifications_withheld_total{group="pair"}"#) ?? 0) >= 1 }
@@ -205,7 +205,7 @@ import LookoutTestSupport
         let (a, b) = try await pair(redis, arguments, arguments)
         var worker = try heartbeatLoop(port: redis.port, consumer: "w1")
         try await consumerSeen([a, b])
-        worker.stop(signal: SIGKILL)
+        await worker.stop(signal: SIGKILL)
         try await within(15, "Alertmanager notifies") { !accepted(receiver, "firing").isEmpty }
         try await within(10, "both pushed it") {
             [a, b].allSatisfy { metric($0, #"lookout_alerts_sent_total{notifier="alertmanager",outcome="success"}"#).map { $0 >= 2 } == true }
@@ -244,7 +244,7 @@ import LookoutTestSupport
         #expect(await eventually(seconds: 10) {
             await metric(#"lookout_consumer_up{consumer="w1",group="billing"}"#) == 1
         } != nil)
-        worker.stop(signal: SIGKILL)
+        await worker.stop(signal: SIGKILL)
         let logged = await eventually(seconds: 10) { (try? await admin.call("HLEN", "lookout:ha:{pair}:delivered")) == .integer(4) }
         let deliveries = try? await admin.call("HGETALL", "lookout:ha:{pair}:delivered")
         #expect(logged != nil, "the deliveries (consumer and group down, by the webhook and the bus) are logged: \(String(describing: deliveries))")

@@ -193,7 +193,7 @@ import LookoutTestSupport
         try await within(10, "the consumer up") {
             try await metric(lookout, #"lookout_consumer_up{consumer="billing-worker-9",group="billing"}"#) == 1
         }
-        worker.stop(signal: SIGKILL)
+        await worker.stop(signal: SIGKILL)
         let killedAt = TestConnection.now()
         // Down after 3 × 500 ms; the bus hears it as fast as with healthy receivers (≤ 4 × that).
         // Timed where it is read: the test's own task may wait for the pool before it resumes.
@@ -252,7 +252,7 @@ import LookoutTestSupport
         }
         try await within(10, "traffic counted") { try await metric(lookout, #"lookout_channel_messages_total{channel="traffic"}"#) ?? 0 >= 100 }
         blind.withLock { $0 = true }
-        redis.stop()
+        await redis.stop()
         let restarted = try RedisServer(port: port)
         defer { restarted.stop() }
         let recovered = try await timed(bound + 5, "source up again") {

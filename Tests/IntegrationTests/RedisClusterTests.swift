@@ -183,7 +183,7 @@ import Testing
 
         // The seed, which holds Lookout's pattern subscription, dies without a word; its named
         // consumer connects again to another node at once, as a cluster client does.
-        seed.child.stop(signal: SIGKILL)
+        await seed.child.stop(signal: SIGKILL)
         mailer = try TestConnection(port: cluster.nodes[1].port)
         _ = try await mailer.call("CLIENT", "SETNAME", "mailer-1")
         _ = try await mailer.call("SUBSCRIBE", "mail")
@@ -208,8 +208,8 @@ import Testing
         #expect(sample(after, #"lookout_consumer_up{consumer="mailer-1",group=""}"#) == 1)
         #expect(sample(after, #"lookout_consumer_up{consumer="billing-1",group="billing"}"#) == 1)
         #expect(sample(after, #"lookout_consumer_up{consumer="ledger-1",group="billing"}"#) == 1)
-        billing.stop(signal: SIGKILL)
-        ledger.stop(signal: SIGKILL)
+        await billing.stop(signal: SIGKILL)
+        await ledger.stop(signal: SIGKILL)
         try await lookout.stop()
 
         // Nothing was alerted for consumers that merely reconnected or kept beating.

@@ -66,7 +66,7 @@ import LookoutTestSupport
         #expect(check.status == 0, "promtool check metrics: \(check.output)")
 
         // Redis goes away: the source goes down, Lookout keeps serving, and comes back with a recorded gap.
-        redis.stop()
+        await redis.stop()
         try await waitUntil { sample(try await scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 0 }
         #expect(try await lookout.get("/readyz").status == 503)
         let restarted = try RedisServer(port: redis.port)
@@ -96,7 +96,7 @@ import LookoutTestSupport
         let up = #"lookout_consumer_state{consumer="steady-1",group="billing",state="up"}"#
         try await waitUntil { sample(try await scrape(lookout), up) == 1 }
 
-        redis.stop()
+        await redis.stop()
         try await waitUntil { sample(try await scrape(lookout), "lookout_source_up{source=\"\(source)\"}") == 0 }
         // The outage lasts past 3 intervals (down, were silence judged).
         try await Task.sleep(for: .seconds(4))
@@ -109,7 +109,7 @@ import LookoutTestSupport
         let lastBeat = #"lookout_consumer_last_heartbeat_timestamp_seconds{consumer="steady-1",group="billing"}"#
         try await waitUntil { (sample(try await scrape(lookout), lastBeat) ?? 0) >= back + 3.5 }
         #expect(sample(try await scrape(lookout), up) == 1)
-        beating.stop(signal: SIGKILL)
+        await beating.stop(signal: SIGKILL)
         try await lookout.stop()
         let store = try StoreReader(path: try #require(lookout.databasePath))
         let changes = try store.transitions(since: 0, until: Double(Int32.max)).filter { $0.consumer == "steady-1" }

@@ -74,7 +74,7 @@ import LookoutTestSupport
         #expect(png.count > 10_000, "a rendered page, not a blank one: \(png.count) bytes")
         print("status page screenshot: \(screenshot)")
 
-        consumer.stop(signal: SIGKILL)
+        await consumer.stop(signal: SIGKILL)
         #expect(try await eventually { try await lookout.get("/api/v1/consumers").body.contains(#""state" : "down""#) } != nil)
         // The page lists alerts from the store, which the writer flushes every second.
         #expect(try await eventually { try await lookout.get("/api/v1/alerts").body.contains("LookoutConsumerDown") } != nil)

@@ -49,7 +49,7 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
         _ = try await subscriber.call("SUBSCRIBE", "orders")
         var worker = try heartbeatProcess(port: port, name: "billing-worker-3")
         #expect(await eventually(seconds: 10) { (try? lookout!.get("/metrics").body.contains(#"lookout_consumer_up{consumer="billing-worker-3",group="billing"} 1"#)) == true } != nil)
-        worker.stop(signal: SIGKILL)
+        await worker.stop(signal: SIGKILL)
         #expect(await eventually(seconds: 10) { receiver.alerts.contains { $0.status == "firing" && $0.name == "LookoutConsumerDown" } } != nil)
 
         // Traffic right up to the kill: 20 messages every 50 ms for 8 s.
@@ -64,7 +64,7 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
         }
         _ = try await publisher.readValues(total)
         let killedAt = TestConnection.now()
-        lookout!.child.stop(signal: SIGKILL)
+        await lookout!.child.stop(signal: SIGKILL)
         lookout = nil
 
         // By design at most the last flush interval (1 s) plus the bucket being filled (1 s
@@ -92,7 +92,7 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
         #expect(await eventually(seconds: 10) {
             (try? restarted.get("/metrics").body.contains(#"lookout_consumer_state{consumer="sentinel-1",group="billing",state="up"} 1"#)) == true
         } != nil)
-        sentinel.stop(signal: SIGKILL)
+        await sentinel.stop(signal: SIGKILL)
         #expect(await eventually(seconds: 10) { receiver.alerts.contains { $0.status == "firing" && $0.consumer == "sentinel-1" } } != nil)
         #expect(receiver.alerts.filter { $0.status == "firing" && $0.name == "LookoutConsumerDown" && $0.consumer == "billing-worker-3" }.count == 1,
                 "no duplicate alert")
@@ -118,7 +118,7 @@ func recordedMessages(_ database: String, channel: String) -> UInt64 {
         let publisher = try TestConnection(port: lookout.port)
         for _ in 0..<25 { _ = try await publisher.call("PUBLISH", "orders", "x") }
         #expect(await eventually(seconds: 10) { recordedMessages(directory.database, channel: "orders") == 25 } != nil)
-        #expect(lookout.child.stop() == 0)
+        #expect(await lookout.child.stop() == 0)
         return directory
     }
 

@@ -150,7 +150,7 @@ package func startOnFreePort(_ launch: (Int) throws -> ChildProcess) async throw
             try await child.waitUntilListening(on: port, seconds: 60)
             return (port, child)
         } catch {
-            child.stop()
+            await child.stop()
             lastError = error
         }
     }

@@ -192,6 +192,22 @@ package final class ChildProcess {
 /// A test uses each process from one task at a time (handing it to a thread and back), never
 /// from two at once.
 extension ChildProcess: @unchecked Sendable {}
+
+/// The waits from an async test: on the test I/O threads (``offThePool(_:)``), never on the
+/// concurrency pool the Lookout under test needs.
+extension ChildProcess {
+    /// Waits up to `seconds` for the process to exit by itself; returns its status, or nil.
+    package func waitForExit(seconds: Double) async -> Int32? {
+        (try? await offThePool { self.waitForExit(seconds: seconds) as Int32? }) ?? nil
+    }
+
+    /// Sends `signal` and waits up to `seconds` for the process to exit; returns its status,
+    /// or nil when it had to be killed (or was left to `deinit`, should the I/O threads be gone).
+    @discardableResult
+    package func stop(signal: Int32 = SIGTERM, seconds: Double = 10) async -> Int32? {
+        (try? await offThePool { self.stop(signal: signal, seconds: seconds) as Int32? }) ?? nil
+    }
+}
 extension LookoutProcess: @unchecked Sendable {}
 
 /// A real redis-server on a free loopback port, without persistence.
@@ -246,6 +262,9 @@ package final class RedisServer {
     }
 
     package func stop() { child.stop() }
+
+    /// Stops the server, waiting off the concurrency pool.
+    package func stop() async { await child.stop() }
 }
 
 /// The `lookout` executable built next to the test bundle, run as a child process: for what
