@@ -63,7 +63,7 @@ public final class RelayTap: RelayObserver {
         let entry = coveredEntry(observation.channel, in: events)
         if entry.contracted {
             events.offer(channel: entry.name, payload: observation.payload.readableBytesView, at: clock())
-        } else if events.infersShapes {
+        } else if events.infersShapes && observation.channel != heartbeatChannel {
             let now = clock()
             guard covered[observation.channel]!.samples.take(at: now), samples.take(at: now) else { return }
             events.offerSample(channel: entry.name, payload: observation.payload.readableBytesView)

@@ -185,5 +185,7 @@ import Testing
                 "plain JSON names no sequence field: \(String(describing: unmet))")
         #expect(problem(channel(#"{"address": "c", "x-lookout-duplicates": "2d"}"#))?.pointer == "/channels/c/x-lookout-duplicates")
         #expect(problem(channel(#"{"address": "c{x"}"#))?.reason.contains("never closed") == true)
+        let overlap = problem(#"{"asyncapi": "3.0.0", "channels": {"a": {"address": "orders.{id}"}, "b": {"address": "orders.eu"}}}"#)
+        #expect(overlap?.pointer == "/channels/b" && overlap?.reason.contains("can match the same channel") == true, "\(String(describing: overlap))")
     }
 }

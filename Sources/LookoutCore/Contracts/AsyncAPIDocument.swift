@@ -120,6 +120,11 @@ public struct AsyncAPIDocument: Sendable {
             }
             channels.append(Channel(id: id, address: address, messages: channelMessages, contract: contract))
         }
+        // One contract per channel: two channels whose globs can match the same channel cannot both be.
+        if let (first, second) = ContractSet.firstOverlap(channels.map(\.contract.channels)) {
+            throw top.child("channels").child(channels[second].id).problem(
+                "'\(channels[second].address)' and channel '\(channels[first].id)' ('\(channels[first].address)') can match the same channel")
+        }
         self.file = file
         self.version = version
         self.channels = channels
