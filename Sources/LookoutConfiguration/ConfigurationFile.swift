@@ -11,14 +11,7 @@ extension ServeConfiguration {
 
     /// Reads a YAML document; every problem names its key and the reason.
     public static func parse(yaml: String) throws(ConfigurationError) -> ServeConfiguration {
-        let document: Yams.Node?
-        do {
-            document = try Yams.compose(yaml: yaml)
-        } catch {
-            throw ConfigurationError(key: "(file)", reason: "not valid YAML: \(error)")
-        }
-        var budget = maxDocumentValues
-        let plainDocument = try document.map { (root) throws(ConfigurationError) in try plain(root, key: "", budget: &budget) }
+        let plainDocument = try plainValues(yaml: yaml)
         var configuration = ServeConfiguration()
         guard let plainDocument else { return configuration }
         let root = try Node(plainDocument, key: "").map()
@@ -266,10 +259,22 @@ extension ServeConfiguration {
     /// configuration (or an alias bomb) is refused instead of filling memory.
     static let maxDocumentValues = 100_000
 
+    /// A YAML document (JSON is YAML) as plain values, or nil when it is empty.
+    static func plainValues(yaml: String) throws(ConfigurationError) -> Any? {
+        let document: Yams.Node?
+        do {
+            document = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigurationError(key: "(file)", reason: "not valid YAML: \(error)")
+        }
+        var budget = maxDocumentValues
+        return try document.map { (root) throws(ConfigurationError) in try plain(root, key: "", budget: &budget) }
+    }
+
     /// The YAML tree as plain values (`[String: Any]`, `[Any]`, `String`, `Int`, `Double`,
     /// `Bool`, ``YAMLNull``), built here rather than by Yams's constructor, which traps on a
     /// key that is not a scalar.
-    static func plain(_ node: Yams.Node, key: String, budget: inout Int) throws(ConfigurationError) -> Any {
+    private static func plain(_ node: Yams.Node, key: String, budget: inout Int) throws(ConfigurationError) -> Any {
         budget -= 1
         guard budget >= 0 else {
             throw ConfigurationError(key: "(file)", reason: "more than \(maxDocumentValues) values (aliases expanded): not a Lookout configuration")

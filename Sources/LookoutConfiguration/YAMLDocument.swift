@@ -1,5 +1,4 @@
 import LookoutCore
-import Yams
 
 /// A document a configuration names (an AsyncAPI document, a schema it refers to), YAML or
 /// JSON, read as JSON values within the configuration file's own limits.
@@ -7,15 +6,7 @@ public enum YAMLDocument {
     /// Reads `text`; an empty document is `null`.
     /// - Throws: ``ConfigurationError`` naming the key of what cannot be read.
     public static func read(_ text: String) throws(ConfigurationError) -> JSONValue {
-        let document: Yams.Node?
-        do {
-            document = try Yams.compose(yaml: text)
-        } catch {
-            throw ConfigurationError(key: "(file)", reason: "not valid YAML or JSON: \(error)")
-        }
-        guard let document else { return .null }
-        var budget = ServeConfiguration.maxDocumentValues
-        return json(try ServeConfiguration.plain(document, key: "", budget: &budget))
+        try ServeConfiguration.plainValues(yaml: text).map(json) ?? .null
     }
 
     private static func json(_ value: Any) -> JSONValue {
