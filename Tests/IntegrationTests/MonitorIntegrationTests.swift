@@ -70,7 +70,8 @@ import LookoutTestSupport
     @Test func lookoutsOwnChannelsAreNeverUnrouted() async throws {
         let lookout = try await InProcessLookout()
         let publisher = try TestConnection(port: lookout.port)
-        _ = try await publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"w1","interval_ms":1000}"#)
+        // A minute's interval: the consumer stays up however long this task waits for a thread.
+        _ = try await publisher.call("PUBLISH", "lookout:heartbeat", #"{"v":1,"consumer":"w1","interval_ms":60000}"#)
         _ = try await publisher.call("PUBLISH", "nobody-listens", "x")
         var metrics = ""
         try await eventually {
