@@ -12,7 +12,8 @@ import UnixSignals
 /// command line wins over the file.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run Lookout: the embedded pub/sub relay, the channel monitor and the metrics server."
+        abstract: "Run Lookout: the embedded pub/sub relay, the channel monitor and the metrics server.",
+        discussion: ServeOptions.flagsHelp
     )
 
     @OptionGroup var options: ServeOptions

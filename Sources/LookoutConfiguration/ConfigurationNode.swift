@@ -39,10 +39,31 @@ struct Node {
         return flag
     }
 
+    /// A whole number, from the file or from a flag's text.
+    private var integer: Int? { value as? Int ?? (value as? String).flatMap { Int($0) } }
+
     func positiveNumber() throws(ConfigurationError) -> Double {
-        if let number = value as? Int, number > 0 { return Double(number) }
-        if let number = value as? Double, number > 0 { return number }
+        if let number = integer, number > 0 { return Double(number) }
+        if let number = value as? Double ?? (value as? String).flatMap({ Double($0) }), number > 0, number.isFinite { return number }
         throw fail("expected a number greater than 0")
+    }
+
+    func nonEmptyString() throws(ConfigurationError) -> String {
+        let text = try string()
+        guard !text.isEmpty else { throw fail("must not be empty") }
+        return text
+    }
+
+    /// One of `names`.
+    func oneOf(_ names: [String]) throws(ConfigurationError) -> String {
+        let text = try string()
+        guard names.contains(text) else { throw fail("'\(text)' is not one of \(names.joined(separator: ", "))") }
+        return text
+    }
+
+    /// One of an enumeration's raw values.
+    func oneOf<Choice: RawRepresentable & CaseIterable>(_ type: Choice.Type) throws(ConfigurationError) -> Choice where Choice.RawValue == String {
+        Choice(rawValue: try oneOf(Choice.allCases.map(\.rawValue)))!
     }
 
     func duration() throws(ConfigurationError) -> Double {
@@ -51,22 +72,53 @@ struct Node {
         return seconds
     }
 
-    /// A Redis link timeout: a duration of at least a second (a shorter one would find links
-    /// dead between two pings).
-    func linkTimeout() throws(ConfigurationError) -> Double {
+    func duration(atLeast least: Double, _ reason: String) throws(ConfigurationError) -> Double {
         let seconds = try duration()
-        guard seconds >= 1 else { throw fail("must be at least 1s") }
+        guard seconds >= least else { throw fail(reason) }
         return seconds
     }
 
+    /// A Redis link timeout: a duration of at least a second (a shorter one would find links
+    /// dead between two pings).
+    func linkTimeout() throws(ConfigurationError) -> Double { try duration(atLeast: 1, "must be at least 1s") }
+
     func nonNegativeInteger() throws(ConfigurationError) -> Int {
-        guard let number = value as? Int, number >= 0 else { throw fail("expected a whole number, 0 or more") }
+        guard let number = integer, number >= 0 else { throw fail("expected a whole number, 0 or more") }
         return number
     }
 
     func positiveInteger() throws(ConfigurationError) -> Int {
-        guard let number = value as? Int, number > 0 else { throw fail("expected a whole number greater than 0") }
+        guard let number = integer, number > 0 else { throw fail("expected a whole number greater than 0") }
         return number
+    }
+
+    /// `basic:FILE` or `bearer:FILE`.
+    func credentialsSource() throws(ConfigurationError) -> HTTPCredentials.Source {
+        let text = try string()
+        guard let source = HTTPCredentials.Source(text) else { throw fail("'\(text)' is not basic:FILE or bearer:FILE") }
+        return source
+    }
+
+    /// One of `channels.groups`: a glob and the label its channels count under.
+    func groupingRule() throws(ConfigurationError) -> ChannelGrouping.Rule {
+        let entry = try map()
+        try entry.allowOnly(ServeConfiguration.allowedKeys(under: "channels.groups[]"))
+        guard let pattern = try entry.optional("pattern")?.string(), !pattern.isEmpty else {
+            throw ConfigurationError(key: entry.key + ".pattern", reason: "required, a glob such as user:*:events")
+        }
+        return ChannelGrouping.Rule(pattern: pattern, label: try entry.optional("label")?.string())
+    }
+
+    /// One of `store.tiers`: a resolution of whole seconds and a retention.
+    func storeTier() throws(ConfigurationError) -> StoreTiers.Tier {
+        let entry = try map()
+        try entry.allowOnly(ServeConfiguration.allowedKeys(under: "store.tiers[]"))
+        let resolutionNode = try entry.required("resolution")
+        let resolution = try resolutionNode.duration()
+        guard resolution >= 1, resolution == resolution.rounded() else {
+            throw resolutionNode.fail("must be a whole number of seconds, 1s or more")
+        }
+        return .init(resolution: Int64(resolution), retention: try entry.required("retention").duration())
     }
 
     /// One of `relay.users`: name, password or password_hash (SHA-256, hex), enabled, channels.
@@ -128,11 +180,7 @@ struct Node {
     }
 
     /// One of `consumers.patterns`: a non-empty glob.
-    func consumedPattern() throws(ConfigurationError) -> String {
-        let text = try string()
-        guard !text.isEmpty else { throw fail("must not be empty") }
-        return text
-    }
+    func consumedPattern() throws(ConfigurationError) -> String { try nonEmptyString() }
 
     func webhookURL() throws(ConfigurationError) -> String {
         let text = try string()

@@ -80,6 +80,11 @@ public struct ServeConfiguration: Sendable {
     /// Event contracts, each for the channels its glob matches, or AsyncAPI documents (files not read yet).
     public var contracts: [ContractSource] = []
 
+    /// The relay's TLS listener as given, part by part (``relay``'s `tls` once put together).
+    var relayTLSParts = RelayTLSParts()
+    /// Where each setting given came from: its key in the file or its flag.
+    var origins: [String: String] = [:]
+
     public init() {}
 
     /// Lookout's own channels (heartbeats, probes, alerts): the monitor is their receiver, so
@@ -88,20 +93,15 @@ public struct ServeConfiguration: Sendable {
         Set([heartbeatChannel, OwnChannels.probe] + (alertChannel.map { [$0] } ?? []))
     }
 
-    /// The old retention settings: `raw` is the finest tier's, `rollup` the coarsest's and the
-    /// events'.
-    mutating func setRetentions(raw: Double?, rollup: Double?, keys: (raw: String, rollup: String)) throws(ConfigurationError) {
-        if let raw {
-            storeTiers = try Self.storeTiers(key: keys.raw) { () throws(StoreTiers.Invalid) in
-                try storeTiers.withFinestRetention(raw)
-            }
-        }
-        if let rollup {
-            storeTiers = try Self.storeTiers(key: keys.rollup) { () throws(StoreTiers.Invalid) in
-                try storeTiers.withCoarsestRetention(rollup)
-            }
-            eventRetention = rollup
-        }
+    /// The old retention settings: `raw_retention` is the finest tier's.
+    mutating func setFinestRetention(_ seconds: Double, key: String) throws(ConfigurationError) {
+        storeTiers = try Self.storeTiers(key: key) { () throws(StoreTiers.Invalid) in try storeTiers.withFinestRetention(seconds) }
+    }
+
+    /// `rollup_retention` is the coarsest tier's and the events'.
+    mutating func setCoarsestRetention(_ seconds: Double, key: String) throws(ConfigurationError) {
+        storeTiers = try Self.storeTiers(key: key) { () throws(StoreTiers.Invalid) in try storeTiers.withCoarsestRetention(seconds) }
+        eventRetention = seconds
     }
 
     /// A group name goes into Redis keys as their hash tag: letters, digits, `.`, `_`, `-`.
@@ -126,6 +126,22 @@ public struct ServeConfiguration: Sendable {
     static func storeMaxSize(_ bytes: Int, key: String) throws(ConfigurationError) -> Int {
         guard bytes >= 16 << 20 else { throw ConfigurationError(key: key, reason: "must be at least 16mb") }
         return bytes
+    }
+}
+
+/// The relay's TLS listener as the file and the flags give it, before it is checked whole.
+struct RelayTLSParts: Sendable, Equatable {
+    var host: String?
+    var port: Int?
+    var certificatePath: String?
+    var keyPath: String?
+    var caPath: String?
+    var clientAuthentication: RelayTLS.ClientAuthentication?
+    var only: Bool?
+
+    var address: (String, Int)? {
+        get { host.flatMap { host in port.map { (host, $0) } } }
+        set { (host, port) = (newValue?.0, newValue?.1) }
     }
 }
 

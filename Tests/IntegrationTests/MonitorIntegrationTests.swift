@@ -145,7 +145,7 @@ import LookoutTestSupport
     }
 
     @Test func invalidFlagsExitWithStatus2() async throws {
-        for arguments in [["--metrics", "nonsense"], ["--client-output-buffer-limit", "1 2"], ["--max-channels", "0"]] {
+        for arguments in [["--metrics", "nonsense"], ["--client-output-buffer-limit", "1 2"], ["--max-channels", "0"], ["--max-clients=0"], ["--bogus"]] {
             let result = try await runCommand(try LookoutProcess.binary, ["serve"] + arguments)
             #expect(result.status == 2, "\(arguments): \(result.output)")
             #expect(result.output.contains("Error:"), "\(arguments): \(result.output)")

@@ -331,8 +331,8 @@ import Testing
             .relay.unprotectedExposure == nil)
 
         for (arguments, key) in [
-            (["--relay-tls", "127.0.0.1:6381"], "--relay-tls"),
-            (["--tls-cert", "c", "--tls-key", "k"], "--relay-tls"),
+            (["--relay-tls", "127.0.0.1:6381"], "relay.tls.cert"),
+            (["--tls-cert", "c", "--tls-key", "k"], "relay.tls.address"),
             (["--relay-tls", "127.0.0.1:6381", "--tls-cert", "c", "--tls-key", "k", "--tls-auth-clients", "maybe"], "--tls-auth-clients"),
             (["--relay-tls", "127.0.0.1:6381", "--tls-cert", "c", "--tls-key", "k", "--tls-auth-clients", "yes"], "--tls-auth-clients"),
             (["--redis", "redis://127.0.0.1:6379", "--no-relay", "--redis-tls-ca", "ca"], "--redis-tls-ca"),
@@ -359,6 +359,19 @@ import Testing
         #expect(try resolve([]).relay.password == nil)
     }
 
+    /// The settings' flags are read by the table: `--flag value`, `--flag=value`, a switch, a
+    /// repeated flag adding to a list (the file's too), the last of a repeated single value.
+    @Test func settingFlagsAreReadByTheTable() throws {
+        let settings = try resolve(["--max-clients=7", "--tcp-keepalive", "0", "--infer-shapes", "--channel-group", "user:*:events=users",
+                                    "--channel-group", "jobs.*", "--relay", "127.0.0.1:1", "--relay", "127.0.0.1:2", "--consumer-pattern", "b.*"],
+                                   file: "consumers:\n  patterns: [\"a.*\"]\n")
+        #expect(settings.relay.maxClients == 7 && settings.relay.tcpKeepalive == 0 && settings.inferShapes)
+        #expect(settings.grouping.rules == [.init(pattern: "user:*:events", label: "users"), .init(pattern: "jobs.*")])
+        #expect(settings.relay.port == 2, "the last of a repeated flag wins")
+        #expect(settings.consumedPatterns == ["a.*", "b.*"], "a repeated flag adds to the file's list")
+        #expect(try resolve(["--relay-password", "--not-a-flag"]).relay.password == "--not-a-flag", "a flag's value is the next argument, whatever it is")
+    }
+
     @Test func ownChannelsFollowTheSettings() throws {
         #expect(try resolve([]).ownChannels == ["lookout:heartbeat", "lookout:probe", "lookout:alerts"])
         #expect(try resolve(["--heartbeat-channel", "hb", "--alert-channel", ""]).ownChannels == ["hb", "lookout:probe"])
@@ -374,7 +387,12 @@ import Testing
         (["--no-relay"], "--no-relay", "nothing to watch"),
         (["--demo", "--no-relay", "--redis", "redis://127.0.0.1:1"], "--demo", "needs the embedded relay"),
         (["--log-level", "loud"], "--log-level", "is not one of"),
-        (["--channel-group", "=label"], "--channel-group", "has no pattern"),
+        (["--channel-group", "=label"], "--channel-group", "required, a glob"),
+        (["--max-clent", "5"], "--max-clent", "unknown flag"),
+        (["--max-clients"], "--max-clients", "needs a value"),
+        (["--no-relay=yes"], "--no-relay", "takes no value"),
+        (["--max-clients=many"], "--max-clients", "expected a whole number"),
+        (["stray"], "stray", "takes flags only"),
         (["--ha-group", "pair"], "--ha-group", "run it with --no-relay and --redis"),
         (["--no-relay", "--redis", "redis://127.0.0.1:1", "--ha-group", "a{b}"], "--ha-group", "is not a group name"),
         (["--no-relay", "--redis", "redis://127.0.0.1:1", "--ha-group", "pair", "--ha-lease", "500ms"], "--ha-lease", "must be 1s or more"),
