@@ -42,7 +42,7 @@ extension ServeConfiguration {
         Setting("relay.address", "Address the relay listens on (host:port).", flag: "--relay",
                 read: { ($0.relay.host, $0.relay.port) = try $1.hostPort() }) { .address($0.relay.host, $0.relay.port) },
         Setting("relay.password", "Password clients send with AUTH (Redis's requirepass).", flag: "--relay-password",
-                environment: "LOOKOUT_RELAY_PASSWORD", secret: true, example: "s3cret",
+                environment: EnvironmentKey.relayPassword, secret: true, example: "s3cret",
                 read: { $0.relay.password = try $1.string() }) { $0.relay.password.map { .text($0) } },
         Setting("relay.max_clients", "Most clients connected at once.", flag: "--max-clients",
                 read: { $0.relay.maxClients = try $1.positiveInteger() }) { .number($0.relay.maxClients) },
@@ -98,7 +98,7 @@ extension ServeConfiguration {
 
     private static let redisSettings: [Setting] = [
         Setting("redis.urls", "Redis servers or cluster seeds to watch (sidecar mode): redis://[user:password@]host:port, rediss:// for TLS.",
-                flag: "--redis", environment: "LOOKOUT_REDIS_PASSWORD",
+                flag: "--redis", environment: EnvironmentKey.redisPassword,
                 read: { $0.redis += try $1.list().map { node throws(ConfigurationError) in try node.redisURL() } }) { configuration in
             .list(configuration.redis.map { .text($0.maskedDescription) })
         },
