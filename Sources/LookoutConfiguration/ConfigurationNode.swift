@@ -179,8 +179,6 @@ struct Node {
         return text
     }
 
-    /// One of `consumers.patterns`: a non-empty glob.
-    func consumedPattern() throws(ConfigurationError) -> String { try nonEmptyString() }
 
     func webhookURL() throws(ConfigurationError) -> String {
         let text = try string()

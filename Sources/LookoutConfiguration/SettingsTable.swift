@@ -174,7 +174,7 @@ extension ServeConfiguration {
         Setting("consumers.reconnect_grace", "A named connection back within this is a reconnect, not down.", flag: "--reconnect-grace",
                 read: { $0.detector.reconnectGrace = try $1.duration() }) { .duration($0.detector.reconnectGrace) },
         Setting("consumers.patterns", "Globs consumed through PSUBSCRIBE on Redis (whose patterns cannot be listed).", flag: "--consumer-pattern",
-                read: { $0.consumedPatterns += try $1.list().map { node throws(ConfigurationError) in try node.consumedPattern() } }) {
+                read: { $0.consumedPatterns += try $1.list().map { node throws(ConfigurationError) in try node.nonEmptyString() } }) {
             .texts($0.consumedPatterns)
         },
         // The threshold before the detector: `detector: fixed` turns off what a threshold turned on.
