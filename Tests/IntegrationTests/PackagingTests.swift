@@ -18,9 +18,11 @@ struct PackagingTests {
     static let packageRoot = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../..").standardized.path
 
     /// Runs `make TARGET` in the package with `variables`; returns its output, or fails the test.
+    /// Five minutes at most: `deb-files` runs lintian over the 50 MB binary, which took more
+    /// than the usual minute on a clean-clone run beside another build.
     private func make(_ target: String, _ variables: [String: String]) throws -> String {
         let result = try runCommand("/usr/bin/make", ["--no-print-directory", "-C", Self.packageRoot, target, "LOOKOUT_BIN=\(shippedBinary!)"]
-                                    + variables.map { "\($0)=\($1)" })
+                                    + variables.map { "\($0)=\($1)" }, seconds: 300)
         guard result.status == 0 else { throw TestFailure("make \(target) failed (\(String(describing: result.status))):\n\(result.output)") }
         return result.output
     }

@@ -392,17 +392,18 @@ package func dechunked(_ body: String) -> String {
 
 /// Runs a command to completion with `input` on its standard input; returns status and output.
 /// The wait is kept off the concurrency pool (``offThePool(_:)``).
-package func runCommand(_ path: String, _ arguments: [String], input: String = "") async throws -> (status: Int32?, output: String) {
-    try await offThePool { try runCommand(path, arguments, input: input) as (status: Int32?, output: String) }
+package func runCommand(_ path: String, _ arguments: [String], input: String = "", seconds: Double = 60) async throws -> (status: Int32?, output: String) {
+    try await offThePool { try runCommand(path, arguments, input: input, seconds: seconds) as (status: Int32?, output: String) }
 }
 
 /// The same, for callers that cannot wait asynchronously (a server's set-up in an initializer).
-package func runCommand(_ path: String, _ arguments: [String], input: String = "") throws -> (status: Int32?, output: String) {
+/// `seconds` bounds the wait (a nil status: still running then, and killed).
+package func runCommand(_ path: String, _ arguments: [String], input: String = "", seconds: Double = 60) throws -> (status: Int32?, output: String) {
     let inputPath = "/tmp/lookout-test-input-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     try input.write(toFile: inputPath, atomically: true, encoding: .utf8)
     defer { unlink(inputPath) }
     let quoted = ([path] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
     let child = try ChildProcess("/bin/sh", ["-c", "\(quoted) < '\(inputPath)'"])
-    let status = child.waitForExit(seconds: 60)
+    let status = child.waitForExit(seconds: seconds)
     return (status, child.output())
 }
