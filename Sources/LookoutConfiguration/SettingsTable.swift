@@ -4,7 +4,9 @@ import RESP
 import Relay
 
 extension ServeConfiguration {
-    /// Every setting of the configuration file, in the order `lookout config example` writes them.
+    /// Every setting, in the order `lookout config example` writes them and the file and the
+    /// flags are read in (a later setting may refine an earlier one: `consumers.detector` after
+    /// `consumers.phi_threshold`, the old retention names after `store.tiers`).
     public static let settings: [Setting] = relaySettings + redisSettings + metricsSettings + channelSettings + consumerSettings
         + alertSettings + haSettings + streamSettings + storeSettings + [
             Setting("log_level", "How much Lookout logs: trace, debug, info, notice, warning, error or critical.", flag: "--log-level",
