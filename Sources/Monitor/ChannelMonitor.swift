@@ -158,17 +158,19 @@ public final class ChannelMonitor: Service, Sendable {
                        metadata: ["observations": "\(left)"])
     }
 
-    /// At shutdown, closes the open bucket and hands it to the store, so a graceful stop loses
-    /// no traffic. The sources are stopping: their subscriber counts are not polled (the last
-    /// ones stand) and no health is judged (a stopping source is not an outage).
+    /// At shutdown, closes the open bucket and hands it to the store with the payload shapes
+    /// changed since their last hand-over, so a graceful stop loses no traffic and nothing
+    /// learnt. The sources are stopping: their subscriber counts are not polled (the last ones
+    /// stand) and no health is judged (a stopping source is not an outage).
     private func closeLastBucket() {
         let now = configuration.wallClock()
-        let (buckets, consumers, integrity) = state.withLock { state in
+        let (buckets, consumers, integrity, shapes) = state.withLock { state in
             defer { state.integrityTally = [:] }
-            return (state.statistics.tick(now: now), state.tracker.consumers, Array(state.integrityTally.values))
+            return (state.statistics.tick(now: now), state.tracker.consumers, Array(state.integrityTally.values), state.shapes.takeChanged())
         }
         emit(.refreshed(buckets: buckets, consumers: consumers))
         if !integrity.isEmpty { emit(.integrity(integrity)) }
+        for (channel, shape) in shapes { emit(.shape(channel: channel, shape: shape)) }
     }
 
     /// Hands `event` to every sink, in order.

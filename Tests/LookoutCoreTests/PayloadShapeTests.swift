@@ -34,6 +34,18 @@ import Testing
         #expect(!schema.accepts(try JSONValue.parse(bytes(#"{"id": "x", "kind": 3, "at": "t"}"#))), "kind was always a string")
     }
 
+    /// Changed shapes go to the store every ``InferredShapes/storeInterval`` seconds, and all at
+    /// once at a stop.
+    @Test func changedShapesAreHandedOverOnTheIntervalOrAtOnce() {
+        var inferred = InferredShapes()
+        _ = inferred.merge(bytes(Self.shapes[0]), into: "a")
+        #expect(inferred.takeDue(at: 100).map(\.channel) == ["a"])
+        _ = inferred.merge(bytes(Self.shapes[1]), into: "b")
+        #expect(inferred.takeDue(at: 100 + InferredShapes.storeInterval / 2).isEmpty, "not before the interval")
+        #expect(inferred.takeChanged().map(\.channel) == ["b"], "at a stop: what changed, at once")
+        #expect(inferred.takeChanged().isEmpty && inferred.takeDue(at: 200).isEmpty, "nothing changed since")
+    }
+
     @Test func theSchemaSaysTypesRequiredFieldsItemsAndFormats() throws {
         var shape = PayloadShape()
         for text in Self.shapes { shape.merge(bytes(text)) }

@@ -66,10 +66,16 @@ public struct InferredShapes: Sendable {
         return wasSettled && !added.isEmpty ? added : nil
     }
 
-    /// The shapes that took in payloads since the last call, once ``storeInterval`` has passed.
+    /// The shapes that took in payloads since the last hand-over, once ``storeInterval`` has passed.
     public mutating func takeDue(at now: Double) -> [(channel: String, shape: PayloadShape)] {
         guard !changed.isEmpty, now - lastTaken >= Self.storeInterval else { return [] }
         lastTaken = now
+        return takeChanged()
+    }
+
+    /// The shapes that took in payloads since the last hand-over, at once (at a stop: what the
+    /// last seconds taught, a shape settled again, is not lost to the next run).
+    public mutating func takeChanged() -> [(channel: String, shape: PayloadShape)] {
         defer { changed.removeAll() }
         return changed.sorted().map { ($0, shapes[$0]!) }
     }
