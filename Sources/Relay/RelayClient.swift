@@ -40,23 +40,28 @@ final class RelayClient: Hashable {
     var subscriptionCount: Int { channels.count + patterns.count + shardChannels.count }
 
     /// Replies and messages written since the last flush; written to the socket in one go.
-    var outbox: ByteBuffer
+    let outbox = OutputBuffer()
+    /// Whether the outbox may be written to the socket directly (plain TCP); a TLS connection's
+    /// output goes through its channel's pipeline, which encrypts it.
+    let writesDirectly: Bool
+    /// Reads are paused because its output backs up (it does not read its replies).
+    var readsPaused = false
     var awaitingFlush = false
     /// Messages in the outbox waiting for their write, with when each run of them began to be
     /// published (only with a delivery observer).
     var timedDeliveries: [(run: UInt64, channel: ByteBuffer, acceptedAt: NIODeadline, count: Int)] = []
     var outputPolicy: OutputBufferPolicy
 
-    init(id: UInt64, channel: any Channel, authenticated: Bool, limits: OutputBufferPolicy.Limits) {
+    init(id: UInt64, channel: any Channel, writesDirectly: Bool, authenticated: Bool, limits: OutputBufferPolicy.Limits) {
         self.id = id
         self.channel = channel
+        self.writesDirectly = writesDirectly
         self.remoteAddress = Self.describe(channel.remoteAddress)
         self.remoteHost = channel.remoteAddress?.ipAddress ?? ""
         self.localAddress = Self.describe(channel.localAddress)
         self.createdAt = .now()
         self.lastInteraction = createdAt
         self.authenticated = authenticated
-        self.outbox = channel.allocator.buffer(capacity: 256)
         self.outputPolicy = OutputBufferPolicy(limits: limits)
     }
 
@@ -103,11 +108,17 @@ final class RelayClient: Hashable {
     /// Appends a command reply, unless replies are switched off.
     func reply(_ value: RESPValue) {
         guard repliesEnabled else { return }
-        value.encode(into: &outbox, version: version)
+        outbox.append(value.encoded(version: version))
+    }
+
+    /// Appends an integer reply (PUBLISH's), unless replies are switched off.
+    func reply(integer: Int) {
+        guard repliesEnabled else { return }
+        outbox.appendRESPHeader(UInt8(ascii: ":"), integer)
     }
 
     /// Appends bytes that are always sent (pub/sub messages and subscription confirmations).
     func push(_ frame: ByteBuffer) {
-        outbox.writeImmutableBuffer(frame)
+        outbox.append(frame)
     }
 }

@@ -12,6 +12,8 @@ final class RelayConnectionHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     let core: RelayCore
+    /// Whether the connection is plain TCP, whose output the relay may write to the socket itself.
+    private let writesDirectly: Bool
     private var client: RelayClient?
     private var parser: RESPRequestParser
     private var received: ByteBuffer?
@@ -21,14 +23,15 @@ final class RelayConnectionHandler: ChannelInboundHandler {
     /// Fired when a held-back login refusal has gone: run what the client sent meanwhile.
     struct ResumeAfterThrottle {}
 
-    init(core: RelayCore) {
+    init(core: RelayCore, writesDirectly: Bool) {
         self.core = core
+        self.writesDirectly = writesDirectly
         self.parser = RESPRequestParser(configuration: core.configuration.requestLimits)
     }
 
     func channelActive(context: ChannelHandlerContext) {
         core.assertOnLoop()
-        guard let client = core.register(channel: context.channel) else {
+        guard let client = core.register(channel: context.channel, writesDirectly: writesDirectly) else {
             var refusal = context.channel.allocator.buffer(capacity: 40)
             refusal.writeString("-ERR max number of clients reached\r\n")
             let channel = context.channel
@@ -59,6 +62,11 @@ final class RelayConnectionHandler: ChannelInboundHandler {
             received = bytes
         }
         client.lastInteraction = .now()
+        if !context.channel.isWritable && !client.readsPaused {
+            // Its replies back up: what it sent is run, and nothing more is read until they drain.
+            client.readsPaused = true
+            context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
+        }
         if client.throttled {
             // Kept, not run, until the refusal goes; and no more read meanwhile.
             context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
@@ -73,7 +81,7 @@ final class RelayConnectionHandler: ChannelInboundHandler {
             return
         }
         guard let client, !client.closing, !client.throttled else { return }
-        context.channel.setOption(.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        context.channel.setOption(.autoRead, value: !client.readsPaused).whenFailure { _ in }
         process(client)
         core.scheduleFlush(client)
         core.flushAllSoon()
@@ -117,9 +125,14 @@ final class RelayConnectionHandler: ChannelInboundHandler {
     }
 
     /// A client whose own output piles up (it does not read its replies) is not read from until
-    /// the backlog drains: TCP back-pressure keeps its memory bounded.
+    /// the backlog drains: TCP back-pressure keeps its memory bounded. Reading is paused when such
+    /// a client sends (see `channelRead`), not when its output backs up: a subscriber that only
+    /// receives costs no change of its socket's registration each time it falls behind.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        context.channel.setOption(.autoRead, value: context.channel.isWritable && client?.throttled != true).whenFailure { _ in }
+        if let client, client.readsPaused, context.channel.isWritable {
+            client.readsPaused = false
+            if !client.throttled { context.channel.setOption(.autoRead, value: true).whenFailure { _ in } }
+        }
         context.fireChannelWritabilityChanged()
     }
 

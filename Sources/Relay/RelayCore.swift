@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import PubSubCore
@@ -33,6 +36,8 @@ final class RelayCore: @unchecked Sendable {
     var clients: [UInt64: RelayClient] = [:]
     private var nextClientID: UInt64 = 1
     private var awaitingFlush: [RelayClient] = []
+    /// The clients being flushed now (swapped with `awaitingFlush`: neither array is reallocated).
+    private var flushing: [RelayClient] = []
     /// A flush of every outbox is scheduled for the end of this event-loop iteration.
     private var flushScheduled = false
     var stats = RelayStatistics()
@@ -67,7 +72,8 @@ final class RelayCore: @unchecked Sendable {
 
     // MARK: clients
 
-    func register(channel: any Channel) -> RelayClient? {
+    /// - Parameter writesDirectly: whether its output may go straight to its socket (plain TCP).
+    func register(channel: any Channel, writesDirectly: Bool) -> RelayClient? {
         assertOnLoop()
         stats.connectionsReceived += 1
         guard clients.count < configuration.maxClients else {
@@ -75,7 +81,7 @@ final class RelayCore: @unchecked Sendable {
             return nil
         }
         let client = RelayClient(
-            id: nextClientID, channel: channel,
+            id: nextClientID, channel: channel, writesDirectly: writesDirectly,
             authenticated: configuration.startsAuthenticated,
             limits: configuration.outputBufferLimits
         )
@@ -201,7 +207,7 @@ final class RelayCore: @unchecked Sendable {
     @inline(__always)
     private func deliver(_ frames: inout MessageFrames, pattern: ByteBuffer?, to subscriber: RelayClient) {
         guard !subscriber.closing else { return }
-        frames.write(to: &subscriber.outbox, version: subscriber.version, pattern: pattern)
+        frames.write(to: subscriber.outbox, version: subscriber.version, pattern: pattern)
         scheduleFlush(subscriber)
     }
 
@@ -233,39 +239,19 @@ final class RelayCore: @unchecked Sendable {
         handOverRun()
         observer?.relayDidFinishBatch()
         guard !awaitingFlush.isEmpty else { return }
-        let batch = awaitingFlush
-        awaitingFlush.removeAll(keepingCapacity: true)
+        swap(&awaitingFlush, &flushing)
         let now = Double(NIODeadline.now().uptimeNanoseconds) / 1e9
-        for client in batch {
+        for client in flushing {
             client.awaitingFlush = false
             flush(client, now: now)
         }
+        flushing.removeAll(keepingCapacity: true)
     }
 
     private func flush(_ client: RelayClient, now: Double) {
         let channel = client.channel
-        if client.outbox.readableBytes > 0 {
-            // Written before it is cleared: once the socket took it all, NIO holds no reference
-            // and clearing reuses the storage instead of allocating a new buffer every flush.
-            defer { client.outbox.clear() }
-            if !client.timedDeliveries.isEmpty, let observer {
-                let timings = client.timedDeliveries
-                client.timedDeliveries = []
-                let promise = channel.eventLoop.makePromise(of: Void.self)
-                let subscriberID = client.id
-                promise.futureResult.whenSuccess {
-                    let writtenAt = NIODeadline.now()
-                    for timing in timings {
-                        observer.relayDidDeliver(DeliveryObservation(
-                            channel: timing.channel, subscriberID: subscriberID,
-                            acceptedAt: timing.acceptedAt, writtenAt: writtenAt, count: timing.count))
-                    }
-                    observer.relayDidFinishBatch()
-                }
-                channel.writeAndFlush(client.outbox, promise: promise)
-            } else {
-                channel.writeAndFlush(client.outbox, promise: nil)
-            }
+        if !client.outbox.isEmpty {
+            send(client)
         }
         if client.closing {
             // QUIT or a protocol error: close once the last reply has been written, not before.
@@ -289,5 +275,78 @@ final class RelayCore: @unchecked Sendable {
             client.closing = true
             channel.close(promise: nil)
         }
+    }
+
+    /// Sends the outbox: straight to the socket when nothing of the connection waits in NIO
+    /// (whose writes would otherwise come after these), the rest (what the socket did not take,
+    /// a TLS connection's output) through the channel, which writes it once the socket drains.
+    private func send(_ client: RelayClient) {
+        defer { client.outbox.clear() }
+        let channel = client.channel
+        var written = 0
+        if client.writesDirectly, ((try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 1) == 0 {
+            switch writeDirectly(client) {
+            case .written(let count):
+                written = count
+            case .failed(let error):
+                // As NIO does when its own write fails: the handler hears of it and closes.
+                channel.pipeline.fireErrorCaught(error)
+                client.timedDeliveries = []
+                return
+            }
+        }
+        let total = client.outbox.count
+        if written == total {
+            if !client.timedDeliveries.isEmpty { reportDeliveries(of: client, writtenAt: .now()) }
+            return
+        }
+        var rest = channel.allocator.buffer(capacity: total - written)
+        rest.writeBytes(UnsafeRawBufferPointer(rebasing: client.outbox.bytes[written...]))
+        guard !client.timedDeliveries.isEmpty, observer != nil else {
+            channel.writeAndFlush(rest, promise: nil)
+            return
+        }
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenSuccess { [self] in reportDeliveries(of: client, writtenAt: .now()) }
+        channel.writeAndFlush(rest, promise: promise)
+    }
+
+    /// Tells the observer when the timed messages in the client's last output reached its socket.
+    private func reportDeliveries(of client: RelayClient, writtenAt: NIODeadline) {
+        let timings = client.timedDeliveries
+        client.timedDeliveries = []
+        guard let observer else { return }
+        for timing in timings {
+            observer.relayDidDeliver(DeliveryObservation(
+                channel: timing.channel, subscriberID: client.id,
+                acceptedAt: timing.acceptedAt, writtenAt: writtenAt, count: timing.count))
+        }
+        observer.relayDidFinishBatch()
+    }
+
+    private enum DirectWrite {
+        case written(Int)
+        case failed(IOError)
+    }
+
+    /// Writes as much of the outbox as the socket takes now, without waiting.
+    private func writeDirectly(_ client: RelayClient) -> DirectWrite {
+        let bytes = client.outbox.bytes
+        let outcome = try? client.channel.pipeline.syncOperations.withUnsafeTransportIfAvailable(of: NIOBSDSocket.Handle.self) { socket -> DirectWrite in
+            var offset = 0
+            while offset < bytes.count {
+                let sent = Glibc.send(socket, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+                if sent > 0 {
+                    offset += sent
+                    continue
+                }
+                let code = errno
+                if sent < 0 && code == EINTR { continue }
+                if sent < 0 && (code == EAGAIN || code == EWOULDBLOCK) { break }
+                return .failed(IOError(errnoCode: sent == 0 ? EPIPE : code, reason: "send"))
+            }
+            return .written(offset)
+        }
+        return outcome ?? .written(0)
     }
 }

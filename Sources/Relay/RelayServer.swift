@@ -103,7 +103,7 @@ public final class RelayServer: Service, Sendable {
                     if tls, let context = self.tlsContext.withLock({ $0 }) {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
                     }
-                    try channel.pipeline.syncOperations.addHandler(RelayConnectionHandler(core: core))
+                    try channel.pipeline.syncOperations.addHandler(RelayConnectionHandler(core: core, writesDirectly: !tls))
                 }
             }
             .bind(host: host, port: port)

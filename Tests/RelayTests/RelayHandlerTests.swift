@@ -19,7 +19,7 @@ final class RelayHarness {
     }
 
     func connect() throws -> EmbeddedChannel {
-        let channel = EmbeddedChannel(handler: RelayConnectionHandler(core: core), loop: loop)
+        let channel = EmbeddedChannel(handler: RelayConnectionHandler(core: core, writesDirectly: true), loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 6380)).wait()
         return channel
     }

@@ -96,7 +96,7 @@ extension RelayCore {
         eventLoop.scheduleTask(in: delay) { [self] in
             guard let client = clients[id], !client.closing else { return }
             client.throttled = false
-            if repliesEnabled { refusal.encode(into: &client.outbox, version: client.version) }
+            if repliesEnabled { client.push(refusal.encoded(version: client.version)) }
             scheduleFlush(client)
             flushAllSoon()
             client.channel.pipeline.fireUserInboundEventTriggered(RelayConnectionHandler.ResumeAfterThrottle())

@@ -80,7 +80,7 @@ extension RelayCore {
         // Pub/sub.
         case .publish, .spublish:
             let receivers = publish(channel: arguments[1], payload: arguments[2], sharded: command == .spublish, publisher: client)
-            client.reply(.integer(Int64(receivers)))
+            client.reply(integer: receivers)
         case .subscribe: subscribe(client, arguments.dropFirst(), kind: .channel)
         case .psubscribe: subscribe(client, arguments.dropFirst(), kind: .pattern)
         case .ssubscribe: subscribe(client, arguments.dropFirst(), kind: .shardChannel)
