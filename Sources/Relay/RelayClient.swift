@@ -41,21 +41,23 @@ final class RelayClient: Hashable {
 
     /// Replies and messages written since the last flush; written to the socket in one go.
     let outbox = OutputBuffer()
-    /// Whether the outbox may be written to the socket directly (plain TCP); a TLS connection's
-    /// output goes through its channel's pipeline, which encrypts it.
-    let writesDirectly: Bool
+    /// The socket the outbox may be written to directly (plain TCP), found once; nil for a TLS
+    /// connection, whose output goes through its channel's pipeline, which encrypts it.
+    let socket: (any NIOTransportAccessibleChannelCore<NIOBSDSocket.Handle>)?
     /// Reads are paused because its output backs up (it does not read its replies).
     var readsPaused = false
     var awaitingFlush = false
     /// Messages in the outbox waiting for their write, with when each run of them began to be
     /// published (only with a delivery observer).
-    var timedDeliveries: [(run: UInt64, channel: ByteBuffer, acceptedAt: NIODeadline, count: Int)] = []
+    var timedDeliveries: [(run: UInt64, channelSlot: Int, acceptedAt: NIODeadline, count: Int)] = []
     var outputPolicy: OutputBufferPolicy
 
     init(id: UInt64, channel: any Channel, writesDirectly: Bool, authenticated: Bool, limits: OutputBufferPolicy.Limits) {
         self.id = id
         self.channel = channel
-        self.writesDirectly = writesDirectly
+        // The cast `withUnsafeTransportIfAvailable` makes at every call, made once: it costs a
+        // runtime type lookup.
+        self.socket = writesDirectly ? channel._channelCore as? any NIOTransportAccessibleChannelCore<NIOBSDSocket.Handle> : nil
         self.remoteAddress = Self.describe(channel.remoteAddress)
         self.remoteHost = channel.remoteAddress?.ipAddress ?? ""
         self.localAddress = Self.describe(channel.localAddress)

@@ -38,6 +38,8 @@ final class RelayCore: @unchecked Sendable {
     private var awaitingFlush: [RelayClient] = []
     /// The clients being flushed now (swapped with `awaitingFlush`: neither array is reallocated).
     private var flushing: [RelayClient] = []
+    /// Deliveries were reported to the observer during this flush: it hears the batch's end once, after all.
+    private var deliveriesReported = false
     /// A flush of every outbox is scheduled for the end of this event-loop iteration.
     private var flushScheduled = false
     var stats = RelayStatistics()
@@ -142,13 +144,13 @@ final class RelayCore: @unchecked Sendable {
         if sharded {
             receivers = registry.forEachShardReceiver(ofChannel: channel) { subscriber in
                 deliver(&frames, pattern: nil, to: subscriber)
-                if timed { time(channel, to: subscriber, acceptedAt: &acceptedAt) }
+                if timed { time(subscriber, acceptedAt: &acceptedAt) }
             }
         } else {
             receivers = registry.forEachReceiver(ofChannel: channel) { subscriber, pattern in
                 deliver(&frames, pattern: pattern, to: subscriber)
                 if pattern != nil { patternReceivers += 1 }
-                if timed { time(channel, to: subscriber, acceptedAt: &acceptedAt) }
+                if timed { time(subscriber, acceptedAt: &acceptedAt) }
             }
         }
         stats.messagesPublished += 1
@@ -179,7 +181,9 @@ final class RelayCore: @unchecked Sendable {
         run.channel.writeImmutableBuffer(channel)
         runStarted = true
         runNumber &+= 1
-        runWantsMessages = observer.relayWantsMessages(on: channel)
+        let interest = observer.relayBeginsRun(on: channel)
+        run.channelSlot = interest.channelSlot
+        runWantsMessages = interest.wantsMessages
     }
 
     /// Tells the observer of the run so far, if it has messages.
@@ -195,13 +199,13 @@ final class RelayCore: @unchecked Sendable {
     /// Notes a delivery to time: the messages of one run to one subscriber, written together,
     /// are timed once, from the first (the clock is read once per publish).
     @inline(__always)
-    private func time(_ channel: ByteBuffer, to subscriber: RelayClient, acceptedAt: inout NIODeadline) {
+    private func time(_ subscriber: RelayClient, acceptedAt: inout NIODeadline) {
         if let last = subscriber.timedDeliveries.indices.last, subscriber.timedDeliveries[last].run == runNumber {
             subscriber.timedDeliveries[last].count += 1
             return
         }
         if acceptedAt.uptimeNanoseconds == 0 { acceptedAt = .now() }
-        subscriber.timedDeliveries.append((runNumber, channel, acceptedAt, 1))
+        subscriber.timedDeliveries.append((runNumber, run.channelSlot, acceptedAt, 1))
     }
 
     @inline(__always)
@@ -246,6 +250,10 @@ final class RelayCore: @unchecked Sendable {
             flush(client, now: now)
         }
         flushing.removeAll(keepingCapacity: true)
+        if deliveriesReported {
+            deliveriesReported = false
+            observer?.relayDidFinishBatch()
+        }
     }
 
     private func flush(_ client: RelayClient, now: Double) {
@@ -284,8 +292,8 @@ final class RelayCore: @unchecked Sendable {
         defer { client.outbox.clear() }
         let channel = client.channel
         var written = 0
-        if client.writesDirectly, ((try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 1) == 0 {
-            switch writeDirectly(client) {
+        if let socket = client.socket, ((try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 1) == 0 {
+            switch writeDirectly(client.outbox.bytes, to: socket) {
             case .written(let count):
                 written = count
             case .failed(let error):
@@ -297,7 +305,10 @@ final class RelayCore: @unchecked Sendable {
         }
         let total = client.outbox.count
         if written == total {
-            if !client.timedDeliveries.isEmpty { reportDeliveries(of: client, writtenAt: .now()) }
+            if !client.timedDeliveries.isEmpty {
+                reportDeliveries(of: client, writtenAt: .now())
+                deliveriesReported = true
+            }
             return
         }
         var rest = channel.allocator.buffer(capacity: total - written)
@@ -307,7 +318,10 @@ final class RelayCore: @unchecked Sendable {
             return
         }
         let promise = channel.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenSuccess { [self] in reportDeliveries(of: client, writtenAt: .now()) }
+        promise.futureResult.whenSuccess { [self] in
+            reportDeliveries(of: client, writtenAt: .now())
+            observer?.relayDidFinishBatch()
+        }
         channel.writeAndFlush(rest, promise: promise)
     }
 
@@ -318,10 +332,9 @@ final class RelayCore: @unchecked Sendable {
         guard let observer else { return }
         for timing in timings {
             observer.relayDidDeliver(DeliveryObservation(
-                channel: timing.channel, subscriberID: client.id,
+                channelSlot: timing.channelSlot, subscriberID: client.id,
                 acceptedAt: timing.acceptedAt, writtenAt: writtenAt, count: timing.count))
         }
-        observer.relayDidFinishBatch()
     }
 
     private enum DirectWrite {
@@ -329,10 +342,10 @@ final class RelayCore: @unchecked Sendable {
         case failed(IOError)
     }
 
-    /// Writes as much of the outbox as the socket takes now, without waiting.
-    private func writeDirectly(_ client: RelayClient) -> DirectWrite {
-        let bytes = client.outbox.bytes
-        let outcome = try? client.channel.pipeline.syncOperations.withUnsafeTransportIfAvailable(of: NIOBSDSocket.Handle.self) { socket -> DirectWrite in
+    /// Writes as much of `bytes` as the socket takes now, without waiting (none once it is closed).
+    private func writeDirectly(_ bytes: UnsafeRawBufferPointer,
+                               to transport: any NIOTransportAccessibleChannelCore<NIOBSDSocket.Handle>) -> DirectWrite {
+        let outcome = try? transport.withUnsafeTransport { socket -> DirectWrite in
             var offset = 0
             while offset < bytes.count {
                 let sent = Glibc.send(socket, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))

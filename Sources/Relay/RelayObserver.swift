@@ -24,6 +24,8 @@ public struct PublishObservation: Sendable {
 public struct PublishRun: Sendable {
     /// The channel; the relay's own buffer, valid during the call only (copy what you keep).
     public var channel: ByteBuffer
+    /// The observer's number for the channel (``RunInterest/channelSlot``).
+    public var channelSlot = 0
     public var messages = 0
     public var bytes = 0
     /// Messages of the run that reached no subscriber.
@@ -36,9 +38,24 @@ public struct PublishRun: Sendable {
     }
 }
 
-/// One message written to one subscriber's socket.
+/// What the observer wants of a run of messages on one channel, said once at its start.
+public struct RunInterest: Sendable {
+    /// The observer's own number for the channel, handed back with the run and each delivery of
+    /// it, so that the observer looks the channel up once per run, not per message.
+    public var channelSlot: Int
+    /// Whether each message of the run is wanted whole (``RelayObserver/relayDidPublish(_:)``).
+    public var wantsMessages: Bool
+
+    public init(channelSlot: Int, wantsMessages: Bool) {
+        self.channelSlot = channelSlot
+        self.wantsMessages = wantsMessages
+    }
+}
+
+/// Messages of one run written to one subscriber's socket.
 public struct DeliveryObservation: Sendable {
-    public var channel: ByteBuffer
+    /// The run's ``RunInterest/channelSlot``.
+    public var channelSlot: Int
     public var subscriberID: UInt64
     /// When the first of the run was accepted (the longest wait of the run).
     public var acceptedAt: NIODeadline
@@ -83,9 +100,10 @@ public struct ClientObservation: Sendable {
 public protocol RelayObserver: AnyObject, Sendable {
     /// Whether `relayDidDeliver` is wanted; it costs a write promise per delivery.
     var observesDeliveries: Bool { get }
-    /// Whether each message on `channel` is wanted whole, payload and all (`relayDidPublish(_:)`);
-    /// asked once per run of messages on it. Every message is counted in a run either way.
-    func relayWantsMessages(on channel: ByteBuffer) -> Bool
+    /// The observer's number for `channel`, and whether each message on it is wanted whole,
+    /// payload and all (`relayDidPublish(_:)`); asked once per run of messages on it. Every
+    /// message is counted in a run either way.
+    func relayBeginsRun(on channel: ByteBuffer) -> RunInterest
     /// A message on a channel whose messages are wanted.
     func relayDidPublish(_ observation: PublishObservation)
     /// A run of messages on one channel: every message published is counted in exactly one run,

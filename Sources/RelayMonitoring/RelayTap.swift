@@ -43,9 +43,16 @@ public final class RelayTap: RelayObserver {
 
     public var observesDeliveries: Bool { true }
 
-    /// Heartbeats, messages on contracted channels and samples of the others (while their
-    /// sampling windows have room) are wanted whole; the rest only counted.
-    public func relayWantsMessages(on channel: ByteBuffer) -> Bool {
+    /// The channel's slot in the sums, looked up once per run (its messages and deliveries are
+    /// counted by slot). Heartbeats, messages on contracted channels and samples of the others
+    /// (while their sampling windows have room) are wanted whole; the rest only counted.
+    public func relayBeginsRun(on channel: ByteBuffer) -> RunInterest {
+        let (slot, handOver) = sums.slot(of: channel, now: clock, newEntry: Self.newEntry)
+        if let handOver { for observation in handOver { queue.offer(observation) } }
+        return RunInterest(channelSlot: slot.rawValue, wantsMessages: wantsMessages(on: channel))
+    }
+
+    private func wantsMessages(on channel: ByteBuffer) -> Bool {
         guard channel != heartbeatChannel else { return true }
         guard let events else { return false }
         let entry = coveredEntry(channel, in: events)
@@ -71,12 +78,15 @@ public final class RelayTap: RelayObserver {
     }
 
     public func relayDidPublish(run: PublishRun) {
-        update(run.channel) { sums in
+        let count = { (sums: inout ChannelSums<ByteBuffer>.Entry) in
             sums.messages += run.messages
             sums.bytes += run.bytes
             sums.unrouted += run.unrouted
             sums.patternReceivers = run.patternReceivers
         }
+        // A run's slot is never stale (the run is handed over before the next one's slot is
+        // asked for); looked up by name should that ever change.
+        if !sums.update(.init(rawValue: run.channelSlot), count) { update(run.channel, count) }
     }
 
     private func coveredEntry(_ channel: ByteBuffer, in events: EventHandOver) -> Covered {
@@ -88,9 +98,13 @@ public final class RelayTap: RelayObserver {
         return entry
     }
 
+    /// A delivery's time joins its channel's latencies; one whose slot went stale (the table
+    /// started afresh past its capacity in between) is left out of them.
     public func relayDidDeliver(_ observation: DeliveryObservation) {
         let seconds = Double((observation.writtenAt - observation.acceptedAt).nanoseconds) / 1e9
-        update(observation.channel) { $0.latencies.append(LatencySample(seconds: max(0, seconds), count: observation.count)) }
+        sums.update(.init(rawValue: observation.channelSlot)) {
+            $0.latencies.append(LatencySample(seconds: max(0, seconds), count: observation.count))
+        }
     }
 
     public func relayDidFinishBatch() {
@@ -98,11 +112,15 @@ public final class RelayTap: RelayObserver {
         for observation in sums.observations(at: clock()) { queue.offer(observation) }
     }
 
+    /// A new channel's key is copied: the channel is a slice of a receive buffer that must not be kept.
+    private static func newEntry(_ channel: ByteBuffer) -> (key: ByteBuffer, name: String) {
+        (ByteBuffer(buffer: channel), String(buffer: channel))
+    }
+
     /// Applies `change` to `channel`'s sums for the end of the batch.
     @inline(__always)
     private func update(_ channel: ByteBuffer, _ change: (inout ChannelSums<ByteBuffer>.Entry) -> Void) {
-        // A new channel's key is copied: the channel is a slice of a receive buffer that must not be kept.
-        let handOver = sums.update(channel, now: clock, newEntry: { (ByteBuffer(buffer: $0), String(buffer: $0)) }, change)
+        let handOver = sums.update(channel, now: clock, newEntry: Self.newEntry, change)
         if let handOver { for observation in handOver { queue.offer(observation) } }
     }
 

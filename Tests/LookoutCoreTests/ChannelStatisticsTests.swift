@@ -163,4 +163,22 @@ import Testing
         if case .traffic("a", 1, 0, 0, nil, 5)? = handedOver?.first {} else { Issue.record("\(String(describing: handedOver))") }
         #expect(sums.touchedKeys == ["c"])
     }
+
+    @Test func aSlotCountsWithoutALookupUntilTheTableStartsAfresh() {
+        var sums = ChannelSums<String>(capacity: 2)
+        let a = sums.slot(of: "a", now: { 1 }, newEntry: { ($0, $0) }).slot
+        let b = sums.slot(of: "b", now: { 1 }, newEntry: { ($0, $0) }).slot
+        #expect(a != b && ChannelSums<String>.Slot(rawValue: b.rawValue) == b)
+        #expect(sums.update(b) { $0.messages += 2 } && sums.update(a) { $0.messages += 1 })
+        #expect(sums.touchedKeys == ["b", "a"])
+        let handedOver = sums.slot(of: "c", now: { 5 }, newEntry: { ($0, $0) }).handOver
+        #expect(handedOver?.count == 2)
+        #expect(!sums.update(a) { $0.messages += 1 }, "a slot from before the table started afresh is stale")
+        #expect(sums.isEmpty)
+        _ = sums.update("c", now: { 5 }, newEntry: { ($0, $0) }) { $0.messages += 1 }
+        guard case .traffic("c", 1, 0, 0, nil, 6)? = sums.observations(at: 6).first else {
+            Issue.record("c counted once")
+            return
+        }
+    }
 }

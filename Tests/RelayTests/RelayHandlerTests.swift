@@ -224,13 +224,13 @@ extension EmbeddedChannel {
             var asked: [String] = []
             var events: [ClientObservation.Event] = []
             var observesDeliveries: Bool { false }
-            func relayWantsMessages(on channel: ByteBuffer) -> Bool {
+            func relayBeginsRun(on channel: ByteBuffer) -> RunInterest {
                 asked.append(String(buffer: channel))
-                return channel == ByteBuffer(string: "c")
+                return RunInterest(channelSlot: asked.count, wantsMessages: channel == ByteBuffer(string: "c"))
             }
             func relayDidPublish(_ o: PublishObservation) { publishes.append((String(buffer: o.channel), o.payloadBytes, o.receivers)) }
             func relayDidPublish(run: PublishRun) {
-                runs.append("\(String(buffer: run.channel)) \(run.messages) \(run.bytes) \(run.unrouted) \(run.patternReceivers)")
+                runs.append("\(String(buffer: run.channel)) \(run.messages) \(run.bytes) \(run.unrouted) \(run.patternReceivers) #\(run.channelSlot)")
                 order.append("run \(String(buffer: run.channel))")
             }
             func relayDidDeliver(_ o: DeliveryObservation) {}
@@ -248,14 +248,14 @@ extension EmbeddedChannel {
         let publisher = try relay.connect()
         // One read batch: a run of two on c, one on d (nobody's), one more on c.
         _ = try publisher.send("PUBLISH c hello\r\nPUBLISH c hi\r\nPUBLISH d xyz\r\nPUBLISH c !\r\n")
-        #expect(recorder.runs == ["c 2 7 0 1", "d 1 3 1 0", "c 1 1 0 1"])
+        #expect(recorder.runs == ["c 2 7 0 1 #1", "d 1 3 1 0 #2", "c 1 1 0 1 #3"], "each run carries the slot given at its start")
         #expect(recorder.asked == ["c", "d", "c"], "asked once per run")
         #expect(recorder.publishes.map(\.0) == ["c", "c", "c"], "only the wanted channel's messages whole")
         #expect(recorder.publishes.first.map { $0 == ("c", 5, 2) } == true)
         #expect(recorder.events == [.connected, .subscriptionsChanged, .subscriptionsChanged, .connected])
         // A run is heard of before a client change that follows it, in the same batch.
         _ = try publisher.send("PUBLISH e 1\r\nCLIENT SETNAME p\r\nSUBSCRIBE x\r\n")
-        #expect(recorder.runs.last == "e 1 1 1 0")
+        #expect(recorder.runs.last == "e 1 1 1 0 #4")
         #expect(recorder.order.suffix(3) == ["run e", "named", "subscriptionsChanged"])
     }
 
@@ -264,7 +264,7 @@ extension EmbeddedChannel {
             // @unchecked: only touched on the embedded loop, which is this test's thread.
             var left: [(ClientObservation.Event, [String], [String])] = []
             var observesDeliveries: Bool { false }
-            func relayWantsMessages(on channel: ByteBuffer) -> Bool { false }
+            func relayBeginsRun(on channel: ByteBuffer) -> RunInterest { RunInterest(channelSlot: 0, wantsMessages: false) }
             func relayDidPublish(_ o: PublishObservation) {}
             func relayDidPublish(run: PublishRun) {}
             func relayDidDeliver(_ o: DeliveryObservation) {}

@@ -25,11 +25,36 @@ public struct ChannelSums<Key: Hashable> {
         @inlinable var isEmpty: Bool { messages == 0 && latencies.isEmpty }
     }
 
-    @usableFromInline var table: [Key: Entry] = [:]
-    /// Channels with something to hand over, in the order they were first touched in the batch.
-    @usableFromInline var touched: [Key] = []
-    @usableFromInline var last: (key: Key, index: Dictionary<Key, Entry>.Index)?
+    /// Each channel's slot in `entries` and `keys`, kept between batches.
+    @usableFromInline var slots: [Key: Int] = [:]
+    @usableFromInline var keys: [Key] = []
+    @usableFromInline var entries: [Entry] = []
+    /// Slots with something to hand over, in the order they were first touched in the batch.
+    @usableFromInline var touched: [Int] = []
+    @usableFromInline var last: (key: Key, slot: Int)?
+    /// Counts the times the table started afresh: part of every ``Slot`` handed out, so a slot
+    /// from before is known to be stale.
+    @usableFromInline var generation: UInt32 = 0
     public let capacity: Int
+
+    /// A channel's place in the table, for updates that do not look the channel up again (the
+    /// relay hands it back with each delivery). Stale, and ignored, once the table starts afresh.
+    public struct Slot: Sendable, Hashable {
+        @usableFromInline let index: Int32
+        @usableFromInline let generation: UInt32
+        @inlinable init(index: Int, generation: UInt32) {
+            self.index = Int32(truncatingIfNeeded: index)
+            self.generation = generation
+        }
+
+        /// The slot as one integer, for a source that carries it along.
+        @inlinable public var rawValue: Int { Int(generation) << 32 | Int(UInt32(bitPattern: index)) }
+
+        @inlinable public init(rawValue: Int) {
+            self.index = Int32(bitPattern: UInt32(truncatingIfNeeded: rawValue))
+            self.generation = UInt32(truncatingIfNeeded: rawValue >> 32)
+        }
+    }
 
     @inlinable public init(capacity: Int = 10_000) {
         self.capacity = capacity
@@ -38,30 +63,51 @@ public struct ChannelSums<Key: Hashable> {
     /// Whether nothing was counted since the last hand-over.
     @inlinable public var isEmpty: Bool { touched.isEmpty }
 
-    /// Applies `change` to `key`'s entry, creating it with `newEntry` (the key to store, which
-    /// may be a copy, and the channel's name) the first time. Returns the batch so far, stamped
-    /// `now()`, when the table was full and had to start afresh: hand it over first.
+    /// `key`'s slot, made with `newEntry` (the key to store, which may be a copy, and the
+    /// channel's name) the first time. `handOver` is the batch so far, stamped `now()`, when the
+    /// table was full and had to start afresh: hand it over first.
+    @inlinable @inline(__always)
+    public mutating func slot(of key: Key, now: () -> Double, newEntry: (Key) -> (key: Key, name: String)) -> (slot: Slot, handOver: [Observation]?) {
+        if let last, last.key == key { return (Slot(index: last.slot, generation: generation), nil) }
+        var handOver: [Observation]?
+        let index: Int
+        if let found = slots[key] {
+            index = found
+        } else {
+            if entries.count >= capacity {
+                handOver = observations(at: now())
+                slots.removeAll()
+                keys.removeAll()
+                entries.removeAll()
+                generation &+= 1
+            }
+            let (stored, name) = newEntry(key)
+            index = entries.count
+            slots[stored] = index
+            keys.append(stored)
+            entries.append(Entry(name: name))
+        }
+        last = (keys[index], index)
+        return (Slot(index: index, generation: generation), handOver)
+    }
+
+    /// Applies `change` to the entry in `slot`; returns false, changing nothing, for a stale slot.
+    @inlinable @inline(__always) @discardableResult
+    public mutating func update(_ slot: Slot, _ change: (inout Entry) -> Void) -> Bool {
+        guard slot.generation == generation else { return false }
+        let index = Int(slot.index)
+        if entries[index].isEmpty { touched.append(index) }
+        change(&entries[index])
+        return true
+    }
+
+    /// Applies `change` to `key`'s entry (see ``slot(of:now:newEntry:)``); returns the batch so
+    /// far when the table had to start afresh.
     @inlinable @inline(__always)
     public mutating func update(_ key: Key, now: () -> Double, newEntry: (Key) -> (key: Key, name: String),
                                 _ change: (inout Entry) -> Void) -> [Observation]? {
-        var handOver: [Observation]?
-        let index: Dictionary<Key, Entry>.Index
-        if let last, last.key == key {
-            index = last.index
-        } else if let found = table.index(forKey: key) {
-            index = found
-        } else {
-            if table.count >= capacity {
-                handOver = observations(at: now())
-                table.removeAll()
-            }
-            let (stored, name) = newEntry(key)
-            table[stored] = Entry(name: name)
-            index = table.index(forKey: stored)!
-        }
-        last = (table.keys[index], index)
-        if table.values[index].isEmpty { touched.append(table.keys[index]) }
-        change(&table.values[index])
+        let (slot, handOver) = self.slot(of: key, now: now, newEntry: newEntry)
+        update(slot, change)
         return handOver
     }
 
@@ -71,24 +117,22 @@ public struct ChannelSums<Key: Hashable> {
     @inlinable public mutating func observations(at time: Double, unrouted: ((Key, Entry) -> Int)? = nil) -> [Observation] {
         var out: [Observation] = []
         out.reserveCapacity(touched.count)
-        for key in touched {
-            guard var entry = table[key] else { continue }
+        for index in touched {
+            let entry = entries[index]
             if entry.messages > 0 {
                 out.append(.traffic(channel: entry.name, messages: entry.messages, bytes: entry.bytes,
-                                    unrouted: unrouted?(key, entry) ?? entry.unrouted, patternReceivers: entry.patternReceivers, at: time))
+                                    unrouted: unrouted?(keys[index], entry) ?? entry.unrouted, patternReceivers: entry.patternReceivers, at: time))
             }
             if !entry.latencies.isEmpty { out.append(.latencies(channel: entry.name, samples: entry.latencies)) }
-            entry.messages = 0
-            entry.bytes = 0
-            entry.unrouted = 0
-            entry.latencies = []
-            table[key] = entry
+            entries[index].messages = 0
+            entries[index].bytes = 0
+            entries[index].unrouted = 0
+            entries[index].latencies = []
         }
         touched.removeAll(keepingCapacity: true)
-        last = nil
         return out
     }
 
     /// The channels touched in this batch, in order.
-    @inlinable public var touchedKeys: [Key] { touched }
+    @inlinable public var touchedKeys: [Key] { touched.map { keys[$0] } }
 }
