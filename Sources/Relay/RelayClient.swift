@@ -49,7 +49,14 @@ final class RelayClient: Hashable {
     var awaitingFlush = false
     /// Messages in the outbox waiting for their write, with when each run of them began to be
     /// published (only with a delivery observer).
-    var timedDeliveries: [(run: UInt64, channelSlot: Int, acceptedAt: NIODeadline, count: Int)] = []
+    var timedDeliveries: [TimedDelivery] = []
+
+    /// Messages on one channel in the outbox, timed from when the first was accepted.
+    struct TimedDelivery {
+        var channelSlot: Int
+        var acceptedAt: NIODeadline
+        var count: Int
+    }
     var outputPolicy: OutputBufferPolicy
 
     init(id: UInt64, channel: any Channel, writesDirectly: Bool, authenticated: Bool, limits: OutputBufferPolicy.Limits) {

@@ -56,8 +56,6 @@ final class RelayCore: @unchecked Sendable {
     private var runStarted = false
     /// Whether the observer wants each message of the run whole.
     private var runWantsMessages = false
-    /// Counts the runs started: a subscriber's deliveries in one run are timed together.
-    private var runNumber: UInt64 = 0
 
     init(eventLoop: any EventLoop, configuration: RelayConfiguration, logger: Logger) {
         self.eventLoop = eventLoop
@@ -180,7 +178,6 @@ final class RelayCore: @unchecked Sendable {
         run.channel.clear()
         run.channel.writeImmutableBuffer(channel)
         runStarted = true
-        runNumber &+= 1
         let interest = observer.relayBeginsRun(on: channel)
         run.channelSlot = interest.channelSlot
         runWantsMessages = interest.wantsMessages
@@ -196,16 +193,24 @@ final class RelayCore: @unchecked Sendable {
         run.patternReceivers = 0
     }
 
-    /// Notes a delivery to time: the messages of one run to one subscriber, written together,
-    /// are timed once, from the first (the clock is read once per publish).
+    /// Notes a delivery to time: one subscriber's messages on one channel, written together,
+    /// are timed once, from the first (the clock is read at most once per publish). The entry is
+    /// looked for among the subscriber's last few: a pattern subscriber's output interleaves a
+    /// handful of channels.
     @inline(__always)
     private func time(_ subscriber: RelayClient, acceptedAt: inout NIODeadline) {
-        if let last = subscriber.timedDeliveries.indices.last, subscriber.timedDeliveries[last].run == runNumber {
-            subscriber.timedDeliveries[last].count += 1
-            return
+        let slot = run.channelSlot
+        var index = subscriber.timedDeliveries.count
+        let oldest = max(0, index - 4)
+        while index > oldest {
+            index -= 1
+            if subscriber.timedDeliveries[index].channelSlot == slot {
+                subscriber.timedDeliveries[index].count += 1
+                return
+            }
         }
         if acceptedAt.uptimeNanoseconds == 0 { acceptedAt = .now() }
-        subscriber.timedDeliveries.append((runNumber, run.channelSlot, acceptedAt, 1))
+        subscriber.timedDeliveries.append(RelayClient.TimedDelivery(channelSlot: slot, acceptedAt: acceptedAt, count: 1))
     }
 
     @inline(__always)
@@ -306,7 +311,8 @@ final class RelayCore: @unchecked Sendable {
         let total = client.outbox.count
         if written == total {
             if !client.timedDeliveries.isEmpty {
-                reportDeliveries(of: client, writtenAt: .now())
+                report(client.timedDeliveries, to: client, writtenAt: .now())
+                client.timedDeliveries.removeAll(keepingCapacity: true)
                 deliveriesReported = true
             }
             return
@@ -317,18 +323,19 @@ final class RelayCore: @unchecked Sendable {
             channel.writeAndFlush(rest, promise: nil)
             return
         }
+        // Reported once NIO has written them: this output's timings, not those of what follows.
+        let timings = client.timedDeliveries
+        client.timedDeliveries = []
         let promise = channel.eventLoop.makePromise(of: Void.self)
         promise.futureResult.whenSuccess { [self] in
-            reportDeliveries(of: client, writtenAt: .now())
+            report(timings, to: client, writtenAt: .now())
             observer?.relayDidFinishBatch()
         }
         channel.writeAndFlush(rest, promise: promise)
     }
 
-    /// Tells the observer when the timed messages in the client's last output reached its socket.
-    private func reportDeliveries(of client: RelayClient, writtenAt: NIODeadline) {
-        let timings = client.timedDeliveries
-        client.timedDeliveries = []
+    /// Tells the observer when timed messages written to `client` reached its socket.
+    private func report(_ timings: [RelayClient.TimedDelivery], to client: RelayClient, writtenAt: NIODeadline) {
         guard let observer else { return }
         for timing in timings {
             observer.relayDidDeliver(DeliveryObservation(
