@@ -46,6 +46,9 @@ final class RelayClient: Hashable {
     let socket: (any NIOTransportAccessibleChannelCore<NIOBSDSocket.Handle>)?
     /// Reads are paused because its output backs up (it does not read its replies).
     var readsPaused = false
+    /// Output was handed to the channel (what the socket did not take) that NIO may still hold:
+    /// while everything goes straight to the socket, that is known without asking NIO.
+    var outputInNIO = false
     var awaitingFlush = false
     /// Messages in the outbox waiting for their write, with when each run of them began to be
     /// published (only with a delivery observer).
@@ -82,6 +85,14 @@ final class RelayClient: Hashable {
 
     static func == (lhs: RelayClient, rhs: RelayClient) -> Bool { lhs === rhs }
     func hash(into hasher: inout Hasher) { hasher.combine(id) }
+
+    /// Bytes NIO holds for the connection, not yet written to its socket.
+    func bytesQueuedInNIO() -> Int {
+        guard outputInNIO || socket == nil else { return 0 }
+        let pending = (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+        if pending == 0 { outputInNIO = false }
+        return pending
+    }
 
     /// Whether replies to commands are written (CLIENT REPLY OFF/SKIP suppress them; pub/sub
     /// messages are always written, as Redis 7.2 does).

@@ -274,7 +274,7 @@ final class RelayCore: @unchecked Sendable {
             return
         }
         guard client.subscriptionCount > 0 else { return }
-        let pending = (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+        let pending = client.bytesQueuedInNIO()
         switch client.outputPolicy.check(pendingBytes: pending, now: now) {
         case .keep:
             break
@@ -297,7 +297,7 @@ final class RelayCore: @unchecked Sendable {
         defer { client.outbox.clear() }
         let channel = client.channel
         var written = 0
-        if let socket = client.socket, ((try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 1) == 0 {
+        if let socket = client.socket, client.bytesQueuedInNIO() == 0 {
             switch writeDirectly(client.outbox.bytes, to: socket) {
             case .written(let count):
                 written = count
@@ -317,6 +317,7 @@ final class RelayCore: @unchecked Sendable {
             }
             return
         }
+        client.outputInNIO = true
         var rest = channel.allocator.buffer(capacity: total - written)
         rest.writeBytes(UnsafeRawBufferPointer(rebasing: client.outbox.bytes[written...]))
         guard !client.timedDeliveries.isEmpty, observer != nil else {

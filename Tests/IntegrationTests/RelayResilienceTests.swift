@@ -210,6 +210,38 @@ import LookoutTestSupport
         try await lookout.stop()
     }
 
+    /// A subscriber whose socket fills while messages keep coming gets them all, in the order
+    /// they were published: output goes straight to the socket until it is full, then through
+    /// NIO until NIO has written it all, never around what NIO still holds.
+    @Test func aSubscriberThatFallsBehindGetsEveryMessageInOrder() async throws {
+        let lookout = try await InProcessLookout(arguments: ["--no-db"])
+        let port = lookout.port
+        let (received, inOrder) = try await onOwnThread { () throws -> (Int, Bool) in
+            let subscriber = try TestConnection(port: port, buffers: 4096)
+            _ = try subscriber.call("SUBSCRIBE", "seq")
+            let publisher = try TestConnection(port: port)
+            let padding = [UInt8](repeating: UInt8(ascii: "."), count: 1000)
+            let total = 10_000
+            for start in stride(from: 0, to: total, by: 100) {
+                let batch = (start..<start + 100).flatMap { n in
+                    ScriptStep.encode([Array("PUBLISH".utf8), Array("seq".utf8), Array("\(n):".utf8) + padding])
+                }
+                try publisher.send(batch)
+                _ = try publisher.readValues(100)
+            }
+            subscriber.setReceiveBuffer(bytes: 4 << 20)
+            let messages = try subscriber.readValues(total, timeoutSeconds: 60)
+            let numbers = messages.compactMap { value -> Int? in
+                guard let parts = value.elements, parts.count == 3, let payload = parts[2].string else { return nil }
+                return Int(payload.prefix { $0 != ":" })
+            }
+            return (numbers.count, numbers == Array(0..<total))
+        }
+        #expect(received == 10_000)
+        #expect(inOrder, "every message in the order it was published")
+        try await lookout.stop()
+    }
+
     @Test func clientSocketsHaveTCPKeepaliveAsRedisSetsIt() async throws {
         // Half-open peers (gone without FIN or RST) are reaped by the system's keep-alive probes;
         // that needs a peer whose kernel vanishes, which loopback cannot play, so this checks the

@@ -31,8 +31,7 @@ extension RelayCore {
 
     /// Output the client has not read yet: queued for the socket, and in the outbox.
     func outputBytes(_ client: RelayClient) -> Int {
-        let pending = (try? client.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
-        return pending + client.outbox.count
+        client.bytesQueuedInNIO() + client.outbox.count
     }
 
     /// One CLIENT LIST line, with Redis's fields in Redis's order.
