@@ -18,7 +18,7 @@ public final class RelayTap: RelayObserver {
     private let events: EventHandOver?
 
     /// Touched only on the relay's event loop (every observer call comes from it).
-    nonisolated(unsafe) private var sums = ChannelSums<ByteBuffer>()
+    nonisolated(unsafe) private var sums = ChannelSums()
     /// Subscribed named connections: each one's name, and each name's connections.
     nonisolated(unsafe) private var namedClients: [UInt64: String] = [:]
     nonisolated(unsafe) private var subscribedByName: [String: Set<UInt64>] = [:]
@@ -47,7 +47,7 @@ public final class RelayTap: RelayObserver {
     /// counted by slot). Heartbeats, messages on contracted channels and samples of the others
     /// (while their sampling windows have room) are wanted whole; the rest only counted.
     public func relayBeginsRun(on channel: ByteBuffer) -> RunInterest {
-        let (slot, handOver) = sums.slot(of: channel, now: clock, newEntry: Self.newEntry)
+        let (slot, handOver) = channel.withUnsafeReadableBytes { sums.slot(of: $0, now: clock) }
         if let handOver { for observation in handOver { queue.offer(observation) } }
         return RunInterest(channelSlot: slot.rawValue, wantsMessages: wantsMessages(on: channel))
     }
@@ -78,7 +78,7 @@ public final class RelayTap: RelayObserver {
     }
 
     public func relayDidPublish(run: PublishRun) {
-        let count = { (sums: inout ChannelSums<ByteBuffer>.Entry) in
+        let count = { (sums: inout ChannelSums.Entry) in
             sums.messages += run.messages
             sums.bytes += run.bytes
             sums.unrouted += run.unrouted
@@ -112,15 +112,10 @@ public final class RelayTap: RelayObserver {
         for observation in sums.observations(at: clock()) { queue.offer(observation) }
     }
 
-    /// A new channel's key is copied: the channel is a slice of a receive buffer that must not be kept.
-    private static func newEntry(_ channel: ByteBuffer) -> (key: ByteBuffer, name: String) {
-        (ByteBuffer(buffer: channel), String(buffer: channel))
-    }
-
     /// Applies `change` to `channel`'s sums for the end of the batch.
     @inline(__always)
-    private func update(_ channel: ByteBuffer, _ change: (inout ChannelSums<ByteBuffer>.Entry) -> Void) {
-        let handOver = sums.update(channel, now: clock, newEntry: Self.newEntry, change)
+    private func update(_ channel: ByteBuffer, _ change: (inout ChannelSums.Entry) -> Void) {
+        let handOver = channel.withUnsafeReadableBytes { sums.update($0, now: clock, change) }
         if let handOver { for observation in handOver { queue.offer(observation) } }
     }
 

@@ -134,16 +134,25 @@ import Testing
     }
 }
 
-/// Per-channel sums of one batch, as the relay's tap and the Redis source hand them over.
+/// Per-channel sums of one batch, as the relay's tap hands them over.
 @Suite struct ChannelSumsTests {
+    private func slot(_ sums: inout ChannelSums, _ name: String, now: Double = 0) -> (slot: ChannelSums.Slot, handOver: [Observation]?) {
+        Array(name.utf8).withUnsafeBytes { sums.slot(of: $0, now: { now }) }
+    }
+
+    private func update(_ sums: inout ChannelSums, _ name: String, now: Double = 0, _ change: (inout ChannelSums.Entry) -> Void) -> [Observation]? {
+        Array(name.utf8).withUnsafeBytes { sums.update($0, now: { now }, change) }
+    }
+
     @Test func sumsPerChannelInFirstSeenOrderAndStartsAfreshAfterEachHandOver() {
-        var sums = ChannelSums<String>()
+        var sums = ChannelSums()
         for (channel, bytes) in [("b", 3), ("a", 1), ("b", 4)] {
-            #expect(sums.update(channel, now: { 0 }, newEntry: { ($0, $0) }) { $0.messages += 1; $0.bytes += bytes } == nil)
+            #expect(update(&sums, channel) { $0.messages += 1; $0.bytes += bytes } == nil)
         }
-        _ = sums.update("a", now: { 0 }, newEntry: { ($0, $0) }) { $0.latencies.append(LatencySample(seconds: 0.002, count: 3)) }
-        #expect(sums.touchedKeys == ["b", "a"])
-        let batch = sums.observations(at: 7, unrouted: { key, entry in key == "a" ? entry.messages : 0 })
+        _ = update(&sums, "a") { $0.latencies.append(LatencySample(seconds: 0.002, count: 3)) }
+        _ = update(&sums, "a") { $0.unrouted += 1 }
+        #expect(sums.touchedNames == ["b", "a"])
+        let batch = sums.observations(at: 7)
         guard batch.count == 3, case .traffic("b", 2, 7, 0, nil, 7) = batch[0], case .traffic("a", 1, 1, 1, nil, 7) = batch[1],
               case .latencies("a", let samples) = batch[2] else {
             Issue.record("unexpected batch \(batch)")
@@ -151,31 +160,31 @@ import Testing
         }
         #expect(samples == [LatencySample(seconds: 0.002, count: 3)])
         #expect(sums.isEmpty && sums.observations(at: 8).isEmpty, "each batch is handed over once")
-        _ = sums.update("a", now: { 0 }, newEntry: { ($0, $0) }) { $0.messages += 1 }
-        #expect(sums.touchedKeys == ["a"])
+        _ = update(&sums, "a") { $0.messages += 1 }
+        #expect(sums.touchedNames == ["a"])
     }
 
     @Test func aFullTableHandsOverWhatItHoldsBeforeStartingAfresh() {
-        var sums = ChannelSums<String>(capacity: 2)
-        for channel in ["a", "b"] { #expect(sums.update(channel, now: { 1 }, newEntry: { ($0, $0) }) { $0.messages += 1 } == nil) }
-        let handedOver = sums.update("c", now: { 5 }, newEntry: { ($0, $0) }) { $0.messages += 1 }
+        var sums = ChannelSums(capacity: 2)
+        for channel in ["a", "b"] { #expect(update(&sums, channel, now: 1) { $0.messages += 1 } == nil) }
+        let handedOver = update(&sums, "c", now: 5) { $0.messages += 1 }
         #expect(handedOver?.count == 2, "a and b, before c")
         if case .traffic("a", 1, 0, 0, nil, 5)? = handedOver?.first {} else { Issue.record("\(String(describing: handedOver))") }
-        #expect(sums.touchedKeys == ["c"])
+        #expect(sums.touchedNames == ["c"])
     }
 
     @Test func aSlotCountsWithoutALookupUntilTheTableStartsAfresh() {
-        var sums = ChannelSums<String>(capacity: 2)
-        let a = sums.slot(of: "a", now: { 1 }, newEntry: { ($0, $0) }).slot
-        let b = sums.slot(of: "b", now: { 1 }, newEntry: { ($0, $0) }).slot
-        #expect(a != b && ChannelSums<String>.Slot(rawValue: b.rawValue) == b)
+        var sums = ChannelSums(capacity: 2)
+        let a = slot(&sums, "a").slot
+        let b = slot(&sums, "b").slot
+        #expect(a != b && ChannelSums.Slot(rawValue: b.rawValue) == b && slot(&sums, "a").slot == a)
         #expect(sums.update(b) { $0.messages += 2 } && sums.update(a) { $0.messages += 1 })
-        #expect(sums.touchedKeys == ["b", "a"])
-        let handedOver = sums.slot(of: "c", now: { 5 }, newEntry: { ($0, $0) }).handOver
+        #expect(sums.touchedNames == ["b", "a"])
+        let handedOver = slot(&sums, "c", now: 5).handOver
         #expect(handedOver?.count == 2)
         #expect(!sums.update(a) { $0.messages += 1 }, "a slot from before the table started afresh is stale")
         #expect(sums.isEmpty)
-        _ = sums.update("c", now: { 5 }, newEntry: { ($0, $0) }) { $0.messages += 1 }
+        _ = update(&sums, "c", now: 5) { $0.messages += 1 }
         guard case .traffic("c", 1, 0, 0, nil, 6)? = sums.observations(at: 6).first else {
             Issue.record("c counted once")
             return

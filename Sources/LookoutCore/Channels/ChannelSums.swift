@@ -1,15 +1,12 @@
 /// One batch of traffic summed per channel: what the relay's tap hands the monitor once per
-/// read batch instead of once per message. Pure; keyed by whatever the source names channels
-/// with (`ByteBuffer` on the relay's hot path). A Redis source counts with ``ChannelIndex``.
+/// read batch instead of once per message. Pure; channels are found from their names' bytes
+/// with a ``ChannelIndex`` (no `String`, no `Hasher`), once per run of messages: the run and
+/// each delivery then count by ``Slot``.
 ///
 /// Entries are kept between batches (their counts reset), so a steady set of channels costs no
-/// allocation per batch; a run of updates on one channel (the usual burst) reuses the last
-/// lookup. At most `capacity` channels are remembered: past it the table starts afresh.
-///
-/// `@inlinable` throughout: it runs once per message on the relay's event loop, and a generic
-/// type used from another module is only specialized (no witness-table calls per hash and
-/// compare) when its code is visible there.
-public struct ChannelSums<Key: Hashable> {
+/// allocation per batch. At most `capacity` channels are remembered: past it the table starts
+/// afresh, and the slots handed out before are stale.
+public struct ChannelSums {
     /// One channel's sums in the current batch.
     public struct Entry {
         public var name: String
@@ -20,119 +17,104 @@ public struct ChannelSums<Key: Hashable> {
         public var patternReceivers: Int?
         public var latencies: [LatencySample] = []
 
-        @inlinable init(name: String) { self.name = name }
+        init(name: String) { self.name = name }
 
-        @inlinable var isEmpty: Bool { messages == 0 && latencies.isEmpty }
+        var isEmpty: Bool { messages == 0 && latencies.isEmpty }
     }
 
-    /// Each channel's slot in `entries` and `keys`, kept between batches.
-    @usableFromInline var slots: [Key: Int] = [:]
-    @usableFromInline var keys: [Key] = []
-    @usableFromInline var entries: [Entry] = []
-    /// Slots with something to hand over, in the order they were first touched in the batch.
-    @usableFromInline var touched: [Int] = []
-    @usableFromInline var last: (key: Key, slot: Int)?
-    /// Counts the times the table started afresh: part of every ``Slot`` handed out, so a slot
-    /// from before is known to be stale.
-    @usableFromInline var generation: UInt32 = 0
-    public let capacity: Int
-
     /// A channel's place in the table, for updates that do not look the channel up again (the
-    /// relay hands it back with each delivery). Stale, and ignored, once the table starts afresh.
+    /// relay hands it back with each delivery). Stale, and refused, once the table starts afresh.
     public struct Slot: Sendable, Hashable {
-        @usableFromInline let index: Int32
-        @usableFromInline let generation: UInt32
-        @inlinable init(index: Int, generation: UInt32) {
+        let index: Int32
+        let generation: UInt32
+
+        init(index: Int, generation: UInt32) {
             self.index = Int32(truncatingIfNeeded: index)
             self.generation = generation
         }
 
         /// The slot as one integer, for a source that carries it along.
-        @inlinable public var rawValue: Int { Int(generation) << 32 | Int(UInt32(bitPattern: index)) }
+        public var rawValue: Int { Int(generation) << 32 | Int(UInt32(bitPattern: index)) }
 
-        @inlinable public init(rawValue: Int) {
+        public init(rawValue: Int) {
             self.index = Int32(bitPattern: UInt32(truncatingIfNeeded: rawValue))
             self.generation = UInt32(truncatingIfNeeded: rawValue >> 32)
         }
     }
 
-    @inlinable public init(capacity: Int = 10_000) {
+    /// Numbers each channel: its number is its slot's index in `entries`.
+    private var index = ChannelIndex()
+    private var entries: [Entry] = []
+    /// Slots with something to hand over, in the order they were first touched in the batch.
+    private var touched: [Int] = []
+    /// Counts the times the table started afresh: part of every slot handed out.
+    private var generation: UInt32 = 0
+    public let capacity: Int
+
+    public init(capacity: Int = 10_000) {
         self.capacity = capacity
     }
 
     /// Whether nothing was counted since the last hand-over.
-    @inlinable public var isEmpty: Bool { touched.isEmpty }
+    public var isEmpty: Bool { touched.isEmpty }
 
-    /// `key`'s slot, made with `newEntry` (the key to store, which may be a copy, and the
-    /// channel's name) the first time. `handOver` is the batch so far, stamped `now()`, when the
-    /// table was full and had to start afresh: hand it over first.
-    @inlinable @inline(__always)
-    public mutating func slot(of key: Key, now: () -> Double, newEntry: (Key) -> (key: Key, name: String)) -> (slot: Slot, handOver: [Observation]?) {
-        if let last, last.key == key { return (Slot(index: last.slot, generation: generation), nil) }
+    /// The slot of the channel named `name`. `handOver` is the batch so far, stamped `now()`,
+    /// when the table was full and had to start afresh: hand it over first.
+    public mutating func slot(of name: UnsafeRawBufferPointer, now: () -> Double) -> (slot: Slot, handOver: [Observation]?) {
+        var (number, isNew) = index.number(of: name)
         var handOver: [Observation]?
-        let index: Int
-        if let found = slots[key] {
-            index = found
-        } else {
-            if entries.count >= capacity {
+        if isNew {
+            if number >= capacity {
                 handOver = observations(at: now())
-                slots.removeAll()
-                keys.removeAll()
-                entries.removeAll()
+                index.removeAll()
+                entries.removeAll(keepingCapacity: true)
                 generation &+= 1
+                number = index.number(of: name).number
             }
-            let (stored, name) = newEntry(key)
-            index = entries.count
-            slots[stored] = index
-            keys.append(stored)
-            entries.append(Entry(name: name))
+            entries.append(Entry(name: String(decoding: name, as: UTF8.self)))
         }
-        last = (keys[index], index)
-        return (Slot(index: index, generation: generation), handOver)
+        return (Slot(index: number, generation: generation), handOver)
     }
 
     /// Applies `change` to the entry in `slot`; returns false, changing nothing, for a stale slot.
-    @inlinable @inline(__always) @discardableResult
+    @discardableResult
     public mutating func update(_ slot: Slot, _ change: (inout Entry) -> Void) -> Bool {
         guard slot.generation == generation else { return false }
-        let index = Int(slot.index)
-        if entries[index].isEmpty { touched.append(index) }
-        change(&entries[index])
+        let number = Int(slot.index)
+        if entries[number].isEmpty { touched.append(number) }
+        change(&entries[number])
         return true
     }
 
-    /// Applies `change` to `key`'s entry (see ``slot(of:now:newEntry:)``); returns the batch so
-    /// far when the table had to start afresh.
-    @inlinable @inline(__always)
-    public mutating func update(_ key: Key, now: () -> Double, newEntry: (Key) -> (key: Key, name: String),
-                                _ change: (inout Entry) -> Void) -> [Observation]? {
-        let (slot, handOver) = self.slot(of: key, now: now, newEntry: newEntry)
+    /// Applies `change` to the entry of the channel named `name`; returns the batch so far when
+    /// the table had to start afresh (see ``slot(of:now:)``).
+    public mutating func update(_ name: UnsafeRawBufferPointer, now: () -> Double, _ change: (inout Entry) -> Void) -> [Observation]? {
+        let (slot, handOver) = self.slot(of: name, now: now)
         update(slot, change)
         return handOver
     }
 
-    /// The batch as observations (`traffic` and `latencies` per channel, in first-touched order),
-    /// and a fresh batch. `unrouted` overrides an entry's own count (a Redis source decides it
-    /// per channel from its subscriber counts).
-    @inlinable public mutating func observations(at time: Double, unrouted: ((Key, Entry) -> Int)? = nil) -> [Observation] {
+    /// The batch as observations (`traffic` and `latencies` per channel, in first-touched
+    /// order), and a fresh batch.
+    public mutating func observations(at time: Double) -> [Observation] {
         var out: [Observation] = []
         out.reserveCapacity(touched.count)
-        for index in touched {
-            let entry = entries[index]
+        for number in touched {
+            let entry = entries[number]
             if entry.messages > 0 {
                 out.append(.traffic(channel: entry.name, messages: entry.messages, bytes: entry.bytes,
-                                    unrouted: unrouted?(keys[index], entry) ?? entry.unrouted, patternReceivers: entry.patternReceivers, at: time))
+                                    unrouted: entry.unrouted, patternReceivers: entry.patternReceivers, at: time))
             }
             if !entry.latencies.isEmpty { out.append(.latencies(channel: entry.name, samples: entry.latencies)) }
-            entries[index].messages = 0
-            entries[index].bytes = 0
-            entries[index].unrouted = 0
-            entries[index].latencies = []
+            entries[number].messages = 0
+            entries[number].bytes = 0
+            entries[number].unrouted = 0
+            entries[number].latencies = []
         }
         touched.removeAll(keepingCapacity: true)
         return out
     }
 
-    /// The channels touched in this batch, in order.
-    @inlinable public var touchedKeys: [Key] { touched.map { keys[$0] } }
+    /// The names of the channels touched in this batch, in order.
+    public var touchedNames: [String] { touched.map { entries[$0].name } }
 }
