@@ -50,8 +50,8 @@ final class RelayClient: Hashable {
     /// while everything goes straight to the socket, that is known without asking NIO.
     var outputInNIO = false
     var awaitingFlush = false
-    /// Messages in the outbox waiting for their write, with when each run of them began to be
-    /// published (only with a delivery observer).
+    /// Messages in the outbox waiting for their write, per channel, with when the first of them
+    /// was accepted (only with a delivery observer).
     var timedDeliveries: [TimedDelivery] = []
 
     /// Messages on one channel in the outbox, timed from when the first was accepted.

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// One message accepted by the relay (PUBLISH or SPUBLISH) on a channel whose messages the
-/// observer wants whole (``RelayObserver/relayWantsMessages(on:)``).
+/// observer wants whole (``RunInterest/wantsMessages``, asked at the start of each run).
 public struct PublishObservation: Sendable {
     /// The channel; a slice of the receive buffer, valid beyond the call (copy it to keep it small).
     public var channel: ByteBuffer
@@ -98,7 +98,8 @@ public struct ClientObservation: Sendable {
 /// hand the observation over (a bounded queue, counting what does not fit) and never block.
 /// With no observer installed the relay does no observation work at all.
 public protocol RelayObserver: AnyObject, Sendable {
-    /// Whether `relayDidDeliver` is wanted; it costs a write promise per delivery.
+    /// Whether `relayDidDeliver` is wanted; it costs a clock read per publish that reaches a
+    /// subscriber and a timing entry per subscriber and channel in each write.
     var observesDeliveries: Bool { get }
     /// The observer's number for `channel`, and whether each message on it is wanted whole,
     /// payload and all (`relayDidPublish(_:)`); asked once per run of messages on it. Every
